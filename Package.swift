@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "HazardZoning",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "hazard-zoning", targets: ["hazard-zoning"]),
+        .library(name: "Zoning", targets: ["Zoning"]),
+        .library(name: "GDALKit", targets: ["GDALKit"]),
+        .library(name: "RasterKernel", targets: ["RasterKernel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CGDAL",
+            pkgConfig: "gdal",
+            providers: [.apt(["libgdal-dev", "pkgconf"])]
+        ),
+        .target(name: "GDALKit", dependencies: ["CGDAL"]),
+        .target(name: "RasterKernel"),
+        .target(
+            name: "Zoning",
+            dependencies: [
+                "GDALKit", "RasterKernel",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "hazard-zoning",
+            dependencies: [
+                "Zoning",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "GDALKitTests", dependencies: ["GDALKit"]),
+        .testTarget(name: "RasterKernelTests", dependencies: ["RasterKernel"]),
+        .testTarget(name: "ZoningTests", dependencies: ["Zoning", "GDALKit", "RasterKernel"]),
+    ]
+)

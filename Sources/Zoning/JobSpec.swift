@@ -1,0 +1,354 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+/// A job file (version 1), parsed and validated. See `docs/job-file.md` for every key.
+public struct JobSpec: Sendable {
+    public struct Position: Sendable, Equatable { public let file: String; public let line: Int; public let column: Int }
+
+    public enum Extent: Sendable, Equatable {
+        case layer(String)
+        case bounds(Bounds)
+    }
+
+    public struct Grid: Sendable {
+        public let crs: String
+        public let resolution: Double
+        public let extent: Extent
+        public let mask: String?
+        public let blockSize: Int
+        public let maxPixels: Int
+    }
+
+    public struct LayerUse: Sendable {
+        /// The key in `layers:` (e.g. `flood`).
+        public let key: String
+        public let definition: LayerDefinition
+        public let resampling: String
+        public let normalization: Normalization
+        public let allTouched: Bool
+        /// gdalwarp's `-et` (0 = exact transformation of every pixel).
+        public let errorThreshold: Double
+        public let position: Position
+    }
+
+    public struct Classify: Sendable {
+        public let scheme: ClassScheme
+        public let breaks: [Double]
+    }
+
+    public enum Product: String, Sendable, CaseIterable {
+        case riskIndex = "risk-index"
+        case riskClass = "risk-class"
+    }
+
+    public struct Outputs: Sendable {
+        /// As written in the job (relative to the project root unless absolute).
+        public let directory: String
+        public let products: [Product]
+    }
+
+    public let file: String
+    public let version: Int
+    public let name: String
+    public let title: String?
+    public let grid: Grid
+    public let layers: [LayerUse]
+    public let weights: [Double]
+    public let classify: Classify
+    public let outputs: Outputs
+    /// Layer definitions used for the grid extent and mask (by layer name).
+    public let auxiliary: [String: LayerDefinition]
+    /// The bytes of the job file, for the job hash.
+    public let text: String
+
+    /// The folder the job's relative paths resolve against: the parent of the job's folder.
+    public var projectRoot: String {
+        URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    static let resamplings = ["near", "nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average", "rms",
+                              "mode", "min", "max", "med", "q1", "q3", "sum"]
+    public static let defaultMaxPixels = 4_000_000_000
+}
+
+/// Reads job files.
+public struct JobLoader: Sendable {
+    /// Folder holding `<name>.yaml` layer definitions; nil = `<project root>/layers`.
+    public var layersDirectory: String?
+
+    public init(layersDirectory: String? = nil) { self.layersDirectory = layersDirectory }
+
+    /// Parses and validates a job. Throws `DiagnosticsError` listing every problem found.
+    public func load(_ path: String) throws -> JobSpec {
+        let sink = DiagnosticSink()
+        let file = path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DiagnosticsError([Diagnostic(file: file, line: 1, column: 1, message: "cannot read the job file", kind: .missingInput)])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw DiagnosticsError([Diagnostic(file: file, line: 1, column: 1, message: "the job file is not UTF-8 text")])
+        }
+        guard let root = composeYAML(text: text, file: file, sink: sink) else { throw DiagnosticsError(sink.items) }
+        let job = parse(root: root, text: text, file: file, sink: sink)
+        if !sink.isEmpty || job == nil { throw DiagnosticsError(sink.items) }
+        return job!
+    }
+
+    private func layerFile(_ name: String, jobFile: String) -> String {
+        let dir = layersDirectory ?? URL(fileURLWithPath: jobFile).standardizedFileURL
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("layers").path
+        return URL(fileURLWithPath: dir).appendingPathComponent("\(name).yaml").path
+    }
+
+    /// Resolves a layer name to its definition, reporting a dangling name at `node`.
+    private func definition(named node: YNode, jobFile: String, sink: DiagnosticSink,
+                            cache: inout [String: LayerDefinition?]) -> LayerDefinition? {
+        guard let name = node.string() else { return nil }
+        if let cached = cache[name] { return cached }
+        guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
+            node.error("layer name \"\(name)\" must be letters, digits, '.', '_' or '-'")
+            cache[name] = .some(nil)
+            return nil
+        }
+        let path = layerFile(name, jobFile: jobFile)
+        guard FileManager.default.fileExists(atPath: path) else {
+            node.error("no layer named \"\(name)\": \(path) does not exist")
+            cache[name] = .some(nil)
+            return nil
+        }
+        let def = LayerDefinition.load(name: name, file: path, sink: sink)
+        if let def, def.isLocalFile, !FileManager.default.fileExists(atPath: def.source) {
+            sink.error(def.file, (def.sourceLine, def.sourceColumn),
+                       "source: \(def.source) does not exist (layer \"\(name)\", used at \(node.file):\(node.mark.line):\(node.mark.column))",
+                       kind: .missingInput)
+        }
+        cache[name] = .some(def)
+        return def
+    }
+
+    private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
+        guard let top = root.object(
+            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "outputs"],
+            required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
+        var cache: [String: LayerDefinition?] = [:]
+
+        if let v = top["version"], let version = v.int(), version != 1 {
+            v.error("unsupported version \(version); this tool reads version 1")
+        }
+        let name = top["name"]?.string()
+        if let n = top["name"], let name, name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) == nil {
+            n.error("a job name must be letters, digits, '.', '_' or '-' (it names the output folder)")
+        }
+        let title = top["title"]?.string()
+
+        // grid
+        var grid: JobSpec.Grid?
+        var auxiliary: [String: LayerDefinition] = [:]
+        if let g = top["grid"]?.object(allowed: ["crs", "resolution", "extent", "mask", "block-size", "max-pixels"],
+                                        required: ["crs", "resolution", "extent"]) {
+            let crs = g["crs"]?.string()
+            if let crs, let node = g["crs"] {
+                do { _ = try SpatialReference(definition: crs) } catch {
+                    node.error("unknown CRS \"\(crs)\" (\((error as? GDALError)?.message ?? "\(error)"))")
+                }
+            }
+            let resolution = g["resolution"]?.double()
+            if let resolution, resolution <= 0 { g["resolution"]!.error("resolution must be positive") }
+            var extent: JobSpec.Extent?
+            if let e = g["extent"] {
+                if case .sequence = e.node {
+                    if let v = e.doubles(count: 4) {
+                        if v[0] < v[2] && v[1] < v[3] {
+                            extent = .bounds(Bounds(minX: v[0], minY: v[1], maxX: v[2], maxY: v[3]))
+                        } else {
+                            e.error("extent must be [xmin, ymin, xmax, ymax] with xmin < xmax and ymin < ymax")
+                        }
+                    }
+                } else if let def = definition(named: e, jobFile: file, sink: sink, cache: &cache) {
+                    extent = .layer(def.name)
+                    auxiliary[def.name] = def
+                }
+            }
+            var mask: String?
+            if let m = g["mask"], let def = definition(named: m, jobFile: file, sink: sink, cache: &cache) {
+                mask = def.name
+                auxiliary[def.name] = def
+            }
+            let blockSize = g["block-size"]?.int() ?? 512
+            if let b = g["block-size"], blockSize < 16 || blockSize > 4096 || blockSize % 16 != 0 {
+                b.error("block-size must be a multiple of 16 between 16 and 4096")
+            }
+            let maxPixels = g["max-pixels"]?.int() ?? JobSpec.defaultMaxPixels
+            if let m = g["max-pixels"], maxPixels <= 0 { m.error("max-pixels must be positive") }
+            if let crs, let resolution, let extent, resolution > 0 {
+                grid = JobSpec.Grid(crs: crs, resolution: resolution, extent: extent, mask: mask,
+                                    blockSize: blockSize, maxPixels: maxPixels)
+            }
+        }
+
+        // layers
+        var layers: [JobSpec.LayerUse] = []
+        if let entries = top["layers"]?.entries() {
+            if entries.isEmpty { top["layers"]!.error("at least one layer is needed") }
+            for (key, keyNode, value) in entries {
+                guard let obj = value.object(allowed: ["layer", "resampling", "normalize", "all-touched", "error-threshold"],
+                                             required: ["layer", "normalize"]) else { continue }
+                let def = obj["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
+                var resampling = "near"
+                if let r = obj["resampling"], let text = r.string() {
+                    if JobSpec.resamplings.contains(text) {
+                        resampling = text == "nearest" ? "near" : text
+                    } else {
+                        let hint = closest(to: text, in: JobSpec.resamplings).map { " (did you mean \"\($0)\"?)" } ?? ""
+                        r.error("unknown resampling \"\(text)\"\(hint); expected one of: \(JobSpec.resamplings.joined(separator: ", "))")
+                    }
+                }
+                let normalization = obj["normalize"].flatMap { parseNormalization($0) }
+                let allTouched = obj["all-touched"]?.bool() ?? false
+                let et = obj["error-threshold"]?.double() ?? 0.125
+                if let e = obj["error-threshold"], et < 0 { e.error("error-threshold must be ≥ 0 (pixels)") }
+                if let def, let normalization {
+                    let m = keyNode.mark
+                    layers.append(JobSpec.LayerUse(key: key, definition: def, resampling: resampling,
+                                                   normalization: normalization, allTouched: allTouched,
+                                                   errorThreshold: et,
+                                                   position: .init(file: file, line: m.line, column: m.column)))
+                }
+            }
+        }
+        let layerKeys = top["layers"]?.entries()?.map(\.key) ?? []
+
+        // combine
+        var weights: [Double]?
+        if let c = top["combine"]?.object(allowed: ["weighted-sum"], required: ["weighted-sum"]),
+           let ws = c["weighted-sum"], let entries = ws.entries() {
+            var byKey: [String: Double] = [:]
+            for (key, keyNode, value) in entries {
+                if !layerKeys.contains(key) {
+                    let hint = closest(to: key, in: layerKeys).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    keyNode.error("\"\(key)\" is not a layer of this job\(hint); layers: \(layerKeys.joined(separator: ", "))")
+                    continue
+                }
+                if let w = value.double() {
+                    if w < 0 { value.error("weights must not be negative") }
+                    byKey[key] = w
+                }
+            }
+            for key in layerKeys where byKey[key] == nil && !entries.contains(where: { $0.key == key }) {
+                ws.error("no weight for layer \"\(key)\"")
+            }
+            let total = byKey.values.reduce(0, +)
+            if byKey.count == layerKeys.count, abs(total - 1) > 1e-6 {
+                ws.error("weights must sum to 1, they sum to \(formatNumber(total))")
+            }
+            weights = layerKeys.map { byKey[$0] ?? 0 }
+        }
+
+        // classify
+        var classify: JobSpec.Classify?
+        if let c = top["classify"]?.object(allowed: ["scheme", "breaks"], required: ["scheme", "breaks"]) {
+            var scheme: ClassScheme?
+            if let s = c["scheme"], let id = s.string() {
+                scheme = ClassScheme.named(id)
+                if scheme == nil {
+                    s.error("unknown scheme \"\(id)\"; expected one of: \(ClassScheme.all.map(\.id).joined(separator: ", "))")
+                }
+            }
+            if let b = c["breaks"], let breaks = b.doubles() {
+                var ok = true
+                for (i, (x, y)) in zip(breaks, breaks.dropFirst()).enumerated() where !(y > x) {
+                    b.error("breaks must increase: break \(i + 2) (\(formatNumber(y))) is not above break \(i + 1) (\(formatNumber(x)))")
+                    ok = false
+                }
+                if let lo = breaks.first, let hi = breaks.last, lo <= 0 || hi >= 1 {
+                    b.error("breaks must lie strictly between 0 and 1 (the index range)")
+                    ok = false
+                }
+                if let scheme, breaks.count != scheme.classCount - 1 {
+                    b.error("scheme \(scheme.id) has \(scheme.classCount) classes and needs \(scheme.classCount - 1) breaks, got \(breaks.count)")
+                    ok = false
+                }
+                if ok, let scheme { classify = JobSpec.Classify(scheme: scheme, breaks: breaks) }
+            }
+        }
+
+        // outputs
+        var outputs: JobSpec.Outputs?
+        if let o = top["outputs"]?.object(allowed: ["directory", "products"], required: ["directory"]) {
+            let dir = o["directory"]?.string()
+            if let dir, let node = o["directory"] {
+                if dir.split(separator: "/").contains("..") {
+                    node.error("directory must not contain \"..\"")
+                } else if dir.isEmpty {
+                    node.error("directory must not be empty")
+                }
+            }
+            var products = JobSpec.Product.allCases
+            if let p = o["products"], let items = p.sequence() {
+                products = []
+                for item in items {
+                    guard let text = item.string() else { continue }
+                    if let product = JobSpec.Product(rawValue: text) { products.append(product) } else {
+                        item.error("unknown product \"\(text)\"; expected one of: \(JobSpec.Product.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                }
+            }
+            if let dir { outputs = JobSpec.Outputs(directory: dir, products: products) }
+        }
+
+        guard sink.isEmpty, let version = top["version"]?.int(), let name, let grid, let weights, let classify, let outputs else {
+            return nil
+        }
+        return JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
+                       weights: weights, classify: classify, outputs: outputs, auxiliary: auxiliary, text: text)
+    }
+
+    private func parseNormalization(_ node: YNode) -> Normalization? {
+        guard let obj = node.object(allowed: ["curve", "linear", "table", "default"]) else { return nil }
+        let kinds = ["curve", "linear", "table"].filter { obj[$0] != nil }
+        if kinds.count != 1 {
+            node.error("give exactly one of curve, linear, table (got \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
+            return nil
+        }
+        if obj["default"] != nil && kinds[0] != "table" {
+            obj.keys["default"]!.error("default only applies to table")
+        }
+        let result: Normalization?
+        let at: YNode
+        switch kinds[0] {
+        case "curve":
+            at = obj["curve"]!
+            guard let items = at.sequence() else { return nil }
+            let points = items.compactMap { item -> Normalization.CurvePoint? in
+                guard let xy = item.doubles(count: 2) else { return nil }
+                return .init(xy[0], xy[1])
+            }
+            result = points.count == items.count ? .curve(points) : nil
+        case "linear":
+            at = obj["linear"]!
+            guard let v = at.doubles(count: 2) else { return nil }
+            result = .linear(min: v[0], max: v[1])
+        default:
+            at = obj["table"]!
+            guard let entries = at.entries() else { return nil }
+            var table: [Normalization.TableEntry] = []
+            for (_, keyNode, value) in entries {
+                if let k = keyNode.double(), let v = value.double() { table.append(.init(k, v)) }
+            }
+            let def = obj["default"]?.double()
+            result = table.count == entries.count ? .table(table, default: def) : nil
+        }
+        if let result, let problem = result.problem {
+            at.error(problem)
+            return nil
+        }
+        return result
+    }
+}
+
+func formatNumber(_ v: Double) -> String {
+    var s = String(format: "%.10g", v)
+    if !s.contains(".") && !s.contains("e") { s += "" }
+    return s
+}

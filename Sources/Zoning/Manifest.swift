@@ -1,0 +1,70 @@
+import Foundation
+
+/// `manifest.json` of a run: what went in, what came out, with checksums, versions and timings.
+public struct Manifest: Codable, Sendable {
+    public struct Tool: Codable, Sendable { public var name: String; public var version: String; public var gdal: String; public var proj: String }
+    public struct JobInfo: Codable, Sendable {
+        public var name: String
+        public var file: String
+        /// SHA-256 of the job file's bytes.
+        public var fileSHA256: String
+        /// SHA-256 over the job file and every layer definition it uses (what defines the run).
+        public var hash: String
+    }
+    public struct FileEntry: Codable, Sendable, Equatable { public var path: String; public var size: Int; public var sha256: String }
+    public struct Input: Codable, Sendable {
+        public var key: String
+        public var layer: String
+        public var definition: FileEntry
+        public var source: String
+        public var files: [FileEntry]
+    }
+    public struct GridInfo: Codable, Sendable {
+        public var crs: String
+        public var width: Int
+        public var height: Int
+        public var geoTransform: [Double]
+        public var blockSize: Int
+    }
+    public struct ClassCount: Codable, Sendable, Equatable { public var value: Int; public var name: String; public var pixels: Int }
+    public struct Statistics: Codable, Sendable {
+        public var validPixels: Int
+        public var nodataPixels: Int
+        public var indexMin: Double?
+        public var indexMax: Double?
+        public var indexMean: Double?
+        public var classes: [ClassCount]
+    }
+
+    public var formatVersion = 1
+    public var runID: String
+    public var started: String
+    public var finished: String
+    public var tool: Tool
+    public var job: JobInfo
+    public var grid: GridInfo
+    public var inputs: [Input]
+    public var products: [FileEntry]
+    public var statistics: Statistics
+    /// Seconds per stage.
+    public var timings: [String: Double]
+    public var threads: Int
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(self)
+    }
+
+    public static func decode(_ data: Data) throws -> Manifest {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(Manifest.self, from: data)
+    }
+}
+
+public enum ToolInfo {
+    public static let name = "hazard-zoning"
+    public static let version = "0.1.0"
+}

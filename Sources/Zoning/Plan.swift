@@ -1,0 +1,264 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+/// How one layer reaches the grid.
+public struct SourcePlan: Sendable {
+    public enum Kind: String, Sendable { case raster, vector }
+    /// The job's key for the layer (`flood`), or `mask`.
+    public let key: String
+    public let definition: LayerDefinition
+    public let kind: Kind
+    /// The source CRS as GDAL names it.
+    public let sourceCRS: String
+    /// Raster: source pixel size in source units; vector: feature count.
+    public let sourceDetail: String
+    /// Vector layer name (vectors).
+    public let layerName: String?
+    /// The arguments of the equivalent `gdalwarp` (rasters) or `gdal_rasterize` (vectors) call,
+    /// without source and destination: the same options give the same pixels.
+    public let arguments: [String]
+    /// The source extent in grid coordinates.
+    public let boundsInGrid: Bounds
+    /// Vectors in another CRS: the `ogr2ogr` arguments that reproject them to the grid CRS first
+    /// (`gdal_rasterize` itself only reprojects into an existing raster).
+    public let reprojectArguments: [String]?
+
+    /// The equivalent command line, for `plan` and for reproducing a layer by hand.
+    public var commandLine: String {
+        let program = kind == .raster ? "gdalwarp" : "gdal_rasterize"
+        var src = kind == .raster && definition.band != 1 ? "<band \(definition.band) of \(definition.source)>" : definition.source
+        var prefix = ""
+        if let reprojectArguments {
+            prefix = (["ogr2ogr"] + reprojectArguments + ["<reprojected>.gpkg", src, layerName ?? ""]).map(shellQuote)
+                .joined(separator: " ") + " && "
+            src = "<reprojected>.gpkg"
+        }
+        return prefix + ([program] + arguments + [src, "<out>.tif"]).map(shellQuote).joined(separator: " ")
+    }
+}
+
+func shellQuote(_ s: String) -> String {
+    if s.range(of: "^[A-Za-z0-9_./:=+,-]+$", options: .regularExpression) != nil { return s }
+    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+/// A job resolved against its data: the grid, one aligned source per layer, the kernel, the outputs.
+public struct Plan: Sendable {
+    public let job: JobSpec
+    /// The grid CRS as WKT and as a short name.
+    public let crsWKT: String
+    public let crsName: String
+    public let grid: GridGeometry
+    public let blockSize: Int
+    public let sources: [SourcePlan]
+    public let mask: SourcePlan?
+    public let kernel: RiskKernel
+    /// Absolute folder receiving `<run-id>/` folders and the `latest` link.
+    public let outputDirectory: String
+
+    public var blockCount: Int {
+        ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
+    }
+
+    /// A human-readable account of the plan (`hazard-zoning plan`).
+    public var summary: String {
+        var lines: [String] = []
+        lines.append("job \(job.name) (\(job.file))")
+        if let title = job.title { lines.append("  title: \(title)") }
+        lines.append("grid")
+        lines.append("  crs: \(crsName) (\(job.grid.crs))")
+        lines.append("  size: \(grid.width) × \(grid.height) px = \(grid.pixelCount) px, pixel \(formatNumber(grid.pixelWidth)) × \(formatNumber(grid.pixelHeight))")
+        lines.append("  bounds: [\(formatNumber(grid.minX)), \(formatNumber(grid.minY)), \(formatNumber(grid.maxX)), \(formatNumber(grid.maxY))]")
+        lines.append("  blocks: \(blockCount) of \(blockSize) × \(blockSize)")
+        if let mask { lines.append("  mask: \(mask.definition.name) — \(mask.commandLine)") }
+        lines.append("layers")
+        for (source, use) in zip(sources, job.layers) {
+            lines.append("  \(source.key): \(source.definition.name) [\(source.kind.rawValue), \(source.sourceCRS), \(source.sourceDetail)]")
+            lines.append("    align: \(source.commandLine)")
+            lines.append("    normalize: \(describe(use.normalization))")
+        }
+        lines.append("steps")
+        let weights = zip(job.layers, job.weights).map { "\(formatNumber($1))·\($0.key)" }.joined(separator: " + ")
+        lines.append("  1. align every layer onto the grid (above)")
+        lines.append("  2. normalise each layer to 0..1")
+        lines.append("  3. combine: index = \(weights)")
+        lines.append("  4. classify (\(job.classify.scheme.id)): breaks \(job.classify.breaks.map(formatNumber).joined(separator: ", ")); class = 1 + number of breaks ≤ index")
+        lines.append("  5. nodata: any input nodata/NaN/±inf\(mask == nil ? "" : " or outside the mask") → index -9999, class 0")
+        lines.append("outputs: \(outputDirectory)/<run-id>/ (\(job.outputs.products.map(\.rawValue).joined(separator: ", ")), manifest.json), latest → newest run")
+        return lines.joined(separator: "\n")
+    }
+
+    private func describe(_ n: Normalization) -> String {
+        switch n {
+        case .curve(let pts): return "curve " + pts.map { "[\(formatNumber($0.x)), \(formatNumber($0.y))]" }.joined(separator: " ")
+        case .linear(let lo, let hi): return "linear [\(formatNumber(lo)), \(formatNumber(hi))] clamped"
+        case .table(let entries, let def):
+            return "table " + entries.map { "\(formatNumber($0.key))→\(formatNumber($0.value))" }.joined(separator: ", ")
+                + (def.map { ", otherwise \(formatNumber($0))" } ?? ", otherwise nodata")
+        }
+    }
+}
+
+/// Turns a GDAL failure on a file into one clear line and the right exit status.
+func inputError(_ error: Error, file: String, what: String) -> RunError {
+    if let run = error as? RunError { return run }
+    let message = (error as? GDALError)?.message ?? "\(error)"
+    let local = LayerDefinition.isLocalFile(file)
+    if local && !FileManager.default.fileExists(atPath: file) {
+        return RunError(.noInput, "\(file): \(what): file does not exist")
+    }
+    return RunError(.dataError, "\(file): \(what): \(message)")
+}
+
+/// Resolves jobs into plans: opens every source once to learn its CRS, extent and fields.
+public struct Planner {
+    public init() {}
+
+    /// - Parameter outputDirectory: overrides the job's `outputs.directory` (relative to the
+    ///   current directory); nil = the job's directory relative to the project root.
+    public func resolve(_ job: JobSpec, outputDirectory: String? = nil) throws -> Plan {
+        GDAL.ensureRegistered()
+        let gridSRS: SpatialReference
+        do { gridSRS = try SpatialReference(definition: job.grid.crs) } catch {
+            throw RunError(.dataError, "\(job.file): grid.crs: unknown CRS \"\(job.grid.crs)\"")
+        }
+        let crsName = gridSRS.authorityCode.map { "\($0) \(gridSRS.name)" } ?? gridSRS.name
+
+        // The grid extent.
+        let bounds: Bounds
+        switch job.grid.extent {
+        case .bounds(let b): bounds = b
+        case .layer(let name):
+            let def = job.auxiliary[name]!
+            bounds = try sourceBounds(def, in: gridSRS, role: "grid.extent")
+        }
+        let res = job.grid.resolution
+        let wide = ((bounds.maxX - bounds.minX) / res).rounded(.up), high = ((bounds.maxY - bounds.minY) / res).rounded(.up)
+        if wide * high > Double(job.grid.maxPixels) {
+            throw RunError(.dataError, "\(job.file): grid: \(Int(wide)) × \(Int(high)) px exceeds max-pixels \(job.grid.maxPixels); raise grid.max-pixels or coarsen grid.resolution")
+        }
+        let grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        let gridBounds = Bounds(minX: grid.minX, minY: grid.minY, maxX: grid.maxX, maxY: grid.maxY)
+
+        var sources: [SourcePlan] = []
+        for use in job.layers {
+            sources.append(try plan(use.definition, key: use.key, use: use, gridSRS: gridSRS, crsDefinition: job.grid.crs,
+                                    grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: false))
+        }
+        var mask: SourcePlan?
+        if let name = job.grid.mask {
+            mask = try plan(job.auxiliary[name]!, key: "mask", use: nil, gridSRS: gridSRS, crsDefinition: job.grid.crs,
+                            grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: true)
+        }
+        let kernel = RiskKernel(normalizations: job.layers.map(\.normalization),
+                                combination: .weightedSum(job.weights), breaks: job.classify.breaks)
+        let out: String
+        if let outputDirectory {
+            out = URL(fileURLWithPath: outputDirectory).standardizedFileURL.path
+        } else if job.outputs.directory.hasPrefix("/") {
+            out = job.outputs.directory
+        } else {
+            out = URL(fileURLWithPath: job.projectRoot).appendingPathComponent(job.outputs.directory).standardizedFileURL.path
+        }
+        return Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
+                    sources: sources, mask: mask, kernel: kernel, outputDirectory: out)
+    }
+
+    private func num(_ v: Double) -> String { "\(v)" }
+
+    /// The extent of a layer's source in the grid CRS.
+    private func sourceBounds(_ def: LayerDefinition, in gridSRS: SpatialReference, role: String) throws -> Bounds {
+        let ds: Dataset
+        do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: "\(role) (layer \(def.name))") }
+        do {
+            if ds.bandCount > 0 {
+                guard let srs = ds.spatialReference else { throw RunError(.dataError, "\(def.source): layer \(def.name) has no CRS; assign one (gdal_edit.py -a_srs) or fix the file") }
+                guard let gt = ds.geoTransform else { throw RunError(.dataError, "\(def.source): layer \(def.name) has no geotransform") }
+                let xs = [gt[0], gt[0] + gt[1] * Double(ds.width) + gt[2] * Double(ds.height)]
+                let ys = [gt[3], gt[3] + gt[4] * Double(ds.width) + gt[5] * Double(ds.height)]
+                let b = Bounds(minX: xs.min()!, minY: ys.min()!, maxX: xs.max()!, maxY: ys.max()!)
+                return try srs.transformBounds(b, to: gridSRS)
+            } else {
+                let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
+                guard let srs = layer.spatialReference else { throw RunError(.dataError, "\(def.source): layer \(def.name) has no CRS") }
+                return try srs.transformBounds(try layer.extent(), to: gridSRS)
+            }
+        } catch { throw inputError(error, file: def.source, what: "layer \(def.name)") }
+    }
+
+    private func plan(_ def: LayerDefinition, key: String, use: JobSpec.LayerUse?, gridSRS: SpatialReference,
+                      crsDefinition: String, grid: GridGeometry, gridBounds: Bounds, blockSize: Int, isMask: Bool) throws -> SourcePlan {
+        let ds: Dataset
+        let what = isMask ? "grid.mask (layer \(def.name))" : "layers.\(key) (layer \(def.name))"
+        do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: what) }
+        let te = ["-te", "\(grid.minX)", "\(grid.minY)", "\(grid.maxX)", "\(grid.maxY)",
+                  "-tr", "\(grid.pixelWidth)", "\(grid.pixelHeight)"]
+        do {
+            if ds.bandCount > 0 && !isMask {
+                guard let srs = ds.spatialReference else {
+                    throw RunError(.dataError, "\(def.source): \(what): the raster has no CRS; assign one (gdal_edit.py -a_srs) or fix the file")
+                }
+                guard let gt = ds.geoTransform else { throw RunError(.dataError, "\(def.source): \(what): the raster has no geotransform") }
+                guard def.band <= ds.bandCount else {
+                    throw RunError(.dataError, "\(def.file): band: \(def.source) has \(ds.bandCount) band(s), band \(def.band) does not exist")
+                }
+                let xs = [gt[0], gt[0] + gt[1] * Double(ds.width) + gt[2] * Double(ds.height)]
+                let ys = [gt[3], gt[3] + gt[4] * Double(ds.width) + gt[5] * Double(ds.height)]
+                let inGrid: Bounds
+                do {
+                    inGrid = try srs.transformBounds(Bounds(minX: xs.min()!, minY: ys.min()!, maxX: xs.max()!, maxY: ys.max()!), to: gridSRS)
+                } catch {
+                    throw RunError(.dataError, "\(def.source): \(what): its CRS (\(srs.name)) cannot be transformed to the grid CRS: \((error as? GDALError)?.message ?? "\(error)")")
+                }
+                guard inGrid.intersects(gridBounds) else {
+                    throw RunError(.dataError, "\(def.source): \(what): does not overlap the grid (layer \(inGrid), grid \(gridBounds) in the grid CRS)")
+                }
+                var args = ["-t_srs", crsDefinition] + te + ["-r", use?.resampling ?? "near", "-ot", "Float32",
+                            "-dstnodata", "nan", "-et", "\(use?.errorThreshold ?? 0.125)"]
+                if let nodata = def.nodata { args += ["-srcnodata", nodata.isNaN ? "nan" : "\(nodata)"] }
+                let band = try ds.band(def.band)
+                let detail = "\(band.pixelType.rawValue), pixel \(formatNumber(abs(gt[1]))) × \(formatNumber(abs(gt[5]))), \(ds.width) × \(ds.height) px"
+                    + (band.noDataValue.map { ", nodata \(formatNumber($0))" } ?? "")
+                return SourcePlan(key: key, definition: def, kind: .raster, sourceCRS: srs.authorityCode ?? srs.name,
+                                  sourceDetail: detail, layerName: nil, arguments: args, boundsInGrid: inGrid,
+                                  reprojectArguments: nil)
+            }
+            guard ds.layerCount > 0 else {
+                throw RunError(.dataError, "\(def.source): \(what): neither raster bands nor vector layers found")
+            }
+            let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
+            guard let srs = layer.spatialReference else {
+                throw RunError(.dataError, "\(def.source): \(what): vector layer \(layer.name) has no CRS")
+            }
+            let inGrid: Bounds
+            do { inGrid = try srs.transformBounds(try layer.extent(), to: gridSRS) } catch {
+                throw RunError(.dataError, "\(def.source): \(what): its CRS (\(srs.name)) cannot be transformed to the grid CRS: \((error as? GDALError)?.message ?? "\(error)")")
+            }
+            guard inGrid.intersects(gridBounds) else {
+                throw RunError(.dataError, "\(def.source): \(what): does not overlap the grid (layer \(inGrid), grid \(gridBounds) in the grid CRS)")
+            }
+            var args: [String]
+            if isMask {
+                args = ["-burn", "1", "-l", layer.name] + te + ["-ot", "Byte", "-init", "0"]
+            } else {
+                guard let attribute = def.attribute else {
+                    throw RunError(.dataError, "\(def.file): a vector layer used as \(what) needs `attribute:` (numeric fields: \(layer.fields.filter { $0.kind == .integer || $0.kind == .real }.map(\.name).joined(separator: ", ")))")
+                }
+                guard let field = layer.fields.first(where: { $0.name == attribute }) else {
+                    throw RunError(.dataError, "\(def.source): \(what): layer \(layer.name) has no attribute \"\(attribute)\" (fields: \(layer.fields.map(\.name).joined(separator: ", ")))")
+                }
+                guard field.kind == .integer || field.kind == .real else {
+                    throw RunError(.dataError, "\(def.source): \(what): attribute \"\(attribute)\" is not numeric")
+                }
+                args = ["-a", attribute, "-l", layer.name] + te
+                    + ["-ot", "Float32", "-init", "nan", "-a_nodata", "nan"]
+            }
+            if use?.allTouched == true { args.append("-at") }
+            return SourcePlan(key: key, definition: def, kind: .vector, sourceCRS: srs.authorityCode ?? srs.name,
+                              sourceDetail: "\(layer.featureCount) features (\(layer.geometryTypeName))",
+                              layerName: layer.name, arguments: args, boundsInGrid: inGrid,
+                              reprojectArguments: srs.isSame(as: gridSRS) ? nil : ["-t_srs", crsDefinition])
+        } catch { throw inputError(error, file: def.source, what: what) }
+    }
+}

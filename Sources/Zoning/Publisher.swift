@@ -1,0 +1,102 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Stages a run's products and publishes them atomically:
+/// `<out>/.staging-<run>-<pid>/` → rename → `<out>/<run>/`, then `latest` is switched with a
+/// rename of a new symlink over the old one. Nothing under `latest` is ever written in place.
+public struct Publisher: Sendable {
+    public let outputDirectory: String
+
+    public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
+
+    public var latestPath: String { (outputDirectory as NSString).appendingPathComponent("latest") }
+
+    /// The run folder `latest` points at, if any.
+    public var latestRun: String? {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: latestPath) else { return nil }
+        return target.hasPrefix("/") ? target : (outputDirectory as NSString).appendingPathComponent(target)
+    }
+
+    /// A new run id (UTC time), unique in the output folder.
+    public func newRunID(now: Date = Date()) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let base = f.string(from: now)
+        var id = base
+        var n = 2
+        while FileManager.default.fileExists(atPath: (outputDirectory as NSString).appendingPathComponent(id)) {
+            id = "\(base)-\(n)"; n += 1
+        }
+        return id
+    }
+
+    /// Creates the output folder and a fresh staging folder; removes staging folders left by
+    /// runs whose process no longer exists.
+    public func makeStaging(runID: String) throws -> String {
+        do {
+            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw RunError(.cantCreate, "\(outputDirectory): cannot create the output folder: \(error.localizedDescription)")
+        }
+        removeStaleStaging()
+        let staging = (outputDirectory as NSString).appendingPathComponent(".staging-\(runID)-\(getpid())")
+        do {
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        } catch {
+            throw RunError(.cantCreate, "\(staging): cannot create the staging folder: \(error.localizedDescription)")
+        }
+        return staging
+    }
+
+    func removeStaleStaging() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: outputDirectory) else { return }
+        for name in names where name.hasPrefix(".staging-") {
+            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: (outputDirectory as NSString).appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// Moves a complete staging folder into place and points `latest` at it.
+    public func publish(staging: String, runID: String) throws -> String {
+        let final = (outputDirectory as NSString).appendingPathComponent(runID)
+        syncTree(staging)
+        guard rename(staging, final) == 0 else {
+            throw RunError(.cantCreate, "\(final): cannot publish the run: \(String(cString: strerror(errno)))")
+        }
+        let temporary = (outputDirectory as NSString).appendingPathComponent(".latest-\(getpid())")
+        unlink(temporary)
+        guard symlink(runID, temporary) == 0 else {
+            throw RunError(.cantCreate, "\(temporary): cannot create the latest link: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, latestPath) == 0 else {
+            unlink(temporary)
+            throw RunError(.cantCreate, "\(latestPath): cannot switch the latest link: \(String(cString: strerror(errno)))")
+        }
+        syncDirectory(outputDirectory)
+        return final
+    }
+
+    /// fsyncs every file of a folder, then the folder, so a crash after publishing cannot leave
+    /// a published run with missing data.
+    func syncTree(_ path: String) {
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            for name in names {
+                let fd = open((path as NSString).appendingPathComponent(name), O_RDONLY)
+                if fd >= 0 { fsync(fd); close(fd) }
+            }
+        }
+        syncDirectory(path)
+    }
+
+    func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+}

@@ -1,0 +1,626 @@
+#!/usr/bin/python3
+"""Rebuild the HazardZoning demo layers in layers/ from the copies in layers/reference/.
+
+Run through scripts/make-layers (needs Debian's python3-gdal and python3-numpy).
+
+    /usr/bin/python3 scripts/make_layers.py [LAYERS_DIR]
+
+Inputs (read-only, in LAYERS_DIR/reference/): ne_rivers.geojson (Natural Earth "Huang" =
+Yellow River centreline), dem_mapzen_5arcmin.tif (coarse DEM), gem_active_faults.geojson,
+ne_lakes.geojson, geonames_places.geojson.  See layers/SOURCES.md.
+
+Outputs (in LAYERS_DIR/):
+  yellow-river-flood-depth.tif   ILLUSTRATIVE synthetic 100-year flood depth (m), EPSG:4545, 30 m
+  grassland-fire-danger.tif      ILLUSTRATIVE synthetic fire danger index 0..100, EPSG:4326, 0.002 deg
+  seismic-pga-zoning.gpkg        ILLUSTRATIVE synthetic PGA zones (g) around real faults, EPSG:4490
+  hangjin-study-area.gpkg        APPROXIMATE hand-digitised banner outline, EPSG:4326
+  yellow-river.gpkg, places.gpkg context extracts of the reference data, EPSG:4326
+
+Everything is a pure function of the inputs: no clock, no random numbers.  The GeoPackages get
+a fixed timestamp (OGR_CURRENT_DATE) so two runs give byte-identical files.
+"""
+import math
+import os
+import sys
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+osr.UseExceptions()
+
+# Fixed timestamp in gpkg_contents.last_change; no .aux.xml side files.
+gdal.SetConfigOption("OGR_CURRENT_DATE", "2000-01-01T00:00:00.000Z")
+gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")
+gdal.SetConfigOption("GDAL_NUM_THREADS", "1")
+
+NODATA = -9999.0
+DISCLAIMER = "ILLUSTRATIVE SYNTHETIC DATA - NOT AN OFFICIAL HAZARD MAP"
+
+# Boxes (lon/lat degrees)
+STUDY_BOX = (106.5, 38.9, 109.6, 41.3)          # W S E N, same as the shared reference data
+REACH_BOX = (106.5, 39.30, 109.25, 41.0)        # part of the Yellow River that borders the banner
+FAULT_BOX = (105.0, 37.4, 111.1, 42.8)          # faults used for the seismic zones (box + >80 km)
+XINI = (108.735, 39.844)                        # banner seat, Xini town (GeoNames "Xinli")
+
+# --- flood parameters ---------------------------------------------------------------------
+FLOOD_PIX = 30.0            # m
+FLOOD_MARGIN = 15000.0      # m around the reach bounding box
+CHANNEL_HALF_WIDTH = 120.0  # m; pixels this close to the centreline = river channel -> nodata
+FLOOD_DMAX = 6000.0         # m; distance-decay length of the flood depth
+FLOOD_K = 0.30              # m of depth lost per m of height above the nearby river
+FLOOD_COARSE = 16           # coarse grid factor (16 * 30 m = 480 m) for the DEM term
+
+# --- fire parameters ----------------------------------------------------------------------
+FIRE_RES = 0.002            # deg
+FIRE_COARSE = 5             # coarse grid factor (0.01 deg) for the river-distance term
+
+
+def srs(epsg):
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(epsg)
+    s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return s
+
+
+# Lon/lat is treated as CGCS2000 (EPSG:4490) when projecting to EPSG:4545: WGS 84 and
+# CGCS2000 differ by < 1 m here, and 4490 -> 4545 is a pure projection (no datum step, so the
+# result does not depend on which PROJ transformation grids are installed).
+SRS_LL = srs(4490)
+SRS_GK = srs(4545)
+LL2GK = osr.CoordinateTransformation(SRS_LL, SRS_GK)
+GK2LL = osr.CoordinateTransformation(SRS_GK, SRS_LL)
+
+
+def transform_xy(ct, xy):
+    xy = np.asarray(xy, dtype=np.float64)
+    out = np.array(ct.TransformPoints(xy.reshape(-1, 2).tolist()), dtype=np.float64)[:, :2]
+    return out.reshape(xy.shape)
+
+
+# ------------------------------------------------------------------------------------------
+# Inputs
+# ------------------------------------------------------------------------------------------
+class Dem:
+    """The coarse reference DEM with bilinear interpolation between cell centres."""
+
+    def __init__(self, path):
+        ds = gdal.Open(path)
+        band = ds.GetRasterBand(1)
+        a = band.ReadAsArray().astype(np.float64)
+        nd = band.GetNoDataValue()
+        if nd is not None and np.any(a == nd):
+            raise SystemExit("DEM has nodata cells inside the study box; not handled")
+        self.a = a
+        self.gt = ds.GetGeoTransform()
+
+    def at(self, lon, lat):
+        gt, a = self.gt, self.a
+        ny, nx = a.shape
+        fx = np.clip((np.asarray(lon) - gt[0]) / gt[1] - 0.5, 0.0, nx - 1.0)
+        fy = np.clip((np.asarray(lat) - gt[3]) / gt[5] - 0.5, 0.0, ny - 1.0)
+        x0 = np.minimum(np.floor(fx).astype(np.int64), nx - 2)
+        y0 = np.minimum(np.floor(fy).astype(np.int64), ny - 2)
+        wx, wy = fx - x0, fy - y0
+        top = a[y0, x0] * (1 - wx) + a[y0, x0 + 1] * wx
+        bot = a[y0 + 1, x0] * (1 - wx) + a[y0 + 1, x0 + 1] * wx
+        return top * (1 - wy) + bot * wy
+
+
+def read_huang(ref):
+    """Natural Earth 'Huang' centreline as an (N, 2) lon/lat array, upstream -> downstream."""
+    ds = ogr.Open(os.path.join(ref, "ne_rivers.geojson"))
+    lyr = ds.GetLayer(0)
+    parts = []
+    for f in lyr:
+        if f.GetField("name") != "Huang":
+            continue
+        g = f.GetGeometryRef()
+        geoms = [g.GetGeometryRef(i) for i in range(g.GetGeometryCount())] if g.GetGeometryCount() else [g]
+        for p in geoms:
+            parts.append(np.array(p.GetPoints(), dtype=np.float64)[:, :2])
+    if len(parts) != 1:
+        raise SystemExit("expected one Huang line part, got %d" % len(parts))
+    xy = parts[0]
+    if xy[0, 1] > xy[-1, 1]:  # flows from the south (Ningxia) to the east (Baotou)
+        xy = xy[::-1]
+    return xy
+
+
+def densify(xy, step):
+    """Points every `step` along a polyline (units of xy) and their chainage."""
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    ch = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.arange(0.0, ch[-1], step)
+    s = np.append(s, ch[-1])
+    x = np.interp(s, ch, xy[:, 0])
+    y = np.interp(s, ch, xy[:, 1])
+    return np.stack([x, y], axis=1), s
+
+
+class River:
+    """The Yellow River in EPSG:4545: samples every 500 m with a smoothed DEM profile."""
+
+    STEP = 500.0
+
+    def __init__(self, ref, dem):
+        self.ll = read_huang(ref)
+        self.gk = transform_xy(LL2GK, self.ll)
+        self.samples, self.chainage = densify(self.gk, self.STEP)
+        lonlat = transform_xy(GK2LL, self.samples)
+        z = dem.at(lonlat[:, 0], lonlat[:, 1])
+        # +-5 km running mean along the channel (edge values repeated)
+        w = 10
+        zp = np.concatenate([np.full(w, z[0]), z, np.full(w, z[-1])])
+        self.z = np.convolve(zp, np.ones(2 * w + 1) / (2 * w + 1), mode="valid")
+
+    def nearest(self, pts, chunk=1024, blend=5000.0):
+        """For EPSG:4545 points: distance (m) to the nearest river sample, that sample's
+        index, and the local river level (m): the sample levels averaged with weights
+        exp(-((d - dmin) / blend)^2), so that the level changes smoothly where two reaches
+        are about equally near (e.g. inside a bend)."""
+        pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        sx, sy = self.samples[:, 0], self.samples[:, 1]
+        dist = np.empty(len(pts))
+        idx = np.empty(len(pts), dtype=np.int64)
+        level = np.empty(len(pts))
+        for i in range(0, len(pts), chunk):
+            p = pts[i:i + chunk]
+            d = np.sqrt((p[:, 0:1] - sx[None, :]) ** 2 + (p[:, 1:2] - sy[None, :]) ** 2)
+            j = np.argmin(d, axis=1)
+            dmin = d[np.arange(len(p)), j]
+            wgt = np.exp(-((d - dmin[:, None]) / blend) ** 2)
+            idx[i:i + chunk] = j
+            dist[i:i + chunk] = dmin
+            level[i:i + chunk] = (wgt @ self.z) / wgt.sum(axis=1)
+        return dist, idx, level
+
+    def line_gk(self):
+        g = ogr.Geometry(ogr.wkbLineString)
+        for x, y in self.gk:
+            g.AddPoint_2D(float(x), float(y))
+        return g
+
+
+def bilinear_upsample(coarse, cy, cx, fy, fx):
+    """Bilinear interpolation of `coarse` (defined at centre coordinates cy, cx; both
+    increasing) at the separable fine coordinates fy, fx (1-D arrays)."""
+    def weights(c, f):
+        t = np.clip((f - c[0]) / (c[1] - c[0]), 0.0, len(c) - 1.0)
+        i0 = np.minimum(np.floor(t).astype(np.int64), len(c) - 2)
+        return i0, t - i0
+    iy, wy = weights(cy, fy)
+    ix, wx = weights(cx, fx)
+    a00 = coarse[np.ix_(iy, ix)]
+    a01 = coarse[np.ix_(iy, ix + 1)]
+    a10 = coarse[np.ix_(iy + 1, ix)]
+    a11 = coarse[np.ix_(iy + 1, ix + 1)]
+    wx = wx[None, :]
+    wy = wy[:, None]
+    return (a00 * (1 - wx) + a01 * wx) * (1 - wy) + (a10 * (1 - wx) + a11 * wx) * wy
+
+
+def write_gtiff(path, arr, gt, sr, desc, unit, meta):
+    tmp = path + ".tmp"
+    for p in (path, tmp):
+        if os.path.exists(p):
+            os.remove(p)
+    drv = gdal.GetDriverByName("GTiff")
+    ds = drv.Create(tmp, arr.shape[1], arr.shape[0], 1, gdal.GDT_Float32,
+                    ["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=DEFLATE",
+                     "PREDICTOR=2", "ZLEVEL=9", "BIGTIFF=NO"])
+    ds.SetGeoTransform(gt)
+    ds.SetProjection(sr.ExportToWkt())
+    ds.SetMetadata(meta)
+    b = ds.GetRasterBand(1)
+    b.SetNoDataValue(NODATA)
+    b.SetDescription(desc)
+    b.SetUnitType(unit)
+    b.WriteArray(arr)
+    b.FlushCache()
+    ds = None
+    os.replace(tmp, path)
+
+
+def new_gpkg(path):
+    for p in (path, path + "-journal", path + "-wal", path + "-shm"):
+        if os.path.exists(p):
+            os.remove(p)
+    return ogr.GetDriverByName("GPKG").CreateDataSource(path)
+
+
+# ------------------------------------------------------------------------------------------
+# a. Yellow River flood depth (EPSG:4545, 30 m)
+# ------------------------------------------------------------------------------------------
+def make_flood(out, river, dem):
+    w, s, e, n = REACH_BOX
+    ll = river.ll
+    inside = (ll[:, 0] >= w) & (ll[:, 0] <= e) & (ll[:, 1] >= s) & (ll[:, 1] <= n)
+    reach = river.gk[inside]
+    px = FLOOD_PIX
+    xmin = math.floor((reach[:, 0].min() - FLOOD_MARGIN) / px) * px
+    xmax = math.ceil((reach[:, 0].max() + FLOOD_MARGIN) / px) * px
+    ymin = math.floor((reach[:, 1].min() - FLOOD_MARGIN) / px) * px
+    ymax = math.ceil((reach[:, 1].max() + FLOOD_MARGIN) / px) * px
+    # make the size a multiple of the coarse factor
+    c = FLOOD_COARSE
+    nx = int(round((xmax - xmin) / px))
+    ny = int(round((ymax - ymin) / px))
+    nx += (-nx) % c
+    ny += (-ny) % c
+    xmax = xmin + nx * px
+    ymin = ymax - ny * px
+    gt = (xmin, px, 0.0, ymax, 0.0, -px)
+    print("flood grid: %d x %d px, x %.0f..%.0f, y %.0f..%.0f" % (nx, ny, xmin, xmax, ymin, ymax))
+
+    # distance (pixels) to the rasterised centreline (all of the river, not only the reach)
+    mem = gdal.GetDriverByName("MEM")
+    src = mem.Create("", nx, ny, 1, gdal.GDT_Byte)
+    src.SetGeoTransform(gt)
+    src.SetProjection(SRS_GK.ExportToWkt())
+    vds = ogr.GetDriverByName("Memory").CreateDataSource("")
+    lyr = vds.CreateLayer("river", SRS_GK, ogr.wkbLineString)
+    f = ogr.Feature(lyr.GetLayerDefn())
+    f.SetGeometry(river.line_gk())
+    lyr.CreateFeature(f)
+    gdal.RasterizeLayer(src, [1], lyr, burn_values=[1], options=["ALL_TOUCHED=TRUE"])
+    prox = mem.Create("", nx, ny, 1, gdal.GDT_Float32)
+    prox.SetGeoTransform(gt)
+    prox.SetProjection(SRS_GK.ExportToWkt())
+    maxpix = int(FLOOD_DMAX / px) + 10
+    gdal.ComputeProximity(src.GetRasterBand(1), prox.GetRasterBand(1),
+                          ["VALUES=1", "DISTUNITS=PIXEL", "MAXDIST=%d" % maxpix,
+                           "NODATA=%d" % (maxpix + 1)])
+    dist = prox.GetRasterBand(1).ReadAsArray().astype(np.float32) * np.float32(px)
+    src = prox = None
+
+    # coarse (480 m) grid: DEM height above the nearest river sample, and bank depth d0
+    cnx, cny = nx // c, ny // c
+    cx = xmin + (np.arange(cnx) + 0.5) * px * c                  # increasing
+    cy = ymin + (np.arange(cny) + 0.5) * px * c                  # increasing (south -> north)
+    gx, gy = np.meshgrid(cx, cy)
+    pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    lonlat = transform_xy(GK2LL, pts)
+    zc = dem.at(lonlat[:, 0], lonlat[:, 1])
+    _, idx, level = river.nearest(pts)
+    hand = np.maximum(zc - level, 0.0).reshape(cny, cnx)
+    ch_km = river.chainage[idx] / 1000.0
+    d0 = (3.5 + 0.35 * np.sin(2 * math.pi * ch_km / 47.0 + 0.7)
+          + 0.15 * np.sin(2 * math.pi * ch_km / 13.0 + 2.1)).reshape(cny, cnx)
+
+    # fine grid, pixel centres (rows from north to south)
+    fx = xmin + (np.arange(nx) + 0.5) * px
+    fy = ymax - (np.arange(ny) + 0.5) * px
+    depth = np.empty((ny, nx), dtype=np.float32)
+    strip = 512
+    for r0 in range(0, ny, strip):
+        r1 = min(ny, r0 + strip)
+        h = bilinear_upsample(hand, cy, cx, fy[r0:r1], fx)
+        d = bilinear_upsample(d0, cy, cx, fy[r0:r1], fx)
+        dd = dist[r0:r1].astype(np.float64)
+        v = np.maximum(0.0, d * (1.0 - dd / FLOOD_DMAX)) - FLOOD_K * h
+        v = np.round(np.maximum(v, 0.0) * 100.0) / 100.0          # 0.01 m steps
+        v[dd <= CHANNEL_HALF_WIDTH] = NODATA                       # the river channel itself
+        depth[r0:r1] = v.astype(np.float32)
+
+    meta = {
+        "DESCRIPTION": DISCLAIMER + ". Illustrative 100-year Yellow River flood depth (m) "
+                       "along the Hangjin Banner reach; synthetic, from distance to the Natural "
+                       "Earth centreline and height above the river on a coarse DEM.",
+        "HAZARD": "flood",
+        "UNITS": "m",
+        "FORMULA": "depth = max(0, d0*(1 - dist/%g m)) - %g*max(0, dem - river_dem), >= 0, "
+                   "rounded to 0.01 m; d0 = 3.5+0.35sin(2pi s/47km+0.7)+0.15sin(2pi s/13km+2.1) "
+                   "(s = chainage); nodata = channel (dist <= %g m)"
+                   % (FLOOD_DMAX, FLOOD_K, CHANNEL_HALF_WIDTH),
+        "SOURCE": "scripts/make-layers (HazardZoning) from Natural Earth 4.0.0 rivers and "
+                  "pvlib/Mapzen DEM; see layers/SOURCES.md",
+    }
+    write_gtiff(os.path.join(out, "yellow-river-flood-depth.tif"), depth, gt, SRS_GK,
+                "illustrative 100-year flood depth (synthetic)", "m", meta)
+    wet = depth > 0
+    print("flood: max %.2f m, wet px %d, channel px %d"
+          % (depth[wet].max(), wet.sum(), (depth == NODATA).sum()))
+
+
+# ------------------------------------------------------------------------------------------
+# b. Grassland fire danger (EPSG:4326, 0.002 deg)
+# ------------------------------------------------------------------------------------------
+def smoothstep(e0, e1, x):
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def pseudo_noise(lon, lat):
+    """Smooth deterministic noise in about [-1, 1]: a fixed sum of plane waves."""
+    waves = [  # (amplitude, k_lon, k_lat [rad/deg], phase)
+        (0.35, 9.1, 4.3, 0.4), (0.25, -5.2, 11.7, 1.9), (0.20, 17.3, -13.9, 3.1),
+        (0.12, -23.9, -19.1, 5.2), (0.08, 37.7, 29.3, 2.6),
+    ]
+    v = np.zeros_like(lon)
+    for a, kx, ky, ph in waves:
+        v += a * np.sin(kx * lon + ky * lat + ph)
+    return v
+
+
+def make_fire(out, ref, river, dem):
+    w, s, e, n = STUDY_BOX
+    r = FIRE_RES
+    nx = int(round((e - w) / r))
+    ny = int(round((n - s) / r))
+    gt = (w, r, 0.0, n, 0.0, -r)
+    print("fire grid: %d x %d px" % (nx, ny))
+    lon = w + (np.arange(nx) + 0.5) * r
+    lat = n - (np.arange(ny) + 0.5) * r
+    LON, LAT = np.meshgrid(lon, lat)
+
+    # coarse 0.01 deg grid: distance to the river (m) and height above the nearest river sample
+    c = FIRE_COARSE
+    clon = w + (np.arange(nx // c) + 0.5) * r * c
+    clat = s + (np.arange(ny // c) + 0.5) * r * c               # increasing
+    glon, glat = np.meshgrid(clon, clat)
+    pts = transform_xy(LL2GK, np.stack([glon.ravel(), glat.ravel()], axis=1))
+    dist, _, level = river.nearest(pts)
+    zc = dem.at(glon.ravel(), glat.ravel())
+    hand_c = np.maximum(zc - level, 0.0).reshape(glon.shape)
+    dist_c = dist.reshape(glon.shape)
+    dist_m = bilinear_upsample(dist_c, clat, clon, lat, lon)
+    hand = bilinear_upsample(hand_c, clat, clon, lat, lon)
+    z = dem.at(LON, LAT)
+
+    wet = 1.0 - np.exp(-dist_m / 6000.0)                 # 0 at the river, ->1 far away
+    low = np.clip(hand / 80.0, 0.0, 1.0)                 # irrigated lowland at river level -> 0
+    upl = np.clip((z - 1050.0) / 450.0, 0.0, 1.0)        # dry uplands / Ordos plateau
+    kc = 40.42 - 0.03 * (LON - 107.5)                    # Kubuqi desert belt centre line
+    kub = np.exp(-((LAT - kc) / 0.16) ** 2) * smoothstep(106.95, 107.35, LON)
+    dry = 0.35 * upl + 0.30 * kub + 0.35 * low
+    fdi = 100.0 * np.clip(0.05 + 0.95 * dry * np.sqrt(wet) + 0.08 * pseudo_noise(LON, LAT), 0.0, 1.0)
+    fdi = np.round(fdi * 10.0) / 10.0                     # 0.1 steps
+
+    # lakes (Ulansuhai Nur): water, no fuel -> nodata
+    mem = gdal.GetDriverByName("MEM").Create("", nx, ny, 1, gdal.GDT_Byte)
+    mem.SetGeoTransform(gt)
+    mem.SetProjection(srs(4326).ExportToWkt())
+    lk = ogr.Open(os.path.join(ref, "ne_lakes.geojson"))
+    gdal.RasterizeLayer(mem, [1], lk.GetLayer(0), burn_values=[1])
+    lake = mem.GetRasterBand(1).ReadAsArray() == 1
+    fdi[lake] = NODATA
+
+    meta = {
+        "DESCRIPTION": DISCLAIMER + ". Illustrative grassland fire danger index (0-100), "
+                       "synthetic: high on dry uplands and the Kubuqi desert belt, low near the "
+                       "Yellow River and on irrigated lowland.",
+        "HAZARD": "fire",
+        "UNITS": "index 0-100",
+        "FORMULA": "fdi = 100*clip(0.05 + 0.95*dry*sqrt(1-exp(-dist/6km)) + 0.08*noise, 0, 1); "
+                   "dry = 0.35*clip((dem-1050)/450) + 0.30*kubuqi_belt + 0.35*clip(hand/80); "
+                   "noise = fixed sum of 5 sines; lakes = nodata; rounded to 0.1",
+        "SOURCE": "scripts/make-layers (HazardZoning) from Natural Earth 4.0.0 rivers/lakes and "
+                  "pvlib/Mapzen DEM; see layers/SOURCES.md",
+    }
+    write_gtiff(os.path.join(out, "grassland-fire-danger.tif"), fdi.astype(np.float32), gt,
+                srs(4326), "illustrative grassland fire danger index (synthetic)", "index", meta)
+    v = fdi[~lake]
+    print("fire: min %.1f max %.1f mean %.1f, lake px %d" % (v.min(), v.max(), v.mean(), lake.sum()))
+
+
+# ------------------------------------------------------------------------------------------
+# c. Seismic PGA zoning (EPSG:4490)
+# ------------------------------------------------------------------------------------------
+def box_polygon(w, s, e, n):
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in ((w, s), (e, s), (e, n), (w, n), (w, s)):
+        ring.AddPoint_2D(x, y)
+    p = ogr.Geometry(ogr.wkbPolygon)
+    p.AddGeometry(ring)
+    return p
+
+
+def to_gk(g):
+    g = g.Clone()
+    g.AssignSpatialReference(SRS_LL)
+    g.Transform(LL2GK)
+    return g
+
+
+def to_ll(g):
+    g = g.Clone()
+    g.AssignSpatialReference(SRS_GK)
+    g.Transform(GK2LL)
+    return g
+
+
+def polygons_only(g):
+    """Keep the polygonal parts of a geometry as a MultiPolygon."""
+    out = ogr.Geometry(ogr.wkbMultiPolygon)
+    t = ogr.GT_Flatten(g.GetGeometryType())
+    if t == ogr.wkbPolygon:
+        out.AddGeometry(g)
+    elif t in (ogr.wkbMultiPolygon, ogr.wkbGeometryCollection):
+        for i in range(g.GetGeometryCount()):
+            sub = polygons_only(g.GetGeometryRef(i))
+            for j in range(sub.GetGeometryCount()):
+                out.AddGeometry(sub.GetGeometryRef(j))
+    return out
+
+
+def make_seismic(out, ref):
+    faults = ogr.Geometry(ogr.wkbMultiLineString)
+    ds = ogr.Open(os.path.join(ref, "gem_active_faults.geojson"))
+    fbox = box_polygon(*FAULT_BOX)
+    nf = 0
+    for f in ds.GetLayer(0):
+        g = f.GetGeometryRef().Intersection(fbox)
+        if g is None or g.IsEmpty():
+            continue
+        nf += 1
+        t = ogr.GT_Flatten(g.GetGeometryType())
+        parts = [g] if t == ogr.wkbLineString else [g.GetGeometryRef(i) for i in range(g.GetGeometryCount())]
+        for p in parts:
+            if ogr.GT_Flatten(p.GetGeometryType()) == ogr.wkbLineString:
+                faults.AddGeometry(p)
+    faults_gk = to_gk(faults)
+    box = box_polygon(*STUDY_BOX)
+    classes = [(0.20, 15000.0), (0.15, 40000.0), (0.10, 80000.0)]
+    zones = []
+    covered = None
+    for pga, d in classes:
+        buf = to_ll(faults_gk.Buffer(d, 16)).Intersection(box)
+        z = buf if covered is None else buf.Difference(covered)
+        zones.append((pga, d, z))
+        covered = buf if covered is None else covered.Union(buf)
+    zones.append((0.05, None, box.Difference(covered)))
+
+    path = os.path.join(out, "seismic-pga-zoning.gpkg")
+    gp = new_gpkg(path)
+    lyr = gp.CreateLayer("seismic_pga_zoning", SRS_LL, ogr.wkbMultiPolygon,
+                         ["GEOMETRY_NAME=geom", "FID=fid",
+                          "IDENTIFIER=seismic_pga_zoning (illustrative)",
+                          "DESCRIPTION=" + DISCLAIMER + ". Illustrative PGA zones (GB 18306-2015 "
+                          "classes) from buffers of GEM active faults."])
+    for name, typ in (("pga_g", ogr.OFTReal), ("zone_name", ogr.OFTString),
+                      ("rule", ogr.OFTString)):
+        lyr.CreateField(ogr.FieldDefn(name, typ))
+    total = 0.0
+    gp.StartTransaction()
+    for pga, d, z in zones:
+        z = polygons_only(z)
+        if not z.IsValid():
+            z = polygons_only(z.MakeValid())
+        assert z.IsValid(), pga
+        total += z.GetArea()
+        f = ogr.Feature(lyr.GetLayerDefn())
+        f.SetField("pga_g", pga)
+        f.SetField("zone_name", "%.2fg" % pga)
+        f.SetField("rule", "within %d km of an active fault" % (d / 1000) if d else
+                   "more than 80 km from an active fault")
+        f.SetGeometry(z)
+        lyr.CreateFeature(f)
+        print("seismic zone %.2fg: %d parts, %.4f deg2" % (pga, z.GetGeometryCount(), z.GetArea()))
+    gp.CommitTransaction()
+    gp = None
+    print("seismic: %d fault traces, zones area %.6f vs box %.6f deg2" % (nf, total, box.GetArea()))
+
+
+# ------------------------------------------------------------------------------------------
+# d. Approximate Hangjin Banner outline (EPSG:4326)
+# ------------------------------------------------------------------------------------------
+# Hand-digitised from the banner's known extent (106.9-109.2 E, 39.3-40.9 N) and neighbours.
+# The northern part of this ring lies beyond the Yellow River on purpose: it is cut away
+# below, so that the banner's N and W edge follows the river (on its S/E bank).
+OUTLINE = [
+    (106.97, 40.05), (106.86, 40.12), (106.80, 40.30),   # W edge, crosses the river near Dengkou
+    (106.95, 40.75), (107.60, 41.05), (108.40, 41.05),   # north of the river (cut away)
+    (109.27, 40.80), (109.27, 40.38),                    # NE corner, river near 109.2 E
+    (109.17, 40.22), (109.06, 40.08), (108.93, 39.97),   # E edge (Dalad, Dongsheng)
+    (108.99, 39.80), (108.89, 39.66), (108.78, 39.54),   # SE edge (Ejin Horo, Uxin)
+    (108.60, 39.46), (108.40, 39.38), (108.15, 39.39),   # S edge (Uxin, Otog)
+    (107.95, 39.47), (107.76, 39.58), (107.52, 39.68),   # SW edge (Otog)
+    (107.32, 39.80), (107.13, 39.87), (107.03, 39.96),   # W edge (Otog, Wuhai)
+]
+STUDY_RIVER_OFFSET = 400.0   # m; the edge runs this far from the centreline on the S/E bank
+
+
+def make_study_area(out, river):
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in OUTLINE + [OUTLINE[0]]:
+        ring.AddPoint_2D(x, y)
+    poly = ogr.Geometry(ogr.wkbPolygon)
+    poly.AddGeometry(ring)
+    cut = to_gk(poly).Difference(river.line_gk().Buffer(STUDY_RIVER_OFFSET, 8))
+    seat = to_gk(ogr.CreateGeometryFromWkt("POINT (%r %r)" % XINI))
+    parts = polygons_only(cut)
+    keep = [parts.GetGeometryRef(i) for i in range(parts.GetGeometryCount())
+            if parts.GetGeometryRef(i).Contains(seat)]
+    assert len(keep) == 1
+    area_km2 = keep[0].GetArea() / 1e6
+    g = to_ll(keep[0])                       # a single Polygon
+    assert g.IsValid() and ogr.GT_Flatten(g.GetGeometryType()) == ogr.wkbPolygon
+    path = os.path.join(out, "hangjin-study-area.gpkg")
+    gp = new_gpkg(path)
+    lyr = gp.CreateLayer("hangjin_study_area", srs(4326), ogr.wkbPolygon,
+                         ["GEOMETRY_NAME=geom", "FID=fid",
+                          "IDENTIFIER=hangjin_study_area (approximate)",
+                          "DESCRIPTION=Approximate outline of Hangjin Banner, hand-digitised; "
+                          "NOT an official boundary."])
+    for name, typ in (("name", ogr.OFTString), ("name_en", ogr.OFTString),
+                      ("area_km2", ogr.OFTReal), ("note", ogr.OFTString)):
+        lyr.CreateField(ogr.FieldDefn(name, typ))
+    f = ogr.Feature(lyr.GetLayerDefn())
+    f.SetField("name", "杭锦旗 (approximate)")
+    f.SetField("name_en", "Hangjin Banner (approximate)")
+    f.SetField("area_km2", round(area_km2, 1))
+    f.SetField("note", "approximate, hand-digitised from the Yellow River centreline and the "
+                       "known extent; not an official boundary")
+    f.SetGeometry(g)
+    lyr.CreateFeature(f)
+    gp = None
+    env = g.GetEnvelope()
+    print("study area: %.0f km2, lon %.3f..%.3f lat %.3f..%.3f, %d vertices"
+          % (area_km2, env[0], env[1], env[2], env[3],
+             g.GetGeometryRef(0).GetPointCount()))
+
+
+# ------------------------------------------------------------------------------------------
+# e. Context extracts
+# ------------------------------------------------------------------------------------------
+def make_context(out, ref, river):
+    gp = new_gpkg(os.path.join(out, "yellow-river.gpkg"))
+    lyr = gp.CreateLayer("yellow_river", srs(4326), ogr.wkbLineString,
+                         ["GEOMETRY_NAME=geom", "FID=fid", "IDENTIFIER=yellow_river",
+                          "DESCRIPTION=Yellow River (Huang) centreline, Natural Earth 4.0.0 "
+                          "1:10m, public domain"])
+    for name in ("name", "name_en", "name_zh"):
+        lyr.CreateField(ogr.FieldDefn(name, ogr.OFTString))
+    g = ogr.Geometry(ogr.wkbLineString)
+    for x, y in river.ll:
+        g.AddPoint_2D(float(x), float(y))
+    f = ogr.Feature(lyr.GetLayerDefn())
+    f.SetField("name", "Huang")
+    f.SetField("name_en", "Yellow River")
+    f.SetField("name_zh", "黄河")
+    f.SetGeometry(g)
+    lyr.CreateFeature(f)
+    gp = None
+
+    src_ds = ogr.Open(os.path.join(ref, "geonames_places.geojson"))  # keep a reference
+    src = src_ds.GetLayer(0)
+    gp = new_gpkg(os.path.join(out, "places.gpkg"))
+    lyr = gp.CreateLayer("places", srs(4326), ogr.wkbPoint,
+                         ["GEOMETRY_NAME=geom", "FID=fid", "IDENTIFIER=places",
+                          "DESCRIPTION=GeoNames cities1000 places in the study box, CC BY 4.0"])
+    for name, typ in (("name", ogr.OFTString), ("label", ogr.OFTString),
+                      ("population", ogr.OFTInteger64)):
+        lyr.CreateField(ogr.FieldDefn(name, typ))
+    gp.StartTransaction()
+    for sf in src:
+        f = ogr.Feature(lyr.GetLayerDefn())
+        nm = sf.GetField("name")
+        f.SetField("name", nm)
+        # GeoNames "Xinli" sits at Xini town (锡尼镇), the banner seat
+        f.SetField("label", "Xini (锡尼镇, banner seat)" if nm == "Xinli" else nm)
+        f.SetField("population", sf.GetField("population"))
+        f.SetGeometry(sf.GetGeometryRef())
+        lyr.CreateFeature(f)
+    gp.CommitTransaction()
+    gp = None
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "layers"))
+    ref = os.path.join(out, "reference")
+    dem = Dem(os.path.join(ref, "dem_mapzen_5arcmin.tif"))
+    river = River(ref, dem)
+    print("river: %d vertices, %.0f km, profile %.0f..%.0f m"
+          % (len(river.ll), river.chainage[-1] / 1000, river.z.min(), river.z.max()))
+    make_context(out, ref, river)
+    make_study_area(out, river)
+    make_seismic(out, ref)
+    make_fire(out, ref, river, dem)
+    make_flood(out, river, dem)
+
+
+if __name__ == "__main__":
+    main()
