@@ -39,6 +39,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "kernel-bench", dependencies: ["RasterKernel"]),
         .testTarget(name: "GDALKitTests", dependencies: ["GDALKit"]),
         .testTarget(name: "RasterKernelTests", dependencies: ["RasterKernel"]),
         .testTarget(name: "ZoningTests", dependencies: ["Zoning", "GDALKit", "RasterKernel"]),

@@ -52,77 +52,102 @@ public enum Normalization: Sendable, Equatable, Hashable {
 }
 
 /// A normalisation compiled to Float32 parameters for the kernel.
-@usableFromInline
 struct CompiledNormalization: Sendable {
-    @usableFromInline enum Kind: Sendable { case curve, linear, table }
-    @usableFromInline let kind: Kind
+    enum Kind: Sendable { case curve, linear, table }
+    let kind: Kind
     // curve: y0 + Σ slope_i · clamp(v − x_i, 0, width_i)
-    @usableFromInline let y0: Float
-    @usableFromInline let xs: [Float]
-    @usableFromInline let widths: [Float]
-    @usableFromInline let slopes: [Float]
-    // linear
-    @usableFromInline let low: Float
-    @usableFromInline let scale: Float
-    // table
-    @usableFromInline let keys: [Float]
-    @usableFromInline let tolerances: [Float]
-    @usableFromInline let values: [Float]
-    @usableFromInline let fallback: Float   // NaN = nodata
+    let y0: Float
+    let segments: [(x: Float, width: Float, slope: Float)]
+    // linear: clamp((v − low) · scale, 0, 1)
+    let low: Float
+    let scale: Float
+    // table: value_i where |v − key_i| ≤ tolerance_i, else fallback (NaN = nodata)
+    let entries: [(key: Float, tolerance: Float, value: Float)]
+    let fallback: Float
 
     init(_ n: Normalization) {
-        var y0: Float = 0, xs: [Float] = [], widths: [Float] = [], slopes: [Float] = []
+        var y0: Float = 0, segments: [(Float, Float, Float)] = []
         var low: Float = 0, scale: Float = 1
-        var keys: [Float] = [], tolerances: [Float] = [], values: [Float] = [], fallback: Float = .nan
+        var entries: [(Float, Float, Float)] = [], fallback: Float = .nan
         switch n {
         case .curve(let points):
             kind = .curve
             y0 = Float(points[0].y)
             for (a, b) in zip(points, points.dropFirst()) {
-                xs.append(Float(a.x))
-                widths.append(Float(b.x - a.x))
-                slopes.append(Float((b.y - a.y) / (b.x - a.x)))
+                segments.append((Float(a.x), Float(b.x - a.x), Float((b.y - a.y) / (b.x - a.x))))
             }
         case .linear(let lo, let hi):
             kind = .linear
             low = Float(lo)
             scale = Float(1 / (hi - lo))
-        case .table(let entries, let def):
+        case .table(let table, let def):
             kind = .table
-            for e in entries {
-                keys.append(Float(e.key))
-                tolerances.append(Float(Normalization.tableTolerance * max(1, abs(e.key))))
-                values.append(Float(e.value))
+            for e in table {
+                entries.append((Float(e.key), Float(Normalization.tableTolerance * max(1, abs(e.key))), Float(e.value)))
             }
             fallback = def.map(Float.init) ?? .nan
         }
-        self.y0 = y0; self.xs = xs; self.widths = widths; self.slopes = slopes
+        self.y0 = y0; self.segments = segments
         self.low = low; self.scale = scale
-        self.keys = keys; self.tolerances = tolerances; self.values = values; self.fallback = fallback
+        self.entries = entries; self.fallback = fallback
     }
 
-    @inlinable @inline(__always)
-    func apply(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    /// Normalises `vectors`×8 values from `input` and adds them, times `weight`, into `acc`
+    /// (or stores them there when `first`). Nodata inputs (NaN, ±inf) make the lane NaN.
+    /// One SIMD pass; the parameters are read from L1 per vector.
+    @inline(__always)
+    func accumulate(_ input: UnsafeRawPointer, into acc: UnsafeMutableRawPointer, weight: Float, first: Bool, vectors: Int) {
+        let stride = MemoryLayout<V>.stride
+        let w = V(repeating: weight)
+        let nan = V(repeating: .nan), infinity = V(repeating: .infinity), negInfinity = V(repeating: -.infinity)
+        @inline(__always) func combine(_ j: Int, _ v: V, _ n: V) {
+            // NaN fails both comparisons, so NaN and ±inf inputs become NaN here.
+            let m = nan.replacing(with: n, where: (v .< infinity) .& (v .> negInfinity)) * w
+            let offset = j * stride
+            acc.storeBytes(of: first ? m : acc.load(fromByteOffset: offset, as: V.self) + m, toByteOffset: offset, as: V.self)
+        }
         switch kind {
         case .curve:
-            var r = SIMD8<Float>(repeating: y0)
-            let zero = SIMD8<Float>(repeating: 0)
-            for i in 0..<xs.count {
-                let d = (v - SIMD8(repeating: xs[i])).clamped(lowerBound: zero, upperBound: SIMD8(repeating: widths[i]))
-                r = r + d * SIMD8(repeating: slopes[i])
+            let start = V(repeating: y0), zero = V(repeating: 0)
+            segments.withUnsafeBufferPointer { segs in
+                for j in 0..<vectors {
+                    let v = input.loadUnaligned(fromByteOffset: j * stride, as: V.self)
+                    var t = start
+                    for s in segs {
+                        t = t + clamp(v - V(repeating: s.x), zero, V(repeating: s.width)) * V(repeating: s.slope)
+                    }
+                    combine(j, v, t)
+                }
             }
-            return r
         case .linear:
-            let t = (v - SIMD8(repeating: low)) * SIMD8(repeating: scale)
-            return t.clamped(lowerBound: SIMD8(repeating: 0), upperBound: SIMD8(repeating: 1))
-        case .table:
-            var r = SIMD8<Float>(repeating: fallback)
-            for i in 0..<keys.count {
-                let d = v - SIMD8(repeating: keys[i])
-                let hit = (d .<= SIMD8(repeating: tolerances[i])) .& (d .>= SIMD8(repeating: -tolerances[i]))
-                r.replace(with: values[i], where: hit)
+            let lo = V(repeating: low), sc = V(repeating: scale), zero = V(repeating: 0), one = V(repeating: 1)
+            for j in 0..<vectors {
+                let v = input.loadUnaligned(fromByteOffset: j * stride, as: V.self)
+                combine(j, v, clamp((v - lo) * sc, zero, one))
             }
-            return r
+        case .table:
+            let start = V(repeating: fallback)
+            entries.withUnsafeBufferPointer { table in
+                for j in 0..<vectors {
+                    let v = input.loadUnaligned(fromByteOffset: j * stride, as: V.self)
+                    var t = start
+                    for e in table {
+                        let d = v - V(repeating: e.key)
+                        t = t.replacing(with: V(repeating: e.value),
+                                        where: (d .<= V(repeating: e.tolerance)) .& (d .>= V(repeating: -e.tolerance)))
+                    }
+                    combine(j, v, t)
+                }
+            }
         }
     }
+}
+
+typealias V = SIMD8<Float>
+
+/// Clamps lane-wise with compare-and-blend (the standard library's `clamped` calls non-inlined
+/// generic `pointwiseMin`/`pointwiseMax`). NaN lanes stay NaN.
+@inline(__always)
+func clamp(_ x: SIMD8<Float>, _ lo: SIMD8<Float>, _ hi: SIMD8<Float>) -> SIMD8<Float> {
+    x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
 }

@@ -5,17 +5,22 @@ public enum Combination: Sendable, Equatable, Hashable {
 }
 
 /// The per-block kernel: normalise every layer, combine, apply the mask, classify.
-/// Branch-free over SIMD8<Float> lanes; the tail goes through the same SIMD path on a padded
-/// vector, so every pixel gets exactly the same arithmetic wherever it lies in a block.
+///
+/// Works on strips of `stripLength` pixels that stay in L1: for each layer one SIMD pass
+/// normalises the strip and adds it, weighted, into an accumulator; nodata travels as NaN (a
+/// NaN or ±inf input, or a pixel outside the mask, makes the accumulator NaN). A last pass
+/// classifies. The tail of a buffer goes through the same code on a padded copy, so every pixel
+/// gets exactly the same arithmetic wherever it lies.
 public struct RiskKernel: Sendable {
     /// Index value written where the result is nodata.
     public static let indexNoData: Float = -9999
     /// Class value written where the result is nodata.
     public static let classNoData: UInt8 = 0
+    static let stripLength = 1024
 
-    @usableFromInline let normalizations: [CompiledNormalization]
-    @usableFromInline let weights: [Float]
-    @usableFromInline let breaks: [Float]
+    let normalizations: [CompiledNormalization]
+    let weights: [Float]
+    let breaks: [Float]
 
     public let layerCount: Int
     public var classCount: Int { breaks.count + 1 }
@@ -42,67 +47,80 @@ public struct RiskKernel: Sendable {
     /// Runs the kernel over `count` pixels.
     /// - Parameters:
     ///   - inputs: one buffer per layer (Float32 values on the grid, NaN/±inf = nodata), each ≥ count.
-    ///   - mask: optional; 0 = outside (nodata), anything else = inside.
+    ///   - mask: optional, one Float per pixel; 0 = outside (nodata), anything else = inside.
     ///   - index: receives the 0..1 index, `indexNoData` where nodata.
     ///   - classes: receives the class 1...classCount, `classNoData` where nodata.
-    public func run(count: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<UInt8>?,
+    public func run(count: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
                     index: UnsafeMutableBufferPointer<Float>, classes: UnsafeMutableBufferPointer<UInt8>) {
         precondition(inputs.count == layerCount, "expected \(layerCount) input layers, got \(inputs.count)")
-        precondition(inputs.allSatisfy { $0.count >= count } && index.count >= count && classes.count >= count)
-        if let mask { precondition(mask.count >= count) }
+        precondition(inputs.allSatisfy { $0.count >= count } && index.count >= count && classes.count >= count,
+                     "buffers must hold at least count values")
+        if let mask { precondition(mask.count >= count, "mask must hold at least count values") }
         guard count > 0 else { return }
-        let bases = inputs.map { UnsafeRawPointer($0.baseAddress!) }
-        let full = count & ~7
-        var i = 0
-        while i < full {
-            let m: SIMD8<Int32>
-            if let mask {
-                m = SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(mask.baseAddress! + i).loadUnaligned(as: SIMD8<UInt8>.self))
-            } else {
-                m = SIMD8(repeating: 1)
+        let strip = RiskKernel.stripLength
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: strip) { scratch in
+            let acc = UnsafeMutableRawPointer(scratch.baseAddress!)
+            var pointers = inputs.map { UnsafeRawPointer($0.baseAddress!) }
+            let full = count & ~7
+            var start = 0
+            while start < full {
+                let n = min(strip, full - start)
+                for l in 0..<pointers.count { pointers[l] = UnsafeRawPointer(inputs[l].baseAddress! + start) }
+                self.strip(pointers, mask: mask.map { UnsafeRawPointer($0.baseAddress! + start) },
+                           index: UnsafeMutableRawPointer(index.baseAddress! + start),
+                           classes: UnsafeMutableRawPointer(classes.baseAddress! + start),
+                           vectors: n / 8, acc: acc)
+                start += n
             }
-            let offset = i * MemoryLayout<Float>.stride
-            let (idx, cls) = lanes(mask: m) { l in bases[l].loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) }
-            UnsafeMutableRawPointer(index.baseAddress! + i).storeBytes(of: idx, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(classes.baseAddress! + i).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: cls), as: SIMD8<UInt8>.self)
-            i += 8
-        }
-        if i < count {
-            let n = count - i
-            var padded = [SIMD8<Float>](repeating: SIMD8(repeating: .nan), count: bases.count)
-            var m = SIMD8<Int32>(repeating: 0)
-            for lane in 0..<n {
-                for l in 0..<bases.count { padded[l][lane] = inputs[l][i + lane] }
-                m[lane] = Int32(mask.map { $0[i + lane] } ?? 1)
-            }
-            let (idx, cls) = lanes(mask: m) { l in padded[l] }
-            for lane in 0..<n {
-                index[i + lane] = idx[lane]
-                classes[i + lane] = UInt8(truncatingIfNeeded: cls[lane])
+            if full < count {
+                // The last 1...7 pixels: padded copies through the same strip code.
+                let n = count - full
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * (pointers.count + 2)) { pad in
+                    let base = pad.baseAddress!
+                    base.initialize(repeating: .nan, count: pad.count)
+                    for l in 0..<pointers.count {
+                        for k in 0..<n { base[l * 8 + k] = inputs[l][full + k] }
+                        pointers[l] = UnsafeRawPointer(base + l * 8)
+                    }
+                    let maskPad = base + pointers.count * 8
+                    let indexPad = maskPad + 8
+                    for k in 0..<8 { maskPad[k] = k < n ? (mask?[full + k] ?? 1) : 0 }
+                    var classPad = SIMD8<UInt8>()
+                    withUnsafeMutableBytes(of: &classPad) { cp in
+                        self.strip(pointers, mask: UnsafeRawPointer(maskPad), index: UnsafeMutableRawPointer(indexPad),
+                                   classes: cp.baseAddress!, vectors: 1, acc: acc)
+                    }
+                    for k in 0..<n {
+                        index[full + k] = indexPad[k]
+                        classes[full + k] = classPad[k]
+                    }
+                }
             }
         }
     }
 
-    /// Eight pixels through the whole kernel; `load(l)` gives layer l's eight values.
-    @inlinable @inline(__always)
-    func lanes(mask: SIMD8<Int32>, _ load: (Int) -> SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Int32>) {
-        let infinity = SIMD8<Float>(repeating: .infinity)
-        var valid = mask .!= SIMD8<Int32>(repeating: 0)
-        var acc = SIMD8<Float>(repeating: 0)
-        for l in 0..<normalizations.count {
-            let v = load(l)
-            // NaN fails every comparison, so this rejects NaN as well as ±inf.
-            valid = valid .& (v .< infinity) .& (v .> -infinity)
-            let n = normalizations[l].apply(v)
-            acc = acc + n * SIMD8(repeating: weights[l])
+    /// `vectors`×8 pixels through the whole kernel.
+    @inline(__always)
+    func strip(_ inputs: [UnsafeRawPointer], mask: UnsafeRawPointer?, index: UnsafeMutableRawPointer,
+               classes: UnsafeMutableRawPointer, vectors: Int, acc: UnsafeMutableRawPointer) {
+        let stride = MemoryLayout<V>.stride
+        let nan = V(repeating: .nan), zero = V(repeating: 0)
+        for l in 0..<inputs.count {
+            normalizations[l].accumulate(inputs[l], into: acc, weight: weights[l], first: l == 0, vectors: vectors)
         }
-        valid = valid .& (acc .== acc)
-        var cls = SIMD8<Int32>(repeating: 1)
-        for b in breaks {
-            cls &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: acc .>= SIMD8(repeating: b))
+        let noData = V(repeating: RiskKernel.indexNoData)
+        for j in 0..<vectors {
+            var a = acc.load(fromByteOffset: j * stride, as: V.self)
+            if let mask {
+                a = nan.replacing(with: a, where: mask.loadUnaligned(fromByteOffset: j * stride, as: V.self) .!= zero)
+            }
+            let valid = a .== a
+            var c = SIMD8<Int32>(repeating: 1)
+            for b in breaks { c &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: a .>= V(repeating: b)) }
+            c = SIMD8<Int32>(repeating: 0).replacing(with: c, where: valid)
+            index.storeBytes(of: noData.replacing(with: a, where: valid), toByteOffset: j * stride, as: V.self)
+            let narrow = SIMD8<UInt8>(truncatingIfNeeded: c)
+            classes.storeBytes(of: narrow, toByteOffset: j * 8, as: SIMD8<UInt8>.self)
         }
-        let index = SIMD8<Float>(repeating: RiskKernel.indexNoData).replacing(with: acc, where: valid)
-        let classes = SIMD8<Int32>(repeating: Int32(RiskKernel.classNoData)).replacing(with: cls, where: valid)
-        return (index, classes)
     }
 }

@@ -398,7 +398,7 @@ public struct Runner {
             let maskBand = try maskDS.map { try $0.band(1) }
             let capacity = blockSize * blockSize
             var inputs = sources.map { _ in [Float](repeating: 0, count: capacity) }
-            var maskBuffer = [UInt8](repeating: 1, count: capacity)
+            var maskBuffer = [Float](repeating: 1, count: capacity)
             while let i = pipeline.take() {
                 let block = blocks[i]
                 let w = block.window
