@@ -70,7 +70,7 @@ public final class Dataset {
             try options.withUnsafeConstPointer { o in
                 let driverList = allowedDrivers.isEmpty ? nil : d
                 let optionList = openOptions.isEmpty ? nil : o
-                return try gdalCall("GDALOpenEx") { GDALOpenEx(path, cflags, driverList, optionList, nil) }
+                return try gdalCall("GDALOpenEx(\(path))") { GDALOpenEx(path, cflags, driverList, optionList, nil) }
             }
         }
         self.init(takingOwnershipOf: handle, path: path)

@@ -10,12 +10,8 @@ public final class SpatialReference {
         GDAL.ensureRegistered()
         handle = OSRNewSpatialReference(nil)
         OSRSetAxisMappingStrategy(handle, OAMS_TRADITIONAL_GIS_ORDER)
-        do {
-            try ogrCheck("OSRSetFromUserInput") { OSRSetFromUserInput(handle, definition) }
-        } catch {
-            OSRDestroySpatialReference(handle)
-            throw error
-        }
+        // On failure the instance is fully initialised, so deinit releases the handle.
+        try ogrCheck("OSRSetFromUserInput(\(definition))") { OSRSetFromUserInput(handle, definition) }
     }
 
     /// Takes a clone of a borrowed handle (e.g. from a dataset or layer).
