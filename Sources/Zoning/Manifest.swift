@@ -7,7 +7,7 @@ public struct Manifest: Codable, Sendable {
         public var name: String
         public var file: String
         /// SHA-256 of the job file's bytes.
-        public var fileSHA256: String
+        public var fileSha256: String
         /// SHA-256 over the job file and every layer definition it uses (what defines the run).
         public var hash: String
     }
@@ -37,7 +37,7 @@ public struct Manifest: Codable, Sendable {
     }
 
     public var formatVersion = 1
-    public var runID: String
+    public var runId: String
     public var started: String
     public var finished: String
     public var tool: Tool

@@ -198,7 +198,7 @@ public struct Runner {
         let iso = ISO8601DateFormatter()
         timings["total"] = (Date().timeIntervalSince(started) * 1000).rounded() / 1000
         let manifest = Manifest(
-            runID: runID, started: iso.string(from: started), finished: iso.string(from: Date()),
+            runId: runID, started: iso.string(from: started), finished: iso.string(from: Date()),
             tool: .init(name: ToolInfo.name, version: ToolInfo.version, gdal: GDAL.version, proj: GDAL.projVersion),
             job: jobInfo(),
             grid: .init(crs: plan.crsName, width: plan.grid.width, height: plan.grid.height,
@@ -227,7 +227,7 @@ public struct Runner {
             h.update(Data(def.name.utf8))
             h.update(FileManager.default.contents(atPath: def.file) ?? Data())
         }
-        return .init(name: plan.job.name, file: plan.job.file, fileSHA256: SHA256.hex(Data(plan.job.text.utf8)),
+        return .init(name: plan.job.name, file: plan.job.file, fileSha256: SHA256.hex(Data(plan.job.text.utf8)),
                      hash: h.finalize().map { String(format: "%02x", $0) }.joined())
     }
 

@@ -1,0 +1,153 @@
+import Foundation
+import GDALKit
+import RasterKernel
+import Testing
+@testable import Zoning
+
+/// The whole pipeline against GDAL's own command-line tools on the same inputs.
+@Suite(.serialized) struct PipelineTests {
+    /// Runs gdalwarp, ogr2ogr + gdal_rasterize and gdal_calc.py exactly as a GIS analyst would, and
+    /// returns (index, class) rasters computed by GDAL/numpy.
+    func oracle(_ fx: Fixture, work: String) throws -> (index: [Float], classes: [UInt8]) {
+        let L = fx.project.path("layers")
+        let te = ["-te", "\(Fixture.xmin)", "\(Fixture.ymin)", "\(Fixture.xmax)", "\(Fixture.ymax)", "-tr", "30", "30"]
+        let warp = ["-q", "-t_srs", "EPSG:4545"] + te + ["-r", "bilinear", "-ot", "Float32", "-dstnodata", "nan", "-et", "0"]
+        try shell("/usr/bin/gdalwarp", warp + ["\(L)/flood.tif", "\(work)/flood.tif"])
+        try shell("/usr/bin/gdalwarp", warp + ["\(L)/fire.tif", "\(work)/fire.tif"])
+        try shell("/usr/bin/ogr2ogr", ["-t_srs", "EPSG:4545", "\(work)/seismic_4545.gpkg", "\(L)/seismic.gpkg", "pga"])
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "pga_g", "-l", "pga"] + te
+            + ["-ot", "Float32", "-init", "nan", "-a_nodata", "nan", "\(work)/seismic_4545.gpkg", "\(work)/seismic.tif"])
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-burn", "1", "-l", "area"] + te
+            + ["-ot", "Byte", "-init", "0", "\(L)/area.gpkg", "\(work)/mask.tif"])
+        let calc = """
+            where(isfinite(A) & isfinite(B) & isfinite(C) & (D != 0), \
+            0.45 * interp(A, [0, 0.5, 1.5, 3.0], [0, 0.3, 0.7, 1.0]) \
+            + 0.25 * clip((B - 0.0) / 100.0, 0, 1) \
+            + 0.30 * select([abs(C - 0.05) <= 1e-5, abs(C - 0.10) <= 1e-5, abs(C - 0.15) <= 1e-5, abs(C - 0.20) <= 1e-5], \
+                            [0.25, 0.5, 0.75, 1.0], 0), -9999)
+            """
+        try shell("/usr/bin/gdal_calc.py", ["--quiet", "--hideNoData", "-A", "\(work)/flood.tif", "-B", "\(work)/fire.tif",
+                                            "-C", "\(work)/seismic.tif", "-D", "\(work)/mask.tif", "--type=Float32",
+                                            "--NoDataValue=-9999", "--calc=\(calc)", "--outfile=\(work)/index.tif"])
+        try shell("/usr/bin/gdal_calc.py", ["--quiet", "--hideNoData", "-A", "\(work)/index.tif", "--type=Byte", "--NoDataValue=0",
+                                            "--calc=where(A == -9999, 0, 1 + (A >= 0.25) + (A >= 0.5) + (A >= 0.75))",
+                                            "--outfile=\(work)/class.tif"])
+        return (try readFloat("\(work)/index.tif"), try readBytes("\(work)/class.tif"))
+    }
+
+    @Test func matchesTheGDALCommandLineChain() throws {
+        let fx = try Fixture()
+        let plan = try fx.plan()
+        #expect(plan.grid.width == Fixture.width && plan.grid.height == Fixture.height)
+        let result = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
+        let work = fx.project.path("oracle")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let expected = try oracle(fx, work: work)
+        let index = try readFloat("\(result.runDirectory)/risk_index.tif")
+        let classes = try readBytes("\(result.runDirectory)/risk_class.tif")
+        #expect(index.count == expected.index.count)
+
+        var maxDelta: Float = 0, maskDiff = 0, classDiff = 0, valid = 0
+        for p in 0..<index.count {
+            let a = index[p], b = expected.index[p]
+            if (a == -9999) != (b == -9999) { maskDiff += 1; continue }
+            if a == -9999 { continue }
+            valid += 1
+            maxDelta = max(maxDelta, abs(a - b))
+            if classes[p] != expected.classes[p] && !Fixture.breaks.contains(where: { abs(Double(b) - $0) < 1e-5 }) {
+                classDiff += 1
+            }
+        }
+        #expect(maskDiff == 0, "nodata masks differ at \(maskDiff) pixels")
+        #expect(maxDelta <= 1e-6, "max |Δindex| = \(maxDelta)")
+        #expect(classDiff == 0, "\(classDiff) class pixels differ away from the breaks")
+        // The fixture exercises every case: valid pixels of several classes, nodata inside and outside the mask.
+        #expect(valid > 20_000)
+        #expect(Set(classes).isSuperset(of: [0, 1, 2, 3]))
+        let nodata = index.filter { $0 == -9999 }.count
+        #expect(nodata > 10_000 && nodata < index.count - valid + 1)
+
+        // Manifest statistics agree with the pixels.
+        let counts = (0...4).map { c in classes.filter { Int($0) == c }.count }
+        #expect(result.manifest.statistics.classes.map(\.pixels) == Array(counts[1...]))
+        #expect(result.manifest.statistics.nodataPixels == counts[0])
+    }
+
+    @Test func productsAreValidCOGsWithPaletteAndCategories() throws {
+        let fx = try Fixture()
+        let result = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2)).run()
+        let validator = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py"
+        for name in ["risk_index.tif", "risk_class.tif"] {
+            let (status, out, err) = try runProcess("/usr/bin/python3", [validator, "\(result.runDirectory)/\(name)"])
+            #expect(status == 0, "\(name): \(out) \(err)")
+            #expect(out.contains("is a valid cloud optimized GeoTIFF"), "\(name): \(out)")
+        }
+        let cls = try Dataset(open: "\(result.runDirectory)/risk_class.tif")
+        let band = try cls.band(1)
+        #expect(band.pixelType == .byte)
+        #expect(band.noDataValue == 0)
+        let table = try #require(band.colorTable)
+        #expect(table[1] == (0, 112, 192, 255) && table[4] == (230, 0, 0, 255))
+        #expect(band.categoryNames.prefix(5).map { String($0.prefix(1)) } == ["n", "蓝", "黄", "橙", "红"])
+        let idx = try Dataset(open: "\(result.runDirectory)/risk_index.tif")
+        #expect(try idx.band(1).noDataValue == -9999)
+        #expect(try idx.band(1).pixelType == .float32)
+        #expect(idx.spatialReference?.authorityCode == "EPSG:4545")
+        #expect(idx.geoTransform == [Fixture.xmin, 30, 0, Fixture.ymax, 0, -30])
+
+        // Manifest: every product listed with the checksum of its bytes (checked with coreutils),
+        // every input file with its size and SHA-256, versions, grid.
+        let manifestData = try Data(contentsOf: URL(fileURLWithPath: "\(result.runDirectory)/manifest.json"))
+        let manifest = try Manifest.decode(manifestData)
+        for product in manifest.products {
+            let sum = try shell("/usr/bin/sha256sum", ["\(result.runDirectory)/\(product.path)"])
+            #expect(sum.hasPrefix(product.sha256), "\(product.path)")
+        }
+        #expect(manifest.products.map(\.path).contains("risk_index.tif"))
+        let inputFiles = manifest.inputs.flatMap(\.files)
+        for file in inputFiles {
+            let sum = try shell("/usr/bin/sha256sum", [file.path])
+            #expect(sum.hasPrefix(file.sha256), "\(file.path)")
+        }
+        #expect(Set(manifest.inputs.map(\.key)) == ["flood", "fire", "seismic", "mask"])
+        #expect(manifest.tool.gdal == GDAL.version && manifest.tool.proj == GDAL.projVersion)
+        #expect(manifest.grid.width == Fixture.width && manifest.grid.crs.hasPrefix("EPSG:4545"))
+        #expect(manifest.job.fileSha256 == (try shell("/usr/bin/sha256sum", [fx.jobPath])).prefix(64).description)
+    }
+
+    @Test func outputsAreBitIdenticalWhateverTheThreadCount() throws {
+        let fx = try Fixture(blockSize: 32)
+        var digests: [[String]] = []
+        for threads in [1, 2, 5] {
+            let out = fx.project.path("out-\(threads)")
+            let result = try Runner(plan: try fx.plan(output: out), options: RunOptions(threads: threads)).run()
+            digests.append(try ["risk_index.tif", "risk_class.tif"].map { try SHA256.hex(fileAt: "\(result.runDirectory)/\($0)") })
+        }
+        #expect(digests[0] == digests[1])
+        #expect(digests[0] == digests[2])
+    }
+
+    @Test func aFailureMidRunLeavesTheLatestProductsIntact() throws {
+        let fx = try Fixture(blockSize: 32)
+        let plan = try fx.plan()
+        let first = try Runner(plan: plan, options: RunOptions(threads: 2, runID: "run-1")).run()
+        let publisher = Publisher(outputDirectory: plan.outputDirectory)
+        #expect(publisher.latestRun == first.runDirectory)
+        for limit in [1, 7, plan.blockCount - 1] {
+            #expect(throws: RunError.self) {
+                try Runner(plan: plan, options: RunOptions(threads: 2, failAfterBlocks: limit, runID: "run-fail-\(limit)")).run()
+            }
+        }
+        #expect(publisher.latestRun == first.runDirectory)
+        let manifest = try Manifest.decode(try Data(contentsOf: URL(fileURLWithPath: "\(publisher.latestPath)/manifest.json")))
+        for product in manifest.products {
+            #expect(try SHA256.hex(fileAt: "\(publisher.latestPath)/\(product.path)") == product.sha256)
+        }
+        // Nothing of the failed runs is left: no run folder, no staging folder.
+        let names = try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).sorted()
+        #expect(names == ["latest", "run-1"])
+        // And the next run succeeds and takes over latest.
+        let next = try Runner(plan: plan, options: RunOptions(threads: 2, runID: "run-2")).run()
+        #expect(publisher.latestRun == next.runDirectory)
+    }
+}
