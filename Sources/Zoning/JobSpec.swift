@@ -91,7 +91,15 @@ public struct JobLoader: Sendable {
         }
         guard let root = composeYAML(text: text, file: file, sink: sink) else { throw DiagnosticsError(sink.items) }
         let job = parse(root: root, text: text, file: file, sink: sink)
-        if !sink.isEmpty || job == nil { throw DiagnosticsError(sink.items) }
+        if !sink.isEmpty || job == nil {
+            // The job file's problems first, then each layer file's, each in file order.
+            let sorted = sink.items.enumerated().sorted { a, b in
+                let ka = (a.element.file == file ? 0 : 1, a.element.file, a.element.line, a.element.column, a.offset)
+                let kb = (b.element.file == file ? 0 : 1, b.element.file, b.element.line, b.element.column, b.offset)
+                return ka < kb
+            }.map(\.element)
+            throw DiagnosticsError(sorted)
+        }
         return job!
     }
 
