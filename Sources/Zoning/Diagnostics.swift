@@ -42,7 +42,7 @@ public struct DiagnosticsError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         diagnostics.map(\.description).joined(separator: "\n")
-            + "\n\(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s") found"
+            + (diagnostics.count > 1 ? "\n\(diagnostics.count) problems found" : "")
     }
 }
 

@@ -337,11 +337,13 @@ public struct Runner {
         let workers = min(options.threads, max(1, blocks.count))
         let pipeline = BlockPipeline(total: blocks.count, workers: workers, capacity: 2 * workers)
         let kernel = plan.kernel
+        // What to name in a read error: the layer's own source, not the aligned copy.
+        let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
         let classCount = plan.job.classify.scheme.classCount
         var threads: [Thread] = []
         for _ in 0..<workers {
             let thread = Thread {
-                Runner.work(pipeline: pipeline, blocks: blocks, sources: aligned, mask: mask, kernel: kernel,
+                Runner.work(pipeline: pipeline, blocks: blocks, sources: aligned, mask: mask, names: names, kernel: kernel,
                             classCount: classCount, blockSize: bs)
             }
             thread.stackSize = 1 << 20
@@ -388,7 +390,7 @@ public struct Runner {
 
     /// A worker: opens its own datasets (GDAL handles are never shared between threads), then takes
     /// blocks until there are none left.
-    static func work(pipeline: BlockPipeline, blocks: [Block], sources: [String], mask: String?, kernel: RiskKernel,
+    static func work(pipeline: BlockPipeline, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: RiskKernel,
                      classCount: Int, blockSize: Int) {
         defer { pipeline.workerFinished() }
         do {
@@ -405,10 +407,18 @@ public struct Runner {
                 let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
                 let n = w.count
                 for (l, band) in bands.enumerated() {
-                    try inputs[l].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                    do {
+                        try inputs[l].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                    } catch let error as GDALError {
+                        throw RunError(.ioError, "\(names[l]): reading block \(w): \(error.message)")
+                    }
                 }
                 if let maskBand {
-                    try maskBuffer.withUnsafeMutableBufferPointer { try maskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                    do {
+                        try maskBuffer.withUnsafeMutableBufferPointer { try maskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                    } catch let error as GDALError {
+                        throw RunError(.ioError, "\(names[bands.count]): reading block \(w): \(error.message)")
+                    }
                 }
                 var index = [Float](repeating: 0, count: n)
                 var classes = [UInt8](repeating: 0, count: n)

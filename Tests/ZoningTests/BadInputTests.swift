@@ -1,0 +1,106 @@
+import Foundation
+import GDALKit
+import Testing
+@testable import Zoning
+
+/// Bad input through the command line: one clear line naming the file and the problem, a
+/// non-zero exit status, and the previously published products untouched.
+@Suite(.serialized) struct BadInputTests {
+    static let executable: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        // `swift test` builds every product next to the test bundle.
+        let bundle = Bundle.main.bundleURL
+        for candidate in [bundle.appendingPathComponent("hazard-zoning").path,
+                          bundle.deletingLastPathComponent().appendingPathComponent("hazard-zoning").path,
+                          root.appendingPathComponent(".build/debug/hazard-zoning").path]
+            where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return root.appendingPathComponent(".build/debug/hazard-zoning").path
+    }()
+
+    /// Publishes a good run, breaks one input, runs the CLI, and checks the outcome.
+    func expectFailure(status expected: Zoning.ExitStatus, containing fragments: [String],
+                       breaking: (Fixture) throws -> Void) throws {
+        let fx = try Fixture()
+        let plan = try fx.plan()
+        let good = try Runner(plan: plan, options: RunOptions(threads: 2, runID: "good")).run()
+        try breaking(fx)
+        let (status, out, err) = try runProcess(Self.executable, ["run", fx.jobPath, "--threads", "2"])
+        #expect(status == expected.rawValue, "stdout: \(out) stderr: \(err)")
+        let lines = err.split(separator: "\n")
+        #expect(lines.count == 1, "expected one line, got: \(err)")
+        for fragment in fragments { #expect(err.contains(fragment), "\(fragment) not in: \(err)") }
+        // The previous products are intact: latest still points at the good run, checksums match.
+        let publisher = Publisher(outputDirectory: plan.outputDirectory)
+        #expect(publisher.latestRun == good.runDirectory)
+        for product in good.manifest.products {
+            #expect(try SHA256.hex(fileAt: "\(publisher.latestPath)/\(product.path)") == product.sha256)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).sorted() == ["good", "latest"])
+    }
+
+    @Test func aTextFileNamedTif() throws {
+        try expectFailure(status: .dataError, containing: ["flood.tif", "not recognized as a supported file format"]) { fx in
+            try "not a raster".write(toFile: fx.project.path("layers/flood.tif"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test func aZeroByteFile() throws {
+        try expectFailure(status: .dataError, containing: ["fire.tif", "layers.fire"]) { fx in
+            FileManager.default.createFile(atPath: fx.project.path("layers/fire.tif"), contents: Data())
+        }
+    }
+
+    @Test func aMissingFile() throws {
+        try expectFailure(status: .noInput, containing: ["fire.tif", "does not exist"]) { fx in
+            try FileManager.default.removeItem(atPath: fx.project.path("layers/fire.tif"))
+        }
+    }
+
+    @Test func aRasterWithoutCRS() throws {
+        try expectFailure(status: .dataError, containing: ["flood.tif", "no CRS"]) { fx in
+            try fx.project.raster("layers/flood.tif", width: 10, height: 10, geoTransform: [495000, 30, 0, 4407360, 0, -30],
+                                  crs: nil, nodata: nil, values: [Float](repeating: 1, count: 100))
+        }
+    }
+
+    @Test func aRasterThatDoesNotOverlapTheGrid() throws {
+        try expectFailure(status: .dataError, containing: ["fire.tif", "does not overlap the grid"]) { fx in
+            try fx.project.raster("layers/fire.tif", width: 10, height: 10, geoTransform: [10, 0.01, 0, 50, 0, -0.01],
+                                  crs: "EPSG:4326", nodata: nil, values: [Float](repeating: 1, count: 100))
+        }
+    }
+
+    @Test func aVectorWithoutTheNamedAttribute() throws {
+        try expectFailure(status: .dataError, containing: ["area.gpkg", "layers.seismic", "no attribute \"pga_g\""]) { fx in
+            try fx.project.write("layers/seismic-pga.yaml", "source: area.gpkg\nlayer: area\nattribute: pga_g\n")
+        }
+    }
+
+    @Test func aTruncatedGeoTIFF() throws {
+        try expectFailure(status: .ioError, containing: ["flood.tif"]) { fx in
+            // Keep the header and directory (GDAL opens it) but cut the tile data.
+            let path = fx.project.path("layers/flood.tif")
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let ds = try Dataset(open: path)
+            _ = ds
+            try data.prefix(data.count / 3).write(to: URL(fileURLWithPath: path))
+        }
+    }
+
+    @Test func versionNamesGDALAndPROJ() throws {
+        let (status, out, _) = try runProcess(Self.executable, ["--version"])
+        #expect(status == 0)
+        #expect(out.contains("GDAL \(GDAL.version)") && out.contains("PROJ \(GDAL.projVersion)"))
+    }
+
+    @Test func validateExitsWithTheWorstStatus() throws {
+        let p = try Project()
+        try p.write("jobs/j.yaml", "version: 1\nname: j\nwhat: 3\n")
+        let (status, _, err) = try runProcess(Self.executable, ["validate", p.path("jobs/j.yaml")])
+        #expect(status == Zoning.ExitStatus.dataError.rawValue)
+        #expect(err.contains("j.yaml:3:1: error: what: unknown key \"what\""))
+        #expect(err.contains("j.yaml:1:1: error: missing required key \"grid\""))
+    }
+}
