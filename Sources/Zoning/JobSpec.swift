@@ -46,6 +46,8 @@ public struct JobSpec: Sendable {
         /// As written in the job (relative to the project root unless absolute).
         public let directory: String
         public let products: [Product]
+        /// Complete runs to keep (older ones are removed after a successful run); nil = all.
+        public let keep: Int?
     }
 
     public let file: String
@@ -61,6 +63,20 @@ public struct JobSpec: Sendable {
     public let auxiliary: [String: LayerDefinition]
     /// The bytes of the job file, for the job hash.
     public let text: String
+    /// Whether sources may be read over the network (/vsicurl/, /vsis3/, http://, ...).
+    public let allowNetwork: Bool
+    /// GDAL configuration options set for the run (keys from `JobSpec.allowedConfigOptions`).
+    public let gdalConfig: [String: String]
+
+    /// GDAL configuration options a job may set. Anything else (e.g. options that change where
+    /// GDAL writes, or that enable arbitrary drivers or code) is refused.
+    public static let allowedConfigOptions: Set<String> = [
+        "GDAL_CACHEMAX", "GDAL_NUM_THREADS", "GDAL_DISABLE_READDIR_ON_OPEN", "GDAL_HTTP_TIMEOUT",
+        "GDAL_HTTP_MAX_RETRY", "GDAL_HTTP_RETRY_DELAY", "GDAL_HTTP_USERAGENT", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS",
+        "VSI_CACHE", "VSI_CACHE_SIZE", "OGR_SQLITE_CACHE", "GTIFF_IGNORE_READ_ERRORS", "GDAL_TIFF_OVR_BLOCKSIZE",
+        "CHECK_DISK_FREE_SPACE", "SHAPE_ENCODING", "OGR_GEOMETRY_ACCEPT_UNCLOSED_RING", "GDAL_PAM_ENABLED",
+        "OSR_USE_NON_DEPRECATED", "PROJ_NETWORK",
+    ]
 
     /// The folder the job's relative paths resolve against: the parent of the job's folder.
     public var projectRoot: String {
@@ -137,7 +153,7 @@ public struct JobLoader: Sendable {
 
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
-            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "outputs"],
+            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "outputs", "allow-network", "gdal-config"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         var cache: [String: LayerDefinition?] = [:]
 
@@ -283,15 +299,20 @@ public struct JobLoader: Sendable {
 
         // outputs
         var outputs: JobSpec.Outputs?
-        if let o = top["outputs"]?.object(allowed: ["directory", "products"], required: ["directory"]) {
+        if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep"], required: ["directory"]) {
             let dir = o["directory"]?.string()
             if let dir, let node = o["directory"] {
+                let root = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().deletingLastPathComponent().path
                 if dir.split(separator: "/").contains("..") {
-                    node.error("directory must not contain \"..\"")
+                    node.error("directory must not contain \"..\" (a job writes only inside its project)")
                 } else if dir.isEmpty {
                     node.error("directory must not be empty")
+                } else if dir.hasPrefix("/") && !(dir + "/").hasPrefix(root + "/") {
+                    node.error("an absolute directory must lie inside the project (\(root)); use --output to write elsewhere")
                 }
             }
+            let keep = o["keep"]?.int()
+            if let k = o["keep"], let keep, keep < 1 { k.error("keep must be at least 1") }
             var products = JobSpec.Product.allCases
             if let p = o["products"], let items = p.sequence() {
                 products = []
@@ -302,14 +323,32 @@ public struct JobLoader: Sendable {
                     }
                 }
             }
-            if let dir { outputs = JobSpec.Outputs(directory: dir, products: products) }
+            if let dir { outputs = JobSpec.Outputs(directory: dir, products: products, keep: keep) }
+        }
+
+        // Confinement: network sources only when the job allows them; GDAL options from a list.
+        let allowNetwork = top["allow-network"]?.bool() ?? false
+        for def in layers.map(\.definition) + auxiliary.values where !allowNetwork && VSI.isNetworkPath(def.source) {
+            sink.error(def.file, (def.sourceLine, def.sourceColumn),
+                       "source: \(def.source) is read over the network; set `allow-network: true` in the job to allow it")
+        }
+        var gdalConfig: [String: String] = [:]
+        if let entries = top["gdal-config"]?.entries() {
+            for (key, keyNode, value) in entries {
+                guard JobSpec.allowedConfigOptions.contains(key) else {
+                    keyNode.error("GDAL option \(key) may not be set by a job; allowed: \(JobSpec.allowedConfigOptions.sorted().joined(separator: ", "))")
+                    continue
+                }
+                if let text = value.scalarString { gdalConfig[key] = text } else { value.error("expected a value") }
+            }
         }
 
         guard sink.isEmpty, let version = top["version"]?.int(), let name, let grid, let weights, let classify, let outputs else {
             return nil
         }
         return JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
-                       weights: weights, classify: classify, outputs: outputs, auxiliary: auxiliary, text: text)
+                       weights: weights, classify: classify, outputs: outputs, auxiliary: auxiliary, text: text,
+                       allowNetwork: allowNetwork, gdalConfig: gdalConfig)
     }
 
     private func parseNormalization(_ node: YNode) -> Normalization? {

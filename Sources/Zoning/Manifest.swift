@@ -11,13 +11,30 @@ public struct Manifest: Codable, Sendable {
         /// SHA-256 over the job file and every layer definition it uses (what defines the run).
         public var hash: String
     }
-    public struct FileEntry: Codable, Sendable, Equatable { public var path: String; public var size: Int; public var sha256: String }
+    public struct FileEntry: Codable, Sendable, Equatable {
+        public var path: String
+        public var size: Int
+        public var sha256: String
+        /// Modification time (seconds since 1970), the fast pre-check of the incremental run.
+        public var mtime: Double?
+    }
+    /// Per-layer pixel counts: in the source (rasters) and on the grid after alignment.
+    public struct LayerStatistics: Codable, Sendable, Equatable {
+        public var sourceValid: Int?
+        public var sourceNodata: Int?
+        /// NaN and ±inf values in the source are treated as nodata; counted here.
+        public var sourceNan: Int?
+        public var sourceInfinite: Int?
+        public var gridValid: Int
+        public var gridNodata: Int
+    }
     public struct Input: Codable, Sendable {
         public var key: String
         public var layer: String
         public var definition: FileEntry
         public var source: String
         public var files: [FileEntry]
+        public var statistics: LayerStatistics?
     }
     public struct GridInfo: Codable, Sendable {
         public var crs: String

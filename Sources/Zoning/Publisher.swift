@@ -20,6 +20,37 @@ public struct Publisher: Sendable {
         return target.hasPrefix("/") ? target : (outputDirectory as NSString).appendingPathComponent(target)
     }
 
+    /// The manifest of the run `latest` points at, if it can be read.
+    public func latestManifest() -> Manifest? {
+        guard let run = latestRun,
+              let data = FileManager.default.contents(atPath: (run as NSString).appendingPathComponent("manifest.json")) else { return nil }
+        return try? Manifest.decode(data)
+    }
+
+    /// Complete run folders, oldest first (run ids sort by time).
+    public func runs() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory)) ?? []
+        return names.filter { name in
+            !name.hasPrefix(".") && name != "latest"
+                && FileManager.default.fileExists(atPath: (outputDirectory as NSString).appendingPathComponent("\(name)/manifest.json"))
+        }.sorted()
+    }
+
+    /// Removes all but the newest `keep` complete runs; never the one `latest` points at.
+    /// Returns the removed run ids.
+    @discardableResult
+    public func prune(keep: Int) -> [String] {
+        let all = runs()
+        let latest = latestRun.map { ($0 as NSString).lastPathComponent }
+        var removed: [String] = []
+        for name in all.dropLast(max(keep, 1)) where name != latest {
+            if (try? FileManager.default.removeItem(atPath: (outputDirectory as NSString).appendingPathComponent(name))) != nil {
+                removed.append(name)
+            }
+        }
+        return removed
+    }
+
     /// A new run id (UTC time), unique in the output folder.
     public func newRunID(now: Date = Date()) -> String {
         let f = DateFormatter()

@@ -8,23 +8,42 @@ public struct RunOptions: Sendable {
     public var threads: Int
     /// GDAL block cache for the run, in bytes.
     public var cacheBytes: Int
+    /// Skip the run when the job, its inputs and the tool are unchanged since the last good run.
+    public var skipIfUpToDate: Bool
+    /// Seconds to wait for another run of the same output folder to finish (0 = fail at once).
+    public var lockWait: Double
     /// Test hook: fail after this many blocks were written (to prove publishing is atomic).
     public var failAfterBlocks: Int?
     public var runID: String?
+    /// Called on the calling thread as stages progress.
+    public var progress: (@Sendable (Progress) -> Void)?
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 64 << 20,
-                failAfterBlocks: Int? = nil, runID: String? = nil) {
+                skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,
+                progress: (@Sendable (Progress) -> Void)? = nil) {
         self.threads = max(1, threads)
         self.cacheBytes = cacheBytes
+        self.skipIfUpToDate = skipIfUpToDate
+        self.lockWait = lockWait
         self.failAfterBlocks = failAfterBlocks
         self.runID = runID
+        self.progress = progress
     }
+}
+
+/// Progress of one stage: `done` of `total` units (layers, blocks, products).
+public struct Progress: Sendable {
+    public let stage: String
+    public let done: Int
+    public let total: Int
 }
 
 public struct RunResult: Sendable {
     public let runID: String
     public let runDirectory: String
     public let manifest: Manifest
+    /// True when nothing changed since the last good run and nothing was computed.
+    public let upToDate: Bool
 }
 
 /// One block's results, handed from a worker to the writer.
@@ -36,6 +55,8 @@ struct BlockResult: Sendable {
     let indexSum: Double
     let indexMin: Float
     let indexMax: Float
+    /// Per input layer: pixels that are neither NaN nor ±inf after alignment.
+    let layerValid: [Int]
 }
 
 /// Hands out blocks to workers and results to the writer, with at most `capacity` blocks in
@@ -130,50 +151,108 @@ public struct Runner {
         GDAL.ensureRegistered()
         let started = Date()
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
+        let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, now: started)
+        defer { lock.release() }
+
+        let previous = publisher.latestManifest()
+        let inputs = try describeInputs(previous: previous)
+        let job = jobInfo()
+        if options.skipIfUpToDate, let previous, let runDirectory = publisher.latestRun,
+           isUpToDate(previous: previous, inputs: inputs, job: job, runDirectory: runDirectory) {
+            logger.info("up to date", metadata: ["run": "\(previous.runId)"])
+            return RunResult(runID: previous.runId, runDirectory: runDirectory, manifest: previous, upToDate: true)
+        }
+
         let runID = options.runID ?? publisher.newRunID(now: started)
         let staging = try publisher.makeStaging(runID: runID)
         do {
             let previousCache = GDAL.cacheMax
             GDAL.setCacheMax(bytes: options.cacheBytes)
             defer { GDAL.setCacheMax(bytes: previousCache) }
-            let manifest = try execute(staging: staging, runID: runID, started: started)
+            let manifest = try ConfigOptions.withOptions(plan.job.gdalConfig) {
+                try execute(staging: staging, runID: runID, started: started, inputs: inputs, job: job)
+            }
             let final = try publisher.publish(staging: staging, runID: runID)
-            return RunResult(runID: runID, runDirectory: final, manifest: manifest)
+            if let keep = plan.job.outputs.keep {
+                for removed in publisher.prune(keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
+            }
+            return RunResult(runID: runID, runDirectory: final, manifest: manifest, upToDate: false)
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
             throw error
         }
     }
 
-    private func execute(staging: String, runID: String, started: Date) throws -> Manifest {
+    /// Same job, same tool, same input bytes, and the published products still there.
+    func isUpToDate(previous: Manifest, inputs: [Manifest.Input], job: Manifest.JobInfo, runDirectory: String) -> Bool {
+        guard previous.tool.version == ToolInfo.version, previous.tool.gdal == GDAL.version,
+              previous.job.hash == job.hash, previous.inputs.count == inputs.count else { return false }
+        for (a, b) in zip(previous.inputs, inputs) {
+            guard a.key == b.key, a.source == b.source, a.definition.sha256 == b.definition.sha256,
+                  a.files.map(\.path) == b.files.map(\.path),
+                  zip(a.files, b.files).allSatisfy({ $0.sha256 == $1.sha256 && $0.size == $1.size }) else { return false }
+        }
+        return previous.products.allSatisfy { product in
+            let path = (runDirectory as NSString).appendingPathComponent(product.path)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+            return size == product.size
+        }
+    }
+
+    private func execute(staging: String, runID: String, started: Date, inputs: [Manifest.Input],
+                         job: Manifest.JobInfo) throws -> Manifest {
         var timings: [String: Double] = [:]
         var clock = Date()
         func lap(_ name: String) {
             let now = Date()
             timings[name] = (now.timeIntervalSince(clock) * 1000).rounded() / 1000
+            logger.info("stage done", metadata: ["job": "\(plan.job.name)", "stage": "\(name)", "seconds": "\(timings[name]!)"])
             clock = now
         }
         let work = (staging as NSString).appendingPathComponent(".work")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 
-        // 1. Inputs: checksums first, so the manifest describes exactly what was read.
-        let inputs = try describeInputs()
-        lap("hash_inputs")
+        timings["hash_inputs"] = (clock.timeIntervalSince(started) * 1000).rounded() / 1000
+        var inputs = inputs
 
-        // 2. Align every layer onto the grid.
-        let aligned = try plan.sources.map { try align($0, work: work) }
-        let maskPath = try plan.mask.map { try align($0, work: work) }
+        // 1. Check the sources (an all-nodata raster is refused here, before any computing) and
+        //    align every layer onto the grid.
+        var all = plan.sources
+        if let mask = plan.mask { all.append(mask) }
+        var aligned: [String] = []
+        for (i, source) in all.enumerated() {
+            report("align", i, all.count)
+            if source.kind == .raster {
+                let scan = try scanSource(source)
+                inputs[i].statistics = Manifest.LayerStatistics(
+                    sourceValid: scan.valid, sourceNodata: scan.nodata, sourceNan: scan.nan, sourceInfinite: scan.infinite,
+                    gridValid: 0, gridNodata: 0)
+            }
+            aligned.append(try align(source, work: work))
+        }
+        report("align", all.count, all.count)
+        let maskPath = plan.mask == nil ? nil : aligned.removeLast()
         lap("align")
 
         // 3. Stream blocks through the kernel.
         let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
         let stats = try stream(aligned: aligned, mask: maskPath, indexPath: indexTmp, classPath: classTmp)
+        for (l, source) in plan.sources.enumerated() {
+            var st = inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
+            st.gridValid = stats.layerValid[l]
+            st.gridNodata = plan.grid.pixelCount - stats.layerValid[l]
+            inputs[l].statistics = st
+            if stats.layerValid[l] == 0 {
+                throw RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels on the grid (all nodata, NaN or ±inf where it overlaps)")
+            }
+        }
         lap("compute")
 
         // 4. Cloud-Optimized GeoTIFFs.
         var products: [Manifest.FileEntry] = []
         let scheme = plan.job.classify.scheme
+        report("write", 0, plan.job.outputs.products.count)
         if plan.job.outputs.products.contains(.riskIndex) {
             let out = (staging as NSString).appendingPathComponent("risk_index.tif")
             try writeCOG(from: indexTmp, to: out, resampling: "AVERAGE", predictor: "YES")
@@ -200,7 +279,7 @@ public struct Runner {
         let manifest = Manifest(
             runId: runID, started: iso.string(from: started), finished: iso.string(from: Date()),
             tool: .init(name: ToolInfo.name, version: ToolInfo.version, gdal: GDAL.version, proj: GDAL.projVersion),
-            job: jobInfo(),
+            job: job,
             grid: .init(crs: plan.crsName, width: plan.grid.width, height: plan.grid.height,
                         geoTransform: plan.grid.geoTransform, blockSize: plan.blockSize),
             inputs: inputs, products: products,
@@ -231,7 +310,13 @@ public struct Runner {
                      hash: h.finalize().map { String(format: "%02x", $0) }.joined())
     }
 
-    func describeInputs() throws -> [Manifest.Input] {
+    /// Every input file with size, mtime and SHA-256. A file whose path, size and mtime equal the
+    /// previous manifest's keeps its recorded checksum (the fast pre-check); others are hashed.
+    func describeInputs(previous: Manifest?) throws -> [Manifest.Input] {
+        var known: [String: Manifest.FileEntry] = [:]
+        for input in previous?.inputs ?? [] {
+            for file in input.files + [input.definition] { known[file.path] = file }
+        }
         var result: [Manifest.Input] = []
         var all = plan.sources
         if let mask = plan.mask { all.append(mask) }
@@ -241,18 +326,63 @@ public struct Runner {
             do { files = try Dataset(open: def.source).fileList } catch {
                 throw inputError(error, file: def.source, what: "layer \(def.name)")
             }
-            result.append(.init(key: source.key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil),
-                                source: def.source, files: try files.sorted().map { try fileEntry($0, relativeTo: nil) }))
+            let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known) }
+            result.append(.init(key: source.key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known),
+                                source: def.source, files: entries, statistics: nil))
         }
         return result
     }
 
-    func fileEntry(_ path: String, relativeTo base: String?) throws -> Manifest.FileEntry {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+    func fileEntry(_ path: String, relativeTo base: String?, known: [String: Manifest.FileEntry] = [:]) throws -> Manifest.FileEntry {
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw RunError(.noInput, "\(path): cannot be read: \(error.localizedDescription)")
+        }
         let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+        let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970
         var shown = path
         if let base, path.hasPrefix(base + "/") { shown = String(path.dropFirst(base.count + 1)) }
-        return .init(path: shown, size: size, sha256: try SHA256.hex(fileAt: path))
+        if let old = known[path], old.size == size, let mtime, old.mtime == mtime {
+            return .init(path: shown, size: size, sha256: old.sha256, mtime: mtime)
+        }
+        return .init(path: shown, size: size, sha256: try SHA256.hex(fileAt: path), mtime: mtime)
+    }
+
+    func report(_ stage: String, _ done: Int, _ total: Int) {
+        options.progress?(Progress(stage: stage, done: done, total: total))
+    }
+
+    /// Counts valid, nodata, NaN and ±inf values of a raster source, block by block.
+    func scanSource(_ source: SourcePlan) throws -> (valid: Int, nodata: Int, nan: Int, infinite: Int) {
+        let def = source.definition
+        do {
+            let ds = try Dataset(open: def.source, flags: [.raster])
+            let band = try ds.band(def.band)
+            let nodata = def.nodata ?? band.noDataValue
+            let (bw, bh) = band.blockSize
+            let rows = max(1, min(ds.height, max(bh, (1 << 20) / max(1, ds.width))))
+            var buffer = [Float](repeating: 0, count: ds.width * rows)
+            var valid = 0, nd = 0, nan = 0, inf = 0
+            let noDataValue = nodata.map(Float.init)
+            _ = bw
+            var y = 0
+            while y < ds.height {
+                let h = min(rows, ds.height - y)
+                let window = PixelWindow(x: 0, y: y, width: ds.width, height: h)
+                try buffer.withUnsafeMutableBufferPointer { try band.read(window, into: $0) }
+                for v in buffer[0..<window.count] {
+                    if v.isNaN { if noDataValue?.isNaN == true { nd += 1 } else { nan += 1 } }
+                    else if v.isInfinite { inf += 1 }
+                    else if v == noDataValue { nd += 1 }
+                    else { valid += 1 }
+                }
+                y += h
+            }
+            if valid == 0 {
+                throw RunError(.dataError, "\(def.source): layers.\(source.key) (layer \(def.name)) has no valid pixels (all \(nd) nodata, \(nan) NaN, \(inf) ±inf)")
+            }
+            return (valid, nd, nan, inf)
+        } catch { throw inputError(error, file: def.source, what: "layers.\(source.key) (layer \(def.name))") }
     }
 
     // MARK: alignment
@@ -305,6 +435,7 @@ public struct Runner {
     // MARK: streaming
 
     struct StreamStats {
+        var layerValid: [Int]
         var classCounts: [Int]
         var indexSum: Double
         var indexMin: Float
@@ -351,7 +482,7 @@ public struct Runner {
         }
         threads.forEach { $0.start() }
 
-        var stats = StreamStats(classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
+        var stats = StreamStats(layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
                                 indexMin: .infinity, indexMax: -.infinity)
         var sums = [Double](repeating: 0, count: blocks.count)
         var writtenCount = 0
@@ -362,11 +493,13 @@ public struct Runner {
                 try result.index.withUnsafeBufferPointer { try indexBand.write(window, from: $0) }
                 try result.classes.withUnsafeBufferPointer { try classBand.write(window, from: $0) }
                 for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
+                for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
                 sums[result.block.index] = result.indexSum
                 stats.indexMin = min(stats.indexMin, result.indexMin)
                 stats.indexMax = max(stats.indexMax, result.indexMax)
                 writtenCount += 1
                 pipeline.written()
+                report("compute", writtenCount, blocks.count)
                 if let limit = options.failAfterBlocks, writtenCount >= limit {
                     throw RunError(.software, "injected failure after \(writtenCount) blocks")
                 }
@@ -432,6 +565,9 @@ public struct Runner {
                         }
                     }
                 }
+                let layerValid = inputs.map { values in
+                    values.withUnsafeBufferPointer { countFinite(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+                }
                 var counts = [Int](repeating: 0, count: classCount + 1)
                 var sum = 0.0
                 var lo = Float.infinity, hi = -Float.infinity
@@ -445,7 +581,7 @@ public struct Runner {
                     }
                 }
                 pipeline.submit(BlockResult(block: block, index: index, classes: classes, classCounts: counts,
-                                            indexSum: sum, indexMin: lo, indexMax: hi))
+                                            indexSum: sum, indexMin: lo, indexMax: hi, layerValid: layerValid))
             }
         } catch let error as RunError {
             pipeline.fail(error)
@@ -484,4 +620,11 @@ func withUnsafeInputs<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Floa
         }
     }
     return recurse(0)
+}
+
+/// Values that are neither NaN nor ±inf.
+func countFinite(_ values: UnsafeBufferPointer<Float>) -> Int {
+    var count = 0
+    for v in values where v.isFinite { count += 1 }
+    return count
 }

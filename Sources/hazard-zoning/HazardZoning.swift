@@ -1,7 +1,12 @@
 import ArgumentParser
 import Foundation
 import GDALKit
+import Logging
 import Zoning
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct HazardZoning: ParsableCommand {
@@ -11,11 +16,11 @@ struct HazardZoning: ParsableCommand {
         discussion: """
             Jobs are YAML files (version 1) naming a grid, the layers (layers/<name>.yaml), their
             normalisation, the combination, the classification and the outputs.
-            Exit codes: 0 ok, 64 usage, 65 bad job or data, 66 missing input, 70 internal error,
-            73 cannot create output, 74 I/O error.
+            Exit codes: 0 ok (or up to date), 64 usage, 65 bad job or data, 66 missing input,
+            70 internal error, 73 cannot create output, 74 I/O error, 75 output locked by another run.
             """,
         version: "\(ToolInfo.version) (GDAL \(GDAL.version), PROJ \(GDAL.projVersion))",
-        subcommands: [Run.self, Validate.self, PlanCommand.self]
+        subcommands: [Run.self, Batch.self, Validate.self, PlanCommand.self]
     )
 }
 
@@ -24,43 +29,129 @@ struct JobOptions: ParsableArguments {
     var layers: String?
 }
 
-/// Prints a failure the way every command does and exits with its status.
-func fail(_ error: Error) -> Never {
-    let status: ExitStatus
-    let text: String
-    switch error {
-    case let e as DiagnosticsError: status = e.exitStatus; text = e.description
-    case let e as RunError: status = e.status; text = "error: \(e.message)"
-    case let e as GDALError: status = .dataError; text = "error: \(e.description)"
-    default: status = .software; text = "error: \(error)"
-    }
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-    exit(status.rawValue)
-}
-
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a job and publish its products under <output>/<run-id>/, switching <output>/latest.")
-
-    @Argument(help: "The job file.") var job: String
-    @OptionGroup var common: JobOptions
+struct RunFlags: ParsableArguments {
     @Option(help: "Worker threads (default: all cores). Outputs are identical for any value.") var threads: Int?
-    @Option(help: ArgumentHelp("Output folder (default: the job's outputs.directory under the project).", valueName: "dir")) var output: String?
+    @Flag(help: "Run even when the job, its inputs and the tool are unchanged since the last good run.") var force = false
+    @Option(help: ArgumentHelp("Wait up to this many seconds for another run of the same outputs to finish (default: fail at once with exit 75).", valueName: "seconds")) var wait: Double = 0
+    @Option(help: "Log format on standard error: text or json (JSON lines).") var logFormat: LogFormat = .text
+    @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if wait < 0 { throw ValidationError("--wait must not be negative") }
     }
 
+    var logger: Logger {
+        let format = logFormat, level: Logger.Level = verbose ? .info : .warning
+        return Logger(label: "hazard-zoning") { LineLogHandler(label: $0, format: format, level: level) }
+    }
+
+    /// Run options; a progress bar only on a terminal and only for text logs.
+    func options(progress bar: ProgressBar?) -> RunOptions {
+        var options = RunOptions(skipIfUpToDate: !force, lockWait: wait)
+        if let threads { options.threads = threads }
+        if let bar { options.progress = { bar.update($0) } }
+        return options
+    }
+
+    var progressBar: ProgressBar? {
+        logFormat == .text && isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
+    }
+}
+
+extension LogFormat: ExpressibleByArgument {}
+
+/// A full disk or a file-size limit must give a clean error, not a kill by SIGXFSZ.
+func prepareProcess() {
+    signal(SIGXFSZ, SIG_IGN)
+}
+
+/// Prints a failure the way every command does and exits with its status.
+func fail(_ error: Error, format: LogFormat = .text, job: String? = nil) -> Never {
+    let (status, message) = Operations.describe(error)
+    switch format {
+    case .text:
+        let text = error is DiagnosticsError ? message : "error: \(message)"
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    case .json:
+        var object: [String: Any] = ["level": "error", "message": message, "status": Int(status.rawValue)]
+        if let job { object["job"] = job }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            FileHandle.standardError.write(data + Data("\n".utf8))
+        }
+    }
+    exit(status.rawValue)
+}
+
+func summary(_ result: RunResult, job: String, format: LogFormat) -> String {
+    let s = result.manifest.statistics
+    switch format {
+    case .text:
+        if result.upToDate { return "\(job): up to date (run \(result.runID))" }
+        let classes = s.classes.map { "\($0.name.split(separator: " ").first ?? ""): \($0.pixels)" }.joined(separator: ", ")
+        return "\(job): run \(result.runID) published to \(result.runDirectory) (\(result.manifest.grid.width)×\(result.manifest.grid.height) px, \(s.validPixels) valid; \(classes); \(result.manifest.timings["total"] ?? 0) s)"
+    case .json:
+        let object: [String: Any] = ["event": result.upToDate ? "up-to-date" : "published", "job": job, "run": result.runID,
+                                     "directory": result.runDirectory, "valid_pixels": s.validPixels,
+                                     "seconds": result.manifest.timings["total"] ?? 0]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a job and publish its products under <output>/<run-id>/, switching <output>/latest; skipped when nothing changed.")
+
+    @Argument(help: "The job file.") var job: String
+    @OptionGroup var common: JobOptions
+    @OptionGroup var flags: RunFlags
+    @Option(help: ArgumentHelp("Output folder (default: the job's outputs.directory under the project).", valueName: "dir")) var output: String?
+
     func run() throws {
+        prepareProcess()
+        let bar = flags.progressBar
         do {
-            let spec = try JobLoader(layersDirectory: common.layers).load(job)
-            let plan = try Planner().resolve(spec, outputDirectory: output)
-            var options = RunOptions()
-            if let threads { options.threads = threads }
-            let result = try Runner(plan: plan, options: options).run()
-            let s = result.manifest.statistics
-            let classes = s.classes.map { "\($0.name.split(separator: " ").first ?? ""): \($0.pixels)" }.joined(separator: ", ")
-            print("\(spec.name): run \(result.runID) published to \(result.runDirectory) (\(plan.grid.width)×\(plan.grid.height) px, \(s.validPixels) valid; \(classes); \(result.manifest.timings["total"] ?? 0) s)")
-        } catch { fail(error) }
+            let result = try Operations.runJob(job, layers: common.layers, output: output,
+                                               options: flags.options(progress: bar), logger: flags.logger)
+            bar?.finish()
+            print(summary(result, job: result.manifest.job.name, format: flags.logFormat))
+        } catch {
+            bar?.finish()
+            fail(error, format: flags.logFormat, job: job)
+        }
+    }
+}
+
+struct Batch: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run every job (*.yaml) of a folder, continuing past failures; print a summary table; exit non-zero if any failed.")
+
+    @Argument(help: "The folder of job files.") var folder: String
+    @OptionGroup var common: JobOptions
+    @OptionGroup var flags: RunFlags
+
+    func run() throws {
+        prepareProcess()
+        let bar = flags.progressBar
+        do {
+            let entries = try Operations.runBatch(folder, layers: common.layers, options: flags.options(progress: bar),
+                                                  logger: flags.logger) { _ in bar?.finish() }
+            switch flags.logFormat {
+            case .text: print(Operations.table(entries))
+            case .json:
+                for e in entries {
+                    let object: [String: Any] = ["event": "batch-job", "job": e.job, "status": Int(e.status.rawValue),
+                                                 "detail": e.detail, "seconds": e.seconds]
+                    if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                        print(String(decoding: data, as: UTF8.self))
+                    }
+                }
+            }
+            if let failed = entries.first(where: { $0.status != .ok }) { throw ExitCode(failed.status.rawValue) }
+        } catch let code as ExitCode {
+            throw code
+        } catch {
+            fail(error, format: flags.logFormat)
+        }
     }
 }
 

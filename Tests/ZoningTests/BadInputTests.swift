@@ -37,7 +37,9 @@ import Testing
         for product in good.manifest.products {
             #expect(try SHA256.hex(fileAt: "\(publisher.latestPath)/\(product.path)") == product.sha256)
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).sorted() == ["good", "latest"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { !$0.hasPrefix(".") }.sorted() == ["good", "latest"])
+        // No staging folder is left behind either.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { $0.hasPrefix(".staging") }.isEmpty)
     }
 
     @Test func aTextFileNamedTif() throws {
@@ -79,7 +81,8 @@ import Testing
     }
 
     @Test func aTruncatedGeoTIFF() throws {
-        try expectFailure(status: .ioError, containing: ["flood.tif"]) { fx in
+        // A truncated file is bad data (65), found while its pixels are checked before computing.
+        try expectFailure(status: .dataError, containing: ["flood.tif", "layers.flood"]) { fx in
             // Keep the header and directory (GDAL opens it) but cut the tile data.
             let path = fx.project.path("layers/flood.tif")
             let data = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+
+/// What the command-line tool does, reachable from tests: run one job, run a folder of jobs.
+public enum Operations {
+    /// Loads, resolves and runs one job.
+    public static func runJob(_ path: String, layers: String? = nil, output: String? = nil, options: RunOptions,
+                              logger: Logger = Logger(label: "hazard-zoning")) throws -> RunResult {
+        let spec = try JobLoader(layersDirectory: layers).load(path)
+        let plan = try Planner().resolve(spec, outputDirectory: output)
+        return try Runner(plan: plan, options: options, logger: logger).run()
+    }
+
+    /// The exit status and one-line message for any error the tool can meet.
+    public static func describe(_ error: Error) -> (status: ExitStatus, message: String) {
+        switch error {
+        case let e as DiagnosticsError: return (e.exitStatus, e.description)
+        case let e as RunError: return (e.status, e.message)
+        default: return (.software, "\(error)")
+        }
+    }
+
+    /// One line per job of a batch.
+    public struct BatchEntry: Sendable {
+        public let job: String
+        public let status: ExitStatus
+        public let detail: String
+        public let seconds: Double
+    }
+
+    /// Runs every `*.yaml` job of a folder in name order, continuing past failures.
+    public static func runBatch(_ folder: String, layers: String? = nil, options: RunOptions,
+                                logger: Logger = Logger(label: "hazard-zoning"),
+                                each: (BatchEntry) -> Void = { _ in }) throws -> [BatchEntry] {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
+            throw RunError(.noInput, "\(folder): cannot list the folder: \(error.localizedDescription)")
+        }
+        let jobs = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        if jobs.isEmpty { throw RunError(.noInput, "\(folder): no job files (*.yaml) found") }
+        var entries: [BatchEntry] = []
+        for name in jobs {
+            let path = (folder as NSString).appendingPathComponent(name)
+            let started = Date()
+            let entry: BatchEntry
+            do {
+                let result = try runJob(path, layers: layers, options: options, logger: logger)
+                entry = BatchEntry(job: name, status: .ok,
+                                   detail: result.upToDate ? "up to date (\(result.runID))" : "published \(result.runID)",
+                                   seconds: Date().timeIntervalSince(started))
+            } catch {
+                let (status, message) = describe(error)
+                entry = BatchEntry(job: name, status: status, detail: message.split(separator: "\n").first.map(String.init) ?? message,
+                                   seconds: Date().timeIntervalSince(started))
+                logger.error("job failed", metadata: ["job": "\(name)", "status": "\(status.rawValue)", "error": "\(message)"])
+            }
+            entries.append(entry)
+            each(entry)
+        }
+        return entries
+    }
+
+    /// The batch summary as an aligned table.
+    public static func table(_ entries: [BatchEntry]) -> String {
+        let width = max(3, entries.map(\.job.count).max() ?? 3)
+        var lines = ["job".padding(toLength: width, withPad: " ", startingAt: 0) + "  status  seconds  result"]
+        for e in entries {
+            let status = e.status == .ok ? "ok" : "\(e.status.rawValue)"
+            lines.append(e.job.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                + status.padding(toLength: 6, withPad: " ", startingAt: 0) + "  "
+                + String(format: "%7.1f", e.seconds) + "  " + e.detail)
+        }
+        let failed = entries.filter { $0.status != .ok }.count
+        lines.append("\(entries.count) job\(entries.count == 1 ? "" : "s"), \(failed) failed")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One writer per output folder: an exclusive `flock` on `<out>/.lock`. The kernel drops the lock
+/// when its holder dies, so a lock left by a killed run is taken over by the next one; the file
+/// records the holder's pid and start time for the message the loser prints.
+public final class OutputLock {
+    public let path: String
+    private var fd: Int32
+
+    /// Acquires the lock, waiting up to `wait` seconds (0 = fail at once).
+    /// Throws `RunError(.tempFail, …)` naming the holder when the lock stays taken.
+    public init(directory: String, wait: Double = 0, now: Date = Date()) throws {
+        path = (directory as NSString).appendingPathComponent(".lock")
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw RunError(.cantCreate, "\(directory): cannot create the output folder: \(error.localizedDescription)")
+        }
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw RunError(.cantCreate, "\(path): cannot open the lock file: \(String(cString: strerror(errno)))")
+        }
+        let deadline = Date().addingTimeInterval(max(0, wait))
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw RunError(.ioError, "\(path): cannot lock: \(reason)")
+            }
+            if Date() >= deadline {
+                let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                close(fd)
+                let waited = wait > 0 ? " after waiting \(Int(wait)) s" : ""
+                throw RunError(.tempFail, "\(directory) is locked by another run (\(holder.isEmpty ? "holder unknown" : holder))\(waited); try again later or pass --wait SECONDS")
+            }
+            usleep(100_000)
+        }
+        let stamp = ISO8601DateFormatter().string(from: now)
+        let text = "pid \(getpid()), started \(stamp)\n"
+        _ = ftruncate(fd, 0)
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    /// Releases the lock (also released when the process exits or is killed).
+    public func release() {
+        guard fd >= 0 else { return }
+        _ = ftruncate(fd, 0)
+        flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+
+    deinit { release() }
+}
