@@ -392,8 +392,9 @@ public struct Runner {
     func align(_ source: SourcePlan, work: String) throws -> String {
         let def = source.definition
         let what = source.key == "mask" ? "grid.mask (layer \(def.name))" : "layers.\(source.key) (layer \(def.name))"
+        let ds: Dataset
+        do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: what) }
         do {
-            let ds = try Dataset(open: def.source)
             switch source.kind {
             case .raster:
                 var input = ds
@@ -429,7 +430,13 @@ public struct Runner {
                 try out.close()
                 return path
             }
-        } catch { throw inputError(error, file: def.source, what: what) }
+        } catch let error as GDALError {
+            // The source was opened (and a raster's every pixel read) before: what fails here is
+            // GDAL moving data into the staging area (a full disk, a file-size limit, a read error
+            // deep inside a vector source). GDAL's drivers report these with mixed numbers
+            // (libtiff's write errors are CPLE_AppDefined), so the stage decides: an I/O error.
+            throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
+        }
     }
 
     // MARK: streaming

@@ -92,6 +92,54 @@ import Testing
         }
     }
 
+    @Test func anAllNodataLayer() throws {
+        try expectFailure(status: .dataError, containing: ["flood.tif", "no valid pixels"]) { fx in
+            try fx.project.raster("layers/flood.tif", width: 40, height: 40, geoTransform: [495000, 30, 0, 4407360, 0, -30],
+                                  crs: "EPSG:4545", nodata: -9999, values: [Float](repeating: -9999, count: 1600))
+        }
+    }
+
+    @Test func aShapefileMissingItsShx() throws {
+        try expectFailure(status: .dataError, containing: ["seismic.shp", ".shx"]) { fx in
+            try shell("/usr/bin/ogr2ogr", ["-f", "ESRI Shapefile", fx.project.path("layers/seismic.shp"), fx.project.path("layers/seismic.gpkg")])
+            try FileManager.default.removeItem(atPath: fx.project.path("layers/seismic.shx"))
+            try fx.project.write("layers/seismic-pga.yaml", "source: seismic.shp\nattribute: pga_g\n")
+        }
+    }
+
+    @Test func aCRSThatCannotBeTransformedToTheGrid() throws {
+        try expectFailure(status: .dataError, containing: ["fire.tif", "cannot be transformed to the grid CRS"]) { fx in
+            try fx.project.raster("layers/fire.tif", width: 10, height: 10, geoTransform: [0, 1, 0, 10, 0, -1],
+                                  crs: #"LOCAL_CS["lab bench",UNIT["metre",1]]"#, nodata: nil, values: [Float](repeating: 1, count: 100))
+        }
+    }
+
+    @Test func aGridLargerThanMaxPixelsIsRefusedBeforeAnyAllocation() throws {
+        try expectFailure(status: .dataError, containing: ["fixture.yaml", "exceeds max-pixels 1000"]) { fx in
+            let text = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+            try text.replacingOccurrences(of: "block-size: 64", with: "block-size: 64\n  max-pixels: 1000")
+                .write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test func nanAndInfinityAreNodataAndCounted() throws {
+        let fx = try Fixture()
+        let result = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2)).run()
+        let flood = try #require(result.manifest.inputs.first { $0.key == "flood" }?.statistics)
+        // The fixture's flood raster: 340 × 280 with nodata, NaN and one +inf (see Fixture).
+        var nan = 0, nodata = 0
+        for r in 0..<280 { for c in 0..<340 {
+            if r == 100 && c == 200 { continue }
+            if (r * 13 + c * 7) % 211 == 0 { nan += 1 } else if (r * 31 + c * 17) % 97 == 0 { nodata += 1 }
+        } }
+        #expect(flood.sourceNan == nan)
+        #expect(flood.sourceInfinite == 1)
+        #expect(flood.sourceNodata == nodata)
+        #expect(flood.sourceValid == 340 * 280 - nan - nodata - 1)
+        #expect(flood.gridValid + flood.gridNodata == Fixture.width * Fixture.height)
+        #expect(flood.gridNodata > 0)
+    }
+
     @Test func versionNamesGDALAndPROJ() throws {
         let (status, out, _) = try runProcess(Self.executable, ["--version"])
         #expect(status == 0)

@@ -103,7 +103,8 @@ struct Fixture {
     let project: Project
     var jobPath: String { project.path("jobs/fixture.yaml") }
 
-    init(blockSize: Int = 64, errorThreshold: Double = 0, extraJob: String = "") throws {
+    init(blockSize: Int = 64, errorThreshold: Double = 0, resolution: Double = 30, name: String = "fixture",
+         extraJob: String = "", extraOutputs: String = "") throws {
         project = try Project()
         // Flood: 30 m in the grid CRS, larger than the grid and shifted by 15 m (so bilinear really
         // interpolates), depth rising towards the north-west, with nodata, NaN and +inf pixels.
@@ -157,11 +158,11 @@ struct Fixture {
         try project.write("layers/study-area.yaml", "source: area.gpkg\nlayer: area\nhazard: context\n")
         try project.write("jobs/fixture.yaml", """
             version: 1
-            name: fixture
+            name: \(name)
             title: 测试
             grid:
               crs: EPSG:4545
-              resolution: 30
+              resolution: \(resolution)
               extent: [\(Fixture.xmin), \(Fixture.ymin), \(Fixture.xmax), \(Fixture.ymax)]
               mask: study-area
               block-size: \(blockSize)
@@ -185,8 +186,9 @@ struct Fixture {
               scheme: four-colour
               breaks: [0.25, 0.5, 0.75]
             outputs:
-              directory: out/fixture
+              directory: out/\(name)
               products: [risk-index, risk-class]
+            \(extraOutputs)
             \(extraJob)
             """)
     }

@@ -111,6 +111,35 @@ import Testing
         #expect(error.diagnostics[0].line >= 2)
     }
 
+    @Test func confinementNetworkSourcesGDALOptionsAndOutputFolder() throws {
+        let p = try Project()
+        try p.write("layers/remote.yaml", "source: /vsicurl/https://example.invalid/x.tif\n")
+        let job = try p.write("jobs/j.yaml", """
+            version: 1
+            name: j
+            gdal-config: { GDAL_CACHEMAX: 256, GDAL_DRIVER_PATH: /tmp/evil }
+            grid: { crs: EPSG:4545, resolution: 30, extent: [0, 0, 300, 300] }
+            layers:
+              a: { layer: remote, normalize: { linear: [0, 1] } }
+            combine: { weighted-sum: { a: 1 } }
+            classify: { scheme: four-colour, breaks: [0.25, 0.5, 0.75] }
+            outputs: { directory: /tmp/elsewhere }
+
+            """)
+        let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(job) }
+        let text = error.diagnostics.map { "\(($0.file as NSString).lastPathComponent):\($0.line):\($0.column) \($0.message)" }
+        #expect(text.contains { $0.hasPrefix("j.yaml:3:36 ") && $0.contains("GDAL option GDAL_DRIVER_PATH may not be set") })
+        #expect(text.contains { $0.hasPrefix("j.yaml:9:23 ") && $0.contains("must lie inside the project") })
+        #expect(text.contains { $0.hasPrefix("remote.yaml:1:9 ") && $0.contains("allow-network: true") })
+        #expect(error.diagnostics.count == 3, "\(text)")
+
+        // With allow-network the network source is accepted (not fetched by validation).
+        let allowed = try p.write("jobs/k.yaml", try String(contentsOfFile: job, encoding: .utf8)
+            .replacingOccurrences(of: "name: j", with: "name: k\nallow-network: true"))
+        let again = try #require(throws: DiagnosticsError.self) { try JobLoader().load(allowed) }
+        #expect(!again.diagnostics.contains { $0.message.contains("allow-network") })
+    }
+
     @Test func shippedJobsValidate() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let jobs = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("jobs").path).filter { $0.hasSuffix(".yaml") }
