@@ -15,6 +15,10 @@ Outputs (in LAYERS_DIR/):
   seismic-pga-zoning.gpkg        ILLUSTRATIVE synthetic PGA zones (g) around real faults, EPSG:4490
   hangjin-study-area.gpkg        APPROXIMATE hand-digitised banner outline, EPSG:4326
   yellow-river.gpkg, places.gpkg context extracts of the reference data, EPSG:4326
+  hangjin-townships.gpkg         ILLUSTRATIVE approximate township polygons tiling the study area, EPSG:4326
+  ice-jam-detention-areas.gpkg   ILLUSTRATIVE ice-jam (凌汛) detention basins on the south bank, EPSG:4545
+  population-density.tif         ILLUSTRATIVE synthetic population density (persons/km2), EPSG:4545, 250 m
+  emergency-shelters.gpkg        ILLUSTRATIVE made-up shelter sites, EPSG:4326
 
 Everything is a pure function of the inputs: no clock, no random numbers.  The GeoPackages get
 a fixed timestamp (OGR_CURRENT_DATE) so two runs give byte-identical files.
@@ -607,6 +611,422 @@ def make_context(out, ref, river):
     gp = None
 
 
+# ------------------------------------------------------------------------------------------
+# f. Approximate townships (EPSG:4326) that tile the study area exactly
+# ------------------------------------------------------------------------------------------
+# Approximate town seats, from public knowledge (maps, gazetteers) -- NOT surveyed, and
+# moved inside the approximate study-area outline where needed.  (code, name, name_en, seat)
+TOWNSHIPS = [
+    ("XNZ", "锡尼镇", "Xini Zhen", (108.735, 39.844)),   # GeoNames "Xinli"
+    ("DGT", "独贵塔拉镇", "Dugui Tala Zhen", (108.33, 40.62)),
+    ("JRG", "吉日嘎朗图镇", "Jirigalangtu Zhen", (108.98, 40.28)),
+    ("HHM", "呼和木独镇", "Huhemudu Zhen", (107.52, 40.40)),
+    ("YHW", "伊和乌素苏木", "Yihewusu Sumu", (107.78, 39.72)),
+    ("BLG", "巴拉贡镇", "Balagong Zhen", (107.10, 40.05)),
+]
+# Extra Voronoi seeds that only shape the cells (they are not places): code, (lon, lat)
+TOWNSHIP_SHAPE_SEEDS = [
+    ("YHW", (108.05, 39.52)),     # Yihewusu reaches east along the southern (Otog) edge
+    ("XNZ", (108.45, 39.95)),     # Xini reaches west into the central plateau
+]
+# 杭锦旗经济开发区: a small box near Dugui Tala (W S E N), carved out of the Voronoi tiling
+EDZ = ("KFQ", "杭锦旗经济开发区", "Hangjin Qi Jingji Kaifaqu", (108.38, 40.63, 108.50, 40.69))
+# Smooth displacement of the cell edges (EPSG:4545 m) so that they are not straight lines:
+# dx = sum a*sin(2 pi y/L + p), dy = sum a*sin(2 pi x/L + p); max slope 0.57 < 1, so the
+# warp cannot fold and the cells still tile the plane.
+TOWNSHIP_WARP = [(2000.0, 45000.0, 0.3, 1.1), (600.0, 13000.0, 2.0, 4.2)]   # a, L, p_x, p_y
+TOWNSHIP_EDGE_STEP = 1000.0   # m; edges are densified before the warp
+
+
+def ll_point(lon, lat):
+    return ogr.CreateGeometryFromWkt("POINT (%r %r)" % (lon, lat))
+
+
+def convex_clip(poly, a, b, c):
+    """Sutherland-Hodgman: keep the part of a convex polygon (list of (x, y)) with
+    a*x + b*y <= c."""
+    out = []
+    n = len(poly)
+    for i in range(n):
+        p, q = poly[i], poly[(i + 1) % n]
+        fp = a * p[0] + b * p[1] - c
+        fq = a * q[0] + b * q[1] - c
+        if fp <= 0:
+            out.append(p)
+        if (fp < 0 < fq) or (fq < 0 < fp):
+            t = fp / (fp - fq)
+            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
+    return out
+
+
+def voronoi_partition(seeds, box):
+    """Voronoi cells of `seeds` (EPSG:4545) clipped to `box`, with every edge densified and
+    warped.  Shared edges use identical vertices, so the cells tile the box exactly.
+    Returns one list of (x, y) ring vertices per seed."""
+    xmin, ymin, xmax, ymax = box
+    cells = []
+    for i, (xi, yi) in enumerate(seeds):
+        poly = [(xmin, ymin), (xmax, ymin), (xmax, ymax), (xmin, ymax)]
+        for j, (xj, yj) in enumerate(seeds):
+            if i != j:   # closer to i than to j
+                poly = convex_clip(poly, xj - xi, yj - yi,
+                                   (xj * xj + yj * yj - xi * xi - yi * yi) / 2.0)
+        # snap to 1 cm so that a vertex shared by several cells is the same number everywhere
+        ring = []
+        for x, y in poly:
+            v = (round(x, 2), round(y, 2))
+            if not ring or ring[-1] != v:
+                ring.append(v)
+        if ring[0] == ring[-1]:
+            ring.pop()
+        cells.append(ring)
+    edges = {}
+
+    def edge_points(p, q):
+        key = (p, q) if p < q else (q, p)
+        if key not in edges:
+            (x0, y0), (x1, y1) = key
+            n = max(1, int(math.ceil(math.hypot(x1 - x0, y1 - y0) / TOWNSHIP_EDGE_STEP)))
+            edges[key] = [(x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n) for k in range(n)]
+            edges[key].append(key[1])
+        pts = edges[key]
+        return pts if key[0] == p else pts[::-1]
+
+    def warp(x, y):
+        dx = dy = 0.0
+        for a, L, px, py in TOWNSHIP_WARP:
+            dx += a * math.sin(2 * math.pi * y / L + px)
+            dy += a * math.sin(2 * math.pi * x / L + py)
+        return (x + dx, y + dy)
+
+    out = []
+    for ring in cells:
+        pts = []
+        for k in range(len(ring)):
+            pts.extend(edge_points(ring[k], ring[(k + 1) % len(ring)])[:-1])
+        out.append([warp(x, y) for x, y in pts])
+    return out
+
+
+def ring_polygon(pts):
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in list(pts) + [pts[0]]:
+        ring.AddPoint_2D(float(x), float(y))
+    p = ogr.Geometry(ogr.wkbPolygon)
+    p.AddGeometry(ring)
+    return p
+
+
+def read_study_area(out):
+    ds = ogr.Open(os.path.join(out, "hangjin-study-area.gpkg"))
+    f = ds.GetLayer(0).GetNextFeature()
+    return f.GetGeometryRef().Clone()
+
+
+def clean_polygons(g):
+    g = polygons_only(g)
+    if not g.IsValid():
+        g = polygons_only(g.MakeValid())
+    return g
+
+
+def make_townships(out):
+    study = read_study_area(out)                         # EPSG:4326 lon/lat, one Polygon
+    env = study.GetEnvelope()                            # minx, maxx, miny, maxy
+    seeds_ll = [t[3] for t in TOWNSHIPS] + [s[1] for s in TOWNSHIP_SHAPE_SEEDS]
+    owner = [t[0] for t in TOWNSHIPS] + [s[0] for s in TOWNSHIP_SHAPE_SEEDS]
+    seeds = transform_xy(LL2GK, seeds_ll)
+    corners = transform_xy(LL2GK, [(env[0], env[2]), (env[1], env[2]),
+                                   (env[0], env[3]), (env[1], env[3])])
+    pad = 30000.0
+    box = (math.floor(corners[:, 0].min() / 1000) * 1000 - pad,
+           math.floor(corners[:, 1].min() / 1000) * 1000 - pad,
+           math.ceil(corners[:, 0].max() / 1000) * 1000 + pad,
+           math.ceil(corners[:, 1].max() / 1000) * 1000 + pad)
+    cells = voronoi_partition([tuple(p) for p in seeds], box)
+    region = {}
+    for code, ring in zip(owner, cells):
+        # vertex-by-vertex projection: equal vertices stay equal, so the tiling is kept
+        cell = to_ll(ring_polygon(ring))
+        region[code] = cell if code not in region else region[code].Union(cell)
+
+    w, s, e, n = EDZ[3]
+    pieces = [(EDZ[0], EDZ[1], EDZ[2], study.Intersection(box_polygon(w, s, e, n)))]
+    remaining = study.Difference(box_polygon(w, s, e, n))
+    for k, (code, name, name_en, _) in enumerate(TOWNSHIPS):
+        if k < len(TOWNSHIPS) - 1:
+            piece = remaining.Intersection(region[code])
+            remaining = remaining.Difference(region[code])
+        else:
+            piece = remaining                            # the rest: the tiling is exact
+        pieces.append((code, name, name_en, piece))
+    order = [t[0] for t in TOWNSHIPS] + [EDZ[0]]
+    pieces.sort(key=lambda p: order.index(p[0]))
+
+    path = os.path.join(out, "hangjin-townships.gpkg")
+    gp = new_gpkg(path)
+    lyr = gp.CreateLayer("hangjin_townships", srs(4326), ogr.wkbMultiPolygon,
+                         ["GEOMETRY_NAME=geom", "FID=fid",
+                          "IDENTIFIER=hangjin_townships (illustrative, approximate)",
+                          "DESCRIPTION=ILLUSTRATIVE, NOT OFFICIAL: approximate township polygons "
+                          "(Voronoi cells of approximate town seats) tiling the approximate "
+                          "study area. NOT official administrative boundaries."])
+    for fname, typ in (("township_id", ogr.OFTInteger), ("code", ogr.OFTString),
+                       ("name", ogr.OFTString), ("name_en", ogr.OFTString),
+                       ("seat_lon", ogr.OFTReal), ("seat_lat", ogr.OFTReal),
+                       ("area_km2", ogr.OFTReal), ("approximate", ogr.OFTInteger)):
+        lyr.CreateField(ogr.FieldDefn(fname, typ))
+    seats = {t[0]: t[3] for t in TOWNSHIPS}
+    seats[EDZ[0]] = ((EDZ[3][0] + EDZ[3][2]) / 2, (EDZ[3][1] + EDZ[3][3]) / 2)
+    geoms = []
+    gp.StartTransaction()
+    for i, (code, name, name_en, g) in enumerate(pieces):
+        g = clean_polygons(g)
+        assert g.IsValid() and not g.IsEmpty(), code
+        assert g.Contains(ll_point(*seats[code])), code
+        geoms.append(g)
+        f = ogr.Feature(lyr.GetLayerDefn())
+        f.SetField("township_id", i + 1)
+        f.SetField("code", code)
+        f.SetField("name", name)
+        f.SetField("name_en", name_en)
+        f.SetField("seat_lon", seats[code][0])
+        f.SetField("seat_lat", seats[code][1])
+        f.SetField("area_km2", round(to_gk(g).GetArea() / 1e6, 1))
+        f.SetField("approximate", 1)
+        f.SetGeometry(g)
+        lyr.CreateFeature(f)
+        print("township %d %s %s: %d part(s), %.0f km2"
+              % (i + 1, code, name_en, g.GetGeometryCount(), to_gk(g).GetArea() / 1e6))
+    gp.CommitTransaction()
+    gp = None
+
+    # checks: valid, pairwise no overlap, union == study area
+    overlap = 0.0
+    for i in range(len(geoms)):
+        for j in range(i + 1, len(geoms)):
+            inter = geoms[i].Intersection(geoms[j])   # shared edges are lines: area 0
+            overlap += polygons_only(inter).GetArea() if inter is not None else 0.0
+    union = geoms[0]
+    for g in geoms[1:]:
+        union = union.Union(g)
+    diff = union.SymDifference(study).GetArea() / study.GetArea()
+    total = sum(g.GetArea() for g in geoms)
+    print("townships: overlap %.3g deg2, |union xor study|/study %.3g, sum/study - 1 %.3g"
+          % (overlap, diff, total / study.GetArea() - 1))
+    assert overlap / study.GetArea() < 1e-9 and diff < 1e-9 and abs(total / study.GetArea() - 1) < 1e-9
+    return pieces
+
+
+# ------------------------------------------------------------------------------------------
+# g. Illustrative ice-jam (凌汛) detention areas on the south bank (EPSG:4545)
+# ------------------------------------------------------------------------------------------
+# Reaches of the Yellow River (by longitude of the centreline) that get one basin each;
+# the basin is the strip 0.4 .. DET_WIDTH m from the centreline on the banner side.
+DETENTION = [  # (id, lon from, lon to, strip width m)
+    (1, 107.80, 107.98, 3000.0),
+    (2, 108.12, 108.30, 3500.0),
+    (3, 108.86, 109.02, 3000.0),
+]
+DET_DEPTH = 2.0   # m; illustrative mean storage depth: capacity = area * depth
+
+
+def make_detention(out, river):
+    study_gk = to_gk(read_study_area(out))
+    # the northern reach only (the river runs from west to east there)
+    north = river.ll[:, 1] > 40.35
+    channel = river.line_gk().Buffer(STUDY_RIVER_OFFSET, 8)
+    path = os.path.join(out, "ice-jam-detention-areas.gpkg")
+    gp = new_gpkg(path)
+    lyr = gp.CreateLayer("ice_jam_detention_areas", SRS_GK, ogr.wkbPolygon,
+                         ["GEOMETRY_NAME=geom", "FID=fid",
+                          "IDENTIFIER=ice_jam_detention_areas (illustrative)",
+                          "DESCRIPTION=" + DISCLAIMER + ". Illustrative ice-jam (凌汛) flood "
+                          "detention basins on the south bank of the Yellow River; NOT the "
+                          "official detention areas."])
+    for fname, typ in (("det_id", ogr.OFTInteger), ("name", ogr.OFTString),
+                       ("kind", ogr.OFTString), ("capacity_mcm", ogr.OFTReal),
+                       ("area_km2", ogr.OFTReal), ("hazard_level", ogr.OFTReal),
+                       ("note", ogr.OFTString)):
+        lyr.CreateField(ogr.FieldDefn(fname, typ))
+    gp.StartTransaction()
+    for det_id, lon0, lon1, width in DETENTION:
+        sel = north & (river.ll[:, 0] >= lon0) & (river.ll[:, 0] <= lon1)
+        idx = np.nonzero(sel)[0]
+        assert len(idx) >= 2 and np.all(np.diff(idx) == 1), det_id
+        reach = ogr.Geometry(ogr.wkbLineString)
+        for x, y in river.gk[idx[0]:idx[-1] + 1]:
+            reach.AddPoint_2D(float(x), float(y))
+        # a smoothed reach (1.5 km tolerance) gives a basin without the small meanders
+        strip = (reach.SimplifyPreserveTopology(1500.0).Buffer(width, 8)
+                 .Difference(channel).Intersection(study_gk))
+        parts = polygons_only(strip)
+        # the largest piece (the strip on the banner's bank)
+        best = max((parts.GetGeometryRef(i) for i in range(parts.GetGeometryCount())),
+                   key=lambda p: p.GetArea()).Clone()
+        assert best.IsValid() and study_gk.Contains(best.Buffer(-1.0)), det_id
+        area_km2 = best.GetArea() / 1e6
+        f = ogr.Feature(lyr.GetLayerDefn())
+        f.SetField("det_id", det_id)
+        f.SetField("name", "凌汛蓄滞洪区 %d (illustrative)" % det_id)
+        f.SetField("kind", "ice-jam detention area")
+        f.SetField("capacity_mcm", round(area_km2 * DET_DEPTH, 1))
+        f.SetField("area_km2", round(area_km2, 1))
+        f.SetField("hazard_level", 1.0)
+        f.SetField("note", "illustrative, NOT official: strip 0.4-%.1f km from the Natural Earth "
+                           "centreline, %.2f-%.2f E; capacity = area x %g m"
+                   % (width / 1000, lon0, lon1, DET_DEPTH))
+        f.SetGeometry(best)
+        lyr.CreateFeature(f)
+        print("detention %d: %.1f km2, capacity %.1f mcm" % (det_id, area_km2, area_km2 * DET_DEPTH))
+    gp.CommitTransaction()
+    gp = None
+
+
+# ------------------------------------------------------------------------------------------
+# h. Illustrative population density (EPSG:4545, 250 m)
+# ------------------------------------------------------------------------------------------
+POP_PIX = 250.0
+POP_MARGIN = 10000.0     # m around the study area
+POP_BG = 1.0             # persons/km2 background (less in the Kubuqi belt)
+# (lon, lat, peak persons/km2, sigma km): core + halo Gaussians
+POP_SEEDS = [
+    (108.735, 39.844, 900.0, 2.5), (108.735, 39.844, 15.0, 12.0),      # Xini (banner seat)
+    (108.33, 40.62, 250.0, 2.0), (108.33, 40.62, 20.0, 10.0),          # Dugui Tala
+    (108.98, 40.28, 150.0, 2.0), (108.98, 40.28, 12.0, 8.0),           # Jirigalangtu
+    (107.52, 40.40, 120.0, 2.0), (107.52, 40.40, 12.0, 8.0),           # Huhemudu
+    (107.10, 40.05, 120.0, 2.0), (107.10, 40.05, 10.0, 8.0),           # Balagong
+    (107.78, 39.72, 60.0, 1.5), (107.78, 39.72, 4.0, 10.0),            # Yihewusu
+    (108.44, 40.66, 80.0, 3.0),                                        # development zone
+]
+POP_RIVER = (25.0, 6000.0)    # irrigated river plain: peak persons/km2, e-folding m
+
+
+def village_seeds():
+    return [(v[2], v[3]) for v in SHELTERS if v[0] == "village"]
+
+
+def make_population(out, river):
+    study = read_study_area(out)
+    env = study.GetEnvelope()
+    corners = transform_xy(LL2GK, [(env[0], env[2]), (env[1], env[2]), (env[0], env[3]),
+                                   (env[1], env[3]), (env[0], (env[2] + env[3]) / 2),
+                                   (env[1], (env[2] + env[3]) / 2)])
+    px = POP_PIX
+    xmin = math.floor((corners[:, 0].min() - POP_MARGIN) / 1000.0) * 1000.0
+    xmax = math.ceil((corners[:, 0].max() + POP_MARGIN) / 1000.0) * 1000.0
+    ymin = math.floor((corners[:, 1].min() - POP_MARGIN) / 1000.0) * 1000.0
+    ymax = math.ceil((corners[:, 1].max() + POP_MARGIN) / 1000.0) * 1000.0
+    nx = int(round((xmax - xmin) / px))
+    ny = int(round((ymax - ymin) / px))
+    gt = (xmin, px, 0.0, ymax, 0.0, -px)
+    print("population grid: %d x %d px, x %.0f..%.0f, y %.0f..%.0f" % (nx, ny, xmin, xmax, ymin, ymax))
+    fx = xmin + (np.arange(nx) + 0.5) * px
+    fy = ymax - (np.arange(ny) + 0.5) * px
+    X, Y = np.meshgrid(fx, fy)
+
+    # river distance on a 1 km grid (4 px), bilinear
+    c = 4
+    cx = xmin + (np.arange(nx // c + 1) + 0.5) * px * c
+    cy = ymin + (np.arange(ny // c + 1) + 0.5) * px * c            # increasing
+    gx, gy = np.meshgrid(cx, cy)
+    dist_c, _, _ = river.nearest(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    dist = bilinear_upsample(dist_c.reshape(gx.shape), cy, cx, fy[::-1], fx)[::-1]
+
+    lonlat = transform_xy(GK2LL, np.stack([X.ravel(), Y.ravel()], axis=1))
+    LON = lonlat[:, 0].reshape(X.shape)
+    LAT = lonlat[:, 1].reshape(X.shape)
+    kc = 40.42 - 0.03 * (LON - 107.5)                    # Kubuqi belt, as in the fire layer
+    kub = np.exp(-((LAT - kc) / 0.16) ** 2) * smoothstep(106.95, 107.35, LON)
+    pop = POP_BG * (1.0 - 0.6 * kub) + POP_RIVER[0] * np.exp(-dist / POP_RIVER[1])
+    seeds = list(POP_SEEDS) + [(lon, lat, 40.0, 1.2) for lon, lat in village_seeds()]
+    sxy = transform_xy(LL2GK, [(s[0], s[1]) for s in seeds])
+    for (lon, lat, peak, sig), (sx, sy) in zip(seeds, sxy):
+        r2 = (X - sx) ** 2 + (Y - sy) ** 2
+        pop += peak * np.exp(-r2 / (2.0 * (sig * 1000.0) ** 2))
+    pop = np.round(pop * 10.0) / 10.0                      # 0.1 persons/km2 steps
+
+    meta = {
+        "DESCRIPTION": "ILLUSTRATIVE SYNTHETIC DATA - NOT OFFICIAL. Illustrative population "
+                       "density (persons/km2): Gaussians around approximate town/village seeds, "
+                       "a river-plain term and a low desert background.",
+        "HAZARD": "exposure",
+        "UNITS": "persons/km2",
+        "FORMULA": "pop = %g*(1-0.6*kubuqi_belt) + %g*exp(-dist_river/%g m) + sum peak*exp(-r^2/"
+                   "(2 sigma^2)) over the seeds in scripts/make_layers.py (POP_SEEDS, villages "
+                   "40/km2 sigma 1.2 km); rounded to 0.1" % (POP_BG, POP_RIVER[0], POP_RIVER[1]),
+        "SOURCE": "scripts/make-layers (HazardZoning), synthetic; see layers/SOURCES.md",
+    }
+    write_gtiff(os.path.join(out, "population-density.tif"), pop.astype(np.float32), gt, SRS_GK,
+                "illustrative population density (synthetic)", "persons/km2", meta)
+    # persons inside the study area (pixel-centre rule)
+    mem = gdal.GetDriverByName("MEM").Create("", nx, ny, 1, gdal.GDT_Byte)
+    mem.SetGeoTransform(gt)
+    mem.SetProjection(SRS_GK.ExportToWkt())
+    vds = ogr.GetDriverByName("Memory").CreateDataSource("")
+    lyr = vds.CreateLayer("sa", SRS_GK, ogr.wkbPolygon)
+    f = ogr.Feature(lyr.GetLayerDefn())
+    f.SetGeometry(to_gk(study))
+    lyr.CreateFeature(f)
+    gdal.RasterizeLayer(mem, [1], lyr, burn_values=[1])
+    inside = mem.GetRasterBand(1).ReadAsArray() == 1
+    print("population: min %.1f max %.1f persons/km2, about %.0f persons inside the study area"
+          % (pop.min(), pop.max(), pop[inside].sum() * (px / 1000.0) ** 2))
+
+
+# ------------------------------------------------------------------------------------------
+# i. Illustrative emergency shelters (EPSG:4326)
+# ------------------------------------------------------------------------------------------
+# (kind, name, lon, lat, capacity, township code) -- all illustrative sites, NOT real shelters
+SHELTERS = [
+    ("town", "锡尼镇中心广场避难场所 (illustrative)", 108.735, 39.844, 12000, "XNZ"),
+    ("town", "锡尼镇体育场避难场所 (illustrative)", 108.712, 39.832, 8000, "XNZ"),
+    ("town", "锡尼镇北学校避难场所 (illustrative)", 108.752, 39.862, 3000, "XNZ"),
+    ("town", "独贵塔拉镇避难场所 (illustrative)", 108.33, 40.62, 5000, "DGT"),
+    ("town", "吉日嘎朗图镇避难场所 (illustrative)", 108.98, 40.28, 3000, "JRG"),
+    ("town", "呼和木独镇避难场所 (illustrative)", 107.52, 40.40, 3000, "HHM"),
+    ("town", "巴拉贡镇避难场所 (illustrative)", 107.10, 40.05, 3000, "BLG"),
+    ("town", "伊和乌素苏木避难场所 (illustrative)", 107.78, 39.72, 1500, "YHW"),
+    ("zone", "杭锦旗经济开发区避难场所 (illustrative)", 108.44, 40.66, 4000, "KFQ"),
+    ("village", "沿河村避难点 1 (illustrative)", 107.90, 40.70, 800, None),
+    ("village", "沿河村避难点 2 (illustrative)", 108.66, 40.60, 800, None),
+    ("village", "沿河村避难点 3 (illustrative)", 109.10, 40.45, 600, None),
+    ("village", "沿河村避难点 4 (illustrative)", 107.25, 40.22, 600, None),
+    ("village", "南部牧区避难点 (illustrative)", 108.30, 39.60, 400, None),
+]
+
+
+def make_shelters(out, townships):
+    study = read_study_area(out)
+    path = os.path.join(out, "emergency-shelters.gpkg")
+    gp = new_gpkg(path)
+    lyr = gp.CreateLayer("emergency_shelters", srs(4326), ogr.wkbPoint,
+                         ["GEOMETRY_NAME=geom", "FID=fid",
+                          "IDENTIFIER=emergency_shelters (illustrative)",
+                          "DESCRIPTION=ILLUSTRATIVE, NOT OFFICIAL: made-up emergency shelter "
+                          "sites at approximate town seats and villages."])
+    for fname, typ in (("name", ogr.OFTString), ("kind", ogr.OFTString),
+                       ("capacity", ogr.OFTInteger), ("township", ogr.OFTString)):
+        lyr.CreateField(ogr.FieldDefn(fname, typ))
+    tgeom = [(code, clean_polygons(g)) for code, _, _, g in townships]
+    gp.StartTransaction()
+    for kind, name, lon, lat, cap, code in SHELTERS:
+        pt = ll_point(lon, lat)
+        assert study.Contains(pt), name
+        inside = [c for c, g in tgeom if g.Contains(pt)]
+        assert len(inside) == 1 and (code is None or inside[0] == code), (name, inside)
+        f = ogr.Feature(lyr.GetLayerDefn())
+        f.SetField("name", name)
+        f.SetField("kind", kind)
+        f.SetField("capacity", cap)
+        f.SetField("township", inside[0])
+        f.SetGeometry(pt)
+        lyr.CreateFeature(f)
+    gp.CommitTransaction()
+    gp = None
+    print("shelters: %d points, capacity %d" % (len(SHELTERS), sum(s[4] for s in SHELTERS)))
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "layers"))
@@ -620,6 +1040,10 @@ def main():
     make_seismic(out, ref)
     make_fire(out, ref, river, dem)
     make_flood(out, river, dem)
+    townships = make_townships(out)
+    make_detention(out, river)
+    make_population(out, river)
+    make_shelters(out, townships)
 
 
 if __name__ == "__main__":
