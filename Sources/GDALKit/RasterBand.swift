@@ -124,4 +124,10 @@ public final class RasterBand {
     }
 
     public var overviewCount: Int { Int(GDALGetOverviewCount(handle)) }
+
+    /// The band's mask (from nodata, an alpha band or a mask band; all-valid otherwise).
+    /// The corresponding C function is `GDALGetMaskBand`.
+    public func maskBand() throws -> RasterBand {
+        RasterBand(handle: try gdalCall("GDALGetMaskBand") { GDALGetMaskBand(handle) }, owner: owner)
+    }
 }
