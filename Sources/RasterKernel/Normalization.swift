@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How a layer's values become a 0..1 index. Values are Float32 on the grid; NaN and ±inf are
 /// nodata and stay nodata.
 public enum Normalization: Sendable, Equatable, Hashable {
@@ -96,15 +102,35 @@ struct CompiledNormalization: Sendable {
     /// (or stores them there when `first`). Nodata inputs (NaN, ±inf) make the lane NaN.
     /// One SIMD pass; the parameters are read from L1 per vector.
     @inline(__always)
-    func accumulate(_ input: UnsafeRawPointer, into acc: UnsafeMutableRawPointer, weight: Float, first: Bool, vectors: Int) {
+    func accumulate(_ input: UnsafeRawPointer, into acc: UnsafeMutableRawPointer, weight: Float, first: Bool,
+                    operation: CombineOperation, vectors: Int) {
         let stride = MemoryLayout<V>.stride
         let w = V(repeating: weight)
         let nan = V(repeating: .nan), infinity = V(repeating: .infinity), negInfinity = V(repeating: -.infinity)
         @inline(__always) func combine(_ j: Int, _ v: V, _ n: V) {
             // NaN fails both comparisons, so NaN and ±inf inputs become NaN here.
-            let m = nan.replacing(with: n, where: (v .< infinity) .& (v .> negInfinity)) * w
+            let x = nan.replacing(with: n, where: (v .< infinity) .& (v .> negInfinity))
             let offset = j * stride
-            acc.storeBytes(of: first ? m : acc.load(fromByteOffset: offset, as: V.self) + m, toByteOffset: offset, as: V.self)
+            let result: V
+            switch operation {
+            case .weightedSum:
+                let m = x * w
+                result = first ? m : acc.load(fromByteOffset: offset, as: V.self) + m
+            case .product:
+                result = first ? x : acc.load(fromByteOffset: offset, as: V.self) * x
+            case .maximum:
+                if first { result = x } else {
+                    let a = acc.load(fromByteOffset: offset, as: V.self)
+                    // NaN in either operand gives NaN (nodata wins), like the other operations.
+                    result = a.replacing(with: x, where: x .> a).replacing(with: nan, where: x .!= x)
+                }
+            case .weightedLogSum:
+                var l = V()
+                for lane in 0..<8 { l[lane] = logf(x[lane]) }
+                let m = l * w
+                result = first ? m : acc.load(fromByteOffset: offset, as: V.self) + m
+            }
+            acc.storeBytes(of: result, toByteOffset: offset, as: V.self)
         }
         switch kind {
         case .curve:
@@ -144,6 +170,13 @@ struct CompiledNormalization: Sendable {
 }
 
 typealias V = SIMD8<Float>
+
+/// How one normalised layer folds into the accumulator.
+enum CombineOperation: Sendable {
+    case weightedSum, product, maximum
+    /// Σ w·ln(n); the kernel takes exp at the end (weighted geometric mean).
+    case weightedLogSum
+}
 
 /// Clamps lane-wise with compare-and-blend (the standard library's `clamped` calls non-inlined
 /// generic `pointwiseMin`/`pointwiseMax`). NaN lanes stay NaN.

@@ -1,7 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How normalised layers combine into one index.
 public enum Combination: Sendable, Equatable, Hashable {
     /// Σ wᵢ·nᵢ with Σ wᵢ = 1.
     case weightedSum([Double])
+    /// Π nᵢ, e.g. risk = hazard × exposure × vulnerability.
+    case product
+    /// maxᵢ nᵢ: the worst hazard decides.
+    case maximum
+    /// Π nᵢ^wᵢ with Σ wᵢ = 1 and every wᵢ > 0 (weighted geometric mean; 0 in any layer gives 0).
+    case geometricMean([Double])
 }
 
 /// The per-block kernel: normalise every layer, combine, apply the mask, classify.
@@ -20,6 +32,7 @@ public struct RiskKernel: Sendable {
 
     let normalizations: [CompiledNormalization]
     let weights: [Float]
+    let operation: CombineOperation
     let breaks: [Float]
 
     public let layerCount: Int
@@ -36,6 +49,17 @@ public struct RiskKernel: Sendable {
         case .weightedSum(let w):
             precondition(w.count == normalizations.count, "one weight per layer")
             weights = w.map(Float.init)
+            operation = .weightedSum
+        case .product:
+            weights = normalizations.map { _ in 1 }
+            operation = .product
+        case .maximum:
+            weights = normalizations.map { _ in 1 }
+            operation = .maximum
+        case .geometricMean(let w):
+            precondition(w.count == normalizations.count && w.allSatisfy { $0 > 0 }, "one positive weight per layer")
+            weights = w.map(Float.init)
+            operation = .weightedLogSum
         }
         precondition(breaks.count <= 254, "at most 255 classes")
         precondition(zip(breaks, breaks.dropFirst()).allSatisfy { $0 < $1 }, "breaks must increase")
@@ -106,7 +130,15 @@ public struct RiskKernel: Sendable {
         let stride = MemoryLayout<V>.stride
         let nan = V(repeating: .nan), zero = V(repeating: 0)
         for l in 0..<inputs.count {
-            normalizations[l].accumulate(inputs[l], into: acc, weight: weights[l], first: l == 0, vectors: vectors)
+            normalizations[l].accumulate(inputs[l], into: acc, weight: weights[l], first: l == 0, operation: operation,
+                                         vectors: vectors)
+        }
+        if operation == .weightedLogSum {
+            for j in 0..<vectors {
+                var a = acc.load(fromByteOffset: j * stride, as: V.self)
+                for lane in 0..<8 { a[lane] = expf(a[lane]) }
+                acc.storeBytes(of: a, toByteOffset: j * stride, as: V.self)
+            }
         }
         let noData = V(repeating: RiskKernel.indexNoData)
         for j in 0..<vectors {

@@ -32,9 +32,37 @@ public struct JobSpec: Sendable {
         public let position: Position
     }
 
+    /// Data-driven classification methods, computed over every valid pixel of the grid.
+    public enum ClassMethod: String, Sendable, CaseIterable {
+        case quantile
+        case equalInterval = "equal-interval"
+        case naturalBreaks = "natural-breaks"
+    }
+
     public struct Classify: Sendable {
         public let scheme: ClassScheme
-        public let breaks: [Double]
+        /// Fixed breaks, or nil when `method` computes them from the data.
+        public let fixedBreaks: [Double]?
+        public let method: ClassMethod?
+        /// Fixed breaks (empty when a method computes them during the run).
+        public var breaks: [Double] { fixedBreaks ?? [] }
+    }
+
+    /// How the layers combine, with the weights the job gave or AHP derived.
+    public struct Combine: Sendable {
+        public let combination: Combination
+        /// One per layer for weighted forms, empty otherwise.
+        public let weights: [Double]
+        /// Present when the weights came from an AHP pairwise-comparison matrix.
+        public let ahpConsistencyRatio: Double?
+        public var name: String {
+            switch combination {
+            case .weightedSum: return ahpConsistencyRatio == nil ? "weighted-sum" : "weighted-sum (AHP)"
+            case .product: return "product"
+            case .maximum: return "maximum"
+            case .geometricMean: return "geometric-mean"
+            }
+        }
     }
 
     public enum Product: String, Sendable, CaseIterable {
@@ -56,7 +84,9 @@ public struct JobSpec: Sendable {
     public let title: String?
     public let grid: Grid
     public let layers: [LayerUse]
-    public let weights: [Double]
+    public let combine: Combine
+    /// The weights of a weighted combination, one per layer (empty for product and maximum).
+    public var weights: [Double] { combine.weights }
     public let classify: Classify
     public let outputs: Outputs
     /// Layer definitions used for the grid extent and mask (by layer name).
@@ -244,40 +274,42 @@ public struct JobLoader: Sendable {
         let layerKeys = top["layers"]?.entries()?.map(\.key) ?? []
 
         // combine
-        var weights: [Double]?
-        if let c = top["combine"]?.object(allowed: ["weighted-sum"], required: ["weighted-sum"]),
-           let ws = c["weighted-sum"], let entries = ws.entries() {
-            var byKey: [String: Double] = [:]
-            for (key, keyNode, value) in entries {
-                if !layerKeys.contains(key) {
-                    let hint = closest(to: key, in: layerKeys).map { " (did you mean \"\($0)\"?)" } ?? ""
-                    keyNode.error("\"\(key)\" is not a layer of this job\(hint); layers: \(layerKeys.joined(separator: ", "))")
-                    continue
-                }
-                if let w = value.double() {
-                    if w < 0 { value.error("weights must not be negative") }
-                    byKey[key] = w
-                }
+        var combine: JobSpec.Combine?
+        if let c = top["combine"]?.object(allowed: ["weighted-sum", "geometric-mean", "product", "maximum", "ahp"]) {
+            let forms = ["weighted-sum", "geometric-mean", "product", "maximum", "ahp"].filter { c[$0] != nil }
+            if forms.count != 1 {
+                c.node.error("give exactly one of weighted-sum, geometric-mean, product, maximum, ahp (got \(forms.isEmpty ? "none" : forms.joined(separator: ", ")))")
+            } else {
+                combine = parseCombine(forms[0], c[forms[0]]!, layerKeys: layerKeys)
             }
-            for key in layerKeys where byKey[key] == nil && !entries.contains(where: { $0.key == key }) {
-                ws.error("no weight for layer \"\(key)\"")
-            }
-            let total = byKey.values.reduce(0, +)
-            if byKey.count == layerKeys.count, abs(total - 1) > 1e-6 {
-                ws.error("weights must sum to 1, they sum to \(formatNumber(total))")
-            }
-            weights = layerKeys.map { byKey[$0] ?? 0 }
         }
 
         // classify
         var classify: JobSpec.Classify?
-        if let c = top["classify"]?.object(allowed: ["scheme", "breaks"], required: ["scheme", "breaks"]) {
+        if let c = top["classify"]?.object(allowed: ["scheme", "breaks", "method", "classes"], required: ["scheme"]) {
             var scheme: ClassScheme?
             if let s = c["scheme"], let id = s.string() {
                 scheme = ClassScheme.named(id)
                 if scheme == nil {
                     s.error("unknown scheme \"\(id)\"; expected one of: \(ClassScheme.all.map(\.id).joined(separator: ", "))")
                 }
+            }
+            if (c["breaks"] == nil) == (c["method"] == nil) {
+                c.node.error("give either breaks (fixed) or method (\(JobSpec.ClassMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if let m = c["method"], let text = m.string() {
+                let method = JobSpec.ClassMethod(rawValue: text)
+                if method == nil {
+                    let names = JobSpec.ClassMethod.allCases.map(\.rawValue)
+                    let hint = closest(to: text, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    m.error("unknown method \"\(text)\"\(hint); expected one of: \(names.joined(separator: ", "))")
+                }
+                if let k = c["classes"], let n = k.int(), let scheme, n != scheme.classCount {
+                    k.error("scheme \(scheme.id) has \(scheme.classCount) classes, not \(n)")
+                }
+                if let method, let scheme { classify = JobSpec.Classify(scheme: scheme, fixedBreaks: nil, method: method) }
+            } else if c["classes"] != nil {
+                c.keys["classes"]!.error("classes goes with method")
             }
             if let b = c["breaks"], let breaks = b.doubles() {
                 var ok = true
@@ -293,7 +325,7 @@ public struct JobLoader: Sendable {
                     b.error("scheme \(scheme.id) has \(scheme.classCount) classes and needs \(scheme.classCount - 1) breaks, got \(breaks.count)")
                     ok = false
                 }
-                if ok, let scheme { classify = JobSpec.Classify(scheme: scheme, breaks: breaks) }
+                if ok, let scheme { classify = JobSpec.Classify(scheme: scheme, fixedBreaks: breaks, method: nil) }
             }
         }
 
@@ -343,12 +375,101 @@ public struct JobLoader: Sendable {
             }
         }
 
-        guard sink.isEmpty, let version = top["version"]?.int(), let name, let grid, let weights, let classify, let outputs else {
+        guard sink.isEmpty, let version = top["version"]?.int(), let name, let grid, let combine, let classify, let outputs else {
             return nil
         }
         return JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
-                       weights: weights, classify: classify, outputs: outputs, auxiliary: auxiliary, text: text,
+                       combine: combine, classify: classify, outputs: outputs, auxiliary: auxiliary, text: text,
                        allowNetwork: allowNetwork, gdalConfig: gdalConfig)
+    }
+
+    /// `weighted-sum`/`geometric-mean: {key: w}`, `product`/`maximum: [keys]`,
+    /// `ahp: {order: [keys], matrix: [[…]]}` (weighted sum with the principal-eigenvector weights).
+    private func parseCombine(_ form: String, _ node: YNode, layerKeys: [String]) -> JobSpec.Combine? {
+        func checkKeys(_ keys: [(String, YNode)], at node: YNode) -> Bool {
+            var ok = true
+            for (key, keyNode) in keys where !layerKeys.contains(key) {
+                let hint = closest(to: key, in: layerKeys).map { " (did you mean \"\($0)\"?)" } ?? ""
+                keyNode.error("\"\(key)\" is not a layer of this job\(hint); layers: \(layerKeys.joined(separator: ", "))")
+                ok = false
+            }
+            for key in layerKeys where !keys.contains(where: { $0.0 == key }) {
+                node.error("layer \"\(key)\" is missing here; every layer takes part in the combination")
+                ok = false
+            }
+            return ok
+        }
+        switch form {
+        case "product", "maximum":
+            guard let items = node.sequence() else { return nil }
+            let keys = items.compactMap { item in item.string().map { ($0, item) } }
+            guard keys.count == items.count, checkKeys(keys, at: node) else { return nil }
+            return JobSpec.Combine(combination: form == "product" ? .product : .maximum, weights: [], ahpConsistencyRatio: nil)
+        case "ahp":
+            guard let obj = node.object(allowed: ["order", "matrix", "max-consistency-ratio"], required: ["order", "matrix"]),
+                  let orderItems = obj["order"]!.sequence(), let rows = obj["matrix"]!.sequence() else { return nil }
+            let order = orderItems.compactMap { item in item.string().map { ($0, item) } }
+            guard order.count == orderItems.count, checkKeys(order, at: obj["order"]!) else { return nil }
+            var matrix: [[Double]] = []
+            for row in rows {
+                guard let cells = row.sequence() else { return nil }
+                if cells.count != order.count { row.error("each row needs \(order.count) entries, got \(cells.count)"); return nil }
+                var values: [Double] = []
+                for cell in cells {
+                    guard let v = fraction(cell) else { return nil }
+                    values.append(v)
+                }
+                matrix.append(values)
+            }
+            if matrix.count != order.count { obj["matrix"]!.error("the matrix needs \(order.count) rows, got \(matrix.count)"); return nil }
+            let limit = obj["max-consistency-ratio"]?.double() ?? 0.1
+            let ahp: AHP
+            do { ahp = try AHP(matrix) } catch {
+                obj["matrix"]!.error("\(error)")
+                return nil
+            }
+            if ahp.consistencyRatio > limit {
+                obj["matrix"]!.error("the comparisons are inconsistent: consistency ratio \(String(format: "%.3f", ahp.consistencyRatio)) exceeds \(formatNumber(limit)) (λmax \(String(format: "%.3f", ahp.lambdaMax)), CI \(String(format: "%.3f", ahp.consistencyIndex)))")
+                return nil
+            }
+            let byKey = Dictionary(uniqueKeysWithValues: zip(order.map(\.0), ahp.weights))
+            let weights = layerKeys.map { byKey[$0]! }
+            return JobSpec.Combine(combination: .weightedSum(weights), weights: weights, ahpConsistencyRatio: ahp.consistencyRatio)
+        default:
+            guard let entries = node.entries() else { return nil }
+            var byKey: [String: Double] = [:]
+            for (key, _, value) in entries {
+                if let w = value.double() {
+                    if w < 0 || (form == "geometric-mean" && w == 0) {
+                        value.error(form == "geometric-mean" ? "geometric-mean weights must be positive" : "weights must not be negative")
+                    }
+                    byKey[key] = w
+                }
+            }
+            let keysOK = checkKeys(entries.map { ($0.key, $0.keyNode) }, at: node)
+            let known = byKey.filter { layerKeys.contains($0.key) }
+            guard known.count == layerKeys.count else { return nil }
+            let total = known.values.reduce(0, +)
+            if abs(total - 1) > 1e-6 {
+                node.error("weights must sum to 1, they sum to \(formatNumber(total))")
+                return nil
+            }
+            guard keysOK else { return nil }
+            let weights = layerKeys.map { byKey[$0]! }
+            return JobSpec.Combine(combination: form == "geometric-mean" ? .geometricMean(weights) : .weightedSum(weights),
+                                   weights: weights, ahpConsistencyRatio: nil)
+        }
+    }
+
+    /// A number or a fraction written as "a/b" (AHP matrices).
+    private func fraction(_ node: YNode) -> Double? {
+        if let text = node.scalarString, text.contains("/") {
+            let parts = text.split(separator: "/").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            if parts.count == 2, let a = parts[0], let b = parts[1], b != 0, a > 0 { return a / b }
+            node.error("expected a positive number or fraction like 1/3, got \(node.describe)")
+            return nil
+        }
+        return node.double()
     }
 
     private func parseNormalization(_ node: YNode) -> Normalization? {

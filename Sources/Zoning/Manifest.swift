@@ -53,6 +53,18 @@ public struct Manifest: Codable, Sendable {
         public var classes: [ClassCount]
     }
 
+    /// The classification applied: scheme, method (nil = fixed breaks) and the breaks the kernel
+    /// used (class = 1 + number of breaks ≤ index).
+    public struct Classification: Codable, Sendable, Equatable {
+        public var scheme: String
+        public var method: String?
+        public var breaks: [Double]
+        /// Data-driven methods: the breaks as the method states them (upper bounds of the classes,
+        /// values quantised to `histogramResolution`).
+        public var methodBreaks: [Double]?
+        public var histogramResolution: Double?
+    }
+
     public var formatVersion = 1
     public var runId: String
     public var started: String
@@ -62,6 +74,7 @@ public struct Manifest: Codable, Sendable {
     public var grid: GridInfo
     public var inputs: [Input]
     public var products: [FileEntry]
+    public var classification: Classification
     public var statistics: Statistics
     /// Seconds per stage.
     public var timings: [String: Double]

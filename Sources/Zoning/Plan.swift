@@ -79,11 +79,24 @@ public struct Plan: Sendable {
             lines.append("    normalize: \(describe(use.normalization))")
         }
         lines.append("steps")
-        let weights = zip(job.layers, job.weights).map { "\(formatNumber($1))·\($0.key)" }.joined(separator: " + ")
+        let formula: String
+        switch job.combine.combination {
+        case .weightedSum(let w):
+            formula = zip(job.layers, w).map { "\(formatNumber($1))·\($0.key)" }.joined(separator: " + ")
+                + (job.combine.ahpConsistencyRatio.map { " (AHP weights, consistency ratio \(String(format: "%.3f", $0)))" } ?? "")
+        case .geometricMean(let w):
+            formula = zip(job.layers, w).map { "\($0.key)^\(formatNumber($1))" }.joined(separator: " · ")
+        case .product: formula = job.layers.map(\.key).joined(separator: " × ")
+        case .maximum: formula = "max(" + job.layers.map(\.key).joined(separator: ", ") + ")"
+        }
         lines.append("  1. align every layer onto the grid (above)")
         lines.append("  2. normalise each layer to 0..1")
-        lines.append("  3. combine: index = \(weights)")
-        lines.append("  4. classify (\(job.classify.scheme.id)): breaks \(job.classify.breaks.map(formatNumber).joined(separator: ", ")); class = 1 + number of breaks ≤ index")
+        lines.append("  3. combine (\(job.combine.name)): index = \(formula)")
+        if let method = job.classify.method {
+            lines.append("  4. classify (\(job.classify.scheme.id)): \(method.rawValue) breaks over every valid pixel (histogram at 1e-4), computed in a first pass")
+        } else {
+            lines.append("  4. classify (\(job.classify.scheme.id)): breaks \(job.classify.breaks.map(formatNumber).joined(separator: ", ")); class = 1 + number of breaks ≤ index")
+        }
         lines.append("  5. nodata: any input nodata/NaN/±inf\(mask == nil ? "" : " or outside the mask") → index -9999, class 0")
         lines.append("outputs: \(outputDirectory)/<run-id>/ (\(job.outputs.products.map(\.rawValue).joined(separator: ", ")), manifest.json), latest → newest run")
         return lines.joined(separator: "\n")
@@ -152,7 +165,7 @@ public struct Planner {
                             grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: true)
         }
         let kernel = RiskKernel(normalizations: job.layers.map(\.normalization),
-                                combination: .weightedSum(job.weights), breaks: job.classify.breaks)
+                                combination: job.combine.combination, breaks: job.classify.breaks)
         let out: String
         if let outputDirectory {
             out = URL(fileURLWithPath: outputDirectory).standardizedFileURL.path

@@ -57,6 +57,8 @@ struct BlockResult: Sendable {
     let indexMax: Float
     /// Per input layer: pixels that are neither NaN nor ±inf after alignment.
     let layerValid: [Int]
+    /// The block's index histogram, when breaks are computed from the data.
+    let histogram: Histogram?
 }
 
 /// Hands out blocks to workers and results to the writer, with at most `capacity` blocks in
@@ -237,7 +239,8 @@ public struct Runner {
         // 3. Stream blocks through the kernel.
         let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
-        let stats = try stream(aligned: aligned, mask: maskPath, indexPath: indexTmp, classPath: classTmp)
+        var stats = try stream(aligned: aligned, mask: maskPath, indexPath: indexTmp, classPath: classTmp)
+        let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp)
         for (l, source) in plan.sources.enumerated() {
             var st = inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
             st.gridValid = stats.layerValid[l]
@@ -282,7 +285,7 @@ public struct Runner {
             job: job,
             grid: .init(crs: plan.crsName, width: plan.grid.width, height: plan.grid.height,
                         geoTransform: plan.grid.geoTransform, blockSize: plan.blockSize),
-            inputs: inputs, products: products,
+            inputs: inputs, products: products, classification: classification,
             statistics: .init(validPixels: valid, nodataPixels: stats.classCounts[0],
                               indexMin: valid > 0 ? Double(stats.indexMin) : nil,
                               indexMax: valid > 0 ? Double(stats.indexMax) : nil,
@@ -442,6 +445,7 @@ public struct Runner {
     // MARK: streaming
 
     struct StreamStats {
+        var histogram: Histogram?
         var layerValid: [Int]
         var classCounts: [Int]
         var indexSum: Double
@@ -475,6 +479,7 @@ public struct Runner {
         let workers = min(options.threads, max(1, blocks.count))
         let pipeline = BlockPipeline(total: blocks.count, workers: workers, capacity: 2 * workers)
         let kernel = plan.kernel
+        let wantsHistogram = plan.job.classify.method != nil
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
         let classCount = plan.job.classify.scheme.classCount
@@ -482,6 +487,7 @@ public struct Runner {
         for _ in 0..<workers {
             let thread = Thread {
                 Runner.work(pipeline: pipeline, blocks: blocks, sources: aligned, mask: mask, names: names, kernel: kernel,
+                            histogram: wantsHistogram,
                             classCount: classCount, blockSize: bs)
             }
             thread.stackSize = 1 << 20
@@ -489,7 +495,7 @@ public struct Runner {
         }
         threads.forEach { $0.start() }
 
-        var stats = StreamStats(layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
+        var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(), layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
                                 indexMin: .infinity, indexMax: -.infinity)
         var sums = [Double](repeating: 0, count: blocks.count)
         var writtenCount = 0
@@ -501,6 +507,7 @@ public struct Runner {
                 try result.classes.withUnsafeBufferPointer { try classBand.write(window, from: $0) }
                 for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
                 for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
+                if let h = result.histogram { stats.histogram?.merge(h) }
                 sums[result.block.index] = result.indexSum
                 stats.indexMin = min(stats.indexMin, result.indexMin)
                 stats.indexMax = max(stats.indexMax, result.indexMax)
@@ -531,6 +538,7 @@ public struct Runner {
     /// A worker: opens its own datasets (GDAL handles are never shared between threads), then takes
     /// blocks until there are none left.
     static func work(pipeline: BlockPipeline, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: RiskKernel,
+                     histogram wantsHistogram: Bool,
                      classCount: Int, blockSize: Int) {
         defer { pipeline.workerFinished() }
         do {
@@ -588,7 +596,12 @@ public struct Runner {
                     }
                 }
                 pipeline.submit(BlockResult(block: block, index: index, classes: classes, classCounts: counts,
-                                            indexSum: sum, indexMin: lo, indexMax: hi, layerValid: layerValid))
+                                            indexSum: sum, indexMin: lo, indexMax: hi, layerValid: layerValid,
+                                            histogram: wantsHistogram ? index.withUnsafeBufferPointer { values in
+                                                var h = Histogram()
+                                                h.add(values)
+                                                return h
+                                            } : nil))
             }
         } catch let error as RunError {
             pipeline.fail(error)
@@ -597,6 +610,65 @@ public struct Runner {
         } catch {
             pipeline.fail(RunError(.software, "\(error)"))
         }
+    }
+
+    // MARK: classification
+
+    /// Fixed breaks were applied by the kernel. Data-driven breaks are computed from the histogram
+    /// of every valid pixel, then a second pass classifies the index raster.
+    func classify(_ stats: inout StreamStats, indexPath: String, classPath: String) throws -> Manifest.Classification {
+        let scheme = plan.job.classify.scheme
+        guard let method = plan.job.classify.method, let histogram = stats.histogram else {
+            return .init(scheme: scheme.id, method: nil, breaks: plan.job.classify.breaks, methodBreaks: nil, histogramResolution: nil)
+        }
+        let k = scheme.classCount
+        let methodBreaks: [Double]
+        let thresholds: [Double]
+        switch method {
+        case .equalInterval:
+            methodBreaks = histogram.equalIntervalBreaks(classes: k)
+            thresholds = methodBreaks
+        case .quantile:
+            methodBreaks = histogram.quantileBreaks(classes: k)
+            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
+        case .naturalBreaks:
+            methodBreaks = histogram.naturalBreaks(classes: k)
+            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
+        }
+        guard thresholds.count == k - 1, zip(thresholds, thresholds.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw RunError(.dataError, "\(plan.job.file): classify: \(method.rawValue) cannot make \(k) distinct classes from this index (breaks \(methodBreaks.map(formatNumber).joined(separator: ", "))); too few distinct values — use fixed breaks or another method")
+        }
+        let thresholdsF = thresholds.map(Float.init)
+        var counts = [Int](repeating: 0, count: k + 1)
+        let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
+        let classDS = try Dataset(open: classPath, flags: [.raster, .update])
+        let indexBand = try indexDS.band(1), classBand = try classDS.band(1)
+        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
+        var values = [Float](repeating: 0, count: plan.blockSize * plan.blockSize)
+        var classes = [UInt8](repeating: 0, count: plan.blockSize * plan.blockSize)
+        for (i, block) in blocks.enumerated() {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let n = w.count
+            try values.withUnsafeMutableBufferPointer { try indexBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+            for p in 0..<n {
+                let v = values[p]
+                var c: UInt8 = 0
+                if v != RiskKernel.indexNoData && v.isFinite {
+                    c = 1
+                    for t in thresholdsF where v >= t { c += 1 }
+                }
+                classes[p] = c
+                counts[Int(c)] += 1
+            }
+            try classes.withUnsafeBufferPointer { try classBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            report("classify", i + 1, blocks.count)
+        }
+        try classDS.close()
+        try indexDS.close()
+        stats.classCounts = counts
+        return .init(scheme: scheme.id, method: method.rawValue, breaks: thresholds, methodBreaks: methodBreaks,
+                     histogramResolution: histogram.resolution)
     }
 
     // MARK: products

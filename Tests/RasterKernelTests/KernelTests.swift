@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import RasterKernel
 
@@ -6,6 +7,7 @@ struct ScalarReference {
     let normalizations: [Normalization]
     let weights: [Double]
     let breaks: [Double]
+    var combination: Combination? = nil
 
     func normalize(_ v: Double, _ n: Normalization) -> Double? {
         switch n {
@@ -29,10 +31,17 @@ struct ScalarReference {
     /// (index, class) or nil for nodata.
     func pixel(_ values: [Float], mask: Float) -> (Double, Int)? {
         if mask == 0 { return nil }
-        var sum = 0.0
+        var ns: [Double] = []
         for (i, v) in values.enumerated() {
             guard v.isFinite, let n = normalize(Double(v), normalizations[i]) else { return nil }
-            sum += weights[i] * n
+            ns.append(n)
+        }
+        let sum: Double
+        switch combination ?? .weightedSum(weights) {
+        case .weightedSum(let w): sum = zip(w, ns).map { $0 * $1 }.reduce(0, +)
+        case .product: sum = ns.reduce(1, *)
+        case .maximum: sum = ns.max()!
+        case .geometricMean(let w): sum = exp(zip(w, ns).map { $0 * log($1) }.reduce(0, +))
         }
         return (sum, 1 + breaks.filter { sum >= $0 }.count)
     }
@@ -111,6 +120,35 @@ let demoNormalizations: [Normalization] = [
                 }
             }
             #expect(failures == 0, "count \(count), mask \(useMask)")
+        }
+    }
+
+    @Test(arguments: [Combination.product, .maximum, .geometricMean([0.5, 0.3, 0.2]), .weightedSum([0.2, 0.2, 0.6])])
+    func otherCombinationsMatchTheScalarReference(combination: Combination) {
+        let breaks = [0.1, 0.3, 0.6, 0.8]
+        let kernel = RiskKernel(normalizations: demoNormalizations, combination: combination, breaks: breaks)
+        let reference = ScalarReference(normalizations: demoNormalizations, weights: [], breaks: breaks, combination: combination)
+        for count in [1, 9, 1025, 4099] {
+            let (layers, mask) = inputs(count: count, seed: 7 &+ UInt64(count))
+            var index = [Float](repeating: 0, count: count), classes = [UInt8](repeating: 0, count: count)
+            withBuffers(layers) { inputs in
+                mask.withUnsafeBufferPointer { m in
+                    index.withUnsafeMutableBufferPointer { ip in
+                        classes.withUnsafeMutableBufferPointer { cp in kernel.run(count: count, inputs: inputs, mask: m, index: ip, classes: cp) }
+                    }
+                }
+            }
+            var failures = 0
+            for p in 0..<count {
+                let expected = reference.pixel(layers.map { $0[p] }, mask: mask[p])
+                if let (value, cls) = expected {
+                    let nearBreak = breaks.contains { abs(value - $0) < 1e-5 }
+                    if abs(Double(index[p]) - value) > 1e-6 || (!nearBreak && Int(classes[p]) != cls) { failures += 1 }
+                } else if index[p] != RiskKernel.indexNoData || classes[p] != 0 {
+                    failures += 1
+                }
+            }
+            #expect(failures == 0, "\(combination), count \(count)")
         }
     }
 
