@@ -22,6 +22,12 @@ let package = Package(
             providers: [.apt(["libgdal-dev", "pkgconf"])]
         ),
         .target(name: "GDALKit", dependencies: ["CGDAL"]),
+        .systemLibrary(
+            name: "CCairo",
+            pkgConfig: "pangocairo",
+            providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
+        ),
+        .target(name: "Cartography", dependencies: ["CCairo", "GDALKit", "RasterKernel"]),
         .target(name: "RasterKernel"),
         .target(
             name: "Zoning",
@@ -41,6 +47,7 @@ let package = Package(
         ),
         .executableTarget(name: "kernel-bench", dependencies: ["RasterKernel"]),
         .testTarget(name: "GDALKitTests", dependencies: ["GDALKit"]),
+        .testTarget(name: "CartographyTests", dependencies: ["Cartography", "GDALKit"]),
         .testTarget(name: "RasterKernelTests", dependencies: ["RasterKernel"]),
         .testTarget(name: "ZoningTests", dependencies: ["Zoning", "GDALKit", "RasterKernel"]),
     ]

@@ -1,0 +1,63 @@
+/// QGIS layer styles. A `.qml` next to a raster with the same base name (`risk_class.qml` beside
+/// `risk_class.tif`) is loaded by QGIS as the layer's default style; GDAL ignores it.
+public enum QGISStyle {
+    /// A QGIS style (.qml) with a paletted renderer for band `band` of a Byte class raster: one
+    /// palette entry per class (value, colour, label), nearest-neighbour resampling, nodata not drawn.
+    public static func palettedQML(entries: [LegendEntry], band: Int = 1) -> String {
+        var lines: [String] = [
+            "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>",
+            "<qgis version=\"3.28.0\" styleCategories=\"Symbology\">",
+            "  <pipe>",
+            "    <provider>",
+            "      <resampling enabled=\"false\" zoomedInResamplingMethod=\"nearestNeighbour\" zoomedOutResamplingMethod=\"nearestNeighbour\" maxOversampling=\"2\"/>",
+            "    </provider>",
+            "    <rasterrenderer type=\"paletted\" band=\"\(band)\" opacity=\"1\" alphaBand=\"-1\" nodataColor=\"\">",
+            "      <rasterTransparency/>",
+            "      <minMaxOrigin>",
+            "        <limits>None</limits>",
+            "        <extent>WholeRaster</extent>",
+            "        <statAccuracy>Estimated</statAccuracy>",
+            "        <cumulativeCutLower>0.02</cumulativeCutLower>",
+            "        <cumulativeCutUpper>0.98</cumulativeCutUpper>",
+            "        <stdDevFactor>2</stdDevFactor>",
+            "      </minMaxOrigin>",
+            "      <colorPalette>",
+        ]
+        for e in entries {
+            lines.append("        <paletteEntry value=\"\(e.value)\" color=\"\(e.color.hex)\" alpha=\"255\" label=\"\(escape(e.label))\"/>")
+        }
+        lines += [
+            "      </colorPalette>",
+            "    </rasterrenderer>",
+            "    <brightnesscontrast brightness=\"0\" contrast=\"0\" gamma=\"1\"/>",
+            "    <huesaturation saturation=\"0\" colorizeOn=\"0\" colorizeStrength=\"100\" grayscaleMode=\"0\" colorizeRed=\"255\" colorizeGreen=\"128\" colorizeBlue=\"128\"/>",
+            "    <rasterresampler maxOversampling=\"2\"/>",
+            "  </pipe>",
+            "  <blendMode>0</blendMode>",
+            "</qgis>",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// XML attribute escaping (&, <, >, ", ' and control characters).
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\n": out += "&#10;"
+            case "\t": out += "&#9;"
+            case "\r": out += "&#13;"
+            default:
+                // Characters XML 1.0 forbids are dropped.
+                if scalar.value < 0x20 { continue }
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}
