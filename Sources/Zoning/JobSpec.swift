@@ -68,6 +68,36 @@ public struct JobSpec: Sendable {
     public enum Product: String, Sendable, CaseIterable {
         case riskIndex = "risk-index"
         case riskClass = "risk-class"
+        /// Generalised zones: `risk_zones.tif` and `zones.gpkg` (needs `zoning:`).
+        case riskZones = "risk-zones"
+        /// `stats.csv` and `stats.json` per township (needs `zoning.townships`).
+        case statistics
+    }
+
+    /// How the township level is decided from its pixels.
+    public enum TownshipLevel: Sendable, Equatable {
+        /// The area-weighted mean index, classified with the job's breaks.
+        case meanIndex
+        /// The highest class reached by at least `share` of the township's valid area.
+        case highShare(Double)
+    }
+
+    public struct Townships: Sendable {
+        public let definition: LayerDefinition
+        /// The attribute holding the township's name.
+        public let nameField: String
+        public let level: TownshipLevel
+    }
+
+    /// Generalisation of the class raster into zones, and statistics per township.
+    public struct Zoning: Sendable {
+        /// Majority (modal) filter window: 3 or 5, nil = none.
+        public let majority: Int?
+        /// Minimum mapping unit in hectares (sieve), nil = none.
+        public let minAreaHectares: Double?
+        /// 4 or 8 (sieve and polygons).
+        public let connectivity: Int
+        public let townships: Townships?
     }
 
     public struct Outputs: Sendable {
@@ -89,6 +119,7 @@ public struct JobSpec: Sendable {
     public var weights: [Double] { combine.weights }
     public let classify: Classify
     public let outputs: Outputs
+    public let zoning: Zoning?
     /// Layer definitions used for the grid extent and mask (by layer name).
     public let auxiliary: [String: LayerDefinition]
     /// The bytes of the job file, for the job hash.
@@ -183,7 +214,7 @@ public struct JobLoader: Sendable {
 
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
-            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "outputs", "allow-network", "gdal-config"],
+            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "zoning", "outputs", "allow-network", "gdal-config"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         var cache: [String: LayerDefinition?] = [:]
 
@@ -329,6 +360,39 @@ public struct JobLoader: Sendable {
             }
         }
 
+        // zoning
+        var zoning: JobSpec.Zoning?
+        if let z = top["zoning"]?.object(allowed: ["majority", "min-area-ha", "connectivity", "townships"]) {
+            let majority = z["majority"]?.int()
+            if let m = z["majority"], let majority, majority != 3 && majority != 5 { m.error("majority is a window size: 3 or 5") }
+            let minArea = z["min-area-ha"]?.double()
+            if let m = z["min-area-ha"], let minArea, minArea <= 0 { m.error("min-area-ha must be positive") }
+            let connectivity = z["connectivity"]?.int() ?? 8
+            if let c = z["connectivity"], connectivity != 4 && connectivity != 8 { c.error("connectivity is 4 or 8") }
+            var townships: JobSpec.Townships?
+            if let t = z["townships"]?.object(allowed: ["layer", "name", "level", "high-share"], required: ["layer", "name"]) {
+                let def = t["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
+                let nameField = t["name"]?.string()
+                var level = JobSpec.TownshipLevel.meanIndex
+                if let l = t["level"], let text = l.string() {
+                    switch text {
+                    case "mean-index": level = .meanIndex
+                    case "high-share": level = .highShare(0.3)
+                    default: l.error("unknown level rule \"\(text)\"; expected mean-index or high-share")
+                    }
+                }
+                if let h = t["high-share"], let share = h.double() {
+                    if share <= 0 || share > 1 { h.error("high-share is a share of the area, in (0, 1]") }
+                    if case .highShare = level { level = .highShare(share) } else { h.error("high-share goes with level: high-share") }
+                }
+                if let def, let nameField {
+                    townships = JobSpec.Townships(definition: def, nameField: nameField, level: level)
+                    auxiliary[def.name] = def
+                }
+            }
+            zoning = JobSpec.Zoning(majority: majority, minAreaHectares: minArea, connectivity: connectivity, townships: townships)
+        }
+
         // outputs
         var outputs: JobSpec.Outputs?
         if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep"], required: ["directory"]) {
@@ -345,12 +409,22 @@ public struct JobLoader: Sendable {
             }
             let keep = o["keep"]?.int()
             if let k = o["keep"], let keep, keep < 1 { k.error("keep must be at least 1") }
-            var products = JobSpec.Product.allCases
+            var products: [JobSpec.Product] = [.riskIndex, .riskClass]
+            if zoning != nil { products.append(.riskZones) }
+            if zoning?.townships != nil { products.append(.statistics) }
             if let p = o["products"], let items = p.sequence() {
                 products = []
                 for item in items {
                     guard let text = item.string() else { continue }
-                    if let product = JobSpec.Product(rawValue: text) { products.append(product) } else {
+                    if let product = JobSpec.Product(rawValue: text) {
+                        products.append(product)
+                        if product == .riskZones && top["zoning"] == nil { item.error("risk-zones needs a zoning: section") }
+                        if product == .statistics && zoning?.townships == nil && top["zoning"] != nil {
+                            item.error("statistics needs zoning.townships")
+                        } else if product == .statistics && top["zoning"] == nil {
+                            item.error("statistics needs zoning.townships")
+                        }
+                    } else {
                         item.error("unknown product \"\(text)\"; expected one of: \(JobSpec.Product.allCases.map(\.rawValue).joined(separator: ", "))")
                     }
                 }
@@ -379,7 +453,7 @@ public struct JobLoader: Sendable {
             return nil
         }
         return JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
-                       combine: combine, classify: classify, outputs: outputs, auxiliary: auxiliary, text: text,
+                       combine: combine, classify: classify, outputs: outputs, zoning: zoning, auxiliary: auxiliary, text: text,
                        allowNetwork: allowNetwork, gdalConfig: gdalConfig)
     }
 

@@ -65,6 +65,15 @@ public struct Manifest: Codable, Sendable {
         public var histogramResolution: Double?
     }
 
+    /// What generalisation did: the majority window, the minimum mapping unit as pixels, polygons made.
+    public struct ZoningInfo: Codable, Sendable, Equatable {
+        public var majority: Int?
+        public var minAreaHa: Double?
+        public var sieveThresholdPixels: Int?
+        public var connectivity: Int
+        public var zoneFeatures: Int?
+    }
+
     public var formatVersion = 1
     public var runId: String
     public var started: String
@@ -75,6 +84,7 @@ public struct Manifest: Codable, Sendable {
     public var inputs: [Input]
     public var products: [FileEntry]
     public var classification: Classification
+    public var zoning: ZoningInfo?
     public var statistics: Statistics
     /// Seconds per stage.
     public var timings: [String: Double]

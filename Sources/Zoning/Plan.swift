@@ -164,6 +164,9 @@ public struct Planner {
             mask = try plan(job.auxiliary[name]!, key: "mask", use: nil, gridSRS: gridSRS, crsDefinition: job.grid.crs,
                             grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: true)
         }
+        if let zoning = job.zoning, zoning.minAreaHectares != nil || zoning.townships != nil, !gridSRS.isProjected {
+            throw RunError(.dataError, "\(job.file): zoning: areas in hectares need a projected grid CRS (grid.crs is \(crsName))")
+        }
         let kernel = RiskKernel(normalizations: job.layers.map(\.normalization),
                                 combination: job.combine.combination, breaks: job.classify.breaks)
         let out: String

@@ -252,7 +252,39 @@ public struct Runner {
         }
         lap("compute")
 
-        // 4. Cloud-Optimized GeoTIFFs.
+        // 4. Zones and statistics per township.
+        let products0 = plan.job.outputs.products
+        var zoningInfo: Manifest.ZoningInfo?
+        if let zoning = plan.job.zoning {
+            var townships: (Townships, String)?
+            if let t = zoning.townships, products0.contains(.statistics) || products0.contains(.riskZones) {
+                townships = try prepareTownships(t, work: work)
+            }
+            var features: Int?
+            if products0.contains(.riskZones) {
+                let zonesTmp = (work as NSString).appendingPathComponent("risk_zones.tif")
+                try generalise(classPath: classTmp, zonesPath: zonesTmp, zoning: zoning)
+                try writeCOG(from: zonesTmp, to: (staging as NSString).appendingPathComponent("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
+                features = try polygonize(zonesPath: zonesTmp, gpkg: (staging as NSString).appendingPathComponent("zones.gpkg"),
+                                          townships: townships?.0, connectivity: zoning.connectivity)
+            }
+            if let t = zoning.townships, let (towns, path) = townships, products0.contains(.statistics) {
+                let rows = try townshipStatistics(classPath: classTmp, indexPath: indexTmp, townshipPath: path, townships: towns,
+                                                  level: t.level, thresholds: classification.breaks)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                try write(try encoder.encode(rows), to: (staging as NSString).appendingPathComponent("stats.json"))
+                try write(Data(Runner.statisticsCSV(rows, scheme: plan.job.classify.scheme).utf8),
+                          to: (staging as NSString).appendingPathComponent("stats.csv"))
+            }
+            zoningInfo = .init(majority: zoning.majority, minAreaHa: zoning.minAreaHectares,
+                               sieveThresholdPixels: zoning.minAreaHectares.map(sieveThreshold(hectares:)),
+                               connectivity: zoning.connectivity, zoneFeatures: features)
+            lap("zoning")
+        }
+
+        // 5. Cloud-Optimized GeoTIFFs.
         var products: [Manifest.FileEntry] = []
         let scheme = plan.job.classify.scheme
         report("write", 0, plan.job.outputs.products.count)
@@ -268,6 +300,10 @@ public struct Runner {
                 products.append(try fileEntry(side, relativeTo: staging))
             }
             products.insert(try fileEntry(out, relativeTo: staging), at: products.count - (FileManager.default.fileExists(atPath: out + ".aux.xml") ? 1 : 0))
+        }
+        for name in ["risk_zones.tif", "zones.gpkg", "stats.csv", "stats.json"] {
+            let path = (staging as NSString).appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: path) { products.append(try fileEntry(path, relativeTo: staging)) }
         }
         try FileManager.default.removeItem(atPath: work)
         lap("write_cog")
@@ -285,7 +321,7 @@ public struct Runner {
             job: job,
             grid: .init(crs: plan.crsName, width: plan.grid.width, height: plan.grid.height,
                         geoTransform: plan.grid.geoTransform, blockSize: plan.blockSize),
-            inputs: inputs, products: products, classification: classification,
+            inputs: inputs, products: products, classification: classification, zoning: zoningInfo,
             statistics: .init(validPixels: valid, nodataPixels: stats.classCounts[0],
                               indexMin: valid > 0 ? Double(stats.indexMin) : nil,
                               indexMax: valid > 0 ? Double(stats.indexMax) : nil,
@@ -609,6 +645,12 @@ public struct Runner {
             pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.message)"))
         } catch {
             pipeline.fail(RunError(.software, "\(error)"))
+        }
+    }
+
+    func write(_ data: Data, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw RunError(.ioError, "\(path): cannot write")
         }
     }
 
