@@ -32,7 +32,7 @@ let package = Package(
         .target(
             name: "Zoning",
             dependencies: [
-                "GDALKit", "RasterKernel",
+                "GDALKit", "RasterKernel", "Cartography",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -60,4 +60,41 @@ public enum QGISStyle {
         }
         return out
     }
+
+    /// A QGIS style (.qml) for a polygon layer: a categorized renderer on `field` with one solid
+    /// fill per class (value, colour, label) and a thin darker outline — the zones look like the
+    /// printed map. Stored as the default style in a GeoPackage's `layer_styles` table.
+    public static func categorizedPolygonQML(field: String, entries: [LegendEntry]) -> String {
+        var lines: [String] = [
+            "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>",
+            "<qgis version=\"3.28.0\" styleCategories=\"Symbology\">",
+            "  <renderer-v2 type=\"categorizedSymbol\" attr=\"\(escape(field))\" symbollevels=\"0\" enableorderby=\"0\" forceraster=\"0\">",
+            "    <categories>",
+        ]
+        for (i, e) in entries.enumerated() {
+            lines.append("      <category value=\"\(e.value)\" symbol=\"\(i)\" label=\"\(escape(e.label))\" render=\"true\"/>")
+        }
+        lines.append("    </categories>")
+        lines.append("    <symbols>")
+        for (i, e) in entries.enumerated() {
+            let c = e.color
+            let outline = "\(Int(c.r) * 3 / 5),\(Int(c.g) * 3 / 5),\(Int(c.b) * 3 / 5),255"
+            lines += [
+                "      <symbol type=\"fill\" name=\"\(i)\" alpha=\"1\" clip_to_extent=\"1\" force_rhr=\"0\">",
+                "        <layer class=\"SimpleFill\" enabled=\"1\" pass=\"0\" locked=\"0\">",
+                "          <Option type=\"Map\">",
+                "            <Option type=\"QString\" name=\"color\" value=\"\(c.r),\(c.g),\(c.b),255\"/>",
+                "            <Option type=\"QString\" name=\"style\" value=\"solid\"/>",
+                "            <Option type=\"QString\" name=\"outline_color\" value=\"\(outline)\"/>",
+                "            <Option type=\"QString\" name=\"outline_style\" value=\"solid\"/>",
+                "            <Option type=\"QString\" name=\"outline_width\" value=\"0.1\"/>",
+                "            <Option type=\"QString\" name=\"outline_width_unit\" value=\"MM\"/>",
+                "          </Option>",
+                "        </layer>",
+                "      </symbol>",
+            ]
+        }
+        lines += ["    </symbols>", "  </renderer-v2>", "  <blendMode>0</blendMode>", "  <featureBlendMode>0</featureBlendMode>", "</qgis>"]
+        return lines.joined(separator: "\n") + "\n"
+    }
 }

@@ -1,3 +1,4 @@
+import Cartography
 import Foundation
 import GDALKit
 import RasterKernel
@@ -72,6 +73,27 @@ public struct JobSpec: Sendable {
         case riskZones = "risk-zones"
         /// `stats.csv` and `stats.json` per township (needs `zoning.townships`).
         case statistics
+        /// Print maps (PDF + PNG) of every classified product, QGIS styles beside them.
+        case maps
+    }
+
+    /// One context layer drawn on the maps.
+    public struct MapContext: Sendable {
+        public let definition: LayerDefinition
+        public let style: ContextLayer.Kind
+        public let label: String?
+        public let legend: String?
+    }
+
+    /// The `maps:` section; every key has a default.
+    public struct Maps: Sendable {
+        public let title: String?
+        public let subtitle: String?
+        public let page: PageSetup
+        /// nil = the default context (the mask as outline, the townships with their names).
+        public let context: [MapContext]?
+        /// nil = one line per layer from its definition's description.
+        public let sources: [String]?
     }
 
     /// How the township level is decided from its pixels.
@@ -120,6 +142,7 @@ public struct JobSpec: Sendable {
     public let classify: Classify
     public let outputs: Outputs
     public let zoning: Zoning?
+    public let maps: Maps
     /// Layer definitions used for the grid extent and mask (by layer name).
     public let auxiliary: [String: LayerDefinition]
     /// The bytes of the job file, for the job hash.
@@ -214,7 +237,7 @@ public struct JobLoader: Sendable {
 
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
-            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "zoning", "outputs", "allow-network", "gdal-config"],
+            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "zoning", "maps", "outputs", "allow-network", "gdal-config"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         var cache: [String: LayerDefinition?] = [:]
 
@@ -393,6 +416,44 @@ public struct JobLoader: Sendable {
             zoning = JobSpec.Zoning(majority: majority, minAreaHectares: minArea, connectivity: connectivity, townships: townships)
         }
 
+        // maps
+        var maps = JobSpec.Maps(title: nil, subtitle: nil, page: .a3Landscape, context: nil, sources: nil)
+        if let m = top["maps"]?.object(allowed: ["title", "subtitle", "page", "context", "sources"]) {
+            var page = PageSetup.a3Landscape
+            if let p = m["page"], let text = p.string() {
+                let parts = text.lowercased().split(separator: "-").map(String.init)
+                let sizes: [String: PageSetup.Size] = ["a3": .a3, "a4": .a4]
+                if parts.count == 2, let size = sizes[parts[0]], let orientation = PageSetup.Orientation(rawValue: parts[1]) {
+                    page = PageSetup(size, orientation)
+                } else {
+                    p.error("page is a3-landscape, a3-portrait, a4-landscape or a4-portrait, got \(p.describe)")
+                }
+            }
+            var context: [JobSpec.MapContext]?
+            if let c = m["context"], let items = c.sequence() {
+                context = []
+                for item in items {
+                    guard let o = item.object(allowed: ["layer", "style", "label", "legend"], required: ["layer", "style"]) else { continue }
+                    let def = o["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
+                    var style: ContextLayer.Kind?
+                    if let st = o["style"], let text = st.string() {
+                        style = ContextLayer.Kind(rawValue: text)
+                        if style == nil {
+                            st.error("unknown style \"\(text)\"; expected one of: \(ContextLayer.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                        }
+                    }
+                    if let def, let style {
+                        context?.append(JobSpec.MapContext(definition: def, style: style, label: o["label"]?.string(),
+                                                           legend: o["legend"]?.string()))
+                        auxiliary[def.name] = def
+                    }
+                }
+            }
+            let sources = m["sources"]?.sequence()?.compactMap { $0.string() }
+            maps = JobSpec.Maps(title: m["title"]?.string(), subtitle: m["subtitle"]?.string(), page: page,
+                                context: context, sources: sources)
+        }
+
         // outputs
         var outputs: JobSpec.Outputs?
         if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep"], required: ["directory"]) {
@@ -412,6 +473,7 @@ public struct JobLoader: Sendable {
             var products: [JobSpec.Product] = [.riskIndex, .riskClass]
             if zoning != nil { products.append(.riskZones) }
             if zoning?.townships != nil { products.append(.statistics) }
+            products.append(.maps)
             if let p = o["products"], let items = p.sequence() {
                 products = []
                 for item in items {
@@ -453,7 +515,7 @@ public struct JobLoader: Sendable {
             return nil
         }
         return JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
-                       combine: combine, classify: classify, outputs: outputs, zoning: zoning, auxiliary: auxiliary, text: text,
+                       combine: combine, classify: classify, outputs: outputs, zoning: zoning, maps: maps, auxiliary: auxiliary, text: text,
                        allowNetwork: allowNetwork, gdalConfig: gdalConfig)
     }
 

@@ -11,6 +11,27 @@ public enum Operations {
         return try Runner(plan: plan, options: options, logger: logger).run()
     }
 
+    /// Redraws the maps of the latest run of a job without recomputing anything; the manifest's
+    /// checksums are updated. Returns the files written.
+    public static func renderLatest(_ path: String, layers: String? = nil, output: String? = nil,
+                                    lockWait: Double = 0) throws -> [String] {
+        let spec = try JobLoader(layersDirectory: layers).load(path)
+        let plan = try Planner().resolve(spec, outputDirectory: output)
+        let publisher = Publisher(outputDirectory: plan.outputDirectory)
+        let lock = try OutputLock(directory: plan.outputDirectory, wait: lockWait)
+        defer { lock.release() }
+        guard let run = publisher.latestRun, var manifest = publisher.latestManifest() else {
+            throw RunError(.noInput, "\(plan.outputDirectory): no published run to draw maps for; run the job first")
+        }
+        let written = try MapMaker(plan: plan, runID: manifest.runId).render(folder: run)
+        let runner = Runner(plan: plan)
+        let names = try FileManager.default.contentsOfDirectory(atPath: run).filter { !$0.hasPrefix(".") && $0 != "manifest.json" }.sorted()
+        manifest.products = try names.map { try runner.fileEntry((run as NSString).appendingPathComponent($0), relativeTo: run) }
+        let manifestPath = (run as NSString).appendingPathComponent("manifest.json")
+        try manifest.encoded().write(to: URL(fileURLWithPath: manifestPath), options: .atomic)
+        return written
+    }
+
     /// The exit status and one-line message for any error the tool can meet.
     public static func describe(_ error: Error) -> (status: ExitStatus, message: String) {
         switch error {

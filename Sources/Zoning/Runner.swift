@@ -265,8 +265,13 @@ public struct Runner {
                 let zonesTmp = (work as NSString).appendingPathComponent("risk_zones.tif")
                 try generalise(classPath: classTmp, zonesPath: zonesTmp, zoning: zoning)
                 try writeCOG(from: zonesTmp, to: (staging as NSString).appendingPathComponent("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
-                features = try polygonize(zonesPath: zonesTmp, gpkg: (staging as NSString).appendingPathComponent("zones.gpkg"),
-                                          townships: townships?.0, connectivity: zoning.connectivity)
+                let gpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
+                // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
+                features = try ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+                    let n = try polygonize(zonesPath: zonesTmp, gpkg: gpkg, townships: townships?.0, connectivity: zoning.connectivity)
+                    try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", legend: MapMaker(plan: plan, runID: runID).legend)
+                    return n
+                }
             }
             if let t = zoning.townships, let (towns, path) = townships, products0.contains(.statistics) {
                 let rows = try townshipStatistics(classPath: classTmp, indexPath: indexTmp, townshipPath: path, townships: towns,
@@ -285,30 +290,28 @@ public struct Runner {
         }
 
         // 5. Cloud-Optimized GeoTIFFs.
-        var products: [Manifest.FileEntry] = []
         let scheme = plan.job.classify.scheme
         report("write", 0, plan.job.outputs.products.count)
         if plan.job.outputs.products.contains(.riskIndex) {
-            let out = (staging as NSString).appendingPathComponent("risk_index.tif")
-            try writeCOG(from: indexTmp, to: out, resampling: "AVERAGE", predictor: "YES")
-            products.append(try fileEntry(out, relativeTo: staging))
+            try writeCOG(from: indexTmp, to: (staging as NSString).appendingPathComponent("risk_index.tif"), resampling: "AVERAGE", predictor: "YES")
         }
         if plan.job.outputs.products.contains(.riskClass) {
-            let out = (staging as NSString).appendingPathComponent("risk_class.tif")
-            try writeCOG(from: classTmp, to: out, resampling: "NEAREST", predictor: nil)
-            for side in [out + ".aux.xml"] where FileManager.default.fileExists(atPath: side) {
-                products.append(try fileEntry(side, relativeTo: staging))
-            }
-            products.insert(try fileEntry(out, relativeTo: staging), at: products.count - (FileManager.default.fileExists(atPath: out + ".aux.xml") ? 1 : 0))
-        }
-        for name in ["risk_zones.tif", "zones.gpkg", "stats.csv", "stats.json"] {
-            let path = (staging as NSString).appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: path) { products.append(try fileEntry(path, relativeTo: staging)) }
+            try writeCOG(from: classTmp, to: (staging as NSString).appendingPathComponent("risk_class.tif"), resampling: "NEAREST", predictor: nil)
         }
         try FileManager.default.removeItem(atPath: work)
         lap("write_cog")
 
-        // 5. Manifest.
+        // 6. Maps (PDF + PNG) and QGIS styles.
+        if plan.job.outputs.products.contains(.maps) {
+            _ = try MapMaker(plan: plan, runID: runID).render(folder: staging)
+            lap("maps")
+        }
+
+        // Every file of the run, with size and checksum.
+        let names = try FileManager.default.contentsOfDirectory(atPath: staging).filter { !$0.hasPrefix(".") }.sorted()
+        let products = try names.map { try fileEntry((staging as NSString).appendingPathComponent($0), relativeTo: staging) }
+
+        // 7. Manifest.
         let classes = scheme.classes.map {
             Manifest.ClassCount(value: Int($0.value), name: "\($0.name) \($0.english)", pixels: stats.classCounts[Int($0.value)])
         }
@@ -357,16 +360,19 @@ public struct Runner {
             for file in input.files + [input.definition] { known[file.path] = file }
         }
         var result: [Manifest.Input] = []
-        var all = plan.sources
-        if let mask = plan.mask { all.append(mask) }
-        for source in all {
-            let def = source.definition
+        var all = plan.sources.map { ($0.key, $0.definition) }
+        if let mask = plan.mask { all.append((mask.key, mask.definition)) }
+        if let t = plan.job.zoning?.townships { all.append(("townships", t.definition)) }
+        for c in plan.job.maps.context ?? [] where !all.contains(where: { $0.1.name == c.definition.name }) {
+            all.append(("map:\(c.definition.name)", c.definition))
+        }
+        for (key, def) in all {
             let files: [String]
             do { files = try Dataset(open: def.source).fileList } catch {
                 throw inputError(error, file: def.source, what: "layer \(def.name)")
             }
             let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known) }
-            result.append(.init(key: source.key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known),
+            result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known),
                                 source: def.source, files: entries, statistics: nil))
         }
         return result

@@ -20,7 +20,7 @@ struct HazardZoning: ParsableCommand {
             70 internal error, 73 cannot create output, 74 I/O error, 75 output locked by another run.
             """,
         version: "\(ToolInfo.version) (GDAL \(GDAL.version), PROJ \(GDAL.projVersion))",
-        subcommands: [Run.self, Batch.self, Validate.self, PlanCommand.self]
+        subcommands: [Run.self, Batch.self, Validate.self, PlanCommand.self, Render.self]
     )
 }
 
@@ -173,6 +173,23 @@ struct Validate: ParsableCommand {
             } catch { fail(error) }
         }
         if worst != .ok { throw ExitCode(worst.rawValue) }
+    }
+}
+
+struct Render: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Redraw the maps (PDF, PNG) and QGIS styles of a job's latest run without recomputing.")
+
+    @Argument(help: "The job file.") var job: String
+    @OptionGroup var common: JobOptions
+    @Option(help: ArgumentHelp("Output folder, as for run.", valueName: "dir")) var output: String?
+    @Option(help: ArgumentHelp("Wait up to this many seconds for a running job of the same outputs.", valueName: "seconds")) var wait: Double = 0
+
+    func run() throws {
+        prepareProcess()
+        do {
+            let files = try Operations.renderLatest(job, layers: common.layers, output: output, lockWait: wait)
+            print(files.joined(separator: "\n"))
+        } catch { fail(error) }
     }
 }
 
