@@ -18,7 +18,7 @@ public struct RunOptions: Sendable {
     /// Called on the calling thread as stages progress.
     public var progress: (@Sendable (Progress) -> Void)?
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 64 << 20,
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
                 skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,
                 progress: (@Sendable (Progress) -> Void)? = nil) {
         self.threads = max(1, threads)

@@ -34,11 +34,13 @@ struct RunFlags: ParsableArguments {
     @Flag(help: "Run even when the job, its inputs and the tool are unchanged since the last good run.") var force = false
     @Option(help: ArgumentHelp("Wait up to this many seconds for another run of the same outputs to finish (default: fail at once with exit 75).", valueName: "seconds")) var wait: Double = 0
     @Option(help: "Log format on standard error: text or json (JSON lines).") var logFormat: LogFormat = .text
+    @Option(help: ArgumentHelp("GDAL block cache for the run in MiB (bounds memory; default 32).", valueName: "MiB")) var cacheMb: Int = 32
     @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if wait < 0 { throw ValidationError("--wait must not be negative") }
+        if cacheMb < 8 { throw ValidationError("--cache-mb must be at least 8") }
     }
 
     var logger: Logger {
@@ -48,7 +50,7 @@ struct RunFlags: ParsableArguments {
 
     /// Run options; a progress bar only on a terminal and only for text logs.
     func options(progress bar: ProgressBar?) -> RunOptions {
-        var options = RunOptions(skipIfUpToDate: !force, lockWait: wait)
+        var options = RunOptions(cacheBytes: cacheMb << 20, skipIfUpToDate: !force, lockWait: wait)
         if let threads { options.threads = threads }
         if let bar { options.progress = { bar.update($0) } }
         return options
