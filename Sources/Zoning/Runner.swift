@@ -404,12 +404,12 @@ public struct Runner {
             let ds = try Dataset(open: def.source, flags: [.raster])
             let band = try ds.band(def.band)
             let nodata = def.nodata ?? band.noDataValue
-            let (bw, bh) = band.blockSize
-            let rows = max(1, min(ds.height, max(bh, (1 << 20) / max(1, ds.width))))
+            // Full-width strips of whole block rows (about 1 Mi values), so no tile is decoded twice.
+            let bh = max(1, band.blockSize.height)
+            let rows = min(ds.height, max(bh, (1 << 20) / max(1, ds.width) / bh * bh))
             var buffer = [Float](repeating: 0, count: ds.width * rows)
             var valid = 0, nd = 0, nan = 0, inf = 0
             let noDataValue = nodata.map(Float.init)
-            _ = bw
             var y = 0
             while y < ds.height {
                 let h = min(rows, ds.height - y)
