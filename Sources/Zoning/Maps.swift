@@ -68,6 +68,14 @@ struct MapMaker {
         return "\(plan.job.maps.subtitle ?? plan.job.name) · \(date)"
     }
 
+    /// The map of one class raster.
+    func spec(raster: String, title: String) -> MapSpec {
+        MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
+                legendTitle: plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class",
+                legend: legend, classRaster: raster, context: context, crsName: nil, sources: sources,
+                footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
+    }
+
     /// Renders every map of the run folder and writes a `.qml` beside every class raster.
     /// Returns the files written.
     func render(folder: String) throws -> [String] {
@@ -76,10 +84,7 @@ struct MapMaker {
             let qml = (raster as NSString).deletingPathExtension + ".qml"
             try Data(QGISStyle.palettedQML(entries: legend).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
             written.append(qml)
-            let spec = MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
-                               legendTitle: plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class",
-                               legend: legend, classRaster: raster, context: context, crsName: nil, sources: sources,
-                               footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
+            let spec = self.spec(raster: raster, title: title)
             let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
             let png = (folder as NSString).appendingPathComponent("\(base).png")
             do {
