@@ -102,8 +102,58 @@ struct CompiledNormalization: Sendable {
     /// (or stores them there when `first`). Nodata inputs (NaN, ±inf) make the lane NaN.
     /// One SIMD pass; the parameters are read from L1 per vector.
     @inline(__always)
-    func accumulate(_ input: UnsafeRawPointer, into acc: UnsafeMutableRawPointer, weight: Float, first: Bool,
-                    operation: CombineOperation, vectors: Int) {
+    func accumulate(_ input: UnsafeRawPointer, into acc: UnsafeMutableRawPointer, weight: Float, first: Bool, vectors: Int) {
+        let stride = MemoryLayout<V>.stride
+        let w = V(repeating: weight)
+        let nan = V(repeating: .nan), infinity = V(repeating: .infinity), negInfinity = V(repeating: -.infinity)
+        @inline(__always) func combine(_ j: Int, _ v: V, _ n: V) {
+            // NaN fails both comparisons, so NaN and ±inf inputs become NaN here.
+            let m = nan.replacing(with: n, where: (v .< infinity) .& (v .> negInfinity)) * w
+            let offset = j * stride
+            acc.storeBytes(of: first ? m : acc.load(fromByteOffset: offset, as: V.self) + m, toByteOffset: offset, as: V.self)
+        }
+        switch kind {
+        case .curve:
+            let start = V(repeating: y0), zero = V(repeating: 0)
+            segments.withUnsafeBufferPointer { segs in
+                for j in 0..<vectors {
+                    let v = input.loadUnaligned(fromByteOffset: j * stride, as: V.self)
+                    var t = start
+                    for s in segs {
+                        t = t + clamp(v - V(repeating: s.x), zero, V(repeating: s.width)) * V(repeating: s.slope)
+                    }
+                    combine(j, v, t)
+                }
+            }
+        case .linear:
+            let lo = V(repeating: low), sc = V(repeating: scale), zero = V(repeating: 0), one = V(repeating: 1)
+            for j in 0..<vectors {
+                let v = input.loadUnaligned(fromByteOffset: j * stride, as: V.self)
+                combine(j, v, clamp((v - lo) * sc, zero, one))
+            }
+        case .table:
+            let start = V(repeating: fallback)
+            entries.withUnsafeBufferPointer { table in
+                for j in 0..<vectors {
+                    let v = input.loadUnaligned(fromByteOffset: j * stride, as: V.self)
+                    var t = start
+                    for e in table {
+                        let d = v - V(repeating: e.key)
+                        t = t.replacing(with: V(repeating: e.value),
+                                        where: (d .<= V(repeating: e.tolerance)) .& (d .>= V(repeating: -e.tolerance)))
+                    }
+                    combine(j, v, t)
+                }
+            }
+        }
+    }
+
+    /// The same for the other combinations: `F` folds each normalised layer into `acc`
+    /// (or stores them there when `first`). Nodata inputs (NaN, ±inf) make the lane NaN.
+    /// One SIMD pass; the parameters are read from L1 per vector.
+    @inline(__always)
+    func accumulate<F: Fold>(_ fold: F.Type, _ input: UnsafeRawPointer, into acc: UnsafeMutableRawPointer, weight: Float,
+                             first: Bool, vectors: Int) {
         let stride = MemoryLayout<V>.stride
         let w = V(repeating: weight)
         let nan = V(repeating: .nan), infinity = V(repeating: .infinity), negInfinity = V(repeating: -.infinity)
@@ -111,25 +161,7 @@ struct CompiledNormalization: Sendable {
             // NaN fails both comparisons, so NaN and ±inf inputs become NaN here.
             let x = nan.replacing(with: n, where: (v .< infinity) .& (v .> negInfinity))
             let offset = j * stride
-            let result: V
-            switch operation {
-            case .weightedSum:
-                let m = x * w
-                result = first ? m : acc.load(fromByteOffset: offset, as: V.self) + m
-            case .product:
-                result = first ? x : acc.load(fromByteOffset: offset, as: V.self) * x
-            case .maximum:
-                if first { result = x } else {
-                    let a = acc.load(fromByteOffset: offset, as: V.self)
-                    // NaN in either operand gives NaN (nodata wins), like the other operations.
-                    result = a.replacing(with: x, where: x .> a).replacing(with: nan, where: x .!= x)
-                }
-            case .weightedLogSum:
-                var l = V()
-                for lane in 0..<8 { l[lane] = logf(x[lane]) }
-                let m = l * w
-                result = first ? m : acc.load(fromByteOffset: offset, as: V.self) + m
-            }
+            let result = first ? F.first(x, w) : F.fold(acc.load(fromByteOffset: offset, as: V.self), x, w)
             acc.storeBytes(of: result, toByteOffset: offset, as: V.self)
         }
         switch kind {
@@ -176,6 +208,37 @@ enum CombineOperation: Sendable {
     case weightedSum, product, maximum
     /// Σ w·ln(n); the kernel takes exp at the end (weighted geometric mean).
     case weightedLogSum
+}
+
+/// One combination step of the less common operations, resolved at compile time (each gets its own
+/// specialised loop). The weighted sum has a hand-written loop of its own: through this protocol it
+/// ran at half the speed.
+protocol Fold {
+    static func first(_ x: V, _ w: V) -> V
+    static func fold(_ acc: V, _ x: V, _ w: V) -> V
+}
+
+enum ProductFold: Fold {
+    @inline(__always) static func first(_ x: V, _ w: V) -> V { x }
+    @inline(__always) static func fold(_ acc: V, _ x: V, _ w: V) -> V { acc * x }
+}
+
+enum MaximumFold: Fold {
+    @inline(__always) static func first(_ x: V, _ w: V) -> V { x }
+    /// NaN in either operand gives NaN (nodata wins), like the other operations.
+    @inline(__always) static func fold(_ acc: V, _ x: V, _ w: V) -> V {
+        acc.replacing(with: x, where: x .> acc).replacing(with: V(repeating: .nan), where: x .!= x)
+    }
+}
+
+enum WeightedLogSumFold: Fold {
+    @inline(__always) static func log(_ x: V) -> V {
+        var l = V()
+        for lane in 0..<8 { l[lane] = logf(x[lane]) }
+        return l
+    }
+    @inline(__always) static func first(_ x: V, _ w: V) -> V { log(x) * w }
+    @inline(__always) static func fold(_ acc: V, _ x: V, _ w: V) -> V { acc + log(x) * w }
 }
 
 /// Clamps lane-wise with compare-and-blend (the standard library's `clamped` calls non-inlined
