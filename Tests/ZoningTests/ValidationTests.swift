@@ -140,6 +140,31 @@ import Testing
         #expect(!again.diagnostics.contains { $0.message.contains("allow-network") })
     }
 
+    @Test func ahpWeightsComeFromTheMatrixAndInconsistencyIsRejectedWithTheRatio() throws {
+        let fx = try Fixture()
+        let base = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+        // Saaty's textbook example: weights 0.637 / 0.258 / 0.105, CR 0.033.
+        try base.replacingOccurrences(of: "  weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }", with: """
+              ahp:
+                order: [flood, fire, seismic]
+                matrix: [[1, 3, 5], [1/3, 1, 3], [1/5, 1/3, 1]]
+            """).write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        let spec = try JobLoader().load(fx.jobPath)
+        #expect(spec.weights.map { ($0 * 1000).rounded() / 1000 } == [0.637, 0.258, 0.105])
+        #expect(abs(spec.combine.ahpConsistencyRatio! - 0.0332) < 0.001)
+        // An inconsistent matrix (flood > fire > seismic > flood) is refused, naming the ratio.
+        try base.replacingOccurrences(of: "  weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }", with: """
+              ahp:
+                order: [flood, fire, seismic]
+                matrix: [[1, 5, 1/5], [1/5, 1, 5], [5, 1/5, 1]]
+            """).write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(fx.jobPath) }
+        let d = try #require(error.diagnostics.first)
+        #expect(error.diagnostics.count == 1)
+        #expect(d.message.contains("consistency ratio") && d.message.contains("exceeds 0.1"), "\(d.message)")
+        #expect(d.line == 27 && d.column == 13, "at \(d.line):\(d.column): the matrix")
+    }
+
     @Test func shippedJobsValidate() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let jobs = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("jobs").path).filter { $0.hasSuffix(".yaml") }
