@@ -283,6 +283,11 @@ public struct Runner {
                                connectivity: zoning.connectivity, zoneFeatures: features)
             lap("zoning")
         }
+        var preventionInfo: Manifest.PreventionInfo?
+        if let prevention = plan.prevention, products0.contains(.prevention) {
+            preventionInfo = try runPrevention(prevention, classPath: classTmp, staging: staging, work: work)
+            lap("prevention")
+        }
 
         // 5. Cloud-Optimized GeoTIFFs.
         var products: [Manifest.FileEntry] = []
@@ -301,7 +306,7 @@ public struct Runner {
             }
             products.insert(try fileEntry(out, relativeTo: staging), at: products.count - (FileManager.default.fileExists(atPath: out + ".aux.xml") ? 1 : 0))
         }
-        for name in ["risk_zones.tif", "zones.gpkg", "stats.csv", "stats.json"] {
+        for name in ["risk_zones.tif", "zones.gpkg", "stats.csv", "stats.json"] + Runner.preventionProducts {
             let path = (staging as NSString).appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: path) { products.append(try fileEntry(path, relativeTo: staging)) }
         }
@@ -315,7 +320,7 @@ public struct Runner {
         let valid = classes.reduce(0) { $0 + $1.pixels }
         let iso = ISO8601DateFormatter()
         timings["total"] = (Date().timeIntervalSince(started) * 1000).rounded() / 1000
-        let manifest = Manifest(
+        var manifest = Manifest(
             runId: runID, started: iso.string(from: started), finished: iso.string(from: Date()),
             tool: .init(name: ToolInfo.name, version: ToolInfo.version, gdal: GDAL.version, proj: GDAL.projVersion),
             job: job,
@@ -327,6 +332,7 @@ public struct Runner {
                               indexMax: valid > 0 ? Double(stats.indexMax) : nil,
                               indexMean: valid > 0 ? stats.indexSum / Double(valid) : nil, classes: classes),
             timings: timings, threads: options.threads)
+        manifest.prevention = preventionInfo
         let manifestPath = (staging as NSString).appendingPathComponent("manifest.json")
         guard FileManager.default.createFile(atPath: manifestPath, contents: try manifest.encoded()) else {
             throw RunError(.ioError, "\(manifestPath): cannot write the manifest")
@@ -359,6 +365,7 @@ public struct Runner {
         var result: [Manifest.Input] = []
         var all = plan.sources
         if let mask = plan.mask { all.append(mask) }
+        all += plan.prevention?.sources ?? []
         for source in all {
             let def = source.definition
             let files: [String]
@@ -468,6 +475,8 @@ public struct Runner {
                 }
                 try out.close()
                 return path
+            case .proximity:
+                return try alignProximity(source, work: work)
             }
         } catch let error as GDALError {
             // The source was opened (and a raster's every pixel read) before: what fails here is
