@@ -87,13 +87,15 @@ extension Planner {
                 throw RunError(.dataError, "\(def.source): \(what): its CRS (\(srs.name)) cannot be transformed to the grid CRS: \((error as? GDALError)?.message ?? "\(error)")")
             }
             let res = grid.pixelWidth
-            let mp = margin > 0 ? Int((margin / res).rounded(.up)) : 0
+            let marginPixels = margin > 0 ? (margin / res).rounded(.up) : 0
+            let (w, h) = (Double(grid.width) + 2 * marginPixels, Double(grid.height) + 2 * marginPixels)
+            if w * h > Double(maxPixels) {
+                throw RunError(.dataError, "\(what): the grid grown by the proximity margin (\(formatNumber(margin)) = \(String(format: "%.0f", marginPixels)) px per side) is \(String(format: "%.0f × %.0f", w, h)) px, over max-pixels \(maxPixels)")
+            }
+            let mp = Int(marginPixels)
             let expanded = GridGeometry(width: grid.width + 2 * mp, height: grid.height + 2 * mp,
                                         originX: grid.originX - Double(mp) * res, originY: grid.originY + Double(mp) * grid.pixelHeight,
                                         pixelWidth: res, pixelHeight: grid.pixelHeight)
-            if expanded.pixelCount > maxPixels {
-                throw RunError(.dataError, "\(what): the grid grown by the proximity margin (\(formatNumber(margin)) = \(mp) px per side) is \(expanded.width) × \(expanded.height) px, over max-pixels \(maxPixels)")
-            }
             let window = ProximityWindow(margin: margin, marginPixels: mp, expanded: expanded, gridWidth: grid.width, gridHeight: grid.height)
             let args = ["-burn", "1", "-at", "-l", layer.name,
                         "-te", "\(expanded.minX)", "\(expanded.minY)", "\(expanded.maxX)", "\(expanded.maxY)",

@@ -154,6 +154,11 @@ private func point(_ name: String, _ x: Double, _ y: Double) -> String {
         #expect(e2.diagnostics.map { "\($0.line):\($0.column)" } == ["5:35"])
         #expect(e2.diagnostics[0].message.contains("needs a projected grid CRS"))
 
+        // A margin beyond max-pixels is refused before anything is allocated.
+        let far = try p.write("jobs/far.yaml", text.replacingOccurrences(of: "[3000, 0]", with: "[1e12, 0]"))
+        let tooFar = try #require(throws: RunError.self) { try Planner().resolve(try JobLoader().load(far)) }
+        #expect(tooFar.message.contains("grown by the proximity margin (1e+12 = 33333333334 px per side) is 66666666978 × 66666666913 px") && tooFar.message.contains("over max-pixels"), "\(tooFar)")
+
         // A raster has no features to measure from.
         try p.raster("layers/r.tif", width: 4, height: 4, geoTransform: [Fixture.xmin, 30, 0, Fixture.ymax, 0, -30],
                      crs: "EPSG:4545", nodata: nil, values: [Float](repeating: 1, count: 16))
