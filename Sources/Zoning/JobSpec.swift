@@ -31,6 +31,8 @@ public struct JobSpec: Sendable {
         /// gdalwarp's `-et` (0 = exact transformation of every pixel).
         public let errorThreshold: Double
         public let position: Position
+        /// `normalize: { proximity: … }`: the layer's values are the distance to its nearest feature.
+        public var proximity: Bool = false
     }
 
     /// Data-driven classification methods, computed over every valid pixel of the grid.
@@ -73,6 +75,8 @@ public struct JobSpec: Sendable {
         case riskZones = "risk-zones"
         /// `stats.csv` and `stats.json` per township (needs `zoning.townships`).
         case statistics
+        /// `prevention_class.tif`, `prevention_zones` polygons and `prevention_stats.*` (needs `prevention:`).
+        case prevention
         /// Print maps (PDF + PNG) of every classified product, QGIS styles beside them.
         case maps
     }
@@ -147,6 +151,8 @@ public struct JobSpec: Sendable {
     public let auxiliary: [String: LayerDefinition]
     /// The bytes of the job file, for the job hash.
     public let text: String
+    /// Prevention zoning (综合防治区划): the risk class and further factors through a decision matrix.
+    public internal(set) var prevention: Prevention? = nil
     /// Whether sources may be read over the network (/vsicurl/, /vsis3/, http://, ...).
     public let allowNetwork: Bool
     /// GDAL configuration options set for the run (keys from `JobSpec.allowedConfigOptions`).
@@ -210,7 +216,7 @@ public struct JobLoader: Sendable {
     }
 
     /// Resolves a layer name to its definition, reporting a dangling name at `node`.
-    private func definition(named node: YNode, jobFile: String, sink: DiagnosticSink,
+    func definition(named node: YNode, jobFile: String, sink: DiagnosticSink,
                             cache: inout [String: LayerDefinition?]) -> LayerDefinition? {
         guard let name = node.string() else { return nil }
         if let cached = cache[name] { return cached }
@@ -237,7 +243,7 @@ public struct JobLoader: Sendable {
 
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
-            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "zoning", "maps", "outputs", "allow-network", "gdal-config"],
+            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "zoning", "prevention", "maps", "outputs", "allow-network", "gdal-config"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         var cache: [String: LayerDefinition?] = [:]
 
@@ -312,7 +318,7 @@ public struct JobLoader: Sendable {
                         r.error("unknown resampling \"\(text)\"\(hint); expected one of: \(JobSpec.resamplings.joined(separator: ", "))")
                     }
                 }
-                let normalization = obj["normalize"].flatMap { parseNormalization($0) }
+                let (normalization, proximity) = parseLayerNormalization(obj["normalize"], gridCRS: grid?.crs)
                 let allTouched = obj["all-touched"]?.bool() ?? false
                 let et = obj["error-threshold"]?.double() ?? 0.125
                 if let e = obj["error-threshold"], et < 0 { e.error("error-threshold must be ≥ 0 (pixels)") }
@@ -321,7 +327,8 @@ public struct JobLoader: Sendable {
                     layers.append(JobSpec.LayerUse(key: key, definition: def, resampling: resampling,
                                                    normalization: normalization, allTouched: allTouched,
                                                    errorThreshold: et,
-                                                   position: .init(file: file, line: m.line, column: m.column)))
+                                                   position: .init(file: file, line: m.line, column: m.column),
+                                                   proximity: proximity))
                 }
             }
         }
@@ -454,6 +461,11 @@ public struct JobLoader: Sendable {
                                 context: context, sources: sources)
         }
 
+        // prevention
+        let prevention = top["prevention"].flatMap {
+            parsePrevention($0, top: top, gridCRS: grid?.crs, jobFile: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
+        }
+
         // outputs
         var outputs: JobSpec.Outputs?
         if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep"], required: ["directory"]) {
@@ -473,6 +485,7 @@ public struct JobLoader: Sendable {
             var products: [JobSpec.Product] = [.riskIndex, .riskClass]
             if zoning != nil { products.append(.riskZones) }
             if zoning?.townships != nil { products.append(.statistics) }
+            if top["prevention"] != nil { products.append(.prevention) }
             products.append(.maps)
             if let p = o["products"], let items = p.sequence() {
                 products = []
@@ -481,6 +494,7 @@ public struct JobLoader: Sendable {
                     if let product = JobSpec.Product(rawValue: text) {
                         products.append(product)
                         if product == .riskZones && top["zoning"] == nil { item.error("risk-zones needs a zoning: section") }
+                        if product == .prevention && top["prevention"] == nil { item.error("prevention needs a prevention: section") }
                         if product == .statistics && zoning?.townships == nil && top["zoning"] != nil {
                             item.error("statistics needs zoning.townships")
                         } else if product == .statistics && top["zoning"] == nil {
@@ -514,9 +528,11 @@ public struct JobLoader: Sendable {
         guard sink.isEmpty, let version = top["version"]?.int(), let name, let grid, let combine, let classify, let outputs else {
             return nil
         }
-        return JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
-                       combine: combine, classify: classify, outputs: outputs, zoning: zoning, maps: maps, auxiliary: auxiliary, text: text,
-                       allowNetwork: allowNetwork, gdalConfig: gdalConfig)
+        var spec = JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
+                           combine: combine, classify: classify, outputs: outputs, zoning: zoning, maps: maps, auxiliary: auxiliary, text: text,
+                           allowNetwork: allowNetwork, gdalConfig: gdalConfig)
+        spec.prevention = prevention
+        return spec
     }
 
     /// `weighted-sum`/`geometric-mean: {key: w}`, `product`/`maximum: [keys]`,
@@ -608,7 +624,7 @@ public struct JobLoader: Sendable {
         return node.double()
     }
 
-    private func parseNormalization(_ node: YNode) -> Normalization? {
+    func parseNormalization(_ node: YNode) -> Normalization? {
         guard let obj = node.object(allowed: ["curve", "linear", "table", "default"]) else { return nil }
         let kinds = ["curve", "linear", "table"].filter { obj[$0] != nil }
         if kinds.count != 1 {

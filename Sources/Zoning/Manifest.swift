@@ -89,6 +89,8 @@ public struct Manifest: Codable, Sendable {
     /// Seconds per stage.
     public var timings: [String: Double]
     public var threads: Int
+    /// Prevention zoning: factors, categories with their pixel counts (see `PreventionStage.swift`).
+    public var prevention: PreventionInfo? = nil
 
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()

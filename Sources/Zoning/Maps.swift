@@ -7,24 +7,53 @@ struct MapMaker {
     let plan: Plan
     let runID: String
 
+    /// One map: the class raster, the map's file base name, title, legend title and legend.
+    struct Target {
+        let raster: String
+        let base: String
+        let title: String
+        let legendTitle: String
+        let legend: [LegendEntry]
+    }
+
     /// The classified rasters of a run folder that get a map, with their map file base names.
-    func targets(in folder: String) -> [(raster: String, base: String, title: String)] {
+    func targets(in folder: String) -> [Target] {
         let title = plan.job.maps.title ?? plan.job.title ?? plan.job.name
-        let zones = (folder as NSString).appendingPathComponent("risk_zones.tif")
-        var result: [(String, String, String)] = []
-        let hasZones = FileManager.default.fileExists(atPath: zones)
-        let classes = (folder as NSString).appendingPathComponent("risk_class.tif")
-        if FileManager.default.fileExists(atPath: classes) {
-            result.append((classes, "risk_map", hasZones ? "\(title) · 风险分级 (classes before generalisation)" : title))
+        func path(_ name: String) -> String? {
+            let p = (folder as NSString).appendingPathComponent(name)
+            return FileManager.default.fileExists(atPath: p) ? p : nil
         }
-        if hasZones { result.append((zones, "zoning_map", title)) }
+        let riskLegendTitle = plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"
+        var result: [Target] = []
+        let zones = path("risk_zones.tif")
+        let prevention = path("prevention_zones.tif") ?? path("prevention_class.tif")
+        if let classes = path("risk_class.tif") {
+            let generalised = zones != nil || prevention != nil
+            result.append(Target(raster: classes, base: "risk_map",
+                                 title: generalised ? "\(title) · 综合风险等级 comprehensive risk" : title,
+                                 legendTitle: riskLegendTitle, legend: legend))
+        }
+        if let zones {
+            result.append(Target(raster: zones, base: "zoning_map", title: prevention == nil ? title : "\(title) · 综合风险区划 risk zoning",
+                                 legendTitle: riskLegendTitle, legend: legend))
+        }
+        if let prevention, let categories = plan.prevention?.spec.categories {
+            result.append(Target(raster: prevention, base: "prevention_map", title: title,
+                                 legendTitle: "防治分区 Prevention zones", legend: MapMaker.legend(categories)))
+        }
         return result
     }
 
+    /// The risk classes, highest first.
     var legend: [LegendEntry] {
         plan.job.classify.scheme.classes.reversed().map {
             LegendEntry(value: Int($0.value), label: "\($0.name) \($0.english)", color: RGB($0.rgb))
         }
+    }
+
+    /// Prevention categories in their order (the first is the most urgent).
+    static func legend(_ categories: [JobSpec.Category]) -> [LegendEntry] {
+        categories.map { LegendEntry(value: $0.value, label: $0.label, color: RGB($0.red, $0.green, $0.blue)) }
     }
 
     var context: [ContextLayer] {
@@ -69,10 +98,10 @@ struct MapMaker {
     }
 
     /// The map of one class raster.
-    func spec(raster: String, title: String) -> MapSpec {
+    func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil) -> MapSpec {
         MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
-                legendTitle: plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class",
-                legend: legend, classRaster: raster, context: context, crsName: nil, sources: sources,
+                legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
+                legend: legend ?? self.legend, classRaster: raster, context: context, crsName: nil, sources: sources,
                 footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
     }
 
@@ -80,11 +109,12 @@ struct MapMaker {
     /// Returns the files written.
     func render(folder: String) throws -> [String] {
         var written: [String] = []
-        for (raster, base, title) in targets(in: folder) {
+        for target in targets(in: folder) {
+            let (raster, base) = (target.raster, target.base)
             let qml = (raster as NSString).deletingPathExtension + ".qml"
-            try Data(QGISStyle.palettedQML(entries: legend).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
+            try Data(QGISStyle.palettedQML(entries: target.legend).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
             written.append(qml)
-            let spec = self.spec(raster: raster, title: title)
+            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend)
             let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
             let png = (folder as NSString).appendingPathComponent("\(base).png")
             do {

@@ -4,7 +4,7 @@ import RasterKernel
 
 /// How one layer reaches the grid.
 public struct SourcePlan: Sendable {
-    public enum Kind: String, Sendable { case raster, vector }
+    public enum Kind: String, Sendable { case raster, vector, proximity }
     /// The job's key for the layer (`flood`), or `mask`.
     public let key: String
     public let definition: LayerDefinition
@@ -23,9 +23,12 @@ public struct SourcePlan: Sendable {
     /// Vectors in another CRS: the `ogr2ogr` arguments that reproject them to the grid CRS first
     /// (`gdal_rasterize` itself only reprojects into an existing raster).
     public let reprojectArguments: [String]?
+    /// Proximity sources: the expanded raster the distances are computed on (see `Proximity.swift`).
+    public var proximity: ProximityWindow? = nil
 
     /// The equivalent command line, for `plan` and for reproducing a layer by hand.
     public var commandLine: String {
+        if let proximity { return proximityCommandLine(proximity) }
         let program = kind == .raster ? "gdalwarp" : "gdal_rasterize"
         var src = kind == .raster && definition.band != 1 ? "<band \(definition.band) of \(definition.source)>" : definition.source
         var prefix = ""
@@ -56,6 +59,8 @@ public struct Plan: Sendable {
     public let kernel: RiskKernel
     /// Absolute folder receiving `<run-id>/` folders and the `latest` link.
     public let outputDirectory: String
+    /// The prevention zoning's factor sources, when the job has `prevention:`.
+    public var prevention: PreventionPlan? = nil
 
     public var blockCount: Int {
         ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
@@ -76,7 +81,7 @@ public struct Plan: Sendable {
         for (source, use) in zip(sources, job.layers) {
             lines.append("  \(source.key): \(source.definition.name) [\(source.kind.rawValue), \(source.sourceCRS), \(source.sourceDetail)]")
             lines.append("    align: \(source.commandLine)")
-            lines.append("    normalize: \(describe(use.normalization))")
+            lines.append("    normalize: \(use.proximity ? "distance to the nearest feature → " : "")\(describe(use.normalization))")
         }
         lines.append("steps")
         let formula: String
@@ -98,6 +103,7 @@ public struct Plan: Sendable {
             lines.append("  4. classify (\(job.classify.scheme.id)): breaks \(job.classify.breaks.map(formatNumber).joined(separator: ", ")); class = 1 + number of breaks ≤ index")
         }
         lines.append("  5. nodata: any input nodata/NaN/±inf\(mask == nil ? "" : " or outside the mask") → index -9999, class 0")
+        if let prevention { lines += prevention.summaryLines(riskScheme: job.classify.scheme) }
         lines.append("outputs: \(outputDirectory)/<run-id>/ (\(job.outputs.products.map(\.rawValue).joined(separator: ", ")), manifest.json), latest → newest run")
         return lines.joined(separator: "\n")
     }
@@ -156,6 +162,12 @@ public struct Planner {
 
         var sources: [SourcePlan] = []
         for use in job.layers {
+            if use.proximity {
+                sources.append(try planProximity(use.definition, key: use.key, margin: proximityMargin(use.normalization),
+                                                 what: "layers.\(use.key) (layer \(use.definition.name))", gridSRS: gridSRS,
+                                                 crsDefinition: job.grid.crs, grid: grid, maxPixels: job.grid.maxPixels))
+                continue
+            }
             sources.append(try plan(use.definition, key: use.key, use: use, gridSRS: gridSRS, crsDefinition: job.grid.crs,
                                     grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: false))
         }
@@ -177,8 +189,12 @@ public struct Planner {
         } else {
             out = URL(fileURLWithPath: job.projectRoot).appendingPathComponent(job.outputs.directory).standardizedFileURL.path
         }
-        return Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
-                    sources: sources, mask: mask, kernel: kernel, outputDirectory: out)
+        var plan = Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
+                        sources: sources, mask: mask, kernel: kernel, outputDirectory: out)
+        if let prevention = job.prevention {
+            plan.prevention = try planPrevention(prevention, job: job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
+        }
+        return plan
     }
 
     private func num(_ v: Double) -> String { "\(v)" }
@@ -203,7 +219,7 @@ public struct Planner {
         } catch { throw inputError(error, file: def.source, what: "layer \(def.name)") }
     }
 
-    private func plan(_ def: LayerDefinition, key: String, use: JobSpec.LayerUse?, gridSRS: SpatialReference,
+    func plan(_ def: LayerDefinition, key: String, use: JobSpec.LayerUse?, gridSRS: SpatialReference,
                       crsDefinition: String, grid: GridGeometry, gridBounds: Bounds, blockSize: Int, isMask: Bool) throws -> SourcePlan {
         let ds: Dataset
         let what = isMask ? "grid.mask (layer \(def.name))" : "layers.\(key) (layer \(def.name))"

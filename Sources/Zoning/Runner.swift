@@ -288,6 +288,11 @@ public struct Runner {
                                connectivity: zoning.connectivity, zoneFeatures: features)
             lap("zoning")
         }
+        var preventionInfo: Manifest.PreventionInfo?
+        if let prevention = plan.prevention, products0.contains(.prevention) {
+            preventionInfo = try runPrevention(prevention, classPath: classTmp, staging: staging, work: work)
+            lap("prevention")
+        }
 
         // 5. Cloud-Optimized GeoTIFFs.
         let scheme = plan.job.classify.scheme
@@ -318,7 +323,7 @@ public struct Runner {
         let valid = classes.reduce(0) { $0 + $1.pixels }
         let iso = ISO8601DateFormatter()
         timings["total"] = (Date().timeIntervalSince(started) * 1000).rounded() / 1000
-        let manifest = Manifest(
+        var manifest = Manifest(
             runId: runID, started: iso.string(from: started), finished: iso.string(from: Date()),
             tool: .init(name: ToolInfo.name, version: ToolInfo.version, gdal: GDAL.version, proj: GDAL.projVersion),
             job: job,
@@ -330,6 +335,7 @@ public struct Runner {
                               indexMax: valid > 0 ? Double(stats.indexMax) : nil,
                               indexMean: valid > 0 ? stats.indexSum / Double(valid) : nil, classes: classes),
             timings: timings, threads: options.threads)
+        manifest.prevention = preventionInfo
         let manifestPath = (staging as NSString).appendingPathComponent("manifest.json")
         guard FileManager.default.createFile(atPath: manifestPath, contents: try manifest.encoded()) else {
             throw RunError(.ioError, "\(manifestPath): cannot write the manifest")
@@ -362,6 +368,7 @@ public struct Runner {
         var result: [Manifest.Input] = []
         var all = plan.sources.map { ($0.key, $0.definition) }
         if let mask = plan.mask { all.append((mask.key, mask.definition)) }
+        for factor in plan.prevention?.sources ?? [] { all.append((factor.key, factor.definition)) }
         if let t = plan.job.zoning?.townships { all.append(("townships", t.definition)) }
         for c in plan.job.maps.context ?? [] where !all.contains(where: { $0.1.name == c.definition.name }) {
             all.append(("map:\(c.definition.name)", c.definition))
@@ -474,6 +481,8 @@ public struct Runner {
                 }
                 try out.close()
                 return path
+            case .proximity:
+                return try alignProximity(source, work: work)
             }
         } catch let error as GDALError {
             // The source was opened (and a raster's every pixel read) before: what fails here is

@@ -1,0 +1,363 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+/// The prevention zoning's factor sources, resolved against the data.
+public struct PreventionPlan: Sendable {
+    public let spec: JobSpec.Prevention
+    /// One aligned source per factor, in factor order (keys `prevention.factors.<name>`).
+    public let sources: [SourcePlan]
+
+    func summaryLines(riskScheme: ClassScheme) -> [String] {
+        var lines = ["prevention (综合防治区划): category = decision matrix(risk class, \(spec.factors.map(\.name).joined(separator: ", ")))"]
+        lines.append("  risk: the risk class, levels 1..\(spec.riskLevels) (\(riskScheme.id))")
+        for (factor, source) in zip(spec.factors, sources) {
+            let what = factor.kind == .proximity ? "distance to the nearest feature" : "value"
+            lines.append("  \(factor.name): \(factor.definition.name) [\(source.kind.rawValue), \(source.sourceCRS), \(source.sourceDetail)]")
+            lines.append("    align: \(source.commandLine)")
+            lines.append("    levels 1..\(factor.levels): \(what), breaks \(factor.breaks.map(formatNumber).joined(separator: ", ")); level = 1 + number of breaks ≤ it (compared in Float32)")
+        }
+        let cells = spec.table.count
+        let perCategory = spec.categories.map { c in "\(c.value) \(c.name) (\(spec.table.filter { Int($0) == c.value }.count) cells)" }
+        lines.append("  matrix: \(spec.rules.count) rules, first match wins, cover all \(cells) combinations; \(perCategory.joined(separator: ", "))")
+        lines.append("  nodata: risk class 0 or any factor nodata → category 0")
+        return lines
+    }
+}
+
+extension Manifest {
+    /// What the prevention zoning produced.
+    public struct PreventionInfo: Codable, Sendable, Equatable {
+        public struct Category: Codable, Sendable, Equatable {
+            public var value: Int
+            public var name: String
+            public var english: String?
+            public var colour: [Int]
+            /// Matrix cells mapped to it.
+            public var cells: Int
+            public var pixels: Int
+            public var areaHa: Double
+        }
+        public struct Factor: Codable, Sendable, Equatable {
+            public var name: String
+            public var layer: String
+            public var kind: String
+            public var breaks: [Double]
+            /// Pixels per level 1…n where the risk class is valid.
+            public var levelPixels: [Int]
+            /// Pixels with a valid risk class where this factor is nodata.
+            public var nodataPixels: Int
+            /// Proximity: the margin the grid was grown by (grid CRS units).
+            public var margin: Double?
+        }
+        public var riskLevels: Int
+        public var rules: Int
+        public var categories: [Category]
+        public var factors: [Factor]
+        public var validPixels: Int
+        public var nodataPixels: Int
+        public var majority: Int?
+        public var minAreaHa: Double?
+        public var sieveThresholdPixels: Int?
+        /// The GeoPackage and layer holding the polygons, and how many.
+        public var zonesFile: String
+        public var zonesLayer: String
+        public var zoneFeatures: Int
+    }
+}
+
+/// Per township: area per prevention category.
+public struct TownshipPreventionStatistics: Codable, Sendable, Equatable {
+    public struct CategoryArea: Codable, Sendable, Equatable {
+        public var value: Int
+        public var name: String
+        public var pixels: Int
+        public var areaHa: Double
+        public var percent: Double
+    }
+    public var id: Int
+    public var name: String
+    public var validPixels: Int
+    public var validAreaHa: Double
+    public var dominantCategory: Int?
+    public var dominantCategoryName: String?
+    public var categories: [CategoryArea]
+}
+
+extension Planner {
+    func planPrevention(_ prevention: JobSpec.Prevention, job: JobSpec, gridSRS: SpatialReference, grid: GridGeometry,
+                        gridBounds: Bounds) throws -> PreventionPlan {
+        var sources: [SourcePlan] = []
+        for factor in prevention.factors {
+            let key = "prevention.factors.\(factor.name)"
+            switch factor.kind {
+            case .proximity:
+                sources.append(try planProximity(factor.definition, key: key, margin: factor.breaks.last ?? 0,
+                                                 what: "\(key) (layer \(factor.definition.name))", gridSRS: gridSRS,
+                                                 crsDefinition: job.grid.crs, grid: grid, maxPixels: job.grid.maxPixels))
+            case .value:
+                let use = JobSpec.LayerUse(key: key, definition: factor.definition, resampling: factor.resampling,
+                                           normalization: .linear(min: 0, max: 1), allTouched: factor.allTouched,
+                                           errorThreshold: factor.errorThreshold, position: factor.position)
+                sources.append(try plan(factor.definition, key: key, use: use, gridSRS: gridSRS, crsDefinition: job.grid.crs,
+                                        grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: false))
+            }
+        }
+        return PreventionPlan(spec: prevention, sources: sources)
+    }
+}
+
+extension Runner {
+    /// Aligns the factors, applies the decision matrix block by block to the risk class, writes
+    /// `prevention_class.tif`, generalises like the risk zones (when `zoning:` asks for it),
+    /// polygonises into `zones.gpkg` (or `prevention.gpkg`) and counts areas per township.
+    func runPrevention(_ pp: PreventionPlan, classPath: String, staging: String, work: String) throws -> Manifest.PreventionInfo {
+        let spec = pp.spec
+        let dir = (work as NSString).appendingPathComponent("prevention")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var aligned: [String] = []
+        for (i, source) in pp.sources.enumerated() {
+            report("prevention-align", i, pp.sources.count)
+            aligned.append(try align(source, work: dir))
+        }
+
+        // The matrix, block by block.
+        let g = plan.grid, bs = plan.blockSize
+        let srs = try SpatialReference(definition: plan.crsWKT)
+        let classTmp = (dir as NSString).appendingPathComponent("prevention_class.tif")
+        let out = try Dataset.create(driver: "GTiff", path: classTmp, width: g.width, height: g.height, bands: 1, type: .byte,
+                                     options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"])
+        try out.setGeoTransform(g.geoTransform)
+        try out.setSpatialReference(srs)
+        let outBand = try out.band(1)
+        try outBand.setNoDataValue(0)
+        try outBand.setColorTable(spec.colorTable)
+        try outBand.setCategoryNames(spec.categoryNames)
+        outBand.setDescription("prevention category (综合防治区划)")
+        let riskBand = try Dataset(open: classPath, flags: [.raster]).band(1)
+        let factorDatasets = try aligned.map { try Dataset(open: $0, flags: [.raster]) }
+        let factorBands = try factorDatasets.map { try $0.band(1) }
+        let thresholds = spec.factors.map { $0.breaks.map(Float.init) }
+        let levelCounts = spec.factors.map(\.levels)
+        let table = spec.table
+        let k = spec.riskLevels
+        var categoryPixels = [Int](repeating: 0, count: 256)
+        var levelPixels = spec.factors.map { [Int](repeating: 0, count: $0.levels + 1) }
+        var factorNodata = [Int](repeating: 0, count: spec.factors.count)
+        var values = factorBands.map { _ in [Float](repeating: 0, count: bs * bs) }
+        var risk = [UInt8](repeating: 0, count: bs * bs)
+        var category = [UInt8](repeating: 0, count: bs * bs)
+        let blocks = g.blocks(width: bs, height: bs)
+        for (b, block) in blocks.enumerated() {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let n = w.count
+            try risk.withUnsafeMutableBufferPointer { try riskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+            for (f, band) in factorBands.enumerated() {
+                do {
+                    try values[f].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                } catch let error as GDALError {
+                    let def = pp.sources[f].definition
+                    throw RunError(.ioError, "\(def.source) (layer \(def.name)): reading block \(w): \(error.message)")
+                }
+            }
+            for p in 0..<n {
+                let r = Int(risk[p])
+                guard r >= 1 && r <= k else { category[p] = 0; categoryPixels[0] += 1; continue }
+                var index = r - 1
+                var valid = true
+                for f in 0..<thresholds.count {
+                    let v = values[f][p]
+                    guard v.isFinite else { valid = false; factorNodata[f] += 1; continue }
+                    var level = 1
+                    for t in thresholds[f] where v >= t { level += 1 }
+                    levelPixels[f][level] += 1
+                    index = index * levelCounts[f] + (level - 1)
+                }
+                let c = valid ? table[index] : 0
+                category[p] = c
+                categoryPixels[Int(c)] += 1
+            }
+            try category.withUnsafeBufferPointer { try outBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            report("prevention", b + 1, blocks.count)
+        }
+        try out.close()
+        try writeCOG(from: classTmp, to: (staging as NSString).appendingPathComponent("prevention_class.tif"), resampling: "NEAREST", predictor: nil)
+
+        // Generalisation (the zoning's majority filter and minimum mapping unit), polygons.
+        let zoning = plan.job.zoning
+        var polygonSource = classTmp
+        if let zoning, zoning.majority != nil || zoning.minAreaHectares != nil {
+            polygonSource = (dir as NSString).appendingPathComponent("prevention_zones.tif")
+            try generaliseCategories(classPath: classTmp, zonesPath: polygonSource, majority: zoning.majority,
+                                     minAreaHectares: zoning.minAreaHectares, connectivity: zoning.connectivity,
+                                     colorTable: spec.colorTable, categoryNames: spec.categoryNames,
+                                     description: "prevention zones (generalised)")
+            try writeCOG(from: polygonSource, to: (staging as NSString).appendingPathComponent("prevention_zones.tif"),
+                         resampling: "NEAREST", predictor: nil)
+        }
+        var townships: (Townships, String)?
+        if let t = zoning?.townships { townships = try prepareTownships(t, work: dir) }
+        let zonesGpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
+        let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : (staging as NSString).appendingPathComponent("prevention.gpkg")
+        let features = try ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+            let n = try polygonizeCategories(zonesPath: polygonSource, gpkg: gpkg, layerName: "prevention_zones",
+                                             categories: spec.categories, townships: townships?.0,
+                                             connectivity: zoning?.connectivity ?? 8)
+            try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "prevention_zones", legend: MapMaker.legend(spec.categories))
+            return n
+        }
+
+        // Statistics per township.
+        if let (towns, path) = townships {
+            let rows = try preventionStatistics(categoryPath: classTmp, townshipPath: path, townships: towns, categories: spec.categories)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            try write(try encoder.encode(rows), to: (staging as NSString).appendingPathComponent("prevention_stats.json"))
+            try write(Data(Runner.preventionStatisticsCSV(rows, categories: spec.categories).utf8),
+                      to: (staging as NSString).appendingPathComponent("prevention_stats.csv"))
+        }
+
+        let pixelHa = g.pixelArea / 10_000
+        let valid = categoryPixels[1...].reduce(0, +)
+        return Manifest.PreventionInfo(
+            riskLevels: k, rules: spec.rules.count,
+            categories: spec.categories.map { c in
+                .init(value: c.value, name: c.name, english: c.english, colour: [Int(c.red), Int(c.green), Int(c.blue)],
+                      cells: table.filter { Int($0) == c.value }.count, pixels: categoryPixels[c.value],
+                      areaHa: Double(categoryPixels[c.value]) * pixelHa)
+            },
+            factors: zip(spec.factors, pp.sources).enumerated().map { f, pair in
+                .init(name: pair.0.name, layer: pair.0.definition.name, kind: pair.0.kind.rawValue, breaks: pair.0.breaks,
+                      levelPixels: Array(levelPixels[f][1...]), nodataPixels: factorNodata[f], margin: pair.1.proximity?.margin)
+            },
+            validPixels: valid, nodataPixels: categoryPixels[0],
+            majority: zoning?.majority, minAreaHa: zoning?.minAreaHectares,
+            sieveThresholdPixels: zoning?.minAreaHectares.map(sieveThreshold(hectares:)),
+            zonesFile: (gpkg as NSString).lastPathComponent, zonesLayer: "prevention_zones", zoneFeatures: features)
+    }
+
+    /// Majority filter and sieve of a category raster (the risk zones' steps with another palette).
+    func generaliseCategories(classPath: String, zonesPath: String, majority: Int?, minAreaHectares: Double?, connectivity: Int,
+                              colorTable: [(UInt8, UInt8, UInt8, UInt8)], categoryNames: [String], description: String) throws {
+        let g = plan.grid
+        let bs = plan.blockSize
+        let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
+        let zonesDS = try Dataset.create(driver: "GTiff", path: zonesPath, width: g.width, height: g.height, bands: 1, type: .byte,
+                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
+        try zonesDS.setGeoTransform(g.geoTransform)
+        try zonesDS.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
+        let zonesBand = try zonesDS.band(1)
+        try zonesBand.setNoDataValue(0)
+        try zonesBand.setColorTable(colorTable)
+        try zonesBand.setCategoryNames(categoryNames)
+        zonesBand.setDescription(description)
+        let filter = majority.map { MajorityFilter(radius: $0 / 2) }
+        let blocks = g.blocks(width: bs, height: bs)
+        for (i, block) in blocks.enumerated() {
+            let w = block.window
+            let out: [UInt8]
+            if let filter {
+                let iw = filter.inputWindow(for: w, gridWidth: g.width, gridHeight: g.height)
+                let input: [UInt8] = try classBand.read(PixelWindow(x: iw.x, y: iw.y, width: iw.width, height: iw.height))
+                out = filter.apply(input, inputWindow: iw, block: w, gridWidth: g.width, gridHeight: g.height)
+            } else {
+                out = try classBand.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
+            }
+            try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
+            report("prevention-zones", i + 1, blocks.count)
+        }
+        if let ha = minAreaHectares {
+            try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),
+                                eightConnected: connectivity == 8)
+        }
+        try zonesDS.close()
+    }
+
+    /// Polygons of a category raster into a (new or existing) GeoPackage: category, name, english,
+    /// area_ha, township.
+    func polygonizeCategories(zonesPath: String, gpkg: String, layerName: String, categories: [JobSpec.Category],
+                              townships: Townships?, connectivity: Int) throws -> Int {
+        let band = try Dataset(open: zonesPath, flags: [.raster]).band(1)
+        let out = FileManager.default.fileExists(atPath: gpkg)
+            ? try Dataset(open: gpkg, flags: [.vector, .update])
+            : try Dataset.createVector(driver: "GPKG", path: gpkg)
+        let layer = try out.createLayer(layerName, srs: try SpatialReference(definition: plan.crsWKT), geometry: .polygon)
+        for (name, kind) in [("category", VectorLayer.FieldKind.integer), ("name", .string), ("english", .string),
+                             ("area_ha", .real), ("township", .string)] {
+            try layer.createField(name, kind: kind)
+        }
+        try layer.inTransaction {
+            try band.polygonize(into: layer, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8)
+        }
+        var count = 0
+        let byValue = Dictionary(uniqueKeysWithValues: categories.map { ($0.value, $0) })
+        try layer.inTransaction {
+            try layer.updateFeatures { f in
+                count += 1
+                let c = f.integer(0)
+                f.set(1, byValue[c]?.name ?? "\(c)")
+                if let english = byValue[c]?.english { f.set(2, english) }
+                f.set(3, f.area / 10_000)
+                if let townships, let (x, y) = f.pointOnSurface, let id = townships.id(containing: GeoPoint(x: x, y: y)) {
+                    f.set(4, townships.names[id - 1])
+                }
+            }
+        }
+        try out.close()
+        return count
+    }
+
+    /// Area per category and township from the category and township rasters, block by block.
+    func preventionStatistics(categoryPath: String, townshipPath: String, townships: Townships,
+                              categories: [JobSpec.Category]) throws -> [TownshipPreventionStatistics] {
+        let n = townships.names.count
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: 256), count: n + 1)
+        let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
+        let townBand = try Dataset(open: townshipPath, flags: [.raster]).band(1)
+        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
+        for (i, block) in blocks.enumerated() {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let cats: [UInt8] = try categoryBand.read(window)
+            let town: [Int32] = try townBand.read(window)
+            for p in 0..<w.count {
+                let t = Int(town[p])
+                guard t > 0 && t <= n else { continue }
+                counts[t][Int(cats[p])] += 1
+            }
+            report("prevention-statistics", i + 1, blocks.count)
+        }
+        let pixelHa = plan.grid.pixelArea / 10_000
+        return (0..<n).map { i in
+            let t = i + 1
+            let valid = categories.reduce(0) { $0 + counts[t][$1.value] }
+            let areas = categories.map { c -> TownshipPreventionStatistics.CategoryArea in
+                let px = counts[t][c.value]
+                return .init(value: c.value, name: c.label, pixels: px, areaHa: Double(px) * pixelHa,
+                             percent: valid > 0 ? 100 * Double(px) / Double(valid) : 0)
+            }
+            // Ties go to the lower value (the more urgent category when 1 is the key zone).
+            let dominant = valid > 0 ? areas.max { $0.pixels < $1.pixels || ($0.pixels == $1.pixels && $0.value > $1.value) } : nil
+            return TownshipPreventionStatistics(id: t, name: townships.names[i], validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+                                                dominantCategory: dominant?.value, dominantCategoryName: dominant?.name,
+                                                categories: areas)
+        }
+    }
+
+    /// `prevention_stats.csv`: one row per township.
+    static func preventionStatisticsCSV(_ rows: [TownshipPreventionStatistics], categories: [JobSpec.Category]) -> String {
+        func q(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+        func f(_ v: Double) -> String { String(format: "%.6f", v) }
+        var header = ["township_id", "township", "valid_area_ha", "dominant_category", "dominant_category_name"]
+        for c in categories { header += ["category_\(c.value)_area_ha", "category_\(c.value)_pct"] }
+        var lines = [header.joined(separator: ",")]
+        for r in rows {
+            var cells = [String(r.id), q(r.name), f(r.validAreaHa), r.dominantCategory.map(String.init) ?? "", q(r.dominantCategoryName ?? "")]
+            for c in r.categories { cells += [f(c.areaHa), f(c.percent)] }
+            lines.append(cells.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
