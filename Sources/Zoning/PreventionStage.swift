@@ -240,7 +240,8 @@ extension Runner {
 
     /// Majority filter and sieve of a category raster (the risk zones' steps with another palette).
     func generaliseCategories(classPath: String, zonesPath: String, majority: Int?, minAreaHectares: Double?, connectivity: Int,
-                              colorTable: [(UInt8, UInt8, UInt8, UInt8)], categoryNames: [String], description: String) throws {
+                              colorTable: [(UInt8, UInt8, UInt8, UInt8)], categoryNames: [String], description: String,
+                              stage: String = "prevention-zones") throws {
         let g = plan.grid
         let bs = plan.blockSize
         let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
@@ -266,7 +267,7 @@ extension Runner {
                 out = try classBand.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
             }
             try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
-            report("prevention-zones", i + 1, blocks.count)
+            report(stage, i + 1, blocks.count)
         }
         if let ha = minAreaHectares {
             try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),

@@ -82,40 +82,11 @@ extension Runner {
 
     /// Majority filter (streamed with a halo) and minimum mapping unit (sieve) of the class raster.
     func generalise(classPath: String, zonesPath: String, zoning: JobSpec.Zoning) throws {
-        let g = plan.grid
-        let bs = plan.blockSize
-        let classDS = try Dataset(open: classPath, flags: [.raster])
-        let zonesDS = try Dataset.create(driver: "GTiff", path: zonesPath, width: g.width, height: g.height, bands: 1, type: .byte,
-                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
-        try zonesDS.setGeoTransform(g.geoTransform)
-        try zonesDS.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
         let scheme = plan.job.classify.scheme
-        let zonesBand = try zonesDS.band(1)
-        try zonesBand.setNoDataValue(0)
-        try zonesBand.setColorTable(scheme.colorTable)
-        try zonesBand.setCategoryNames(scheme.categoryNames)
-        zonesBand.setDescription("risk zones (\(scheme.id), generalised)")
-        let classBand = try classDS.band(1)
-        let filter = zoning.majority.map { MajorityFilter(radius: $0 / 2) }
-        let blocks = g.blocks(width: bs, height: bs)
-        for (i, block) in blocks.enumerated() {
-            let w = block.window
-            let out: [UInt8]
-            if let filter {
-                let iw = filter.inputWindow(for: w, gridWidth: g.width, gridHeight: g.height)
-                let input: [UInt8] = try classBand.read(PixelWindow(x: iw.x, y: iw.y, width: iw.width, height: iw.height))
-                out = filter.apply(input, inputWindow: iw, block: w, gridWidth: g.width, gridHeight: g.height)
-            } else {
-                out = try classBand.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
-            }
-            try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
-            report("zones", i + 1, blocks.count)
-        }
-        if let ha = zoning.minAreaHectares {
-            try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),
-                                eightConnected: zoning.connectivity == 8)
-        }
-        try zonesDS.close()
+        try generaliseCategories(classPath: classPath, zonesPath: zonesPath, majority: zoning.majority,
+                                 minAreaHectares: zoning.minAreaHectares, connectivity: zoning.connectivity,
+                                 colorTable: scheme.colorTable, categoryNames: scheme.categoryNames,
+                                 description: "risk zones (\(scheme.id), generalised)", stage: "zones")
     }
 
     /// Pixels a region needs to survive the minimum mapping unit: ⌈area / pixel area⌉.
