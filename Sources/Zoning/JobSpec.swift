@@ -309,15 +309,7 @@ public struct JobLoader: Sendable {
                 guard let obj = value.object(allowed: ["layer", "resampling", "normalize", "all-touched", "error-threshold"],
                                              required: ["layer", "normalize"]) else { continue }
                 let def = obj["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
-                var resampling = "near"
-                if let r = obj["resampling"], let text = r.string() {
-                    if JobSpec.resamplings.contains(text) {
-                        resampling = text == "nearest" ? "near" : text
-                    } else {
-                        let hint = closest(to: text, in: JobSpec.resamplings).map { " (did you mean \"\($0)\"?)" } ?? ""
-                        r.error("unknown resampling \"\(text)\"\(hint); expected one of: \(JobSpec.resamplings.joined(separator: ", "))")
-                    }
-                }
+                let resampling = obj["resampling"].map(parseResampling) ?? "near"
                 let (normalization, proximity) = parseLayerNormalization(obj["normalize"], gridCRS: grid?.crs)
                 let allTouched = obj["all-touched"]?.bool() ?? false
                 let et = obj["error-threshold"]?.double() ?? 0.125
@@ -611,6 +603,16 @@ public struct JobLoader: Sendable {
             return JobSpec.Combine(combination: form == "geometric-mean" ? .geometricMean(weights) : .weightedSum(weights),
                                    weights: weights, ahpConsistencyRatio: nil)
         }
+    }
+
+    /// gdalwarp's resampling name (`nearest` is `near`); an unknown name is reported with a
+    /// suggestion and gives `near`.
+    func parseResampling(_ node: YNode) -> String {
+        guard let text = node.string() else { return "near" }
+        if JobSpec.resamplings.contains(text) { return text == "nearest" ? "near" : text }
+        let hint = closest(to: text, in: JobSpec.resamplings).map { " (did you mean \"\($0)\"?)" } ?? ""
+        node.error("unknown resampling \"\(text)\"\(hint); expected one of: \(JobSpec.resamplings.joined(separator: ", "))")
+        return "near"
     }
 
     /// A number or a fraction written as "a/b" (AHP matrices).

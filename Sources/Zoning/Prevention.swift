@@ -167,16 +167,9 @@ extension JobLoader {
                     ok = false
                 }
                 let def = obj["layer"].flatMap { definition(named: $0, jobFile: jobFile, sink: sink, cache: &cache) }
-                var resampling = "near"
-                if let r = obj["resampling"], let text = r.string() {
-                    if JobSpec.resamplings.contains(text) {
-                        resampling = text == "nearest" ? "near" : text
-                    } else {
-                        let hint = closest(to: text, in: JobSpec.resamplings).map { " (did you mean \"\($0)\"?)" } ?? ""
-                        r.error("unknown resampling \"\(text)\"\(hint); expected one of: \(JobSpec.resamplings.joined(separator: ", "))")
-                        ok = false
-                    }
-                }
+                let errorsBefore = sink.items.count
+                let resampling = obj["resampling"].map(parseResampling) ?? "near"
+                if sink.items.count != errorsBefore { ok = false }
                 let et = obj["error-threshold"]?.double() ?? 0.125
                 if let e = obj["error-threshold"], et < 0 { e.error("error-threshold must be ≥ 0 (pixels)"); ok = false }
                 let allTouched = obj["all-touched"]?.bool() ?? false
