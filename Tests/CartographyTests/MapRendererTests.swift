@@ -223,56 +223,6 @@ import Testing
         #expect(left == ["class.tif"], "\(left)")
     }
 
-    /// Renders the real demo product when asked: HAZARD_ZONING_DEMO_MAP=/tmp/demo-map swift test
-    /// --filter demoMap (after `hazard-zoning run jobs/hangjin-comprehensive-risk.yaml`);
-    /// HAZARD_ZONING_DEMO_PAGE=a4-portrait|a3-portrait|a4-landscape picks another page.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["HAZARD_ZONING_DEMO_MAP"] != nil))
-    func demoMap() throws {
-        let out = ProcessInfo.processInfo.environment["HAZARD_ZONING_DEMO_MAP"]!
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        func p(_ relative: String) -> String { root.appendingPathComponent(relative).path }
-        let page: PageSetup
-        switch ProcessInfo.processInfo.environment["HAZARD_ZONING_DEMO_PAGE"] ?? "a3-landscape" {
-        case "a4-portrait": page = PageSetup(.a4, .portrait)
-        case "a3-portrait": page = PageSetup(.a3, .portrait)
-        case "a4-landscape": page = PageSetup(.a4, .landscape)
-        default: page = .a3Landscape
-        }
-        let spec = MapSpec(
-            title: "杭锦旗自然灾害综合风险图",
-            subtitle: "Hangjin Banner comprehensive natural-hazard risk map · illustrative synthetic data, not an official map",
-            page: page,
-            legendTitle: "风险等级 Risk level",
-            legend: [
-                LegendEntry(value: 4, label: "红 很高 very high", color: RGB(230, 0, 0)),
-                LegendEntry(value: 3, label: "橙 高 high", color: RGB(255, 140, 0)),
-                LegendEntry(value: 2, label: "黄 中 moderate", color: RGB(255, 230, 0)),
-                LegendEntry(value: 1, label: "蓝 低 low", color: RGB(0, 112, 192)),
-            ],
-            classRaster: p("out/hangjin-comprehensive-risk/latest/risk_class.tif"),
-            context: [
-                ContextLayer(kind: .outline, source: p("layers/hangjin-study-area.gpkg"),
-                             legendLabel: "杭锦旗范围(示意) Banner outline (approx.)"),
-                ContextLayer(kind: .river, source: p("layers/yellow-river.gpkg"), layer: "yellow_river",
-                             legendLabel: "黄河 Yellow River"),
-                ContextLayer(kind: .fault, source: p("layers/reference/gem_active_faults.geojson")),
-                ContextLayer(kind: .place, source: p("layers/places.gpkg"), labelField: "label"),
-            ],
-            sources: [
-                "Risk classes: HazardZoning demo run (synthetic hazard layers; illustrative only, not an official hazard map)",
-                "Yellow River: Natural Earth 1:10m rivers, public domain",
-                "Active faults: GEM Global Active Faults Database, © GEM Foundation, Styron & Pagani (2020), CC BY 4.0",
-                "Places: GeoNames (geonames.org), CC BY 4.0",
-                "Banner outline: approximate, hand-digitised, not an official boundary",
-            ],
-            footer: "hazard-zoning demo · run \((try? FileManager.default.destinationOfSymbolicLink(atPath: p("out/hangjin-comprehensive-risk/latest"))) ?? "latest")")
-        let layout = try MapRenderer.render(spec, pdf: out + ".pdf", png: out + ".png")
-        print("demo map: \(out).pdf, \(out).png, scale 1:\(Int(layout.scaleDenominator)), bar \(layout.scaleBar.label)")
-    }
-}
-
-@Suite struct ScaleMathTests {
     @Test func roundDenominators() {
         for (x, want) in [(20_890.0, 25_000.0), (25_000, 25_000), (768_000, 800_000), (1_000_001, 1_200_000), (9.5, 10)] {
             #expect(ScaleMath.roundDenominator(atLeast: x) == want, "\(x)")
