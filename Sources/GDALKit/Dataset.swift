@@ -152,6 +152,15 @@ public final class Dataset {
         return err == CE_None ? gt : nil
     }
 
+    /// The raster's footprint in its own CRS (the corners of the geotransform), or nil without one.
+    public var extent: Bounds? {
+        guard let gt = geoTransform else { return nil }
+        let w = Double(width), h = Double(height)
+        let xs = [gt[0], gt[0] + gt[1] * w, gt[0] + gt[2] * h, gt[0] + gt[1] * w + gt[2] * h]
+        let ys = [gt[3], gt[3] + gt[4] * w, gt[3] + gt[5] * h, gt[3] + gt[4] * w + gt[5] * h]
+        return Bounds(minX: xs.min()!, minY: ys.min()!, maxX: xs.max()!, maxY: ys.max()!)
+    }
+
     public func setGeoTransform(_ gt: [Double]) throws {
         precondition(gt.count == 6)
         let h = try live()

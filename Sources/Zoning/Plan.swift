@@ -197,7 +197,19 @@ public struct Planner {
         return plan
     }
 
-    private func num(_ v: Double) -> String { "\(v)" }
+    /// A source's extent in the grid CRS; a CRS that cannot be transformed, or (with `gridBounds`)
+    /// no overlap with the grid, is one clear error naming the source.
+    func locate(_ bounds: Bounds, srs: SpatialReference, in gridSRS: SpatialReference, gridBounds: Bounds?,
+                source: String, what: String) throws -> Bounds {
+        let inGrid: Bounds
+        do { inGrid = try srs.transformBounds(bounds, to: gridSRS) } catch {
+            throw RunError(.dataError, "\(source): \(what): its CRS (\(srs.name)) cannot be transformed to the grid CRS: \((error as? GDALError)?.message ?? "\(error)")")
+        }
+        if let gridBounds, !inGrid.intersects(gridBounds) {
+            throw RunError(.dataError, "\(source): \(what): does not overlap the grid (layer \(inGrid), grid \(gridBounds) in the grid CRS)")
+        }
+        return inGrid
+    }
 
     /// The extent of a layer's source in the grid CRS.
     private func sourceBounds(_ def: LayerDefinition, in gridSRS: SpatialReference, role: String) throws -> Bounds {
@@ -206,10 +218,7 @@ public struct Planner {
         do {
             if ds.bandCount > 0 {
                 guard let srs = ds.spatialReference else { throw RunError(.dataError, "\(def.source): layer \(def.name) has no CRS; assign one (gdal_edit.py -a_srs) or fix the file") }
-                guard let gt = ds.geoTransform else { throw RunError(.dataError, "\(def.source): layer \(def.name) has no geotransform") }
-                let xs = [gt[0], gt[0] + gt[1] * Double(ds.width) + gt[2] * Double(ds.height)]
-                let ys = [gt[3], gt[3] + gt[4] * Double(ds.width) + gt[5] * Double(ds.height)]
-                let b = Bounds(minX: xs.min()!, minY: ys.min()!, maxX: xs.max()!, maxY: ys.max()!)
+                guard let b = ds.extent else { throw RunError(.dataError, "\(def.source): layer \(def.name) has no geotransform") }
                 return try srs.transformBounds(b, to: gridSRS)
             } else {
                 let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
@@ -235,17 +244,7 @@ public struct Planner {
                 guard def.band <= ds.bandCount else {
                     throw RunError(.dataError, "\(def.file): band: \(def.source) has \(ds.bandCount) band(s), band \(def.band) does not exist")
                 }
-                let xs = [gt[0], gt[0] + gt[1] * Double(ds.width) + gt[2] * Double(ds.height)]
-                let ys = [gt[3], gt[3] + gt[4] * Double(ds.width) + gt[5] * Double(ds.height)]
-                let inGrid: Bounds
-                do {
-                    inGrid = try srs.transformBounds(Bounds(minX: xs.min()!, minY: ys.min()!, maxX: xs.max()!, maxY: ys.max()!), to: gridSRS)
-                } catch {
-                    throw RunError(.dataError, "\(def.source): \(what): its CRS (\(srs.name)) cannot be transformed to the grid CRS: \((error as? GDALError)?.message ?? "\(error)")")
-                }
-                guard inGrid.intersects(gridBounds) else {
-                    throw RunError(.dataError, "\(def.source): \(what): does not overlap the grid (layer \(inGrid), grid \(gridBounds) in the grid CRS)")
-                }
+                let inGrid = try locate(ds.extent!, srs: srs, in: gridSRS, gridBounds: gridBounds, source: def.source, what: what)
                 var args = ["-t_srs", crsDefinition] + te + ["-r", use?.resampling ?? "near", "-ot", "Float32",
                             "-dstnodata", "nan", "-et", "\(use?.errorThreshold ?? 0.125)"]
                 if let nodata = def.nodata { args += ["-srcnodata", nodata.isNaN ? "nan" : "\(nodata)"] }
@@ -263,13 +262,7 @@ public struct Planner {
             guard let srs = layer.spatialReference else {
                 throw RunError(.dataError, "\(def.source): \(what): vector layer \(layer.name) has no CRS")
             }
-            let inGrid: Bounds
-            do { inGrid = try srs.transformBounds(try layer.extent(), to: gridSRS) } catch {
-                throw RunError(.dataError, "\(def.source): \(what): its CRS (\(srs.name)) cannot be transformed to the grid CRS: \((error as? GDALError)?.message ?? "\(error)")")
-            }
-            guard inGrid.intersects(gridBounds) else {
-                throw RunError(.dataError, "\(def.source): \(what): does not overlap the grid (layer \(inGrid), grid \(gridBounds) in the grid CRS)")
-            }
+            let inGrid = try locate(try layer.extent(), srs: srs, in: gridSRS, gridBounds: gridBounds, source: def.source, what: what)
             var args: [String]
             if isMask {
                 args = ["-burn", "1", "-l", layer.name] + te + ["-ot", "Byte", "-init", "0"]

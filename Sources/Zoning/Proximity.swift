@@ -82,10 +82,7 @@ extension Planner {
             guard layer.featureCount > 0 else {
                 throw RunError(.dataError, "\(def.source): \(what): layer \(layer.name) has no features; the distance to the nearest one is undefined")
             }
-            let inGrid: Bounds
-            do { inGrid = try srs.transformBounds(try layer.extent(), to: gridSRS) } catch {
-                throw RunError(.dataError, "\(def.source): \(what): its CRS (\(srs.name)) cannot be transformed to the grid CRS: \((error as? GDALError)?.message ?? "\(error)")")
-            }
+            let inGrid = try locate(try layer.extent(), srs: srs, in: gridSRS, gridBounds: nil, source: def.source, what: what)
             let res = grid.pixelWidth
             let marginPixels = margin > 0 ? (margin / res).rounded(.up) : 0
             let (w, h) = (Double(grid.width) + 2 * marginPixels, Double(grid.height) + 2 * marginPixels)
