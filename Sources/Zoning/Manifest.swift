@@ -92,11 +92,14 @@ public struct Manifest: Codable, Sendable {
     /// Prevention zoning: factors, categories with their pixel counts (see `PreventionStage.swift`).
     public var prevention: PreventionInfo? = nil
 
-    public func encoded() throws -> Data {
+    public func encoded() throws -> Data { try Manifest.json(self) }
+
+    /// The JSON every file of a run is written in: sorted keys, snake_case, pretty-printed.
+    static func json<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        return try encoder.encode(self)
+        return try encoder.encode(value)
     }
 
     public static func decode(_ data: Data) throws -> Manifest {

@@ -211,10 +211,7 @@ extension Runner {
         // Statistics per township.
         if let (towns, path) = townships {
             let rows = try preventionStatistics(categoryPath: classTmp, townshipPath: path, townships: towns, categories: spec.categories)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            try write(try encoder.encode(rows), to: (staging as NSString).appendingPathComponent("prevention_stats.json"))
+            try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("prevention_stats.json"))
             try write(Data(Runner.preventionStatisticsCSV(rows, categories: spec.categories).utf8),
                       to: (staging as NSString).appendingPathComponent("prevention_stats.csv"))
         }
@@ -280,34 +277,10 @@ extension Runner {
     /// area_ha, township.
     func polygonizeCategories(zonesPath: String, gpkg: String, layerName: String, categories: [JobSpec.Category],
                               townships: Townships?, connectivity: Int) throws -> Int {
-        let band = try Dataset(open: zonesPath, flags: [.raster]).band(1)
-        let out = FileManager.default.fileExists(atPath: gpkg)
-            ? try Dataset(open: gpkg, flags: [.vector, .update])
-            : try Dataset.createVector(driver: "GPKG", path: gpkg)
-        let layer = try out.createLayer(layerName, srs: try SpatialReference(definition: plan.crsWKT), geometry: .polygon)
-        for (name, kind) in [("category", VectorLayer.FieldKind.integer), ("name", .string), ("english", .string),
-                             ("area_ha", .real), ("township", .string)] {
-            try layer.createField(name, kind: kind)
-        }
-        try layer.inTransaction {
-            try band.polygonize(into: layer, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8)
-        }
-        var count = 0
         let byValue = Dictionary(uniqueKeysWithValues: categories.map { ($0.value, $0) })
-        try layer.inTransaction {
-            try layer.updateFeatures { f in
-                count += 1
-                let c = f.integer(0)
-                f.set(1, byValue[c]?.name ?? "\(c)")
-                if let english = byValue[c]?.english { f.set(2, english) }
-                f.set(3, f.area / 10_000)
-                if let townships, let (x, y) = f.pointOnSurface, let id = townships.id(containing: GeoPoint(x: x, y: y)) {
-                    f.set(4, townships.names[id - 1])
-                }
-            }
-        }
-        try out.close()
-        return count
+        return try polygonizeZones(zonesPath: zonesPath, gpkg: gpkg, layer: layerName, valueField: "category",
+                                   labels: [("name", { byValue[$0]?.name ?? "\($0)" }), ("english", { byValue[$0]?.english })],
+                                   townships: townships, connectivity: connectivity)
     }
 
     /// Area per category and township from the category and township rasters, block by block.
@@ -349,8 +322,7 @@ extension Runner {
 
     /// `prevention_stats.csv`: one row per township.
     static func preventionStatisticsCSV(_ rows: [TownshipPreventionStatistics], categories: [JobSpec.Category]) -> String {
-        func q(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
-        func f(_ v: Double) -> String { String(format: "%.6f", v) }
+        let q = csvText, f = csvNumber
         var header = ["township_id", "township", "valid_area_ha", "dominant_category", "dominant_category_name"]
         for c in categories { header += ["category_\(c.value)_area_ha", "category_\(c.value)_pct"] }
         var lines = [header.joined(separator: ",")]

@@ -236,7 +236,7 @@ public struct Runner {
         let maskPath = plan.mask == nil ? nil : aligned.removeLast()
         lap("align")
 
-        // 3. Stream blocks through the kernel.
+        // 2. Stream blocks through the kernel; classify.
         let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
         var stats = try stream(aligned: aligned, mask: maskPath, indexPath: indexTmp, classPath: classTmp)
@@ -252,7 +252,7 @@ public struct Runner {
         }
         lap("compute")
 
-        // 4. Zones and statistics per township.
+        // 3. Zones and statistics per township; prevention.
         let products0 = plan.job.outputs.products
         var zoningInfo: Manifest.ZoningInfo?
         if let zoning = plan.job.zoning {
@@ -276,10 +276,7 @@ public struct Runner {
             if let t = zoning.townships, let (towns, path) = townships, products0.contains(.statistics) {
                 let rows = try townshipStatistics(classPath: classTmp, indexPath: indexTmp, townshipPath: path, townships: towns,
                                                   level: t.level, thresholds: classification.breaks)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                try write(try encoder.encode(rows), to: (staging as NSString).appendingPathComponent("stats.json"))
+                try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("stats.json"))
                 try write(Data(Runner.statisticsCSV(rows, scheme: plan.job.classify.scheme).utf8),
                           to: (staging as NSString).appendingPathComponent("stats.csv"))
             }
@@ -294,7 +291,7 @@ public struct Runner {
             lap("prevention")
         }
 
-        // 5. Cloud-Optimized GeoTIFFs.
+        // 4. Cloud-Optimized GeoTIFFs.
         let scheme = plan.job.classify.scheme
         report("write", 0, plan.job.outputs.products.count)
         if plan.job.outputs.products.contains(.riskIndex) {
@@ -306,7 +303,7 @@ public struct Runner {
         try FileManager.default.removeItem(atPath: work)
         lap("write_cog")
 
-        // 6. Maps (PDF + PNG) and QGIS styles.
+        // 5. Maps (PDF + PNG) and QGIS styles.
         if plan.job.outputs.products.contains(.maps) {
             _ = try MapMaker(plan: plan, runID: runID).render(folder: staging)
             lap("maps")
@@ -316,7 +313,7 @@ public struct Runner {
         let names = try FileManager.default.contentsOfDirectory(atPath: staging).filter { !$0.hasPrefix(".") }.sorted()
         let products = try names.map { try fileEntry((staging as NSString).appendingPathComponent($0), relativeTo: staging) }
 
-        // 7. Manifest.
+        // 6. Manifest.
         let classes = scheme.classes.map {
             Manifest.ClassCount(value: Int($0.value), name: "\($0.name) \($0.english)", pixels: stats.classCounts[Int($0.value)])
         }
@@ -337,9 +334,7 @@ public struct Runner {
             timings: timings, threads: options.threads)
         manifest.prevention = preventionInfo
         let manifestPath = (staging as NSString).appendingPathComponent("manifest.json")
-        guard FileManager.default.createFile(atPath: manifestPath, contents: try manifest.encoded()) else {
-            throw RunError(.ioError, "\(manifestPath): cannot write the manifest")
-        }
+        try write(try manifest.encoded(), to: manifestPath)
         return manifest
     }
 
@@ -355,7 +350,7 @@ public struct Runner {
             h.update(FileManager.default.contents(atPath: def.file) ?? Data())
         }
         return .init(name: plan.job.name, file: plan.job.file, fileSha256: SHA256.hex(Data(plan.job.text.utf8)),
-                     hash: h.finalize().map { String(format: "%02x", $0) }.joined())
+                     hash: h.finalizeHex())
     }
 
     /// Every input file with size, mtime and SHA-256. A file whose path, size and mtime equal the

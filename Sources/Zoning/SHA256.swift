@@ -86,10 +86,15 @@ public struct SHA256: Sendable {
         return h.flatMap { v in (0..<4).reversed().map { UInt8(truncatingIfNeeded: v >> (UInt32($0) * 8)) } }
     }
 
+    /// `finalize()` as lowercase hex, the form `sha256sum` prints.
+    public mutating func finalizeHex() -> String {
+        finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
     public static func hex<D: DataProtocol>(_ data: D) -> String {
         var s = SHA256()
         s.update(data)
-        return s.finalize().map { String(format: "%02x", $0) }.joined()
+        return s.finalizeHex()
     }
 
     /// The hex digest of a file, read in 1 MiB chunks.
@@ -100,7 +105,7 @@ public struct SHA256: Sendable {
         defer { try? handle.close() }
         var s = SHA256()
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { s.update(chunk) }
-        return s.finalize().map { String(format: "%02x", $0) }.joined()
+        return s.finalizeHex()
     }
 }
 

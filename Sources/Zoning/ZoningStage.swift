@@ -96,28 +96,42 @@ extension Runner {
 
     /// Polygons of the zones raster into `zones.gpkg`, layer `risk_zones`.
     func polygonize(zonesPath: String, gpkg: String, townships: Townships?, connectivity: Int) throws -> Int {
-        let scheme = plan.job.classify.scheme
-        let zones = try Dataset(open: zonesPath, flags: [.raster])
-        let band = try zones.band(1)
-        let out = try Dataset.createVector(driver: "GPKG", path: gpkg)
-        let layer = try out.createLayer("risk_zones", srs: try SpatialReference(definition: plan.crsWKT), geometry: .polygon)
-        try layer.createField("class", kind: .integer)
-        try layer.createField("class_name", kind: .string)
+        let names = Dictionary(uniqueKeysWithValues: plan.job.classify.scheme.classes.map { (Int($0.value), "\($0.name) \($0.english)") })
+        return try polygonizeZones(zonesPath: zonesPath, gpkg: gpkg, layer: "risk_zones", valueField: "class",
+                                   labels: [("class_name", { names[$0] ?? "\($0)" })],
+                                   townships: townships, connectivity: connectivity)
+    }
+
+    /// One polygon per connected region of a zones raster (`gdal_polygonize.py`, nodata skipped),
+    /// written to layer `layer` of a new or existing GeoPackage with the fields `valueField`, one
+    /// text field per label, `area_ha` and `township` (the township holding a point on the surface).
+    /// Returns the number of polygons.
+    func polygonizeZones(zonesPath: String, gpkg: String, layer layerName: String, valueField: String,
+                         labels: [(field: String, text: (Int) -> String?)], townships: Townships?, connectivity: Int) throws -> Int {
+        let band = try Dataset(open: zonesPath, flags: [.raster]).band(1)
+        let out = FileManager.default.fileExists(atPath: gpkg)
+            ? try Dataset(open: gpkg, flags: [.vector, .update])
+            : try Dataset.createVector(driver: "GPKG", path: gpkg)
+        let layer = try out.createLayer(layerName, srs: try SpatialReference(definition: plan.crsWKT), geometry: .polygon)
+        try layer.createField(valueField, kind: .integer)
+        for label in labels { try layer.createField(label.field, kind: .string) }
         try layer.createField("area_ha", kind: .real)
         try layer.createField("township", kind: .string)
         try layer.inTransaction {
             try band.polygonize(into: layer, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8)
         }
+        let areaField = labels.count + 1, townshipField = labels.count + 2
         var count = 0
-        let names = Dictionary(uniqueKeysWithValues: scheme.classes.map { (Int($0.value), "\($0.name) \($0.english)") })
         try layer.inTransaction {
             try layer.updateFeatures { f in
                 count += 1
-                let c = f.integer(0)
-                f.set(1, names[c] ?? "\(c)")
-                f.set(2, f.area / 10_000)
+                let value = f.integer(0)
+                for (i, label) in labels.enumerated() {
+                    if let text = label.text(value) { f.set(i + 1, text) }
+                }
+                f.set(areaField, f.area / 10_000)
                 if let townships, let (x, y) = f.pointOnSurface, let id = townships.id(containing: GeoPoint(x: x, y: y)) {
-                    f.set(3, townships.names[id - 1])
+                    f.set(townshipField, townships.names[id - 1])
                 }
             }
         }
@@ -191,8 +205,7 @@ extension Runner {
 
     /// `stats.csv`: one row per township.
     static func statisticsCSV(_ rows: [TownshipStatistics], scheme: ClassScheme) -> String {
-        func q(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
-        func f(_ v: Double?) -> String { v.map { String(format: "%.6f", $0) } ?? "" }
+        let q = csvText, f = csvNumber
         var header = ["township_id", "township", "valid_area_ha", "mean_index", "max_index", "dominant_class", "dominant_class_name", "level", "level_name"]
         for c in scheme.classes { header += ["class_\(c.value)_area_ha", "class_\(c.value)_pct"] }
         var lines = [header.joined(separator: ",")]
@@ -205,3 +218,11 @@ extension Runner {
         return lines.joined(separator: "\n") + "\n"
     }
 }
+
+/// A CSV text cell, quoted when it holds a comma or a quote (RFC 4180).
+func csvText(_ s: String) -> String {
+    s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+}
+
+/// A CSV number cell with six decimals; empty for nil.
+func csvNumber(_ v: Double?) -> String { v.map { String(format: "%.6f", $0) } ?? "" }
