@@ -33,6 +33,11 @@ public struct JobSpec: Sendable {
         public let position: Position
         /// `normalize: { proximity: … }`: the layer's values are the distance to its nearest feature.
         public var proximity: Bool = false
+        /// `normalize: { min-max: data }`: (v − min) / (max − min) over the layer's valid pixels on
+        /// the grid inside the mask, found by a statistics pass (`normalization` is a placeholder).
+        public var dataMinMax: Bool = false
+        /// `direction: negative`: the normalised value x becomes 1 − x.
+        public var negative: Bool = false
     }
 
     /// Data-driven classification methods, computed over every valid pixel of the grid.
@@ -40,6 +45,8 @@ public struct JobSpec: Sendable {
         case quantile
         case equalInterval = "equal-interval"
         case naturalBreaks = "natural-breaks"
+        /// Breaks at mean ± k·σ of every valid pixel (population σ).
+        case standardDeviation = "standard-deviation"
     }
 
     public struct Classify: Sendable {
@@ -51,20 +58,25 @@ public struct JobSpec: Sendable {
         public var breaks: [Double] { fixedBreaks ?? [] }
     }
 
-    /// How the layers combine, with the weights the job gave or AHP derived.
+    /// How the layers and indices combine into the risk index (the model's top node).
     public struct Combine: Sendable {
-        public let combination: Combination
-        /// One per layer for weighted forms, empty otherwise.
-        public let weights: [Double]
-        /// Present when the weights came from an AHP pairwise-comparison matrix.
-        public let ahpConsistencyRatio: Double?
-        public var name: String {
-            switch combination {
-            case .weightedSum: return ahpConsistencyRatio == nil ? "weighted-sum" : "weighted-sum (AHP)"
-            case .product: return "product"
-            case .maximum: return "maximum"
-            case .geometricMean: return "geometric-mean"
+        public let node: ModelNode
+        /// The fixed kernel's combination (forms of v1), nil for entropy and expressions.
+        public var combination: Combination? {
+            switch node.form {
+            case .weightedSum, .ahp: return .weightedSum(node.weights)
+            case .geometricMean: return .geometricMean(node.weights)
+            case .product: return .product
+            case .maximum: return .maximum
+            case .entropy, .expression: return nil
             }
+        }
+        /// One per member for weighted forms, empty otherwise.
+        public var weights: [Double] { node.weights }
+        /// Present when the weights came from an AHP pairwise-comparison matrix.
+        public var ahpConsistencyRatio: Double? { node.ahpConsistencyRatio }
+        public var name: String {
+            node.form == .ahp ? "weighted-sum (AHP)" : node.form.rawValue
         }
     }
 
@@ -141,6 +153,8 @@ public struct JobSpec: Sendable {
     public let grid: Grid
     public let layers: [LayerUse]
     public let combine: Combine
+    /// Sub-indices (`indices:`), each after the indices it uses.
+    public let indices: [ModelNode]
     /// The weights of a weighted combination, one per layer (empty for product and maximum).
     public var weights: [Double] { combine.weights }
     public let classify: Classify
@@ -149,6 +163,12 @@ public struct JobSpec: Sendable {
     public let maps: Maps
     /// Layer definitions used for the grid extent and mask (by layer name).
     public let auxiliary: [String: LayerDefinition]
+    /// Whether the job runs on the fixed v1 kernel: every layer combined directly in a v1 form,
+    /// no indices, no data-driven normalisation or direction. Otherwise the model kernel runs it.
+    public var usesFixedKernel: Bool {
+        indices.isEmpty && combine.combination != nil && combine.node.members == layers.map(\.key)
+            && !layers.contains { $0.dataMinMax || $0.negative } && !combine.node.negative
+    }
     /// The bytes of the job file, for the job hash.
     public let text: String
     /// Prevention zoning (综合防治区划): the risk class and further factors through a decision matrix.
@@ -243,7 +263,7 @@ public struct JobLoader: Sendable {
 
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
-            allowed: ["version", "name", "title", "grid", "layers", "combine", "classify", "zoning", "prevention", "maps", "outputs", "allow-network", "gdal-config"],
+            allowed: ["version", "name", "title", "grid", "layers", "indices", "combine", "classify", "zoning", "prevention", "maps", "outputs", "allow-network", "gdal-config"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         var cache: [String: LayerDefinition?] = [:]
 
@@ -306,11 +326,17 @@ public struct JobLoader: Sendable {
         if let entries = top["layers"]?.entries() {
             if entries.isEmpty { top["layers"]!.error("at least one layer is needed") }
             for (key, keyNode, value) in entries {
-                guard let obj = value.object(allowed: ["layer", "resampling", "normalize", "all-touched", "error-threshold"],
+                guard let obj = value.object(allowed: ["layer", "resampling", "normalize", "direction", "all-touched", "error-threshold"],
                                              required: ["layer", "normalize"]) else { continue }
                 let def = obj["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
                 let resampling = obj["resampling"].map(parseResampling) ?? "near"
-                let (normalization, proximity) = parseLayerNormalization(obj["normalize"], gridCRS: grid?.crs)
+                let (normalization, proximity, dataMinMax) = parseLayerNormalization(obj["normalize"], gridCRS: grid?.crs)
+                var negative = false
+                if let d = obj["direction"], let text = d.string() {
+                    if text == "negative" { negative = true } else if text != "positive" {
+                        d.error("direction is positive or negative, got \(d.describe)")
+                    }
+                }
                 let allTouched = obj["all-touched"]?.bool() ?? false
                 let et = obj["error-threshold"]?.double() ?? 0.125
                 if let e = obj["error-threshold"], et < 0 { e.error("error-threshold must be ≥ 0 (pixels)") }
@@ -320,33 +346,60 @@ public struct JobLoader: Sendable {
                                                    normalization: normalization, allTouched: allTouched,
                                                    errorThreshold: et,
                                                    position: .init(file: file, line: m.line, column: m.column),
-                                                   proximity: proximity))
+                                                   proximity: proximity, dataMinMax: dataMinMax, negative: negative))
                 }
             }
         }
         let layerKeys = top["layers"]?.entries()?.map(\.key) ?? []
 
-        // combine
-        var combine: JobSpec.Combine?
-        if let c = top["combine"]?.object(allowed: ["weighted-sum", "geometric-mean", "product", "maximum", "ahp"]) {
-            let forms = ["weighted-sum", "geometric-mean", "product", "maximum", "ahp"].filter { c[$0] != nil }
-            if forms.count != 1 {
-                c.node.error("give exactly one of weighted-sum, geometric-mean, product, maximum, ahp (got \(forms.isEmpty ? "none" : forms.joined(separator: ", ")))")
-            } else {
-                combine = parseCombine(forms[0], c[forms[0]]!, layerKeys: layerKeys)
+        // indices and combine: the risk model
+        var layerNodes: [String: YNode] = [:]
+        for (key, keyNode, _) in top["layers"]?.entries() ?? [] { layerNodes[key] = keyNode }
+        var indices: [ModelNode] = []
+        var indexNodes: [String: YNode] = [:]
+        let indexEntries = top["indices"]?.entries() ?? []
+        let indexNames = indexEntries.map(\.key)
+        let memberNames = layerKeys + indexNames
+        var modelOK = true
+        for (name, keyNode, value) in indexEntries {
+            indexNodes[name] = keyNode
+            if layerKeys.contains(name) {
+                keyNode.error("index \"\(name)\" has the name of a layer; names must be unique across layers and indices")
+                modelOK = false
+                continue
             }
+            if name == "combine" || name.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) == nil {
+                keyNode.error("an index name is letters, digits and _, starting with a letter (it can be used in expressions); \"combine\" is taken")
+                modelOK = false
+                continue
+            }
+            guard let obj = value.object(allowed: JobLoader.combineForms + ["direction"]),
+                  let node = parseModelNode(name: name, obj, names: memberNames, requireAll: nil, file: file) else {
+                modelOK = false
+                continue
+            }
+            indices.append(node)
+        }
+        if top["indices"] != nil, indexEntries.isEmpty, top["indices"]?.entries() != nil {
+            top["indices"]!.error("indices is empty; leave it out or define at least one index")
+        }
+        var combine: JobSpec.Combine?
+        if let c = top["combine"]?.object(allowed: JobLoader.combineForms) {
+            // Without indices every layer takes part directly (the v1 rule); expressions name theirs.
+            let requireAll = indexEntries.isEmpty && c["expression"] == nil ? layerKeys : nil
+            if let node = parseModelNode(name: "combine", c, names: memberNames, requireAll: requireAll, file: file) {
+                combine = JobSpec.Combine(node: node)
+            }
+        }
+        if let ordered = orderModel(indices: indices, combine: combine?.node, layerKeys: layerKeys, layerNodes: layerNodes,
+                                    indexNodes: indexNodes, checkUse: modelOK && combine != nil, sink: sink) {
+            indices = ordered
         }
 
         // classify
         var classify: JobSpec.Classify?
         if let c = top["classify"]?.object(allowed: ["scheme", "breaks", "method", "classes"], required: ["scheme"]) {
-            var scheme: ClassScheme?
-            if let s = c["scheme"], let id = s.string() {
-                scheme = ClassScheme.named(id)
-                if scheme == nil {
-                    s.error("unknown scheme \"\(id)\"; expected one of: \(ClassScheme.all.map(\.id).joined(separator: ", "))")
-                }
-            }
+            let scheme = c["scheme"].flatMap(parseScheme)
             if (c["breaks"] == nil) == (c["method"] == nil) {
                 c.node.error("give either breaks (fixed) or method (\(JobSpec.ClassMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
@@ -521,88 +574,10 @@ public struct JobLoader: Sendable {
             return nil
         }
         var spec = JobSpec(file: file, version: version, name: name, title: title, grid: grid, layers: layers,
-                           combine: combine, classify: classify, outputs: outputs, zoning: zoning, maps: maps, auxiliary: auxiliary, text: text,
+                           combine: combine, indices: indices, classify: classify, outputs: outputs, zoning: zoning, maps: maps, auxiliary: auxiliary, text: text,
                            allowNetwork: allowNetwork, gdalConfig: gdalConfig)
         spec.prevention = prevention
         return spec
-    }
-
-    /// `weighted-sum`/`geometric-mean: {key: w}`, `product`/`maximum: [keys]`,
-    /// `ahp: {order: [keys], matrix: [[…]]}` (weighted sum with the principal-eigenvector weights).
-    private func parseCombine(_ form: String, _ node: YNode, layerKeys: [String]) -> JobSpec.Combine? {
-        func checkKeys(_ keys: [(String, YNode)], at node: YNode) -> Bool {
-            var ok = true
-            for (key, keyNode) in keys where !layerKeys.contains(key) {
-                let hint = closest(to: key, in: layerKeys).map { " (did you mean \"\($0)\"?)" } ?? ""
-                keyNode.error("\"\(key)\" is not a layer of this job\(hint); layers: \(layerKeys.joined(separator: ", "))")
-                ok = false
-            }
-            for key in layerKeys where !keys.contains(where: { $0.0 == key }) {
-                node.error("layer \"\(key)\" is missing here; every layer takes part in the combination")
-                ok = false
-            }
-            return ok
-        }
-        switch form {
-        case "product", "maximum":
-            guard let items = node.sequence() else { return nil }
-            let keys = items.compactMap { item in item.string().map { ($0, item) } }
-            guard keys.count == items.count, checkKeys(keys, at: node) else { return nil }
-            return JobSpec.Combine(combination: form == "product" ? .product : .maximum, weights: [], ahpConsistencyRatio: nil)
-        case "ahp":
-            guard let obj = node.object(allowed: ["order", "matrix", "max-consistency-ratio"], required: ["order", "matrix"]),
-                  let orderItems = obj["order"]!.sequence(), let rows = obj["matrix"]!.sequence() else { return nil }
-            let order = orderItems.compactMap { item in item.string().map { ($0, item) } }
-            guard order.count == orderItems.count, checkKeys(order, at: obj["order"]!) else { return nil }
-            var matrix: [[Double]] = []
-            for row in rows {
-                guard let cells = row.sequence() else { return nil }
-                if cells.count != order.count { row.error("each row needs \(order.count) entries, got \(cells.count)"); return nil }
-                var values: [Double] = []
-                for cell in cells {
-                    guard let v = fraction(cell) else { return nil }
-                    values.append(v)
-                }
-                matrix.append(values)
-            }
-            if matrix.count != order.count { obj["matrix"]!.error("the matrix needs \(order.count) rows, got \(matrix.count)"); return nil }
-            let limit = obj["max-consistency-ratio"]?.double() ?? 0.1
-            let ahp: AHP
-            do { ahp = try AHP(matrix) } catch {
-                obj["matrix"]!.error("\(error)")
-                return nil
-            }
-            if ahp.consistencyRatio > limit {
-                obj["matrix"]!.error("the comparisons are inconsistent: consistency ratio \(String(format: "%.3f", ahp.consistencyRatio)) exceeds \(formatNumber(limit)) (λmax \(String(format: "%.3f", ahp.lambdaMax)), CI \(String(format: "%.3f", ahp.consistencyIndex)))")
-                return nil
-            }
-            let byKey = Dictionary(uniqueKeysWithValues: zip(order.map(\.0), ahp.weights))
-            let weights = layerKeys.map { byKey[$0]! }
-            return JobSpec.Combine(combination: .weightedSum(weights), weights: weights, ahpConsistencyRatio: ahp.consistencyRatio)
-        default:
-            guard let entries = node.entries() else { return nil }
-            var byKey: [String: Double] = [:]
-            for (key, _, value) in entries {
-                if let w = value.double() {
-                    if w < 0 || (form == "geometric-mean" && w == 0) {
-                        value.error(form == "geometric-mean" ? "geometric-mean weights must be positive" : "weights must not be negative")
-                    }
-                    byKey[key] = w
-                }
-            }
-            let keysOK = checkKeys(entries.map { ($0.key, $0.keyNode) }, at: node)
-            let known = byKey.filter { layerKeys.contains($0.key) }
-            guard known.count == layerKeys.count else { return nil }
-            let total = known.values.reduce(0, +)
-            if abs(total - 1) > 1e-6 {
-                node.error("weights must sum to 1, they sum to \(formatNumber(total))")
-                return nil
-            }
-            guard keysOK else { return nil }
-            let weights = layerKeys.map { byKey[$0]! }
-            return JobSpec.Combine(combination: form == "geometric-mean" ? .geometricMean(weights) : .weightedSum(weights),
-                                   weights: weights, ahpConsistencyRatio: nil)
-        }
     }
 
     /// gdalwarp's resampling name (`nearest` is `near`); an unknown name is reported with a
@@ -615,22 +590,11 @@ public struct JobLoader: Sendable {
         return "near"
     }
 
-    /// A number or a fraction written as "a/b" (AHP matrices).
-    private func fraction(_ node: YNode) -> Double? {
-        if let text = node.scalarString, text.contains("/") {
-            let parts = text.split(separator: "/").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-            if parts.count == 2, let a = parts[0], let b = parts[1], b != 0, a > 0 { return a / b }
-            node.error("expected a positive number or fraction like 1/3, got \(node.describe)")
-            return nil
-        }
-        return node.double()
-    }
-
     func parseNormalization(_ node: YNode) -> Normalization? {
-        guard let obj = node.object(allowed: ["curve", "linear", "table", "default"]) else { return nil }
+        guard let obj = node.object(allowed: ["curve", "linear", "table", "default", "min-max"]) else { return nil }
         let kinds = ["curve", "linear", "table"].filter { obj[$0] != nil }
         if kinds.count != 1 {
-            node.error("give exactly one of curve, linear, table (got \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
+            node.error("give exactly one of curve, linear, table, min-max (got \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
             return nil
         }
         if obj["default"] != nil && kinds[0] != "table" {

@@ -91,6 +91,8 @@ public struct Manifest: Codable, Sendable {
     public var threads: Int
     /// Prevention zoning: factors, categories with their pixel counts (see `PreventionStage.swift`).
     public var prevention: PreventionInfo? = nil
+    /// The risk model as applied (normalisations, weights used, kernel counts).
+    public var model: ModelInfo? = nil
 
     public func encoded() throws -> Data { try Manifest.json(self) }
 

@@ -56,7 +56,9 @@ public struct Plan: Sendable {
     public let blockSize: Int
     public let sources: [SourcePlan]
     public let mask: SourcePlan?
-    public let kernel: RiskKernel
+    /// The fixed v1 kernel; nil when the job's model runs on the model kernel (built during the
+    /// run, after the statistics passes: see `ModelStage.swift`).
+    public let kernel: RiskKernel?
     /// Absolute folder receiving `<run-id>/` folders and the `latest` link.
     public let outputDirectory: String
     /// The prevention zoning's factor sources, when the job has `prevention:`.
@@ -81,24 +83,27 @@ public struct Plan: Sendable {
         for (source, use) in zip(sources, job.layers) {
             lines.append("  \(source.key): \(source.definition.name) [\(source.kind.rawValue), \(source.sourceCRS), \(source.sourceDetail)]")
             lines.append("    align: \(source.commandLine)")
-            lines.append("    normalize: \(use.proximity ? "distance to the nearest feature → " : "")\(describe(use.normalization))")
+            let normalize = use.dataMinMax ? "min-max over the layer's valid pixels on the grid inside the mask (computed at run time)"
+                : describe(use.normalization)
+            lines.append("    normalize: \(use.proximity ? "distance to the nearest feature → " : "")\(normalize)\(use.negative ? ", direction negative (1 − x)" : "")")
         }
         lines.append("steps")
-        let formula: String
-        switch job.combine.combination {
-        case .weightedSum(let w):
-            formula = zip(job.layers, w).map { "\(formatNumber($1))·\($0.key)" }.joined(separator: " + ")
-                + (job.combine.ahpConsistencyRatio.map { " (AHP weights, consistency ratio \(String(format: "%.3f", $0)))" } ?? "")
-        case .geometricMean(let w):
-            formula = zip(job.layers, w).map { "\($0.key)^\(formatNumber($1))" }.joined(separator: " · ")
-        case .product: formula = job.layers.map(\.key).joined(separator: " × ")
-        case .maximum: formula = "max(" + job.layers.map(\.key).joined(separator: ", ") + ")"
-        }
         lines.append("  1. align every layer onto the grid (above)")
-        lines.append("  2. normalise each layer to 0..1")
-        lines.append("  3. combine (\(job.combine.name)): index = \(formula)")
+        if job.layers.contains(where: \.dataMinMax) {
+            lines.append("  2. normalise each layer to 0..1 (a first pass finds the min-max layers' ranges)")
+        } else {
+            lines.append("  2. normalise each layer to 0..1")
+        }
+        for index in job.indices {
+            lines.append("     index \(index.name) (\(index.form.rawValue)) = \(index.formula())")
+        }
+        lines.append("  3. combine (\(job.combine.name)): index = \(job.combine.node.formula())")
+        if !job.usesFixedKernel {
+            lines.append("     (model kernel: \(job.indices.count) sub-ind\(job.indices.count == 1 ? "ex" : "ices"); an entropy combination's weights come from a pass over the data; a non-finite result is nodata, counted in the manifest; a result outside 0..1 fails the run)")
+        }
         if let method = job.classify.method {
-            lines.append("  4. classify (\(job.classify.scheme.id)): \(method.rawValue) breaks over every valid pixel (histogram at 1e-4), computed in a first pass")
+            let how = method == .standardDeviation ? "mean ± k·σ of every valid pixel" : "over every valid pixel (histogram at 1e-4)"
+            lines.append("  4. classify (\(job.classify.scheme.id)): \(method.rawValue) breaks \(how), computed in a first pass")
         } else {
             lines.append("  4. classify (\(job.classify.scheme.id)): breaks \(job.classify.breaks.map(formatNumber).joined(separator: ", ")); class = 1 + number of breaks ≤ index")
         }
@@ -179,8 +184,10 @@ public struct Planner {
         if let zoning = job.zoning, zoning.minAreaHectares != nil || zoning.townships != nil, !gridSRS.isProjected {
             throw RunError(.dataError, "\(job.file): zoning: areas in hectares need a projected grid CRS (grid.crs is \(crsName))")
         }
-        let kernel = RiskKernel(normalizations: job.layers.map(\.normalization),
-                                combination: job.combine.combination, breaks: job.classify.breaks)
+        let kernel = job.usesFixedKernel
+            ? RiskKernel(normalizations: job.layers.map(\.normalization), combination: job.combine.combination!,
+                         breaks: job.classify.breaks)
+            : nil
         let out: String
         if let outputDirectory {
             out = URL(fileURLWithPath: outputDirectory).standardizedFileURL.path

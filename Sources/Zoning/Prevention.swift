@@ -115,26 +115,41 @@ extension JobSpec {
 extension JobLoader {
     /// `normalize:` of a layer, which may wrap a curve or linear form in `proximity:` (the values are
     /// then the distance from each pixel to the layer's nearest feature, in grid CRS units).
-    func parseLayerNormalization(_ node: YNode?, gridCRS: String?) -> (Normalization?, Bool) {
-        guard let node else { return (nil, false) }
-        guard case .mapping(let map) = node.node, map.contains(where: { $0.key.string == "proximity" }) else {
-            return (parseNormalization(node), false)
+    /// A layer's `normalize:` — returns the normalisation, whether it is a distance (`proximity`)
+    /// and whether its range comes from the data (`min-max: data`; the normalisation is then a
+    /// placeholder filled in by the run's statistics pass).
+    func parseLayerNormalization(_ node: YNode?, gridCRS: String?) -> (Normalization?, Bool, Bool) {
+        guard let node else { return (nil, false, false) }
+        if case .mapping(let map) = node.node, map.contains(where: { $0.key.string == "min-max" }) {
+            guard let obj = node.object(allowed: ["min-max"]), let value = obj["min-max"] else { return (nil, false, true) }
+            guard let text = value.string() else { return (nil, false, true) }
+            guard text == "data" else {
+                value.error("min-max takes data (the layer's own range over its valid pixels on the grid inside the mask), got \(value.describe); for fixed bounds use linear: [min, max]")
+                return (nil, false, true)
+            }
+            return (.linear(min: 0, max: 1), false, true)
         }
-        guard let obj = node.object(allowed: ["proximity"]), let inner = obj["proximity"] else { return (nil, true) }
+        guard case .mapping(let map) = node.node, map.contains(where: { $0.key.string == "proximity" }) else {
+            return (parseNormalization(node), false, false)
+        }
+        guard let obj = node.object(allowed: ["proximity"]), let inner = obj["proximity"] else { return (nil, true, false) }
         if let gridCRS, let srs = try? SpatialReference(definition: gridCRS), !srs.isProjected {
             obj.keys["proximity"]!.error("proximity measures distances in grid CRS units and needs a projected grid CRS (grid.crs is \(gridCRS))")
         }
         if case .mapping(let m) = inner.node, m.contains(where: { $0.key.string == "table" || $0.key.string == "default" }) {
             inner.error("proximity takes curve or linear (a distance is continuous)")
-            return (nil, true)
+            return (nil, true, false)
         }
-        return (parseNormalization(inner), true)
+        return (parseNormalization(inner), true, false)
     }
 
     /// The number of classes of `classify.scheme`, read without reporting (classify reports itself).
     private func schemeClassCount(_ node: YNode?) -> Int? {
         guard let node, case .mapping(let map) = node.node else { return nil }
-        for (key, value) in map where key.string == "scheme" { return value.string.flatMap(ClassScheme.named)?.classCount }
+        for (key, value) in map where key.string == "scheme" {
+            if case .sequence(let levels) = value { return levels.count }
+            return value.string.flatMap(ClassScheme.named)?.classCount
+        }
         return nil
     }
 

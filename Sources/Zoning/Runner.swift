@@ -53,6 +53,10 @@ struct BlockResult: Sendable {
     let classes: [UInt8]
     let classCounts: [Int]
     let indexSum: Double
+    /// Σ index², for standard-deviation breaks (summed in block order like `indexSum`).
+    let indexSumSquares: Double
+    /// The model kernel's counts (non-finite results, values outside 0..1).
+    let counters: ModelKernel.Counters
     let indexMin: Float
     let indexMax: Float
     /// Per input layer: pixels that are neither NaN nor ±inf after alignment.
@@ -236,10 +240,19 @@ public struct Runner {
         let maskPath = plan.mask == nil ? nil : aligned.removeLast()
         lap("align")
 
-        // 2. Stream blocks through the kernel; classify.
+        // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
+        var (kernel, modelInfo) = try resolveModel(aligned: aligned, mask: maskPath)
+        if modelInfo.statisticsPasses > 0 { lap("statistics") }
+
+        // 3. Stream blocks through the kernel; classify.
         let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
-        var stats = try stream(aligned: aligned, mask: maskPath, indexPath: indexTmp, classPath: classTmp)
+        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp)
+        modelInfo.nonFiniteResults = stats.counters.nonFinite
+        if stats.counters.outOfRange > 0 {
+            throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
+        }
+        _ = kernel
         let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp)
         for (l, source) in plan.sources.enumerated() {
             var st = inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
@@ -333,6 +346,7 @@ public struct Runner {
                               indexMean: valid > 0 ? stats.indexSum / Double(valid) : nil, classes: classes),
             timings: timings, threads: options.threads)
         manifest.prevention = preventionInfo
+        manifest.model = modelInfo
         let manifestPath = (staging as NSString).appendingPathComponent("manifest.json")
         try write(try manifest.encoded(), to: manifestPath)
         return manifest
@@ -495,11 +509,13 @@ public struct Runner {
         var layerValid: [Int]
         var classCounts: [Int]
         var indexSum: Double
+        var indexSumSquares: Double = 0
+        var counters = ModelKernel.Counters()
         var indexMin: Float
         var indexMax: Float
     }
 
-    func stream(aligned: [String], mask: String?, indexPath: String, classPath: String) throws -> StreamStats {
+    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
         let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"]
@@ -524,7 +540,6 @@ public struct Runner {
         let blocks = grid.blocks(width: bs, height: bs)
         let workers = min(options.threads, max(1, blocks.count))
         let pipeline = BlockPipeline(total: blocks.count, workers: workers, capacity: 2 * workers)
-        let kernel = plan.kernel
         let wantsHistogram = plan.job.classify.method != nil
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
@@ -544,6 +559,7 @@ public struct Runner {
         var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(), layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
                                 indexMin: .infinity, indexMax: -.infinity)
         var sums = [Double](repeating: 0, count: blocks.count)
+        var squares = [Double](repeating: 0, count: blocks.count)
         var writtenCount = 0
         do {
             while let result = pipeline.next() {
@@ -555,6 +571,8 @@ public struct Runner {
                 for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
                 if let h = result.histogram { stats.histogram?.merge(h) }
                 sums[result.block.index] = result.indexSum
+                squares[result.block.index] = result.indexSumSquares
+                stats.counters.merge(result.counters)
                 stats.indexMin = min(stats.indexMin, result.indexMin)
                 stats.indexMax = max(stats.indexMax, result.indexMax)
                 writtenCount += 1
@@ -576,6 +594,7 @@ public struct Runner {
         }
         // Sum in block order, so the mean does not depend on which thread finished first.
         stats.indexSum = sums.reduce(0, +)
+        stats.indexSumSquares = squares.reduce(0, +)
         try indexDS.close()
         try classDS.close()
         return stats
@@ -583,7 +602,7 @@ public struct Runner {
 
     /// A worker: opens its own datasets (GDAL handles are never shared between threads), then takes
     /// blocks until there are none left.
-    static func work(pipeline: BlockPipeline, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: RiskKernel,
+    static func work(pipeline: BlockPipeline, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: BlockKernel,
                      histogram wantsHistogram: Bool,
                      classCount: Int, blockSize: Int) {
         defer { pipeline.workerFinished() }
@@ -616,7 +635,7 @@ public struct Runner {
                 }
                 var index = [Float](repeating: 0, count: n)
                 var classes = [UInt8](repeating: 0, count: n)
-                withUnsafeInputs(inputs) { pointers in
+                let counters = withUnsafeInputs(inputs) { pointers in
                     maskBuffer.withUnsafeBufferPointer { m in
                         index.withUnsafeMutableBufferPointer { ip in
                             classes.withUnsafeMutableBufferPointer { cp in
@@ -630,7 +649,7 @@ public struct Runner {
                     values.withUnsafeBufferPointer { countFinite(UnsafeBufferPointer(rebasing: $0[0..<n])) }
                 }
                 var counts = [Int](repeating: 0, count: classCount + 1)
-                var sum = 0.0
+                var sum = 0.0, sumSquares = 0.0
                 var lo = Float.infinity, hi = -Float.infinity
                 for p in 0..<n {
                     let c = Int(classes[p])
@@ -638,11 +657,12 @@ public struct Runner {
                     if c != 0 {
                         let v = index[p]
                         sum += Double(v)
+                        sumSquares += Double(v) * Double(v)
                         lo = min(lo, v); hi = max(hi, v)
                     }
                 }
                 pipeline.submit(BlockResult(block: block, index: index, classes: classes, classCounts: counts,
-                                            indexSum: sum, indexMin: lo, indexMax: hi, layerValid: layerValid,
+                                            indexSum: sum, indexSumSquares: sumSquares, counters: counters, indexMin: lo, indexMax: hi, layerValid: layerValid,
                                             histogram: wantsHistogram ? index.withUnsafeBufferPointer { values in
                                                 var h = Histogram()
                                                 h.add(values)
@@ -686,6 +706,13 @@ public struct Runner {
         case .naturalBreaks:
             methodBreaks = histogram.naturalBreaks(classes: k)
             thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
+        case .standardDeviation:
+            // Exact sums over every valid pixel (not the histogram), population σ.
+            let n = Double(stats.classCounts.dropFirst().reduce(0, +))
+            let mean = stats.indexSum / n
+            let deviation = (max(0, stats.indexSumSquares / n - mean * mean)).squareRoot()
+            methodBreaks = deviation > 0 ? ModelKernel.standardDeviationBreaks(mean: mean, deviation: deviation, classes: k) : []
+            thresholds = methodBreaks
         }
         guard thresholds.count == k - 1, zip(thresholds, thresholds.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw RunError(.dataError, "\(plan.job.file): classify: \(method.rawValue) cannot make \(k) distinct classes from this index (breaks \(methodBreaks.map(formatNumber).joined(separator: ", "))); too few distinct values — use fixed breaks or another method")

@@ -1,0 +1,251 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+/// The kernel a run streams its blocks through: the fixed v1 kernel, or the compiled risk model.
+enum BlockKernel: Sendable {
+    case fixed(RiskKernel)
+    case model(ModelKernel)
+
+    func run(count: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
+             index: UnsafeMutableBufferPointer<Float>, classes: UnsafeMutableBufferPointer<UInt8>) -> ModelKernel.Counters {
+        switch self {
+        case .fixed(let k):
+            k.run(count: count, inputs: inputs, mask: mask, index: index, classes: classes)
+            return ModelKernel.Counters()
+        case .model(let k):
+            return k.run(count: count, inputs: inputs, mask: mask, index: index, classes: classes)
+        }
+    }
+}
+
+extension Manifest {
+    /// The risk model as applied: every normalisation with its range, every combination with the
+    /// weights actually used (fixed, AHP or computed from the data), and what the kernel counted.
+    public struct ModelInfo: Codable, Sendable, Equatable {
+        public struct Layer: Codable, Sendable, Equatable {
+            public var key: String
+            /// curve, linear, table, proximity-curve, proximity-linear or min-max-data.
+            public var normalization: String
+            /// linear and min-max: the bounds applied.
+            public var minimum: Double?
+            public var maximum: Double?
+            public var direction: String
+            public var resampling: String
+            public var errorThreshold: Double
+        }
+        public struct Node: Codable, Sendable, Equatable {
+            public var name: String
+            public var form: String
+            public var members: [String]
+            public var weights: [Double]?
+            public var formula: String
+            public var direction: String
+            public var ahpConsistencyRatio: Double?
+            /// Entropy: the subjective prior, the entropies eⱼ, divergences dⱼ, objective weights and pixels used.
+            public var prior: [Double]?
+            public var entropy: [Double]?
+            public var divergence: [Double]?
+            public var objectiveWeights: [Double]?
+            public var entropyPixels: Int?
+        }
+        /// `fixed` (the v1 kernel) or `model` (the compiled model kernel).
+        public var kernel: String
+        public var layers: [Layer]
+        public var indices: [Node]
+        public var combine: Node
+        /// Pixels whose every input was valid but whose result was NaN or ±inf (written as nodata).
+        public var nonFiniteResults: Int
+        /// Statistics passes over the aligned layers before the main pass.
+        public var statisticsPasses: Int
+    }
+}
+
+extension Runner {
+    /// Resolves the data-driven parts of the model (min-max ranges, entropy weights) with
+    /// statistics passes over the aligned layers, and compiles the kernel.
+    func resolveModel(aligned: [String], mask: String?) throws -> (BlockKernel, Manifest.ModelInfo) {
+        let job = plan.job
+        var resolution = ModelResolution()
+        var passes = 0
+        if let kernel = plan.kernel {
+            return (.fixed(kernel), modelInfo(resolution, passes: 0, kernel: "fixed"))
+        }
+        let compiler = ModelCompiler(job: job)
+
+        // Pass: min and max of every `min-max: data` layer over its valid pixels inside the mask.
+        let minMax = job.layers.indices.filter { job.layers[$0].dataMinMax }
+        if !minMax.isEmpty {
+            let partials = try mapBlocks(aligned: aligned, mask: mask, layers: minMax) { _, inputs, maskValues in
+                minMax.indices.map { i in ModelKernel.finiteRange(inputs[i], mask: maskValues) }
+            }
+            passes += 1
+            for (i, l) in minMax.enumerated() {
+                var lo = Float.infinity, hi = -Float.infinity, n = 0
+                for p in partials { lo = min(lo, p[i].minimum); hi = max(hi, p[i].maximum); n += p[i].count }
+                let use = job.layers[l]
+                let what = "\(use.definition.source): layers.\(use.key) (layer \(use.definition.name))"
+                guard n > 0 else { throw RunError(.dataError, "\(what): min-max: data: no valid pixel on the grid inside the mask") }
+                guard hi > lo else {
+                    throw RunError(.dataError, "\(what): min-max: data: the layer is constant (\(formatNumber(Double(lo))) at all \(n) valid pixels inside the mask); a constant indicator cannot be normalised by its range — drop it or give linear: [min, max]")
+                }
+                resolution.ranges[use.key] = (Double(lo), Double(hi))
+            }
+        }
+
+        // Passes: entropy weights, innermost first (an entropy index over other entropy indices
+        // needs their weights before its members can be computed).
+        while true {
+            let nodes = compiler.nextEntropyNodes(resolution)
+            if nodes.isEmpty { break }
+            let targets = Array(Set(nodes.flatMap(\.members))).sorted()
+            let (program, registers) = compiler.program(targets: targets, resolution: resolution)
+            let kernel = ModelKernel(program: program, layerCount: job.layers.count, output: registers[targets[0]]!, breaks: [])
+            let groups = nodes.map { $0.members.map { registers[$0]! } }
+            let partials = try mapBlocks(aligned: aligned, mask: mask, layers: nil) { block, inputs, maskValues in
+                kernel.entropySums(count: block.window.count, inputs: inputs, mask: maskValues, groups: groups)
+            }
+            passes += 1
+            for (g, node) in nodes.enumerated() {
+                var sums = EntropySums(members: node.members.count)
+                for p in partials { sums.merge(p[g]) }  // block order: independent of the thread count
+                do {
+                    resolution.entropy[node.name] = try EntropyWeights(sums, prior: node.prior)
+                } catch {
+                    throw RunError(.dataError, "\(job.file): \(node.key): entropy weights over \(node.members.joined(separator: ", ")): \(error)")
+                }
+            }
+        }
+        let (program, registers) = compiler.program(targets: ["combine"], resolution: resolution)
+        let kernel = ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!,
+                                 breaks: job.classify.breaks)
+        return (.model(kernel), modelInfo(resolution, passes: passes, kernel: "model"))
+    }
+
+    func modelInfo(_ resolution: ModelResolution, passes: Int, kernel: String) -> Manifest.ModelInfo {
+        let job = plan.job
+        let layers = job.layers.map { use -> Manifest.ModelInfo.Layer in
+            var form: String
+            var lo: Double?, hi: Double?
+            switch use.normalization {
+            case .curve: form = "curve"
+            case .linear(let a, let b): form = "linear"; lo = a; hi = b
+            case .table: form = "table"
+            }
+            if use.proximity { form = "proximity-" + form }
+            if use.dataMinMax {
+                form = "min-max-data"
+                lo = resolution.ranges[use.key]?.minimum
+                hi = resolution.ranges[use.key]?.maximum
+            }
+            return .init(key: use.key, normalization: form, minimum: lo, maximum: hi,
+                         direction: use.negative ? "negative" : "positive", resampling: use.resampling,
+                         errorThreshold: use.errorThreshold)
+        }
+        func info(_ node: ModelNode) -> Manifest.ModelInfo.Node {
+            let entropy = resolution.entropy[node.name]
+            let weights: [Double]? = entropy?.weights ?? (node.weights.isEmpty ? nil : node.weights)
+            return .init(name: node.name, form: node.form.rawValue, members: node.members, weights: weights,
+                         formula: node.formula(weights: entropy?.weights), direction: node.negative ? "negative" : "positive",
+                         ahpConsistencyRatio: node.ahpConsistencyRatio, prior: node.prior, entropy: entropy?.entropy,
+                         divergence: entropy?.divergence, objectiveWeights: entropy?.objective, entropyPixels: entropy?.pixels)
+        }
+        return .init(kernel: kernel, layers: layers, indices: job.indices.map(info), combine: info(job.combine.node),
+                     nonFiniteResults: 0, statisticsPasses: passes)
+    }
+
+    /// Runs `body` on every block of the grid on worker threads (each with its own datasets) and
+    /// returns the results in block order. `layers` limits which aligned layers are read (`body`
+    /// gets their buffers in that order); nil reads all.
+    func mapBlocks<T: Sendable>(aligned: [String], mask: String?, layers: [Int]?,
+                                _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T) throws -> [T] {
+        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
+        let workers = min(options.threads, max(1, blocks.count))
+        let wanted = layers ?? Array(aligned.indices)
+        let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
+        let state = BlockResults<T>(count: blocks.count)
+        let capacity = plan.blockSize * plan.blockSize
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            do {
+                let bands = try wanted.map { try Dataset(open: aligned[$0], flags: [.raster]) }.map { ($0, try $0.band(1)) }
+                let maskDS = try mask.map { try Dataset(open: $0, flags: [.raster]) }
+                let maskBand = try maskDS?.band(1)
+                var buffers = wanted.map { _ in [Float](repeating: 0, count: capacity) }
+                var maskBuffer = [Float](repeating: 1, count: capacity)
+                while let i = state.take() {
+                    let w = blocks[i].window
+                    let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                    let n = w.count
+                    for (k, (_, band)) in bands.enumerated() {
+                        do {
+                            try buffers[k].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        } catch let error as GDALError {
+                            throw RunError(.ioError, "\(names[wanted[k]]): reading block \(w): \(error.message)")
+                        }
+                    }
+                    if let maskBand {
+                        do {
+                            try maskBuffer.withUnsafeMutableBufferPointer { try maskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        } catch let error as GDALError {
+                            throw RunError(.ioError, "\(names[aligned.count]): reading block \(w): \(error.message)")
+                        }
+                    }
+                    let result = withUnsafeInputs(buffers) { pointers in
+                        maskBuffer.withUnsafeBufferPointer { m in
+                            let inputs = pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) }
+                            return body(blocks[i], inputs, maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
+                        }
+                    }
+                    state.put(i, result)
+                }
+            } catch let error as RunError {
+                state.fail(error)
+            } catch let error as GDALError {
+                state.fail(RunError(.ioError, "reading aligned layers: \(error.message)"))
+            } catch {
+                state.fail(RunError(.software, "\(error)"))
+            }
+        }
+        if let error = state.error { throw error }
+        return try state.results()
+    }
+}
+
+/// Results of `mapBlocks`, one slot per block, and the next block to take.
+final class BlockResults<T: Sendable>: @unchecked Sendable {
+    // All state is guarded by `lock`.
+    private let lock = NSLock()
+    private var slots: [T?]
+    private var next = 0
+    private var failure: RunError?
+
+    init(count: Int) { slots = [T?](repeating: nil, count: count) }
+
+    func take() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard failure == nil, next < slots.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func put(_ i: Int, _ value: T) {
+        lock.lock(); defer { lock.unlock() }
+        slots[i] = value
+    }
+
+    func fail(_ error: RunError) {
+        lock.lock(); defer { lock.unlock() }
+        if failure == nil { failure = error }
+    }
+
+    var error: RunError? {
+        lock.lock(); defer { lock.unlock() }
+        return failure
+    }
+
+    func results() throws -> [T] {
+        lock.lock(); defer { lock.unlock() }
+        guard slots.allSatisfy({ $0 != nil }) else { throw RunError(.software, "internal error: a statistics pass missed blocks") }
+        return slots.map { $0! }
+    }
+}
