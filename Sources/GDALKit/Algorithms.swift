@@ -94,6 +94,7 @@ extension VectorLayer {
         }
         public func integer(_ field: Int) -> Int { Int(OGR_F_GetFieldAsInteger64(feature, Int32(field))) }
         public func real(_ field: Int) -> Double { OGR_F_GetFieldAsDouble(feature, Int32(field)) }
+        public func string(_ field: Int) -> String { String(cString: OGR_F_GetFieldAsString(feature, Int32(field))) }
         public func set(_ field: Int, _ value: Double) { OGR_F_SetFieldDouble(feature, Int32(field), value) }
         public func set(_ field: Int, _ value: Int) { OGR_F_SetFieldInteger64(feature, Int32(field), GIntBig(value)) }
         public func set(_ field: Int, _ value: String) { OGR_F_SetFieldString(feature, Int32(field), value) }

@@ -91,6 +91,8 @@ public struct JobSpec: Sendable {
         case prevention
         /// Print maps (PDF + PNG) of every classified product, QGIS styles beside them.
         case maps
+        /// `class_stability.tif`, `class_range.tif`, `sensitivity.*` (needs `sensitivity:`).
+        case sensitivity
     }
 
     /// One context layer drawn on the maps.
@@ -173,6 +175,8 @@ public struct JobSpec: Sendable {
     public let text: String
     /// Prevention zoning (综合防治区划): the risk class and further factors through a decision matrix.
     public internal(set) var prevention: Prevention? = nil
+    /// The class-stability analysis under perturbed weights.
+    public internal(set) var sensitivity: Sensitivity? = nil
     /// Whether sources may be read over the network (/vsicurl/, /vsis3/, http://, ...).
     public let allowNetwork: Bool
     /// GDAL configuration options set for the run (keys from `JobSpec.allowedConfigOptions`).
@@ -263,7 +267,7 @@ public struct JobLoader: Sendable {
 
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
-            allowed: ["version", "name", "title", "grid", "layers", "indices", "combine", "classify", "zoning", "prevention", "maps", "outputs", "allow-network", "gdal-config"],
+            allowed: ["version", "name", "title", "grid", "layers", "indices", "combine", "classify", "zoning", "prevention", "sensitivity", "maps", "outputs", "allow-network", "gdal-config"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         var cache: [String: LayerDefinition?] = [:]
 
@@ -395,6 +399,8 @@ public struct JobLoader: Sendable {
                                     indexNodes: indexNodes, checkUse: modelOK && combine != nil, sink: sink) {
             indices = ordered
         }
+
+        let sensitivity = top["sensitivity"].flatMap { parseSensitivity($0, combine: combine, indices: indices) }
 
         // classify
         var classify: JobSpec.Classify?
@@ -531,6 +537,7 @@ public struct JobLoader: Sendable {
             if zoning != nil { products.append(.riskZones) }
             if zoning?.townships != nil { products.append(.statistics) }
             if top["prevention"] != nil { products.append(.prevention) }
+            if top["sensitivity"] != nil { products.append(.sensitivity) }
             products.append(.maps)
             if let p = o["products"], let items = p.sequence() {
                 products = []
@@ -540,6 +547,7 @@ public struct JobLoader: Sendable {
                         products.append(product)
                         if product == .riskZones && top["zoning"] == nil { item.error("risk-zones needs a zoning: section") }
                         if product == .prevention && top["prevention"] == nil { item.error("prevention needs a prevention: section") }
+                        if product == .sensitivity && top["sensitivity"] == nil { item.error("sensitivity needs a sensitivity: section") }
                         if product == .statistics && zoning?.townships == nil && top["zoning"] != nil {
                             item.error("statistics needs zoning.townships")
                         } else if product == .statistics && top["zoning"] == nil {
@@ -577,6 +585,7 @@ public struct JobLoader: Sendable {
                            combine: combine, indices: indices, classify: classify, outputs: outputs, zoning: zoning, maps: maps, auxiliary: auxiliary, text: text,
                            allowNetwork: allowNetwork, gdalConfig: gdalConfig)
         spec.prevention = prevention
+        spec.sensitivity = sensitivity
         return spec
     }
 

@@ -93,6 +93,8 @@ public struct Manifest: Codable, Sendable {
     public var prevention: PreventionInfo? = nil
     /// The risk model as applied (normalisations, weights used, kernel counts).
     public var model: ModelInfo? = nil
+    /// The class-stability analysis (`sensitivity:`).
+    public var sensitivity: SensitivityInfo? = nil
 
     public func encoded() throws -> Data { try Manifest.json(self) }
 

@@ -14,6 +14,10 @@ struct MapMaker {
         let title: String
         let legendTitle: String
         let legend: [LegendEntry]
+        /// Layers drawn over the job's context (e.g. the townships whose level is not stable).
+        var extraContext: [ContextLayer] = []
+        /// The QGIS style written beside the raster; nil = paletted from the legend.
+        var qml: String? = nil
     }
 
     /// The classified rasters of a run folder that get a map, with their map file base names.
@@ -40,6 +44,22 @@ struct MapMaker {
         if let prevention, let categories = plan.prevention?.spec.categories {
             result.append(Target(raster: prevention, base: "prevention_map", title: title,
                                  legendTitle: "防治分区 Prevention zones", legend: MapMaker.legend(categories)))
+        }
+        if let stability = path("class_stability.tif") {
+            // The ramp comes from the raster's colour table; the legend names a few stops.
+            let legend = [100, 90, 80, 65, 50, 25, 0].map { v -> LegendEntry in
+                let c = stabilityColour(v)
+                let label = v == 100 ? "100 % 各情景等级一致 same class in every scenario" : "\(v) % 情景同级 of scenarios agree"
+                return LegendEntry(value: v, label: label, color: RGB(c.0, c.1, c.2))
+            }
+            var extra: [ContextLayer] = []
+            if let changes = path("sensitivity.gpkg") {
+                extra.append(ContextLayer(kind: .outline, source: changes, layer: "level_changes",
+                                          legendLabel: "等级可能变化的乡镇 Township level changes in a scenario"))
+            }
+            result.append(Target(raster: stability, base: "stability_map", title: "\(title) · 风险等级稳定性图 class stability",
+                                 legendTitle: "等级稳定性 Class stability", legend: legend, extraContext: extra,
+                                 qml: Runner.stabilityQML))
         }
         return result
     }
@@ -98,10 +118,11 @@ struct MapMaker {
     }
 
     /// The map of one class raster.
-    func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil) -> MapSpec {
+    func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil,
+              extraContext: [ContextLayer] = []) -> MapSpec {
         MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
                 legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
-                legend: legend ?? self.legend, classRaster: raster, context: context, crsName: nil, sources: sources,
+                legend: legend ?? self.legend, classRaster: raster, context: context + extraContext, crsName: nil, sources: sources,
                 footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
     }
 
@@ -112,9 +133,10 @@ struct MapMaker {
         for target in targets(in: folder) {
             let (raster, base) = (target.raster, target.base)
             let qml = (raster as NSString).deletingPathExtension + ".qml"
-            try Data(QGISStyle.palettedQML(entries: target.legend).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
+            try Data((target.qml ?? QGISStyle.palettedQML(entries: target.legend)).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
             written.append(qml)
-            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend)
+            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
+                                 extraContext: target.extraContext)
             let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
             let png = (folder as NSString).appendingPathComponent("\(base).png")
             do {

@@ -64,12 +64,12 @@ extension Manifest {
 extension Runner {
     /// Resolves the data-driven parts of the model (min-max ranges, entropy weights) with
     /// statistics passes over the aligned layers, and compiles the kernel.
-    func resolveModel(aligned: [String], mask: String?) throws -> (BlockKernel, Manifest.ModelInfo) {
+    func resolveModel(aligned: [String], mask: String?) throws -> (BlockKernel, Manifest.ModelInfo, ModelResolution) {
         let job = plan.job
         var resolution = ModelResolution()
         var passes = 0
         if let kernel = plan.kernel {
-            return (.fixed(kernel), modelInfo(resolution, passes: 0, kernel: "fixed"))
+            return (.fixed(kernel), modelInfo(resolution, passes: 0, kernel: "fixed"), resolution)
         }
         let compiler = ModelCompiler(job: job)
 
@@ -119,7 +119,7 @@ extension Runner {
         let (program, registers) = compiler.program(targets: ["combine"], resolution: resolution)
         let kernel = ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!,
                                  breaks: job.classify.breaks)
-        return (.model(kernel), modelInfo(resolution, passes: passes, kernel: "model"))
+        return (.model(kernel), modelInfo(resolution, passes: passes, kernel: "model"), resolution)
     }
 
     func modelInfo(_ resolution: ModelResolution, passes: Int, kernel: String) -> Manifest.ModelInfo {
@@ -159,93 +159,90 @@ extension Runner {
     /// gets their buffers in that order); nil reads all.
     func mapBlocks<T: Sendable>(aligned: [String], mask: String?, layers: [Int]?,
                                 _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T) throws -> [T] {
+        var slots = [T?](repeating: nil, count: plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count)
+        // What to name in a read error: the layer's own source, not the aligned copy.
+        let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
+        let wanted = layers ?? Array(aligned.indices)
+        try streamBlocks(rasters: wanted.map { (aligned[$0], names[$0]) }, mask: mask.map { ($0, names[aligned.count]) }, body) { block, result in
+            slots[block.index] = result
+        }
+        return slots.map { $0! }
+    }
+
+    /// Runs `body` on every block on worker threads, each reading `rasters` (as Float32; any
+    /// aligned raster of the grid) and the mask with datasets of its own, and hands the results to
+    /// `consume` on the calling thread as they finish, with at most 2 × workers blocks in flight:
+    /// memory is bounded by that, never by the grid.
+    /// `rasters` and `mask` are (path, the name a read error gives).
+    func streamBlocks<T: Sendable>(rasters: [(path: String, name: String)], mask: (path: String, name: String)?,
+                                   _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T,
+                                   consume: (Block, T) throws -> Void) throws {
         let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
         let workers = min(options.threads, max(1, blocks.count))
-        let wanted = layers ?? Array(aligned.indices)
-        let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
-        let state = BlockResults<T>(count: blocks.count)
+        let pipeline = BlockPipeline<(Int, T)>(total: blocks.count, workers: workers, capacity: 2 * workers)
         let capacity = plan.blockSize * plan.blockSize
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            do {
-                let bands = try wanted.map { try Dataset(open: aligned[$0], flags: [.raster]) }.map { ($0, try $0.band(1)) }
-                let maskDS = try mask.map { try Dataset(open: $0, flags: [.raster]) }
-                let maskBand = try maskDS?.band(1)
-                var buffers = wanted.map { _ in [Float](repeating: 0, count: capacity) }
-                var maskBuffer = [Float](repeating: 1, count: capacity)
-                while let i = state.take() {
-                    let w = blocks[i].window
-                    let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                    let n = w.count
-                    for (k, (_, band)) in bands.enumerated() {
-                        do {
-                            try buffers[k].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                        } catch let error as GDALError {
-                            throw RunError(.ioError, "\(names[wanted[k]]): reading block \(w): \(error.message)")
+        var threads: [Thread] = []
+        for _ in 0..<workers {
+            let thread = Thread {
+                defer { pipeline.workerFinished() }
+                do {
+                    let bands = try rasters.map { try Dataset(open: $0.path, flags: [.raster]) }.map { ($0, try $0.band(1)) }
+                    let maskDS = try mask.map { try Dataset(open: $0.path, flags: [.raster]) }
+                    let maskBand = try maskDS?.band(1)
+                    var buffers = rasters.map { _ in [Float](repeating: 0, count: capacity) }
+                    var maskBuffer = [Float](repeating: 1, count: capacity)
+                    while let i = pipeline.take() {
+                        let w = blocks[i].window
+                        let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                        let n = w.count
+                        for (k, (_, band)) in bands.enumerated() {
+                            do {
+                                try buffers[k].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                            } catch let error as GDALError {
+                                throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.message)")
+                            }
                         }
-                    }
-                    if let maskBand {
-                        do {
-                            try maskBuffer.withUnsafeMutableBufferPointer { try maskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                        } catch let error as GDALError {
-                            throw RunError(.ioError, "\(names[aligned.count]): reading block \(w): \(error.message)")
+                        if let maskBand {
+                            do {
+                                try maskBuffer.withUnsafeMutableBufferPointer { try maskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                            } catch let error as GDALError {
+                                throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.message)")
+                            }
                         }
-                    }
-                    let result = withUnsafeInputs(buffers) { pointers in
-                        maskBuffer.withUnsafeBufferPointer { m in
-                            let inputs = pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) }
-                            return body(blocks[i], inputs, maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
+                        let result = withUnsafeInputs(buffers) { pointers in
+                            maskBuffer.withUnsafeBufferPointer { m in
+                                body(blocks[i], pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) },
+                                     maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
+                            }
                         }
+                        pipeline.submit((i, result))
                     }
-                    state.put(i, result)
+                } catch let error as RunError {
+                    pipeline.fail(error)
+                } catch let error as GDALError {
+                    pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.message)"))
+                } catch {
+                    pipeline.fail(RunError(.software, "\(error)"))
                 }
-            } catch let error as RunError {
-                state.fail(error)
-            } catch let error as GDALError {
-                state.fail(RunError(.ioError, "reading aligned layers: \(error.message)"))
-            } catch {
-                state.fail(RunError(.software, "\(error)"))
             }
+            thread.stackSize = 1 << 20
+            threads.append(thread)
         }
-        if let error = state.error { throw error }
-        return try state.results()
-    }
-}
-
-/// Results of `mapBlocks`, one slot per block, and the next block to take.
-final class BlockResults<T: Sendable>: @unchecked Sendable {
-    // All state is guarded by `lock`.
-    private let lock = NSLock()
-    private var slots: [T?]
-    private var next = 0
-    private var failure: RunError?
-
-    init(count: Int) { slots = [T?](repeating: nil, count: count) }
-
-    func take() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard failure == nil, next < slots.count else { return nil }
-        next += 1
-        return next - 1
-    }
-
-    func put(_ i: Int, _ value: T) {
-        lock.lock(); defer { lock.unlock() }
-        slots[i] = value
-    }
-
-    func fail(_ error: RunError) {
-        lock.lock(); defer { lock.unlock() }
-        if failure == nil { failure = error }
-    }
-
-    var error: RunError? {
-        lock.lock(); defer { lock.unlock() }
-        return failure
-    }
-
-    func results() throws -> [T] {
-        lock.lock(); defer { lock.unlock() }
-        guard slots.allSatisfy({ $0 != nil }) else { throw RunError(.software, "internal error: a statistics pass missed blocks") }
-        return slots.map { $0! }
+        threads.forEach { $0.start() }
+        var done = 0
+        do {
+            while let (i, result) = pipeline.next() {
+                try consume(blocks[i], result)
+                pipeline.written()
+                done += 1
+            }
+        } catch {
+            pipeline.fail(RunError(.software, "cancelled"))
+            pipeline.waitForWorkers()
+            throw error
+        }
+        pipeline.waitForWorkers()
+        if let error = pipeline.error { throw error }
+        guard done == blocks.count else { throw RunError(.software, "internal error: \(done) of \(blocks.count) blocks were processed") }
     }
 }

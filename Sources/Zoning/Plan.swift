@@ -109,6 +109,10 @@ public struct Plan: Sendable {
         }
         lines.append("  5. nodata: any input nodata/NaN/±inf\(mask == nil ? "" : " or outside the mask") → index -9999, class 0")
         if let prevention { lines += prevention.summaryLines(riskScheme: job.classify.scheme) }
+        if let s = job.sensitivity {
+            let node = (job.indices + [job.combine.node]).first { $0.name == s.index }
+            lines.append("  sensitivity: the weights of \(node?.key ?? s.index) (\(node?.members.joined(separator: ", ") ?? "")) each × (1 ± \(formatNumber(s.perturb))), renormalised (\(2 * (node?.members.count ?? 0)) scenarios)\(s.samples > 0 ? " + \(s.samples) Dirichlet draws (concentration \(formatNumber(s.concentration)), seed \(s.seed))" : ""); every scenario classified like the baseline → class_stability.tif, class_range.tif, sensitivity.csv/json")
+        }
         lines.append("outputs: \(outputDirectory)/<run-id>/ (\(job.outputs.products.map(\.rawValue).joined(separator: ", ")), manifest.json), latest → newest run")
         return lines.joined(separator: "\n")
     }

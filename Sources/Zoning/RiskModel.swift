@@ -339,6 +339,9 @@ public struct ModelResolution: Sendable {
     public var ranges: [String: (minimum: Double, maximum: Double)] = [:]
     /// Per entropy node (by name): the weights computed from the data.
     public var entropy: [String: EntropyWeights] = [:]
+    /// Weights that replace a node's own (fixed, AHP or entropy): the scenarios of the
+    /// class-stability analysis.
+    public var overrides: [String: [Double]] = [:]
     public init() {}
 }
 
@@ -373,13 +376,15 @@ public struct ModelCompiler: Sendable {
                 let members = node.members.map(emit)
                 var x: Int
                 switch node.form {
-                case .weightedSum, .ahp: x = program.append(.weightedSum(members, node.weights))
-                case .geometricMean: x = program.append(.geometricMean(members, node.weights))
+                case .weightedSum, .ahp: x = program.append(.weightedSum(members, resolution.overrides[node.name] ?? node.weights))
+                case .geometricMean: x = program.append(.geometricMean(members, resolution.overrides[node.name] ?? node.weights))
                 case .product: x = program.append(.product(members))
                 case .maximum: x = program.append(.maximum(members))
                 case .entropy:
-                    guard let w = resolution.entropy[node.name] else { preconditionFailure("entropy weights of \(node.name) are not resolved") }
-                    x = program.append(.weightedSum(members, w.weights))
+                    guard let w = resolution.overrides[node.name] ?? resolution.entropy[node.name]?.weights else {
+                        preconditionFailure("entropy weights of \(node.name) are not resolved")
+                    }
+                    x = program.append(.weightedSum(members, w))
                 case .expression:
                     x = program.compile(node.expression!, registers: Dictionary(uniqueKeysWithValues: zip(node.members, members)))
                 }
@@ -391,6 +396,16 @@ public struct ModelCompiler: Sendable {
         }
         for t in targets { _ = emit(t) }
         return (program, registers)
+    }
+
+    /// The weights a node combines its members with (fixed, AHP or computed), nil for unweighted forms.
+    public func weights(of node: ModelNode, _ resolution: ModelResolution) -> [Double]? {
+        if let w = resolution.overrides[node.name] { return w }
+        switch node.form {
+        case .weightedSum, .ahp, .geometricMean: return node.weights
+        case .entropy: return resolution.entropy[node.name]?.weights
+        case .product, .maximum, .expression: return nil
+        }
     }
 
     /// Entropy nodes whose weights are unknown but whose members need none: computable in one pass.

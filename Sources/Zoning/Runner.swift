@@ -67,14 +67,14 @@ struct BlockResult: Sendable {
 
 /// Hands out blocks to workers and results to the writer, with at most `capacity` blocks in
 /// flight (taken but not yet written): memory is bounded by that, never by the grid size.
-final class BlockPipeline: @unchecked Sendable {
+final class BlockPipeline<Result: Sendable>: @unchecked Sendable {
     // All state is guarded by `condition`.
     private let condition = NSCondition()
     private var nextBlock = 0
     private let total: Int
     private let capacity: Int
     private var inFlight = 0
-    private var ready: [BlockResult] = []
+    private var ready: [Result] = []
     private var runningWorkers: Int
     private var failure: (any Error & Sendable)?
     private var cancelled = false
@@ -95,7 +95,7 @@ final class BlockPipeline: @unchecked Sendable {
         return nextBlock - 1
     }
 
-    func submit(_ result: BlockResult) {
+    func submit(_ result: Result) {
         condition.lock(); defer { condition.unlock() }
         ready.append(result)
         condition.broadcast()
@@ -115,7 +115,7 @@ final class BlockPipeline: @unchecked Sendable {
     }
 
     /// The next finished block for the writer; nil when every worker has stopped and nothing is left.
-    func next() -> BlockResult? {
+    func next() -> Result? {
         condition.lock(); defer { condition.unlock() }
         while ready.isEmpty && runningWorkers > 0 { condition.wait() }
         if cancelled { return nil }
@@ -241,7 +241,7 @@ public struct Runner {
         lap("align")
 
         // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
-        var (kernel, modelInfo) = try resolveModel(aligned: aligned, mask: maskPath)
+        var (kernel, modelInfo, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
         if modelInfo.statisticsPasses > 0 { lap("statistics") }
 
         // 3. Stream blocks through the kernel; classify.
@@ -268,11 +268,12 @@ public struct Runner {
         // 3. Zones and statistics per township; prevention.
         let products0 = plan.job.outputs.products
         var zoningInfo: Manifest.ZoningInfo?
+        var townships: (Townships, String)?
+        if let t = plan.job.zoning?.townships,
+           products0.contains(.statistics) || products0.contains(.riskZones) || products0.contains(.sensitivity) {
+            townships = try prepareTownships(t, work: work)
+        }
         if let zoning = plan.job.zoning {
-            var townships: (Townships, String)?
-            if let t = zoning.townships, products0.contains(.statistics) || products0.contains(.riskZones) {
-                townships = try prepareTownships(t, work: work)
-            }
             var features: Int?
             if products0.contains(.riskZones) {
                 let zonesTmp = (work as NSString).appendingPathComponent("risk_zones.tif")
@@ -302,6 +303,13 @@ public struct Runner {
         if let prevention = plan.prevention, products0.contains(.prevention) {
             preventionInfo = try runPrevention(prevention, classPath: classTmp, staging: staging, work: work)
             lap("prevention")
+        }
+        var sensitivityInfo: Manifest.SensitivityInfo?
+        if let sensitivity = plan.job.sensitivity, products0.contains(.sensitivity) {
+            sensitivityInfo = try runSensitivity(sensitivity, aligned: aligned, mask: maskPath, resolution: resolution,
+                                                 classification: classification, classPath: classTmp, townships: townships,
+                                                 staging: staging, work: work)
+            lap("sensitivity")
         }
 
         // 4. Cloud-Optimized GeoTIFFs.
@@ -347,6 +355,7 @@ public struct Runner {
             timings: timings, threads: options.threads)
         manifest.prevention = preventionInfo
         manifest.model = modelInfo
+        manifest.sensitivity = sensitivityInfo
         let manifestPath = (staging as NSString).appendingPathComponent("manifest.json")
         try write(try manifest.encoded(), to: manifestPath)
         return manifest
@@ -539,7 +548,7 @@ public struct Runner {
 
         let blocks = grid.blocks(width: bs, height: bs)
         let workers = min(options.threads, max(1, blocks.count))
-        let pipeline = BlockPipeline(total: blocks.count, workers: workers, capacity: 2 * workers)
+        let pipeline = BlockPipeline<BlockResult>(total: blocks.count, workers: workers, capacity: 2 * workers)
         let wantsHistogram = plan.job.classify.method != nil
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
@@ -602,7 +611,7 @@ public struct Runner {
 
     /// A worker: opens its own datasets (GDAL handles are never shared between threads), then takes
     /// blocks until there are none left.
-    static func work(pipeline: BlockPipeline, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: BlockKernel,
+    static func work(pipeline: BlockPipeline<BlockResult>, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: BlockKernel,
                      histogram wantsHistogram: Bool,
                      classCount: Int, blockSize: Int) {
         defer { pipeline.workerFinished() }
@@ -694,29 +703,9 @@ public struct Runner {
             return .init(scheme: scheme.id, method: nil, breaks: plan.job.classify.breaks, methodBreaks: nil, histogramResolution: nil)
         }
         let k = scheme.classCount
-        let methodBreaks: [Double]
-        let thresholds: [Double]
-        switch method {
-        case .equalInterval:
-            methodBreaks = histogram.equalIntervalBreaks(classes: k)
-            thresholds = methodBreaks
-        case .quantile:
-            methodBreaks = histogram.quantileBreaks(classes: k)
-            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
-        case .naturalBreaks:
-            methodBreaks = histogram.naturalBreaks(classes: k)
-            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
-        case .standardDeviation:
-            // Exact sums over every valid pixel (not the histogram), population σ.
-            let n = Double(stats.classCounts.dropFirst().reduce(0, +))
-            let mean = stats.indexSum / n
-            let deviation = (max(0, stats.indexSumSquares / n - mean * mean)).squareRoot()
-            methodBreaks = deviation > 0 ? ModelKernel.standardDeviationBreaks(mean: mean, deviation: deviation, classes: k) : []
-            thresholds = methodBreaks
-        }
-        guard thresholds.count == k - 1, zip(thresholds, thresholds.dropFirst()).allSatisfy({ $0 < $1 }) else {
-            throw RunError(.dataError, "\(plan.job.file): classify: \(method.rawValue) cannot make \(k) distinct classes from this index (breaks \(methodBreaks.map(formatNumber).joined(separator: ", "))); too few distinct values — use fixed breaks or another method")
-        }
+        let valid = stats.classCounts.dropFirst().reduce(0, +)
+        let (methodBreaks, thresholds) = try breaks(method, histogram: histogram, sum: stats.indexSum,
+                                                    sumSquares: stats.indexSumSquares, valid: valid, classes: k)
         let thresholdsF = thresholds.map(Float.init)
         var counts = [Int](repeating: 0, count: k + 1)
         let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
@@ -748,6 +737,37 @@ public struct Runner {
         stats.classCounts = counts
         return .init(scheme: scheme.id, method: method.rawValue, breaks: thresholds, methodBreaks: methodBreaks,
                      histogramResolution: histogram.resolution)
+    }
+
+    /// Data-driven breaks: as the method states them (upper bounds) and as the kernel applies them
+    /// (class = 1 + number of thresholds ≤ index). `sum`/`sumSquares` are exact sums over the
+    /// `valid` pixels (standard deviation); the others read the histogram.
+    func breaks(_ method: JobSpec.ClassMethod, histogram: Histogram, sum: Double, sumSquares: Double, valid: Int,
+                classes k: Int, scenario: String = "") throws -> (methodBreaks: [Double], thresholds: [Double]) {
+        let methodBreaks: [Double]
+        let thresholds: [Double]
+        switch method {
+        case .equalInterval:
+            methodBreaks = histogram.equalIntervalBreaks(classes: k)
+            thresholds = methodBreaks
+        case .quantile:
+            methodBreaks = histogram.quantileBreaks(classes: k)
+            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
+        case .naturalBreaks:
+            methodBreaks = histogram.naturalBreaks(classes: k)
+            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
+        case .standardDeviation:
+            // Exact sums over every valid pixel (not the histogram), population σ.
+            let n = Double(valid)
+            let mean = sum / n
+            let deviation = (max(0, sumSquares / n - mean * mean)).squareRoot()
+            methodBreaks = deviation > 0 ? ModelKernel.standardDeviationBreaks(mean: mean, deviation: deviation, classes: k) : []
+            thresholds = methodBreaks
+        }
+        guard thresholds.count == k - 1, zip(thresholds, thresholds.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw RunError(.dataError, "\(plan.job.file): classify\(scenario): \(method.rawValue) cannot make \(k) distinct classes from this index (breaks \(methodBreaks.map(formatNumber).joined(separator: ", "))); too few distinct values — use fixed breaks or another method")
+        }
+        return (methodBreaks, thresholds)
     }
 
     // MARK: products

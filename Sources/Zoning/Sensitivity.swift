@@ -1,0 +1,451 @@
+import Cartography
+import Foundation
+import GDALKit
+import RasterKernel
+
+extension JobSpec {
+    /// `sensitivity:` — how stable the classes are when the weights of one combination change.
+    public struct Sensitivity: Sendable {
+        /// One-at-a-time perturbation: wⱼ·(1 ± perturb), in (0, 1).
+        public let perturb: Double
+        /// The node whose weights are perturbed: `combine` or an index name.
+        public let index: String
+        /// Monte-Carlo scenarios from a Dirichlet centred on the baseline.
+        public let samples: Int
+        public let seed: UInt64
+        public let concentration: Double
+    }
+}
+
+extension JobLoader {
+    /// `sensitivity: { perturb: 0.2, index: NAME, samples: N, seed: S, concentration: C }`.
+    func parseSensitivity(_ node: YNode, combine: JobSpec.Combine?, indices: [ModelNode]) -> JobSpec.Sensitivity? {
+        guard let o = node.object(allowed: ["perturb", "index", "samples", "seed", "concentration"], required: ["perturb"]) else { return nil }
+        var ok = true
+        let perturb = o["perturb"]?.double()
+        if let p = o["perturb"], let perturb, !(perturb > 0 && perturb < 1) {
+            p.error("perturb is a relative change of a weight, strictly between 0 and 1, got \(formatNumber(perturb))")
+            ok = false
+        }
+        let samples = o["samples"]?.int() ?? 0
+        if let s = o["samples"], samples < 0 || samples > 10_000 {
+            s.error("samples is a number of Monte-Carlo scenarios, 0 to 10000, got \(samples)")
+            ok = false
+        }
+        let seed = o["seed"]?.int() ?? 1
+        if let s = o["seed"], seed < 0 { s.error("seed must not be negative"); ok = false }
+        let concentration = o["concentration"]?.double() ?? 100
+        if let c = o["concentration"], !(concentration > 0) { c.error("concentration must be positive"); ok = false }
+        let name = o["index"]?.string() ?? "combine"
+        let nodes = (combine.map { [$0.node] } ?? []) + indices
+        if let target = nodes.first(where: { $0.name == name }) {
+            let weighted: Set<ModelNode.Form> = [.weightedSum, .ahp, .entropy, .geometricMean]
+            if !weighted.contains(target.form) {
+                let at = o["index"] ?? node
+                at.error("sensitivity perturbs weights, and \(target.key) (\(target.form.rawValue)) has none; name a weighted-sum, ahp, entropy or geometric-mean combination with index:")
+                ok = false
+            }
+        } else if let i = o["index"] {
+            let names = nodes.map(\.name)
+            let hint = closest(to: name, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+            i.error("no combination named \"\(name)\"\(hint); known: \(names.joined(separator: ", "))")
+            ok = false
+        } else if combine != nil {
+            ok = false
+        }
+        guard ok, let perturb else { return nil }
+        return .init(perturb: perturb, index: name, samples: samples, seed: UInt64(seed), concentration: concentration)
+    }
+}
+
+extension Manifest {
+    /// The class-stability analysis: the scenarios with their weights and breaks, and what stayed.
+    public struct SensitivityInfo: Codable, Sendable, Equatable {
+        public struct Scenario: Codable, Sendable, Equatable {
+            public var kind: String
+            public var member: String?
+            public var sign: Int?
+            public var weights: [Double]
+            public var breaks: [Double]
+            /// Valid pixels whose class equals the baseline's.
+            public var sameClassPixels: Int
+        }
+        public var index: String
+        public var members: [String]
+        public var baselineWeights: [Double]
+        public var perturb: Double
+        public var samples: Int
+        public var seed: UInt64
+        public var concentration: Double
+        public var scenarios: [Scenario]
+        public var validPixels: Int
+        /// Pixels whose class is the same in every scenario, in at least 80 %, in under 50 %.
+        public var stablePixels: Int
+        public var atLeast80Pixels: Int
+        public var below50Pixels: Int
+        /// Townships whose level changes in some scenario.
+        public var townshipsChanging: [String]?
+    }
+}
+
+/// Per township: how stable its pixels' classes and its level are under the scenarios.
+public struct TownshipSensitivity: Codable, Sendable, Equatable {
+    public var id: Int
+    public var name: String
+    public var validPixels: Int
+    public var validAreaHa: Double
+    /// Shares (%) of the valid area with stability 100 %, ≥ 80 %, < 50 %.
+    public var stablePercent: Double
+    public var atLeast80Percent: Double
+    public var below50Percent: Double
+    public var level: Int?
+    /// The township's level in every scenario, in scenario order.
+    public var scenarioLevels: [Int?]
+    public var lowestLevel: Int?
+    public var highestLevel: Int?
+    public var levelChanges: Bool
+}
+
+/// What the second sensitivity pass accumulates per block (merged in block order).
+private struct SensitivityBlock: Sendable {
+    var stability: [UInt8]
+    var range: [UInt8]
+    /// Per scenario (0 = baseline): pixels with the baseline's class.
+    var same: [Int]
+    var valid = 0, stable = 0, atLeast80 = 0, below50 = 0
+    /// Per township (index = id): valid pixels, stable/≥80/<50 counts, and per scenario the class
+    /// counts and the index sum.
+    var townValid: [Int]
+    var townStable: [Int], townAtLeast80: [Int], townBelow50: [Int]
+    var townCounts: [[[Int]]]
+    var townSums: [[Double]]
+}
+
+/// The stability colour ramp: red (0 %) → orange (50 %) → light green (80 %) → green (100 %).
+let stabilityStops: [(Int, (UInt8, UInt8, UInt8))] = [(0, (215, 25, 28)), (50, (253, 174, 97)), (80, (166, 217, 106)), (100, (26, 150, 65))]
+
+func stabilityColour(_ v: Int) -> (UInt8, UInt8, UInt8) {
+    for (a, b) in zip(stabilityStops, stabilityStops.dropFirst()) where v <= b.0 {
+        let t = Double(v - a.0) / Double(b.0 - a.0)
+        func mix(_ x: UInt8, _ y: UInt8) -> UInt8 { UInt8((Double(x) + t * (Double(y) - Double(x))).rounded()) }
+        return (mix(a.1.0, b.1.0), mix(a.1.1, b.1.1), mix(a.1.2, b.1.2))
+    }
+    return stabilityStops.last!.1
+}
+
+extension Runner {
+    static let stabilityNoData: UInt8 = 255
+
+    /// Re-classifies the grid under every weight scenario and writes `class_stability.tif`,
+    /// `class_range.tif`, `sensitivity.csv/json` (with townships) and the changed townships.
+    func runSensitivity(_ spec: JobSpec.Sensitivity, aligned: [String], mask: String?, resolution: ModelResolution,
+                        classification: Manifest.Classification, classPath: String, townships: (Townships, String)?,
+                        staging: String, work: String) throws -> Manifest.SensitivityInfo {
+        let job = plan.job
+        let compiler = ModelCompiler(job: job)
+        let node = (job.indices + [job.combine.node]).first { $0.name == spec.index }!
+        guard let baseline = compiler.weights(of: node, resolution) else {
+            throw RunError(.software, "internal error: \(node.key) has no weights to perturb")
+        }
+        let scenarios = WeightScenarios.oneAtATime(baseline, perturb: spec.perturb)
+            + WeightScenarios.dirichlet(baseline, concentration: spec.concentration, samples: spec.samples, seed: spec.seed)
+        // Scenario 0 is the baseline itself: the model kernel reproduces the published index.
+        let weightSets = [baseline] + scenarios.map(\.weights)
+        func kernels(_ thresholds: [[Double]]) -> [ModelKernel] {
+            zip(weightSets, thresholds).map { weights, breaks in
+                var r = resolution
+                r.overrides[node.name] = weights
+                let (program, registers) = compiler.program(targets: ["combine"], resolution: r)
+                return ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!, breaks: breaks)
+            }
+        }
+        let k = job.classify.scheme.classCount
+        var thresholds = [[Double]](repeating: classification.breaks, count: weightSets.count)
+
+        // Data-driven breaks: each scenario's own histogram and sums (a pass of its own).
+        if let method = job.classify.method {
+            let unclassified = kernels(weightSets.map { _ in [] })
+            var histograms = weightSets.map { _ in Histogram() }
+            var blockSums: [[Double]] = [], blockSquares: [[Double]] = []
+            var valid = [Int](repeating: 0, count: weightSets.count)
+            let blockCount = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count
+            blockSums = [[Double]](repeating: [], count: blockCount)
+            blockSquares = blockSums
+            try streamBlocks(rasters: aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) },
+                             mask: mask.map { ($0, "grid.mask") }) { block, inputs, maskValues in
+                let n = block.window.count
+                var index = [Float](repeating: 0, count: n), classes = [UInt8](repeating: 0, count: n)
+                return unclassified.map { kernel -> (Histogram, Double, Double, Int) in
+                    index.withUnsafeMutableBufferPointer { ip in classes.withUnsafeMutableBufferPointer { cp in
+                        _ = kernel.run(count: n, inputs: inputs, mask: maskValues, index: ip, classes: cp)
+                    } }
+                    var h = Histogram()
+                    index.withUnsafeBufferPointer { h.add($0) }
+                    var sum = 0.0, squares = 0.0, count = 0
+                    for p in 0..<n where classes[p] != 0 {
+                        let v = Double(index[p])
+                        sum += v; squares += v * v; count += 1
+                    }
+                    return (h, sum, squares, count)
+                }
+            } consume: { block, parts in
+                for (s, part) in parts.enumerated() {
+                    histograms[s].merge(part.0)
+                    valid[s] += part.3
+                }
+                blockSums[block.index] = parts.map(\.1)
+                blockSquares[block.index] = parts.map(\.2)
+            }
+            for s in weightSets.indices {
+                // Sums in block order: independent of the thread count.
+                let sum = blockSums.reduce(0) { $0 + $1[s] }, squares = blockSquares.reduce(0) { $0 + $1[s] }
+                thresholds[s] = try breaks(method, histogram: histograms[s], sum: sum, sumSquares: squares, valid: valid[s],
+                                           classes: k, scenario: s == 0 ? "" : " (sensitivity scenario \(s))").thresholds
+            }
+        }
+        let classifiers = kernels(thresholds)
+        let scenarioCount = scenarios.count
+
+        // The pass: every scenario's classes against the published baseline class.
+        let g = plan.grid
+        let create = ["TILED=YES", "BLOCKXSIZE=\(plan.blockSize)", "BLOCKYSIZE=\(plan.blockSize)"]
+        let srs = try SpatialReference(definition: plan.crsWKT)
+        let stabilityTmp = (work as NSString).appendingPathComponent("class_stability.tif")
+        let rangeTmp = (work as NSString).appendingPathComponent("class_range.tif")
+        let stabilityDS = try Dataset.create(driver: "GTiff", path: stabilityTmp, width: g.width, height: g.height, bands: 1, type: .byte, options: create)
+        let rangeDS = try Dataset.create(driver: "GTiff", path: rangeTmp, width: g.width, height: g.height, bands: 1, type: .byte, options: create)
+        for ds in [stabilityDS, rangeDS] {
+            try ds.setGeoTransform(g.geoTransform)
+            try ds.setSpatialReference(srs)
+        }
+        let stabilityBand = try stabilityDS.band(1), rangeBand = try rangeDS.band(1)
+        try stabilityBand.setNoDataValue(Double(Runner.stabilityNoData))
+        try stabilityBand.setColorTable((0...255).map { v in
+            if v > 100 { return (0, 0, 0, 0) }
+            let c = stabilityColour(v)
+            return (c.0, c.1, c.2, 255)
+        })
+        stabilityBand.setDescription("class stability (% of \(scenarioCount) weight scenarios with the baseline class)")
+        try rangeBand.setNoDataValue(0)
+        rangeBand.setDescription("class range over \(scenarioCount) weight scenarios (10 × lowest + highest class)")
+
+        let towns = townships?.0.names.count ?? 0
+        var rasters = aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) }
+        rasters.append((classPath, "risk class"))
+        if let townships { rasters.append((townships.1, "townships")) }
+        let layerCount = job.layers.count
+        var partials = [SensitivityBlock?](repeating: nil, count: g.blocks(width: plan.blockSize, height: plan.blockSize).count)
+        try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }) { block, buffers, maskValues in
+            let n = block.window.count
+            let inputs = Array(buffers.prefix(layerCount))
+            let baseClass = buffers[layerCount]
+            let town = towns > 0 ? buffers[layerCount + 1] : nil
+            var result = SensitivityBlock(stability: [UInt8](repeating: Runner.stabilityNoData, count: n),
+                                          range: [UInt8](repeating: 0, count: n), same: [Int](repeating: 0, count: scenarioCount + 1),
+                                          townValid: [Int](repeating: 0, count: towns + 1),
+                                          townStable: [Int](repeating: 0, count: towns + 1),
+                                          townAtLeast80: [Int](repeating: 0, count: towns + 1),
+                                          townBelow50: [Int](repeating: 0, count: towns + 1),
+                                          townCounts: [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: scenarioCount + 1), count: towns + 1),
+                                          townSums: [[Double]](repeating: [Double](repeating: 0, count: scenarioCount + 1), count: towns + 1))
+            var classes = [[UInt8]](repeating: [UInt8](repeating: 0, count: n), count: classifiers.count)
+            var indices = [[Float]](repeating: [Float](repeating: 0, count: n), count: classifiers.count)
+            for (s, kernel) in classifiers.enumerated() {
+                indices[s].withUnsafeMutableBufferPointer { ip in classes[s].withUnsafeMutableBufferPointer { cp in
+                    _ = kernel.run(count: n, inputs: inputs, mask: maskValues, index: ip, classes: cp)
+                } }
+            }
+            for p in 0..<n {
+                let b = UInt8(baseClass[p])
+                guard b != 0 else { continue }
+                var same = 0, lo = UInt8.max, hi: UInt8 = 0
+                for s in 1...max(1, scenarioCount) where s <= scenarioCount {
+                    let c = classes[s][p]
+                    if c == b { same += 1; result.same[s] += 1 }
+                    if c != 0 { lo = min(lo, c); hi = max(hi, c) }
+                }
+                let percent = scenarioCount == 0 ? 100 : Int((100 * Double(same) / Double(scenarioCount)).rounded())
+                result.stability[p] = UInt8(percent)
+                result.range[p] = lo == UInt8.max ? 0 : 10 * lo + hi
+                result.valid += 1
+                if percent == 100 { result.stable += 1 }
+                if percent >= 80 { result.atLeast80 += 1 }
+                if percent < 50 { result.below50 += 1 }
+                if let town {
+                    let t = Int(town[p])
+                    guard t > 0 && t <= towns else { continue }
+                    result.townValid[t] += 1
+                    if percent == 100 { result.townStable[t] += 1 }
+                    if percent >= 80 { result.townAtLeast80[t] += 1 }
+                    if percent < 50 { result.townBelow50[t] += 1 }
+                    for s in 0...scenarioCount {
+                        let c = Int(classes[s][p])
+                        result.townCounts[t][s][c] += 1
+                        if c != 0 { result.townSums[t][s] += Double(indices[s][p]) }
+                    }
+                }
+            }
+            return result
+        } consume: { block, result in
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            do {
+                try result.stability.withUnsafeBufferPointer { try stabilityBand.write(window, from: $0) }
+                try result.range.withUnsafeBufferPointer { try rangeBand.write(window, from: $0) }
+            } catch let error as GDALError {
+                throw RunError(.ioError, "\(work): writing the class-stability rasters: \(error.message)")
+            }
+            var kept = result
+            kept.stability = []; kept.range = []
+            partials[block.index] = kept
+        }
+        try stabilityDS.close()
+        try rangeDS.close()
+        try writeCOG(from: stabilityTmp, to: (staging as NSString).appendingPathComponent("class_stability.tif"), resampling: "NEAREST", predictor: nil)
+        try writeCOG(from: rangeTmp, to: (staging as NSString).appendingPathComponent("class_range.tif"), resampling: "NEAREST", predictor: nil)
+        try Data(Runner.stabilityQML.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("class_stability.qml")))
+
+        // Merge in block order (the index sums are floating point).
+        var total = SensitivityBlock(stability: [], range: [], same: [Int](repeating: 0, count: scenarioCount + 1),
+                                     townValid: [Int](repeating: 0, count: towns + 1), townStable: [Int](repeating: 0, count: towns + 1),
+                                     townAtLeast80: [Int](repeating: 0, count: towns + 1), townBelow50: [Int](repeating: 0, count: towns + 1),
+                                     townCounts: [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: scenarioCount + 1), count: towns + 1),
+                                     townSums: [[Double]](repeating: [Double](repeating: 0, count: scenarioCount + 1), count: towns + 1))
+        for part in partials {
+            guard let part else { throw RunError(.software, "internal error: a sensitivity block is missing") }
+            total.valid += part.valid; total.stable += part.stable; total.atLeast80 += part.atLeast80; total.below50 += part.below50
+            for s in 0...scenarioCount { total.same[s] += part.same[s] }
+            for t in 0...towns {
+                total.townValid[t] += part.townValid[t]; total.townStable[t] += part.townStable[t]
+                total.townAtLeast80[t] += part.townAtLeast80[t]; total.townBelow50[t] += part.townBelow50[t]
+                for s in 0...scenarioCount {
+                    for c in 0...k { total.townCounts[t][s][c] += part.townCounts[t][s][c] }
+                    total.townSums[t][s] += part.townSums[t][s]
+                }
+            }
+        }
+
+        var changing: [String]?
+        if let (names, _) = townships.map({ ($0.0.names, $0.1) }), let rule = job.zoning?.townships?.level {
+            let pixelHa = g.pixelArea / 10_000
+            let rows = (1...max(towns, 1)).prefix(towns).map { t -> TownshipSensitivity in
+                let valid = total.townValid[t]
+                let levels = (0...scenarioCount).map { s -> Int? in
+                    let counts = total.townCounts[t][s]
+                    let n = counts.dropFirst().reduce(0, +)
+                    return Runner.townshipLevel(rule, counts: counts, sum: total.townSums[t][s], valid: n, thresholds: thresholds[s])
+                }
+                let scenarioLevels = Array(levels.dropFirst())
+                let known = levels.compactMap { $0 }
+                func share(_ x: Int) -> Double { valid > 0 ? 100 * Double(x) / Double(valid) : 0 }
+                return TownshipSensitivity(id: t, name: names[t - 1], validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+                                           stablePercent: share(total.townStable[t]), atLeast80Percent: share(total.townAtLeast80[t]),
+                                           below50Percent: share(total.townBelow50[t]), level: levels[0], scenarioLevels: scenarioLevels,
+                                           lowestLevel: known.min(), highestLevel: known.max(),
+                                           levelChanges: Set(known).count > 1)
+            }
+            try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("sensitivity.json"))
+            try write(Data(sensitivityCSV(rows, scenarios: scenarioCount).utf8), to: (staging as NSString).appendingPathComponent("sensitivity.csv"))
+            changing = rows.filter(\.levelChanges).map(\.name)
+            try writeChangingTownships(rows.filter(\.levelChanges), staging: staging)
+        }
+        let scenarioInfo = scenarios.enumerated().map { i, sc in
+            Manifest.SensitivityInfo.Scenario(kind: sc.kind, member: sc.member.map { node.members[$0] }, sign: sc.sign,
+                                              weights: sc.weights, breaks: thresholds[i + 1], sameClassPixels: total.same[i + 1])
+        }
+        return .init(index: node.name, members: node.members, baselineWeights: baseline, perturb: spec.perturb,
+                     samples: spec.samples, seed: spec.seed, concentration: spec.concentration, scenarios: scenarioInfo,
+                     validPixels: total.valid, stablePixels: total.stable, atLeast80Pixels: total.atLeast80,
+                     below50Pixels: total.below50, townshipsChanging: changing)
+    }
+
+    /// A township's level from its class counts (index = class, 0 = nodata) and index sum.
+    static func townshipLevel(_ rule: JobSpec.TownshipLevel, counts: [Int], sum: Double, valid: Int, thresholds: [Double]) -> Int? {
+        guard valid > 0 else { return nil }
+        switch rule {
+        case .meanIndex:
+            let mean = sum / Double(valid)
+            return 1 + thresholds.filter { mean >= $0 }.count
+        case .highShare(let share):
+            var cumulative = 0
+            for c in stride(from: counts.count - 1, through: 1, by: -1) {
+                cumulative += counts[c]
+                if Double(cumulative) >= share * Double(valid) { return c }
+            }
+            return 1
+        }
+    }
+
+    func sensitivityCSV(_ rows: [TownshipSensitivity], scenarios: Int) -> String {
+        var lines = [(["township_id", "township", "valid_area_ha", "stable_100_percent", "stable_ge_80_percent", "stable_lt_50_percent",
+                       "level", "lowest_level", "highest_level", "level_changes"] + (0..<scenarios).map { "level_scenario_\($0 + 1)" })
+            .joined(separator: ",")]
+        for r in rows {
+            func level(_ v: Int?) -> String { v.map { String($0) } ?? "" }
+            var cells: [String] = ["\(r.id)", csvText(r.name)]
+            cells += [r.validAreaHa, r.stablePercent, r.atLeast80Percent, r.below50Percent].map { String(format: "%.4f", $0) }
+            cells += [level(r.level), level(r.lowestLevel), level(r.highestLevel), r.levelChanges ? "true" : "false"]
+            cells += r.scenarioLevels.map(level)
+            lines.append(cells.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `sensitivity.gpkg` layer `level_changes`: the townships whose level changes in some scenario,
+    /// with their baseline, lowest and highest level (outlined on the stability map).
+    func writeChangingTownships(_ rows: [TownshipSensitivity], staging: String) throws {
+        guard let t = plan.job.zoning?.townships else { return }
+        let gpkg = (staging as NSString).appendingPathComponent("sensitivity.gpkg")
+        let def = t.definition
+        let quoted = rows.map { "'" + $0.name.replacingOccurrences(of: "'", with: "''") + "'" }
+        // An empty selection still makes the layer, so the file always has the same layout.
+        let filter = quoted.isEmpty ? "1 = 0" : "\"\(t.nameField)\" IN (\(quoted.joined(separator: ", ")))"
+        do {
+            try ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+                let src = try Dataset(open: def.source, flags: [.vector])
+                let layer = try def.layer.map { try src.layer(named: $0) } ?? src.layer(0)
+                let out = try Utilities.vectorTranslate(src, to: gpkg, arguments: [
+                    "-f", "GPKG", "-t_srs", plan.job.grid.crs, "-nln", "level_changes", "-where", filter,
+                    "-nlt", "PROMOTE_TO_MULTI", layer.name])
+                let changes = try out.layer(named: "level_changes")
+                for (name, kind) in [("level", VectorLayer.FieldKind.integer), ("lowest_level", .integer), ("highest_level", .integer)] {
+                    try changes.createField(name, kind: kind)
+                }
+                let byName = Dictionary(rows.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                let nameIndex = changes.fieldIndex(t.nameField)!
+                let fields = ["level", "lowest_level", "highest_level"].map { changes.fieldIndex($0)! }
+                try changes.updateFeatures { f in
+                    guard let row = byName[f.string(nameIndex)] else { return }
+                    f.set(fields[0], row.level ?? 0)
+                    f.set(fields[1], row.lowestLevel ?? 0)
+                    f.set(fields[2], row.highestLevel ?? 0)
+                }
+                try out.close()
+            }
+        } catch let error as GDALError {
+            throw RunError(.ioError, "\(gpkg): cannot write the townships whose level changes: \(error.message)")
+        }
+    }
+
+    /// QGIS style of `class_stability.tif`: the same ramp, interpolated, 255 transparent.
+    static var stabilityQML: String {
+        let items = stabilityStops.map { v, c in
+            "          <item alpha=\"255\" value=\"\(v)\" label=\"\(v) %\" color=\"#\(String(format: "%02x%02x%02x", c.0, c.1, c.2))\"/>"
+        }.joined(separator: "\n")
+        return """
+            <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+            <qgis version="3.22" styleCategories="AllStyleCategories">
+              <pipe>
+                <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" nodataColor="" classificationMin="0" classificationMax="100">
+                  <rastershader>
+                    <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="0" maximumValue="100">
+            \(items)
+                    </colorrampshader>
+                  </rastershader>
+                </rasterrenderer>
+              </pipe>
+            </qgis>
+
+            """
+    }
+}
