@@ -708,6 +708,7 @@ def cmd_report(bench):
     kbs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(res, "kernel-bench-*.json")))]
     kb = sorted(kbs, key=lambda k: k["kernel_to_memcpy"])[len(kbs) // 2]
     cmp_ = json.load(open(os.path.join(bench, "compare.json")))
+    sens = [parse_time(p) for p in sorted(glob.glob(os.path.join(res, "sens-*.time")))]
     reruns = [parse_time(p) for p in sorted(glob.glob(os.path.join(res, "rerun-*.time")))]
     rerun_s = max(r["wall_s"] for r in reruns) if reruns else None
     hz = dict(min(hz_runs, key=lambda r: r["wall_s"]), max_rss_mib=max(r["max_rss_mib"] for r in hz_runs))
@@ -727,6 +728,8 @@ def cmd_report(bench):
         "kernel_bench_runs": kbs,
         "compare": cmp_,
         "no_change_rerun_s": [r["wall_s"] for r in reruns],
+        "sensitivity_6_scenarios": ({"wall_s": min(r["wall_s"] for r in sens), "max_rss_mib": max(r["max_rss_mib"] for r in sens),
+                                     "over_baseline": round(min(r["wall_s"] for r in sens) / hz["wall_s"] - 1, 3)} if sens else None),
         "targets": {
             "no_change_rerun_le_1s": {"value": rerun_s, "pass": rerun_s is not None and rerun_s <= 1},
             "speed_ge_4x_chain": {"value": round(speed, 2), "pass": speed >= 4},
@@ -784,6 +787,10 @@ def cmd_report(bench):
     if "expression_to_weighted_sum" in kb:
         print("  %-40s %8s  %s" % ("expression ≥ 50 % of weighted-sum kernel", "%.0f %%" % (100 * kb["expression_to_weighted_sum"]),
                                    pf(tg["expression_ge_50pct_weighted_sum"]["pass"])))
+    if summary["sensitivity_6_scenarios"]:
+        sv = summary["sensitivity_6_scenarios"]
+        print("  %-40s %8s  %s" % ("6 weight scenarios add ≤ 30 % wall", "+%.0f %%" % (100 * sv["over_baseline"]),
+                                   pf(sv["over_baseline"] <= 0.30)))
     if rerun_s is not None:
         print("  %-40s %8s  %s" % ("no-change rerun of the demo job ≤ 1 s", "%.2f s" % rerun_s,
                                    pf(tg["no_change_rerun_le_1s"]["pass"])))
