@@ -9,16 +9,7 @@ import Testing
     /// Runs gdalwarp, ogr2ogr + gdal_rasterize and gdal_calc.py exactly as a GIS analyst would, and
     /// returns (index, class) rasters computed by GDAL/numpy.
     func oracle(_ fx: Fixture, work: String) throws -> (index: [Float], classes: [UInt8]) {
-        let L = fx.project.path("layers")
-        let te = ["-te", "\(Fixture.xmin)", "\(Fixture.ymin)", "\(Fixture.xmax)", "\(Fixture.ymax)", "-tr", "30", "30"]
-        let warp = ["-q", "-t_srs", "EPSG:4545"] + te + ["-r", "bilinear", "-ot", "Float32", "-dstnodata", "nan", "-et", "0"]
-        try shell("/usr/bin/gdalwarp", warp + ["\(L)/flood.tif", "\(work)/flood.tif"])
-        try shell("/usr/bin/gdalwarp", warp + ["\(L)/fire.tif", "\(work)/fire.tif"])
-        try shell("/usr/bin/ogr2ogr", ["-t_srs", "EPSG:4545", "\(work)/seismic_4545.gpkg", "\(L)/seismic.gpkg", "pga"])
-        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "pga_g", "-l", "pga"] + te
-            + ["-ot", "Float32", "-init", "nan", "-a_nodata", "nan", "\(work)/seismic_4545.gpkg", "\(work)/seismic.tif"])
-        try shell("/usr/bin/gdal_rasterize", ["-q", "-burn", "1", "-l", "area"] + te
-            + ["-ot", "Byte", "-init", "0", "\(L)/area.gpkg", "\(work)/mask.tif"])
+        try fx.alignWithGDAL(into: work)
         let calc = """
             where(isfinite(A) & isfinite(B) & isfinite(C) & (D != 0), \
             0.45 * interp(A, [0, 0.5, 1.5, 3.0], [0, 0.3, 0.7, 1.0]) \

@@ -83,17 +83,9 @@ import Testing
     func align(_ fx: Fixture) throws -> String {
         let work = fx.project.path("oracle")
         if FileManager.default.fileExists(atPath: "\(work)/towns.tif") { return work }
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let L = fx.project.path("layers")
-        let te = ["-te", "\(Fixture.xmin)", "\(Fixture.ymin)", "\(Fixture.xmax)", "\(Fixture.ymax)", "-tr", "30", "30"]
-        let warp = ["-q", "-t_srs", "EPSG:4545"] + te + ["-r", "bilinear", "-ot", "Float32", "-dstnodata", "nan", "-et", "0"]
-        try shell("/usr/bin/gdalwarp", warp + ["\(L)/flood.tif", "\(work)/flood.tif"])
-        try shell("/usr/bin/gdalwarp", warp + ["\(L)/fire.tif", "\(work)/fire.tif"])
-        try shell("/usr/bin/ogr2ogr", ["-t_srs", "EPSG:4545", "\(work)/seismic_4545.gpkg", "\(L)/seismic.gpkg", "pga"])
-        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "pga_g", "-l", "pga"] + te
-            + ["-ot", "Float32", "-init", "nan", "-a_nodata", "nan", "\(work)/seismic_4545.gpkg", "\(work)/seismic.tif"])
-        try shell("/usr/bin/gdal_rasterize", ["-q", "-burn", "1", "-l", "area"] + te + ["-ot", "Byte", "-init", "0", "\(L)/area.gpkg", "\(work)/mask.tif"])
-        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "tid", "-l", "towns"] + te + ["-ot", "UInt16", "-init", "0", "\(L)/towns.gpkg", "\(work)/towns.tif"])
+        try fx.alignWithGDAL(into: work)
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "tid", "-l", "towns"] + Fixture.targetExtent
+            + ["-ot", "UInt16", "-init", "0", fx.project.path("layers/towns.gpkg"), "\(work)/towns.tif"])
         return work
     }
 

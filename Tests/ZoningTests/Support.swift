@@ -196,4 +196,23 @@ struct Fixture {
     func plan(output: String? = nil) throws -> Plan {
         try Planner().resolve(try JobLoader().load(jobPath), outputDirectory: output)
     }
+
+    /// Aligns the fixture's layers onto its grid with GDAL's own command-line tools, as an analyst
+    /// would: `flood.tif`, `fire.tif` (gdalwarp -r bilinear -et 0), `seismic.tif` (ogr2ogr +
+    /// gdal_rasterize by pga_g), `mask.tif` (burned 1) in `work`.
+    func alignWithGDAL(into work: String) throws {
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let L = project.path("layers")
+        let warp = ["-q", "-t_srs", "EPSG:4545"] + Fixture.targetExtent + ["-r", "bilinear", "-ot", "Float32", "-dstnodata", "nan", "-et", "0"]
+        try shell("/usr/bin/gdalwarp", warp + ["\(L)/flood.tif", "\(work)/flood.tif"])
+        try shell("/usr/bin/gdalwarp", warp + ["\(L)/fire.tif", "\(work)/fire.tif"])
+        try shell("/usr/bin/ogr2ogr", ["-t_srs", "EPSG:4545", "\(work)/seismic_4545.gpkg", "\(L)/seismic.gpkg", "pga"])
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "pga_g", "-l", "pga"] + Fixture.targetExtent
+            + ["-ot", "Float32", "-init", "nan", "-a_nodata", "nan", "\(work)/seismic_4545.gpkg", "\(work)/seismic.tif"])
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-burn", "1", "-l", "area"] + Fixture.targetExtent
+            + ["-ot", "Byte", "-init", "0", "\(L)/area.gpkg", "\(work)/mask.tif"])
+    }
+
+    /// `-te … -tr 30 30`: the fixture's grid for GDAL's tools.
+    static let targetExtent = ["-te", "\(xmin)", "\(ymin)", "\(xmax)", "\(ymax)", "-tr", "30", "30"]
 }
