@@ -63,6 +63,10 @@ struct BlockResult: Sendable {
     let layerValid: [Int]
     /// The block's index histogram, when breaks are computed from the data.
     let histogram: Histogram?
+    /// Weight scenarios: their classes against this block's (fixed breaks), or their index
+    /// statistics (data-driven breaks, classified in a later pass).
+    var sensitivity: SensitivityBlock? = nil
+    var scenarioStatistics: [ScenarioStatistics]? = nil
 }
 
 /// Hands out blocks to workers and results to the writer, with at most `capacity` blocks in
@@ -244,10 +248,26 @@ public struct Runner {
         var (kernel, modelInfo, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
         if modelInfo.statisticsPasses > 0 { lap("statistics") }
 
+        // The townships on the grid (statistics, zones, and the sensitivity tallies of the main pass).
+        let products0 = plan.job.outputs.products
+        var townships: (Townships, String)?
+        if let t = plan.job.zoning?.townships,
+           products0.contains(.statistics) || products0.contains(.riskZones) || products0.contains(.sensitivity) {
+            townships = try prepareTownships(t, work: work)
+        }
+        // Weight scenarios (sensitivity:) run inside the main pass.
+        var sensitivity: (SensitivitySetup, SensitivityAccumulator)?
+        if let spec = plan.job.sensitivity, products0.contains(.sensitivity) {
+            let setup = try prepareSensitivity(spec, resolution: resolution, towns: townships?.0.names.count ?? 0)
+            sensitivity = (setup, try SensitivityAccumulator(grid: plan.grid, blockSize: plan.blockSize, crsWKT: plan.crsWKT,
+                                                             scenarios: setup.scenarioCount, work: work))
+        }
+
         // 3. Stream blocks through the kernel; classify.
         let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
-        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp)
+        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
+                               sensitivity: sensitivity, townshipPath: townships?.1)
         modelInfo.nonFiniteResults = stats.counters.nonFinite
         if stats.counters.outOfRange > 0 {
             throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
@@ -266,13 +286,7 @@ public struct Runner {
         lap("compute")
 
         // 3. Zones and statistics per township; prevention.
-        let products0 = plan.job.outputs.products
         var zoningInfo: Manifest.ZoningInfo?
-        var townships: (Townships, String)?
-        if let t = plan.job.zoning?.townships,
-           products0.contains(.statistics) || products0.contains(.riskZones) || products0.contains(.sensitivity) {
-            townships = try prepareTownships(t, work: work)
-        }
         if let zoning = plan.job.zoning {
             var features: Int?
             if products0.contains(.riskZones) {
@@ -305,10 +319,9 @@ public struct Runner {
             lap("prevention")
         }
         var sensitivityInfo: Manifest.SensitivityInfo?
-        if let sensitivity = plan.job.sensitivity, products0.contains(.sensitivity) {
-            sensitivityInfo = try runSensitivity(sensitivity, aligned: aligned, mask: maskPath, resolution: resolution,
-                                                 classification: classification, classPath: classTmp, townships: townships,
-                                                 staging: staging, work: work)
+        if let (setup, accumulator) = sensitivity {
+            sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, aligned: aligned, mask: maskPath,
+                                                    classPath: classTmp, townships: townships, staging: staging)
             lap("sensitivity")
         }
 
@@ -524,7 +537,8 @@ public struct Runner {
         var indexMax: Float
     }
 
-    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String) throws -> StreamStats {
+    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String,
+                sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
         let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"]
@@ -553,11 +567,13 @@ public struct Runner {
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
         let classCount = plan.job.classify.scheme.classCount
+        let scenarios = sensitivity?.0
+        let townships = sensitivity == nil ? nil : townshipPath
         var threads: [Thread] = []
         for _ in 0..<workers {
             let thread = Thread {
                 Runner.work(pipeline: pipeline, blocks: blocks, sources: aligned, mask: mask, names: names, kernel: kernel,
-                            histogram: wantsHistogram,
+                            histogram: wantsHistogram, sensitivity: scenarios, townships: townships,
                             classCount: classCount, blockSize: bs)
             }
             thread.stackSize = 1 << 20
@@ -579,6 +595,8 @@ public struct Runner {
                 for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
                 for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
                 if let h = result.histogram { stats.histogram?.merge(h) }
+                if let part = result.sensitivity { try sensitivity?.1.add(result.block, part) }
+                if let part = result.scenarioStatistics { sensitivity?.1.add(result.block, part) }
                 sums[result.block.index] = result.indexSum
                 squares[result.block.index] = result.indexSumSquares
                 stats.counters.merge(result.counters)
@@ -612,7 +630,7 @@ public struct Runner {
     /// A worker: opens its own datasets (GDAL handles are never shared between threads), then takes
     /// blocks until there are none left.
     static func work(pipeline: BlockPipeline<BlockResult>, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: BlockKernel,
-                     histogram wantsHistogram: Bool,
+                     histogram wantsHistogram: Bool, sensitivity: SensitivitySetup?, townships: String?,
                      classCount: Int, blockSize: Int) {
         defer { pipeline.workerFinished() }
         do {
@@ -620,9 +638,13 @@ public struct Runner {
             let bands = try datasets.map { try $0.band(1) }
             let maskDS = try mask.map { try Dataset(open: $0, flags: [.raster]) }
             let maskBand = try maskDS.map { try $0.band(1) }
+            let townDS = try townships.map { try Dataset(open: $0, flags: [.raster]) }
+            let townBand = try townDS.map { try $0.band(1) }
             let capacity = blockSize * blockSize
             var inputs = sources.map { _ in [Float](repeating: 0, count: capacity) }
             var maskBuffer = [Float](repeating: 1, count: capacity)
+            var townBuffer = [Float](repeating: 0, count: townBand == nil ? 0 : capacity)
+            var scratch = SensitivitySetup.Scratch()
             while let i = pipeline.take() {
                 let block = blocks[i]
                 let w = block.window
@@ -670,13 +692,40 @@ public struct Runner {
                         lo = min(lo, v); hi = max(hi, v)
                     }
                 }
-                pipeline.submit(BlockResult(block: block, index: index, classes: classes, classCounts: counts,
-                                            indexSum: sum, indexSumSquares: sumSquares, counters: counters, indexMin: lo, indexMax: hi, layerValid: layerValid,
-                                            histogram: wantsHistogram ? index.withUnsafeBufferPointer { values in
-                                                var h = Histogram()
-                                                h.add(values)
-                                                return h
-                                            } : nil))
+                var result = BlockResult(block: block, index: index, classes: classes, classCounts: counts,
+                                         indexSum: sum, indexSumSquares: sumSquares, counters: counters, indexMin: lo, indexMax: hi,
+                                         layerValid: layerValid,
+                                         histogram: wantsHistogram ? index.withUnsafeBufferPointer { values in
+                                             var h = Histogram()
+                                             h.add(values)
+                                             return h
+                                         } : nil)
+                if let sensitivity {
+                    // The weight scenarios on the same block while its layers are in memory.
+                    if let townBand {
+                        try townBuffer.withUnsafeMutableBufferPointer { try townBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                    }
+                    withUnsafeInputs(inputs) { pointers in
+                        maskBuffer.withUnsafeBufferPointer { m in
+                            townBuffer.withUnsafeBufferPointer { t in
+                                let layers = pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) }
+                                let maskValues = maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n])
+                                if sensitivity.classifiers != nil {
+                                    result.sensitivity = classes.withUnsafeBufferPointer { c in
+                                        index.withUnsafeBufferPointer { x in
+                                            sensitivity.block(count: n, inputs: layers, mask: maskValues, baseline: c, baselineIndex: x,
+                                                              town: townBand == nil ? nil : UnsafeBufferPointer(rebasing: t[0..<n]),
+                                                              scratch: &scratch)
+                                        }
+                                    }
+                                } else {
+                                    result.scenarioStatistics = sensitivity.statistics(count: n, inputs: layers, mask: maskValues)
+                                }
+                            }
+                        }
+                    }
+                }
+                pipeline.submit(result)
             }
         } catch let error as RunError {
             pipeline.fail(error)

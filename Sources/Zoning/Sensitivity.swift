@@ -106,21 +106,6 @@ public struct TownshipSensitivity: Codable, Sendable, Equatable {
     public var levelChanges: Bool
 }
 
-/// What the second sensitivity pass accumulates per block (merged in block order).
-private struct SensitivityBlock: Sendable {
-    var stability: [UInt8]
-    var range: [UInt8]
-    /// Per scenario (0 = baseline): pixels with the baseline's class.
-    var same: [Int]
-    var valid = 0, stable = 0, atLeast80 = 0, below50 = 0
-    /// Per township (index = id): valid pixels, stable/≥80/<50 counts, and per scenario the class
-    /// counts and the index sum.
-    var townValid: [Int]
-    var townStable: [Int], townAtLeast80: [Int], townBelow50: [Int]
-    var townCounts: [[[Int]]]
-    var townSums: [[Double]]
-}
-
 /// The stability colour ramp: red (0 %) → orange (50 %) → light green (80 %) → green (100 %).
 let stabilityStops: [(Int, (UInt8, UInt8, UInt8))] = [(0, (215, 25, 28)), (50, (253, 174, 97)), (80, (166, 217, 106)), (100, (26, 150, 65))]
 
@@ -133,14 +118,241 @@ func stabilityColour(_ v: Int) -> (UInt8, UInt8, UInt8) {
     return stabilityStops.last!.1
 }
 
+/// What the scenarios give on one block (merged in block order).
+struct SensitivityBlock: Sendable {
+    var stability: [UInt8]
+    var range: [UInt8]
+    /// Per scenario (0 = baseline): pixels with the baseline's class.
+    var same: [Int]
+    var valid = 0, stable = 0, atLeast80 = 0, below50 = 0
+    /// Per township (index = id): valid pixels, stable/≥80/<50 counts, and per scenario the class
+    /// counts and the index sum.
+    var townValid: [Int]
+    var townStable: [Int], townAtLeast80: [Int], townBelow50: [Int]
+    var townCounts: [[[Int]]]
+    var townSums: [[Double]]
+
+    init(pixels n: Int, scenarios: Int, towns: Int, classes k: Int) {
+        stability = [UInt8](repeating: Runner.stabilityNoData, count: n)
+        range = [UInt8](repeating: 0, count: n)
+        same = [Int](repeating: 0, count: scenarios + 1)
+        townValid = [Int](repeating: 0, count: towns + 1)
+        townStable = townValid; townAtLeast80 = townValid; townBelow50 = townValid
+        townCounts = [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: scenarios + 1), count: towns + 1)
+        townSums = [[Double]](repeating: [Double](repeating: 0, count: scenarios + 1), count: towns + 1)
+    }
+
+    mutating func merge(_ part: SensitivityBlock) {
+        valid += part.valid; stable += part.stable; atLeast80 += part.atLeast80; below50 += part.below50
+        for s in same.indices { same[s] += part.same[s] }
+        for t in townValid.indices {
+            townValid[t] += part.townValid[t]; townStable[t] += part.townStable[t]
+            townAtLeast80[t] += part.townAtLeast80[t]; townBelow50[t] += part.townBelow50[t]
+            for s in same.indices {
+                for c in townCounts[t][s].indices { townCounts[t][s][c] += part.townCounts[t][s][c] }
+                townSums[t][s] += part.townSums[t][s]
+            }
+        }
+    }
+}
+
+/// One scenario's index statistics on a block, for its data-driven breaks.
+struct ScenarioStatistics: Sendable {
+    var histogram: Histogram
+    var sum: Double
+    var sumSquares: Double
+    var valid: Int
+}
+
+/// The weight scenarios of a run and their kernels. Weight set 0 is the baseline (the model kernel
+/// reproduces the published index bit for bit); 1…S are the scenarios.
+struct SensitivitySetup: Sendable {
+    let spec: JobSpec.Sensitivity
+    let node: ModelNode
+    let baseline: [Double]
+    let scenarios: [WeightScenarios.Scenario]
+    /// Index-only kernels (data-driven breaks: the main pass gathers their statistics).
+    let unclassified: [ModelKernel]
+    /// Classifying kernels: built at once for fixed breaks, after the main pass for data-driven ones.
+    var classifiers: [ModelKernel]?
+    var thresholds: [[Double]]
+    let towns: Int
+    let classes: Int
+
+    var scenarioCount: Int { scenarios.count }
+
+    /// Per-worker buffers of `block`, reused from block to block.
+    struct Scratch {
+        var classes: [UInt8] = []
+        var indices: [Float] = []
+    }
+
+    /// One block: every scenario's classes against the baseline class; stability, range and the
+    /// township tallies. `inputs` are the aligned layers, `baselineIndex` the published index of the
+    /// block (nil: computed with weight set 0), `town` the township ids (or nil).
+    func block(count n: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
+               baseline baseClass: UnsafeBufferPointer<UInt8>, baselineIndex: UnsafeBufferPointer<Float>?,
+               town: UnsafeBufferPointer<Float>?, scratch: inout Scratch) -> SensitivityBlock {
+        let kernels = classifiers!
+        let S = scenarioCount
+        var result = SensitivityBlock(pixels: n, scenarios: S, towns: town == nil ? 0 : towns, classes: classes)
+        if scratch.classes.count < (S + 1) * n {
+            scratch.classes = [UInt8](repeating: 0, count: (S + 1) * n)
+            scratch.indices = [Float](repeating: 0, count: (S + 1) * n)
+        }
+        scratch.classes.withUnsafeMutableBufferPointer { cls in
+            scratch.indices.withUnsafeMutableBufferPointer { idx in
+                // Weight set 0 is the baseline: its index is the published one when given.
+                for (s, kernel) in kernels.enumerated() where s > 0 || (town != nil && baselineIndex == nil) {
+                    _ = kernel.run(count: n, inputs: inputs, mask: mask,
+                                   index: UnsafeMutableBufferPointer(rebasing: idx[(s * n)..<((s + 1) * n)]),
+                                   classes: UnsafeMutableBufferPointer(rebasing: cls[(s * n)..<((s + 1) * n)]))
+                }
+                if let baselineIndex, town != nil {
+                    for p in 0..<n { idx[p] = baselineIndex[p]; cls[p] = baseClass[p] }
+                }
+                let c = UnsafePointer(cls.baseAddress!), x = UnsafePointer(idx.baseAddress!)
+                for p in 0..<n {
+                    let b = baseClass[p]
+                    guard b != 0 else { continue }
+                    var same = 0, lo = UInt8.max, hi: UInt8 = 0
+                    for s in stride(from: 1, through: S, by: 1) {
+                        let v = c[s * n + p]
+                        if v == b { same += 1; result.same[s] += 1 }
+                        if v != 0 { lo = min(lo, v); hi = max(hi, v) }
+                    }
+                    let percent = S == 0 ? 100 : (200 * same + S) / (2 * S)   // round half up
+                    result.stability[p] = UInt8(percent)
+                    result.range[p] = lo == UInt8.max ? 0 : 10 * lo + hi
+                    result.valid += 1
+                    if percent == 100 { result.stable += 1 }
+                    if percent >= 80 { result.atLeast80 += 1 }
+                    if percent < 50 { result.below50 += 1 }
+                    if let town {
+                        let t = Int(town[p])
+                        guard t > 0 && t <= towns else { continue }
+                        result.townValid[t] += 1
+                        if percent == 100 { result.townStable[t] += 1 }
+                        if percent >= 80 { result.townAtLeast80[t] += 1 }
+                        if percent < 50 { result.townBelow50[t] += 1 }
+                        for s in 0...S {
+                            let v = Int(c[s * n + p])
+                            result.townCounts[t][s][v] += 1
+                            if v != 0 { result.townSums[t][s] += Double(x[s * n + p]) }
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// One block: every weight set's index statistics (data-driven breaks).
+    func statistics(count n: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?) -> [ScenarioStatistics] {
+        var index = [Float](repeating: 0, count: n), classes = [UInt8](repeating: 0, count: n)
+        return unclassified.map { kernel in
+            index.withUnsafeMutableBufferPointer { ip in classes.withUnsafeMutableBufferPointer { cp in
+                _ = kernel.run(count: n, inputs: inputs, mask: mask, index: ip, classes: cp)
+            } }
+            var h = Histogram()
+            index.withUnsafeBufferPointer { h.add($0) }
+            var sum = 0.0, squares = 0.0, count = 0
+            for p in 0..<n where classes[p] != 0 {
+                let v = Double(index[p])
+                sum += v; squares += v * v; count += 1
+            }
+            return ScenarioStatistics(histogram: h, sum: sum, sumSquares: squares, valid: count)
+        }
+    }
+}
+
+/// What the writer thread gathers from the blocks: the stability rasters, the tallies per block
+/// (merged in block order at the end) and the scenarios' histograms.
+final class SensitivityAccumulator {
+    let stabilityPath: String
+    let rangePath: String
+    private let stabilityDS: Dataset
+    private let rangeDS: Dataset
+    private let stabilityBand: RasterBand
+    private let rangeBand: RasterBand
+    private var partials: [SensitivityBlock?]
+    private var statistics: [[ScenarioStatistics]?]
+
+    init(grid: GridGeometry, blockSize: Int, crsWKT: String, scenarios: Int, work: String) throws {
+        let create = ["TILED=YES", "BLOCKXSIZE=\(blockSize)", "BLOCKYSIZE=\(blockSize)"]
+        stabilityPath = (work as NSString).appendingPathComponent("class_stability.tif")
+        rangePath = (work as NSString).appendingPathComponent("class_range.tif")
+        stabilityDS = try Dataset.create(driver: "GTiff", path: stabilityPath, width: grid.width, height: grid.height, bands: 1, type: .byte, options: create)
+        rangeDS = try Dataset.create(driver: "GTiff", path: rangePath, width: grid.width, height: grid.height, bands: 1, type: .byte, options: create)
+        let srs = try SpatialReference(definition: crsWKT)
+        for ds in [stabilityDS, rangeDS] {
+            try ds.setGeoTransform(grid.geoTransform)
+            try ds.setSpatialReference(srs)
+        }
+        stabilityBand = try stabilityDS.band(1)
+        rangeBand = try rangeDS.band(1)
+        try stabilityBand.setNoDataValue(Double(Runner.stabilityNoData))
+        try stabilityBand.setColorTable((0...255).map { v in
+            if v > 100 { return (0, 0, 0, 0) }
+            let c = stabilityColour(v)
+            return (c.0, c.1, c.2, 255)
+        })
+        stabilityBand.setDescription("class stability (% of \(scenarios) weight scenarios with the baseline class)")
+        try rangeBand.setNoDataValue(0)
+        rangeBand.setDescription("class range over \(scenarios) weight scenarios (10 × lowest + highest class)")
+        let blocks = grid.blocks(width: blockSize, height: blockSize).count
+        partials = [SensitivityBlock?](repeating: nil, count: blocks)
+        statistics = [[ScenarioStatistics]?](repeating: nil, count: blocks)
+    }
+
+    func add(_ block: Block, _ result: SensitivityBlock) throws {
+        let w = block.window
+        let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+        do {
+            try result.stability.withUnsafeBufferPointer { try stabilityBand.write(window, from: $0) }
+            try result.range.withUnsafeBufferPointer { try rangeBand.write(window, from: $0) }
+        } catch let error as GDALError {
+            throw RunError(.ioError, "\(stabilityPath): writing the class-stability rasters: \(error.message)")
+        }
+        var kept = result
+        kept.stability = []; kept.range = []
+        partials[block.index] = kept
+    }
+
+    func add(_ block: Block, _ result: [ScenarioStatistics]) { statistics[block.index] = result }
+
+    /// Per weight set: the merged histogram and the sums in block order.
+    func scenarioStatistics() throws -> [ScenarioStatistics] {
+        guard let first = statistics.first ?? nil else { throw RunError(.software, "internal error: no scenario statistics") }
+        var total = first.map { _ in ScenarioStatistics(histogram: Histogram(), sum: 0, sumSquares: 0, valid: 0) }
+        for part in statistics {
+            guard let part else { throw RunError(.software, "internal error: scenario statistics of a block are missing") }
+            for (s, x) in part.enumerated() {
+                total[s].histogram.merge(x.histogram)
+                total[s].sum += x.sum; total[s].sumSquares += x.sumSquares; total[s].valid += x.valid
+            }
+        }
+        return total
+    }
+
+    /// The tallies of every block, merged in block order (the index sums are floating point).
+    func finish(scenarios: Int, towns: Int, classes: Int) throws -> SensitivityBlock {
+        try stabilityDS.close()
+        try rangeDS.close()
+        var total = SensitivityBlock(pixels: 0, scenarios: scenarios, towns: towns, classes: classes)
+        for part in partials {
+            guard let part else { throw RunError(.software, "internal error: a sensitivity block is missing") }
+            total.merge(part)
+        }
+        return total
+    }
+}
+
 extension Runner {
     static let stabilityNoData: UInt8 = 255
 
-    /// Re-classifies the grid under every weight scenario and writes `class_stability.tif`,
-    /// `class_range.tif`, `sensitivity.csv/json` (with townships) and the changed townships.
-    func runSensitivity(_ spec: JobSpec.Sensitivity, aligned: [String], mask: String?, resolution: ModelResolution,
-                        classification: Manifest.Classification, classPath: String, townships: (Townships, String)?,
-                        staging: String, work: String) throws -> Manifest.SensitivityInfo {
+    /// The scenarios and their kernels; the classifying kernels at once when the breaks are fixed.
+    func prepareSensitivity(_ spec: JobSpec.Sensitivity, resolution: ModelResolution, towns: Int) throws -> SensitivitySetup {
         let job = plan.job
         let compiler = ModelCompiler(job: job)
         let node = (job.indices + [job.combine.node]).first { $0.name == spec.index }!
@@ -149,212 +361,90 @@ extension Runner {
         }
         let scenarios = WeightScenarios.oneAtATime(baseline, perturb: spec.perturb)
             + WeightScenarios.dirichlet(baseline, concentration: spec.concentration, samples: spec.samples, seed: spec.seed)
-        // Scenario 0 is the baseline itself: the model kernel reproduces the published index.
         let weightSets = [baseline] + scenarios.map(\.weights)
-        func kernels(_ thresholds: [[Double]]) -> [ModelKernel] {
-            zip(weightSets, thresholds).map { weights, breaks in
+        func kernels(_ breaks: [Double]) -> [ModelKernel] {
+            weightSets.map { weights in
                 var r = resolution
                 r.overrides[node.name] = weights
                 let (program, registers) = compiler.program(targets: ["combine"], resolution: r)
                 return ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!, breaks: breaks)
             }
         }
-        let k = job.classify.scheme.classCount
-        var thresholds = [[Double]](repeating: classification.breaks, count: weightSets.count)
+        let fixed = job.classify.method == nil
+        return SensitivitySetup(spec: spec, node: node, baseline: baseline, scenarios: scenarios,
+                                unclassified: fixed ? [] : kernels([]), classifiers: fixed ? kernels(job.classify.breaks) : nil,
+                                thresholds: weightSets.map { _ in job.classify.breaks }, towns: towns,
+                                classes: job.classify.scheme.classCount)
+    }
 
-        // Data-driven breaks: each scenario's own histogram and sums (a pass of its own).
-        if let method = job.classify.method {
-            let unclassified = kernels(weightSets.map { _ in [] })
-            var histograms = weightSets.map { _ in Histogram() }
-            var blockSums: [[Double]] = [], blockSquares: [[Double]] = []
-            var valid = [Int](repeating: 0, count: weightSets.count)
-            let blockCount = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count
-            blockSums = [[Double]](repeating: [], count: blockCount)
-            blockSquares = blockSums
-            try streamBlocks(rasters: aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) },
-                             mask: mask.map { ($0, "grid.mask") }) { block, inputs, maskValues in
-                let n = block.window.count
-                var index = [Float](repeating: 0, count: n), classes = [UInt8](repeating: 0, count: n)
-                return unclassified.map { kernel -> (Histogram, Double, Double, Int) in
-                    index.withUnsafeMutableBufferPointer { ip in classes.withUnsafeMutableBufferPointer { cp in
-                        _ = kernel.run(count: n, inputs: inputs, mask: maskValues, index: ip, classes: cp)
-                    } }
-                    var h = Histogram()
-                    index.withUnsafeBufferPointer { h.add($0) }
-                    var sum = 0.0, squares = 0.0, count = 0
-                    for p in 0..<n where classes[p] != 0 {
-                        let v = Double(index[p])
-                        sum += v; squares += v * v; count += 1
-                    }
-                    return (h, sum, squares, count)
-                }
-            } consume: { block, parts in
-                for (s, part) in parts.enumerated() {
-                    histograms[s].merge(part.0)
-                    valid[s] += part.3
-                }
-                blockSums[block.index] = parts.map(\.1)
-                blockSquares[block.index] = parts.map(\.2)
+    /// After the main pass: data-driven breaks per scenario and a pass over the aligned layers for
+    /// the classes (fixed breaks were done in the main pass); then the products.
+    func finishSensitivity(_ setup: SensitivitySetup, accumulator: SensitivityAccumulator, aligned: [String], mask: String?,
+                           classPath: String, townships: (Townships, String)?, staging: String) throws -> Manifest.SensitivityInfo {
+        var setup = setup
+        let job = plan.job
+        if setup.classifiers == nil, let method = job.classify.method {
+            let stats = try accumulator.scenarioStatistics()
+            setup.thresholds = try stats.enumerated().map { s, x in
+                try breaks(method, histogram: x.histogram, sum: x.sum, sumSquares: x.sumSquares, valid: x.valid,
+                           classes: setup.classes, scenario: s == 0 ? "" : " (sensitivity scenario \(s))").thresholds
             }
-            for s in weightSets.indices {
-                // Sums in block order: independent of the thread count.
-                let sum = blockSums.reduce(0) { $0 + $1[s] }, squares = blockSquares.reduce(0) { $0 + $1[s] }
-                thresholds[s] = try breaks(method, histogram: histograms[s], sum: sum, sumSquares: squares, valid: valid[s],
-                                           classes: k, scenario: s == 0 ? "" : " (sensitivity scenario \(s))").thresholds
+            setup.classifiers = zip(setup.unclassified, setup.thresholds).map { kernel, breaks in
+                ModelKernel(program: kernel.program, layerCount: kernel.layerCount, output: kernel.output, breaks: breaks)
+            }
+            let pass = setup
+            let layerCount = job.layers.count
+            var rasters = aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) }
+            rasters.append((classPath, "risk class"))
+            if let townships { rasters.append((townships.1, "townships")) }
+            try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }) { block, buffers, maskValues in
+                let baseClass = buffers[layerCount].map { UInt8($0) }
+                var scratch = SensitivitySetup.Scratch()
+                return baseClass.withUnsafeBufferPointer {
+                    pass.block(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), mask: maskValues,
+                               baseline: $0, baselineIndex: nil, town: buffers.count > layerCount + 1 ? buffers[layerCount + 1] : nil,
+                               scratch: &scratch)
+                }
+            } consume: { block, result in
+                try accumulator.add(block, result)
             }
         }
-        let classifiers = kernels(thresholds)
-        let scenarioCount = scenarios.count
-
-        // The pass: every scenario's classes against the published baseline class.
-        let g = plan.grid
-        let create = ["TILED=YES", "BLOCKXSIZE=\(plan.blockSize)", "BLOCKYSIZE=\(plan.blockSize)"]
-        let srs = try SpatialReference(definition: plan.crsWKT)
-        let stabilityTmp = (work as NSString).appendingPathComponent("class_stability.tif")
-        let rangeTmp = (work as NSString).appendingPathComponent("class_range.tif")
-        let stabilityDS = try Dataset.create(driver: "GTiff", path: stabilityTmp, width: g.width, height: g.height, bands: 1, type: .byte, options: create)
-        let rangeDS = try Dataset.create(driver: "GTiff", path: rangeTmp, width: g.width, height: g.height, bands: 1, type: .byte, options: create)
-        for ds in [stabilityDS, rangeDS] {
-            try ds.setGeoTransform(g.geoTransform)
-            try ds.setSpatialReference(srs)
-        }
-        let stabilityBand = try stabilityDS.band(1), rangeBand = try rangeDS.band(1)
-        try stabilityBand.setNoDataValue(Double(Runner.stabilityNoData))
-        try stabilityBand.setColorTable((0...255).map { v in
-            if v > 100 { return (0, 0, 0, 0) }
-            let c = stabilityColour(v)
-            return (c.0, c.1, c.2, 255)
-        })
-        stabilityBand.setDescription("class stability (% of \(scenarioCount) weight scenarios with the baseline class)")
-        try rangeBand.setNoDataValue(0)
-        rangeBand.setDescription("class range over \(scenarioCount) weight scenarios (10 × lowest + highest class)")
-
+        let S = setup.scenarioCount, k = setup.classes
         let towns = townships?.0.names.count ?? 0
-        var rasters = aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) }
-        rasters.append((classPath, "risk class"))
-        if let townships { rasters.append((townships.1, "townships")) }
-        let layerCount = job.layers.count
-        var partials = [SensitivityBlock?](repeating: nil, count: g.blocks(width: plan.blockSize, height: plan.blockSize).count)
-        try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }) { block, buffers, maskValues in
-            let n = block.window.count
-            let inputs = Array(buffers.prefix(layerCount))
-            let baseClass = buffers[layerCount]
-            let town = towns > 0 ? buffers[layerCount + 1] : nil
-            var result = SensitivityBlock(stability: [UInt8](repeating: Runner.stabilityNoData, count: n),
-                                          range: [UInt8](repeating: 0, count: n), same: [Int](repeating: 0, count: scenarioCount + 1),
-                                          townValid: [Int](repeating: 0, count: towns + 1),
-                                          townStable: [Int](repeating: 0, count: towns + 1),
-                                          townAtLeast80: [Int](repeating: 0, count: towns + 1),
-                                          townBelow50: [Int](repeating: 0, count: towns + 1),
-                                          townCounts: [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: scenarioCount + 1), count: towns + 1),
-                                          townSums: [[Double]](repeating: [Double](repeating: 0, count: scenarioCount + 1), count: towns + 1))
-            var classes = [[UInt8]](repeating: [UInt8](repeating: 0, count: n), count: classifiers.count)
-            var indices = [[Float]](repeating: [Float](repeating: 0, count: n), count: classifiers.count)
-            for (s, kernel) in classifiers.enumerated() {
-                indices[s].withUnsafeMutableBufferPointer { ip in classes[s].withUnsafeMutableBufferPointer { cp in
-                    _ = kernel.run(count: n, inputs: inputs, mask: maskValues, index: ip, classes: cp)
-                } }
-            }
-            for p in 0..<n {
-                let b = UInt8(baseClass[p])
-                guard b != 0 else { continue }
-                var same = 0, lo = UInt8.max, hi: UInt8 = 0
-                for s in 1...max(1, scenarioCount) where s <= scenarioCount {
-                    let c = classes[s][p]
-                    if c == b { same += 1; result.same[s] += 1 }
-                    if c != 0 { lo = min(lo, c); hi = max(hi, c) }
-                }
-                let percent = scenarioCount == 0 ? 100 : Int((100 * Double(same) / Double(scenarioCount)).rounded())
-                result.stability[p] = UInt8(percent)
-                result.range[p] = lo == UInt8.max ? 0 : 10 * lo + hi
-                result.valid += 1
-                if percent == 100 { result.stable += 1 }
-                if percent >= 80 { result.atLeast80 += 1 }
-                if percent < 50 { result.below50 += 1 }
-                if let town {
-                    let t = Int(town[p])
-                    guard t > 0 && t <= towns else { continue }
-                    result.townValid[t] += 1
-                    if percent == 100 { result.townStable[t] += 1 }
-                    if percent >= 80 { result.townAtLeast80[t] += 1 }
-                    if percent < 50 { result.townBelow50[t] += 1 }
-                    for s in 0...scenarioCount {
-                        let c = Int(classes[s][p])
-                        result.townCounts[t][s][c] += 1
-                        if c != 0 { result.townSums[t][s] += Double(indices[s][p]) }
-                    }
-                }
-            }
-            return result
-        } consume: { block, result in
-            let w = block.window
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            do {
-                try result.stability.withUnsafeBufferPointer { try stabilityBand.write(window, from: $0) }
-                try result.range.withUnsafeBufferPointer { try rangeBand.write(window, from: $0) }
-            } catch let error as GDALError {
-                throw RunError(.ioError, "\(work): writing the class-stability rasters: \(error.message)")
-            }
-            var kept = result
-            kept.stability = []; kept.range = []
-            partials[block.index] = kept
-        }
-        try stabilityDS.close()
-        try rangeDS.close()
-        try writeCOG(from: stabilityTmp, to: (staging as NSString).appendingPathComponent("class_stability.tif"), resampling: "NEAREST", predictor: nil)
-        try writeCOG(from: rangeTmp, to: (staging as NSString).appendingPathComponent("class_range.tif"), resampling: "NEAREST", predictor: nil)
+        let total = try accumulator.finish(scenarios: S, towns: towns, classes: k)
+        try writeCOG(from: accumulator.stabilityPath, to: (staging as NSString).appendingPathComponent("class_stability.tif"), resampling: "NEAREST", predictor: nil)
+        try writeCOG(from: accumulator.rangePath, to: (staging as NSString).appendingPathComponent("class_range.tif"), resampling: "NEAREST", predictor: nil)
         try Data(Runner.stabilityQML.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("class_stability.qml")))
 
-        // Merge in block order (the index sums are floating point).
-        var total = SensitivityBlock(stability: [], range: [], same: [Int](repeating: 0, count: scenarioCount + 1),
-                                     townValid: [Int](repeating: 0, count: towns + 1), townStable: [Int](repeating: 0, count: towns + 1),
-                                     townAtLeast80: [Int](repeating: 0, count: towns + 1), townBelow50: [Int](repeating: 0, count: towns + 1),
-                                     townCounts: [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: scenarioCount + 1), count: towns + 1),
-                                     townSums: [[Double]](repeating: [Double](repeating: 0, count: scenarioCount + 1), count: towns + 1))
-        for part in partials {
-            guard let part else { throw RunError(.software, "internal error: a sensitivity block is missing") }
-            total.valid += part.valid; total.stable += part.stable; total.atLeast80 += part.atLeast80; total.below50 += part.below50
-            for s in 0...scenarioCount { total.same[s] += part.same[s] }
-            for t in 0...towns {
-                total.townValid[t] += part.townValid[t]; total.townStable[t] += part.townStable[t]
-                total.townAtLeast80[t] += part.townAtLeast80[t]; total.townBelow50[t] += part.townBelow50[t]
-                for s in 0...scenarioCount {
-                    for c in 0...k { total.townCounts[t][s][c] += part.townCounts[t][s][c] }
-                    total.townSums[t][s] += part.townSums[t][s]
-                }
-            }
-        }
-
         var changing: [String]?
-        if let (names, _) = townships.map({ ($0.0.names, $0.1) }), let rule = job.zoning?.townships?.level {
-            let pixelHa = g.pixelArea / 10_000
+        if let names = townships?.0.names, let rule = job.zoning?.townships?.level {
+            let pixelHa = plan.grid.pixelArea / 10_000
             let rows = (1...max(towns, 1)).prefix(towns).map { t -> TownshipSensitivity in
                 let valid = total.townValid[t]
-                let levels = (0...scenarioCount).map { s -> Int? in
+                let levels = (0...S).map { s -> Int? in
                     let counts = total.townCounts[t][s]
-                    let n = counts.dropFirst().reduce(0, +)
-                    return Runner.townshipLevel(rule, counts: counts, sum: total.townSums[t][s], valid: n, thresholds: thresholds[s])
+                    return Runner.townshipLevel(rule, counts: counts, sum: total.townSums[t][s], valid: counts.dropFirst().reduce(0, +),
+                                                thresholds: setup.thresholds[s])
                 }
-                let scenarioLevels = Array(levels.dropFirst())
                 let known = levels.compactMap { $0 }
                 func share(_ x: Int) -> Double { valid > 0 ? 100 * Double(x) / Double(valid) : 0 }
                 return TownshipSensitivity(id: t, name: names[t - 1], validPixels: valid, validAreaHa: Double(valid) * pixelHa,
                                            stablePercent: share(total.townStable[t]), atLeast80Percent: share(total.townAtLeast80[t]),
-                                           below50Percent: share(total.townBelow50[t]), level: levels[0], scenarioLevels: scenarioLevels,
-                                           lowestLevel: known.min(), highestLevel: known.max(),
+                                           below50Percent: share(total.townBelow50[t]), level: levels[0],
+                                           scenarioLevels: Array(levels.dropFirst()), lowestLevel: known.min(), highestLevel: known.max(),
                                            levelChanges: Set(known).count > 1)
             }
             try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("sensitivity.json"))
-            try write(Data(sensitivityCSV(rows, scenarios: scenarioCount).utf8), to: (staging as NSString).appendingPathComponent("sensitivity.csv"))
+            try write(Data(sensitivityCSV(rows, scenarios: S).utf8), to: (staging as NSString).appendingPathComponent("sensitivity.csv"))
             changing = rows.filter(\.levelChanges).map(\.name)
             try writeChangingTownships(rows.filter(\.levelChanges), staging: staging)
         }
-        let scenarioInfo = scenarios.enumerated().map { i, sc in
-            Manifest.SensitivityInfo.Scenario(kind: sc.kind, member: sc.member.map { node.members[$0] }, sign: sc.sign,
-                                              weights: sc.weights, breaks: thresholds[i + 1], sameClassPixels: total.same[i + 1])
+        let scenarioInfo = setup.scenarios.enumerated().map { i, sc in
+            Manifest.SensitivityInfo.Scenario(kind: sc.kind, member: sc.member.map { setup.node.members[$0] }, sign: sc.sign,
+                                              weights: sc.weights, breaks: setup.thresholds[i + 1], sameClassPixels: total.same[i + 1])
         }
-        return .init(index: node.name, members: node.members, baselineWeights: baseline, perturb: spec.perturb,
-                     samples: spec.samples, seed: spec.seed, concentration: spec.concentration, scenarios: scenarioInfo,
+        return .init(index: setup.node.name, members: setup.node.members, baselineWeights: setup.baseline, perturb: setup.spec.perturb,
+                     samples: setup.spec.samples, seed: setup.spec.seed, concentration: setup.spec.concentration, scenarios: scenarioInfo,
                      validPixels: total.valid, stablePixels: total.stable, atLeast80Pixels: total.atLeast80,
                      below50Pixels: total.below50, townshipsChanging: changing)
     }
