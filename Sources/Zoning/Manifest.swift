@@ -91,6 +91,10 @@ public struct Manifest: Codable, Sendable {
     public var threads: Int
     /// Prevention zoning: factors, categories with their pixel counts (see `PreventionStage.swift`).
     public var prevention: PreventionInfo? = nil
+    /// Exposure totals (`zoning.totals`), banner-wide and per class (see `Totals.swift`).
+    public var totals: [TotalInfo]? = nil
+    /// Files exported in further formats (`outputs.export`, see `Export.swift`).
+    public var exports: [ExportInfo]? = nil
 
     public func encoded() throws -> Data { try Manifest.json(self) }
 

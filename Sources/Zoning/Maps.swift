@@ -14,6 +14,8 @@ struct MapMaker {
         let title: String
         let legendTitle: String
         let legend: [LegendEntry]
+        /// The township risk-level map: polygons filled by level instead of the raster.
+        var areas: AreaLayer? = nil
     }
 
     /// The classified rasters of a run folder that get a map, with their map file base names.
@@ -40,6 +42,12 @@ struct MapMaker {
         if let prevention, let categories = plan.prevention?.spec.categories {
             result.append(Target(raster: prevention, base: "prevention_map", title: title,
                                  legendTitle: "防治分区 Prevention zones", legend: MapMaker.legend(categories)))
+        }
+        // 乡镇风险等级图: townships coloured by their level (the class raster only frames the map).
+        if let levels = path("township_levels.gpkg"), let frame = path("risk_class.tif") ?? zones {
+            result.append(Target(raster: frame, base: "township_map", title: "\(title) · 乡镇风险等级图 township risk levels",
+                                 legendTitle: "乡镇风险等级 Township risk level", legend: legend,
+                                 areas: AreaLayer(source: levels, layer: "township_levels", classField: "level", labelField: "label")))
         }
         return result
     }
@@ -97,12 +105,22 @@ struct MapMaker {
         return "\(plan.job.maps.subtitle ?? plan.job.name) · \(date)"
     }
 
-    /// The map of one class raster.
-    func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil) -> MapSpec {
-        MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
-                legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
-                legend: legend ?? self.legend, classRaster: raster, context: context, crsName: nil, sources: sources,
-                footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
+    /// The map of one class raster; with `areas`, of the polygons by class (the township labels of
+    /// the context layers are left out there: the areas carry their own).
+    func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil,
+              areas: AreaLayer? = nil) -> MapSpec {
+        var context = self.context
+        if areas != nil, let towns = plan.job.zoning?.townships?.definition {
+            for i in context.indices where context[i].source == towns.source && context[i].layer == towns.layer {
+                context[i].labelField = nil
+            }
+        }
+        var spec = MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
+                           legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
+                           legend: legend ?? self.legend, classRaster: raster, context: context, crsName: nil, sources: sources,
+                           footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
+        spec.areas = areas
+        return spec
     }
 
     /// Renders every map of the run folder and writes a `.qml` beside every class raster.
@@ -111,10 +129,13 @@ struct MapMaker {
         var written: [String] = []
         for target in targets(in: folder) {
             let (raster, base) = (target.raster, target.base)
-            let qml = (raster as NSString).deletingPathExtension + ".qml"
-            try Data(QGISStyle.palettedQML(entries: target.legend).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
-            written.append(qml)
-            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend)
+            if target.areas == nil {
+                let qml = (raster as NSString).deletingPathExtension + ".qml"
+                try Data(QGISStyle.palettedQML(entries: target.legend).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
+                written.append(qml)
+            }
+            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
+                                 areas: target.areas)
             let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
             let png = (folder as NSString).appendingPathComponent("\(base).png")
             do {

@@ -61,6 +61,8 @@ public struct Plan: Sendable {
     public let outputDirectory: String
     /// The prevention zoning's factor sources, when the job has `prevention:`.
     public var prevention: PreventionPlan? = nil
+    /// One warp per `zoning.totals` entry, in the job's order (see `Totals.swift`).
+    public var totals: [SourcePlan] = []
 
     public var blockCount: Int {
         ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
@@ -104,6 +106,7 @@ public struct Plan: Sendable {
         }
         lines.append("  5. nodata: any input nodata/NaN/±inf\(mask == nil ? "" : " or outside the mask") → index -9999, class 0")
         if let prevention { lines += prevention.summaryLines(riskScheme: job.classify.scheme) }
+        lines += totalsSummaryLines
         lines.append("outputs: \(outputDirectory)/<run-id>/ (\(job.outputs.products.map(\.rawValue).joined(separator: ", ")), manifest.json), latest → newest run")
         return lines.joined(separator: "\n")
     }
@@ -194,6 +197,7 @@ public struct Planner {
         if let prevention = job.prevention {
             plan.prevention = try planPrevention(prevention, job: job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         }
+        plan.totals = try planTotals(job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         return plan
     }
 

@@ -1,0 +1,196 @@
+import Foundation
+import GDALKit
+import Testing
+@testable import Zoning
+
+/// Exposure totals per township and class, township codes, the township risk-level map and the
+/// shapefile export, against GDAL's command-line tools and numpy.
+@Suite(.serialized) struct TotalsTests {
+    /// The pipeline fixture plus: a population density (persons/km², 250 m, origin off the 30 m grid),
+    /// a building floor area per pixel (m², 210 m pixels, also off the grid), two townships with
+    /// codes, and a job summing both per township and class.
+    static func fixture(zoning: String = "", top: String = "", outputs: String = "",
+                        products: String = "  products: [risk-index, risk-class, risk-zones, statistics]\n",
+                        prevention: Bool = false) throws -> (Fixture, String) {
+        let fx = try Fixture()
+        let p = fx.project
+        let (x0, y0, x1, y1) = (Fixture.xmin, Fixture.ymin, Fixture.xmax, Fixture.ymax)
+        let pw = 46, ph = 38, ox = x0 - 993, oy = y1 + 987
+        var pop = [Float](repeating: 0, count: pw * ph)
+        for r in 0..<ph {
+            for c in 0..<pw {
+                let x = ox + (Double(c) + 0.5) * 250, y = oy - (Double(r) + 0.5) * 250
+                let d2 = (x - x0 - 6000) * (x - x0 - 6000) + (y - y0 - 4000) * (y - y0 - 4000)
+                pop[r * pw + c] = Float(4 + 300 * exp(-d2 / (2 * 1800 * 1800)) + Double(c) * 0.5)
+            }
+        }
+        try p.raster("layers/pop.tif", width: pw, height: ph, geoTransform: [ox, 250, 0, oy, 0, -250],
+                     crs: "EPSG:4545", nodata: -9999, values: pop)
+        let fw = 47, fh = 38, fx0 = x0 - 497, fy0 = y1 + 489
+        var floor = [Float](repeating: 0, count: fw * fh)
+        for r in 0..<fh {
+            for c in 0..<fw {
+                let x = fx0 + (Double(c) + 0.5) * 210, y = fy0 - (Double(r) + 0.5) * 210
+                let d2 = (x - x0 - 3000) * (x - x0 - 3000) + (y - y0 - 5000) * (y - y0 - 5000)
+                floor[r * fw + c] = Float((50 + 2000 * exp(-d2 / (2 * 1200 * 1200))).rounded())
+            }
+        }
+        try p.raster("layers/floor.tif", width: fw, height: fh, geoTransform: [fx0, 210, 0, fy0, 0, -210],
+                     crs: "EPSG:4545", nodata: -9999, values: floor)
+        let mid0 = x0 + 4000, mid1 = x0 + 5500
+        func poly(_ pts: [(Double, Double)]) -> String { "[[" + (pts + [pts[0]]).map { "[\($0.0),\($0.1)]" }.joined(separator: ",") + "]]" }
+        try p.vector("layers/towns.gpkg", layer: "towns", crs: "EPSG:4545", geojson: """
+            {"type":"FeatureCollection","features":[
+            {"type":"Feature","properties":{"name":"西乡","tid":1,"code":"150625101"},"geometry":{"type":"Polygon","coordinates":\(poly([(x0 - 100, y0 - 100), (mid0, y0 - 100), (mid1, y1 + 100), (x0 - 100, y1 + 100)]))}},
+            {"type":"Feature","properties":{"name":"东乡","tid":2,"code":"150625102"},"geometry":{"type":"Polygon","coordinates":\(poly([(mid0, y0 - 100), (x1 + 100, y0 - 100), (x1 + 100, y1 + 100), (mid1, y1 + 100)]))}}]}
+            """)
+        try p.write("layers/towns.yaml", "source: towns.gpkg\nlayer: towns\nattribute: tid\n")
+        try p.write("layers/pop.yaml", "source: pop.tif\nunits: persons/km2\n")
+        try p.write("layers/floor.yaml", "source: floor.tif\nunits: m2 per pixel\n")
+        let text = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+            .replacingOccurrences(of: "name: fixture", with: "name: totals")
+            .replacingOccurrences(of: "out/fixture", with: "out/totals")
+            .replacingOccurrences(of: "  products: [risk-index, risk-class]\n", with: products + outputs)
+        var job = top + text + """
+            zoning:
+              min-area-ha: 2.5
+              townships: { layer: towns, name: name, code: code }
+
+            """ + zoning
+        if prevention {
+            job += """
+                prevention:
+                  factors:
+                    exposure: { layer: pop, resampling: average, breaks: [100] }
+                  matrix:
+                    - { risk: [3, 4], exposure: any, category: 1 }
+                    - { risk: [1, 2], exposure: [2], category: 2 }
+                    - { risk: [1, 2], exposure: [1], category: 3 }
+
+                """
+        }
+        return (fx, try p.write("jobs/totals.yaml", job))
+    }
+
+    static let totals = """
+          totals:
+            persons: { layer: pop, as: per-km2, units: persons }
+            floor: { layer: floor, as: count, units: m2 }
+            pop_ha: { layer: pop, as: per-ha }
+
+        """
+
+    /// The oracle: each layer warped by the gdalwarp command line (average or sum), times the pixel
+    /// area, summed with numpy over the townships rasterised by gdal_rasterize and the published
+    /// class raster; the mask likewise; and the exact source total inside the mask polygon (source
+    /// pixels weighted by their share inside it, from a 10 m rasterisation).
+    static let oracle = """
+        import sys, json, subprocess, numpy as np
+        from osgeo import gdal
+        work, layers, run = sys.argv[1:4]
+        x0, y0, x1, y1 = map(float, sys.argv[4:8])
+        W, H = int(round((x1 - x0) / 30)), int(round((y1 - y0) / 30))
+        def sh(*a): subprocess.run([str(x) for x in a], check=True, stdout=subprocess.DEVNULL)
+        te = ['-te', x0, y0, x1, y1, '-tr', '30', '30']
+        def read(p): return gdal.Open(p).ReadAsArray()
+        sh('gdal_rasterize', '-q', '-a', 'tid', '-l', 'towns', *te, '-ot', 'UInt16', '-init', '0', layers + '/towns.gpkg', work + '/towns.tif')
+        sh('gdal_rasterize', '-q', '-burn', '1', '-l', 'area', *te, '-ot', 'Byte', '-init', '0', layers + '/area.gpkg', work + '/mask.tif')
+        sh('gdal_rasterize', '-q', '-burn', '1', '-l', 'area', '-te', x0, y0, x1, y1, '-ts', W * 10, H * 10, '-ot', 'Byte', '-init', '0',
+           layers + '/area.gpkg', work + '/gridfine.tif')
+        cover = read(work + '/gridfine.tif').reshape(H, 10, W, 10).mean(axis=(1, 3))
+        boundary = (cover > 0) & (cover < 1)
+        towns, mask, cls = read(work + '/towns.tif'), read(work + '/mask.tif'), read(run + '/risk_class.tif')
+        def exact(path, density):
+            ds = gdal.Open(path); gt = ds.GetGeoTransform(); a = ds.ReadAsArray().astype(np.float64)
+            h, w = a.shape; k = int(round(gt[1] / 10))
+            sh('gdal_rasterize', '-q', '-burn', '1', '-l', 'area', '-te', gt[0], gt[3] + h * gt[5], gt[0] + w * gt[1], gt[3],
+               '-ts', w * k, h * k, '-ot', 'Byte', '-init', '0', layers + '/area.gpkg', work + '/fine.tif')
+            f = read(work + '/fine.tif').reshape(h, k, w, k).mean(axis=(1, 3))
+            return float((a * f).sum() * (gt[1] * gt[1] / 1e6 if density else 1))
+        out = {}
+        for name, src, alg, factor, density in (('persons', 'pop', 'average', 900 / 1e6, True), ('floor', 'floor', 'sum', 1, False)):
+            sh('gdalwarp', '-q', '-t_srs', 'EPSG:4545', *te, '-r', alg, '-ot', 'Float64', '-dstnodata', 'nan', '-et', '0.125',
+               '-srcnodata', '-9999', layers + '/' + src + '.tif', work + '/' + name + '.tif')
+            q = read(work + '/' + name + '.tif') * factor
+            q = np.where(np.isfinite(q), q, 0)
+            out[name] = {
+                'town': [[float(q[(towns == t) & (cls == c)].sum()) for c in range(5)] for t in (1, 2)],
+                'mask': [float(q[(mask == 1) & (cls == c)].sum()) for c in range(5)],
+                'exact': exact(layers + '/' + src + '.tif', density),
+                'boundary': float(q[boundary].sum()),
+            }
+        print(json.dumps(out))
+        """
+
+    static func near(_ a: Double, _ b: Double, _ rel: Double = 1e-9) -> Bool { abs(a - b) <= rel * max(1, abs(b)) }
+
+    @Test func totalsPerTownshipAndClassEqualANumpyOracleAndConserveTheSourceTotal() throws {
+        let (fx, job) = try Self.fixture(zoning: Self.totals)
+        let plan = try Planner().resolve(try JobLoader().load(job))
+        #expect(plan.summary.contains("-r sum") && plan.summary.contains("-r average"), "plan prints the warps")
+        let result = try Runner(plan: plan, options: RunOptions(threads: 3)).run()
+        let run = result.runDirectory
+        let out = try shell("/usr/bin/python3", ["-c", Self.oracle, fx.project.path(""), fx.project.path("layers"), run,
+                                                 "\(Fixture.xmin)", "\(Fixture.ymin)", "\(Fixture.xmax)", "\(Fixture.ymax)"])
+        let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: [String: Any]]
+
+        // stats.json: flat columns <total>_class_<k> and <total>_total per township row.
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))) as! [[String: Any]]
+        #expect(rows.map { $0["code"] as? String } == ["150625101", "150625102"])
+        for name in ["persons", "floor"] {
+            let town = oracle[name]!["town"] as! [[Double]]
+            for (t, row) in rows.enumerated() {
+                for c in 1...4 {
+                    let ours = try #require(row["\(name)_class_\(c)"] as? Double)
+                    #expect(Self.near(ours, town[t][c]), "\(name) township \(t + 1) class \(c): \(ours) vs numpy \(town[t][c])")
+                }
+                let total = try #require(row["\(name)_total"] as? Double)
+                #expect(Self.near(total, town[t].reduce(0, +)), "\(name) township \(t + 1) total \(total)")
+                #expect(town[t][1...].reduce(0, +) > 0)
+            }
+        }
+        // per-ha reads the same values as a density per hectare: 100 × per km².
+        for row in rows { #expect(Self.near(row["pop_ha_total"] as! Double, 100 * (row["persons_total"] as! Double), 1e-12)) }
+
+        // The manifest: banner-wide (inside the mask) per class, and the source total inside the mask
+        // within the conservation error (at most the exposure of the pixels the boundary crosses).
+        let totals = try #require(result.manifest.totals)
+        #expect(totals.map(\.name) == ["persons", "floor", "pop_ha"])
+        #expect(totals.map(\.resampling) == ["average", "sum", "average"])
+        for info in totals.prefix(2) {
+            let o = oracle[info.name]!
+            let mask = o["mask"] as! [Double]
+            #expect(info.classes.map(\.value) == [1, 2, 3, 4])
+            for c in info.classes { #expect(Self.near(c.total, mask[c.value]), "\(info.name) class \(c.value)") }
+            #expect(Self.near(info.unclassified, mask[0]))
+            #expect(Self.near(info.total, mask.reduce(0, +)))
+            let exact = o["exact"] as! Double, boundary = o["boundary"] as! Double
+            let error = abs(info.total - exact)
+            #expect(error <= boundary + 1e-6 * exact, "\(info.name): |\(info.total) − \(exact)| exceeds the boundary exposure \(boundary)")
+            #expect(error / exact < 0.005, "\(info.name): conservation error \(error / exact)")
+        }
+
+        // The code column everywhere: stats.csv, the zone polygons, the township layer.
+        let csv = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8).split(separator: "\n")
+        let header = csv[0].split(separator: ",").map(String.init)
+        #expect(Array(header.prefix(3)) == ["township_id", "township", "township_code"])
+        #expect(Array(header.suffix(15)) == ["persons_class_1", "persons_class_2", "persons_class_3", "persons_class_4", "persons_total",
+                                             "floor_class_1", "floor_class_2", "floor_class_3", "floor_class_4", "floor_total",
+                                             "pop_ha_class_1", "pop_ha_class_2", "pop_ha_class_3", "pop_ha_class_4", "pop_ha_total"])
+        #expect(csv[1].hasPrefix("1,西乡,150625101,") && csv[2].hasPrefix("2,东乡,150625102,"))
+        let zones = try Dataset(open: "\(run)/zones.gpkg", flags: [.vector]).layer(named: "risk_zones")
+        #expect(zones.fields.map(\.name) == ["class", "class_name", "area_ha", "township", "township_code"])
+        let names = try zones.features(attribute: "township").map(\.attribute), codes = try zones.features(attribute: "township_code").map(\.attribute)
+        #expect(!names.isEmpty && zip(names, codes).allSatisfy { ($0 == "西乡" && $1 == "150625101") || ($0 == "东乡" && $1 == "150625102") })
+        let levels = try Dataset(open: "\(run)/township_levels.gpkg", flags: [.vector]).layer(named: "township_levels")
+        #expect(levels.featureCount == 2)
+        let info = try shell("/usr/bin/ogrinfo", ["-ro", "-al", "-geom=NO", "\(run)/township_levels.gpkg"])
+        #expect(info.contains("township_code (String) = 150625101") && info.contains("level (Integer) = "))
+        let levelValues = try levels.numericValues(field: "level").map { $0.map(Int.init) }
+        #expect(levelValues == rows.map { $0["level"] as? Int })
+
+        // Same sums whatever the thread count (the totals pass is sequential, in block order).
+        let again = try Runner(plan: plan, options: RunOptions(threads: 1, runID: "again")).run()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(again.runDirectory)/stats.json")) == (try Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))))
+    }
+}
