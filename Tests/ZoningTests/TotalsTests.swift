@@ -1,3 +1,4 @@
+import Cartography
 import Foundation
 import GDALKit
 import Testing
@@ -11,7 +12,7 @@ import Testing
     /// codes, and a job summing both per township and class.
     static func fixture(zoning: String = "", top: String = "", outputs: String = "",
                         products: String = "  products: [risk-index, risk-class, risk-zones, statistics]\n",
-                        prevention: Bool = false) throws -> (Fixture, String) {
+                        prevention: Bool = false, level: String = "") throws -> (Fixture, String) {
         let fx = try Fixture()
         let p = fx.project
         let (x0, y0, x1, y1) = (Fixture.xmin, Fixture.ymin, Fixture.xmax, Fixture.ymax)
@@ -54,7 +55,7 @@ import Testing
         var job = top + text + """
             zoning:
               min-area-ha: 2.5
-              townships: { layer: towns, name: name, code: code }
+              townships: { layer: towns, name: name, code: code\(level) }
 
             """ + zoning
         if prevention {
@@ -192,5 +193,109 @@ import Testing
         // Same sums whatever the thread count (the totals pass is sequential, in block order).
         let again = try Runner(plan: plan, options: RunOptions(threads: 1, runID: "again")).run()
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(again.runDirectory)/stats.json")) == (try Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))))
+    }
+
+    @Test func shapefilesKeepTheClassFieldTheChineseNamesAndTheGeometryOfTheGeoPackage() throws {
+        let (fx, job) = try Self.fixture(top: "admin-code: \"150625\"\nhazard-code: ZH\n",
+                                         outputs: "  export: [shapefile]\n  naming: \"{hazard}_{product}_{code}_{seq}\"\n",
+                                         products: "  products: [risk-class, risk-zones, prevention]\n", prevention: true)
+        let result = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let run = result.runDirectory
+        let exports = try #require(result.manifest.exports)
+        #expect(exports.map(\.name) == ["ZH_FXQH_150625_01", "ZH_FZQH_150625_02"])
+        let listed = Set(result.manifest.products.map(\.path))
+        for name in exports.map(\.name) {
+            for ext in ["shp", "shx", "dbf", "prj", "cpg"] { #expect(listed.contains("\(name).\(ext)"), "\(name).\(ext) is a product") }
+            #expect(try String(contentsOfFile: "\(run)/\(name).cpg", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "UTF-8")
+            #expect(try String(contentsOfFile: "\(run)/\(name).prj", encoding: .utf8).contains("CGCS2000"))
+            // A fixed DBF date (2000-01-01), so identical runs give identical files.
+            let dbf = try Data(contentsOf: URL(fileURLWithPath: "\(run)/\(name).dbf"))
+            #expect(Array(dbf[1...3]) == [100, 1, 1])
+        }
+        // ogrinfo reads the integer class field, the Chinese names and the township codes.
+        let risk = try shell("/usr/bin/ogrinfo", ["-ro", "-al", "-geom=NO", "\(run)/ZH_FXQH_150625_01.shp"])
+        for text in ["class: Integer", "class_name: String", "twp_code: String", "township (String) = 西乡", "township (String) = 东乡",
+                     "twp_code (String) = 150625102", "class_name (String) = 橙 orange (high)"] {
+            #expect(risk.contains(text), "\(text) missing from ogrinfo of the risk zones")
+        }
+        let prevention = try shell("/usr/bin/ogrinfo", ["-ro", "-al", "-geom=NO", "\(run)/ZH_FZQH_150625_02.shp"])
+        for text in ["class: Integer", "name (String) = 重点防治区", "english (String) = key prevention zone", "township (String) = 西乡"] {
+            #expect(prevention.contains(text), "\(text) missing from ogrinfo of the prevention zones")
+        }
+        // Per class: polygon count and area equal to the GeoPackage layer (read by GDAL's Python bindings).
+        let out = try shell("/usr/bin/python3", ["-c", """
+            import sys, json
+            from osgeo import ogr
+            def summary(path, layer, field):
+                ds = ogr.Open(path); l = ds.GetLayerByName(layer); r = {}
+                for f in l:
+                    k = str(f.GetField(field)); n, a = r.get(k, (0, 0.0)); r[k] = (n + 1, a + f.GetGeometryRef().GetArea())
+                return r
+            run = sys.argv[1]
+            print(json.dumps([summary(run + '/zones.gpkg', 'risk_zones', 'class'), summary(run + '/ZH_FXQH_150625_01.shp', 'ZH_FXQH_150625_01', 'class'),
+                              summary(run + '/zones.gpkg', 'prevention_zones', 'category'), summary(run + '/ZH_FZQH_150625_02.shp', 'ZH_FZQH_150625_02', 'class')]))
+            """, run])
+        let s = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [[String: [Double]]]
+        for (gpkg, shp) in [(s[0], s[1]), (s[2], s[3])] {
+            #expect(!gpkg.isEmpty && gpkg.keys.sorted() == shp.keys.sorted())
+            for (k, v) in gpkg {
+                #expect(v[0] == shp[k]![0], "class \(k): polygon count")
+                #expect(abs(v[1] - shp[k]![1]) <= 1e-6 * v[1], "class \(k): area \(v[1]) vs \(shp[k]![1])")
+            }
+        }
+        #expect(exports.map(\.features) == [Int(s[0].values.map { $0[0] }.reduce(0, +)), Int(s[2].values.map { $0[0] }.reduce(0, +))])
+    }
+
+    @Test func townshipRiskLevelMapColoursEachTownshipByItsLevelAndLabelsThePeopleInTheTopLevels() throws {
+        let (fx, job) = try Self.fixture(zoning: Self.totals, products: "  products: [risk-class, statistics, maps]\n",
+                                         level: ", level: high-share, high-share: 0.7")
+        let plan = try Planner().resolve(try JobLoader().load(job))
+        let result = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
+        let run = result.runDirectory
+        #expect(result.manifest.products.contains { $0.path == "township_map.pdf" } && result.manifest.products.contains { $0.path == "township_map.png" })
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))) as! [[String: Any]]
+        let levels = rows.map { $0["level"] as! Int }
+        #expect(Set(levels).count == 2, "the two townships should differ in level for the colours to mean something: \(levels)")
+
+        let maker = MapMaker(plan: plan, runID: result.runID)
+        let target = try #require(maker.targets(in: run).first { $0.base == "township_map" })
+        let layout = try MapRenderer.layout(for: maker.spec(raster: target.raster, title: target.title, legendTitle: target.legendTitle,
+                                                            legend: target.legend, areas: target.areas))
+        let dpi = 100.0
+        try shell("/usr/bin/pdftoppm", ["-r", "\(Int(dpi))", "-png", "-singlefile", "\(run)/township_map.pdf", fx.project.path("page")])
+        let page = try Dataset(open: fx.project.path("page.png"), flags: [.raster])
+        let rgb: [[UInt8]] = try (1...3).map { try page.band($0).read(PixelWindow(x: 0, y: 0, width: page.width, height: page.height)) }
+        let colours = Dictionary(uniqueKeysWithValues: plan.job.classify.scheme.classes.map { (Int($0.value), $0.rgb) })
+        // Points well inside each township (away from the slanted border between them).
+        let (x0, y0, y1) = (Fixture.xmin, Fixture.ymin, Fixture.ymax)
+        var sampled = [0, 0], matched = [0, 0]
+        for x in stride(from: x0 + 300, to: Fixture.xmax - 300, by: 350) {
+            for y in stride(from: y0 + 300, to: y1 - 300, by: 350) {
+                let border = x0 + 4000 + (y - (y0 - 100)) / (y1 - y0 + 200) * 1500
+                guard abs(x - border) > 500 else { continue }
+                let t = x < border ? 0 : 1
+                let p = layout.transform.apply(x: x, y: y)
+                let i = Int(p.y * dpi / 72) * page.width + Int(p.x * dpi / 72)
+                let want = colours[levels[t]]!
+                sampled[t] += 1
+                if abs(Int(rgb[0][i]) - Int(want.0)) <= 6 && abs(Int(rgb[1][i]) - Int(want.1)) <= 6 && abs(Int(rgb[2][i]) - Int(want.2)) <= 6 {
+                    matched[t] += 1
+                }
+            }
+        }
+        for t in 0..<2 {
+            #expect(sampled[t] > 40 && Double(matched[t]) >= 0.9 * Double(sampled[t]),
+                    "township \(t + 1): \(matched[t]) of \(sampled[t]) points show the colour of level \(levels[t])")
+        }
+        // Labels: the name and the persons in the two highest classes (red + orange), from stats.json.
+        let text = try shell("/usr/bin/pdftotext", ["\(run)/township_map.pdf", "-"])
+        for (row, name) in zip(rows, ["西乡", "东乡"]) {
+            let people = (row["persons_class_4"] as! Double) + (row["persons_class_3"] as! Double)
+            let label = "红+橙 \(groupedInteger(people)) persons"
+            #expect(text.contains(name) && text.contains(label), "\(name) / \(label) missing from the map text")
+        }
+        for label in ["乡镇风险等级图 township risk levels", "乡镇风险等级 Township risk level", "红 red (very high)", "蓝 blue (low)"] {
+            #expect(text.contains(label), "\(label) missing from the map text")
+        }
     }
 }
