@@ -298,4 +298,88 @@ import Testing
             #expect(text.contains(label), "\(label) missing from the map text")
         }
     }
+
+    @Test func badTotalsExportAndCodesAreReportedWhereTheyAreWritten() throws {
+        let p = try Project()
+        try p.raster("layers/a.tif", width: 10, height: 10, geoTransform: [0, 30, 0, 300, 0, -30], crs: "EPSG:4545", nodata: nil,
+                     values: (0..<100).map(Float.init))
+        try p.write("layers/a.yaml", "source: a.tif\n")
+        let job = try p.write("jobs/v.yaml", """
+            version: 1
+            name: v
+            admin-code: "15062"
+            hazard-code: Z-H
+            grid: { crs: EPSG:4545, resolution: 30, extent: [0, 0, 300, 300] }
+            layers:
+              a: { layer: a, normalize: { linear: [0, 1] } }
+            combine: { weighted-sum: { a: 1 } }
+            classify: { scheme: five-level, breaks: [0.2, 0.4, 0.6, 0.8] }
+            zoning:
+              totals:
+                Persons: { layer: a, as: per-km }
+            outputs:
+              directory: out/v
+              export: [shapefile, geojson]
+              naming: "{hazard}_{prodcut}_{seq}"
+
+            """)
+        let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(job) }
+        let found = error.diagnostics.map { "\($0.line):\($0.column)" }
+        #expect(found == [
+            "3:13",   // admin-code is not 6 digits
+            "4:14",   // hazard-code with a '-'
+            "12:5",   // totals without zoning.townships
+            "12:5",   // total name with an upper-case letter
+            "12:30",  // unknown measure
+            "15:23",  // unknown export format
+            "16:21",  // unknown placeholder, at its "{"
+        ], "\(error.diagnostics)")
+        let messages = error.diagnostics.map(\.message)
+        #expect(messages[0].contains("6-digit"))
+        #expect(messages[2].contains("need zoning.townships"))
+        #expect(messages[4].contains("did you mean \"per-km2\""))
+        #expect(messages[6].contains("unknown placeholder {prodcut}") && messages[6].contains("did you mean {product}"))
+
+        // Placeholders without their job keys; naming without export.
+        let job2 = try p.write("jobs/w.yaml", """
+            version: 1
+            name: w
+            grid: { crs: EPSG:4545, resolution: 30, extent: [0, 0, 300, 300] }
+            layers:
+              a: { layer: a, normalize: { linear: [0, 1] } }
+            combine: { weighted-sum: { a: 1 } }
+            classify: { scheme: five-level, breaks: [0.2, 0.4, 0.6, 0.8] }
+            zoning: { majority: 3 }
+            outputs:
+              directory: out/w
+              naming: "{hazard}_{product}_{code}"
+
+            """)
+        let error2 = try #require(throws: DiagnosticsError.self) { try JobLoader().load(job2) }
+        #expect(error2.diagnostics.map(\.message).count == 3, "\(error2.diagnostics)")
+        #expect(error2.diagnostics.allSatisfy { $0.line == 11 && $0.column == 11 })
+        #expect(error2.diagnostics.contains { $0.message.contains("goes with export") })
+        #expect(error2.diagnostics.contains { $0.message.contains("{hazard} needs the job's hazard-code") })
+        #expect(error2.diagnostics.contains { $0.message.contains("{code} needs the job's admin-code") })
+    }
+
+    @Test func aVectorTotalAndAMissingCodeFieldAreOneClearErrorNamingTheFile() throws {
+        let (fx, job) = try Self.fixture(zoning: "  totals:\n    bad: { layer: study-area, as: count }\n")
+        let error = try #require(throws: RunError.self) { try Planner().resolve(try JobLoader().load(job)) }
+        #expect(error.status == .dataError)
+        #expect(error.message.contains(fx.project.path("layers/area.gpkg")) && error.message.contains("zoning.totals.bad (layer study-area)")
+                && error.message.contains("a total sums a raster layer"), "\(error.message)")
+
+        let (fx2, job2) = try Self.fixture()
+        let text = try String(contentsOfFile: job2, encoding: .utf8).replacingOccurrences(of: "code: code", with: "code: kode")
+        try text.write(toFile: job2, atomically: true, encoding: .utf8)
+        let error2 = try #require(throws: RunError.self) { try Runner(plan: try fx2.plan(job: job2), options: RunOptions(threads: 2)).run() }
+        #expect(error2.status == .dataError)
+        #expect(error2.message.contains("towns.gpkg") && error2.message.contains("no attribute \"kode\""), "\(error2.message)")
+        #expect(!FileManager.default.fileExists(atPath: fx2.project.path("out/totals/latest")), "nothing published")
+    }
+}
+
+extension Fixture {
+    func plan(job: String) throws -> Plan { try Planner().resolve(try JobLoader().load(job)) }
 }
