@@ -36,9 +36,8 @@ extension Runner {
                 ])
                 let levels = try out.layer(named: "township_levels")
                 let base = levels.fields.count
-                let numeric = ["level"]
                 try levels.createField("township_id", kind: .integer)
-                for name in numeric { try levels.createField(name, kind: .integer) }
+                try levels.createField("level", kind: .integer)
                 try levels.createField("level_name", kind: .string)
                 try levels.createField("mean_index", kind: .real)
                 let columns = rows.first?.totals.map(\.name) ?? []
