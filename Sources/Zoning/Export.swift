@@ -153,6 +153,27 @@ extension JobLoader {
     }
 }
 
+extension Plan {
+    /// The exports a run of this plan writes, in order, with their file base names.
+    var plannedExports: [(product: ExportProduct, name: String)] {
+        let outputs = job.outputs
+        guard outputs.export.contains(.shapefile) else { return [] }
+        var products: [ExportProduct] = []
+        if outputs.products.contains(.riskZones) { products.append(.riskZones) }
+        if outputs.products.contains(.prevention) && prevention != nil { products.append(.preventionZones) }
+        return products.enumerated().map { i, product in
+            (product, outputs.naming?.name(hazard: job.hazardCode, product: product, code: job.adminCode, seq: i + 1) ?? product.rawValue)
+        }
+    }
+
+    /// The `plan` line of the exports.
+    var exportSummaryLines: [String] {
+        let planned = plannedExports
+        guard !planned.isEmpty else { return [] }
+        return ["export (ESRI Shapefile, UTF-8, integer class): " + planned.map { "\($0.name).shp (\($0.product.rawValue), \($0.product.code))" }.joined(separator: ", ")]
+    }
+}
+
 extension Manifest {
     /// One exported file set (a shapefile: .shp, .shx, .dbf, .prj, .cpg).
     public struct ExportInfo: Codable, Sendable, Equatable {
@@ -171,23 +192,16 @@ extension Runner {
     /// Shapefiles into the staging folder: integer `class`, the names as UTF-8 (`.cpg`), the CRS
     /// (`.prj`), a fixed DBF date so identical runs give identical files.
     func exportZones(staging: String) throws -> [Manifest.ExportInfo] {
-        let outputs = plan.job.outputs
-        guard outputs.export.contains(.shapefile) else { return [] }
-        var sources: [(ExportProduct, String)] = []
         let zones = (staging as NSString).appendingPathComponent("zones.gpkg")
-        let prevention = (staging as NSString).appendingPathComponent("prevention.gpkg")
         func has(_ path: String, _ layer: String) -> Bool {
             guard FileManager.default.fileExists(atPath: path), let ds = try? Dataset(open: path, flags: [.vector]) else { return false }
             return (try? ds.layer(named: layer)) != nil
         }
-        if has(zones, "risk_zones") { sources.append((.riskZones, zones)) }
-        if has(zones, "prevention_zones") { sources.append((.preventionZones, zones)) }
-        else if has(prevention, "prevention_zones") { sources.append((.preventionZones, prevention)) }
         let withCode = plan.job.zoning?.townships?.codeField != nil
         var result: [Manifest.ExportInfo] = []
-        for (seq, (product, gpkg)) in sources.enumerated() {
-            let name = outputs.naming?.name(hazard: plan.job.hazardCode, product: product, code: plan.job.adminCode, seq: seq + 1)
-                ?? product.rawValue
+        for (product, name) in plan.plannedExports {
+            // The prevention zones go to zones.gpkg next to the risk zones, else to prevention.gpkg.
+            let gpkg = has(zones, product.rawValue) ? zones : (staging as NSString).appendingPathComponent("prevention.gpkg")
             let path = (staging as NSString).appendingPathComponent("\(name).shp")
             // Shapefile field names have at most 10 characters.
             let code = withCode ? ", township_code AS twp_code" : ""

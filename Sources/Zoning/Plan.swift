@@ -107,6 +107,7 @@ public struct Plan: Sendable {
         lines.append("  5. nodata: any input nodata/NaN/±inf\(mask == nil ? "" : " or outside the mask") → index -9999, class 0")
         if let prevention { lines += prevention.summaryLines(riskScheme: job.classify.scheme) }
         lines += totalsSummaryLines
+        lines += exportSummaryLines
         lines.append("outputs: \(outputDirectory)/<run-id>/ (\(job.outputs.products.map(\.rawValue).joined(separator: ", ")), manifest.json), latest → newest run")
         return lines.joined(separator: "\n")
     }

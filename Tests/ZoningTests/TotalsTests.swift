@@ -199,7 +199,9 @@ import Testing
         let (fx, job) = try Self.fixture(top: "admin-code: \"150625\"\nhazard-code: ZH\n",
                                          outputs: "  export: [shapefile]\n  naming: \"{hazard}_{product}_{code}_{seq}\"\n",
                                          products: "  products: [risk-class, risk-zones, prevention]\n", prevention: true)
-        let result = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let plan = try Planner().resolve(try JobLoader().load(job))
+        #expect(plan.summary.contains("export (ESRI Shapefile, UTF-8, integer class): ZH_FXQH_150625_01.shp (risk_zones, FXQH), ZH_FZQH_150625_02.shp (prevention_zones, FZQH)"))
+        let result = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
         let run = result.runDirectory
         let exports = try #require(result.manifest.exports)
         #expect(exports.map(\.name) == ["ZH_FXQH_150625_01", "ZH_FZQH_150625_02"])
@@ -377,6 +379,20 @@ import Testing
         #expect(error2.status == .dataError)
         #expect(error2.message.contains("towns.gpkg") && error2.message.contains("no attribute \"kode\""), "\(error2.message)")
         #expect(!FileManager.default.fileExists(atPath: fx2.project.path("out/totals/latest")), "nothing published")
+    }
+}
+
+/// The naming template alone: parts, placeholders, two-digit sequence numbers.
+@Suite struct NamingTemplateTests {
+    @Test func placeholdersAndSequenceNumbers() throws {
+        let t = try NamingTemplate.parse("{hazard}_{product}_{code}_{seq}").get()
+        #expect(t.name(hazard: "ZH", product: .riskZones, code: "150625", seq: 1) == "ZH_FXQH_150625_01")
+        #expect(t.name(hazard: "HS", product: .preventionZones, code: "150625", seq: 12) == "HS_FZQH_150625_12")
+        #expect(try NamingTemplate.parse("zones-{seq}").get().name(hazard: nil, product: .riskZones, code: nil, seq: 2) == "zones-02")
+        for (bad, offset) in [("{hazard}_{code}", 0), ("a b_{seq}", 1), ("{seq", 0), ("x_{Seq}", 2), ("风险_{seq}", 0)] {
+            guard case .failure(let problem) = NamingTemplate.parse(bad) else { Issue.record("\(bad) accepted"); continue }
+            #expect(problem.offset == offset, "\(bad): \(problem.message)")
+        }
     }
 }
 
