@@ -246,6 +246,11 @@ import Testing
             }
         }
         #expect(exports.map(\.features) == [Int(s[0].values.map { $0[0] }.reduce(0, +)), Int(s[2].values.map { $0[0] }.reduce(0, +))])
+        // The prevention statistics carry the township codes too.
+        let csv = try String(contentsOfFile: "\(run)/prevention_stats.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv[0].hasPrefix("township_id,township,township_code,valid_area_ha,") && csv[1].hasPrefix("1,西乡,150625101,"))
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/prevention_stats.json"))) as! [[String: Any]]
+        #expect(rows.map { $0["code"] as? String } == ["150625101", "150625102"])
     }
 
     @Test func townshipRiskLevelMapColoursEachTownshipByItsLevelAndLabelsThePeopleInTheTopLevels() throws {
