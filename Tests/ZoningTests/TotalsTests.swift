@@ -27,6 +27,11 @@ import Testing
         }
         try p.raster("layers/pop.tif", width: pw, height: ph, geoTransform: [ox, 250, 0, oy, 0, -250],
                      crs: "EPSG:4545", nodata: -9999, values: pop)
+        // The same with a nodata patch inside the mask.
+        var patchy = pop
+        for r in 12..<16 { for c in 16..<21 { patchy[r * pw + c] = -9999 } }
+        try p.raster("layers/patchy.tif", width: pw, height: ph, geoTransform: [ox, 250, 0, oy, 0, -250],
+                     crs: "EPSG:4545", nodata: -9999, values: patchy)
         let fw = 47, fh = 38, fx0 = x0 - 497, fy0 = y1 + 489
         var floor = [Float](repeating: 0, count: fw * fh)
         for r in 0..<fh {
@@ -47,6 +52,7 @@ import Testing
             """)
         try p.write("layers/towns.yaml", "source: towns.gpkg\nlayer: towns\nattribute: tid\n")
         try p.write("layers/pop.yaml", "source: pop.tif\nunits: persons/km2\n")
+        try p.write("layers/patchy.yaml", "source: patchy.tif\nunits: persons/km2\n")
         try p.write("layers/floor.yaml", "source: floor.tif\nunits: m2 per pixel\n")
         let text = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
             .replacingOccurrences(of: "name: fixture", with: "name: totals")
@@ -78,6 +84,7 @@ import Testing
             persons: { layer: pop, as: per-km2, units: persons }
             floor: { layer: floor, as: count, units: m2 }
             pop_ha: { layer: pop, as: per-ha }
+            patchy: { layer: patchy, as: per-km2 }
 
         """
 
@@ -109,12 +116,15 @@ import Testing
             f = read(work + '/fine.tif').reshape(h, k, w, k).mean(axis=(1, 3))
             return float((a * f).sum() * (gt[1] * gt[1] / 1e6 if density else 1))
         out = {}
-        for name, src, alg, factor, density in (('persons', 'pop', 'average', 900 / 1e6, True), ('floor', 'floor', 'sum', 1, False)):
+        for name, src, alg, factor, density in (('persons', 'pop', 'average', 900 / 1e6, True), ('floor', 'floor', 'sum', 1, False),
+                                                ('patchy', 'patchy', 'average', 900 / 1e6, True)):
             sh('gdalwarp', '-q', '-t_srs', 'EPSG:4545', *te, '-r', alg, '-ot', 'Float64', '-dstnodata', 'nan', '-et', '0.125',
                '-srcnodata', '-9999', layers + '/' + src + '.tif', work + '/' + name + '.tif')
             q = read(work + '/' + name + '.tif') * factor
+            nodata = int(((mask == 1) & ~np.isfinite(q)).sum())
             q = np.where(np.isfinite(q), q, 0)
             out[name] = {
+                'nodata': nodata,
                 'town': [[float(q[(towns == t) & (cls == c)].sum()) for c in range(5)] for t in (1, 2)],
                 'mask': [float(q[(mask == 1) & (cls == c)].sum()) for c in range(5)],
                 'exact': exact(layers + '/' + src + '.tif', density),
@@ -138,7 +148,7 @@ import Testing
         // stats.json: flat columns <total>_class_<k> and <total>_total per township row.
         let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))) as! [[String: Any]]
         #expect(rows.map { $0["code"] as? String } == ["150625101", "150625102"])
-        for name in ["persons", "floor"] {
+        for name in ["persons", "floor", "patchy"] {
             let town = oracle[name]!["town"] as! [[Double]]
             for (t, row) in rows.enumerated() {
                 for c in 1...4 {
@@ -156,8 +166,13 @@ import Testing
         // The manifest: banner-wide (inside the mask) per class, and the source total inside the mask
         // within the conservation error (at most the exposure of the pixels the boundary crosses).
         let totals = try #require(result.manifest.totals)
-        #expect(totals.map(\.name) == ["persons", "floor", "pop_ha"])
-        #expect(totals.map(\.resampling) == ["average", "sum", "average"])
+        #expect(totals.map(\.name) == ["persons", "floor", "pop_ha", "patchy"])
+        #expect(totals.map(\.resampling) == ["average", "sum", "average", "average"])
+        // Source nodata (a patch inside the mask) counts 0, and its pixels are counted.
+        let patchy = try #require(totals.last)
+        #expect(patchy.nodataPixels == oracle["patchy"]!["nodata"] as! Int && patchy.nodataPixels > 100, "\(patchy.nodataPixels)")
+        #expect(totals[0].nodataPixels == 0 && patchy.total < totals[0].total)
+        #expect(Self.near(patchy.total, (oracle["patchy"]!["mask"] as! [Double]).reduce(0, +)))
         for info in totals.prefix(2) {
             let o = oracle[info.name]!
             let mask = o["mask"] as! [Double]
@@ -175,7 +190,7 @@ import Testing
         let csv = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8).split(separator: "\n")
         let header = csv[0].split(separator: ",").map(String.init)
         #expect(Array(header.prefix(3)) == ["township_id", "township", "township_code"])
-        #expect(Array(header.suffix(15)) == ["persons_class_1", "persons_class_2", "persons_class_3", "persons_class_4", "persons_total",
+        #expect(Array(header.suffix(20).prefix(15)) == ["persons_class_1", "persons_class_2", "persons_class_3", "persons_class_4", "persons_total",
                                              "floor_class_1", "floor_class_2", "floor_class_3", "floor_class_4", "floor_total",
                                              "pop_ha_class_1", "pop_ha_class_2", "pop_ha_class_3", "pop_ha_class_4", "pop_ha_total"])
         #expect(csv[1].hasPrefix("1,西乡,150625101,") && csv[2].hasPrefix("2,东乡,150625102,"))
