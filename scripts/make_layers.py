@@ -19,6 +19,8 @@ Outputs (in LAYERS_DIR/):
   ice-jam-detention-areas.gpkg   ILLUSTRATIVE ice-jam (凌汛) detention basins on the south bank, EPSG:4545
   population-density.tif         ILLUSTRATIVE synthetic population density (persons/km2), EPSG:4545, 250 m
   emergency-shelters.gpkg        ILLUSTRATIVE made-up shelter sites, EPSG:4326
+  gdp-density.tif                ILLUSTRATIVE synthetic GDP density (10^4 CNY/km2), EPSG:4545, 250 m
+  building-floor-area.tif        ILLUSTRATIVE synthetic building floor area (m2 per pixel), EPSG:4545, 250 m
 
 Everything is a pure function of the inputs: no clock, no random numbers.  The GeoPackages get
 a fixed timestamp (OGR_CURRENT_DATE) so two runs give byte-identical files.
@@ -972,6 +974,74 @@ def make_population(out, river):
     inside = mem.GetRasterBand(1).ReadAsArray() == 1
     print("population: min %.1f max %.1f persons/km2, about %.0f persons inside the study area"
           % (pop.min(), pop.max(), pop[inside].sum() * (px / 1000.0) ** 2))
+    return pop, gt, X, Y, inside
+
+
+# ------------------------------------------------------------------------------------------
+# h2. Illustrative GDP density and building floor area (EPSG:4545, 250 m, the population grid)
+# ------------------------------------------------------------------------------------------
+GDP_PER_PERSON = 8.0          # 10^4 CNY per person (the population term)
+# (lon, lat, peak 10^4 CNY/km2, sigma km): industry and commerce on top of the population term
+GDP_SEEDS = [
+    (108.44, 40.66, 6000.0, 2.5),      # development zone (industrial park)
+    (108.735, 39.844, 1500.0, 2.0),    # Xini (banner seat): commerce and services
+    (108.33, 40.62, 400.0, 2.0),       # Dugui Tala
+]
+FLOOR_PER_PERSON = 35.0       # m2 of building floor area per person (the population term)
+# (lon, lat, peak m2 of floor area per km2, sigma km): industrial and public buildings
+FLOOR_SEEDS = [
+    (108.44, 40.66, 60000.0, 2.0),     # development zone (plants, warehouses)
+    (108.735, 39.844, 20000.0, 1.5),   # Xini (offices, schools, hospital)
+]
+
+
+def make_economy(out, pop, gt, X, Y, inside):
+    px = gt[1]
+    pixel_km2 = (px / 1000.0) ** 2
+
+    def gaussians(seeds):
+        acc = np.zeros_like(pop, dtype=np.float64)
+        sxy = transform_xy(LL2GK, [(s[0], s[1]) for s in seeds])
+        for (lon, lat, peak, sig), (sx, sy) in zip(seeds, sxy):
+            r2 = (X - sx) ** 2 + (Y - sy) ** 2
+            acc += peak * np.exp(-r2 / (2.0 * (sig * 1000.0) ** 2))
+        return acc
+
+    pop64 = pop.astype(np.float64)
+    gdp = GDP_PER_PERSON * pop64 + gaussians(GDP_SEEDS)
+    gdp = np.round(gdp * 10.0) / 10.0                      # 0.1 x 10^4 CNY/km2 steps
+    meta = {
+        "DESCRIPTION": "ILLUSTRATIVE SYNTHETIC DATA - NOT OFFICIAL (not statistical GDP). Illustrative "
+                       "GDP density (10^4 CNY/km2): the population layer times a per-capita value plus "
+                       "Gaussians at the development zone and the towns.",
+        "HAZARD": "exposure",
+        "UNITS": "10^4 CNY/km2",
+        "FORMULA": "gdp = %g*pop + sum peak*exp(-r^2/(2 sigma^2)) over GDP_SEEDS in "
+                   "scripts/make_layers.py; rounded to 0.1" % GDP_PER_PERSON,
+        "SOURCE": "scripts/make-layers (HazardZoning), synthetic; see layers/SOURCES.md",
+    }
+    write_gtiff(os.path.join(out, "gdp-density.tif"), gdp.astype(np.float32), gt, SRS_GK,
+                "illustrative GDP density (synthetic)", "10^4 CNY/km2", meta)
+
+    floor = (FLOOR_PER_PERSON * pop64 + gaussians(FLOOR_SEEDS)) * pixel_km2
+    floor = np.round(floor)                                # whole m2 per pixel
+    meta = {
+        "DESCRIPTION": "ILLUSTRATIVE SYNTHETIC DATA - NOT OFFICIAL (not a building census). Illustrative "
+                       "building floor area in m2 per 250 m pixel: the population layer times a floor "
+                       "area per person plus Gaussians at the development zone and Xini.",
+        "HAZARD": "exposure",
+        "UNITS": "m2 per pixel",
+        "FORMULA": "floor = (%g*pop + sum peak*exp(-r^2/(2 sigma^2)) over FLOOR_SEEDS) * %g km2; "
+                   "rounded to 1 m2" % (FLOOR_PER_PERSON, pixel_km2),
+        "SOURCE": "scripts/make-layers (HazardZoning), synthetic; see layers/SOURCES.md",
+    }
+    write_gtiff(os.path.join(out, "building-floor-area.tif"), floor.astype(np.float32), gt, SRS_GK,
+                "illustrative building floor area per pixel (synthetic)", "m2", meta)
+    g32 = gdp.astype(np.float32).astype(np.float64)
+    f32 = floor.astype(np.float32).astype(np.float64)
+    print("gdp: min %.1f max %.1f x10^4 CNY/km2, about %.0f x10^4 CNY inside the study area"
+          % (g32.min(), g32.max(), g32[inside].sum() * pixel_km2))
+    print("floor area: max %.0f m2/pixel, about %.0f m2 inside the study area" % (f32.max(), f32[inside].sum()))
 
 
 # ------------------------------------------------------------------------------------------
@@ -1042,8 +1112,9 @@ def main():
     make_flood(out, river, dem)
     townships = make_townships(out)
     make_detention(out, river)
-    make_population(out, river)
+    pop, pop_gt, pop_x, pop_y, pop_inside = make_population(out, river)
     make_shelters(out, townships)
+    make_economy(out, pop, pop_gt, pop_x, pop_y, pop_inside)
 
 
 if __name__ == "__main__":

@@ -125,9 +125,11 @@ extension PreparedMap {
         canvas.clip()
         canvas.fillRect(parts.frame, .white)
 
-        // The class raster, one image, exact class colours.
+        // The class raster, one image, exact class colours (or, with areas, the polygons by class).
         let g0 = layout.frameGroundBounds
-        if let window = raster.visibleWindow(Bounds(minX: g0.minX, minY: g0.minY, maxX: g0.maxX, maxY: g0.maxY)) {
+        if spec.areas != nil {
+            drawAreas(canvas)
+        } else if let window = raster.visibleWindow(Bounds(minX: g0.minX, minY: g0.minY, maxX: g0.maxX, maxY: g0.maxY)) {
             let (w, h, values) = try raster.readForDisplay(window, pageRect: layout.rasterRect, dpi: rasterDPI)
             let palette = raster.palette(legend: spec.legend, nodata: spec.nodata)
             try canvas.drawImage(width: w, height: h, into: layout.rasterRect) { y, row in
@@ -178,7 +180,78 @@ extension PreparedMap {
             }
         }
         drawLabels(canvas)
+        drawAreaLabels(canvas)
         canvas.restore()
+    }
+
+    /// The choropleth: each polygon filled with its class colour, then thin outlines.
+    func drawAreas(_ canvas: Canvas) {
+        let t = layout.transform
+        let colours = Dictionary(spec.legend.map { ($0.value, $0.color) }, uniquingKeysWith: { a, _ in a })
+        for area in areas {
+            guard let value = area.value, let colour = colours[value] else { continue }
+            for polygon in area.geometry.polygons {
+                for ring in polygon { canvas.polyline(ring.map { t.apply(x: $0.x, y: $0.y) }, closed: true) }
+            }
+            canvas.color(colour)
+            canvas.fillEvenOdd()
+        }
+        canvas.save()
+        Style.Stroke(color: RGB(60, 60, 60), width: 0.6).apply(canvas)
+        for area in areas {
+            for polygon in area.geometry.polygons {
+                for ring in polygon { canvas.polyline(ring.map { t.apply(x: $0.x, y: $0.y) }, closed: true) }
+            }
+        }
+        canvas.stroke()
+        canvas.restore()
+    }
+
+    /// Choropleth labels (several lines, centred) on a point inside each feature's largest part.
+    func drawAreaLabels(_ canvas: Canvas) {
+        let fonts = Fonts(fs), t = layout.transform, frame = parts.frame
+        for area in areas {
+            guard let label = area.label, !label.isEmpty else { continue }
+            let pieces = area.geometry.polygons.map { $0.map { ring in ring.map { t.apply(x: $0.x, y: $0.y) } } }
+            guard let largest = pieces.max(by: { PreparedMap.ringArea($0.first ?? []) < PreparedMap.ringArea($1.first ?? []) }),
+                  let p = PreparedMap.labelPoint(largest), frame.contains(p) else { continue }
+            let text = canvas.text(label, size: fonts.body * 0.9, align: .center)
+            canvas.draw(text, at: PagePoint(x: p.x - text.width / 2, y: p.y - text.height / 2), color: .black, halo: .white)
+        }
+    }
+
+    /// Absolute area of a ring.
+    static func ringArea(_ ring: [PagePoint]) -> Double {
+        guard ring.count >= 3 else { return 0 }
+        var a = 0.0
+        for i in 0..<ring.count {
+            let p = ring[i], q = ring[(i + 1) % ring.count]
+            a += p.x * q.y - q.x * p.y
+        }
+        return abs(a) / 2
+    }
+
+    /// A point inside a polygon (rings, the first is the outer one): the outer ring's centroid when
+    /// it lies inside, else the middle of the widest inside stretch of the horizontal line through it.
+    static func labelPoint(_ polygon: [[PagePoint]]) -> PagePoint? {
+        guard let outer = polygon.first, let c = centroid(outer) else { return nil }
+        var crossings: [Double] = []
+        for ring in polygon where ring.count >= 2 {
+            for i in 0..<ring.count {
+                let a = ring[i], b = ring[(i + 1) % ring.count]
+                if (a.y > c.y) != (b.y > c.y) { crossings.append(a.x + (c.y - a.y) / (b.y - a.y) * (b.x - a.x)) }
+            }
+        }
+        crossings.sort()
+        var best: (Double, Double)?
+        var i = 0
+        while i + 1 < crossings.count {
+            let span = (crossings[i], crossings[i + 1])
+            if span.0 <= c.x && c.x <= span.1 { return c }
+            if best == nil || span.1 - span.0 > best!.1 - best!.0 { best = span }
+            i += 2
+        }
+        return best.map { PagePoint(x: ($0.0 + $0.1) / 2, y: c.y) }
     }
 
     func drawLabels(_ canvas: Canvas) {

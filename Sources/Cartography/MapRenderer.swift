@@ -55,7 +55,15 @@ final class PreparedMap {
     let layout: MapLayout
     let crsText: String
     let context: [(ContextLayer, [GeometryFeature])]
+    /// The choropleth polygons (`spec.areas`) in the raster's CRS: class value and label per feature.
+    let areas: [AreaFeature]
     let ticks: [GraticuleTick]
+
+    struct AreaFeature {
+        var value: Int?
+        var label: String?
+        var geometry: FeatureGeometry
+    }
 
     struct PageParts {
         var title: PageRect
@@ -173,6 +181,20 @@ final class PreparedMap {
             context.append((layer, features))
         }
         self.context = context
+        var areas: [AreaFeature] = []
+        if let a = spec.areas {
+            areas = try wrapInput(a.source) { () throws -> [AreaFeature] in
+                let ds = try Dataset(open: a.source, flags: [.vector])
+                let vl = try a.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
+                let classes = try vl.features(in: srs, attribute: a.classField, within: frameGround)
+                let labels = try a.labelField.map { try vl.features(in: srs, attribute: $0, within: frameGround) }
+                let byID = Dictionary(labels?.map { ($0.id, $0.attribute) } ?? [], uniquingKeysWith: { a, _ in a })
+                return classes.map { f in
+                    AreaFeature(value: f.attribute.flatMap { Int($0) }, label: byID[f.id] ?? nil, geometry: f.geometry)
+                }
+            }
+        }
+        self.areas = areas
         ticks = (try? PreparedMap.graticule(frame: frame, frameGround: frameGround, transform: transform,
                                             toLonLat: toLonLat, fromLonLat: fromLonLat)) ?? []
     }

@@ -100,6 +100,25 @@ public struct ContextLayer: Sendable, Hashable {
     }
 }
 
+/// Polygons filled with the legend colour of their class: a choropleth, e.g. townships coloured by
+/// their risk level (乡镇风险等级图).
+public struct AreaLayer: Sendable, Hashable {
+    /// Any path or connection string GDAL opens as vector (reprojected to the raster's CRS).
+    public var source: String
+    /// The layer name; nil takes the first layer.
+    public var layer: String?
+    /// An integer field: the legend value whose colour fills the polygon (unset or not in the
+    /// legend: not filled).
+    public var classField: String
+    /// A text field labelling each polygon (line breaks allowed), centred on a point inside its
+    /// largest part.
+    public var labelField: String?
+
+    public init(source: String, layer: String? = nil, classField: String, labelField: String? = nil) {
+        self.source = source; self.layer = layer; self.classField = classField; self.labelField = labelField
+    }
+}
+
 /// How nodata pixels of the class raster are drawn.
 public enum NodataStyle: Sendable, Hashable {
     /// Not drawn: the (white) map background shows.
@@ -148,6 +167,9 @@ public struct MapSpec: Sendable {
     public var pdfRasterDPI: Double
     /// Font family used for every text (Pango falls back per glyph when it lacks one).
     public var fontFamily: String
+    /// Polygons filled by class. When set they are drawn instead of the class raster, which then
+    /// only sets the map's extent, CRS and scale.
+    public var areas: AreaLayer? = nil
 
     public init(title: String, subtitle: String? = nil, page: PageSetup = .a3Landscape,
                 legendTitle: String = "图例 Legend", legend: [LegendEntry], classRaster: String, band: Int = 1,

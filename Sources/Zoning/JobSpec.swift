@@ -127,6 +127,9 @@ public struct JobSpec: Sendable {
         /// The attribute holding the township's name.
         public let nameField: String
         public let level: TownshipLevel
+        /// `code: FIELD`: the attribute holding the township's administrative code, carried into
+        /// every table (statistics, zones, exports).
+        public var codeField: String? = nil
     }
 
     /// Generalisation of the class raster into zones, and statistics per township.
@@ -138,6 +141,8 @@ public struct JobSpec: Sendable {
         /// 4 or 8 (sieve and polygons).
         public let connectivity: Int
         public let townships: Townships?
+        /// `totals:` exposure totals summed per township and class (see `Totals.swift`).
+        public var totals: [Total] = []
     }
 
     public struct Outputs: Sendable {
@@ -146,6 +151,10 @@ public struct JobSpec: Sendable {
         public let products: [Product]
         /// Complete runs to keep (older ones are removed after a successful run); nil = all.
         public let keep: Int?
+        /// `export:` further formats the zones are written in (see `Export.swift`).
+        public var export: [ExportFormat] = []
+        /// `naming:` the template naming exported files; nil = the layer names.
+        public var naming: NamingTemplate? = nil
     }
 
     public let file: String
@@ -179,6 +188,10 @@ public struct JobSpec: Sendable {
     public internal(set) var sensitivity: Sensitivity? = nil
     /// Whether sources may be read over the network (/vsicurl/, /vsis3/, http://, ...).
     public let allowNetwork: Bool
+    /// `admin-code:` the 6-digit administrative code of the area (e.g. 150625, Hangjin Banner).
+    public internal(set) var adminCode: String? = nil
+    /// `hazard-code:` the hazard code used in exported file names (e.g. ZH, comprehensive).
+    public internal(set) var hazardCode: String? = nil
     /// GDAL configuration options set for the run (keys from `JobSpec.allowedConfigOptions`).
     public let gdalConfig: [String: String]
 
@@ -267,7 +280,8 @@ public struct JobLoader: Sendable {
 
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
-            allowed: ["version", "name", "title", "grid", "layers", "indices", "combine", "classify", "zoning", "prevention", "sensitivity", "maps", "outputs", "allow-network", "gdal-config"],
+            allowed: ["version", "name", "title", "grid", "layers", "indices", "combine", "classify", "zoning", "prevention", "sensitivity", "maps", "outputs", "allow-network", "gdal-config",
+                      "admin-code", "hazard-code"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         var cache: [String: LayerDefinition?] = [:]
 
@@ -443,7 +457,7 @@ public struct JobLoader: Sendable {
 
         // zoning
         var zoning: JobSpec.Zoning?
-        if let z = top["zoning"]?.object(allowed: ["majority", "min-area-ha", "connectivity", "townships"]) {
+        if let z = top["zoning"]?.object(allowed: ["majority", "min-area-ha", "connectivity", "townships", "totals"]) {
             let majority = z["majority"]?.int()
             if let m = z["majority"], let majority, majority != 3 && majority != 5 { m.error("majority is a window size: 3 or 5") }
             let minArea = z["min-area-ha"]?.double()
@@ -451,7 +465,7 @@ public struct JobLoader: Sendable {
             let connectivity = z["connectivity"]?.int() ?? 8
             if let c = z["connectivity"], connectivity != 4 && connectivity != 8 { c.error("connectivity is 4 or 8") }
             var townships: JobSpec.Townships?
-            if let t = z["townships"]?.object(allowed: ["layer", "name", "level", "high-share"], required: ["layer", "name"]) {
+            if let t = z["townships"]?.object(allowed: ["layer", "name", "level", "high-share", "code"], required: ["layer", "name"]) {
                 let def = t["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
                 let nameField = t["name"]?.string()
                 var level = JobSpec.TownshipLevel.meanIndex
@@ -466,12 +480,18 @@ public struct JobLoader: Sendable {
                     if share <= 0 || share > 1 { h.error("high-share is a share of the area, in (0, 1]") }
                     if case .highShare = level { level = .highShare(share) } else { h.error("high-share goes with level: high-share") }
                 }
+                let codeField = t["code"]?.string()
                 if let def, let nameField {
                     townships = JobSpec.Townships(definition: def, nameField: nameField, level: level)
+                    townships?.codeField = codeField
                     auxiliary[def.name] = def
                 }
             }
             zoning = JobSpec.Zoning(majority: majority, minAreaHectares: minArea, connectivity: connectivity, townships: townships)
+            if let node = z["totals"] {
+                zoning?.totals = parseTotals(node, townships: z["townships"] != nil, jobFile: file, sink: sink, cache: &cache,
+                                             auxiliary: &auxiliary)
+            }
         }
 
         // maps
@@ -519,7 +539,7 @@ public struct JobLoader: Sendable {
 
         // outputs
         var outputs: JobSpec.Outputs?
-        if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep"], required: ["directory"]) {
+        if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep", "export", "naming"], required: ["directory"]) {
             let dir = o["directory"]?.string()
             if let dir, let node = o["directory"] {
                 let root = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().deletingLastPathComponent().path
@@ -559,6 +579,9 @@ public struct JobLoader: Sendable {
                 }
             }
             if let dir { outputs = JobSpec.Outputs(directory: dir, products: products, keep: keep) }
+            let (export, naming) = parseExport(o, top: top, products: products)
+            outputs?.export = export
+            outputs?.naming = naming
         }
 
         // Confinement: network sources only when the job allows them; GDAL options from a list.
@@ -578,6 +601,9 @@ public struct JobLoader: Sendable {
             }
         }
 
+        let adminCode = top["admin-code"].flatMap(parseAdminCode)
+        let hazardCode = top["hazard-code"].flatMap(parseHazardCode)
+
         guard sink.isEmpty, let version = top["version"]?.int(), let name, let grid, let combine, let classify, let outputs else {
             return nil
         }
@@ -586,6 +612,8 @@ public struct JobLoader: Sendable {
                            allowNetwork: allowNetwork, gdalConfig: gdalConfig)
         spec.prevention = prevention
         spec.sensitivity = sensitivity
+        spec.adminCode = adminCode
+        spec.hazardCode = hazardCode
         return spec
     }
 

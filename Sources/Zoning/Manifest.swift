@@ -95,6 +95,10 @@ public struct Manifest: Codable, Sendable {
     public var model: ModelInfo? = nil
     /// The class-stability analysis (`sensitivity:`).
     public var sensitivity: SensitivityInfo? = nil
+    /// Exposure totals (`zoning.totals`), banner-wide and per class (see `Totals.swift`).
+    public var totals: [TotalInfo]? = nil
+    /// Files exported in further formats (`outputs.export`, see `Export.swift`).
+    public var exports: [ExportInfo]? = nil
 
     public func encoded() throws -> Data { try Manifest.json(self) }
 

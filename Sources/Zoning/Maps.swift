@@ -18,6 +18,8 @@ struct MapMaker {
         var extraContext: [ContextLayer] = []
         /// The QGIS style written beside the raster; nil = paletted from the legend.
         var qml: String? = nil
+        /// The township risk-level map: polygons filled by level instead of the raster.
+        var areas: AreaLayer? = nil
     }
 
     /// The classified rasters of a run folder that get a map, with their map file base names.
@@ -60,6 +62,12 @@ struct MapMaker {
             result.append(Target(raster: stability, base: "stability_map", title: "\(title) · 风险等级稳定性图 class stability",
                                  legendTitle: "等级稳定性 Class stability", legend: legend, extraContext: extra,
                                  qml: Runner.stabilityQML))
+        }
+        // 乡镇风险等级图: townships coloured by their level (the class raster only frames the map).
+        if let levels = path("township_levels.gpkg"), let frame = path("risk_class.tif") ?? zones {
+            result.append(Target(raster: frame, base: "township_map", title: "\(title) · 乡镇风险等级图 township risk levels",
+                                 legendTitle: "乡镇风险等级 Township risk level", legend: legend,
+                                 areas: AreaLayer(source: levels, layer: "township_levels", classField: "level", labelField: "label")))
         }
         return result
     }
@@ -117,13 +125,23 @@ struct MapMaker {
         return "\(plan.job.maps.subtitle ?? plan.job.name) · \(date)"
     }
 
-    /// The map of one class raster.
+    /// The map of one class raster; with `areas`, of the polygons by class (the township labels of
+    /// the context layers are left out there: the areas carry their own). `extraContext` is drawn
+    /// over the job's context.
     func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil,
-              extraContext: [ContextLayer] = []) -> MapSpec {
-        MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
-                legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
-                legend: legend ?? self.legend, classRaster: raster, context: context + extraContext, crsName: nil, sources: sources,
-                footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
+              areas: AreaLayer? = nil, extraContext: [ContextLayer] = []) -> MapSpec {
+        var context = self.context
+        if areas != nil, let towns = plan.job.zoning?.townships?.definition {
+            for i in context.indices where context[i].source == towns.source && context[i].layer == towns.layer {
+                context[i].labelField = nil
+            }
+        }
+        var spec = MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
+                           legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
+                           legend: legend ?? self.legend, classRaster: raster, context: context + extraContext, crsName: nil, sources: sources,
+                           footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
+        spec.areas = areas
+        return spec
     }
 
     /// Renders every map of the run folder and writes a `.qml` beside every class raster.
@@ -132,11 +150,13 @@ struct MapMaker {
         var written: [String] = []
         for target in targets(in: folder) {
             let (raster, base) = (target.raster, target.base)
-            let qml = (raster as NSString).deletingPathExtension + ".qml"
-            try Data((target.qml ?? QGISStyle.palettedQML(entries: target.legend)).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
-            written.append(qml)
+            if target.areas == nil {
+                let qml = (raster as NSString).deletingPathExtension + ".qml"
+                try Data((target.qml ?? QGISStyle.palettedQML(entries: target.legend)).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
+                written.append(qml)
+            }
             let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
-                                 extraContext: target.extraContext)
+                                 areas: target.areas, extraContext: target.extraContext)
             let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
             let png = (folder as NSString).appendingPathComponent("\(base).png")
             do {

@@ -63,6 +63,8 @@ public struct Plan: Sendable {
     public let outputDirectory: String
     /// The prevention zoning's factor sources, when the job has `prevention:`.
     public var prevention: PreventionPlan? = nil
+    /// One warp per `zoning.totals` entry, in the job's order (see `Totals.swift`).
+    public var totals: [SourcePlan] = []
 
     public var blockCount: Int {
         ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
@@ -109,6 +111,8 @@ public struct Plan: Sendable {
         }
         lines.append("  5. nodata: any input nodata/NaN/±inf\(mask == nil ? "" : " or outside the mask") → index -9999, class 0")
         if let prevention { lines += prevention.summaryLines(riskScheme: job.classify.scheme) }
+        lines += totalsSummaryLines
+        lines += exportSummaryLines
         if let s = job.sensitivity {
             let node = (job.indices + [job.combine.node]).first { $0.name == s.index }
             lines.append("  sensitivity: the weights of \(node?.key ?? s.index) (\(node?.members.joined(separator: ", ") ?? "")) each × (1 ± \(formatNumber(s.perturb))), renormalised (\(2 * (node?.members.count ?? 0)) scenarios)\(s.samples > 0 ? " + \(s.samples) Dirichlet draws (concentration \(formatNumber(s.concentration)), seed \(s.seed))" : ""); every scenario classified like the baseline → class_stability.tif, class_range.tif, sensitivity.csv/json")
@@ -205,6 +209,7 @@ public struct Planner {
         if let prevention = job.prevention {
             plan.prevention = try planPrevention(prevention, job: job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         }
+        plan.totals = try planTotals(job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         return plan
     }
 

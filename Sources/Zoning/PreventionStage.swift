@@ -77,6 +77,8 @@ public struct TownshipPreventionStatistics: Codable, Sendable, Equatable {
     }
     public var id: Int
     public var name: String
+    /// The township's code (`zoning.townships.code`), when the job names the field.
+    public var code: String? = nil
     public var validPixels: Int
     public var validAreaHa: Double
     public var dominantCategory: Int?
@@ -314,7 +316,7 @@ extension Runner {
             }
             // Ties go to the lower value (the more urgent category when 1 is the key zone).
             let dominant = valid > 0 ? areas.max { $0.pixels < $1.pixels || ($0.pixels == $1.pixels && $0.value > $1.value) } : nil
-            return TownshipPreventionStatistics(id: t, name: townships.names[i], validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+            return TownshipPreventionStatistics(id: t, name: townships.names[i], code: townships.codes?[i] ?? nil, validPixels: valid, validAreaHa: Double(valid) * pixelHa,
                                                 dominantCategory: dominant?.value, dominantCategoryName: dominant?.name,
                                                 categories: areas)
         }
@@ -323,11 +325,13 @@ extension Runner {
     /// `prevention_stats.csv`: one row per township.
     static func preventionStatisticsCSV(_ rows: [TownshipPreventionStatistics], categories: [JobSpec.Category]) -> String {
         let q = csvText, f = csvNumber
-        var header = ["township_id", "township", "valid_area_ha", "dominant_category", "dominant_category_name"]
+        let withCode = rows.contains { $0.code != nil }
+        var header = ["township_id", "township"] + (withCode ? ["township_code"] : [])
+            + ["valid_area_ha", "dominant_category", "dominant_category_name"]
         for c in categories { header += ["category_\(c.value)_area_ha", "category_\(c.value)_pct"] }
         var lines = [header.joined(separator: ",")]
         for r in rows {
-            var cells = [String(r.id), q(r.name), f(r.validAreaHa), r.dominantCategory.map(String.init) ?? "", q(r.dominantCategoryName ?? "")]
+            var cells = [String(r.id), q(r.name)] + (withCode ? [q(r.code ?? "")] : []) + [f(r.validAreaHa), r.dominantCategory.map(String.init) ?? "", q(r.dominantCategoryName ?? "")]
             for c in r.categories { cells += [f(c.areaHa), f(c.percent)] }
             lines.append(cells.joined(separator: ","))
         }

@@ -287,6 +287,7 @@ public struct Runner {
 
         // 3. Zones and statistics per township; prevention.
         var zoningInfo: Manifest.ZoningInfo?
+        var totalsInfo: [Manifest.TotalInfo]?
         if let zoning = plan.job.zoning {
             var features: Int?
             if products0.contains(.riskZones) {
@@ -302,8 +303,15 @@ public struct Runner {
                 }
             }
             if let t = zoning.townships, let (towns, path) = townships, products0.contains(.statistics) {
-                let rows = try townshipStatistics(classPath: classTmp, indexPath: indexTmp, townshipPath: path, townships: towns,
+                var rows = try townshipStatistics(classPath: classTmp, indexPath: indexTmp, townshipPath: path, townships: towns,
                                                   level: t.level, thresholds: classification.breaks)
+                if !zoning.totals.isEmpty {
+                    let sums = try computeTotals(classPath: classTmp, townshipPath: path, townshipCount: towns.names.count,
+                                                 maskPath: maskPath, work: work)
+                    addTotals(sums, to: &rows)
+                    totalsInfo = self.totalsInfo(sums)
+                }
+                try writeTownshipLevels(rows, townships: t, staging: staging)
                 try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("stats.json"))
                 try write(Data(Runner.statisticsCSV(rows, scheme: plan.job.classify.scheme).utf8),
                           to: (staging as NSString).appendingPathComponent("stats.csv"))
@@ -318,6 +326,7 @@ public struct Runner {
             preventionInfo = try runPrevention(prevention, classPath: classTmp, staging: staging, work: work)
             lap("prevention")
         }
+        let exports = try exportZones(staging: staging)
         var sensitivityInfo: Manifest.SensitivityInfo?
         if let (setup, accumulator) = sensitivity {
             sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, aligned: aligned, mask: maskPath,
@@ -367,6 +376,8 @@ public struct Runner {
                               indexMean: valid > 0 ? stats.indexSum / Double(valid) : nil, classes: classes),
             timings: timings, threads: options.threads)
         manifest.prevention = preventionInfo
+        manifest.totals = totalsInfo
+        manifest.exports = exports.isEmpty ? nil : exports
         manifest.model = modelInfo
         manifest.sensitivity = sensitivityInfo
         let manifestPath = (staging as NSString).appendingPathComponent("manifest.json")
@@ -401,6 +412,7 @@ public struct Runner {
         if let mask = plan.mask { all.append((mask.key, mask.definition)) }
         for factor in plan.prevention?.sources ?? [] { all.append((factor.key, factor.definition)) }
         if let t = plan.job.zoning?.townships { all.append(("townships", t.definition)) }
+        for total in plan.job.zoning?.totals ?? [] { all.append(("zoning.totals.\(total.name)", total.definition)) }
         for c in plan.job.maps.context ?? [] where !all.contains(where: { $0.1.name == c.definition.name }) {
             all.append(("map:\(c.definition.name)", c.definition))
         }

@@ -11,8 +11,15 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
         public var areaHa: Double
         public var percent: Double
     }
+    /// One extra numeric column: an exposure total per class or per township (see `Totals.swift`).
+    public struct Column: Sendable, Equatable {
+        public var name: String
+        public var value: Double
+    }
     public var id: Int
     public var name: String
+    /// The township's code (`zoning.townships.code`), when the job names the field.
+    public var code: String? = nil
     public var validPixels: Int
     public var validAreaHa: Double
     public var meanIndex: Double?
@@ -22,12 +29,46 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
     public var level: Int?
     public var levelName: String?
     public var classes: [ClassArea]
+    /// Exposure totals, `<total>_class_<k>` and `<total>_total`: written as top-level keys of the
+    /// JSON row and as CSV columns (decoding ignores them; read them from the JSON object).
+    public var totals: [Column] = []
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, code, validPixels, validAreaHa, meanIndex, maxIndex, dominantClass, dominantClassName, level, levelName, classes
+    }
+
+    struct ColumnKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encodeIfPresent(code, forKey: .code)
+        try c.encode(validPixels, forKey: .validPixels)
+        try c.encode(validAreaHa, forKey: .validAreaHa)
+        try c.encodeIfPresent(meanIndex, forKey: .meanIndex)
+        try c.encodeIfPresent(maxIndex, forKey: .maxIndex)
+        try c.encodeIfPresent(dominantClass, forKey: .dominantClass)
+        try c.encodeIfPresent(dominantClassName, forKey: .dominantClassName)
+        try c.encodeIfPresent(level, forKey: .level)
+        try c.encodeIfPresent(levelName, forKey: .levelName)
+        try c.encode(classes, forKey: .classes)
+        var extra = encoder.container(keyedBy: ColumnKey.self)
+        for column in totals { try extra.encode(column.value, forKey: ColumnKey(stringValue: column.name)) }
+    }
 }
 
 /// Township polygons in the grid CRS, in layer order (id = position + 1).
 struct Townships {
     let names: [String]
     let polygons: [[[[GeoPoint]]]]
+    /// The codes (`zoning.townships.code`), nil without that field.
+    var codes: [String?]? = nil
 
     /// The id (1-based) of the township containing the point, by the even-odd rule over every ring.
     func id(containing p: GeoPoint) -> Int? {
@@ -57,8 +98,8 @@ extension Runner {
         do {
             let ds = try Dataset(open: def.source, flags: [.vector])
             let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
-            guard layer.fields.contains(where: { $0.name == spec.nameField }) else {
-                throw RunError(.dataError, "\(def.source): \(what): no attribute \"\(spec.nameField)\" (fields: \(layer.fields.map(\.name).joined(separator: ", ")))")
+            for field in [spec.nameField] + (spec.codeField.map { [$0] } ?? []) where !layer.fields.contains(where: { $0.name == field }) {
+                throw RunError(.dataError, "\(def.source): \(what): no attribute \"\(field)\" (fields: \(layer.fields.map(\.name).joined(separator: ", ")))")
             }
             let memory = try Utilities.vectorTranslate(ds, to: "", arguments: ["-f", "Memory", "-t_srs", plan.job.grid.crs, layer.name])
             let copy = try memory.layer(named: layer.name)
@@ -67,8 +108,9 @@ extension Runner {
             var next = 0
             try copy.updateFeatures { f in next += 1; f.set(idField, next) }
             let features = try copy.features(attribute: spec.nameField)
-            let townships = Townships(names: features.map { $0.attribute ?? "township \($0.id)" },
+            var townships = Townships(names: features.map { $0.attribute ?? "township \($0.id)" },
                                       polygons: features.map(\.geometry.polygons))
+            if let codeField = spec.codeField { townships.codes = try copy.features(attribute: codeField).map(\.attribute) }
             let path = (work as NSString).appendingPathComponent("townships.tif")
             let g = plan.grid
             let out = try Utilities.rasterize(memory, to: path, arguments: [
@@ -117,6 +159,7 @@ extension Runner {
         for label in labels { try layer.createField(label.field, kind: .string) }
         try layer.createField("area_ha", kind: .real)
         try layer.createField("township", kind: .string)
+        if townships?.codes != nil { try layer.createField("township_code", kind: .string) }
         try layer.inTransaction {
             try band.polygonize(into: layer, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8)
         }
@@ -132,6 +175,7 @@ extension Runner {
                 f.set(areaField, f.area / 10_000)
                 if let townships, let (x, y) = f.pointOnSurface, let id = townships.id(containing: GeoPoint(x: x, y: y)) {
                     f.set(townshipField, townships.names[id - 1])
+                    if let code = townships.codes?[id - 1] { f.set(townshipField + 1, code) }
                 }
             }
         }
@@ -196,7 +240,7 @@ extension Runner {
                 }
             }
             let name: (Int?) -> String? = { v in v.flatMap { v in scheme.classes.first { Int($0.value) == v }.map { "\($0.name) \($0.english)" } } }
-            return TownshipStatistics(id: t, name: townships.names[t - 1], validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+            return TownshipStatistics(id: t, name: townships.names[t - 1], code: townships.codes?[t - 1] ?? nil, validPixels: valid, validAreaHa: Double(valid) * pixelHa,
                                       meanIndex: mean, maxIndex: valid > 0 ? Double(maxima[t]) : nil,
                                       dominantClass: dominant, dominantClassName: name(dominant),
                                       level: levelValue, levelName: name(levelValue), classes: classes)
@@ -206,13 +250,18 @@ extension Runner {
     /// `stats.csv`: one row per township.
     static func statisticsCSV(_ rows: [TownshipStatistics], scheme: ClassScheme) -> String {
         let q = csvText, f = csvNumber
-        var header = ["township_id", "township", "valid_area_ha", "mean_index", "max_index", "dominant_class", "dominant_class_name", "level", "level_name"]
+        let withCode = rows.contains { $0.code != nil }
+        var header = ["township_id", "township"] + (withCode ? ["township_code"] : [])
+            + ["valid_area_ha", "mean_index", "max_index", "dominant_class", "dominant_class_name", "level", "level_name"]
         for c in scheme.classes { header += ["class_\(c.value)_area_ha", "class_\(c.value)_pct"] }
+        header += rows.first?.totals.map(\.name) ?? []
         var lines = [header.joined(separator: ",")]
         for r in rows {
-            var cells = [String(r.id), q(r.name), f(r.validAreaHa), f(r.meanIndex), f(r.maxIndex),
-                         r.dominantClass.map(String.init) ?? "", q(r.dominantClassName ?? ""), r.level.map(String.init) ?? "", q(r.levelName ?? "")]
+            var cells = [String(r.id), q(r.name)] + (withCode ? [q(r.code ?? "")] : [])
+            cells += [f(r.validAreaHa), f(r.meanIndex), f(r.maxIndex),
+                      r.dominantClass.map(String.init) ?? "", q(r.dominantClassName ?? ""), r.level.map(String.init) ?? "", q(r.levelName ?? "")]
             for c in r.classes { cells += [f(c.areaHa), f(c.percent)] }
+            cells += r.totals.map { f($0.value) }
             lines.append(cells.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"

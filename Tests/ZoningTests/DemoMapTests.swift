@@ -69,5 +69,16 @@ import Testing
         // The scale bar's length on paper times the scale is its label's distance (to 1 %).
         let ground = layout.scaleBar.lengthPoints * 0.0254 / 72 * layout.scaleDenominator
         #expect(abs(ground - layout.scaleBar.groundMetres) / layout.scaleBar.groundMetres < 0.01)
+
+        // The township risk-level map: every township named with the persons in its two highest levels.
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))) as! [[String: Any]]
+        let townshipText = try shell("/usr/bin/pdftotext", ["\(run)/township_map.pdf", "-"])
+        #expect(rows.count == 7)
+        for row in rows {
+            let people = (row["persons_class_5"] as! Double) + (row["persons_class_4"] as! Double)
+            let label = "高+较高 \(groupedInteger(people)) persons"
+            #expect(townshipText.contains(row["name"] as! String) && townshipText.contains(label), "\(row["name"]!): \(label)")
+        }
+        #expect(result.manifest.exports?.map(\.name) == ["ZH_FXQH_150625_01"])
     }
 }

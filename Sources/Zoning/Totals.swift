@@ -1,0 +1,278 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+// Exposure totals per township and class (`zoning.totals`): a raw, not normalised, layer — persons,
+// GDP, building floor area — summed over the pixels of every township and risk class.
+//
+// A density (`per-km2`, `per-ha`) is warped onto the grid with `-r average` and multiplied by the
+// grid's pixel area; a count (`count`, e.g. m² of floor area per source pixel) with `-r sum`, which
+// distributes each source pixel over the grid pixels it overlaps in proportion to the overlapping
+// area. Both conserve the source total (see docs/job-file.md, "Exposure totals", for the error).
+
+extension JobSpec {
+    /// One exposure total, `zoning.totals.<name>`.
+    public struct Total: Sendable {
+        /// What a pixel of the layer holds.
+        public enum Measure: String, Sendable, CaseIterable {
+            /// A quantity per source pixel (persons, m² of floor area): warped with `sum`.
+            case count
+            /// A quantity per km² (persons/km², 10⁴ CNY/km²): warped with `average`, times the pixel area in km².
+            case perKm2 = "per-km2"
+            /// A quantity per hectare: warped with `average`, times the pixel area in ha.
+            case perHa = "per-ha"
+        }
+
+        /// The key in `totals:`; names the columns `<name>_class_<k>` and `<name>_total`.
+        public let name: String
+        public let definition: LayerDefinition
+        public let measure: Measure
+        /// Units of the summed quantity (e.g. "persons"), for tables and map labels.
+        public let units: String?
+        public let position: Position
+
+        /// gdalwarp's resampling for this measure.
+        public var resampling: String { measure == .count ? "sum" : "average" }
+
+        /// What a warped pixel value is multiplied by to give the quantity in the pixel.
+        public func factor(pixelAreaSquareMetres a: Double) -> Double {
+            switch measure {
+            case .count: return 1
+            case .perKm2: return a / 1_000_000
+            case .perHa: return a / 10_000
+            }
+        }
+    }
+}
+
+extension JobLoader {
+    /// `totals: { name: { layer: L, as: count | per-km2 | per-ha, units: TEXT } }`.
+    func parseTotals(_ node: YNode, townships: Bool, jobFile: String, sink: DiagnosticSink,
+                     cache: inout [String: LayerDefinition?], auxiliary: inout [String: LayerDefinition]) -> [JobSpec.Total] {
+        guard let entries = node.entries() else { return [] }
+        if entries.isEmpty { node.error("list at least one total, e.g. persons: { layer: population-density, as: per-km2, units: persons }") }
+        if !townships { node.error("totals are summed per township: they need zoning.townships") }
+        var totals: [JobSpec.Total] = []
+        for (name, keyNode, value) in entries {
+            if name.range(of: "^[a-z][a-z0-9_]{0,23}$", options: .regularExpression) == nil {
+                keyNode.error("a total's name must be a lower-case letter followed by up to 23 lower-case letters, digits or '_' (it names table columns such as \(name.lowercased())_total)")
+            }
+            guard let obj = value.object(allowed: ["layer", "as", "units"], required: ["layer", "as"]) else { continue }
+            let def = obj["layer"].flatMap { definition(named: $0, jobFile: jobFile, sink: sink, cache: &cache) }
+            var measure: JobSpec.Total.Measure?
+            if let a = obj["as"], let text = a.string() {
+                measure = JobSpec.Total.Measure(rawValue: text)
+                if measure == nil {
+                    let names = JobSpec.Total.Measure.allCases.map(\.rawValue)
+                    let hint = closest(to: text, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    a.error("unknown measure \"\(text)\"\(hint); expected count (a quantity per pixel), per-km2 or per-ha (densities)")
+                }
+            }
+            let units = obj["units"]?.string()
+            if let def, let measure {
+                let m = keyNode.mark
+                totals.append(JobSpec.Total(name: name, definition: def, measure: measure, units: units,
+                                            position: .init(file: jobFile, line: m.line, column: m.column)))
+                auxiliary[def.name] = def
+            }
+        }
+        return totals
+    }
+}
+
+extension Planner {
+    /// One warp per total: the layer onto the grid with `sum` (counts) or `average` (densities),
+    /// Float64, NaN where the source has no data.
+    func planTotals(_ job: JobSpec, gridSRS: SpatialReference, grid: GridGeometry, gridBounds: Bounds) throws -> [SourcePlan] {
+        try (job.zoning?.totals ?? []).map { total in
+            let def = total.definition
+            let what = "zoning.totals.\(total.name) (layer \(def.name))"
+            let ds: Dataset
+            do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: what) }
+            do {
+                guard ds.bandCount > 0 else {
+                    throw RunError(.dataError, "\(def.source): \(what): a total sums a raster layer; this source has no raster band")
+                }
+                guard let srs = ds.spatialReference else {
+                    throw RunError(.dataError, "\(def.source): \(what): the raster has no CRS; assign one (gdal_edit.py -a_srs) or fix the file")
+                }
+                guard let gt = ds.geoTransform, let extent = ds.extent else {
+                    throw RunError(.dataError, "\(def.source): \(what): the raster has no geotransform")
+                }
+                guard def.band <= ds.bandCount else {
+                    throw RunError(.dataError, "\(def.file): band: \(def.source) has \(ds.bandCount) band(s), band \(def.band) does not exist")
+                }
+                let inGrid = try locate(extent, srs: srs, in: gridSRS, gridBounds: gridBounds, source: def.source, what: what)
+                var args = ["-t_srs", job.grid.crs, "-te", "\(grid.minX)", "\(grid.minY)", "\(grid.maxX)", "\(grid.maxY)",
+                            "-tr", "\(grid.pixelWidth)", "\(grid.pixelHeight)", "-r", total.resampling, "-ot", "Float64",
+                            "-dstnodata", "nan", "-et", "0.125"]
+                if let nodata = def.nodata { args += ["-srcnodata", nodata.isNaN ? "nan" : "\(nodata)"] }
+                let band = try ds.band(def.band)
+                let detail = "\(band.pixelType.rawValue), pixel \(formatNumber(abs(gt[1]))) × \(formatNumber(abs(gt[5]))), \(ds.width) × \(ds.height) px"
+                return SourcePlan(key: "zoning.totals.\(total.name)", definition: def, kind: .raster,
+                                  sourceCRS: srs.authorityCode ?? srs.name, sourceDetail: detail, layerName: nil,
+                                  arguments: args, boundsInGrid: inGrid, reprojectArguments: nil)
+            } catch { throw inputError(error, file: def.source, what: what) }
+        }
+    }
+}
+
+extension Plan {
+    /// The `plan` lines of the totals: the warp and what the pixel value is multiplied by.
+    var totalsSummaryLines: [String] {
+        guard let totals = job.zoning?.totals, !totals.isEmpty else { return [] }
+        var lines = ["totals per township and class (zoning.totals)"]
+        for (total, source) in zip(totals, self.totals) {
+            let factor = total.factor(pixelAreaSquareMetres: grid.pixelArea)
+            lines.append("  \(total.name): \(total.definition.name) [\(total.measure.rawValue)\(total.units.map { ", \($0)" } ?? "")]")
+            lines.append("    align: \(source.commandLine)")
+            lines.append("    per pixel: value × \(formatNumber(factor))\(total.measure == .count ? "" : " (pixel area in \(total.measure == .perKm2 ? "km²" : "ha"))"), summed per township and class")
+        }
+        return lines
+    }
+}
+
+extension Manifest {
+    /// One exposure total of a run: the banner-wide sums (inside the mask) per class.
+    public struct TotalInfo: Codable, Sendable, Equatable {
+        public struct ClassTotal: Codable, Sendable, Equatable { public var value: Int; public var name: String; public var total: Double }
+        public var name: String
+        public var layer: String
+        public var measure: String
+        public var units: String?
+        public var resampling: String
+        /// The warped value of a pixel times this is the quantity in the pixel.
+        public var pixelFactor: Double
+        /// Inside the mask (the whole grid without one).
+        public var total: Double
+        public var classes: [ClassTotal]
+        /// Inside the mask where the risk class is nodata (some hazard layer has no data).
+        public var unclassified: Double
+        /// Over every township (each pixel counted in the township whose polygon holds its centre).
+        public var townships: Double
+        /// Over the whole grid, mask or not.
+        public var grid: Double
+        /// Pixels inside the mask where the layer itself has no data (they count 0).
+        public var nodataPixels: Int
+    }
+}
+
+/// The sums of one total: per township (row t = township id, 0 = none) and class (column c, 0 = nodata).
+struct TotalSums {
+    var byTownship: [[Double]]
+    var inMask: [Double]
+    var grid: Double
+    var nodataInMask: Int
+}
+
+extension Runner {
+    /// Sums every total per township and class, block by block in grid order on this thread (the
+    /// sums do not depend on `--threads`). `classPath` is the published class raster's source.
+    func computeTotals(classPath: String, townshipPath: String, townshipCount: Int, maskPath: String?,
+                       work: String) throws -> [TotalSums] {
+        let totals = plan.job.zoning?.totals ?? []
+        guard !totals.isEmpty else { return [] }
+        let k = plan.job.classify.scheme.classCount
+        var bands: [RasterBand] = []
+        for (total, source) in zip(totals, plan.totals) {
+            let def = source.definition
+            let what = "zoning.totals.\(total.name) (layer \(def.name))"
+            let ds: Dataset
+            do { ds = try Dataset(open: def.source, flags: [.raster]) } catch { throw inputError(error, file: def.source, what: what) }
+            do {
+                var input = ds
+                if ds.bandCount > 1 || def.band != 1 {
+                    input = try Utilities.translate(ds, to: (work as NSString).appendingPathComponent("total-\(total.name)-band.vrt"),
+                                                    arguments: ["-of", "VRT", "-b", "\(def.band)"])
+                    try input.flush()
+                }
+                let bs = "\(plan.blockSize)"
+                let path = (work as NSString).appendingPathComponent("total-\(total.name).vrt")
+                let vrt = try Utilities.warp([input], to: path,
+                                             arguments: source.arguments + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(bs)"])
+                guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
+                    throw RunError(.software, "\(def.source): warped size \(vrt.width)×\(vrt.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")
+                }
+                // Written to disk and reopened: the warped VRT then opens its own source.
+                try vrt.close()
+                try input.close()
+                bands.append(try Dataset(open: path, flags: [.raster]).band(1))
+            } catch let error as GDALError {
+                throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
+            }
+        }
+        let factors = totals.map { $0.factor(pixelAreaSquareMetres: plan.grid.pixelArea) }
+        var sums = totals.map { _ in
+            TotalSums(byTownship: [[Double]](repeating: [Double](repeating: 0, count: k + 1), count: townshipCount + 1),
+                      inMask: [Double](repeating: 0, count: k + 1), grid: 0, nodataInMask: 0)
+        }
+        let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
+        let townBand = try Dataset(open: townshipPath, flags: [.raster]).band(1)
+        let maskBand = try maskPath.map { try Dataset(open: $0, flags: [.raster]).band(1) }
+        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
+        var values = [Double](repeating: 0, count: plan.blockSize * plan.blockSize)
+        for (b, block) in blocks.enumerated() {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let n = w.count
+            let classes: [UInt8] = try classBand.read(window)
+            let town: [Int32] = try townBand.read(window)
+            let mask: [UInt8]? = try maskBand?.read(window)
+            for (i, band) in bands.enumerated() {
+                do {
+                    try values.withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                } catch let error as GDALError {
+                    throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(totals[i].name): reading block \(w): \(error.message)")
+                }
+                let f = factors[i]
+                var s = sums[i]
+                for p in 0..<n {
+                    let inside = mask.map { $0[p] != 0 } ?? true
+                    let v = values[p]
+                    guard v.isFinite else {
+                        if inside { s.nodataInMask += 1 }
+                        continue
+                    }
+                    let q = v * f
+                    s.grid += q
+                    let c = Int(classes[p])
+                    if inside { s.inMask[c] += q }
+                    let t = Int(town[p])
+                    if t > 0 && t <= townshipCount { s.byTownship[t][c] += q }
+                }
+                sums[i] = s
+            }
+            report("totals", b + 1, blocks.count)
+        }
+        return sums
+    }
+
+    /// The manifest's account of the totals.
+    func totalsInfo(_ sums: [TotalSums]) -> [Manifest.TotalInfo] {
+        let scheme = plan.job.classify.scheme
+        return zip(plan.job.zoning?.totals ?? [], sums).map { total, s in
+            Manifest.TotalInfo(
+                name: total.name, layer: total.definition.name, measure: total.measure.rawValue, units: total.units,
+                resampling: total.resampling, pixelFactor: total.factor(pixelAreaSquareMetres: plan.grid.pixelArea),
+                total: s.inMask.reduce(0, +),
+                classes: scheme.classes.map { .init(value: Int($0.value), name: "\($0.name) \($0.english)", total: s.inMask[Int($0.value)]) },
+                unclassified: s.inMask[0], townships: s.byTownship.dropFirst().map { $0.reduce(0, +) }.reduce(0, +),
+                grid: s.grid, nodataPixels: s.nodataInMask)
+        }
+    }
+
+    /// Adds the total columns to the township rows: `<name>_class_<k>` for every class, then
+    /// `<name>_total` (every pixel of the township, classified or not).
+    func addTotals(_ sums: [TotalSums], to rows: inout [TownshipStatistics]) {
+        let scheme = plan.job.classify.scheme
+        for i in rows.indices {
+            let t = rows[i].id
+            for (total, s) in zip(plan.job.zoning?.totals ?? [], sums) {
+                for c in scheme.classes {
+                    rows[i].totals.append(.init(name: "\(total.name)_class_\(c.value)", value: s.byTownship[t][Int(c.value)]))
+                }
+                rows[i].totals.append(.init(name: "\(total.name)_total", value: s.byTownship[t].reduce(0, +)))
+            }
+        }
+    }
+}
