@@ -14,6 +14,18 @@ struct MapMaker {
         let title: String
         let legendTitle: String
         let legend: [LegendEntry]
+        var kind: Kind = .risk
+        enum Kind { case risk, zoning, prevention }
+    }
+
+    /// What the job's risk is of, for titles: comprehensive (综合) when its layers cover more than
+    /// one hazard, else that hazard's name (a flood job's map is not called comprehensive).
+    var riskKind: (String, String) {
+        let hazards = Set(plan.job.layers.compactMap(\.definition.hazard).filter { !["context", "exposure", "vulnerability", "capacity"].contains($0) })
+        guard hazards.count == 1, let h = hazards.first else { return ("综合", "comprehensive ") }
+        let names = ["flood": "洪水", "fire": "火灾", "seismic": "地震", "earthquake": "地震", "drought": "干旱",
+                     "landslide": "地质灾害", "storm": "风雹", "snow": "雪灾", "sandstorm": "沙尘暴"]
+        return (names[h] ?? "", "\(h) ")
     }
 
     /// The classified rasters of a run folder that get a map, with their map file base names.
@@ -27,19 +39,20 @@ struct MapMaker {
         var result: [Target] = []
         let zones = path("risk_zones.tif")
         let prevention = path("prevention_zones.tif") ?? path("prevention_class.tif")
+        let (zh, en) = riskKind
         if let classes = path("risk_class.tif") {
             let generalised = zones != nil || prevention != nil
             result.append(Target(raster: classes, base: "risk_map",
-                                 title: generalised ? "\(title) · 综合风险等级 comprehensive risk" : title,
-                                 legendTitle: riskLegendTitle, legend: legend))
+                                 title: generalised ? "\(title) · \(zh)风险等级 \(en)risk level" : title,
+                                 legendTitle: riskLegendTitle, legend: legend, kind: .risk))
         }
         if let zones {
-            result.append(Target(raster: zones, base: "zoning_map", title: prevention == nil ? title : "\(title) · 综合风险区划 risk zoning",
-                                 legendTitle: riskLegendTitle, legend: legend))
+            result.append(Target(raster: zones, base: "zoning_map", title: prevention == nil ? title : "\(title) · \(zh)风险区划 \(en)risk zoning",
+                                 legendTitle: riskLegendTitle, legend: legend, kind: .zoning))
         }
         if let prevention, let categories = plan.prevention?.spec.categories {
             result.append(Target(raster: prevention, base: "prevention_map", title: title,
-                                 legendTitle: "防治分区 Prevention zones", legend: MapMaker.legend(categories)))
+                                 legendTitle: "防治分区 Prevention zones", legend: MapMaker.legend(categories), kind: .prevention))
         }
         return result
     }
@@ -97,24 +110,40 @@ struct MapMaker {
         return "\(plan.job.maps.subtitle ?? plan.job.name) · \(date)"
     }
 
+    /// The prevention map's extra context: the point layers of proximity factors (the emergency
+    /// shelters the capacity factor measures the distance to), unless the job's context has them.
+    var preventionContext: [ContextLayer] {
+        guard let pp = plan.prevention else { return [] }
+        var layers: [ContextLayer] = []
+        for factor in pp.spec.factors where factor.kind == .proximity {
+            let def = factor.definition
+            if context.contains(where: { $0.source == def.source && $0.layer == def.layer }) { continue }
+            let text = "\(def.name) \(def.description ?? "")".lowercased()
+            let isShelter = text.contains("shelter") || text.contains("避难")
+            layers.append(ContextLayer(kind: isShelter ? .shelter : .place, source: def.source, layer: def.layer,
+                                       legendLabel: isShelter ? nil : def.name))
+        }
+        return layers
+    }
+
     /// The map of one class raster.
-    func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil) -> MapSpec {
+    func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil,
+              kind: Target.Kind = .risk) -> MapSpec {
         MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
                 legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
-                legend: legend ?? self.legend, classRaster: raster, context: context, crsName: nil, sources: sources,
+                legend: legend ?? self.legend, classRaster: raster,
+                context: kind == .prevention ? context + preventionContext : context, crsName: nil, sources: sources,
                 footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
     }
 
-    /// Renders every map of the run folder and writes a `.qml` beside every class raster.
+    /// Renders every map of the run folder (the `.qml` styles are written with the rasters).
     /// Returns the files written.
     func render(folder: String) throws -> [String] {
         var written: [String] = []
         for target in targets(in: folder) {
             let (raster, base) = (target.raster, target.base)
-            let qml = (raster as NSString).deletingPathExtension + ".qml"
-            try Data(QGISStyle.palettedQML(entries: target.legend).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
-            written.append(qml)
-            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend)
+            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
+                                 kind: target.kind)
             let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
             let png = (folder as NSString).appendingPathComponent("\(base).png")
             do {
@@ -129,8 +158,8 @@ struct MapMaker {
 
     /// Stores the zones' categorized style as the default style in `zones.gpkg` (`layer_styles`,
     /// the table QGIS reads), so QGIS opens the polygons looking like the printed map.
-    static func storeDefaultStyle(gpkg: String, layer: String, legend: [LegendEntry]) throws {
-        let qml = QGISStyle.categorizedPolygonQML(field: "class", entries: legend).replacingOccurrences(of: "'", with: "''")
+    static func storeDefaultStyle(gpkg: String, layer: String, field: String, legend: [LegendEntry]) throws {
+        let qml = QGISStyle.categorizedPolygonQML(field: field, entries: legend).replacingOccurrences(of: "'", with: "''")
         let ds = try Dataset(open: gpkg, flags: [.vector, .update])
         try ds.executeSQL("""
             CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256),

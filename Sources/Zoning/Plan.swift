@@ -157,7 +157,15 @@ public struct Planner {
         if wide * high > Double(job.grid.maxPixels) {
             throw RunError(.dataError, "\(job.file): grid: \(Int(wide)) × \(Int(high)) px exceeds max-pixels \(job.grid.maxPixels); raise grid.max-pixels or coarsen grid.resolution")
         }
-        let grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        let grid: GridGeometry
+        if job.grid.preset != nil {
+            grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY,
+                                        cellsPerUnit: JobSpec.census30sCellsPerDegree)
+        } else if job.grid.align == .none {
+            grid = GridGeometry.exact(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        } else {
+            grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        }
         let gridBounds = Bounds(minX: grid.minX, minY: grid.minY, maxX: grid.maxX, maxY: grid.maxY)
 
         var sources: [SourcePlan] = []
