@@ -75,6 +75,12 @@ public struct Plan: Sendable {
         lines.append("  crs: \(crsName) (\(job.grid.crs))")
         lines.append("  size: \(grid.width) × \(grid.height) px = \(grid.pixelCount) px, pixel \(formatNumber(grid.pixelWidth)) × \(formatNumber(grid.pixelHeight))")
         lines.append("  bounds: [\(formatNumber(grid.minX)), \(formatNumber(grid.minY)), \(formatNumber(grid.maxX)), \(formatNumber(grid.maxY))]")
+        if job.grid.preset != nil {
+            lines.append("  extent: preset census-30s, corners snapped outwards to multiples of 30″ (the national standard grid)")
+        } else {
+            lines.append(job.grid.align == .none ? "  extent: exactly as given (gdalwarp -te … -tr …)"
+                                                 : "  extent: corners snapped outwards to multiples of the resolution (gdalwarp -tap)")
+        }
         lines.append("  blocks: \(blockCount) of \(blockSize) × \(blockSize)")
         if let mask { lines.append("  mask: \(mask.definition.name) — \(mask.commandLine)") }
         lines.append("layers")

@@ -386,7 +386,7 @@ private func point(_ name: String, _ x: Double, _ y: Double) -> String {
         }
         let csv = try String(contentsOfFile: "\(run)/prevention_stats.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 3)
-        #expect(csv[0] == "\u{FEFF}township_id,township_code,乡镇 township,乡镇英文名 township_en,有效面积(公顷) valid_area_ha,主导防治分区 dominant_category,分区名称 dominant_category_name,重点防治区面积(公顷) category_1_area_ha,重点防治区占比(%) category_1_pct,次重点防治区面积(公顷) category_2_area_ha,次重点防治区占比(%) category_2_pct,一般防治区面积(公顷) category_3_area_ha,一般防治区占比(%) category_3_pct")
+        #expect(csv[0] == "township_id,township_code,乡镇 township,乡镇英文名 township_en,有效面积(公顷) valid_area_ha,主导防治分区 dominant_category,分区名称 dominant_category_name,重点防治区面积(公顷) category_1_area_ha,重点防治区占比(%) category_1_pct,次重点防治区面积(公顷) category_2_area_ha,次重点防治区占比(%) category_2_pct,一般防治区面积(公顷) category_3_area_ha,一般防治区占比(%) category_3_pct")
         #expect(csv[1].hasPrefix("1,,西乡,,"))
         // The zones' area per township equals the statistics' valid area (each polygon lies in one township).
         var sums: [String: Double] = [:]

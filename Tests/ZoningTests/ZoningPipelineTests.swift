@@ -169,7 +169,7 @@ import Testing
         }
         let csv = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 3)
-        #expect(csv[0].hasPrefix("\u{FEFF}township_id,township_code,乡镇 township,乡镇英文名 township_en,有效面积(公顷) valid_area_ha,平均指数 mean_index,最大指数 max_index,主导等级 dominant_class"))
+        #expect(csv[0].hasPrefix("township_id,township_code,乡镇 township,乡镇英文名 township_en,有效面积(公顷) valid_area_ha,平均指数 mean_index,最大指数 max_index,主导等级 dominant_class"))
         #expect(csv[1].hasPrefix("1,,西乡,,"))
         // The generalised zones keep nodata where the classes have it (the filter never invents data).
         let zones = try readBytes("\(run)/risk_zones.tif"), classes = try readBytes("\(run)/risk_class.tif")
