@@ -178,7 +178,10 @@ public struct Runner {
             if let keep = plan.job.outputs.keep {
                 for removed in publisher.prune(keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
             }
-            try STAC.writeCatalog(outputDirectory: plan.outputDirectory, job: plan.job)
+            // The job folder's STAC Catalog; the run is already published, so a failure here is logged.
+            do { try STAC.writeCatalog(outputDirectory: plan.outputDirectory, job: plan.job) } catch {
+                logger.error("cannot write the STAC catalog", metadata: ["error": "\(Operations.describe(error).message)"])
+            }
             return RunResult(runID: runID, runDirectory: final, manifest: manifest, upToDate: false)
         } catch {
             try? FileManager.default.removeItem(atPath: staging)

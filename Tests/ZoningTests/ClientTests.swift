@@ -198,6 +198,32 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: "\(run)/\(qml).qml"), "\(qml).qml")
         }
 
+        // STAC Item: the grid, a footprint in EPSG:4326 (against gdalinfo's), every file with its
+        // sha256sum, the classes of the class rasters; the job folder's catalog links it.
+        let item = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/item.json"))) as? [String: Any])
+        let props = try #require(item["properties"] as? [String: Any])
+        #expect(props["proj:epsg"] as? Int == 4545 && props["proj:shape"] as? [Int] == [Fixture.height, Fixture.width])
+        #expect(props["proj:transform"] as? [Double] == [30, 0, Fixture.xmin, 0, -30, Fixture.ymax, 0, 0, 1])
+        let wgs = try #require(try JSONSerialization.jsonObject(with: Data(try shell("/usr/bin/gdalinfo", ["-json", "\(run)/risk_index.tif"]).utf8)) as? [String: Any])
+        let corners = try #require(((wgs["wgs84Extent"] as? [String: Any])?["coordinates"] as? [[[Double]]])?.first)
+        let bbox = try #require(item["bbox"] as? [Double])
+        #expect(abs(bbox[0] - corners.map { $0[0] }.min()!) < 1e-3 && abs(bbox[3] - corners.map { $0[1] }.max()!) < 1e-3, "\(bbox) vs \(corners)")
+        let assets = try #require(item["assets"] as? [String: [String: Any]])
+        let files = try FileManager.default.contentsOfDirectory(atPath: run).filter { $0 != "item.json" && !$0.hasPrefix(".") }
+        #expect(assets.count == files.count, "one asset per file")
+        for file in files {
+            let asset = try #require(assets.values.first { $0["href"] as? String == "./\(file)" }, "\(file)")
+            let sum = String(try shell("/usr/bin/sha256sum", ["\(run)/\(file)"]).prefix(64))
+            #expect(asset["file:checksum"] as? String == "1220" + sum, "\(file)")
+            #expect(!(asset["roles"] as? [String] ?? []).isEmpty && !(asset["type"] as? String ?? "").isEmpty)
+        }
+        let classes = try #require(assets["risk_class"]?["classification:classes"] as? [[String: Any]])
+        #expect(classes.map { $0["value"] as? Int } == [1, 2, 3, 4] && classes.map { $0["color_hint"] as? String } == ["0070C0", "FFE600", "FF8C00", "E60000"])
+        #expect(assets["risk_class"]?["type"] as? String == "image/tiff; application=geotiff; profile=cloud-optimized")
+        let catalog = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: (run as NSString).deletingLastPathComponent + "/catalog.json"))) as? [String: Any])
+        let links = try #require(catalog["links"] as? [[String: Any]])
+        #expect(links.contains { $0["rel"] as? String == "item" && $0["href"] as? String == "./\(result.runID)/item.json" })
+
         // GeoPackage: the manifest in gpkg_metadata, layer and column descriptions.
         let sql = try shell(ClientTests.systemPython, ["-c", """
             import sqlite3, sys, json
