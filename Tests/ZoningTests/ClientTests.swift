@@ -287,6 +287,15 @@ import Testing
             print(int(((a[0] == 0) & (a[1] == 140) & (a[2] == 70)).sum()))
             """, "\(run)/risk_map.png"])
         #expect(riskPNG.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "no shelters on the risk map")
+
+        // `render` redraws the maps and refreshes the Item: still valid, checksums of the new files.
+        try FileManager.default.removeItem(atPath: "\(run)/risk_map.png")
+        _ = try Operations.renderLatest(fx.project.path("jobs/prev.yaml"))
+        let rendered = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/item.json"))) as? [String: Any])
+        let map = try #require((rendered["assets"] as? [String: [String: Any]])?["risk_map_png"])
+        #expect(map["file:checksum"] as? String == "1220" + String(try shell("/usr/bin/sha256sum", ["\(run)/risk_map.png"]).prefix(64)))
+        let (status, out, err) = try runProcess(ClientTests.systemPython, [ClientTests.stacValidator, "\(run)/item.json"])
+        #expect(status == 0, "\(out)\(err)")
     }
 }
 
