@@ -68,6 +68,14 @@ import Testing
         z.calculateStatistics(None)
         for f in t.getFeatures():
             result['zonal'][f['name']] = {'count': f['z_count'], 'mean': f['z_mean'], 'max': f['z_max']}
+        # Pixels per class and township: QGIS's zonal histogram (Processing) of the class raster.
+        sys.path.append('/usr/share/qgis/python/plugins')
+        import processing
+        from processing.core.Processing import Processing
+        Processing.initialize()
+        histogram = processing.run('native:zonalhistogram', {'INPUT_RASTER': os.path.join(run, 'risk_class.tif'), 'RASTER_BAND': 1,
+                                   'INPUT_VECTOR': towns, 'COLUMN_PREFIX': 'h_', 'OUTPUT': 'memory:'})['OUTPUT']
+        result['histogram'] = {f['name']: {k[2:]: f[k] for k in f.fields().names() if k.startswith('h_')} for f in histogram.getFeatures()}
         print(json.dumps(result))
         # Leave without tearing QGIS down (PyQGIS 3.22 may crash in exitQgis once layers were rendered).
         sys.stdout.flush(); os._exit(0)
@@ -129,6 +137,13 @@ import Testing
             #expect(Int(z["count"] ?? -1) == s.validPixels, "\(s.name) count")
             #expect(abs((z["mean"] ?? 0) - (s.meanIndex ?? -1)) < 1e-6, "\(s.name) mean")
             #expect(abs((z["max"] ?? 0) - (s.maxIndex ?? -1)) < 1e-7, "\(s.name) max")
+        }
+
+        // QGIS's zonal histogram of the class raster equals the pixels per class and township.
+        let histogram = try #require(json["histogram"] as? [String: [String: Int]])
+        for s in stats {
+            let h = try #require(histogram[s.name])
+            for c in s.classes { #expect(h["\(c.value)", default: 0] == c.pixels, "\(s.name) class \(c.value): \(h)") }
         }
 
         // qgis_process (the command-line client) finds no GEOS-invalid polygon either.
