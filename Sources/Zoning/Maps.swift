@@ -19,9 +19,11 @@ struct MapMaker {
     }
 
     /// What the job's risk is of, for titles: comprehensive (综合) when its layers cover more than
-    /// one hazard, else that hazard's name (a flood job's map is not called comprehensive).
+    /// one hazard, that hazard's name when they cover one (a flood job's map is not called
+    /// comprehensive), nothing when no layer definition names its hazard.
     var riskKind: (String, String) {
         let hazards = Set(plan.job.layers.compactMap(\.definition.hazard).filter { !["context", "exposure", "vulnerability", "capacity"].contains($0) })
+        if hazards.isEmpty { return ("", "") }
         guard hazards.count == 1, let h = hazards.first else { return ("综合", "comprehensive ") }
         let names = ["flood": "洪水", "fire": "火灾", "seismic": "地震", "earthquake": "地震", "drought": "干旱",
                      "landslide": "地质灾害", "storm": "风雹", "snow": "雪灾", "sandstorm": "沙尘暴"]

@@ -371,6 +371,18 @@ import Testing
         #expect(g.geoTransform == o.0 && g.width == o.1 && g.height == o.2, "\(g) vs \(o)")
     }
 
+    @Test func mapTitlesNameTheHazardOfTheJob() throws {
+        let (p, job, _) = try project(align: nil)
+        func kind(_ hazard: String?) throws -> String {
+            try p.write("layers/grid30.yaml", "source: grid30.tif\n" + (hazard.map { "hazard: \($0)\n" } ?? ""))
+            let (zh, en) = MapMaker(plan: try Planner().resolve(try JobLoader().load(job)), runID: "r").riskKind
+            return zh + "风险等级 " + en + "risk level"
+        }
+        #expect(try kind("flood") == "洪水风险等级 flood risk level")
+        #expect(try kind("seismic") == "地震风险等级 seismic risk level")
+        #expect(try kind(nil) == "风险等级 risk level")
+    }
+
     @Test func alignResolutionSnapsTheExtentLikeTap() throws {
         let (p, job, te) = try project(align: "resolution")
         let plan = try Planner().resolve(try JobLoader().load(job))
