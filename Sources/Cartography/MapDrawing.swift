@@ -38,13 +38,13 @@ enum Style {
                     Stroke(color: boundaryColour, width: 0.8, dash: [5, 1.6, 1.2, 1.6])]
         case .outline:
             return [Stroke(color: .white, alpha: 0.85, width: 4.0), Stroke(color: outlineColour, width: 1.8)]
-        case .place:
+        case .place, .shelter:
             return []
         }
     }
 
     /// Drawing order of the kinds (later on top).
-    static let order: [ContextLayer.Kind] = [.boundary, .outline, .river, .fault, .place]
+    static let order: [ContextLayer.Kind] = [.boundary, .outline, .river, .fault, .shelter, .place]
 }
 
 extension PreparedMap {
@@ -77,6 +77,7 @@ extension PreparedMap {
         }
         cairo_surface_flush(surface)
         try Canvas.check(cairo_surface_write_to_png(surface, path), "writing \(path)")
+        try PNGResolution.set(dpi: spec.pngDPI, file: path)
     }
 
     // MARK: the page
@@ -152,6 +153,10 @@ extension PreparedMap {
                 case .place:
                     for f in features {
                         for p in f.geometry.points { PreparedMap.drawPlaceSymbol(at: page([p])[0], canvas: canvas) }
+                    }
+                case .shelter:
+                    for f in features {
+                        for p in f.geometry.points { PreparedMap.drawShelterSymbol(at: page([p])[0], canvas: canvas) }
                     }
                 default:
                     canvas.save()
@@ -259,7 +264,7 @@ extension PreparedMap {
         // Greedy placement for point labels: the first free spot of right, left, above, below;
         // a label that fits nowhere is left out rather than drawn over another.
         let symbolRadius = 3.2
-        var taken: [PageRect] = context.filter { $0.0.kind == .place }.flatMap { $0.1 }.flatMap { $0.geometry.points }
+        var taken: [PageRect] = context.filter { $0.0.kind == .place || $0.0.kind == .shelter }.flatMap { $0.1 }.flatMap { $0.geometry.points }
             .map { t.apply(x: $0.x, y: $0.y) }
             .map { PageRect(x: $0.x - symbolRadius, y: $0.y - symbolRadius, width: 2 * symbolRadius, height: 2 * symbolRadius) }
         func free(_ r: PageRect) -> Bool {
@@ -270,7 +275,7 @@ extension PreparedMap {
             for f in features {
                 guard let label = f.attribute, !label.isEmpty else { continue }
                 switch layer.kind {
-                case .place:
+                case .place, .shelter:
                     for p in f.geometry.points {
                         let q = t.apply(x: p.x, y: p.y)
                         guard frame.contains(q) else { continue }

@@ -74,6 +74,8 @@ extension PreparedMap {
         switch kind {
         case .place:
             drawPlaceSymbol(at: PagePoint(x: r.midX, y: r.midY), canvas: canvas)
+        case .shelter:
+            drawShelterSymbol(at: PagePoint(x: r.midX, y: r.midY), canvas: canvas)
         case .boundary, .outline, .river, .fault:
             canvas.save()
             for stroke in Style.strokes(kind) {
@@ -83,6 +85,23 @@ extension PreparedMap {
             }
             canvas.restore()
         }
+    }
+
+    /// A green square with a white outline and a white cross: an emergency shelter.
+    static func drawShelterSymbol(at p: PagePoint, canvas: Canvas) {
+        let r = 3.2
+        let square = [PagePoint(x: p.x - r, y: p.y - r), PagePoint(x: p.x + r, y: p.y - r),
+                      PagePoint(x: p.x + r, y: p.y + r), PagePoint(x: p.x - r, y: p.y + r)]
+        canvas.polyline(square, closed: true)
+        canvas.color(RGB(0, 140, 70))
+        canvas.fillPreserve()
+        canvas.color(.white)
+        canvas.lineWidth(0.9)
+        canvas.stroke()
+        canvas.polyline([PagePoint(x: p.x - r * 0.55, y: p.y), PagePoint(x: p.x + r * 0.55, y: p.y)])
+        canvas.polyline([PagePoint(x: p.x, y: p.y - r * 0.55), PagePoint(x: p.x, y: p.y + r * 0.55)])
+        canvas.lineWidth(1.1)
+        canvas.stroke()
     }
 
     static func drawPlaceSymbol(at p: PagePoint, canvas: Canvas) {

@@ -71,6 +71,8 @@ public struct ContextLayer: Sendable, Hashable {
         case place
         /// The study-area outline: a heavy dark line.
         case outline
+        /// Emergency shelters: green squares (a prevention factor drawn on the prevention map).
+        case shelter
 
         /// Default legend text.
         public var defaultLegendLabel: String {
@@ -80,6 +82,7 @@ public struct ContextLayer: Sendable, Hashable {
             case .fault: return "活动断层 Active fault"
             case .place: return "居民点 Settlement"
             case .outline: return "研究区范围 Study area"
+            case .shelter: return "应急避难场所 Emergency shelter"
             }
         }
     }

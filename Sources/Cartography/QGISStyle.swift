@@ -97,4 +97,42 @@ public enum QGISStyle {
         lines += ["    </symbols>", "  </renderer-v2>", "  <blendMode>0</blendMode>", "  <featureBlendMode>0</featureBlendMode>", "</qgis>"]
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// A QGIS style (.qml) for a continuous band: a single-band pseudocolour renderer with a
+    /// linear ramp between `min` and `max`.
+    public static func rampQML(stops: [(Double, RGB)], min: Double, max: Double) -> String {
+        var lines = [
+            "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>",
+            "<qgis version=\"3.28.0\" styleCategories=\"Symbology\">",
+            "  <pipe>",
+            "    <rasterrenderer type=\"singlebandpseudocolor\" band=\"1\" opacity=\"1\" alphaBand=\"-1\" classificationMin=\"\(min)\" classificationMax=\"\(max)\" nodataColor=\"\">",
+            "      <rasterTransparency/>",
+            "      <minMaxOrigin>",
+            "        <limits>None</limits>",
+            "        <extent>WholeRaster</extent>",
+            "        <statAccuracy>Estimated</statAccuracy>",
+            "        <cumulativeCutLower>0.02</cumulativeCutLower>",
+            "        <cumulativeCutUpper>0.98</cumulativeCutUpper>",
+            "        <stdDevFactor>2</stdDevFactor>",
+            "      </minMaxOrigin>",
+            "      <rastershader>",
+            "        <colorrampshader colorRampType=\"INTERPOLATED\" classificationMode=\"1\" clip=\"0\" minimumValue=\"\(min)\" maximumValue=\"\(max)\" labelPrecision=\"2\">",
+        ]
+        for (value, c) in stops {
+            let v = min + value * (max - min)
+            lines.append("          <item value=\"\(v)\" color=\"\(c.hex)\" alpha=\"255\" label=\"\(escape(String(format: "%.2f", v)))\"/>")
+        }
+        lines += [
+            "        </colorrampshader>",
+            "      </rastershader>",
+            "    </rasterrenderer>",
+            "    <brightnesscontrast brightness=\"0\" contrast=\"0\" gamma=\"1\"/>",
+            "    <huesaturation saturation=\"0\" colorizeOn=\"0\" colorizeStrength=\"100\" grayscaleMode=\"0\" colorizeRed=\"255\" colorizeGreen=\"128\" colorizeBlue=\"128\"/>",
+            "    <rasterresampler maxOversampling=\"2\"/>",
+            "  </pipe>",
+            "  <blendMode>0</blendMode>",
+            "</qgis>",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
 }

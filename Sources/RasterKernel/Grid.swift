@@ -32,6 +32,30 @@ public struct GridGeometry: Sendable, Equatable, Hashable {
                             pixelWidth: resolution, pixelHeight: resolution)
     }
 
+    /// The grid of `gdalwarp -te minX minY maxX maxY -tr res res` (no `-tap`): origin at
+    /// (minX, maxY) exactly, ⌊(extent + res/2) / res⌋ pixels a side (gdalwarp's rounding), so the
+    /// far corners move by less than half a pixel when the extent is not a multiple of res.
+    public static func exact(minX: Double, minY: Double, maxX: Double, maxY: Double, resolution: Double) -> GridGeometry {
+        precondition(resolution > 0)
+        let w = Int((maxX - minX + resolution / 2) / resolution)
+        let h = Int((maxY - minY + resolution / 2) / resolution)
+        return GridGeometry(width: max(w, 1), height: max(h, 1), originX: minX, originY: maxY,
+                            pixelWidth: resolution, pixelHeight: resolution)
+    }
+
+    /// The grid of cells 1/`cellsPerUnit` wide covering the extent, corners snapped outwards to
+    /// multiples of the cell (e.g. 120 per degree: the 30″ census grid). Corners are integers
+    /// divided by `cellsPerUnit`, so they are the nearest doubles to the exact multiples; a
+    /// coordinate within 1e-9 cell of a multiple counts as on it.
+    public static func snapped(minX: Double, minY: Double, maxX: Double, maxY: Double, cellsPerUnit n: Double) -> GridGeometry {
+        precondition(n > 0)
+        func down(_ v: Double) -> Double { let c = v * n; return (c - c.rounded()).magnitude < 1e-9 ? c.rounded() : c.rounded(.down) }
+        func up(_ v: Double) -> Double { let c = v * n; return (c - c.rounded()).magnitude < 1e-9 ? c.rounded() : c.rounded(.up) }
+        let x0 = down(minX), y0 = down(minY), x1 = up(maxX), y1 = up(maxY)
+        return GridGeometry(width: max(Int(x1 - x0), 1), height: max(Int(y1 - y0), 1), originX: x0 / n, originY: y1 / n,
+                            pixelWidth: 1 / n, pixelHeight: 1 / n)
+    }
+
     public var pixelCount: Int { width * height }
     public var minX: Double { originX }
     public var maxX: Double { originX + Double(width) * pixelWidth }

@@ -19,7 +19,24 @@ public struct JobSpec: Sendable {
         public let mask: String?
         public let blockSize: Int
         public let maxPixels: Int
+        /// How the extent becomes the grid: snapped outwards to multiples of the resolution
+        /// (`gdalwarp -tap`), or taken exactly (`gdalwarp -te … -tr …`).
+        public var align: GridAlign = .resolution
+        /// `preset: census-30s`: the national standard grid (EPSG:4490, 30″), nil otherwise.
+        public var preset: String? = nil
     }
+
+    public enum GridAlign: String, Sendable {
+        /// Corners snap outwards to multiples of the resolution (the default for a layer's extent).
+        case resolution
+        /// The extent is honoured exactly, like `gdalwarp -te … -tr …` (the default for bounds).
+        case none
+    }
+
+    /// `grid.preset: census-30s`: the national risk census's standard grid, EPSG:4490 (CGCS2000)
+    /// at 30″ = 1/120°, every corner on a multiple of 30″.
+    public static let census30sCRS = "EPSG:4490"
+    public static let census30sCellsPerDegree = 120.0
 
     public struct LayerUse: Sendable {
         /// The key in `layers:` (e.g. `flood`).
@@ -127,9 +144,9 @@ public struct JobSpec: Sendable {
         /// The attribute holding the township's name.
         public let nameField: String
         public let level: TownshipLevel
-        /// `code: FIELD`: the attribute holding the township's administrative code, carried into
-        /// every table (statistics, zones, exports).
+        /// The attributes holding the township's administrative code and English name (optional).
         public var codeField: String? = nil
+        public var englishField: String? = nil
     }
 
     /// Generalisation of the class raster into zones, and statistics per township.
@@ -297,16 +314,33 @@ public struct JobLoader: Sendable {
         // grid
         var grid: JobSpec.Grid?
         var auxiliary: [String: LayerDefinition] = [:]
-        if let g = top["grid"]?.object(allowed: ["crs", "resolution", "extent", "mask", "block-size", "max-pixels"],
-                                        required: ["crs", "resolution", "extent"]) {
-            let crs = g["crs"]?.string()
-            if let crs, let node = g["crs"] {
+        if let g = top["grid"]?.object(allowed: ["crs", "resolution", "extent", "mask", "block-size", "max-pixels", "align", "preset"],
+                                        required: ["extent"]) {
+            var preset: String?
+            if let p = g["preset"], let text = p.string() {
+                if text == "census-30s" {
+                    preset = text
+                    for key in ["crs", "resolution"] {
+                        if let n = g.keys[key] ?? g[key] {
+                            n.error("grid.preset census-30s fixes the grid (EPSG:4490 at 30″ = 1/120°, corners on multiples of 30″); remove grid.\(key)")
+                        }
+                    }
+                } else {
+                    p.error("unknown grid preset \"\(text)\"; expected census-30s")
+                }
+            } else if g["preset"] == nil {
+                for key in ["crs", "resolution"] where g[key] == nil {
+                    g.node.error("missing required key \"\(key)\" (or preset: census-30s)")
+                }
+            }
+            let crs = preset != nil ? JobSpec.census30sCRS : g["crs"]?.string()
+            if preset == nil, let crs, let node = g["crs"] {
                 do { _ = try SpatialReference(definition: crs) } catch {
                     node.error("unknown CRS \"\(crs)\" (\((error as? GDALError)?.message ?? "\(error)"))")
                 }
             }
-            let resolution = g["resolution"]?.double()
-            if let resolution, resolution <= 0 { g["resolution"]!.error("resolution must be positive") }
+            let resolution = preset != nil ? 1 / JobSpec.census30sCellsPerDegree : g["resolution"]?.double()
+            if preset == nil, let resolution, resolution <= 0 { g["resolution"]!.error("resolution must be positive") }
             var extent: JobSpec.Extent?
             if let e = g["extent"] {
                 if case .sequence = e.node {
@@ -322,6 +356,20 @@ public struct JobLoader: Sendable {
                     auxiliary[def.name] = def
                 }
             }
+            // An explicit extent is honoured exactly (gdalwarp -te); a layer's extent snaps outwards.
+            var align: JobSpec.GridAlign = { if case .bounds = extent { return .none } else { return .resolution } }()
+            if preset != nil { align = .resolution }
+            if let a = g["align"], let text = a.string() {
+                if let value = JobSpec.GridAlign(rawValue: text) {
+                    if preset != nil && value != .resolution {
+                        a.error("grid.preset census-30s snaps every corner outwards to 30″; align must be resolution")
+                    } else {
+                        align = value
+                    }
+                } else {
+                    a.error("unknown align \"\(text)\"; expected resolution (snap the corners outwards to multiples of the resolution, gdalwarp -tap) or none (the extent exactly, gdalwarp -te)")
+                }
+            }
             var mask: String?
             if let m = g["mask"], let def = definition(named: m, jobFile: file, sink: sink, cache: &cache) {
                 mask = def.name
@@ -335,7 +383,7 @@ public struct JobLoader: Sendable {
             if let m = g["max-pixels"], maxPixels <= 0 { m.error("max-pixels must be positive") }
             if let crs, let resolution, let extent, resolution > 0 {
                 grid = JobSpec.Grid(crs: crs, resolution: resolution, extent: extent, mask: mask,
-                                    blockSize: blockSize, maxPixels: maxPixels)
+                                    blockSize: blockSize, maxPixels: maxPixels, align: align, preset: preset)
             }
         }
 
@@ -465,7 +513,7 @@ public struct JobLoader: Sendable {
             let connectivity = z["connectivity"]?.int() ?? 8
             if let c = z["connectivity"], connectivity != 4 && connectivity != 8 { c.error("connectivity is 4 or 8") }
             var townships: JobSpec.Townships?
-            if let t = z["townships"]?.object(allowed: ["layer", "name", "level", "high-share", "code"], required: ["layer", "name"]) {
+            if let t = z["townships"]?.object(allowed: ["layer", "name", "code", "english", "level", "high-share"], required: ["layer", "name"]) {
                 let def = t["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
                 let nameField = t["name"]?.string()
                 var level = JobSpec.TownshipLevel.meanIndex
@@ -480,10 +528,11 @@ public struct JobLoader: Sendable {
                     if share <= 0 || share > 1 { h.error("high-share is a share of the area, in (0, 1]") }
                     if case .highShare = level { level = .highShare(share) } else { h.error("high-share goes with level: high-share") }
                 }
-                let codeField = t["code"]?.string()
+                let codeField = t["code"]?.string(), englishField = t["english"]?.string()
                 if let def, let nameField {
                     townships = JobSpec.Townships(definition: def, nameField: nameField, level: level)
                     townships?.codeField = codeField
+                    townships?.englishField = englishField
                     auxiliary[def.name] = def
                 }
             }

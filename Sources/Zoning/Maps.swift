@@ -16,10 +16,22 @@ struct MapMaker {
         let legend: [LegendEntry]
         /// Layers drawn over the job's context (e.g. the townships whose level is not stable).
         var extraContext: [ContextLayer] = []
-        /// The QGIS style written beside the raster; nil = paletted from the legend.
-        var qml: String? = nil
         /// The township risk-level map: polygons filled by level instead of the raster.
         var areas: AreaLayer? = nil
+        var kind: Kind = .risk
+        enum Kind { case risk, zoning, prevention }
+    }
+
+    /// What the job's risk is of, for titles: comprehensive (综合) when its layers cover more than
+    /// one hazard, that hazard's name when they cover one (a flood job's map is not called
+    /// comprehensive), nothing when no layer definition names its hazard.
+    var riskKind: (String, String) {
+        let hazards = Set(plan.job.layers.compactMap(\.definition.hazard).filter { !["context", "exposure", "vulnerability", "capacity"].contains($0) })
+        if hazards.isEmpty { return ("", "") }
+        guard hazards.count == 1, let h = hazards.first else { return ("综合", "comprehensive ") }
+        let names = ["flood": "洪水", "fire": "火灾", "seismic": "地震", "earthquake": "地震", "drought": "干旱",
+                     "landslide": "地质灾害", "storm": "风雹", "snow": "雪灾", "sandstorm": "沙尘暴"]
+        return (names[h] ?? "", "\(h) ")
     }
 
     /// The classified rasters of a run folder that get a map, with their map file base names.
@@ -33,19 +45,20 @@ struct MapMaker {
         var result: [Target] = []
         let zones = path("risk_zones.tif")
         let prevention = path("prevention_zones.tif") ?? path("prevention_class.tif")
+        let (zh, en) = riskKind
         if let classes = path("risk_class.tif") {
             let generalised = zones != nil || prevention != nil
             result.append(Target(raster: classes, base: "risk_map",
-                                 title: generalised ? "\(title) · 综合风险等级 comprehensive risk" : title,
-                                 legendTitle: riskLegendTitle, legend: legend))
+                                 title: generalised ? "\(title) · \(zh)风险等级 \(en)risk level" : title,
+                                 legendTitle: riskLegendTitle, legend: legend, kind: .risk))
         }
         if let zones {
-            result.append(Target(raster: zones, base: "zoning_map", title: prevention == nil ? title : "\(title) · 综合风险区划 risk zoning",
-                                 legendTitle: riskLegendTitle, legend: legend))
+            result.append(Target(raster: zones, base: "zoning_map", title: prevention == nil ? title : "\(title) · \(zh)风险区划 \(en)risk zoning",
+                                 legendTitle: riskLegendTitle, legend: legend, kind: .zoning))
         }
         if let prevention, let categories = plan.prevention?.spec.categories {
             result.append(Target(raster: prevention, base: "prevention_map", title: title,
-                                 legendTitle: "防治分区 Prevention zones", legend: MapMaker.legend(categories)))
+                                 legendTitle: "防治分区 Prevention zones", legend: MapMaker.legend(categories), kind: .prevention))
         }
         if let stability = path("class_stability.tif") {
             // The ramp comes from the raster's colour table; the legend names a few stops.
@@ -60,8 +73,7 @@ struct MapMaker {
                                           legendLabel: "等级可能变化的乡镇 Township level changes in a scenario"))
             }
             result.append(Target(raster: stability, base: "stability_map", title: "\(title) · 风险等级稳定性图 class stability",
-                                 legendTitle: "等级稳定性 Class stability", legend: legend, extraContext: extra,
-                                 qml: Runner.stabilityQML))
+                                 legendTitle: "等级稳定性 Class stability", legend: legend, extraContext: extra))
         }
         // 乡镇风险等级图: townships coloured by their level (the class raster only frames the map).
         if let levels = path("township_levels.gpkg"), let frame = path("risk_class.tif") ?? zones {
@@ -125,17 +137,34 @@ struct MapMaker {
         return "\(plan.job.maps.subtitle ?? plan.job.name) · \(date)"
     }
 
+    /// The prevention map's extra context: the point layers of proximity factors (the emergency
+    /// shelters the capacity factor measures the distance to), unless the job's context has them.
+    var preventionContext: [ContextLayer] {
+        guard let pp = plan.prevention else { return [] }
+        var layers: [ContextLayer] = []
+        for factor in pp.spec.factors where factor.kind == .proximity {
+            let def = factor.definition
+            if context.contains(where: { $0.source == def.source && $0.layer == def.layer }) { continue }
+            let text = "\(def.name) \(def.description ?? "")".lowercased()
+            let isShelter = text.contains("shelter") || text.contains("避难")
+            layers.append(ContextLayer(kind: isShelter ? .shelter : .place, source: def.source, layer: def.layer,
+                                       legendLabel: isShelter ? nil : def.name))
+        }
+        return layers
+    }
+
     /// The map of one class raster; with `areas`, of the polygons by class (the township labels of
     /// the context layers are left out there: the areas carry their own). `extraContext` is drawn
-    /// over the job's context.
+    /// over the job's context; a prevention map adds the shelters.
     func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil,
-              areas: AreaLayer? = nil, extraContext: [ContextLayer] = []) -> MapSpec {
+              kind: Target.Kind = .risk, areas: AreaLayer? = nil, extraContext: [ContextLayer] = []) -> MapSpec {
         var context = self.context
         if areas != nil, let towns = plan.job.zoning?.townships?.definition {
             for i in context.indices where context[i].source == towns.source && context[i].layer == towns.layer {
                 context[i].labelField = nil
             }
         }
+        if kind == .prevention { context += preventionContext }
         var spec = MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
                            legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
                            legend: legend ?? self.legend, classRaster: raster, context: context + extraContext, crsName: nil, sources: sources,
@@ -144,19 +173,14 @@ struct MapMaker {
         return spec
     }
 
-    /// Renders every map of the run folder and writes a `.qml` beside every class raster.
+    /// Renders every map of the run folder (the `.qml` styles are written with the rasters).
     /// Returns the files written.
     func render(folder: String) throws -> [String] {
         var written: [String] = []
         for target in targets(in: folder) {
             let (raster, base) = (target.raster, target.base)
-            if target.areas == nil {
-                let qml = (raster as NSString).deletingPathExtension + ".qml"
-                try Data((target.qml ?? QGISStyle.palettedQML(entries: target.legend)).utf8).write(to: URL(fileURLWithPath: qml), options: .atomic)
-                written.append(qml)
-            }
             let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
-                                 areas: target.areas, extraContext: target.extraContext)
+                                 kind: target.kind, areas: target.areas, extraContext: target.extraContext)
             let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
             let png = (folder as NSString).appendingPathComponent("\(base).png")
             do {
@@ -171,8 +195,8 @@ struct MapMaker {
 
     /// Stores the zones' categorized style as the default style in `zones.gpkg` (`layer_styles`,
     /// the table QGIS reads), so QGIS opens the polygons looking like the printed map.
-    static func storeDefaultStyle(gpkg: String, layer: String, legend: [LegendEntry]) throws {
-        let qml = QGISStyle.categorizedPolygonQML(field: "class", entries: legend).replacingOccurrences(of: "'", with: "''")
+    static func storeDefaultStyle(gpkg: String, layer: String, field: String, legend: [LegendEntry]) throws {
+        let qml = QGISStyle.categorizedPolygonQML(field: field, entries: legend).replacingOccurrences(of: "'", with: "''")
         let ds = try Dataset(open: gpkg, flags: [.vector, .update])
         try ds.executeSQL("""
             CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256),

@@ -79,6 +79,12 @@ public struct Plan: Sendable {
         lines.append("  crs: \(crsName) (\(job.grid.crs))")
         lines.append("  size: \(grid.width) × \(grid.height) px = \(grid.pixelCount) px, pixel \(formatNumber(grid.pixelWidth)) × \(formatNumber(grid.pixelHeight))")
         lines.append("  bounds: [\(formatNumber(grid.minX)), \(formatNumber(grid.minY)), \(formatNumber(grid.maxX)), \(formatNumber(grid.maxY))]")
+        if job.grid.preset != nil {
+            lines.append("  extent: preset census-30s, corners snapped outwards to multiples of 30″ (the national standard grid)")
+        } else {
+            lines.append(job.grid.align == .none ? "  extent: exactly as given (gdalwarp -te … -tr …)"
+                                                 : "  extent: corners snapped outwards to multiples of the resolution (gdalwarp -tap)")
+        }
         lines.append("  blocks: \(blockCount) of \(blockSize) × \(blockSize)")
         if let mask { lines.append("  mask: \(mask.definition.name) — \(mask.commandLine)") }
         lines.append("layers")
@@ -170,7 +176,15 @@ public struct Planner {
         if wide * high > Double(job.grid.maxPixels) {
             throw RunError(.dataError, "\(job.file): grid: \(Int(wide)) × \(Int(high)) px exceeds max-pixels \(job.grid.maxPixels); raise grid.max-pixels or coarsen grid.resolution")
         }
-        let grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        let grid: GridGeometry
+        if job.grid.preset != nil {
+            grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY,
+                                        cellsPerUnit: JobSpec.census30sCellsPerDegree)
+        } else if job.grid.align == .none {
+            grid = GridGeometry.exact(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        } else {
+            grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        }
         let gridBounds = Bounds(minX: grid.minX, minY: grid.minY, maxX: grid.maxX, maxY: grid.maxY)
 
         var sources: [SourcePlan] = []

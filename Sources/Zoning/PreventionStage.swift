@@ -76,9 +76,9 @@ public struct TownshipPreventionStatistics: Codable, Sendable, Equatable {
         public var percent: Double
     }
     public var id: Int
+    public var code: String?
     public var name: String
-    /// The township's code (`zoning.townships.code`), when the job names the field.
-    public var code: String? = nil
+    public var english: String?
     public var validPixels: Int
     public var validAreaHa: Double
     public var dominantCategory: Int?
@@ -204,9 +204,9 @@ extension Runner {
         let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : (staging as NSString).appendingPathComponent("prevention.gpkg")
         let features = try ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
             let n = try polygonizeCategories(zonesPath: polygonSource, gpkg: gpkg, layerName: "prevention_zones",
-                                             categories: spec.categories, townships: townships?.0,
+                                             categories: spec.categories, townships: townships,
                                              connectivity: zoning?.connectivity ?? 8)
-            try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "prevention_zones", legend: MapMaker.legend(spec.categories))
+            try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "prevention_zones", field: "category", legend: MapMaker.legend(spec.categories))
             return n
         }
 
@@ -278,7 +278,7 @@ extension Runner {
     /// Polygons of a category raster into a (new or existing) GeoPackage: category, name, english,
     /// area_ha, township.
     func polygonizeCategories(zonesPath: String, gpkg: String, layerName: String, categories: [JobSpec.Category],
-                              townships: Townships?, connectivity: Int) throws -> Int {
+                              townships: (Townships, String)?, connectivity: Int) throws -> Int {
         let byValue = Dictionary(uniqueKeysWithValues: categories.map { ($0.value, $0) })
         return try polygonizeZones(zonesPath: zonesPath, gpkg: gpkg, layer: layerName, valueField: "category",
                                    labels: [("name", { byValue[$0]?.name ?? "\($0)" }), ("english", { byValue[$0]?.english })],
@@ -316,7 +316,8 @@ extension Runner {
             }
             // Ties go to the lower value (the more urgent category when 1 is the key zone).
             let dominant = valid > 0 ? areas.max { $0.pixels < $1.pixels || ($0.pixels == $1.pixels && $0.value > $1.value) } : nil
-            return TownshipPreventionStatistics(id: t, name: townships.names[i], code: townships.codes?[i] ?? nil, validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+            return TownshipPreventionStatistics(id: t, code: townships.code(t), name: townships.names[i], english: townships.englishName(t),
+                                                validPixels: valid, validAreaHa: Double(valid) * pixelHa,
                                                 dominantCategory: dominant?.value, dominantCategoryName: dominant?.name,
                                                 categories: areas)
         }
@@ -325,16 +326,15 @@ extension Runner {
     /// `prevention_stats.csv`: one row per township.
     static func preventionStatisticsCSV(_ rows: [TownshipPreventionStatistics], categories: [JobSpec.Category]) -> String {
         let q = csvText, f = csvNumber
-        let withCode = rows.contains { $0.code != nil }
-        var header = ["township_id", "township"] + (withCode ? ["township_code"] : [])
-            + ["valid_area_ha", "dominant_category", "dominant_category_name"]
-        for c in categories { header += ["category_\(c.value)_area_ha", "category_\(c.value)_pct"] }
-        var lines = [header.joined(separator: ",")]
+        var header = csvTownshipHeader + ["有效面积(公顷) valid_area_ha", "主导防治分区 dominant_category", "分区名称 dominant_category_name"]
+        for c in categories { header += ["\(c.name)面积(公顷) category_\(c.value)_area_ha", "\(c.name)占比(%) category_\(c.value)_pct"] }
+        var lines = [header.map(q).joined(separator: ",")]
         for r in rows {
-            var cells = [String(r.id), q(r.name)] + (withCode ? [q(r.code ?? "")] : []) + [f(r.validAreaHa), r.dominantCategory.map(String.init) ?? "", q(r.dominantCategoryName ?? "")]
+            var cells = csvTownshipCells(id: r.id, code: r.code, name: r.name, english: r.english)
+            cells += [f(r.validAreaHa), r.dominantCategory.map(String.init) ?? "", q(r.dominantCategoryName ?? "")]
             for c in r.categories { cells += [f(c.areaHa), f(c.percent)] }
             lines.append(cells.joined(separator: ","))
         }
-        return lines.joined(separator: "\n") + "\n"
+        return csvByteOrderMark + lines.joined(separator: "\n") + "\n"
     }
 }

@@ -186,6 +186,10 @@ public struct Runner {
             if let keep = plan.job.outputs.keep {
                 for removed in publisher.prune(keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
             }
+            // The job folder's STAC Catalog; the run is already published, so a failure here is logged.
+            do { try STAC.writeCatalog(outputDirectory: plan.outputDirectory, job: plan.job) } catch {
+                logger.error("cannot write the STAC catalog", metadata: ["error": "\(Operations.describe(error).message)"])
+            }
             return RunResult(runID: runID, runDirectory: final, manifest: manifest, upToDate: false)
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
@@ -297,8 +301,8 @@ public struct Runner {
                 let gpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
                 // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
                 features = try ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
-                    let n = try polygonize(zonesPath: zonesTmp, gpkg: gpkg, townships: townships?.0, connectivity: zoning.connectivity)
-                    try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", legend: MapMaker(plan: plan, runID: runID).legend)
+                    let n = try polygonize(zonesPath: zonesTmp, gpkg: gpkg, townships: townships, connectivity: zoning.connectivity)
+                    try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", field: "class", legend: MapMaker(plan: plan, runID: runID).legend)
                     return n
                 }
             }
@@ -344,6 +348,7 @@ public struct Runner {
             try writeCOG(from: classTmp, to: (staging as NSString).appendingPathComponent("risk_class.tif"), resampling: "NEAREST", predictor: nil)
         }
         try FileManager.default.removeItem(atPath: work)
+        try finishRasters(in: staging)
         lap("write_cog")
 
         // 5. Maps (PDF + PNG) and QGIS styles.
@@ -380,9 +385,7 @@ public struct Runner {
         manifest.exports = exports.isEmpty ? nil : exports
         manifest.model = modelInfo
         manifest.sensitivity = sensitivityInfo
-        let manifestPath = (staging as NSString).appendingPathComponent("manifest.json")
-        try write(try manifest.encoded(), to: manifestPath)
-        return manifest
+        return try writeManifestAndCatalogue(manifest, staging: staging)
     }
 
     // MARK: inputs
@@ -835,8 +838,10 @@ public struct Runner {
 
     func writeCOG(from source: String, to destination: String, resampling: String, predictor: String?) throws {
         let src = try Dataset(open: source, flags: [.raster])
+        try describeBand(of: src, for: destination)
         var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(plan.blockSize)",
                     "-co", "OVERVIEW_RESAMPLING=\(resampling)", "-co", "NUM_THREADS=\(options.threads)"]
+            + tiffTagArguments(for: destination)
         if let predictor { args += ["-co", "PREDICTOR=\(predictor)"] }
         do {
             let out = try Utilities.translate(src, to: destination, arguments: args)

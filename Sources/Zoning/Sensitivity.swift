@@ -517,25 +517,8 @@ extension Runner {
         }
     }
 
-    /// QGIS style of `class_stability.tif`: the same ramp, interpolated, 255 transparent.
+    /// QGIS style of `class_stability.tif`: the same ramp, interpolated (255 is nodata).
     static var stabilityQML: String {
-        let items = stabilityStops.map { v, c in
-            "          <item alpha=\"255\" value=\"\(v)\" label=\"\(v) %\" color=\"#\(String(format: "%02x%02x%02x", c.0, c.1, c.2))\"/>"
-        }.joined(separator: "\n")
-        return """
-            <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-            <qgis version="3.22" styleCategories="AllStyleCategories">
-              <pipe>
-                <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" nodataColor="" classificationMin="0" classificationMax="100">
-                  <rastershader>
-                    <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="0" maximumValue="100">
-            \(items)
-                    </colorrampshader>
-                  </rastershader>
-                </rasterrenderer>
-              </pipe>
-            </qgis>
-
-            """
+        QGISStyle.rampQML(stops: stabilityStops.map { (Double($0.0), RGB($0.1.0, $0.1.1, $0.1.2)) }, min: 0, max: 100)
     }
 }

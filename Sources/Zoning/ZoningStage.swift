@@ -17,9 +17,10 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
         public var value: Double
     }
     public var id: Int
+    /// The township's administrative code and English name (`zoning.townships.code`/`english`).
+    public var code: String?
     public var name: String
-    /// The township's code (`zoning.townships.code`), when the job names the field.
-    public var code: String? = nil
+    public var english: String?
     public var validPixels: Int
     public var validAreaHa: Double
     public var meanIndex: Double?
@@ -34,7 +35,7 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
     public var totals: [Column] = []
 
     enum CodingKeys: String, CodingKey {
-        case id, name, code, validPixels, validAreaHa, meanIndex, maxIndex, dominantClass, dominantClassName, level, levelName, classes
+        case id, code, name, english, validPixels, validAreaHa, meanIndex, maxIndex, dominantClass, dominantClassName, level, levelName, classes
     }
 
     struct ColumnKey: CodingKey {
@@ -47,8 +48,9 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
-        try c.encode(name, forKey: .name)
         try c.encodeIfPresent(code, forKey: .code)
+        try c.encode(name, forKey: .name)
+        try c.encodeIfPresent(english, forKey: .english)
         try c.encode(validPixels, forKey: .validPixels)
         try c.encode(validAreaHa, forKey: .validAreaHa)
         try c.encodeIfPresent(meanIndex, forKey: .meanIndex)
@@ -63,31 +65,13 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
     }
 }
 
-/// Township polygons in the grid CRS, in layer order (id = position + 1).
+/// Township polygons in the grid CRS, in layer order (id = position + 1), with their names,
+/// administrative codes and English names (empty when the job names no such field).
 struct Townships {
     let names: [String]
+    let codes: [String]
+    let english: [String]
     let polygons: [[[[GeoPoint]]]]
-    /// The codes (`zoning.townships.code`), nil without that field.
-    var codes: [String?]? = nil
-
-    /// The id (1-based) of the township containing the point, by the even-odd rule over every ring.
-    func id(containing p: GeoPoint) -> Int? {
-        for (i, shape) in polygons.enumerated() where shape.contains(where: { Townships.contains(p, $0) }) { return i + 1 }
-        return nil
-    }
-
-    static func contains(_ p: GeoPoint, _ rings: [[GeoPoint]]) -> Bool {
-        var inside = false
-        for ring in rings where ring.count >= 3 {
-            var j = ring.count - 1
-            for i in 0..<ring.count {
-                let a = ring[i], b = ring[j]
-                if (a.y > p.y) != (b.y > p.y), p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x { inside.toggle() }
-                j = i
-            }
-        }
-        return inside
-    }
 }
 
 extension Runner {
@@ -98,8 +82,8 @@ extension Runner {
         do {
             let ds = try Dataset(open: def.source, flags: [.vector])
             let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
-            for field in [spec.nameField] + (spec.codeField.map { [$0] } ?? []) where !layer.fields.contains(where: { $0.name == field }) {
-                throw RunError(.dataError, "\(def.source): \(what): no attribute \"\(field)\" (fields: \(layer.fields.map(\.name).joined(separator: ", ")))")
+            guard layer.fields.contains(where: { $0.name == spec.nameField }) else {
+                throw RunError(.dataError, "\(def.source): \(what): no attribute \"\(spec.nameField)\" (fields: \(layer.fields.map(\.name).joined(separator: ", ")))")
             }
             let memory = try Utilities.vectorTranslate(ds, to: "", arguments: ["-f", "Memory", "-t_srs", plan.job.grid.crs, layer.name])
             let copy = try memory.layer(named: layer.name)
@@ -108,9 +92,16 @@ extension Runner {
             var next = 0
             try copy.updateFeatures { f in next += 1; f.set(idField, next) }
             let features = try copy.features(attribute: spec.nameField)
-            var townships = Townships(names: features.map { $0.attribute ?? "township \($0.id)" },
+            func column(_ field: String?) throws -> [String] {
+                guard let field else { return features.map { _ in "" } }
+                guard layer.fields.contains(where: { $0.name == field }) else {
+                    throw RunError(.dataError, "\(def.source): \(what): no attribute \"\(field)\" (fields: \(layer.fields.map(\.name).joined(separator: ", ")))")
+                }
+                return try copy.features(attribute: field).map { $0.attribute ?? "" }
+            }
+            let townships = Townships(names: features.map { $0.attribute ?? "township \($0.id)" },
+                                      codes: try column(spec.codeField), english: try column(spec.englishField),
                                       polygons: features.map(\.geometry.polygons))
-            if let codeField = spec.codeField { townships.codes = try copy.features(attribute: codeField).map(\.attribute) }
             let path = (work as NSString).appendingPathComponent("townships.tif")
             let g = plan.grid
             let out = try Utilities.rasterize(memory, to: path, arguments: [
@@ -137,49 +128,98 @@ extension Runner {
     }
 
     /// Polygons of the zones raster into `zones.gpkg`, layer `risk_zones`.
-    func polygonize(zonesPath: String, gpkg: String, townships: Townships?, connectivity: Int) throws -> Int {
+    func polygonize(zonesPath: String, gpkg: String, townships: (Townships, String)?, connectivity: Int) throws -> Int {
         let names = Dictionary(uniqueKeysWithValues: plan.job.classify.scheme.classes.map { (Int($0.value), "\($0.name) \($0.english)") })
         return try polygonizeZones(zonesPath: zonesPath, gpkg: gpkg, layer: "risk_zones", valueField: "class",
                                    labels: [("class_name", { names[$0] ?? "\($0)" })],
                                    townships: townships, connectivity: connectivity)
     }
 
-    /// One polygon per connected region of a zones raster (`gdal_polygonize.py`, nodata skipped),
-    /// written to layer `layer` of a new or existing GeoPackage with the fields `valueField`, one
-    /// text field per label, `area_ha` and `township` (the township holding a point on the surface).
-    /// Returns the number of polygons.
+    /// One polygon per connected region of a zones raster within one township, written to layer
+    /// `layer` of a new or existing GeoPackage with the fields `valueField`, one text field per
+    /// label, `area_ha`, `township_code`, `township` and `township_en`. Returns the number of polygons.
+    ///
+    /// With townships, the zones are cut by the township raster the statistics count with (the
+    /// pixel-centre rule): the polygonised value is township id × 256 + class, so each polygon lies
+    /// in exactly one township and the areas per township sum to the statistics' valid area.
+    /// Polygons are GEOS-valid MultiPolygons: `MakeValid` repairs only the invalid ones (rings that
+    /// touch themselves at a vertex, as 8-connected regions make), and the area must not change.
     func polygonizeZones(zonesPath: String, gpkg: String, layer layerName: String, valueField: String,
-                         labels: [(field: String, text: (Int) -> String?)], townships: Townships?, connectivity: Int) throws -> Int {
-        let band = try Dataset(open: zonesPath, flags: [.raster]).band(1)
+                         labels: [(field: String, text: (Int) -> String?)], townships: (Townships, String)?,
+                         connectivity: Int) throws -> Int {
+        let g = plan.grid, bs = plan.blockSize
+        let srs = try SpatialReference(definition: plan.crsWKT)
+        // The value to polygonise: township id × 256 + class (0 = nodata).
+        let composite = (zonesPath as NSString).deletingPathExtension + "-\(layerName)-by-township.tif"
+        do {
+            let zonesBand = try Dataset(open: zonesPath, flags: [.raster]).band(1)
+            let townBand = try townships.map { try Dataset(open: $0.1, flags: [.raster]).band(1) }
+            let out = try Dataset.create(driver: "GTiff", path: composite, width: g.width, height: g.height, bands: 1, type: .int32,
+                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
+            try out.setGeoTransform(g.geoTransform)
+            try out.setSpatialReference(srs)
+            let band = try out.band(1)
+            try band.setNoDataValue(0)
+            for block in g.blocks(width: bs, height: bs) {
+                let w = block.window
+                let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                let zones: [UInt8] = try zonesBand.read(window)
+                let town: [Int32] = try townBand?.read(window) ?? [Int32](repeating: 0, count: w.count)
+                var values = [Int32](repeating: 0, count: w.count)
+                for p in 0..<w.count where zones[p] != 0 { values[p] = town[p] * 256 + Int32(zones[p]) }
+                try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
+            }
+            try out.close()
+        }
+        let source = try Dataset(open: composite, flags: [.raster])
+        let band = try source.band(1)
+        let memory = try Dataset.createVector(driver: "Memory", path: "")
+        let raw = try memory.createLayer(layerName, srs: srs, geometry: .polygon)
+        try raw.createField("value", kind: .integer)
+        try band.polygonize(into: raw, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8)
+
         let out = FileManager.default.fileExists(atPath: gpkg)
             ? try Dataset(open: gpkg, flags: [.vector, .update])
             : try Dataset.createVector(driver: "GPKG", path: gpkg)
-        let layer = try out.createLayer(layerName, srs: try SpatialReference(definition: plan.crsWKT), geometry: .polygon)
+        let layer = try out.createLayer(layerName, srs: srs, geometry: .multiPolygon)
         try layer.createField(valueField, kind: .integer)
         for label in labels { try layer.createField(label.field, kind: .string) }
         try layer.createField("area_ha", kind: .real)
+        try layer.createField("township_code", kind: .string)
         try layer.createField("township", kind: .string)
-        if townships?.codes != nil { try layer.createField("township_code", kind: .string) }
+        try layer.createField("township_en", kind: .string)
+        let areaField = labels.count + 1
+        var count = 0, repaired = 0
         try layer.inTransaction {
-            try band.polygonize(into: layer, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8)
-        }
-        let areaField = labels.count + 1, townshipField = labels.count + 2
-        var count = 0
-        try layer.inTransaction {
-            try layer.updateFeatures { f in
+            try layer.appendFeatures(from: raw) { src, f in
                 count += 1
-                let value = f.integer(0)
+                let composite = src.integer(0)
+                let value = composite % 256, town = composite / 256
+                f.set(0, value)
                 for (i, label) in labels.enumerated() {
                     if let text = label.text(value) { f.set(i + 1, text) }
                 }
-                f.set(areaField, f.area / 10_000)
-                if let townships, let (x, y) = f.pointOnSurface, let id = townships.id(containing: GeoPoint(x: x, y: y)) {
-                    f.set(townshipField, townships.names[id - 1])
-                    if let code = townships.codes?[id - 1] { f.set(townshipField + 1, code) }
+                let repair = try f.makeValidMultiPolygon()
+                if !repair.wasValid {
+                    repaired += 1
+                    // MakeValid must not change the area (1e-6 ha = 0.01 m²).
+                    guard abs(repair.areaAfter - repair.areaBefore) <= 0.01 else {
+                        throw RunError(.software, "\(gpkg): \(layerName): repairing polygon \(count) changed its area from \(repair.areaBefore) to \(repair.areaAfter) m²")
+                    }
+                }
+                f.set(areaField, repair.areaAfter / 10_000)
+                if let (towns, _) = townships, town >= 1, town <= towns.names.count {
+                    if !towns.codes[town - 1].isEmpty { f.set(areaField + 1, towns.codes[town - 1]) }
+                    f.set(areaField + 2, towns.names[town - 1])
+                    if !towns.english[town - 1].isEmpty { f.set(areaField + 3, towns.english[town - 1]) }
                 }
             }
         }
         try out.close()
+        try? FileManager.default.removeItem(atPath: composite)
+        if repaired > 0 {
+            logger.debug("repaired invalid polygons", metadata: ["layer": "\(layerName)", "count": "\(repaired)"])
+        }
         return count
     }
 
@@ -240,32 +280,49 @@ extension Runner {
                 }
             }
             let name: (Int?) -> String? = { v in v.flatMap { v in scheme.classes.first { Int($0.value) == v }.map { "\($0.name) \($0.english)" } } }
-            return TownshipStatistics(id: t, name: townships.names[t - 1], code: townships.codes?[t - 1] ?? nil, validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+            return TownshipStatistics(id: t, code: townships.code(t), name: townships.names[t - 1], english: townships.englishName(t),
+                                      validPixels: valid, validAreaHa: Double(valid) * pixelHa,
                                       meanIndex: mean, maxIndex: valid > 0 ? Double(maxima[t]) : nil,
                                       dominantClass: dominant, dominantClassName: name(dominant),
                                       level: levelValue, levelName: name(levelValue), classes: classes)
         }
     }
 
-    /// `stats.csv`: one row per township.
+    /// `stats.csv`: one row per township; UTF-8 with a byte-order mark (so Excel on Chinese
+    /// Windows reads it as UTF-8), headers in Chinese and English.
     static func statisticsCSV(_ rows: [TownshipStatistics], scheme: ClassScheme) -> String {
         let q = csvText, f = csvNumber
-        let withCode = rows.contains { $0.code != nil }
-        var header = ["township_id", "township"] + (withCode ? ["township_code"] : [])
-            + ["valid_area_ha", "mean_index", "max_index", "dominant_class", "dominant_class_name", "level", "level_name"]
-        for c in scheme.classes { header += ["class_\(c.value)_area_ha", "class_\(c.value)_pct"] }
+        var header = csvTownshipHeader + ["有效面积(公顷) valid_area_ha", "平均指数 mean_index", "最大指数 max_index",
+                                          "主导等级 dominant_class", "主导等级名称 dominant_class_name", "乡镇风险等级 level", "等级名称 level_name"]
+        for c in scheme.classes { header += ["\(c.name)面积(公顷) class_\(c.value)_area_ha", "\(c.name)占比(%) class_\(c.value)_pct"] }
         header += rows.first?.totals.map(\.name) ?? []
-        var lines = [header.joined(separator: ",")]
+        var lines = [header.map(q).joined(separator: ",")]
         for r in rows {
-            var cells = [String(r.id), q(r.name)] + (withCode ? [q(r.code ?? "")] : [])
+            var cells = csvTownshipCells(id: r.id, code: r.code, name: r.name, english: r.english)
             cells += [f(r.validAreaHa), f(r.meanIndex), f(r.maxIndex),
-                      r.dominantClass.map(String.init) ?? "", q(r.dominantClassName ?? ""), r.level.map(String.init) ?? "", q(r.levelName ?? "")]
+                         r.dominantClass.map(String.init) ?? "", q(r.dominantClassName ?? ""), r.level.map(String.init) ?? "", q(r.levelName ?? "")]
             for c in r.classes { cells += [f(c.areaHa), f(c.percent)] }
             cells += r.totals.map { f($0.value) }
             lines.append(cells.joined(separator: ","))
         }
-        return lines.joined(separator: "\n") + "\n"
+        return csvByteOrderMark + lines.joined(separator: "\n") + "\n"
     }
+}
+
+/// The UTF-8 byte-order mark that starts every CSV (Excel on Chinese Windows otherwise reads GBK).
+let csvByteOrderMark = "\u{FEFF}"
+
+/// The township columns every table starts with.
+let csvTownshipHeader = ["township_id", "township_code", "乡镇 township", "乡镇英文名 township_en"]
+
+func csvTownshipCells(id: Int, code: String?, name: String, english: String?) -> [String] {
+    [String(id), csvText(code ?? ""), csvText(name), csvText(english ?? "")]
+}
+
+extension Townships {
+    /// Code and English name of township `id` (1-based), nil when the job names no such field.
+    func code(_ id: Int) -> String? { codes[id - 1].isEmpty ? nil : codes[id - 1] }
+    func englishName(_ id: Int) -> String? { english[id - 1].isEmpty ? nil : english[id - 1] }
 }
 
 /// A CSV text cell, quoted when it holds a comma or a quote (RFC 4180).

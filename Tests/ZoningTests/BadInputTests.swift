@@ -37,7 +37,7 @@ import Testing
         for product in good.manifest.products {
             #expect(try SHA256.hex(fileAt: "\(publisher.latestPath)/\(product.path)") == product.sha256)
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { !$0.hasPrefix(".") }.sorted() == ["good", "latest"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { !$0.hasPrefix(".") }.sorted() == ["catalog.json", "good", "latest"])
         // No staging folder is left behind either.
         #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { $0.hasPrefix(".staging") }.isEmpty)
     }

@@ -184,7 +184,7 @@ import Glibc
         #expect(Publisher(outputDirectory: plan.outputDirectory).latestRun == good.runDirectory)
         _ = try manifestIsIntact(plan.outputDirectory)
         let names = try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { !$0.hasPrefix(".lock") }
-        #expect(names.sorted() == ["good", "latest"])
+        #expect(names.sorted() == ["catalog.json", "good", "latest"])
     }
 }
 

@@ -136,7 +136,7 @@ import Testing
         }
         // Nothing of the failed runs is left: no run folder, no staging folder.
         let names = try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { $0 != ".lock" }.sorted()
-        #expect(names == ["latest", "run-1"])
+        #expect(names == ["catalog.json", "latest", "run-1"])
         // And the next run succeeds and takes over latest.
         let next = try Runner(plan: plan, options: RunOptions(threads: 2, runID: "run-2")).run()
         #expect(publisher.latestRun == next.runDirectory)

@@ -207,8 +207,8 @@ private func point(_ name: String, _ x: Double, _ y: Double) -> String {
         func poly(_ pts: [(Double, Double)]) -> String { "[[" + (pts + [pts[0]]).map { "[\($0.0),\($0.1)]" }.joined(separator: ",") + "]]" }
         try p.vector("layers/towns.gpkg", layer: "towns", crs: "EPSG:4545", geojson: """
             {"type":"FeatureCollection","features":[
-            {"type":"Feature","properties":{"name":"西乡","tid":1},"geometry":{"type":"Polygon","coordinates":\(poly([(x0 - 100, y0 - 100), (mid0, y0 - 100), (mid1, y1 + 100), (x0 - 100, y1 + 100)]))}},
-            {"type":"Feature","properties":{"name":"东乡","tid":2},"geometry":{"type":"Polygon","coordinates":\(poly([(mid0, y0 - 100), (x1 + 100, y0 - 100), (x1 + 100, y1 + 100), (mid1, y1 + 100)]))}}]}
+            {"type":"Feature","properties":{"name":"西乡","tid":1,"code":"150625101","name_en":"West"},"geometry":{"type":"Polygon","coordinates":\(poly([(x0 - 100, y0 - 100), (mid0, y0 - 100), (mid1, y1 + 100), (x0 - 100, y1 + 100)]))}},
+            {"type":"Feature","properties":{"name":"东乡","tid":2,"code":"150625102","name_en":"East"},"geometry":{"type":"Polygon","coordinates":\(poly([(mid0, y0 - 100), (x1 + 100, y0 - 100), (x1 + 100, y1 + 100), (mid1, y1 + 100)]))}}]}
             """)
         try p.write("layers/towns.yaml", "source: towns.gpkg\nlayer: towns\nattribute: tid\n")
         try p.write("layers/pop.yaml", "source: pop.tif\nunits: persons/km2\n")
@@ -342,8 +342,8 @@ private func point(_ name: String, _ x: Double, _ y: Double) -> String {
         let zones = try readBytes("\(run)/prevention_zones.tif")
         #expect(zones == (try readBytes(sieved)))
         #expect(zones != (try readBytes("\(run)/prevention_class.tif")), "the sieve must change something for the test to mean anything")
-        let theirs = fx.project.path("theirs.gpkg")
-        try shell("/usr/bin/gdal_polygonize.py", ["-q", "-8", "\(run)/prevention_zones.tif", "-f", "GPKG", theirs, "zones", "category"])
+        let oracle = try polygonsCutByTownshipOracle(zones: "\(run)/prevention_zones.tif", townships: fx.project.path("layers/towns.gpkg"),
+                                                     layer: "towns", attribute: "tid", folder: fx.project.path("."))
         func summary(_ path: String, _ layer: String) throws -> [Int: (Int, Double)] {
             let l = try Dataset(open: path, flags: [.vector]).layer(named: layer)
             let f = try #require(l.fieldIndex("category"))
@@ -351,7 +351,7 @@ private func point(_ name: String, _ x: Double, _ y: Double) -> String {
             l.readFeatures { x in let o = s[x.integer(f)] ?? (0, 0); s[x.integer(f)] = (o.0 + 1, o.1 + x.area) }
             return s
         }
-        let a = try summary("\(run)/zones.gpkg", "prevention_zones"), b = try summary(theirs, "zones")
+        let a = try summary("\(run)/zones.gpkg", "prevention_zones"), b = oracle.byClass
         #expect(a.keys.sorted() == [1, 2, 3] && b.keys.sorted() == [1, 2, 3])
         for k in a.keys {
             #expect(a[k]!.0 == b[k]!.0, "category \(k) feature count")
@@ -359,7 +359,7 @@ private func point(_ name: String, _ x: Double, _ y: Double) -> String {
         }
         #expect(info.zoneFeatures == a.values.map(\.0).reduce(0, +))
         let layer = try Dataset(open: "\(run)/zones.gpkg", flags: [.vector]).layer(named: "prevention_zones")
-        #expect(layer.fields.map(\.name) == ["category", "name", "english", "area_ha", "township"])
+        #expect(layer.fields.map(\.name) == ["category", "name", "english", "area_ha", "township_code", "township", "township_en"])
         var towns = Set<String>(), names = Set<String>()
         layer.readFeatures { f in
             #expect(abs(f.real(3) - f.area / 10_000) < 1e-9)
@@ -386,8 +386,12 @@ private func point(_ name: String, _ x: Double, _ y: Double) -> String {
         }
         let csv = try String(contentsOfFile: "\(run)/prevention_stats.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 3)
-        #expect(csv[0] == "township_id,township,valid_area_ha,dominant_category,dominant_category_name,category_1_area_ha,category_1_pct,category_2_area_ha,category_2_pct,category_3_area_ha,category_3_pct")
-        #expect(csv[1].hasPrefix("1,西乡,"))
+        #expect(csv[0] == "township_id,township_code,乡镇 township,乡镇英文名 township_en,有效面积(公顷) valid_area_ha,主导防治分区 dominant_category,分区名称 dominant_category_name,重点防治区面积(公顷) category_1_area_ha,重点防治区占比(%) category_1_pct,次重点防治区面积(公顷) category_2_area_ha,次重点防治区占比(%) category_2_pct,一般防治区面积(公顷) category_3_area_ha,一般防治区占比(%) category_3_pct")
+        #expect(csv[1].hasPrefix("1,,西乡,,"))
+        // The zones' area per township equals the statistics' valid area (each polygon lies in one township).
+        var sums: [String: Double] = [:]
+        for (f, a) in zip(try layer.features(attribute: "township"), try layer.numericValues(field: "area_ha")) { sums[f.attribute ?? "", default: 0] += a ?? 0 }
+        for s in stats { #expect(abs((sums[s.name] ?? 0) - s.validAreaHa) < 1e-6, "\(s.name)") }
     }
 
     @Test func withoutZoningThePolygonsGoToTheirOwnGeoPackage() throws {

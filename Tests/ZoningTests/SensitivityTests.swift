@@ -218,11 +218,3 @@ import Testing
         #expect(unknown.count == 1 && unknown[0].contains("no combination named \"hazrd\""), "\(unknown)")
     }
 }
-
-extension JSONDecoder {
-    static var snake: JSONDecoder {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }
-}

@@ -216,3 +216,47 @@ struct Fixture {
     /// `-te … -tr 30 30`: the fixture's grid for GDAL's tools.
     static let targetExtent = ["-te", "\(xmin)", "\(ymin)", "\(xmax)", "\(ymax)", "-tr", "30", "30"]
 }
+
+/// The zone polygons an independent chain makes when zones are cut by township: numpy combines the
+/// zones raster with the townships rasterised by `gdal_rasterize` (pixel-centre rule, like the
+/// statistics) into township × 256 + class, `gdal_polygonize.py -8` makes the polygons. Returns,
+/// per class, the number of polygons and their area (m²), and per township value the area (m²).
+func polygonsCutByTownshipOracle(zones: String, townships: String, layer: String, attribute: String, folder: String,
+                                 eightConnected: Bool = true) throws -> (byClass: [Int: (Int, Double)], byTownship: [Int: Double]) {
+    let ds = try Dataset(open: zones, flags: [.raster])
+    let gt = try #require(ds.geoTransform)
+    let te = ["-te", "\(gt[0])", "\(gt[3] + Double(ds.height) * gt[5])", "\(gt[0] + Double(ds.width) * gt[1])", "\(gt[3])",
+              "-tr", "\(gt[1])", "\(-gt[5])"]
+    let towns = (folder as NSString).appendingPathComponent("oracle-towns-\(UUID().uuidString).tif")
+    try shell("/usr/bin/gdal_rasterize", ["-q", "-a", attribute, "-l", layer] + te + ["-ot", "UInt16", "-init", "0", townships, towns])
+    let composite = (folder as NSString).appendingPathComponent("oracle-composite-\(UUID().uuidString).tif")
+    try shell("/usr/bin/python3", ["-c", """
+        import sys, numpy
+        from osgeo import gdal
+        z = gdal.Open(sys.argv[1]); a = z.ReadAsArray().astype('int32')
+        t = gdal.Open(sys.argv[2]).ReadAsArray().astype('int32')
+        d = gdal.GetDriverByName('GTiff').Create(sys.argv[3], z.RasterXSize, z.RasterYSize, 1, gdal.GDT_Int32)
+        d.SetGeoTransform(z.GetGeoTransform()); d.SetProjection(z.GetProjection())
+        b = d.GetRasterBand(1); b.SetNoDataValue(0); b.WriteArray(numpy.where(a > 0, t * 256 + a, 0).astype('int32')); d = None
+        """, zones, towns, composite])
+    let polygons = (folder as NSString).appendingPathComponent("oracle-\(UUID().uuidString).gpkg")
+    try shell("/usr/bin/gdal_polygonize.py", ["-q"] + (eightConnected ? ["-8"] : []) + [composite, "-f", "GPKG", polygons, "zones", "value"])
+    let l = try Dataset(open: polygons, flags: [.vector]).layer(named: "zones")
+    var byClass: [Int: (Int, Double)] = [:], byTownship: [Int: Double] = [:]
+    l.readFeatures { f in
+        let v = f.integer(0)
+        let o = byClass[v % 256] ?? (0, 0)
+        byClass[v % 256] = (o.0 + 1, o.1 + f.area)
+        byTownship[v / 256, default: 0] += f.area
+    }
+    return (byClass, byTownship)
+}
+
+extension JSONDecoder {
+    /// A decoder for the run's JSON files (snake_case keys).
+    static var snake: JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+}

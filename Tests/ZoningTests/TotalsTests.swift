@@ -187,15 +187,17 @@ import Testing
         }
 
         // The code column everywhere: stats.csv, the zone polygons, the township layer.
-        let csv = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8).split(separator: "\n")
+        let text = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8)
+        #expect(text.hasPrefix("\u{FEFF}"))
+        let csv = text.dropFirst().split(separator: "\n")
         let header = csv[0].split(separator: ",").map(String.init)
-        #expect(Array(header.prefix(3)) == ["township_id", "township", "township_code"])
+        #expect(Array(header.prefix(3)) == ["township_id", "township_code", "乡镇 township"])
         #expect(Array(header.suffix(20).prefix(15)) == ["persons_class_1", "persons_class_2", "persons_class_3", "persons_class_4", "persons_total",
                                              "floor_class_1", "floor_class_2", "floor_class_3", "floor_class_4", "floor_total",
                                              "pop_ha_class_1", "pop_ha_class_2", "pop_ha_class_3", "pop_ha_class_4", "pop_ha_total"])
-        #expect(csv[1].hasPrefix("1,西乡,150625101,") && csv[2].hasPrefix("2,东乡,150625102,"))
+        #expect(csv[1].hasPrefix("1,150625101,西乡,") && csv[2].hasPrefix("2,150625102,东乡,"))
         let zones = try Dataset(open: "\(run)/zones.gpkg", flags: [.vector]).layer(named: "risk_zones")
-        #expect(zones.fields.map(\.name) == ["class", "class_name", "area_ha", "township", "township_code"])
+        #expect(zones.fields.map(\.name) == ["class", "class_name", "area_ha", "township_code", "township", "township_en"])
         let names = try zones.features(attribute: "township").map(\.attribute), codes = try zones.features(attribute: "township_code").map(\.attribute)
         #expect(!names.isEmpty && zip(names, codes).allSatisfy { ($0 == "西乡" && $1 == "150625101") || ($0 == "东乡" && $1 == "150625102") })
         let levels = try Dataset(open: "\(run)/township_levels.gpkg", flags: [.vector]).layer(named: "township_levels")
@@ -262,8 +264,8 @@ import Testing
         }
         #expect(exports.map(\.features) == [Int(s[0].values.map { $0[0] }.reduce(0, +)), Int(s[2].values.map { $0[0] }.reduce(0, +))])
         // The prevention statistics carry the township codes too.
-        let csv = try String(contentsOfFile: "\(run)/prevention_stats.csv", encoding: .utf8).split(separator: "\n")
-        #expect(csv[0].hasPrefix("township_id,township,township_code,valid_area_ha,") && csv[1].hasPrefix("1,西乡,150625101,"))
+        let csv = try String(contentsOfFile: "\(run)/prevention_stats.csv", encoding: .utf8).dropFirst().split(separator: "\n")
+        #expect(csv[0].hasPrefix("township_id,township_code,乡镇 township,乡镇英文名 township_en,") && csv[1].hasPrefix("1,150625101,西乡,"))
         let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/prevention_stats.json"))) as! [[String: Any]]
         #expect(rows.map { $0["code"] as? String } == ["150625101", "150625102"])
     }

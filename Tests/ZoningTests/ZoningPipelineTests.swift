@@ -15,8 +15,8 @@ import Testing
         func poly(_ pts: [(Double, Double)]) -> String { "[[" + (pts + [pts[0]]).map { "[\($0.0),\($0.1)]" }.joined(separator: ",") + "]]" }
         try fx.project.vector("layers/towns.gpkg", layer: "towns", crs: "EPSG:4545", geojson: """
             {"type":"FeatureCollection","features":[
-            {"type":"Feature","properties":{"name":"西乡","tid":1},"geometry":{"type":"Polygon","coordinates":\(poly([(x0, y0), (mid0, y0), (mid1, y1), (x0, y1)]))}},
-            {"type":"Feature","properties":{"name":"东乡","tid":2},"geometry":{"type":"Polygon","coordinates":\(poly([(mid0, y0), (x1, y0), (x1, y1), (mid1, y1)]))}}]}
+            {"type":"Feature","properties":{"name":"西乡","tid":1,"code":"150625101","name_en":"West"},"geometry":{"type":"Polygon","coordinates":\(poly([(x0, y0), (mid0, y0), (mid1, y1), (x0, y1)]))}},
+            {"type":"Feature","properties":{"name":"东乡","tid":2,"code":"150625102","name_en":"East"},"geometry":{"type":"Polygon","coordinates":\(poly([(mid0, y0), (x1, y0), (x1, y1), (mid1, y1)]))}}]}
             """)
         try fx.project.write("layers/towns.yaml", "source: towns.gpkg\nlayer: towns\nattribute: tid\n")
         let text = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
@@ -63,7 +63,7 @@ import Testing
 
     @Test func zonesEqualGdalSieveAndPolygonsEqualGdalPolygonize() throws {
         let (fx, job) = try zoningFixture(classify: "  scheme: four-colour\n  breaks: [0.25, 0.5, 0.75]\n",
-                                          zoning: "zoning:\n  min-area-ha: 2.5\n  connectivity: 8\n  townships: { layer: towns, name: name }\n")
+                                          zoning: "zoning:\n  min-area-ha: 2.5\n  connectivity: 8\n  townships: { layer: towns, name: name, code: code, english: name_en }\n")
         let result = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
         let run = result.runDirectory
         let threshold = Int((2.5 * 10_000 / 900).rounded(.up))
@@ -74,8 +74,9 @@ import Testing
         #expect(ours == (try readBytes(sieved)))
         #expect(ours != (try readBytes("\(run)/risk_class.tif")), "the sieve must change something for the test to mean anything")
 
-        let theirs = fx.project.path("theirs.gpkg")
-        try shell("/usr/bin/gdal_polygonize.py", ["-q", "-8", "\(run)/risk_zones.tif", "-f", "GPKG", theirs, "zones", "class"])
+        // Polygons: the zones cut by township (gdal_rasterize of the townships, numpy, gdal_polygonize.py).
+        let oracle = try polygonsCutByTownshipOracle(zones: "\(run)/risk_zones.tif", townships: fx.project.path("layers/towns.gpkg"),
+                                                     layer: "towns", attribute: "tid", folder: fx.project.path("."))
         func summary(_ path: String, _ layer: String) throws -> [Int: (Int, Double)] {
             let l = try Dataset(open: path, flags: [.vector]).layer(named: layer)
             let f = try #require(l.fieldIndex("class"))
@@ -83,27 +84,44 @@ import Testing
             l.readFeatures { x in let o = r[x.integer(f)] ?? (0, 0); r[x.integer(f)] = (o.0 + 1, o.1 + x.area) }
             return r
         }
-        let a = try summary("\(run)/zones.gpkg", "risk_zones"), b = try summary(theirs, "zones")
+        let a = try summary("\(run)/zones.gpkg", "risk_zones"), b = oracle.byClass
         #expect(a.keys.sorted() == b.keys.sorted() && !a.isEmpty)
         for k in a.keys {
             #expect(a[k]!.0 == b[k]!.0, "class \(k) feature count")
             #expect(abs(a[k]!.1 - b[k]!.1) < 1e-3, "class \(k) area")
         }
         #expect(result.manifest.zoning?.zoneFeatures == a.values.map(\.0).reduce(0, +))
-        // Attributes: class name, area in hectares, township by a point on the polygon's surface.
+        // Attributes: class name, area in hectares, the township (code, names) holding the polygon.
         let layer = try Dataset(open: "\(run)/zones.gpkg", flags: [.vector]).layer(named: "risk_zones")
         let fields = layer.fields.map(\.name)
-        #expect(fields == ["class", "class_name", "area_ha", "township"])
+        #expect(fields == ["class", "class_name", "area_ha", "township_code", "township", "township_en"])
+        #expect(layer.geometryTypeName == "Multi Polygon")
         var towns = Set<String>()
-        var checked = 0
+        var checked = 0, invalid = 0
         let features = try layer.features(attribute: "township")
         for f in features { if let t = f.attribute { towns.insert(t) } }
+        var codes: [String: Set<String>] = [:]
+        for (f, code) in zip(features, try layer.features(attribute: "township_code")) { codes[f.attribute ?? "", default: []].insert(code.attribute ?? "") }
+        for (f, en) in zip(features, try layer.features(attribute: "township_en")) { codes[f.attribute ?? "", default: []].insert(en.attribute ?? "") }
         layer.readFeatures { f in
             #expect(abs(f.real(2) - f.area / 10_000) < 1e-9)
+            if !f.isValid { invalid += 1 }
             checked += 1
         }
-        #expect(checked == features.count)
+        #expect(checked == features.count && invalid == 0)
         #expect(towns == ["西乡", "东乡"])
+        #expect(codes["西乡"] == ["150625101", "West"] && codes["东乡"] == ["150625102", "East"])
+        // Area per township: the polygons' sum equals the oracle's and stats.csv's valid area.
+        let stats = try JSONDecoder.snake.decode([TownshipStatistics].self, from: Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json")))
+        var sums: [String: Double] = [:]
+        let areaLayer = try Dataset(open: "\(run)/zones.gpkg", flags: [.vector]).layer(named: "risk_zones")
+        for (f, a) in zip(try areaLayer.features(attribute: "township"), try areaLayer.numericValues(field: "area_ha")) {
+            sums[f.attribute ?? "", default: 0] += a ?? 0
+        }
+        for s in stats {
+            #expect(abs((sums[s.name] ?? 0) - s.validAreaHa) < 1e-6, "township \(s.name): zones \(sums[s.name] ?? 0) ha, stats \(s.validAreaHa) ha")
+            #expect(abs((oracle.byTownship[s.id] ?? 0) / 10_000 - s.validAreaHa) < 1e-6)
+        }
     }
 
     @Test func statisticsPerTownshipEqualANumpyOracle() throws {
@@ -151,8 +169,8 @@ import Testing
         }
         let csv = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 3)
-        #expect(csv[0].hasPrefix("township_id,township,valid_area_ha,mean_index,max_index,dominant_class"))
-        #expect(csv[1].hasPrefix("1,西乡,"))
+        #expect(csv[0].hasPrefix("township_id,township_code,乡镇 township,乡镇英文名 township_en,有效面积(公顷) valid_area_ha,平均指数 mean_index,最大指数 max_index,主导等级 dominant_class"))
+        #expect(csv[1].hasPrefix("1,,西乡,,"))
         // The generalised zones keep nodata where the classes have it (the filter never invents data).
         let zones = try readBytes("\(run)/risk_zones.tif"), classes = try readBytes("\(run)/risk_class.tif")
         #expect(zip(zones, classes).allSatisfy { ($0 == 0) == ($1 == 0) })
