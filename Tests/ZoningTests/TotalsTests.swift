@@ -187,9 +187,9 @@ import Testing
         }
 
         // The code column everywhere: stats.csv, the zone polygons, the township layer.
-        let text = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8)
-        #expect(text.hasPrefix("\u{FEFF}"))
-        let csv = text.dropFirst().split(separator: "\n")
+        // (Foundation drops the byte-order mark while decoding; the bytes keep it.)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.csv")).prefix(3) == Data([0xEF, 0xBB, 0xBF]))
+        let csv = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8).split(separator: "\n")
         let header = csv[0].split(separator: ",").map(String.init)
         #expect(Array(header.prefix(3)) == ["township_id", "township_code", "乡镇 township"])
         #expect(Array(header.suffix(20).prefix(15)) == ["persons_class_1", "persons_class_2", "persons_class_3", "persons_class_4", "persons_total",
@@ -264,7 +264,7 @@ import Testing
         }
         #expect(exports.map(\.features) == [Int(s[0].values.map { $0[0] }.reduce(0, +)), Int(s[2].values.map { $0[0] }.reduce(0, +))])
         // The prevention statistics carry the township codes too.
-        let csv = try String(contentsOfFile: "\(run)/prevention_stats.csv", encoding: .utf8).dropFirst().split(separator: "\n")
+        let csv = try String(contentsOfFile: "\(run)/prevention_stats.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv[0].hasPrefix("township_id,township_code,乡镇 township,乡镇英文名 township_en,") && csv[1].hasPrefix("1,150625101,西乡,"))
         let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/prevention_stats.json"))) as! [[String: Any]]
         #expect(rows.map { $0["code"] as? String } == ["150625101", "150625102"])
