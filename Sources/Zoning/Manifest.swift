@@ -91,6 +91,8 @@ public struct Manifest: Codable, Sendable {
     public var threads: Int
     /// Prevention zoning: factors, categories with their pixel counts (see `PreventionStage.swift`).
     public var prevention: PreventionInfo? = nil
+    /// Job copies, method as applied and the previous run (see `RunRecord.swift`).
+    public var applied: Applied? = nil
 
     public func encoded() throws -> Data { try Manifest.json(self) }
 
