@@ -148,6 +148,9 @@ public struct MapSpec: Sendable {
     public var pdfRasterDPI: Double
     /// Font family used for every text (Pango falls back per glyph when it lacks one).
     public var fontFamily: String
+    /// The PDF's creation date (ISO 8601, e.g. the run's date), so that a map drawn again from the
+    /// same data has the same bytes.
+    public var pdfDate: String = "2000-01-01T00:00:00Z"
 
     public init(title: String, subtitle: String? = nil, page: PageSetup = .a3Landscape,
                 legendTitle: String = "图例 Legend", legend: [LegendEntry], classRaster: String, band: Int = 1,

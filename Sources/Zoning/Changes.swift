@@ -153,7 +153,9 @@ enum ChangeReport {
     }
 
     struct Document: Encodable {
-        struct Side: Encodable { var job: String; var runId: String; var directory: String }
+        /// `directory` only when written outside a run (`changes`): a run's own products do not
+        /// depend on where the runs are kept.
+        struct Side: Encodable { var job: String; var runId: String; var directory: String? }
         var from: Side
         var to: Side
         var pixelAreaHa: Double
@@ -166,7 +168,8 @@ enum ChangeReport {
 
     /// Writes the change products of `from` → `to` into `folder`; returns the files written
     /// (relative to `folder`). Throws `GridMismatch` when the two class rasters are not on one grid.
-    static func write(from: RunFolder, to: RunFolder, into folder: String, threads: Int) throws -> [String] {
+    static func write(from: RunFolder, to: RunFolder, into folder: String, threads: Int, map drawMap: Bool = true,
+                      withDirectories: Bool = true) throws -> [String] {
         GDAL.ensureRegistered()
         for run in [from, to] where !FileManager.default.fileExists(atPath: run.classRaster) {
             throw GridMismatch(message: "\(run.classRaster) does not exist (the job makes no risk-class product)")
@@ -317,11 +320,11 @@ enum ChangeReport {
         let valid = counts.joined().reduce(0, +)
         let changed = (1...k).reduce(0) { s, a in s + (1...k).filter { $0 != a }.reduce(0) { $0 + counts[a][$1] } }
         let document = Document(
-            from: .init(job: from.job, runId: from.runID, directory: from.directory),
-            to: .init(job: to.job, runId: to.runID, directory: to.directory),
+            from: .init(job: from.job, runId: from.runID, directory: withDirectories ? from.directory : nil),
+            to: .init(job: to.job, runId: to.runID, directory: withDirectories ? to.directory : nil),
             pixelAreaHa: pixelHa, validPixels: valid, changedPixels: changed,
             transitions: transitions(counts), townships: townships,
-            files: files + ["changes.csv", "changes.json", "risk_change_map.pdf", "risk_change_map.png"])
+            files: files + ["changes.csv", "changes.json"] + (drawMap && valid > 0 ? ["risk_change_map.pdf", "risk_change_map.png"] : []))
         try Manifest.json(document).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("changes.json")))
 
         // changes.csv: the whole grid's transitions (township "(all)"), then every township's.
@@ -343,7 +346,7 @@ enum ChangeReport {
 
         // The risk change map: changed townships outlined and labelled "↑ 中 → 较高".
         var context: [ContextLayer] = []
-        if let spec = to.spec ?? from.spec {
+        if drawMap, let spec = to.spec ?? from.spec {
             if let mask = spec.grid.mask, let def = spec.auxiliary[mask] {
                 context.append(ContextLayer(kind: .outline, source: def.source, layer: def.layer, legendLabel: "研究区范围 Study area"))
             }
@@ -357,16 +360,17 @@ enum ChangeReport {
                 }
             }
         }
-        if !legend.isEmpty {
+        if drawMap && !legend.isEmpty {
             let title = "风险变化图 risk change map · \(to.title ?? to.job)"
             let subtitle = from.job == to.job
                 ? "\(to.job) · \(from.runID) → \(to.runID)"
                 : "\(from.job) \(from.runID) → \(to.job) \(to.runID)"
-            let spec = MapSpec(title: title, subtitle: subtitle, legendTitle: "风险等级变化 Change of risk level",
+            var spec = MapSpec(title: title, subtitle: subtitle, legendTitle: "风险等级变化 Change of risk level",
                                legend: legend, classRaster: cog, context: context,
                                sources: ["Change of the risk class between two HazardZoning runs on one grid: value = 10 × previous class + current class",
                                          "Townships outlined: level changed (↑ up, ↓ down)"],
                                footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
+            spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
             let pdf = (folder as NSString).appendingPathComponent("risk_change_map.pdf")
             let png = (folder as NSString).appendingPathComponent("risk_change_map.png")
             do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {

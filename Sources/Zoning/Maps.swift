@@ -99,10 +99,23 @@ struct MapMaker {
 
     /// The map of one class raster.
     func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil) -> MapSpec {
-        MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
+        var spec = MapSpec(title: title, subtitle: subtitle, page: plan.job.maps.page,
                 legendTitle: legendTitle ?? (plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"),
                 legend: legend ?? self.legend, classRaster: raster, context: context, crsName: nil, sources: sources,
                 footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
+        spec.pdfDate = MapMaker.pdfDate(runID: runID)
+        return spec
+    }
+
+    /// The PDF creation date of a run's maps: the run id's time (`20261130T093325Z`), or a fixed date.
+    static func pdfDate(runID: String) -> String {
+        let c = Array(runID)
+        guard c.count >= 16, c[8] == "T", c[15] == "Z", c[0..<8].allSatisfy(\.isNumber), c[9..<15].allSatisfy(\.isNumber) else {
+            return "2000-01-01T00:00:00Z"
+        }
+        let s = String(c)
+        func part(_ a: Int, _ b: Int) -> Substring { s.dropFirst(a).prefix(b - a) }
+        return "\(part(0, 4))-\(part(4, 6))-\(part(6, 8))T\(part(9, 11)):\(part(11, 13)):\(part(13, 15))Z"
     }
 
     /// Renders every map of the run folder and writes a `.qml` beside every class raster.

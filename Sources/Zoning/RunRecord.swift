@@ -137,7 +137,8 @@ extension Runner {
                 do {
                     changes = try ChangeReport.write(from: RunFolder(directory: run, manifest: manifest),
                                                      to: RunFolder(directory: staging, plan: plan, runID: runID),
-                                                     into: staging, threads: options.threads)
+                                                     into: staging, threads: options.threads,
+                                                     map: plan.job.outputs.products.contains(.maps), withDirectories: false)
                 } catch let error as ChangeReport.GridMismatch {
                     logger.warning("no changes written", metadata: ["reason": "\(error.message)"])
                 }
