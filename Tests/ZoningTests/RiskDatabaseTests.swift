@@ -215,6 +215,38 @@ import Glibc
         #expect(try db.importAll(from: fx.project.path("out")).isEmpty, "import is idempotent")
     }
 
+    /// A run killed after its folder was published but before it was recorded leaves a run folder
+    /// the database lacks (and `latest` not switched): the next run of the job imports it, even
+    /// one that finds nothing to do.
+    @Test func theNextRunImportsARunFolderTheDatabaseLacks() throws {
+        let fx = try databaseFixture()
+        let first = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2, runID: "20260101T000000Z")).run()
+        // The folder of a run "killed" between publishing and recording: same products, new id.
+        let orphan = fx.project.path("out/fixture/20260102T000000Z")
+        try FileManager.default.copyItem(atPath: first.runDirectory, toPath: orphan)
+        var manifest = try Manifest.decode(try Data(contentsOf: URL(fileURLWithPath: "\(orphan)/manifest.json")))
+        manifest.runId = "20260102T000000Z"
+        try manifest.encoded().write(to: URL(fileURLWithPath: "\(orphan)/manifest.json"))
+        let db = database(fx)
+        let (checkStatus, checkOut, _) = try runProcess(BadInputTests.executable, ["db", "check", "--database", db])
+        #expect(checkStatus == 65 && checkOut.contains("20260102T000000Z") && checkOut.contains("missing from the database"), "\(checkOut)")
+
+        let again = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2, skipIfUpToDate: true)).run()
+        #expect(again.upToDate)
+        #expect(try RiskDatabase(path: db).history(job: "fixture").map(\.runID) == ["20260101T000000Z", "20260102T000000Z"])
+        let (status, out, err) = try runProcess(BadInputTests.executable, ["history", "fixture", "--database", db])
+        #expect(status == 0 && out.contains("20260102T000000Z") && out.contains("[0.25,0.5,0.75]"), "\(out) \(err)")
+        let (okStatus, okOut, _) = try runProcess(BadInputTests.executable, ["db", "check", "--database", db])
+        #expect(okStatus == 0 && okOut.contains("ok (2 runs)"), "\(okOut)")
+
+        // A vanished folder: reported, then marked pruned by --repair; history outlives files.
+        try FileManager.default.removeItem(atPath: orphan)
+        #expect(try !RiskDatabase(path: db).check(repair: false).ok)
+        let repaired = try RiskDatabase(path: db).check(repair: true)
+        #expect(repaired.repaired.count == 1 && repaired.ok)
+        #expect(try RiskDatabase(path: db).history(job: "fixture").map(\.pruned) == [false, true])
+    }
+
     @Test func extraNumericStatisticsColumnsAreCarried() throws {
         let project = try Project()
         try project.write("run/stats.json", """
