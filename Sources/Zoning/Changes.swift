@@ -192,18 +192,15 @@ enum ChangeReport {
 
         // Townships on the grid (ids = layer order, as in stats.json).
         let townshipSpec = to.spec?.zoning?.townships ?? from.spec?.zoning?.townships
-        var townshipBand: RasterBand?
-        var townshipDS: Dataset?
+        var townshipBand: RasterBand?   // keeps its dataset open
         var townshipCount = 0
         if let townshipSpec {
             let path = (work as NSString).appendingPathComponent("townships.tif")
             if let (ds, n) = try? rasteriseTownships(townshipSpec.definition, srs: srs, geoTransform: gt, width: width, height: height, path: path) {
-                townshipDS = ds
                 townshipBand = try ds.band(1)
                 townshipCount = n
             }
         }
-        _ = townshipDS
 
         // Stream rows: transitions overall and per township; the change raster.
         let k = max(from.scheme.classCount, to.scheme.classCount)

@@ -199,10 +199,9 @@ public struct RiskDatabase: Sendable {
                 layerTexts[copy.name] = String(decoding: text, as: UTF8.self)
             }
         }
-        let townshipRows = RiskDatabase.townshipRows(folder: folder, scheme: ClassScheme.named(manifest.classification.scheme))
+        let townshipRows = RiskDatabase.townshipRows(folder: folder)
         let levels = try ds.layer(named: "township_levels")
-        for row in townshipRows { for (name, value) in row where levels.fieldIndex(name) == nil {
-            _ = value
+        for row in townshipRows { for (name, _) in row where levels.fieldIndex(name) == nil {
             try levels.ensureField(name, kind: .real)
         } }
         var zoneSources: [(VectorLayer, VectorLayer)] = []
@@ -259,7 +258,7 @@ public struct RiskDatabase: Sendable {
     /// of a stats row beyond the known ones are carried as extra columns: `<total>_class_<n>` as
     /// column `<total>` on the row of class n, others as they are on every row of the township;
     /// numeric keys of a class entry beyond the known ones on that class's row.
-    static func townshipRows(folder: String, scheme: ClassScheme?) -> [[(String, FieldValue)]] {
+    static func townshipRows(folder: String) -> [[(String, FieldValue)]] {
         guard let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("stats.json")),
               let rows = (try? JSONValue.parse(data))?.array else { return [] }
         let known: Set<String> = ["id", "name", "code", "valid_pixels", "valid_area_ha", "mean_index", "max_index",
@@ -314,7 +313,6 @@ public struct RiskDatabase: Sendable {
                 result.append(cells.filter { seen.insert($0.0).inserted })
             }
         }
-        _ = scheme
         return result
     }
 

@@ -71,7 +71,7 @@ func runFiles(in folder: String) throws -> [String] {
         for name in try FileManager.default.contentsOfDirectory(atPath: path).sorted() where !name.hasPrefix(".") {
             let child = relative.isEmpty ? name : "\(relative)/\(name)"
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(child), isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(child), isDirectory: &isDirectory)
             if isDirectory.boolValue { try walk(child) } else { result.append(child) }
         }
     }

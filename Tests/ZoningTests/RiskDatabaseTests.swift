@@ -255,7 +255,7 @@ import Glibc
               "classes": [{"value": 1, "name": "蓝", "pixels": 4, "area_ha": 0.36, "percent": 40},
                           {"value": 2, "name": "黄", "pixels": 6, "area_ha": 0.54, "percent": 60, "buildings": 7}]}]
             """)
-        let rows = RiskDatabase.townshipRows(folder: project.path("run"), scheme: .fourColour)
+        let rows = RiskDatabase.townshipRows(folder: project.path("run"))
         #expect(rows.count == 2)
         func value(_ row: [(String, FieldValue)], _ name: String) -> FieldValue? { row.first { $0.0 == name }?.1 }
         #expect(value(rows[0], "township_code") == .string("150625100"))
