@@ -269,8 +269,16 @@ enum ChangeReport {
             let dx = x.1 - x.0, dy = y.1 - y.0
             return dx != dy ? dx > dy : (x.0, x.1) < (y.0, y.1)
         }
-        let legend = present.map { a, b in
-            LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b))
+        // Unchanged pixels share one grey entry (the raster's colour table colours every one of them).
+        var legend: [LegendEntry] = []
+        for (a, b) in present {
+            if a == b {
+                if !legend.contains(where: { $0.value / 10 == $0.value % 10 }) {
+                    legend.append(LegendEntry(value: 10 * a + b, label: "= 等级不变 unchanged", color: colour(from: a, to: b)))
+                }
+            } else {
+                legend.append(LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)))
+            }
         }
         let qml = (folder as NSString).appendingPathComponent("risk_change.qml")
         let allEntries = (1...k).flatMap { a in (1...k).map { b in
@@ -348,7 +356,8 @@ enum ChangeReport {
                 context.append(ContextLayer(kind: .outline, source: def.source, layer: def.layer, legendLabel: "研究区范围 Study area"))
             }
             if let townshipSpec {
-                context.append(ContextLayer(kind: .boundary, source: townshipSpec.definition.source, layer: townshipSpec.definition.layer))
+                context.append(ContextLayer(kind: .boundary, source: townshipSpec.definition.source, layer: townshipSpec.definition.layer,
+                                            labelField: labels.isEmpty ? townshipSpec.nameField : nil))
                 if !labels.isEmpty,
                    let changed = try? changedTownships(townshipSpec.definition, srs: srs, labels: labels,
                                                        path: (work as NSString).appendingPathComponent("changed.gpkg")) {

@@ -196,6 +196,8 @@ public struct RerunReport: Sendable {
     public let different: [String]
     public let missing: [String]
     public var bitIdentical: Bool { different.isEmpty && missing.isEmpty }
+    /// Whether the recomputed run is still on disk (a temporary one that matched is removed).
+    public var kept = true
 
     public var summary: String {
         var lines: [String] = []
@@ -206,7 +208,7 @@ public struct RerunReport: Sendable {
             for name in different { lines.append("  differs: \(name)") }
             for name in missing { lines.append("  missing: \(name)") }
         }
-        lines.append("rerun products: \(rerunDirectory)")
+        if kept { lines.append("rerun products: \(rerunDirectory)") }
         return lines.joined(separator: "\n")
     }
 }
@@ -260,8 +262,14 @@ extension Operations {
             let hash = try SHA256.hex(fileAt: path)
             if hash == product.sha256 { identical.append(product.path) } else { different.append(product.path) }
         }
-        return RerunReport(runDirectory: run, rerunDirectory: result.runDirectory, identical: identical,
-                           different: different, missing: missing)
+        var report = RerunReport(runDirectory: run, rerunDirectory: result.runDirectory, identical: identical,
+                                 different: different, missing: missing)
+        // A temporary rerun that reproduced everything is not kept.
+        if output == nil && report.bitIdentical {
+            try? FileManager.default.removeItem(atPath: root)
+            report.kept = false
+        }
+        return report
     }
 }
 

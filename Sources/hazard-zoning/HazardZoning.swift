@@ -227,7 +227,8 @@ struct Rerun: ParsableCommand {
     func run() throws {
         prepareProcess()
         do {
-            let report = try Operations.rerun(runDirectory, output: output, threads: threads)
+            let logger = Logger(label: "hazard-zoning") { LineLogHandler(label: $0, format: .text, level: .warning) }
+            let report = try Operations.rerun(runDirectory, output: output, threads: threads, logger: logger)
             print(report.summary)
             if !report.bitIdentical { throw ExitCode(1) }
         } catch let code as ExitCode { throw code } catch { fail(error) }
