@@ -198,6 +198,8 @@ public struct RerunReport: Sendable {
     public var bitIdentical: Bool { different.isEmpty && missing.isEmpty }
     /// Whether the recomputed run is still on disk (a temporary one that matched is removed).
     public var kept = true
+    /// What could not be reproduced and why (e.g. the previous run was pruned).
+    public var notes: [String] = []
 
     public var summary: String {
         var lines: [String] = []
@@ -208,6 +210,7 @@ public struct RerunReport: Sendable {
             for name in different { lines.append("  differs: \(name)") }
             for name in missing { lines.append("  missing: \(name)") }
         }
+        lines += notes.map { "  note: \($0)" }
         if kept { lines.append("rerun products: \(rerunDirectory)") }
         return lines.joined(separator: "\n")
     }
@@ -246,8 +249,13 @@ extension Operations {
             throw RunError(.cantCreate, "\(out): cannot create the rerun folder: \(error.localizedDescription)")
         }
         // The same previous run, so the changes are recomputed against it too.
-        if let previous = applied.previousRun, FileManager.default.fileExists(atPath: previous.directory) {
-            _ = symlink(previous.directory, (out as NSString).appendingPathComponent("latest"))
+        var notes: [String] = []
+        if let previous = applied.previousRun {
+            if FileManager.default.fileExists(atPath: (previous.directory as NSString).appendingPathComponent("manifest.json")) {
+                _ = symlink(previous.directory, (out as NSString).appendingPathComponent("latest"))
+            } else {
+                notes.append("the previous run \(previous.runId) (\(previous.directory)) is gone: the changes since it cannot be recomputed")
+            }
         }
         let plan = try Planner().resolve(spec, outputDirectory: out)
         var options = RunOptions(runID: manifest.runId)
@@ -264,6 +272,7 @@ extension Operations {
         }
         var report = RerunReport(runDirectory: run, rerunDirectory: result.runDirectory, identical: identical,
                                  different: different, missing: missing)
+        report.notes = notes
         // A temporary rerun that reproduced everything is not kept.
         if output == nil && report.bitIdentical {
             try? FileManager.default.removeItem(atPath: root)

@@ -247,6 +247,29 @@ import Glibc
         #expect(try RiskDatabase(path: db).history(job: "fixture").map(\.pruned) == [false, true])
     }
 
+    /// `outputs.database`: a path inside the project ending in .gpkg, else an error at its position.
+    @Test func theDatabaseKeyIsValidated() throws {
+        let fx = try Fixture()
+        let text = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+        for (value, message) in [("../elsewhere.gpkg", "must not contain \"..\""), ("out/db.sqlite", "ending in .gpkg"),
+                                 ("/var/tmp/db.gpkg", "must lie inside the project")] {
+            let job = try fx.project.write("jobs/db.yaml", text.replacingOccurrences(
+                of: "  products: [risk-index, risk-class]\n", with: "  products: [risk-index, risk-class]\n  database: \(value)\n"))
+            let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(job) }
+            let line = text.components(separatedBy: "\n").firstIndex { $0.hasPrefix("  products:") }! + 2
+            #expect(error.diagnostics.count == 1 && error.diagnostics[0].line == line && error.diagnostics[0].column == 13
+                    && error.diagnostics[0].message.contains(message), "\(error)")
+        }
+        let job = try fx.project.write("jobs/db.yaml", text.replacingOccurrences(
+            of: "  products: [risk-index, risk-class]\n", with: "  products: [risk-index, risk-class]\n  database: out/shared.gpkg\n"))
+        let plan = try Planner().resolve(try JobLoader().load(job))
+        #expect(Runner(plan: plan).databasePath == fx.project.path("out/shared.gpkg"))
+        var options = RunOptions()
+        options.database = "/var/tmp/other.gpkg"
+        #expect(Runner(plan: plan, options: options).databasePath == "/var/tmp/other.gpkg")
+        #expect(Runner(plan: try fx.plan(output: fx.project.path("a/b"))).databasePath == fx.project.path("a/risk-database.gpkg"))
+    }
+
     @Test func extraNumericStatisticsColumnsAreCarried() throws {
         let project = try Project()
         try project.write("run/stats.json", """
