@@ -239,7 +239,13 @@ def new_gpkg(path):
 # ------------------------------------------------------------------------------------------
 # a. Yellow River flood depth (EPSG:4545, 30 m)
 # ------------------------------------------------------------------------------------------
-def make_flood(out, river, dem):
+# The 200-year scenario (illustrative): 0.8 m more depth at the bank, 35 % farther reach.
+FLOOD_200_EXTRA_DEPTH = 0.8  # m
+FLOOD_200_REACH = 1.35
+
+
+def make_flood(out, river, dem, years=100):
+    extra, dmax = (FLOOD_200_EXTRA_DEPTH, FLOOD_DMAX * FLOOD_200_REACH) if years == 200 else (0.0, FLOOD_DMAX)
     w, s, e, n = REACH_BOX
     ll = river.ll
     inside = (ll[:, 0] >= w) & (ll[:, 0] <= e) & (ll[:, 1] >= s) & (ll[:, 1] <= n)
@@ -274,7 +280,7 @@ def make_flood(out, river, dem):
     prox = mem.Create("", nx, ny, 1, gdal.GDT_Float32)
     prox.SetGeoTransform(gt)
     prox.SetProjection(SRS_GK.ExportToWkt())
-    maxpix = int(FLOOD_DMAX / px) + 10
+    maxpix = int(dmax / px) + 10
     gdal.ComputeProximity(src.GetRasterBand(1), prox.GetRasterBand(1),
                           ["VALUES=1", "DISTUNITS=PIXEL", "MAXDIST=%d" % maxpix,
                            "NODATA=%d" % (maxpix + 1)])
@@ -292,7 +298,7 @@ def make_flood(out, river, dem):
     _, idx, level = river.nearest(pts)
     hand = np.maximum(zc - level, 0.0).reshape(cny, cnx)
     ch_km = river.chainage[idx] / 1000.0
-    d0 = (3.5 + 0.35 * np.sin(2 * math.pi * ch_km / 47.0 + 0.7)
+    d0 = (3.5 + extra + 0.35 * np.sin(2 * math.pi * ch_km / 47.0 + 0.7)
           + 0.15 * np.sin(2 * math.pi * ch_km / 13.0 + 2.1)).reshape(cny, cnx)
 
     # fine grid, pixel centres (rows from north to south)
@@ -305,29 +311,30 @@ def make_flood(out, river, dem):
         h = bilinear_upsample(hand, cy, cx, fy[r0:r1], fx)
         d = bilinear_upsample(d0, cy, cx, fy[r0:r1], fx)
         dd = dist[r0:r1].astype(np.float64)
-        v = np.maximum(0.0, d * (1.0 - dd / FLOOD_DMAX)) - FLOOD_K * h
+        v = np.maximum(0.0, d * (1.0 - dd / dmax)) - FLOOD_K * h
         v = np.round(np.maximum(v, 0.0) * 100.0) / 100.0          # 0.01 m steps
         v[dd <= CHANNEL_HALF_WIDTH] = NODATA                       # the river channel itself
         depth[r0:r1] = v.astype(np.float32)
 
     meta = {
-        "DESCRIPTION": DISCLAIMER + ". Illustrative 100-year Yellow River flood depth (m) "
-                       "along the Hangjin Banner reach; synthetic, from distance to the Natural "
+        "DESCRIPTION": DISCLAIMER + ". Illustrative %d-year Yellow River flood depth (m) " % years
+                       + "along the Hangjin Banner reach; synthetic, from distance to the Natural "
                        "Earth centreline and height above the river on a coarse DEM.",
         "HAZARD": "flood",
         "UNITS": "m",
         "FORMULA": "depth = max(0, d0*(1 - dist/%g m)) - %g*max(0, dem - river_dem), >= 0, "
-                   "rounded to 0.01 m; d0 = 3.5+0.35sin(2pi s/47km+0.7)+0.15sin(2pi s/13km+2.1) "
+                   "rounded to 0.01 m; d0 = %g+0.35sin(2pi s/47km+0.7)+0.15sin(2pi s/13km+2.1) "
                    "(s = chainage); nodata = channel (dist <= %g m)"
-                   % (FLOOD_DMAX, FLOOD_K, CHANNEL_HALF_WIDTH),
+                   % (dmax, FLOOD_K, 3.5 + extra, CHANNEL_HALF_WIDTH),
         "SOURCE": "scripts/make-layers (HazardZoning) from Natural Earth 4.0.0 rivers and "
                   "pvlib/Mapzen DEM; see layers/SOURCES.md",
     }
-    write_gtiff(os.path.join(out, "yellow-river-flood-depth.tif"), depth, gt, SRS_GK,
-                "illustrative 100-year flood depth (synthetic)", "m", meta)
+    name = "yellow-river-flood-depth.tif" if years == 100 else "yellow-river-flood-depth-%dyr.tif" % years
+    write_gtiff(os.path.join(out, name), depth, gt, SRS_GK,
+                "illustrative %d-year flood depth (synthetic)" % years, "m", meta)
     wet = depth > 0
-    print("flood: max %.2f m, wet px %d, channel px %d"
-          % (depth[wet].max(), wet.sum(), (depth == NODATA).sum()))
+    print("flood %d-year: max %.2f m, wet px %d, channel px %d"
+          % (years, depth[wet].max(), wet.sum(), (depth == NODATA).sum()))
 
 
 # ------------------------------------------------------------------------------------------
@@ -1110,6 +1117,7 @@ def main():
     make_seismic(out, ref)
     make_fire(out, ref, river, dem)
     make_flood(out, river, dem)
+    make_flood(out, river, dem, years=200)
     townships = make_townships(out)
     make_detention(out, river)
     pop, pop_gt, pop_x, pop_y, pop_inside = make_population(out, river)

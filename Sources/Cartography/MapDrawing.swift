@@ -56,6 +56,8 @@ extension PreparedMap {
         try Canvas.check(cairo_surface_status(surface), "cairo_pdf_surface_create(\(path))")
         cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, spec.title)
         cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "HazardZoning Cartography (Cairo, Pango)")
+        // A fixed creation date (Cairo would stamp the current time): the same map, the same bytes.
+        cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATE_DATE, spec.pdfDate)
         do {
             let canvas = try Canvas(surface: surface, scale: 1, family: spec.fontFamily)
             try drawPage(canvas, rasterDPI: spec.pdfRasterDPI)

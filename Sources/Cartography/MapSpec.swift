@@ -173,6 +173,9 @@ public struct MapSpec: Sendable {
     /// Polygons filled by class. When set they are drawn instead of the class raster, which then
     /// only sets the map's extent, CRS and scale.
     public var areas: AreaLayer? = nil
+    /// The PDF's creation date (ISO 8601, e.g. the run's date), so that a map drawn again from the
+    /// same data has the same bytes.
+    public var pdfDate: String = "2000-01-01T00:00:00Z"
 
     public init(title: String, subtitle: String? = nil, page: PageSetup = .a3Landscape,
                 legendTitle: String = "图例 Legend", legend: [LegendEntry], classRaster: String, band: Int = 1,

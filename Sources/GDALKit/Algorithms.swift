@@ -39,6 +39,8 @@ extension RasterBand {
 
 extension Dataset {
     public enum GeometryKind: Sendable { case polygon, multiPolygon, lineString, point, unknown
+        /// No geometry: an attribute table.
+        case none
         var ogr: OGRwkbGeometryType {
             switch self {
             case .polygon: return wkbPolygon
@@ -46,6 +48,7 @@ extension Dataset {
             case .lineString: return wkbLineString
             case .point: return wkbPoint
             case .unknown: return wkbUnknown
+            case .none: return wkbNone
             }
         }
     }

@@ -45,14 +45,14 @@ extension Runner {
         return result
     }
 
-    /// The time the TIFF tags carry (TIFFTAG_DATETIME): the newest modification time of the job
-    /// file, its layer definitions and their local sources, so identical inputs give identical
-    /// files. The run's own times are in the manifest and the STAC Item.
+    /// The time the TIFF tags carry (TIFFTAG_DATETIME): the newest modification time of the
+    /// layers' local sources, so identical inputs give identical files. The run's own times are in the manifest and the STAC Item.
     var dataTime: Date {
-        var paths = [plan.job.file]
+        // The data, not the job or layer definition files: a rerun reads copies of those.
+        var paths: [String] = []
         var defs = plan.job.layers.map(\.definition) + plan.job.auxiliary.values.map { $0 }
         defs += plan.prevention?.spec.factors.map(\.definition) ?? []
-        for def in defs { paths += [def.file, def.source] }
+        for def in defs { paths.append(def.source) }
         let dates = paths.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date }
         let newest = dates.max() ?? Date(timeIntervalSince1970: 0)
         return Date(timeIntervalSince1970: newest.timeIntervalSince1970.rounded(.down))
@@ -216,7 +216,20 @@ extension Runner {
     /// The manifest as JSON without the fields that differ between runs of identical inputs.
     func manifestForCatalogue(_ manifest: Manifest) throws -> String {
         var object = try JSONSerialization.jsonObject(with: try manifest.encoded()) as? [String: Any] ?? [:]
-        for key in ["run_id", "started", "finished", "timings", "threads", "products"] { object.removeValue(forKey: key) }
+        for key in ["run_id", "started", "finished", "timings", "threads", "products", "applied"] { object.removeValue(forKey: key) }
+        // Where the job and layer definitions were read from differs between a run and its rerun
+        // (`hazard-zoning rerun` reads the copies in the run folder); their hashes stay.
+        if var job = object["job"] as? [String: Any] { job.removeValue(forKey: "file"); object["job"] = job }
+        if let inputs = object["inputs"] as? [[String: Any]] {
+            object["inputs"] = inputs.map { input -> [String: Any] in
+                var input = input
+                if var definition = input["definition"] as? [String: Any] {
+                    definition.removeValue(forKey: "path"); definition.removeValue(forKey: "mtime")
+                    input["definition"] = definition
+                }
+                return input
+            }
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }

@@ -172,6 +172,9 @@ public struct JobSpec: Sendable {
         public var export: [ExportFormat] = []
         /// `naming:` the template naming exported files; nil = the layer names.
         public var naming: NamingTemplate? = nil
+        /// The risk database (GeoPackage) runs are recorded in, as written in the job (relative to
+        /// the project root unless absolute); nil = `risk-database.gpkg` beside the output folder.
+        public var database: String? = nil
     }
 
     public let file: String
@@ -237,6 +240,10 @@ public struct JobLoader: Sendable {
     /// Folder holding `<name>.yaml` layer definitions; nil = `<project root>/layers`.
     public var layersDirectory: String?
 
+    /// Per layer name: the folder its relative `source` resolves against, instead of the folder of
+    /// its definition file (`rerun` reads kept copies of definitions whose data stayed in place).
+    public var sourceDirectories: [String: String] = [:]
+
     public init(layersDirectory: String? = nil) { self.layersDirectory = layersDirectory }
 
     /// Parses and validates a job. Throws `DiagnosticsError` listing every problem found.
@@ -285,7 +292,7 @@ public struct JobLoader: Sendable {
             cache[name] = .some(nil)
             return nil
         }
-        let def = LayerDefinition.load(name: name, file: path, sink: sink)
+        let def = LayerDefinition.load(name: name, file: path, sink: sink, sourceDirectory: sourceDirectories[name])
         if let def, def.isLocalFile, !FileManager.default.fileExists(atPath: def.source) {
             sink.error(def.file, (def.sourceLine, def.sourceColumn),
                        "source: \(def.source) does not exist (layer \"\(name)\", used at \(node.file):\(node.mark.line):\(node.mark.column))",
@@ -588,7 +595,7 @@ public struct JobLoader: Sendable {
 
         // outputs
         var outputs: JobSpec.Outputs?
-        if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep", "export", "naming"], required: ["directory"]) {
+        if let o = top["outputs"]?.object(allowed: ["directory", "products", "keep", "export", "naming", "database"], required: ["directory"]) {
             let dir = o["directory"]?.string()
             if let dir, let node = o["directory"] {
                 let root = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().deletingLastPathComponent().path
@@ -602,6 +609,17 @@ public struct JobLoader: Sendable {
             }
             let keep = o["keep"]?.int()
             if let k = o["keep"], let keep, keep < 1 { k.error("keep must be at least 1") }
+            let database = o["database"]?.string()
+            if let node = o["database"], let database {
+                let root = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().deletingLastPathComponent().path
+                if database.split(separator: "/").contains("..") {
+                    node.error("database must not contain \"..\" (a job writes only inside its project)")
+                } else if !database.hasSuffix(".gpkg") {
+                    node.error("database must be a GeoPackage file name ending in .gpkg, e.g. out/risk-database.gpkg")
+                } else if database.hasPrefix("/") && !(database + "/").hasPrefix(root + "/") {
+                    node.error("an absolute database path must lie inside the project (\(root)); use --database to write elsewhere")
+                }
+            }
             var products: [JobSpec.Product] = [.riskIndex, .riskClass]
             if zoning != nil { products.append(.riskZones) }
             if zoning?.townships != nil { products.append(.statistics) }
@@ -627,7 +645,10 @@ public struct JobLoader: Sendable {
                     }
                 }
             }
-            if let dir { outputs = JobSpec.Outputs(directory: dir, products: products, keep: keep) }
+            if let dir {
+                outputs = JobSpec.Outputs(directory: dir, products: products, keep: keep)
+                outputs?.database = database
+            }
             let (export, naming) = parseExport(o, top: top, products: products)
             outputs?.export = export
             outputs?.naming = naming

@@ -32,7 +32,7 @@ public struct LayerDefinition: Sendable, Equatable {
     }
 
     /// Reads and validates a layer definition file. Problems go to `sink`.
-    static func load(name: String, file: String, sink: DiagnosticSink) -> LayerDefinition? {
+    static func load(name: String, file: String, sink: DiagnosticSink, sourceDirectory: String? = nil) -> LayerDefinition? {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
             sink.error(file, (1, 1), "cannot read layer definition", kind: .missingInput)
             return nil
@@ -49,7 +49,7 @@ public struct LayerDefinition: Sendable, Equatable {
             return n.double()
         }
         guard sink.items.count == before, let rawSource else { return nil }
-        let base = (file as NSString).deletingLastPathComponent
+        let base = sourceDirectory ?? (file as NSString).deletingLastPathComponent
         let source = resolve(rawSource, against: base)
         let mark = sourceNode!.mark
         return LayerDefinition(

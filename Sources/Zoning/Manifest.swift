@@ -99,6 +99,8 @@ public struct Manifest: Codable, Sendable {
     public var totals: [TotalInfo]? = nil
     /// Files exported in further formats (`outputs.export`, see `Export.swift`).
     public var exports: [ExportInfo]? = nil
+    /// Job copies, method as applied and the previous run (see `RunRecord.swift`).
+    public var applied: Applied? = nil
 
     public func encoded() throws -> Data { try Manifest.json(self) }
 

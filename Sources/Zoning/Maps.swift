@@ -153,6 +153,17 @@ struct MapMaker {
         return layers
     }
 
+    /// The PDF creation date of a run's maps: the run id's time (`20261130T093325Z`), or a fixed date.
+    static func pdfDate(runID: String) -> String {
+        let c = Array(runID)
+        guard c.count >= 16, c[8] == "T", c[15] == "Z", c[0..<8].allSatisfy(\.isNumber), c[9..<15].allSatisfy(\.isNumber) else {
+            return "2000-01-01T00:00:00Z"
+        }
+        let s = String(c)
+        func part(_ a: Int, _ b: Int) -> Substring { s.dropFirst(a).prefix(b - a) }
+        return "\(part(0, 4))-\(part(4, 6))-\(part(6, 8))T\(part(9, 11)):\(part(11, 13)):\(part(13, 15))Z"
+    }
+
     /// The map of one class raster; with `areas`, of the polygons by class (the township labels of
     /// the context layers are left out there: the areas carry their own). `extraContext` is drawn
     /// over the job's context; a prevention map adds the shelters.
@@ -170,6 +181,7 @@ struct MapMaker {
                            legend: legend ?? self.legend, classRaster: raster, context: context + extraContext, crsName: nil, sources: sources,
                            footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
         spec.areas = areas
+        spec.pdfDate = MapMaker.pdfDate(runID: runID)
         return spec
     }
 

@@ -25,8 +25,7 @@ public enum Operations {
         }
         let written = try MapMaker(plan: plan, runID: manifest.runId).render(folder: run)
         let runner = Runner(plan: plan)
-        let names = try FileManager.default.contentsOfDirectory(atPath: run)
-            .filter { !$0.hasPrefix(".") && $0 != "manifest.json" && $0 != "item.json" }.sorted()
+        let names = try runFiles(in: run).filter { $0 != "manifest.json" && $0 != "item.json" }
         manifest.products = try names.map { try runner.fileEntry((run as NSString).appendingPathComponent($0), relativeTo: run) }
         let manifestPath = (run as NSString).appendingPathComponent("manifest.json")
         try manifest.encoded().write(to: URL(fileURLWithPath: manifestPath), options: .atomic)

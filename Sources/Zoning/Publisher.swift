@@ -94,13 +94,16 @@ public struct Publisher: Sendable {
         }
     }
 
-    /// Moves a complete staging folder into place and points `latest` at it.
-    public func publish(staging: String, runID: String) throws -> String {
+    /// Moves a complete staging folder into place, calls `beforeLatest` with the run folder (the
+    /// risk database records the run there) and points `latest` at it.
+    public func publish(staging: String, runID: String, beforeLatest: ((String) throws -> Void)? = nil) throws -> String {
         let final = (outputDirectory as NSString).appendingPathComponent(runID)
         syncTree(staging)
         guard rename(staging, final) == 0 else {
             throw RunError(.cantCreate, "\(final): cannot publish the run: \(String(cString: strerror(errno)))")
         }
+        syncDirectory(outputDirectory)
+        try beforeLatest?(final)
         let temporary = (outputDirectory as NSString).appendingPathComponent(".latest-\(getpid())")
         unlink(temporary)
         guard symlink(runID, temporary) == 0 else {
@@ -119,7 +122,13 @@ public struct Publisher: Sendable {
     func syncTree(_ path: String) {
         if let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
             for name in names {
-                let fd = open((path as NSString).appendingPathComponent(name), O_RDONLY)
+                let child = (path as NSString).appendingPathComponent(name)
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory), isDirectory.boolValue {
+                    syncTree(child)
+                    continue
+                }
+                let fd = open(child, O_RDONLY)
                 if fd >= 0 { fsync(fd); close(fd) }
             }
         }

@@ -15,6 +15,9 @@ public struct RunOptions: Sendable {
     /// Test hook: fail after this many blocks were written (to prove publishing is atomic).
     public var failAfterBlocks: Int?
     public var runID: String?
+    /// The risk database to record the run in (default: the job's `outputs.database`, else
+    /// `risk-database.gpkg` beside the output folder).
+    public var database: String? = nil
     /// Called on the calling thread as stages progress.
     public var progress: (@Sendable (Progress) -> Void)?
 
@@ -170,6 +173,7 @@ public struct Runner {
         if options.skipIfUpToDate, let previous, let runDirectory = publisher.latestRun,
            isUpToDate(previous: previous, inputs: inputs, job: job, runDirectory: runDirectory) {
             logger.info("up to date", metadata: ["run": "\(previous.runId)"])
+            importUnrecordedRuns()
             return RunResult(runID: previous.runId, runDirectory: runDirectory, manifest: previous, upToDate: true)
         }
 
@@ -182,9 +186,9 @@ public struct Runner {
             let manifest = try ConfigOptions.withOptions(plan.job.gdalConfig) {
                 try execute(staging: staging, runID: runID, started: started, inputs: inputs, job: job)
             }
-            let final = try publisher.publish(staging: staging, runID: runID)
+            let final = try publisher.publish(staging: staging, runID: runID) { try recordInDatabase(runDirectory: $0) }
             if let keep = plan.job.outputs.keep {
-                for removed in publisher.prune(keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
+                for removed in pruneRuns(publisher, keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
             }
             // The job folder's STAC Catalog; the run is already published, so a failure here is logged.
             do { try STAC.writeCatalog(outputDirectory: plan.outputDirectory, job: plan.job) } catch {
@@ -357,8 +361,11 @@ public struct Runner {
             lap("maps")
         }
 
+        // 5b. The job and layer definitions as run, the changes since the previous run (RunRecord.swift).
+        let applied = try keepRunRecord(staging: staging, runID: runID, model: modelInfo)
+
         // Every file of the run, with size and checksum.
-        let names = try FileManager.default.contentsOfDirectory(atPath: staging).filter { !$0.hasPrefix(".") }.sorted()
+        let names = try runFiles(in: staging)
         let products = try names.map { try fileEntry((staging as NSString).appendingPathComponent($0), relativeTo: staging) }
 
         // 6. Manifest.
@@ -385,6 +392,7 @@ public struct Runner {
         manifest.exports = exports.isEmpty ? nil : exports
         manifest.model = modelInfo
         manifest.sensitivity = sensitivityInfo
+        manifest.applied = applied
         return try writeManifestAndCatalogue(manifest, staging: staging)
     }
 

@@ -20,7 +20,7 @@ struct HazardZoning: ParsableCommand {
             70 internal error, 73 cannot create output, 74 I/O error, 75 output locked by another run.
             """,
         version: "\(ToolInfo.version) (GDAL \(GDAL.version), PROJ \(GDAL.projVersion))",
-        subcommands: [Run.self, Batch.self, Validate.self, PlanCommand.self, Render.self]
+        subcommands: [Run.self, Batch.self, Validate.self, PlanCommand.self, Render.self, Rerun.self, History.self, Changes.self, DB.self]
     )
 }
 
@@ -36,6 +36,7 @@ struct RunFlags: ParsableArguments {
     @Option(help: "Log format on standard error: text or json (JSON lines).") var logFormat: LogFormat = .text
     @Option(help: ArgumentHelp("GDAL block cache for the run in MiB (bounds memory; default 32).", valueName: "MiB")) var cacheMb: Int = 32
     @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
+    @Option(help: ArgumentHelp("Risk database to record runs in (default: the job's outputs.database, else risk-database.gpkg beside the output folder, i.e. out/risk-database.gpkg).", valueName: "path")) var database: String?
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -52,6 +53,7 @@ struct RunFlags: ParsableArguments {
     func options(progress bar: ProgressBar?) -> RunOptions {
         var options = RunOptions(cacheBytes: cacheMb << 20, skipIfUpToDate: !force, lockWait: wait)
         if let threads { options.threads = threads }
+        options.database = database
         if let bar { options.progress = { bar.update($0) } }
         return options
     }
@@ -207,5 +209,101 @@ struct PlanCommand: ParsableCommand {
             let spec = try JobLoader(layersDirectory: common.layers).load(job)
             print(try Planner().resolve(spec, outputDirectory: output).summary)
         } catch { fail(error) }
+    }
+}
+
+struct DatabaseOption: ParsableArguments {
+    @Option(help: ArgumentHelp("The risk database (default: out/risk-database.gpkg).", valueName: "path"))
+    var database: String = "out/risk-database.gpkg"
+}
+
+struct Rerun: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Recompute a kept run from the job and layer definitions kept in its folder (job/) and say whether the products are bit-identical.")
+
+    @Argument(help: "The run folder (e.g. out/<job>/<run-id>).") var runDirectory: String
+    @Option(help: ArgumentHelp("Folder for the recomputed run (default: a temporary folder).", valueName: "dir")) var output: String?
+    @Option(help: "Worker threads (outputs do not depend on it).") var threads: Int?
+
+    func run() throws {
+        prepareProcess()
+        do {
+            let logger = Logger(label: "hazard-zoning") { LineLogHandler(label: $0, format: .text, level: .warning) }
+            let report = try Operations.rerun(runDirectory, output: output, threads: threads, logger: logger)
+            print(report.summary)
+            if !report.bitIdentical { throw ExitCode(1) }
+        } catch let code as ExitCode { throw code } catch { fail(error) }
+    }
+}
+
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the runs kept in the risk database: id, date, status, breaks, townships per level.")
+
+    @Argument(help: "A job name (or job file); omit with --all.") var job: String?
+    @Flag(help: "Every job.") var all = false
+    @OptionGroup var db: DatabaseOption
+
+    func validate() throws {
+        if job == nil && !all { throw ValidationError("name a job or pass --all") }
+    }
+
+    func run() throws {
+        do {
+            var name = job
+            if let job, job.hasSuffix(".yaml") || job.hasSuffix(".yml") { name = try JobLoader().load(job).name }
+            print(Operations.historyTable(try RiskDatabase(path: db.database).history(job: all ? nil : name)))
+        } catch { fail(error) }
+    }
+}
+
+struct Changes: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the change products (changes.csv/.json, risk_change.tif, risk change map) between two kept runs on the same grid.")
+
+    @Argument(help: "The earlier run: a run folder or JOB[@RUN] (JOB alone: its newest ok run).") var from: String
+    @Argument(help: "The later run: a run folder or JOB[@RUN].") var to: String
+    @Option(help: ArgumentHelp("Folder for the products (default: changes/<from>_to_<to>/ beside the database).", valueName: "dir")) var output: String?
+    @OptionGroup var db: DatabaseOption
+
+    func run() throws {
+        do {
+            let (folder, files) = try Operations.changes(from: from, to: to, output: output, database: db.database)
+            print("changes written to \(folder): \(files.joined(separator: ", "))")
+        } catch { fail(error) }
+    }
+}
+
+struct DB: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "db", abstract: "Check or rebuild the risk database.",
+                                                    subcommands: [Check.self, Import.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Integrity, every published run present, every row's run folder still there or marked pruned; --repair imports and marks what is missing.")
+        @Flag(help: "Import published runs the database lacks and mark rows of vanished run folders pruned.") var repair = false
+        @Argument(help: "Further folders to look for run folders in (default: the database's folder and the recorded runs' output folders).") var folders: [String] = []
+        @OptionGroup var db: DatabaseOption
+
+        func run() throws {
+            do {
+                let report = try RiskDatabase(path: db.database).check(repair: repair, roots: folders)
+                for line in report.repaired { print("repaired: \(line)") }
+                for line in report.problems { print("problem: \(line)") }
+                print(report.ok ? "\(db.database): ok (\(report.runs) runs)" : "\(db.database): \(report.problems.count) problem(s)")
+                if !report.ok { throw ExitCode(ExitStatus.dataError.rawValue) }
+            } catch let code as ExitCode { throw code } catch { fail(error) }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Rebuild the database from the run folders' manifests and copies under DIR (runs it already has are skipped).")
+        @Argument(help: "A folder of run folders, e.g. out/.") var folder: String
+        @Option(help: ArgumentHelp("The risk database (default: DIR/risk-database.gpkg).", valueName: "path")) var database: String?
+
+        func run() throws {
+            do {
+                let path = database ?? (folder as NSString).appendingPathComponent("risk-database.gpkg")
+                let imported = try RiskDatabase(path: path).importAll(from: folder)
+                for line in imported { print("imported \(line)") }
+                print("\(path): \(imported.count) run(s) imported")
+            } catch { fail(error) }
+        }
     }
 }

@@ -224,7 +224,7 @@ import Testing
         let bbox = try #require(item["bbox"] as? [Double])
         #expect(abs(bbox[0] - corners.map { $0[0] }.min()!) < 1e-3 && abs(bbox[3] - corners.map { $0[1] }.max()!) < 1e-3, "\(bbox) vs \(corners)")
         let assets = try #require(item["assets"] as? [String: [String: Any]])
-        let files = try FileManager.default.contentsOfDirectory(atPath: run).filter { $0 != "item.json" && !$0.hasPrefix(".") }
+        let files = try runFiles(in: run).filter { $0 != "item.json" }   // job/ copies included
         #expect(assets.count == files.count, "one asset per file")
         for file in files {
             let asset = try #require(assets.values.first { $0["href"] as? String == "./\(file)" }, "\(file)")

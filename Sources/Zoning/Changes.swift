@@ -1,0 +1,453 @@
+import Cartography
+import Foundation
+import GDALKit
+
+/// A JSON value of a run's files read without a fixed schema (stats rows gain columns over time).
+public enum JSONValue: Decodable, Sendable, Equatable {
+    case null, bool(Bool), integer(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .integer(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    /// Numbers (integers and reals), not booleans.
+    public var number: Double? {
+        switch self {
+        case .integer(let i): return Double(i)
+        case .number(let d): return d
+        default: return nil
+        }
+    }
+    public var int: Int? {
+        switch self {
+        case .integer(let i): return i
+        case .number(let d): return d == d.rounded() ? Int(d) : nil
+        default: return nil
+        }
+    }
+    public var string: String? {
+        switch self {
+        case .string(let s): return s
+        case .integer(let i): return String(i)
+        default: return nil
+        }
+    }
+    public subscript(_ key: String) -> JSONValue? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+    public var array: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    /// Parses JSON bytes (keys as written: the run files use snake_case).
+    public static func parse(_ data: Data) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+}
+
+/// One published (or staged) run as the change products see it.
+struct RunFolder {
+    let directory: String
+    let job: String
+    let runID: String
+    let title: String?
+    let scheme: ClassScheme
+    /// The job as run (from the kept copy), when it can still be loaded: townships and map context.
+    let spec: JobSpec?
+
+    /// A published run: its manifest, and its job copy when the layers it names can still be read.
+    init(directory: String, manifest: Manifest) {
+        self.directory = directory
+        job = manifest.job.name
+        runID = manifest.runId
+        title = manifest.applied?.title
+        scheme = ClassScheme.named(manifest.classification.scheme) ?? .fiveLevel
+        spec = manifest.applied.flatMap { applied in
+            var loader = JobLoader(layersDirectory: (directory as NSString).appendingPathComponent("job/layers"))
+            loader.sourceDirectories = Dictionary(applied.layerCopies.map { ($0.name, $0.directory) }, uniquingKeysWith: { a, _ in a })
+            return try? loader.load((directory as NSString).appendingPathComponent(applied.jobCopy))
+        }
+    }
+
+    /// The run being staged by a runner.
+    init(directory: String, plan: Plan, runID: String) {
+        self.directory = directory
+        job = plan.job.name
+        self.runID = runID
+        title = plan.job.title
+        scheme = plan.job.classify.scheme
+        spec = plan.job
+    }
+
+    /// Reads a published run folder.
+    static func open(_ directory: String) throws -> RunFolder {
+        let path = (directory as NSString).appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RunError(.noInput, "\(path): cannot be read; \(directory) is not a published run folder")
+        }
+        do { return RunFolder(directory: directory, manifest: try Manifest.decode(data)) } catch {
+            throw RunError(.dataError, "\(path): not a run manifest: \(error)")
+        }
+    }
+
+    var classRaster: String { (directory as NSString).appendingPathComponent("risk_class.tif") }
+
+    /// The rows of `stats.json`, empty when the run has none.
+    var statisticsRows: [JSONValue] {
+        guard let data = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent("stats.json")),
+              let value = try? JSONValue.parse(data) else { return [] }
+        return value.array ?? []
+    }
+
+    func className(_ value: Int) -> String {
+        scheme.classes.first { Int($0.value) == value }?.name ?? "\(value)"
+    }
+}
+
+/// Changes between two runs on the same grid: `changes.csv`/`changes.json`, `risk_change.tif`
+/// (value = 10 × previous class + current class where both are valid, 0 nodata) with its QML, and
+/// the risk change map (风险变化图).
+enum ChangeReport {
+    struct GridMismatch: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    /// Colour of a transition: up = reds, down = greens (darker for more levels), same = grey.
+    static func colour(from p: Int, to c: Int) -> RGB {
+        let reds = [RGB(252, 187, 161), RGB(251, 106, 74), RGB(222, 45, 38), RGB(165, 15, 21)]
+        let greens = [RGB(199, 233, 192), RGB(116, 196, 118), RGB(49, 163, 84), RGB(0, 109, 44)]
+        if c > p { return reds[min(c - p, 4) - 1] }
+        if c < p { return greens[min(p - c, 4) - 1] }
+        return RGB(204, 204, 204)
+    }
+
+    static func arrow(from p: Int, to c: Int) -> String { c > p ? "↑" : c < p ? "↓" : "=" }
+
+    struct Transition: Encodable {
+        var from: Int
+        var to: Int
+        var pixels: Int
+        var areaHa: Double
+    }
+
+    struct TownshipChange: Encodable {
+        var townshipCode: String
+        var township: String
+        var previousLevel: Int?
+        var previousLevelName: String?
+        var level: Int?
+        var levelName: String?
+        /// up, down, same, new (no previous level), gone (no current level).
+        var change: String
+        var transitions: [Transition]
+    }
+
+    struct Document: Encodable {
+        /// `directory` only when written outside a run (`changes`): a run's own products do not
+        /// depend on where the runs are kept.
+        struct Side: Encodable { var job: String; var runId: String; var directory: String? }
+        var from: Side
+        var to: Side
+        var pixelAreaHa: Double
+        var validPixels: Int
+        var changedPixels: Int
+        var transitions: [Transition]
+        var townships: [TownshipChange]
+        var files: [String]
+    }
+
+    /// Writes the change products of `from` → `to` into `folder`; returns the files written
+    /// (relative to `folder`). Throws `GridMismatch` when the two class rasters are not on one grid.
+    static func write(from: RunFolder, to: RunFolder, into folder: String, threads: Int, map drawMap: Bool = true,
+                      withDirectories: Bool = true) throws -> [String] {
+        GDAL.ensureRegistered()
+        for run in [from, to] where !FileManager.default.fileExists(atPath: run.classRaster) {
+            throw GridMismatch(message: "\(run.classRaster) does not exist (the job makes no risk-class product)")
+        }
+        let previousDS = try Dataset(open: from.classRaster, flags: [.raster])
+        let currentDS = try Dataset(open: to.classRaster, flags: [.raster])
+        let width = currentDS.width, height = currentDS.height
+        guard let gt = currentDS.geoTransform, let srs = currentDS.spatialReference else {
+            throw GridMismatch(message: "\(to.classRaster) has no georeferencing")
+        }
+        let sameSRS = previousDS.spatialReference.map { $0.isSame(as: srs) } ?? false
+        let sameTransform = previousDS.geoTransform.map { p in zip(p, gt).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) } } ?? false
+        guard previousDS.width == width, previousDS.height == height, sameSRS, sameTransform else {
+            throw GridMismatch(message: "\(from.classRaster) (\(previousDS.width)×\(previousDS.height)) and \(to.classRaster) (\(width)×\(height)) are not on the same grid (size, geotransform and CRS must be equal)")
+        }
+        let work = (folder as NSString).appendingPathComponent(".changes-work")
+        try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+
+        // Townships on the grid (ids = layer order, as in stats.json).
+        let townshipSpec = to.spec?.zoning?.townships ?? from.spec?.zoning?.townships
+        var townshipBand: RasterBand?   // keeps its dataset open
+        var townshipCount = 0
+        if let townshipSpec {
+            let path = (work as NSString).appendingPathComponent("townships.tif")
+            if let (ds, n) = try? rasteriseTownships(townshipSpec.definition, srs: srs, geoTransform: gt, width: width, height: height, path: path) {
+                townshipBand = try ds.band(1)
+                townshipCount = n
+            }
+        }
+
+        // Stream rows: transitions overall and per township; the change raster.
+        let k = max(from.scheme.classCount, to.scheme.classCount)
+        let tmp = (work as NSString).appendingPathComponent("risk_change.tif")
+        let out = try Dataset.create(driver: "GTiff", path: tmp, width: width, height: height, bands: 1, type: .byte,
+                                     options: ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"])
+        try out.setGeoTransform(gt)
+        try out.setSpatialReference(srs)
+        let band = try out.band(1)
+        try band.setNoDataValue(0)
+        var table = [(UInt8, UInt8, UInt8, UInt8)](repeating: (0, 0, 0, 0), count: 10 * k + k + 1)
+        var names = [String](repeating: "", count: 10 * k + k + 1)
+        names[0] = "nodata"
+        for p in 1...k {
+            for c in 1...k {
+                let rgb = colour(from: p, to: c)
+                table[10 * p + c] = (rgb.r, rgb.g, rgb.b, 255)
+                names[10 * p + c] = "\(arrow(from: p, to: c)) \(from.className(p)) → \(to.className(c))"
+            }
+        }
+        try band.setColorTable(table)
+        try band.setCategoryNames(names)
+        band.setDescription("risk class change (10 × previous + current)")
+        let previousBand = try previousDS.band(1), currentBand = try currentDS.band(1)
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: k + 1)
+        var perTownship = [[[Int]]](repeating: counts, count: townshipCount + 1)
+        let strip = 256
+        var y = 0
+        while y < height {
+            let h = min(strip, height - y)
+            let window = PixelWindow(x: 0, y: y, width: width, height: h)
+            let p: [UInt8] = try previousBand.read(window)
+            let c: [UInt8] = try currentBand.read(window)
+            let t: [UInt16] = try townshipBand.map { try readUInt16($0, window) } ?? []
+            var v = [UInt8](repeating: 0, count: window.count)
+            for i in 0..<window.count {
+                let a = Int(p[i]), b = Int(c[i])
+                guard a > 0, b > 0, a <= k, b <= k else { continue }
+                v[i] = UInt8(10 * a + b)
+                counts[a][b] += 1
+                if !t.isEmpty, Int(t[i]) > 0, Int(t[i]) <= townshipCount { perTownship[Int(t[i])][a][b] += 1 }
+            }
+            try v.withUnsafeBufferPointer { try band.write(window, from: $0) }
+            y += h
+        }
+        try out.close()
+
+        var files: [String] = []
+        let cog = (folder as NSString).appendingPathComponent("risk_change.tif")
+        do {
+            let src = try Dataset(open: tmp, flags: [.raster])
+            let copy = try Utilities.translate(src, to: cog, arguments: [
+                "-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=512", "-co", "OVERVIEW_RESAMPLING=NEAREST",
+                "-co", "NUM_THREADS=\(threads)"])
+            try copy.close()
+        } catch {
+            throw RunError(.ioError, "\(cog): cannot write the Cloud-Optimized GeoTIFF: \((error as? GDALError)?.message ?? "\(error)")")
+        }
+        files.append("risk_change.tif")
+        if FileManager.default.fileExists(atPath: cog + ".aux.xml") { files.append("risk_change.tif.aux.xml") }
+
+        // Legend: transitions present, up first (most levels first), then unchanged, then down.
+        var present: [(Int, Int)] = []
+        for a in 1...k { for b in 1...k where counts[a][b] > 0 { present.append((a, b)) } }
+        present.sort { x, y in
+            let dx = x.1 - x.0, dy = y.1 - y.0
+            return dx != dy ? dx > dy : (x.0, x.1) < (y.0, y.1)
+        }
+        // Unchanged pixels share one grey entry (the raster's colour table colours every one of them).
+        var legend: [LegendEntry] = []
+        for (a, b) in present {
+            if a == b {
+                if !legend.contains(where: { $0.value / 10 == $0.value % 10 }) {
+                    legend.append(LegendEntry(value: 10 * a + b, label: "= 等级不变 unchanged", color: colour(from: a, to: b)))
+                }
+            } else {
+                legend.append(LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)))
+            }
+        }
+        let qml = (folder as NSString).appendingPathComponent("risk_change.qml")
+        let allEntries = (1...k).flatMap { a in (1...k).map { b in
+            LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)) } }
+        try Data(QGISStyle.palettedQML(entries: allEntries).utf8).write(to: URL(fileURLWithPath: qml))
+        files.append("risk_change.qml")
+
+        // Per township: levels from stats.json, transitions from the pixels.
+        let pixelHa = abs(gt[1] * gt[5] - gt[2] * gt[4]) / 10_000
+        func transitions(_ m: [[Int]]) -> [Transition] {
+            var list: [Transition] = []
+            for a in 1...k { for b in 1...k where m[a][b] > 0 {
+                list.append(Transition(from: a, to: b, pixels: m[a][b], areaHa: Double(m[a][b]) * pixelHa))
+            } }
+            return list
+        }
+        let previousRows = from.statisticsRows, currentRows = to.statisticsRows
+        func key(_ row: JSONValue) -> String {
+            if let code = row["code"]?.string, !code.isEmpty { return "code:\(code)" }
+            return "name:\(row["name"]?.string ?? "")"
+        }
+        let previousByKey = Dictionary(previousRows.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+        var townships: [TownshipChange] = []
+        var labels: [Int: String] = [:]
+        for row in currentRows {
+            let previous = previousByKey[key(row)]
+            let before = previous?["level"]?.int, after = row["level"]?.int
+            let change: String
+            switch (before, after) {
+            case let (b?, a?): change = a > b ? "up" : a < b ? "down" : "same"
+            case (nil, .some): change = "new"
+            case (.some, nil): change = "gone"
+            default: change = "same"
+            }
+            let id = row["id"]?.int ?? 0
+            if let b = before, let a = after, a != b {
+                labels[id] = "\(row["name"]?.string ?? "") \(arrow(from: b, to: a)) \(from.className(b)) → \(to.className(a))"
+            }
+            townships.append(TownshipChange(
+                townshipCode: row["code"]?.string ?? "", township: row["name"]?.string ?? "",
+                previousLevel: before, previousLevelName: before.map(from.className), level: after, levelName: after.map(to.className),
+                change: change, transitions: id > 0 && id <= townshipCount ? transitions(perTownship[id]) : []))
+        }
+        let valid = counts.joined().reduce(0, +)
+        let changed = (1...k).reduce(0) { s, a in s + (1...k).filter { $0 != a }.reduce(0) { $0 + counts[a][$1] } }
+        let document = Document(
+            from: .init(job: from.job, runId: from.runID, directory: withDirectories ? from.directory : nil),
+            to: .init(job: to.job, runId: to.runID, directory: withDirectories ? to.directory : nil),
+            pixelAreaHa: pixelHa, validPixels: valid, changedPixels: changed,
+            transitions: transitions(counts), townships: townships,
+            files: files + ["changes.csv", "changes.json"] + (drawMap && valid > 0 ? ["risk_change_map.pdf", "risk_change_map.png"] : []))
+        try Manifest.json(document).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("changes.json")))
+
+        // changes.csv: the whole grid's transitions (township "(all)"), then every township's.
+        var lines = ["township_code,township,previous_level,previous_level_name,level,level_name,change,from_class,to_class,pixels,area_ha"]
+        for t in transitions(counts) {
+            lines.append(["", "(all)", "", "", "", "", t.to > t.from ? "up" : t.to < t.from ? "down" : "same",
+                          String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)].joined(separator: ","))
+        }
+        for town in townships {
+            let head = [csvText(town.townshipCode), csvText(town.township), town.previousLevel.map(String.init) ?? "",
+                        csvText(town.previousLevelName ?? ""), town.level.map(String.init) ?? "", csvText(town.levelName ?? ""), town.change]
+            if town.transitions.isEmpty { lines.append((head + ["", "", "", ""]).joined(separator: ",")) }
+            for t in town.transitions {
+                lines.append((head + [String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)]).joined(separator: ","))
+            }
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("changes.csv")))
+        files += ["changes.csv", "changes.json"]
+
+        // The risk change map: changed townships outlined and labelled "↑ 中 → 较高".
+        var context: [ContextLayer] = []
+        if drawMap, let spec = to.spec ?? from.spec {
+            if let mask = spec.grid.mask, let def = spec.auxiliary[mask] {
+                context.append(ContextLayer(kind: .outline, source: def.source, layer: def.layer, legendLabel: "研究区范围 Study area"))
+            }
+            if let townshipSpec {
+                context.append(ContextLayer(kind: .boundary, source: townshipSpec.definition.source, layer: townshipSpec.definition.layer,
+                                            labelField: labels.isEmpty ? townshipSpec.nameField : nil))
+                if !labels.isEmpty,
+                   let changed = try? changedTownships(townshipSpec.definition, srs: srs, labels: labels,
+                                                       path: (work as NSString).appendingPathComponent("changed.gpkg")) {
+                    context.append(ContextLayer(kind: .outline, source: changed, layer: "changed", labelField: "label",
+                                                legendLabel: "等级变化的乡镇 Township level changed"))
+                }
+            }
+        }
+        if drawMap && !legend.isEmpty {
+            let title = "风险变化图 risk change map · \(to.title ?? to.job)"
+            let subtitle = from.job == to.job
+                ? "\(to.job) · \(from.runID) → \(to.runID)"
+                : "\(from.job) \(from.runID) → \(to.job) \(to.runID)"
+            var spec = MapSpec(title: title, subtitle: subtitle, legendTitle: "风险等级变化 Change of risk level",
+                               legend: legend, classRaster: cog, context: context,
+                               sources: ["Change of the risk class between two HazardZoning runs on one grid: value = 10 × previous class + current class",
+                                         "Townships outlined: level changed (↑ up, ↓ down)"],
+                               footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
+            spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
+            let pdf = (folder as NSString).appendingPathComponent("risk_change_map.pdf")
+            let png = (folder as NSString).appendingPathComponent("risk_change_map.png")
+            do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {
+                throw RunError(.ioError, "\(pdf): cannot draw the risk change map: \(error)")
+            }
+            files += ["risk_change_map.pdf", "risk_change_map.png"]
+        }
+        return files.sorted()
+    }
+
+    static func readUInt16(_ band: RasterBand, _ window: PixelWindow) throws -> [UInt16] {
+        let values: [Int32] = try band.read(window)
+        return values.map { UInt16(clamping: $0) }
+    }
+
+    /// The township layer in the grid CRS, rasterised onto the grid (value = 1-based layer order).
+    static func rasteriseTownships(_ def: LayerDefinition, srs: SpatialReference, geoTransform gt: [Double],
+                                   width: Int, height: Int, path: String) throws -> (Dataset, Int) {
+        let ds = try Dataset(open: def.source, flags: [.vector])
+        let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
+        let memory = try Utilities.vectorTranslate(ds, to: "", arguments: ["-f", "Memory", "-t_srs", srs.wkt, layer.name])
+        let copy = try memory.layer(named: layer.name)
+        try copy.createField("hz_id", kind: .integer)
+        let idField = copy.fieldIndex("hz_id")!
+        var next = 0
+        try copy.updateFeatures { f in next += 1; f.set(idField, next) }
+        let minX = gt[0], maxY = gt[3], maxX = gt[0] + gt[1] * Double(width), minY = gt[3] + gt[5] * Double(height)
+        let out = try Utilities.rasterize(memory, to: path, arguments: [
+            "-a", "hz_id", "-l", layer.name, "-te", "\(minX)", "\(minY)", "\(maxX)", "\(maxY)",
+            "-tr", "\(gt[1])", "\(abs(gt[5]))", "-ot", "UInt16", "-init", "0", "-of", "GTiff"])
+        try out.close()
+        return (try Dataset(open: path, flags: [.raster]), next)
+    }
+
+    /// The townships whose level changed (by 1-based layer order), with their label, as a GeoPackage.
+    static func changedTownships(_ def: LayerDefinition, srs: SpatialReference, labels: [Int: String], path: String) throws -> String {
+        let ds = try Dataset(open: def.source, flags: [.vector])
+        let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
+        let memory = try Utilities.vectorTranslate(ds, to: "", arguments: ["-f", "Memory", "-t_srs", srs.wkt, "-nln", "changed", layer.name])
+        let copy = try memory.layer(named: "changed")
+        try copy.createField("label", kind: .string)
+        let field = copy.fieldIndex("label")!
+        var next = 0
+        try copy.updateFeatures { f in
+            next += 1
+            if let text = labels[next] { f.set(field, text) }
+        }
+        let out = try Utilities.vectorTranslate(memory, to: path, arguments: ["-f", "GPKG", "-where", "label IS NOT NULL", "changed"])
+        try out.close()
+        return path
+    }
+}
+
+extension Operations {
+    /// `hazard-zoning changes FROM TO`: FROM and TO are run folders or `JOB[@RUN]` (looked up in
+    /// the database; `JOB` alone is its newest ok run). Writes the change products into `output`
+    /// (default: `changes/<from>_to_<to>/` beside the database). Returns the folder and its files.
+    public static func changes(from: String, to: String, output: String?, database: String) throws -> (String, [String]) {
+        let db = RiskDatabase(path: database)
+        let a = try RunFolder.open(try db.resolveRun(from))
+        let b = try RunFolder.open(try db.resolveRun(to))
+        let folder = absolutePath(output ?? (((database as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("changes/\(a.job)-\(a.runID)_to_\(b.job)-\(b.runID)")))
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw RunError(.cantCreate, "\(folder): cannot create the folder: \(error.localizedDescription)")
+        }
+        do {
+            let files = try ChangeReport.write(from: a, to: b, into: folder, threads: ProcessInfo.processInfo.activeProcessorCount)
+            return (folder, files)
+        } catch let error as ChangeReport.GridMismatch {
+            throw RunError(.dataError, error.message)
+        }
+    }
+}

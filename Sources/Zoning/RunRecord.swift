@@ -1,0 +1,303 @@
+import Foundation
+import GDALKit
+import Logging
+import RasterKernel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Manifest {
+    /// What a run applied, in enough detail to recompute it (`hazard-zoning rerun`): where its job
+    /// and layer definitions are kept in the run folder, the normalisations, weights, resampling
+    /// and error thresholds, and the previous run its changes were computed against.
+    public struct Applied: Codable, Sendable, Equatable {
+        public struct Layer: Codable, Sendable, Equatable {
+            public var key: String
+            public var layer: String
+            public var resampling: String
+            /// gdalwarp's `-et`.
+            public var errorThreshold: Double
+            public var allTouched: Bool
+            /// Distance to the nearest feature, normalised.
+            public var proximity: Bool
+            public var normalization: String
+        }
+        public struct Weight: Codable, Sendable, Equatable {
+            public var key: String
+            public var weight: Double
+        }
+        /// The weights of the combination: fixed (from the job), AHP (derived from the job's matrix),
+        /// entropy (derived from the data). Only the ones that were used are present.
+        public struct Weights: Codable, Sendable, Equatable {
+            public var fixed: [Weight]?
+            public var ahp: [Weight]?
+            public var ahpConsistencyRatio: Double?
+            public var entropy: [Weight]?
+        }
+        public struct RunReference: Codable, Sendable, Equatable {
+            public var job: String
+            public var runId: String
+            /// Absolute folder of the run when this run was made.
+            public var directory: String
+        }
+        public struct LayerCopy: Codable, Sendable, Equatable {
+            public var name: String
+            /// The copy in the run folder (relative), e.g. `job/layers/flood.yaml`.
+            public var copy: String
+            /// The folder the original definition was in: its relative sources resolve against it.
+            public var directory: String
+        }
+
+        public var title: String?
+        /// The job file as run, relative to the run folder (`job/job.yaml`).
+        public var jobCopy: String
+        public var layerCopies: [LayerCopy]
+        public var layers: [Layer]
+        public var combination: String
+        public var weights: Weights
+        /// The run `latest` pointed to when this run started; changes are relative to it.
+        public var previousRun: RunReference?
+        /// Files of the changes since the previous run (relative), empty on a job's first run.
+        public var changes: [String]
+    }
+}
+
+/// Every file of a run folder (sub-folders included, hidden names skipped), relative, sorted.
+func runFiles(in folder: String) throws -> [String] {
+    var result: [String] = []
+    func walk(_ relative: String) throws {
+        let path = relative.isEmpty ? folder : (folder as NSString).appendingPathComponent(relative)
+        for name in try FileManager.default.contentsOfDirectory(atPath: path).sorted() where !name.hasPrefix(".") {
+            let child = relative.isEmpty ? name : "\(relative)/\(name)"
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(child), isDirectory: &isDirectory)
+            if isDirectory.boolValue { try walk(child) } else { result.append(child) }
+        }
+    }
+    try walk("")
+    return result.sorted()
+}
+
+extension Runner {
+    /// Every layer definition the run reads (layers, grid extent and mask, prevention factors,
+    /// townships, map context), each once, by name.
+    var usedDefinitions: [LayerDefinition] {
+        var defs = plan.job.layers.map(\.definition)
+        defs += plan.job.auxiliary.keys.sorted().compactMap { plan.job.auxiliary[$0] }
+        defs += plan.prevention?.spec.factors.map(\.definition) ?? []
+        if let t = plan.job.zoning?.townships { defs.append(t.definition) }
+        defs += plan.job.maps.context?.map(\.definition) ?? []
+        var seen = Set<String>()
+        return defs.filter { seen.insert($0.name).inserted }
+    }
+
+    /// Keeps the job file and the layer definitions as run under `job/`, writes the changes since
+    /// the previous run (`Changes.swift`) and returns what the manifest records about the method.
+    func keepRunRecord(staging: String, runID: String, model: Manifest.ModelInfo) throws -> Manifest.Applied {
+        let jobFolder = (staging as NSString).appendingPathComponent("job")
+        let layerFolder = (jobFolder as NSString).appendingPathComponent("layers")
+        var copies: [Manifest.Applied.LayerCopy] = []
+        do {
+            try FileManager.default.createDirectory(atPath: layerFolder, withIntermediateDirectories: true)
+            try Data(plan.job.text.utf8).write(to: URL(fileURLWithPath: (jobFolder as NSString).appendingPathComponent("job.yaml")))
+            for def in usedDefinitions {
+                let copy = "job/layers/\(def.name).yaml"
+                let data = FileManager.default.contents(atPath: def.file) ?? Data()
+                try data.write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent(copy)))
+                copies.append(.init(name: def.name, copy: copy, directory: (def.file as NSString).deletingLastPathComponent))
+            }
+        } catch {
+            throw RunError(.ioError, "\(jobFolder): cannot keep the job and layer definitions: \(error.localizedDescription)")
+        }
+        let layers = zip(plan.job.layers, model.layers).map { use, applied in
+            // A range taken from the data is recorded as the linear normalisation it became.
+            let normalization = use.dataMinMax
+                ? "\(Normalization.linear(min: applied.minimum ?? 0, max: applied.maximum ?? 1)) (min-max over the data)"
+                : "\(use.normalization)"
+            return Manifest.Applied.Layer(key: use.key, layer: use.definition.name, resampling: use.resampling,
+                                          errorThreshold: use.errorThreshold, allTouched: use.allTouched, proximity: use.proximity,
+                                          normalization: normalization + (use.negative ? ", direction negative" : ""))
+        }
+        // The weights used by every weighted combination: the top level's keyed by member, an
+        // index's by `index.member` (manifest.model has each combination in full).
+        var weights = Manifest.Applied.Weights()
+        for node in model.indices + [model.combine] {
+            guard let w = node.weights else { continue }
+            let keyed = zip(node.members, w).map { Manifest.Applied.Weight(key: node.name == "combine" ? $0 : "\(node.name).\($0)", weight: $1) }
+            switch node.form {
+            case "ahp":
+                weights.ahp = (weights.ahp ?? []) + keyed
+                weights.ahpConsistencyRatio = weights.ahpConsistencyRatio ?? node.ahpConsistencyRatio
+            case "entropy": weights.entropy = (weights.entropy ?? []) + keyed
+            default: weights.fixed = (weights.fixed ?? []) + keyed
+            }
+        }
+
+        // The previous run: the one `latest` points at (the output lock is held since the start,
+        // so it is the one it pointed to when this run started).
+        var previous: Manifest.Applied.RunReference?
+        var changes: [String] = []
+        let publisher = Publisher(outputDirectory: plan.outputDirectory)
+        if let run = publisher.latestRun, let manifest = publisher.latestManifest() {
+            previous = .init(job: manifest.job.name, runId: manifest.runId, directory: run)
+            let current = (staging as NSString).appendingPathComponent("risk_class.tif")
+            if FileManager.default.fileExists(atPath: current) {
+                do {
+                    changes = try ChangeReport.write(from: RunFolder(directory: run, manifest: manifest),
+                                                     to: RunFolder(directory: staging, plan: plan, runID: runID),
+                                                     into: staging, threads: options.threads,
+                                                     map: plan.job.outputs.products.contains(.maps), withDirectories: false)
+                } catch let error as ChangeReport.GridMismatch {
+                    logger.warning("no changes written", metadata: ["reason": "\(error.message)"])
+                }
+            }
+        }
+        return .init(title: plan.job.title, jobCopy: "job/job.yaml", layerCopies: copies, layers: layers,
+                     combination: plan.job.combine.name, weights: weights, previousRun: previous, changes: changes)
+    }
+
+    /// The database this run is recorded in: `--database`, else the job's `outputs.database`
+    /// (relative to the project root), else `risk-database.gpkg` beside the job's output folder
+    /// (`out/risk-database.gpkg` for `out/<job>`).
+    var databasePath: String {
+        if let path = options.database { return absolutePath(path) }
+        if let path = plan.job.outputs.database {
+            return path.hasPrefix("/") ? path : (plan.job.projectRoot as NSString).appendingPathComponent(path)
+        }
+        return ((plan.outputDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("risk-database.gpkg")
+    }
+
+    /// Records the just-published run (and any earlier published run of this output folder the
+    /// database lacks, e.g. one killed before it was recorded) in the risk database. Called after
+    /// the run folder is in place and before `latest` switches.
+    func recordInDatabase(runDirectory: String) throws {
+        let database = RiskDatabase(path: databasePath)
+        let imported = try database.record(outputDirectory: plan.outputDirectory, latest: runDirectory)
+        if imported.count > 1 {
+            logger.info("imported runs missing from the database", metadata: ["runs": "\(imported.dropLast().joined(separator: ", "))"])
+        }
+    }
+
+    /// `outputs.keep`: removes old run folders, keeping their rows in the database marked pruned.
+    func pruneRuns(_ publisher: Publisher, keep: Int) -> [String] {
+        let removed = publisher.prune(keep: keep)
+        if !removed.isEmpty {
+            do { try RiskDatabase(path: databasePath).markPruned(job: plan.job.name, runIDs: removed) } catch {
+                logger.warning("cannot mark pruned runs in the database", metadata: ["error": "\(error)"])
+            }
+        }
+        return removed
+    }
+}
+
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
+}
+
+/// `hazard-zoning rerun RUN_DIR`: recomputes a kept run from its copies and compares products.
+public struct RerunReport: Sendable {
+    public let runDirectory: String
+    public let rerunDirectory: String
+    /// Products whose bytes are identical / differ / are missing in the rerun (manifest.json is
+    /// not compared: it holds timings).
+    public let identical: [String]
+    public let different: [String]
+    public let missing: [String]
+    public var bitIdentical: Bool { different.isEmpty && missing.isEmpty }
+    /// Whether the recomputed run is still on disk (a temporary one that matched is removed).
+    public var kept = true
+    /// What could not be reproduced and why (e.g. the previous run was pruned).
+    public var notes: [String] = []
+
+    public var summary: String {
+        var lines: [String] = []
+        if bitIdentical {
+            lines.append("\(runDirectory): rerun reproduces all \(identical.count) products bit for bit")
+        } else {
+            lines.append("\(runDirectory): rerun differs: \(different.count) product(s) differ, \(missing.count) missing, \(identical.count) identical")
+            for name in different { lines.append("  differs: \(name)") }
+            for name in missing { lines.append("  missing: \(name)") }
+        }
+        lines += notes.map { "  note: \($0)" }
+        if kept { lines.append("rerun products: \(rerunDirectory)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Operations {
+    /// Recomputes a kept run from `job/job.yaml` and `job/layers/` of its folder (relative layer
+    /// sources resolve against the folders the definitions were in), with the same run id and
+    /// against the same previous run, into `output` (default: a new temporary folder), and compares
+    /// every product with the kept one.
+    public static func rerun(_ runDirectory: String, output: String? = nil, threads: Int? = nil,
+                             logger: Logger = Logger(label: "hazard-zoning")) throws -> RerunReport {
+        let run = absolutePath(runDirectory)
+        let manifestPath = (run as NSString).appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: manifestPath) else {
+            throw RunError(.noInput, "\(manifestPath): cannot be read; is \(runDirectory) a run folder?")
+        }
+        let manifest: Manifest
+        do { manifest = try Manifest.decode(data) } catch {
+            throw RunError(.dataError, "\(manifestPath): not a run manifest: \(error)")
+        }
+        guard let applied = manifest.applied else {
+            throw RunError(.dataError, "\(manifestPath): the run keeps no job copy (made before runs kept job/); it cannot be rerun")
+        }
+        var loader = JobLoader(layersDirectory: (run as NSString).appendingPathComponent("job/layers"))
+        loader.sourceDirectories = Dictionary(applied.layerCopies.map { ($0.name, $0.directory) }, uniquingKeysWith: { a, _ in a })
+        let spec = try loader.load((run as NSString).appendingPathComponent(applied.jobCopy))
+
+        let root: String
+        if let output { root = absolutePath(output) } else {
+            root = FileManager.default.temporaryDirectory.appendingPathComponent("hazard-zoning-rerun-\(manifest.runId)-\(getpid())").path
+        }
+        let out = (root as NSString).appendingPathComponent(manifest.job.name)
+        try? FileManager.default.removeItem(atPath: out)
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw RunError(.cantCreate, "\(out): cannot create the rerun folder: \(error.localizedDescription)")
+        }
+        // The same previous run, so the changes are recomputed against it too.
+        var notes: [String] = []
+        if let previous = applied.previousRun {
+            if FileManager.default.fileExists(atPath: (previous.directory as NSString).appendingPathComponent("manifest.json")) {
+                _ = symlink(previous.directory, (out as NSString).appendingPathComponent("latest"))
+            } else {
+                notes.append("the previous run \(previous.runId) (\(previous.directory)) is gone: the changes since it cannot be recomputed")
+            }
+        }
+        let plan = try Planner().resolve(spec, outputDirectory: out)
+        var options = RunOptions(runID: manifest.runId)
+        if let threads { options.threads = threads }
+        options.database = (root as NSString).appendingPathComponent("rerun-database.gpkg")
+        let result = try Runner(plan: plan, options: options, logger: logger).run()
+
+        var identical: [String] = [], different: [String] = [], missing: [String] = []
+        for product in manifest.products where product.path != "manifest.json" {
+            let path = (result.runDirectory as NSString).appendingPathComponent(product.path)
+            guard FileManager.default.fileExists(atPath: path) else { missing.append(product.path); continue }
+            let hash = try SHA256.hex(fileAt: path)
+            if hash == product.sha256 { identical.append(product.path) } else { different.append(product.path) }
+        }
+        var report = RerunReport(runDirectory: run, rerunDirectory: result.runDirectory, identical: identical,
+                                 different: different, missing: missing)
+        report.notes = notes
+        // A temporary rerun that reproduced everything is not kept.
+        if output == nil && report.bitIdentical {
+            try? FileManager.default.removeItem(atPath: root)
+            report.kept = false
+        }
+        return report
+    }
+}
+
+extension Runner {
+    /// A run with nothing to do still imports published runs the database lacks (one killed
+    /// between publishing and recording); a failure here only warns.
+    func importUnrecordedRuns() {
+        guard FileManager.default.fileExists(atPath: plan.outputDirectory) else { return }
+        do { _ = try RiskDatabase(path: databasePath).record(outputDirectory: plan.outputDirectory, latest: nil) } catch {
+            logger.warning("cannot import runs into the risk database", metadata: ["database": "\(databasePath)", "error": "\(error)"])
+        }
+    }
+}
