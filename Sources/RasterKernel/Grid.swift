@@ -32,6 +32,43 @@ public struct GridGeometry: Sendable, Equatable, Hashable {
                             pixelWidth: resolution, pixelHeight: resolution)
     }
 
+    /// Why a grid cannot be computed.
+    public enum SizeProblem: Error, Sendable, Equatable, CustomStringConvertible {
+        /// A corner or the pixel size is NaN, infinite or not positive.
+        case notFinite
+        /// Width or height beyond what GDAL can address (2³¹ − 1), or more pixels than allowed.
+        case tooLarge(width: Double, height: Double, maxPixels: Int)
+
+        public var description: String {
+            switch self {
+            case .notFinite: return "the grid's corners or pixel size are not finite positive numbers"
+            case .tooLarge(let w, let h, let max):
+                return "\(GridGeometry.count(w)) × \(GridGeometry.count(h)) px exceeds max-pixels \(max) (each side at most 2147483647)"
+            }
+        }
+    }
+
+    static func count(_ v: Double) -> String { v < 1e15 ? String(Int(v)) : "\(v)" }
+
+    /// `snapped`, refusing grids that cannot be computed: non-finite or non-positive numbers,
+    /// sides beyond 2³¹ − 1 pixels, or more than `maxPixels` pixels on the final snapped grid.
+    /// Never traps, whatever the input.
+    public static func checkedSnapped(minX: Double, minY: Double, maxX: Double, maxY: Double, resolution: Double,
+                                      maxPixels: Int) throws(SizeProblem) -> GridGeometry {
+        guard resolution.isFinite, resolution > 0, minX.isFinite, minY.isFinite, maxX.isFinite, maxY.isFinite,
+              maxX >= minX, maxY >= minY else { throw .notFinite }
+        let x0 = (minX / resolution).rounded(.down) * resolution
+        let y0 = (minY / resolution).rounded(.down) * resolution
+        let x1 = (maxX / resolution).rounded(.up) * resolution
+        let y1 = (maxY / resolution).rounded(.up) * resolution
+        guard x0.isFinite, y0.isFinite, x1.isFinite, y1.isFinite else { throw .notFinite }
+        let w = Swift.max(((x1 - x0) / resolution).rounded(), 1), h = Swift.max(((y1 - y0) / resolution).rounded(), 1)
+        guard w.isFinite, h.isFinite, w <= Double(Int32.max), h <= Double(Int32.max), w * h <= Double(maxPixels) else {
+            throw .tooLarge(width: w, height: h, maxPixels: maxPixels)
+        }
+        return snapped(minX: minX, minY: minY, maxX: maxX, maxY: maxY, resolution: resolution)
+    }
+
     public var pixelCount: Int { width * height }
     public var minX: Double { originX }
     public var maxX: Double { originX + Double(width) * pixelWidth }

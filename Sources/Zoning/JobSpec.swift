@@ -19,6 +19,8 @@ public struct JobSpec: Sendable {
         public let mask: String?
         public let blockSize: Int
         public let maxPixels: Int
+        /// Where `grid:` is written, for errors found when the grid is resolved.
+        public var position = Position(file: "", line: 1, column: 1)
     }
 
     public struct LayerUse: Sendable {
@@ -295,9 +297,20 @@ public struct JobLoader: Sendable {
             }
             let maxPixels = g["max-pixels"]?.int() ?? JobSpec.defaultMaxPixels
             if let m = g["max-pixels"], maxPixels <= 0 { m.error("max-pixels must be positive") }
+            if let resolution, let extent, resolution > 0, maxPixels > 0, case .bounds(let b) = extent {
+                // The grid as it will be computed (snapped outwards): finite, addressable, within max-pixels.
+                do {
+                    _ = try GridGeometry.checkedSnapped(minX: b.minX, minY: b.minY, maxX: b.maxX, maxY: b.maxY,
+                                                       resolution: resolution, maxPixels: maxPixels)
+                } catch {
+                    g["extent"]!.error("\(error) at resolution \(formatNumber(resolution)); raise grid.max-pixels or coarsen grid.resolution")
+                }
+            }
             if let crs, let resolution, let extent, resolution > 0 {
                 grid = JobSpec.Grid(crs: crs, resolution: resolution, extent: extent, mask: mask,
                                     blockSize: blockSize, maxPixels: maxPixels)
+                let m = top.keys["grid"]?.mark ?? (line: 1, column: 1)
+                grid?.position = JobSpec.Position(file: file, line: m.line, column: m.column)
             }
         }
 

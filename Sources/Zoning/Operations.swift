@@ -36,8 +36,8 @@ public enum Operations {
     public static func describe(_ error: Error) -> (status: ExitStatus, message: String) {
         switch error {
         case let e as DiagnosticsError: return (e.exitStatus, e.description)
-        case let e as RunError: return (e.status, e.message)
-        default: return (.software, "\(error)")
+        case let e as RunError: return (e.status, e.description)
+        default: return (.software, oneLine("\(error)"))
         }
     }
 

@@ -152,12 +152,16 @@ public struct Planner {
             let def = job.auxiliary[name]!
             bounds = try sourceBounds(def, in: gridSRS, role: "grid.extent")
         }
-        let res = job.grid.resolution
-        let wide = ((bounds.maxX - bounds.minX) / res).rounded(.up), high = ((bounds.maxY - bounds.minY) / res).rounded(.up)
-        if wide * high > Double(job.grid.maxPixels) {
-            throw RunError(.dataError, "\(job.file): grid: \(Int(wide)) × \(Int(high)) px exceeds max-pixels \(job.grid.maxPixels); raise grid.max-pixels or coarsen grid.resolution")
+        let grid: GridGeometry
+        do {
+            // max-pixels holds for the final snapped grid, the one every product has.
+            grid = try GridGeometry.checkedSnapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY,
+                                                   resolution: job.grid.resolution, maxPixels: job.grid.maxPixels)
+        } catch {
+            let origin: String
+            if case .layer(let name) = job.grid.extent { origin = " (extent of layer \(name): \(bounds))" } else { origin = "" }
+            throw RunError(.dataError, "\(job.file):\(job.grid.position.line):\(job.grid.position.column): grid: \(error)\(origin); raise grid.max-pixels or coarsen grid.resolution")
         }
-        let grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
         let gridBounds = Bounds(minX: grid.minX, minY: grid.minY, maxX: grid.maxX, maxY: grid.maxY)
 
         var sources: [SourcePlan] = []
