@@ -250,6 +250,9 @@ public struct Runner {
                 throw RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels on the grid (all nodata, NaN or ±inf where it overlaps)")
             }
         }
+        if stats.classCounts.dropFirst().allSatisfy({ $0 == 0 }) {
+            throw RunError(.dataError, "\(plan.job.file): the risk index has no valid pixel on the grid (every pixel is nodata: outside the mask, or some layer is nodata there, or a normalisation gives nodata); nothing was published")
+        }
         lap("compute")
 
         // 3. Zones and statistics per township; prevention.
