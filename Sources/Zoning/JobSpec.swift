@@ -170,6 +170,10 @@ public struct JobSpec: Sendable {
         "OSR_USE_NON_DEPRECATED", "PROJ_NETWORK",
     ]
 
+    /// Options (prefixes) that change how GDAL reaches the network: refused unless `allow-network: true`,
+    /// since the run configures them itself to keep GDAL offline (`NetworkPolicy.offline`).
+    static let networkConfigOptions = ["GDAL_HTTP_", "CPL_VSIL_CURL_", "PROJ_NETWORK"]
+
     /// The folder the job's relative paths resolve against: the parent of the job's folder.
     public var projectRoot: String {
         URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().deletingLastPathComponent().path
@@ -515,15 +519,24 @@ public struct JobLoader: Sendable {
 
         // Confinement: network sources only when the job allows them; GDAL options from a list.
         let allowNetwork = top["allow-network"]?.bool() ?? false
-        for def in layers.map(\.definition) + auxiliary.values where !allowNetwork && VSI.isNetworkPath(def.source) {
-            sink.error(def.file, (def.sourceLine, def.sourceColumn),
-                       "source: \(def.source) is read over the network; set `allow-network: true` in the job to allow it")
+        var checked = Set<String>()
+        let prevented = prevention?.factors.map(\.definition) ?? []
+        for def in layers.map(\.definition) + auxiliary.values.sorted(by: { $0.name < $1.name }) + prevented
+            where !allowNetwork && checked.insert(def.file).inserted {
+            if let reason = NetworkPolicy.networkReference(in: def.source) {
+                sink.error(def.file, (def.sourceLine, def.sourceColumn),
+                           "source: \(def.source) is read over the network (\(reason)); set `allow-network: true` in the job to allow it")
+            }
         }
         var gdalConfig: [String: String] = [:]
         if let entries = top["gdal-config"]?.entries() {
             for (key, keyNode, value) in entries {
                 guard JobSpec.allowedConfigOptions.contains(key) else {
                     keyNode.error("GDAL option \(key) may not be set by a job; allowed: \(JobSpec.allowedConfigOptions.sorted().joined(separator: ", "))")
+                    continue
+                }
+                if !allowNetwork && JobSpec.networkConfigOptions.contains(where: { key.hasPrefix($0) }) {
+                    keyNode.error("GDAL option \(key) concerns network access, which this job does not allow (allow-network: false)")
                     continue
                 }
                 if let text = value.scalarString { gdalConfig[key] = text } else { value.error("expected a value") }

@@ -1,4 +1,5 @@
 import Foundation
+import GDALKit
 import Logging
 
 /// What the command-line tool does, reachable from tests: run one job, run a folder of jobs.
@@ -16,6 +17,9 @@ public enum Operations {
     public static func renderLatest(_ path: String, layers: String? = nil, output: String? = nil,
                                     lockWait: Double = 0) throws -> [String] {
         let spec = try JobLoader(layersDirectory: layers).load(path)
+        if !spec.allowNetwork && !NetworkPolicy.isOffline {
+            return try NetworkPolicy.offline { try renderLatest(path, layers: layers, output: output, lockWait: lockWait) }
+        }
         let plan = try Planner().resolve(spec, outputDirectory: output)
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: lockWait)

@@ -138,6 +138,9 @@ public struct Planner {
     ///   current directory); nil = the job's directory relative to the project root.
     public func resolve(_ job: JobSpec, outputDirectory: String? = nil) throws -> Plan {
         GDAL.ensureRegistered()
+        if !job.allowNetwork && !NetworkPolicy.isOffline {
+            return try NetworkPolicy.offline { try resolve(job, outputDirectory: outputDirectory) }
+        }
         let gridSRS: SpatialReference
         do { gridSRS = try SpatialReference(definition: job.grid.crs) } catch {
             throw RunError(.dataError, "\(job.file): grid.crs: unknown CRS \"\(job.grid.crs)\"")

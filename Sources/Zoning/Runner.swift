@@ -151,6 +151,7 @@ public struct Runner {
 
     public func run() throws -> RunResult {
         GDAL.ensureRegistered()
+        if !plan.job.allowNetwork && !NetworkPolicy.isOffline { return try NetworkPolicy.offline { try run() } }
         let started = Date()
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, now: started)
@@ -375,6 +376,9 @@ public struct Runner {
             let files: [String]
             do { files = try Dataset(open: def.source).fileList } catch {
                 throw inputError(error, file: def.source, what: "layer \(def.name)")
+            }
+            if !plan.job.allowNetwork, let remote = files.first(where: { NetworkPolicy.networkReference(in: $0) != nil }) {
+                throw RunError(.dataError, "\(def.source): layer \(def.name) reads \(remote) over the network; set `allow-network: true` in the job to allow it")
             }
             let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known) }
             result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known),
