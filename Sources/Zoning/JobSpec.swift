@@ -134,6 +134,8 @@ public struct JobSpec: Sendable {
         public let products: [Product]
         /// Complete runs to keep (older ones are removed after a successful run); nil = all.
         public let keep: Int?
+        /// Where `directory` is written, for errors found when it is resolved.
+        public var position: Position? = nil
     }
 
     public let file: String
@@ -514,7 +516,11 @@ public struct JobLoader: Sendable {
                     }
                 }
             }
-            if let dir { outputs = JobSpec.Outputs(directory: dir, products: products, keep: keep) }
+            if let dir {
+                outputs = JobSpec.Outputs(directory: dir, products: products, keep: keep)
+                let m = o["directory"]!.mark
+                outputs?.position = JobSpec.Position(file: file, line: m.line, column: m.column)
+            }
         }
 
         // Confinement: network sources only when the job allows them; GDAL options from a list.

@@ -192,9 +192,10 @@ public struct Planner {
         if let outputDirectory {
             out = URL(fileURLWithPath: outputDirectory).standardizedFileURL.path
         } else if job.outputs.directory.hasPrefix("/") {
-            out = job.outputs.directory
+            out = try Confinement.outputDirectory(job.outputs.directory, job: job)
         } else {
-            out = URL(fileURLWithPath: job.projectRoot).appendingPathComponent(job.outputs.directory).standardizedFileURL.path
+            out = try Confinement.outputDirectory(
+                URL(fileURLWithPath: job.projectRoot).appendingPathComponent(job.outputs.directory).standardizedFileURL.path, job: job)
         }
         var plan = Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
                         sources: sources, mask: mask, kernel: kernel, outputDirectory: out)

@@ -157,6 +157,7 @@ public struct Runner {
         let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, now: started)
         defer { lock.release() }
 
+        _ = try publisher.checkedLatestRun()
         let previous = publisher.latestManifest()
         let inputs = try describeInputs(previous: previous)
         let job = jobInfo()
