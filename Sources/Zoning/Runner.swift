@@ -407,39 +407,6 @@ public struct Runner {
         options.progress?(Progress(stage: stage, done: done, total: total))
     }
 
-    /// Counts valid, nodata, NaN and ±inf values of a raster source, block by block.
-    func scanSource(_ source: SourcePlan) throws -> (valid: Int, nodata: Int, nan: Int, infinite: Int) {
-        let def = source.definition
-        do {
-            let ds = try Dataset(open: def.source, flags: [.raster])
-            let band = try ds.band(def.band)
-            let nodata = def.nodata ?? band.noDataValue
-            // Full-width strips of whole block rows (about 1 Mi values), so no tile is decoded twice.
-            let bh = max(1, band.blockSize.height)
-            let rows = min(ds.height, max(bh, (1 << 20) / max(1, ds.width) / bh * bh))
-            var buffer = [Float](repeating: 0, count: ds.width * rows)
-            var valid = 0, nd = 0, nan = 0, inf = 0
-            let noDataValue = nodata.map(Float.init)
-            var y = 0
-            while y < ds.height {
-                let h = min(rows, ds.height - y)
-                let window = PixelWindow(x: 0, y: y, width: ds.width, height: h)
-                try buffer.withUnsafeMutableBufferPointer { try band.read(window, into: $0) }
-                for v in buffer[0..<window.count] {
-                    if v.isNaN { if noDataValue?.isNaN == true { nd += 1 } else { nan += 1 } }
-                    else if v.isInfinite { inf += 1 }
-                    else if v == noDataValue { nd += 1 }
-                    else { valid += 1 }
-                }
-                y += h
-            }
-            if valid == 0 {
-                throw RunError(.dataError, "\(def.source): layers.\(source.key) (layer \(def.name)) has no valid pixels (all \(nd) nodata, \(nan) NaN, \(inf) ±inf)")
-            }
-            return (valid, nd, nan, inf)
-        } catch { throw inputError(error, file: def.source, what: "layers.\(source.key) (layer \(def.name))") }
-    }
-
     // MARK: alignment
 
     /// Aligns a source onto the grid. Rasters become a warped VRT (warping happens block by block
