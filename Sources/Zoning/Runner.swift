@@ -17,6 +17,9 @@ public struct RunOptions: Sendable {
     public var runID: String?
     /// Called on the calling thread as stages progress.
     public var progress: (@Sendable (Progress) -> Void)?
+    /// Take an input whose path, size and mtime equal the previous manifest's as unchanged without
+    /// hashing it (`--trust-mtime`). Off by default: content hashes decide "up to date".
+    public var trustMtime = false
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
                 skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,
@@ -159,7 +162,8 @@ public struct Runner {
 
         _ = try publisher.checkedLatestRun()
         let previous = publisher.latestManifest()
-        let inputs = try describeInputs(previous: previous)
+        let log = InputLog()
+        let inputs = try describeInputs(previous: previous, log: log)
         let job = jobInfo()
         if options.skipIfUpToDate, let previous, let runDirectory = publisher.latestRun,
            isUpToDate(previous: previous, inputs: inputs, job: job, runDirectory: runDirectory) {
@@ -176,6 +180,8 @@ public struct Runner {
             let manifest = try ConfigOptions.withOptions(plan.job.gdalConfig) {
                 try execute(staging: staging, runID: runID, started: started, inputs: inputs, job: job)
             }
+            // Products computed from other bytes than the manifest's checksums are never published.
+            try log.verify()
             let final = try publisher.publish(staging: staging, runID: runID)
             if let keep = plan.job.outputs.keep {
                 for removed in publisher.prune(keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
@@ -360,7 +366,7 @@ public struct Runner {
 
     /// Every input file with size, mtime and SHA-256. A file whose path, size and mtime equal the
     /// previous manifest's keeps its recorded checksum (the fast pre-check); others are hashed.
-    func describeInputs(previous: Manifest?) throws -> [Manifest.Input] {
+    func describeInputs(previous: Manifest?, log: InputLog? = nil) throws -> [Manifest.Input] {
         var known: [String: Manifest.FileEntry] = [:]
         for input in previous?.inputs ?? [] {
             for file in input.files + [input.definition] { known[file.path] = file }
@@ -381,14 +387,17 @@ public struct Runner {
             if !plan.job.allowNetwork, let remote = files.first(where: { NetworkPolicy.networkReference(in: $0) != nil }) {
                 throw RunError(.dataError, "\(def.source): layer \(def.name) reads \(remote) over the network; set `allow-network: true` in the job to allow it")
             }
-            let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known) }
-            result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known),
+            let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known, log: log) }
+            result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known, log: log),
                                 source: def.source, files: entries, statistics: nil))
         }
         return result
     }
 
-    func fileEntry(_ path: String, relativeTo base: String?, known: [String: Manifest.FileEntry] = [:]) throws -> Manifest.FileEntry {
+    func fileEntry(_ path: String, relativeTo base: String?, known: [String: Manifest.FileEntry] = [:],
+                   log: InputLog? = nil) throws -> Manifest.FileEntry {
+        // The identity before hashing, checked after hashing and again before publishing.
+        let identity = log == nil ? nil : FileIdentity(path: path)
         let attributes: [FileAttributeKey: Any]
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
             throw RunError(.noInput, "\(path): cannot be read: \(error.localizedDescription)")
@@ -397,10 +406,16 @@ public struct Runner {
         let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970
         var shown = path
         if let base, path.hasPrefix(base + "/") { shown = String(path.dropFirst(base.count + 1)) }
-        if let old = known[path], old.size == size, let mtime, old.mtime == mtime {
+        if options.trustMtime, let old = known[path], old.size == size, let mtime, old.mtime == mtime {
+            if let log, let identity { log.record(path, identity) }
             return .init(path: shown, size: size, sha256: old.sha256, mtime: mtime)
         }
-        return .init(path: shown, size: size, sha256: try SHA256.hex(fileAt: path), mtime: mtime)
+        let hash = try SHA256.hex(fileAt: path)
+        if let log, let identity {
+            log.record(path, identity)
+            try log.verify()
+        }
+        return .init(path: shown, size: size, sha256: hash, mtime: mtime)
     }
 
     func report(_ stage: String, _ done: Int, _ total: Int) {

@@ -35,6 +35,7 @@ struct RunFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Wait up to this many seconds for another run of the same outputs to finish (default: fail at once with exit 75).", valueName: "seconds")) var wait: Double = 0
     @Option(help: "Log format on standard error: text or json (JSON lines).") var logFormat: LogFormat = .text
     @Option(help: ArgumentHelp("GDAL block cache for the run in MiB (bounds memory; default 32).", valueName: "MiB")) var cacheMb: Int = 32
+    @Flag(help: "Take an input whose size and mtime are unchanged since the last good run as unchanged without hashing it (default: content hashes decide).") var trustMtime = false
     @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
 
     func validate() throws {
@@ -52,6 +53,7 @@ struct RunFlags: ParsableArguments {
     func options(progress bar: ProgressBar?) -> RunOptions {
         var options = RunOptions(cacheBytes: cacheMb << 20, skipIfUpToDate: !force, lockWait: wait)
         if let threads { options.threads = threads }
+        options.trustMtime = trustMtime
         if let bar { options.progress = { bar.update($0) } }
         return options
     }
