@@ -20,6 +20,9 @@ public struct RunOptions: Sendable {
     /// Take an input whose path, size and mtime equal the previous manifest's as unchanged without
     /// hashing it (`--trust-mtime`). Off by default: content hashes decide "up to date".
     public var trustMtime = false
+    /// Memory budget of the compute stage in bytes (`--max-memory`): bounds units in flight ×
+    /// unit size × layers, GDAL's block cache included (see `MemoryPlan`).
+    public var maxMemory = 256 << 20
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
                 skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,
@@ -188,8 +191,9 @@ public struct Runner {
             }
             return RunResult(runID: runID, runDirectory: final, manifest: manifest, upToDate: false)
         } catch {
+            let failure = writeFailure(error)  // before the staging folder frees the space
             try? FileManager.default.removeItem(atPath: staging)
-            throw error
+            throw failure
         }
     }
 
@@ -441,9 +445,10 @@ public struct Runner {
                     try input.flush()
                 }
                 let path = (work as NSString).appendingPathComponent("\(source.key).vrt")
-                let bs = "\(plan.blockSize)"
+                // Warped in units of the compute stage (whole blocks unless the memory budget cuts them).
+                let bs = "\(plan.blockSize)", rows = "\(memoryPlan.height)"
                 let vrt = try Utilities.warp([input], to: path, arguments: source.arguments
-                    + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(bs)"])
+                    + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(rows)"])
                 guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
                     throw RunError(.software, "\(def.source): warped size \(vrt.width)×\(vrt.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")
                 }
@@ -492,7 +497,8 @@ public struct Runner {
     func stream(aligned: [String], mask: String?, indexPath: String, classPath: String) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
-        let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"]
+        let memory = memoryPlan
+        let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(memory.height)", "SPARSE_OK=YES"]
         let srs = try SpatialReference(definition: plan.crsWKT)
         let indexDS = try Dataset.create(driver: "GTiff", path: indexPath, width: grid.width, height: grid.height,
                                          bands: 1, type: .float32, options: create)
@@ -511,9 +517,9 @@ public struct Runner {
         try classBand.setCategoryNames(plan.job.classify.scheme.categoryNames)
         classBand.setDescription("risk class (\(plan.job.classify.scheme.id))")
 
-        let blocks = grid.blocks(width: bs, height: bs)
-        let workers = min(options.threads, max(1, blocks.count))
-        let pipeline = BlockPipeline(total: blocks.count, workers: workers, capacity: 2 * workers)
+        let blocks = grid.blocks(width: memory.width, height: memory.height)
+        let workers = min(memory.workers, max(1, blocks.count))
+        let pipeline = BlockPipeline(total: blocks.count, workers: workers, capacity: memory.inFlight)
         let kernel = plan.kernel
         let wantsHistogram = plan.job.classify.method != nil
         // What to name in a read error: the layer's own source, not the aligned copy.
@@ -524,7 +530,7 @@ public struct Runner {
             let thread = Thread {
                 Runner.work(pipeline: pipeline, blocks: blocks, sources: aligned, mask: mask, names: names, kernel: kernel,
                             histogram: wantsHistogram,
-                            classCount: classCount, blockSize: bs)
+                            classCount: classCount, unitPixels: memory.width * memory.height)
             }
             thread.stackSize = 1 << 20
             threads.append(thread)
@@ -575,14 +581,14 @@ public struct Runner {
     /// blocks until there are none left.
     static func work(pipeline: BlockPipeline, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: RiskKernel,
                      histogram wantsHistogram: Bool,
-                     classCount: Int, blockSize: Int) {
+                     classCount: Int, unitPixels: Int) {
         defer { pipeline.workerFinished() }
         do {
             let datasets = try sources.map { try Dataset(open: $0, flags: [.raster]) }
             let bands = try datasets.map { try $0.band(1) }
             let maskDS = try mask.map { try Dataset(open: $0, flags: [.raster]) }
             let maskBand = try maskDS.map { try $0.band(1) }
-            let capacity = blockSize * blockSize
+            let capacity = unitPixels
             var inputs = sources.map { _ in [Float](repeating: 0, count: capacity) }
             var maskBuffer = [Float](repeating: 1, count: capacity)
             while let i = pipeline.take() {
@@ -685,9 +691,10 @@ public struct Runner {
         let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
         let classDS = try Dataset(open: classPath, flags: [.raster, .update])
         let indexBand = try indexDS.band(1), classBand = try classDS.band(1)
-        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
-        var values = [Float](repeating: 0, count: plan.blockSize * plan.blockSize)
-        var classes = [UInt8](repeating: 0, count: plan.blockSize * plan.blockSize)
+        let memory = memoryPlan
+        let blocks = plan.grid.blocks(width: memory.width, height: memory.height)
+        var values = [Float](repeating: 0, count: memory.width * memory.height)
+        var classes = [UInt8](repeating: 0, count: memory.width * memory.height)
         for (i, block) in blocks.enumerated() {
             let w = block.window
             let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
