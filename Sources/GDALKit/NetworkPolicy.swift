@@ -60,8 +60,10 @@ public enum NetworkPolicy {
         var path = source
         if !path.hasPrefix("/"), let base { path = base.hasSuffix("/") ? base + path : base + "/" + path }
         let resolved = path.hasPrefix("/vsi") ? path : (path as NSString).standardizingPath
-        guard depth > 0, !visited.contains(resolved), let data = head(resolved, bytes: 4 << 20),
-              let first = data.first(where: { !" \t\r\n".utf8.contains($0) }), first == UInt8(ascii: "<") else { return nil }
+        // Only text starting with "<" is read further (a raster or a GeoPackage is never read here).
+        guard depth > 0, !visited.contains(resolved), let start = head(resolved, bytes: 1024),
+              let first = start.first(where: { !" \t\r\n".utf8.contains($0) }), first == UInt8(ascii: "<"),
+              let data = head(resolved, bytes: 4 << 20) else { return nil }
         visited.insert(resolved)
         let text = String(decoding: data, as: UTF8.self)
         return checkXML(text, base: (resolved as NSString).deletingLastPathComponent, depth: depth - 1, visited: &visited)
@@ -126,8 +128,8 @@ public enum NetworkPolicy {
         "CPL_VSIL_CURL_ALLOWED_FILENAME": "/nonexistent/network-disabled",
         "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".network-disabled",
         "GDAL_HTTP_MAX_RETRY": "0", "GDAL_HTTP_TIMEOUT": "1", "GDAL_HTTP_CONNECTTIMEOUT": "1",
-        "GML_DOWNLOAD_WFS_SCHEMA": "NO", "GML_SKIP_RESOLVE_ELEMS": "ALL", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-        "PROJ_NETWORK": "OFF", "CPL_CURL_GZIP": "NO",
+        "GML_DOWNLOAD_WFS_SCHEMA": "NO", "GML_SKIP_RESOLVE_ELEMS": "ALL",
+        "PROJ_NETWORK": "OFF",
     ]
 
     private final class State: @unchecked Sendable {

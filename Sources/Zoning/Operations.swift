@@ -20,9 +20,11 @@ public enum Operations {
     public static func renderLatest(_ path: String, layers: String? = nil, output: String? = nil,
                                     lockWait: Double = 0) throws -> [String] {
         let spec = try JobLoader(layersDirectory: layers).load(path)
-        if !spec.allowNetwork && !NetworkPolicy.isOffline {
-            return try NetworkPolicy.offline { try renderLatest(path, layers: layers, output: output, lockWait: lockWait) }
-        }
+        if spec.allowNetwork { return try render(spec, output: output, lockWait: lockWait) }
+        return try NetworkPolicy.offline { try render(spec, output: output, lockWait: lockWait) }
+    }
+
+    private static func render(_ spec: JobSpec, output: String?, lockWait: Double) throws -> [String] {
         let plan = try Planner().resolve(spec, outputDirectory: output)
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: lockWait)

@@ -138,9 +138,11 @@ public struct Planner {
     ///   current directory); nil = the job's directory relative to the project root.
     public func resolve(_ job: JobSpec, outputDirectory: String? = nil) throws -> Plan {
         GDAL.ensureRegistered()
-        if !job.allowNetwork && !NetworkPolicy.isOffline {
-            return try NetworkPolicy.offline { try resolve(job, outputDirectory: outputDirectory) }
-        }
+        if job.allowNetwork { return try resolveSources(job, outputDirectory: outputDirectory) }
+        return try NetworkPolicy.offline { try resolveSources(job, outputDirectory: outputDirectory) }
+    }
+
+    private func resolveSources(_ job: JobSpec, outputDirectory: String?) throws -> Plan {
         let gridSRS: SpatialReference
         do { gridSRS = try SpatialReference(definition: job.grid.crs) } catch {
             throw RunError(.dataError, "\(job.file): grid.crs: unknown CRS \"\(job.grid.crs)\"")

@@ -157,7 +157,11 @@ public struct Runner {
 
     public func run() throws -> RunResult {
         GDAL.ensureRegistered()
-        if !plan.job.allowNetwork && !NetworkPolicy.isOffline { return try NetworkPolicy.offline { try run() } }
+        if plan.job.allowNetwork { return try runPlan() }
+        return try NetworkPolicy.offline { try runPlan() }
+    }
+
+    private func runPlan() throws -> RunResult {
         let started = Date()
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, now: started)
@@ -498,6 +502,8 @@ public struct Runner {
         let grid = plan.grid
         let bs = plan.blockSize
         let memory = memoryPlan
+        logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
+                                              "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
         let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(memory.height)", "SPARSE_OK=YES"]
         let srs = try SpatialReference(definition: plan.crsWKT)
         let indexDS = try Dataset.create(driver: "GTiff", path: indexPath, width: grid.width, height: grid.height,

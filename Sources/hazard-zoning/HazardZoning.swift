@@ -71,6 +71,7 @@ extension LogFormat: ExpressibleByArgument {}
 /// A full disk or a file-size limit must give a clean error, not a kill by SIGXFSZ.
 func prepareProcess() {
     signal(SIGXFSZ, SIG_IGN)
+    GDAL.silenceUncapturedMessages()
 }
 
 /// Prints a failure the way every command does and exits with its status.
@@ -169,6 +170,7 @@ struct Validate: ParsableCommand {
     @OptionGroup var common: JobOptions
 
     func run() throws {
+        prepareProcess()
         var worst: ExitStatus = .ok
         for job in jobs {
             do {
@@ -208,6 +210,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Output folder, as for run.", valueName: "dir")) var output: String?
 
     func run() throws {
+        prepareProcess()
         do {
             let spec = try JobLoader(layersDirectory: common.layers).load(job)
             print(try Planner().resolve(spec, outputDirectory: output).summary)

@@ -159,6 +159,10 @@ import Testing
         let layers = Self.repository.appendingPathComponent("layers").path
         let base = try String(contentsOf: Self.repository.appendingPathComponent("jobs/hangjin-comprehensive-risk.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "resolution: 30", with: "resolution: 3000")
+        // The zoning job without maps (they take seconds each in a debug build).
+        let zoning = try String(contentsOf: Self.repository.appendingPathComponent("jobs/hangjin-risk-zoning.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "resolution: 30", with: "resolution: 1500")
+            .replacingOccurrences(of: "  keep: 7", with: "  products: [risk-index, risk-class, risk-zones, statistics]")
         var rng = Random(state: 1111)
         let mutants = [base.replacingOccurrences(of: "resolution: 3000", with: "resolution: 1e-30"),
                        base.replacingOccurrences(of: "extent: hangjin-study-area", with: "extent: [0, 0, 1e21, 1]"),
@@ -166,6 +170,8 @@ import Testing
                        base.replacingOccurrences(of: "resolution: 3000", with: "resolution: 3000\n  max-pixels: 100"),
                        base]
             + (0..<5).map { _ in Self.mutate(base, &rng) }
+            + [zoning.replacingOccurrences(of: "min-area-ha: 100", with: "min-area-ha: 1e300"),
+               zoning.replacingOccurrences(of: "resampling: bilinear", with: "resampling: bilinear\n    error-threshold: 1e308")]
         for (n, text) in mutants.enumerated() {
             let path = try project.write("jobs/cli-\(n).yaml", text)
             let (status, reason, _, err) = try runProcessWithTimeout(BadInputTests.executable,
