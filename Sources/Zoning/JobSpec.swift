@@ -432,6 +432,10 @@ public struct JobLoader: Sendable {
                 }
             }
             zoning = JobSpec.Zoning(majority: majority, minAreaHectares: minArea, connectivity: connectivity, townships: townships)
+            // Areas in hectares need metres: seen here rather than when the plan is made.
+            if minArea != nil || townships != nil, let crs = grid?.crs, let srs = try? SpatialReference(definition: crs), !srs.isProjected {
+                z.node.error("areas in hectares (min-area-ha, townships) need a projected grid CRS; grid.crs is \(crs)")
+            }
         }
 
         // maps

@@ -161,7 +161,8 @@ func checkYAMLLimits(_ root: Node) -> (message: String, line: Int, column: Int)?
             return ("YAML aliases expand to more than \(YAMLLimits.expandedNodes) nodes", at.line, at.column)
         }
         if aliases > YAMLLimits.aliasDepth {
-            return ("YAML aliases nest more than \(YAMLLimits.aliasDepth) levels deep", use.line, use.column)
+            let at = outer ?? use
+            return ("YAML aliases nest more than \(YAMLLimits.aliasDepth) levels deep", at.line, at.column)
         }
         if depth > YAMLLimits.depth {
             return ("YAML nesting deeper than \(YAMLLimits.depth) levels", here.line, here.column)

@@ -213,3 +213,67 @@ func runProcessWithTimeout(_ program: String, _ arguments: [String], seconds: Do
     while !reader.isFinished || !outReader.isFinished { usleep(1000) }
     return (p.terminationStatus, p.terminationReason, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
+
+/// The limits behind the fuzz test, one by one, each at its line:column.
+@Suite struct HardeningValidationTests {
+    func problems(_ fx: Fixture, _ edit: (String) -> String) throws -> [Diagnostic] {
+        let text = edit(try String(contentsOfFile: fx.jobPath, encoding: .utf8))
+        try text.write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        do { _ = try JobLoader().load(fx.jobPath); return [] } catch let e as DiagnosticsError { return e.diagnostics }
+    }
+
+    @Test func aliasBombsAndDeepAliasesAreRefusedWhereTheAliasIsWritten() throws {
+        let fx = try Fixture()
+        var bomb = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        for l in 1...6 { bomb += "a\(l): &a\(l) [" + Array(repeating: "*a\(l - 1)", count: 9).joined(separator: ", ") + "]\n" }
+        let d = try problems(fx) { bomb + $0 }
+        // a0…a4 hold 74 732 nodes with their aliases expanded; a5's list (6:5, anchor included) passes 100 000.
+        #expect(d.count == 1 && d[0].line == 6 && d[0].column == 5 && d[0].message.contains("expand to more than 100000"), "\(d)")
+        let fx2 = try Fixture()
+        var chain = "b0: &b0 [x]\n"
+        for l in 1...10 { chain += "b\(l): &b\(l) [*b\(l - 1)]\n" }
+        let d2 = try problems(fx2) { chain + $0 }
+        #expect(d2.count == 1 && d2[0].message.contains("nest more than 8"), "\(d2)")
+        #expect(d2[0].line == 10, "\(d2)")   // b9's list: nine aliases deep (b8 … b0)
+    }
+
+    @Test func hugeValuesAndFilesAreRefused() throws {
+        let fx = try Fixture()
+        let d = try problems(fx) { $0.replacingOccurrences(of: "title: 测试", with: "title: " + String(repeating: "界", count: 30_000)) }
+        #expect(d.count == 1 && d[0].line == 3 && d[0].column == 8 && d[0].message.contains("limited to 65536 bytes"), "\(d)")
+        let fx2 = try Fixture()
+        let d2 = try problems(fx2) { $0 + "\n# " + String(repeating: "x", count: 1 << 20) + "\n" }
+        #expect(d2.count == 1 && d2[0].message.contains("limited to 1048576 bytes"), "\(d2)")
+    }
+
+    @Test func gridsThatCannotBeComputedAreRefusedAtValidation() throws {
+        for (edit, fragment) in [
+            ({ (t: String) in t.replacingOccurrences(of: #"extent: \[[^\]]*\]"#, with: "extent: [0, 0, 1e21, 1]", options: .regularExpression) }, "exceeds max-pixels"),
+            ({ (t: String) in t.replacingOccurrences(of: "resolution: 30.0", with: "resolution: 5e-324") }, "not finite"),
+            ({ (t: String) in t.replacingOccurrences(of: #"extent: \[[^\]]*\]"#, with: "extent: [5, 5, 105, 105]", options: .regularExpression)
+                .replacingOccurrences(of: "resolution: 30.0", with: "resolution: 10").replacingOccurrences(of: "block-size: 64", with: "block-size: 64\n  max-pixels: 100") },
+             "11 × 11 px exceeds max-pixels 100"),
+        ] as [((String) -> String, String)] {
+            let fx = try Fixture()
+            let d = try problems(fx, edit)
+            #expect(d.contains { $0.line == 7 && $0.column == 11 && $0.message.contains(fragment) }, "\(fragment): \(d)")
+        }
+        // The same at resolution 10 without the limit: 11 × 11 after snapping is fine.
+        let fx = try Fixture()
+        #expect(try problems(fx) { $0.replacingOccurrences(of: #"extent: \[[^\]]*\]"#, with: "extent: [5, 5, 105, 105]", options: .regularExpression)
+            .replacingOccurrences(of: "resolution: 30.0", with: "resolution: 10").replacingOccurrences(of: "block-size: 64", with: "block-size: 64\n  max-pixels: 121") }.isEmpty)
+    }
+
+    @Test func normalisationsLeavingZeroToOneAndGeographicZoningAreRefused() throws {
+        let fx = try Fixture()
+        let d = try problems(fx) { $0.replacingOccurrences(of: "[[0, 0], [0.5, 0.3], [1.5, 0.7], [3.0, 1.0]]", with: "[[0, -5], [100, 7]]")
+            .replacingOccurrences(of: "linear: [0, 100]", with: "linear: [-1e39, 1e39]") }
+        #expect(d.contains { $0.message.contains("layers.flood.normalize.curve") && $0.message.contains("0..1") }, "\(d)")
+        #expect(d.contains { $0.message.contains("layers.fire.normalize.linear") && $0.message.contains("Float32") }, "\(d)")
+        let fx2 = try Fixture(extraJob: "zoning:\n  min-area-ha: 10\n")
+        let d2 = try problems(fx2) { $0.replacingOccurrences(of: "crs: EPSG:4545", with: "crs: EPSG:4490")
+            .replacingOccurrences(of: #"extent: \[[^\]]*\]"#, with: "extent: [107.9, 39.7, 108.1, 39.8]", options: .regularExpression)
+            .replacingOccurrences(of: "resolution: 30.0", with: "resolution: 0.001") }
+        #expect(d2.contains { $0.message.contains("need a projected grid CRS") && $0.line > 1 }, "\(d2)")
+    }
+}
