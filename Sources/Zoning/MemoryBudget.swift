@@ -26,6 +26,9 @@ public struct MemoryPlan: Sendable, Equatable {
 
     /// Process, PROJ database, GDAL drivers, the writer: what is not proportional to units.
     static let fixedBytes = 48 << 20
+    /// What each worker costs besides its units: its own datasets, warper state and PROJ context
+    /// (measured: ~8 MiB a worker with four layers).
+    static let workerBytes = 10 << 20
 
     /// The plan for a grid, `layers` aligned inputs, a block size, a thread count and a budget
     /// (bytes; the GDAL block cache counts against it). Units stay multiples of 16 rows; at least
@@ -37,8 +40,8 @@ public struct MemoryPlan: Sendable, Equatable {
         let width = blockSize
         var height = blockSize
         // Whole blocks when one fits; otherwise halve the rows of a unit (strips of a block).
-        while height > 16 && perPixel * width * height > available { height = max(16, height / 2) }
-        let unit = perPixel * width * height
+        while height > 16 && perPixel * width * height + workerBytes > available { height = max(16, height / 2) }
+        let unit = perPixel * width * height + workerBytes
         let units = (grid.width + width - 1) / width * ((grid.height + height - 1) / height)
         let workers = max(1, min(threads, units, available / max(unit, 1)))
         // A unit waiting for the writer costs its results only (index and classes, ~10 of perPixel).
@@ -46,6 +49,16 @@ public struct MemoryPlan: Sendable, Equatable {
         let inFlight = workers + max(1, min(workers, spare))
         return MemoryPlan(width: width, height: height, workers: workers, inFlight: inFlight,
                           estimate: cacheBytes + fixedBytes + workers * unit + (inFlight - workers) * 10 * width * height)
+    }
+}
+
+extension MemoryPlan {
+    /// Threads the COG writer may compress with: each holds a tile and its compressed copy (and
+    /// GDAL a third while the overviews are made), so at most what the budget leaves for them.
+    public static func cogThreads(blockSize: Int, bytesPerPixel: Int, threads: Int, budget: Int, cacheBytes: Int) -> Int {
+        let available = max(0, budget - cacheBytes - fixedBytes)
+        let perThread = 3 * blockSize * blockSize * bytesPerPixel + workerBytes
+        return max(1, min(threads, available / max(perThread, 1)))
     }
 }
 

@@ -730,8 +730,10 @@ public struct Runner {
 
     func writeCOG(from source: String, to destination: String, resampling: String, predictor: String?) throws {
         let src = try Dataset(open: source, flags: [.raster])
+        let cogThreads = MemoryPlan.cogThreads(blockSize: plan.blockSize, bytesPerPixel: (try src.band(1)).pixelType == .byte ? 1 : 4,
+                                               threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes)
         var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(plan.blockSize)",
-                    "-co", "OVERVIEW_RESAMPLING=\(resampling)", "-co", "NUM_THREADS=\(options.threads)"]
+                    "-co", "OVERVIEW_RESAMPLING=\(resampling)", "-co", "NUM_THREADS=\(cogThreads)"]
         if let predictor { args += ["-co", "PREDICTOR=\(predictor)"] }
         do {
             let out = try Utilities.translate(src, to: destination, arguments: args)
