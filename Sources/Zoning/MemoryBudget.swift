@@ -40,7 +40,8 @@ public struct MemoryPlan: Sendable, Equatable {
         let width = blockSize
         var height = blockSize
         // Whole blocks when one fits; otherwise halve the rows of a unit (strips of a block).
-        while height > 16 && perPixel * width * height + workerBytes > available { height = max(16, height / 2) }
+        // One unit computing and one waiting for the writer must fit.
+        while height > 16 && (perPixel + 10) * width * height + workerBytes > available { height = max(16, height / 2) }
         let unit = perPixel * width * height + workerBytes
         let units = (grid.width + width - 1) / width * ((grid.height + height - 1) / height)
         let workers = max(1, min(threads, units, available / max(unit, 1)))

