@@ -96,6 +96,13 @@ public enum GDAL {
         CPLGetLastErrorType().rawValue != CE_None.rawValue || CPLGetLastErrorNo() != 0
     }
 
+    /// Drops GDAL messages emitted outside any wrapped call (every wrapped call collects its own
+    /// and reports them in its error), so a command's stderr holds only its own one-line errors.
+    public static func silenceUncapturedMessages() {
+        ensureRegistered()
+        CPLSetErrorHandler(CPLQuietErrorHandler)
+    }
+
     /// Sets the raster block cache size in bytes.
     public static func setCacheMax(bytes: Int) {
         GDALSetCacheMax64(GIntBig(bytes))

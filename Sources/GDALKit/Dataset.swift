@@ -63,6 +63,11 @@ public final class Dataset {
     public convenience init(open path: String, flags: OpenFlags = [.raster, .vector],
                             allowedDrivers: [String] = [], openOptions: [String] = []) throws {
         GDAL.ensureRegistered()
+        if NetworkPolicy.isOffline, let reason = NetworkPolicy.networkReference(in: path) {
+            throw GDALError.cpl(function: "GDALOpenEx(\(path))", records: [CPLErrorRecord(
+                errorClass: .failure, number: CPLErrorNumber.openFailed,
+                message: "network access is disabled (\(reason))")])
+        }
         let drivers = CStringList(allowedDrivers)
         let options = CStringList(openOptions)
         let cflags = flags.rawValue | UInt32(GDAL_OF_VERBOSE_ERROR)

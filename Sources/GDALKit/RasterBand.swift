@@ -49,6 +49,19 @@ public final class RasterBand {
         }
     }
 
+    /// Reads a window resampled (nearest) into a `width` × `height` buffer: GDAL takes an overview
+    /// when one is fine enough, so a coarse look at a huge raster reads little.
+    public func read<T: GDALPixel>(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<T>, width: Int, height: Int) throws {
+        guard buffer.count >= width * height else {
+            throw GDALError.invalidArgument("read buffer holds \(buffer.count) values, \(width)×\(height) needed")
+        }
+        let h = handle
+        try gdalCheck("GDALRasterIO") {
+            GDALRasterIO(h, GF_Read, Int32(window.x), Int32(window.y), Int32(window.width), Int32(window.height),
+                         buffer.baseAddress, Int32(width), Int32(height), T.gdalType, 0, 0)
+        }
+    }
+
     /// Reads a window into a new array.
     public func read<T: GDALPixel & Numeric>(_ window: PixelWindow, as _: T.Type = T.self) throws -> [T] {
         var result = [T](repeating: 0, count: window.count)

@@ -45,11 +45,9 @@ public enum VSI {
         _ = VSIRmdirRecursive(path)
     }
 
-    /// Whether the path goes through a network file system handler (/vsicurl/, /vsis3/, ...).
+    /// Whether the path or connection string makes GDAL read over the network, nested `/vsi…/`
+    /// paths and local XML indirections included (see `NetworkPolicy.networkReference`).
     public static func isNetworkPath(_ path: String) -> Bool {
-        let prefixes = ["/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift",
-                        "/vsiwebhdfs", "/vsihdfs", "http://", "https://", "ftp://"]
-        let lower = path.lowercased()
-        return prefixes.contains { lower.hasPrefix($0) || lower.contains($0 + "/") || lower.contains($0 + "_") }
+        NetworkPolicy.networkReference(in: path) != nil
     }
 }

@@ -56,6 +56,76 @@ public struct GridGeometry: Sendable, Equatable, Hashable {
                             pixelWidth: 1 / n, pixelHeight: 1 / n)
     }
 
+    /// Why a grid cannot be computed.
+    public enum SizeProblem: Error, Sendable, Equatable, CustomStringConvertible {
+        /// A corner or the pixel size is NaN, infinite or not positive.
+        case notFinite
+        /// Width or height beyond what GDAL can address (2³¹ − 1), or more pixels than allowed.
+        case tooLarge(width: Double, height: Double, maxPixels: Int)
+
+        public var description: String {
+            switch self {
+            case .notFinite: return "the grid's corners or pixel size are not finite positive numbers"
+            case .tooLarge(let w, let h, let max):
+                return "\(GridGeometry.count(w)) × \(GridGeometry.count(h)) px exceeds max-pixels \(max) (each side at most 2147483647)"
+            }
+        }
+    }
+
+    static func count(_ v: Double) -> String { v < 1e15 ? String(Int(v)) : "\(v)" }
+
+    /// How an extent becomes the grid.
+    public enum Alignment: Sendable, Equatable {
+        /// Corners snapped outwards to multiples of the resolution (`gdalwarp -tap`).
+        case snapped
+        /// The extent exactly (`gdalwarp -te … -tr …`).
+        case exact
+        /// Cells 1/n wide, corners snapped outwards to multiples of the cell (the 30″ census grid: n = 120).
+        case cells(perUnit: Double)
+    }
+
+    /// The grid of an extent, refusing grids that cannot be computed: non-finite or non-positive
+    /// numbers, sides beyond 2³¹ − 1 pixels, or more than `maxPixels` pixels on the final grid.
+    /// Never traps, whatever the input.
+    public static func checked(minX: Double, minY: Double, maxX: Double, maxY: Double, resolution: Double,
+                               alignment: Alignment, maxPixels: Int) throws(SizeProblem) -> GridGeometry {
+        guard resolution.isFinite, resolution > 0, minX.isFinite, minY.isFinite, maxX.isFinite, maxY.isFinite,
+              maxX >= minX, maxY >= minY else { throw .notFinite }
+        var w: Double, h: Double
+        switch alignment {
+        case .snapped:
+            let x0 = (minX / resolution).rounded(.down) * resolution
+            let y0 = (minY / resolution).rounded(.down) * resolution
+            let x1 = (maxX / resolution).rounded(.up) * resolution
+            let y1 = (maxY / resolution).rounded(.up) * resolution
+            guard x0.isFinite, y0.isFinite, x1.isFinite, y1.isFinite else { throw .notFinite }
+            w = ((x1 - x0) / resolution).rounded(); h = ((y1 - y0) / resolution).rounded()
+        case .exact:
+            w = ((maxX - minX + resolution / 2) / resolution).rounded(.down)
+            h = ((maxY - minY + resolution / 2) / resolution).rounded(.down)
+        case .cells(let n):
+            guard n.isFinite, n > 0 else { throw .notFinite }
+            w = (maxX * n).rounded(.up) - (minX * n).rounded(.down)
+            h = (maxY * n).rounded(.up) - (minY * n).rounded(.down)
+        }
+        guard w.isFinite, h.isFinite else { throw .notFinite }
+        w = Swift.max(w, 1); h = Swift.max(h, 1)
+        guard w <= Double(Int32.max), h <= Double(Int32.max), w * h <= Double(maxPixels) else {
+            throw .tooLarge(width: w, height: h, maxPixels: maxPixels)
+        }
+        switch alignment {
+        case .snapped: return snapped(minX: minX, minY: minY, maxX: maxX, maxY: maxY, resolution: resolution)
+        case .exact: return exact(minX: minX, minY: minY, maxX: maxX, maxY: maxY, resolution: resolution)
+        case .cells(let n): return snapped(minX: minX, minY: minY, maxX: maxX, maxY: maxY, cellsPerUnit: n)
+        }
+    }
+
+    /// `checked` with corners snapped to the resolution.
+    public static func checkedSnapped(minX: Double, minY: Double, maxX: Double, maxY: Double, resolution: Double,
+                                      maxPixels: Int) throws(SizeProblem) -> GridGeometry {
+        try checked(minX: minX, minY: minY, maxX: maxX, maxY: maxY, resolution: resolution, alignment: .snapped, maxPixels: maxPixels)
+    }
+
     public var pixelCount: Int { width * height }
     public var minX: Double { originX }
     public var maxX: Double { originX + Double(width) * pixelWidth }

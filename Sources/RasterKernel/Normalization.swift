@@ -29,8 +29,48 @@ public enum Normalization: Sendable, Equatable, Hashable {
     /// Float32 storage of 0.1 is 0.100000001: well inside; keys closer than twice this are rejected.
     public static let tableTolerance: Double = 1e-5
 
-    /// A problem with the parameters, or nil when they are usable.
+    /// A problem with the parameters, or nil when they are usable: every kind must be finite,
+    /// representable in Float32 (the kernel's type) and map every value into 0..1
+    /// (`rangeProblem`), so an index can never leave 0..1 whatever the data.
     public var problem: String? {
+        shapeProblem ?? rangeProblem
+    }
+
+    /// Outputs outside 0..1, or parameters that do not survive Float32 (the kernel computes in it).
+    /// New kinds add their own case here.
+    public var rangeProblem: String? {
+        let largest = Double(Float.greatestFiniteMagnitude)
+        func outside(_ y: Double) -> Bool { !(y >= 0 && y <= 1) }
+        switch self {
+        case .curve(let points):
+            for p in points where abs(p.x) > largest {
+                return "curve x \(p.x) is beyond Float32 range (±3.4e38)"
+            }
+            for p in points where outside(p.y) {
+                return "curve y values are normalised values and must lie in 0..1, got \(p.y) at x \(p.x)"
+            }
+            for (a, b) in zip(points, points.dropFirst()) where !(Float(b.x) > Float(a.x)) {
+                return "curve x values \(a.x) and \(b.x) are equal in Float32 (the kernel's type)"
+            }
+            return nil
+        case .linear(let lo, let hi):
+            if abs(lo) > largest || abs(hi) > largest { return "linear bounds must lie within Float32 range (±3.4e38), got [\(lo), \(hi)]" }
+            let scale = Float(1 / (hi - lo))
+            if !(Float(hi) > Float(lo)) || !scale.isFinite || !scale.isNormal {
+                return "linear bounds [\(lo), \(hi)] cannot be told apart in Float32 (the kernel's type)"
+            }
+            return nil
+        case .table(let entries, let def):
+            for e in entries where abs(e.key) > largest { return "table key \(e.key) is beyond Float32 range (±3.4e38)" }
+            for e in entries where outside(e.value) {
+                return "table values are normalised values and must lie in 0..1, got \(e.value) for \(e.key)"
+            }
+            if let def, outside(def) { return "table default is a normalised value and must lie in 0..1, got \(def)" }
+            return nil
+        }
+    }
+
+    private var shapeProblem: String? {
         switch self {
         case .curve(let points):
             if points.count < 2 { return "a curve needs at least 2 points, got \(points.count)" }

@@ -27,7 +27,7 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `file:line:column: error: message`, the form editors and compilers use.
-    public var description: String { "\(file):\(line):\(column): error: \(message)" }
+    public var description: String { "\(file):\(line):\(column): error: \(oneLine(message))" }
 }
 
 /// Every problem found in a job, reported at once.
@@ -51,7 +51,19 @@ public struct RunError: Error, Sendable, CustomStringConvertible {
     public let status: ExitStatus
     public let message: String
     public init(_ status: ExitStatus, _ message: String) { self.status = status; self.message = message }
-    public var description: String { message }
+    public var description: String { oneLine(message) }
+}
+
+/// A message on one line: line breaks and other control characters (from GDAL, from a file's own
+/// text echoed back) become spaces, and a very long message is cut in the middle.
+func oneLine(_ text: String) -> String {
+    var result = String(String.UnicodeScalarView(text.unicodeScalars.map {
+        $0.properties.generalCategory == .control ? " " : $0
+    }))
+    if result.count > 2000 {
+        result = String(result.prefix(1000)) + " … " + String(result.suffix(900))
+    }
+    return result
 }
 
 /// Collects diagnostics while a file is read.

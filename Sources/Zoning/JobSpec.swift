@@ -24,6 +24,14 @@ public struct JobSpec: Sendable {
         public var align: GridAlign = .resolution
         /// `preset: census-30s`: the national standard grid (EPSG:4490, 30″), nil otherwise.
         public var preset: String? = nil
+        /// How the extent becomes the grid.
+        public var alignment: GridGeometry.Alignment { Grid.alignment(align: align, preset: preset) }
+
+        static func alignment(align: GridAlign, preset: String?) -> GridGeometry.Alignment {
+            preset != nil ? .cells(perUnit: JobSpec.census30sCellsPerDegree) : align == .none ? .exact : .snapped
+        }
+        /// Where `grid:` is written, for errors found when the grid is resolved.
+        public var position = Position(file: "", line: 1, column: 1)
     }
 
     public enum GridAlign: String, Sendable {
@@ -175,6 +183,8 @@ public struct JobSpec: Sendable {
         /// The risk database (GeoPackage) runs are recorded in, as written in the job (relative to
         /// the project root unless absolute); nil = `risk-database.gpkg` beside the output folder.
         public var database: String? = nil
+        /// Where `directory` is written, for errors found when it is resolved.
+        public var position: Position? = nil
     }
 
     public let file: String
@@ -224,6 +234,10 @@ public struct JobSpec: Sendable {
         "CHECK_DISK_FREE_SPACE", "SHAPE_ENCODING", "OGR_GEOMETRY_ACCEPT_UNCLOSED_RING", "GDAL_PAM_ENABLED",
         "OSR_USE_NON_DEPRECATED", "PROJ_NETWORK",
     ]
+
+    /// Options (prefixes) that change how GDAL reaches the network: refused unless `allow-network: true`,
+    /// since the run configures them itself to keep GDAL offline (`NetworkPolicy.offline`).
+    static let networkConfigOptions = ["GDAL_HTTP_", "CPL_VSIL_CURL_", "PROJ_NETWORK"]
 
     /// The folder the job's relative paths resolve against: the parent of the job's folder.
     public var projectRoot: String {
@@ -388,9 +402,21 @@ public struct JobLoader: Sendable {
             }
             let maxPixels = g["max-pixels"]?.int() ?? JobSpec.defaultMaxPixels
             if let m = g["max-pixels"], maxPixels <= 0 { m.error("max-pixels must be positive") }
+            if let resolution, let extent, resolution > 0, maxPixels > 0, case .bounds(let b) = extent {
+                // The grid as it will be computed: finite, addressable, within max-pixels.
+                let alignment = JobSpec.Grid.alignment(align: align, preset: preset)
+                do {
+                    _ = try GridGeometry.checked(minX: b.minX, minY: b.minY, maxX: b.maxX, maxY: b.maxY,
+                                                 resolution: resolution, alignment: alignment, maxPixels: maxPixels)
+                } catch {
+                    g["extent"]!.error("\(error) at resolution \(formatNumber(resolution)); raise grid.max-pixels or coarsen grid.resolution")
+                }
+            }
             if let crs, let resolution, let extent, resolution > 0 {
                 grid = JobSpec.Grid(crs: crs, resolution: resolution, extent: extent, mask: mask,
                                     blockSize: blockSize, maxPixels: maxPixels, align: align, preset: preset)
+                let m = top.keys["grid"]?.mark ?? (line: 1, column: 1)
+                grid?.position = JobSpec.Position(file: file, line: m.line, column: m.column)
             }
         }
 
@@ -544,6 +570,10 @@ public struct JobLoader: Sendable {
                 }
             }
             zoning = JobSpec.Zoning(majority: majority, minAreaHectares: minArea, connectivity: connectivity, townships: townships)
+            // Areas in hectares need metres: seen here rather than when the plan is made.
+            if minArea != nil || townships != nil, let crs = grid?.crs, let srs = try? SpatialReference(definition: crs), !srs.isProjected {
+                z.node.error("areas in hectares (min-area-ha, townships) need a projected grid CRS; grid.crs is \(crs)")
+            }
             if let node = z["totals"] {
                 zoning?.totals = parseTotals(node, townships: z["townships"] != nil, jobFile: file, sink: sink, cache: &cache,
                                              auxiliary: &auxiliary)
@@ -648,6 +678,8 @@ public struct JobLoader: Sendable {
             if let dir {
                 outputs = JobSpec.Outputs(directory: dir, products: products, keep: keep)
                 outputs?.database = database
+                let m = o["directory"]!.mark
+                outputs?.position = JobSpec.Position(file: file, line: m.line, column: m.column)
             }
             let (export, naming) = parseExport(o, top: top, products: products)
             outputs?.export = export
@@ -656,15 +688,24 @@ public struct JobLoader: Sendable {
 
         // Confinement: network sources only when the job allows them; GDAL options from a list.
         let allowNetwork = top["allow-network"]?.bool() ?? false
-        for def in layers.map(\.definition) + auxiliary.values where !allowNetwork && VSI.isNetworkPath(def.source) {
-            sink.error(def.file, (def.sourceLine, def.sourceColumn),
-                       "source: \(def.source) is read over the network; set `allow-network: true` in the job to allow it")
+        var checked = Set<String>()
+        let prevented = prevention?.factors.map(\.definition) ?? []
+        for def in layers.map(\.definition) + auxiliary.values.sorted(by: { $0.name < $1.name }) + prevented
+            where !allowNetwork && checked.insert(def.file).inserted {
+            if let reason = NetworkPolicy.networkReference(in: def.source) {
+                sink.error(def.file, (def.sourceLine, def.sourceColumn),
+                           "source: \(def.source) is read over the network (\(reason)); set `allow-network: true` in the job to allow it")
+            }
         }
         var gdalConfig: [String: String] = [:]
         if let entries = top["gdal-config"]?.entries() {
             for (key, keyNode, value) in entries {
                 guard JobSpec.allowedConfigOptions.contains(key) else {
                     keyNode.error("GDAL option \(key) may not be set by a job; allowed: \(JobSpec.allowedConfigOptions.sorted().joined(separator: ", "))")
+                    continue
+                }
+                if !allowNetwork && JobSpec.networkConfigOptions.contains(where: { key.hasPrefix($0) }) {
+                    keyNode.error("GDAL option \(key) concerns network access, which this job does not allow (allow-network: false)")
                     continue
                 }
                 if let text = value.scalarString { gdalConfig[key] = text } else { value.error("expected a value") }

@@ -159,7 +159,8 @@ extension Runner {
     /// gets their buffers in that order); nil reads all.
     func mapBlocks<T: Sendable>(aligned: [String], mask: String?, layers: [Int]?,
                                 _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T) throws -> [T] {
-        var slots = [T?](repeating: nil, count: plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count)
+        let memory = memoryPlan
+        var slots = [T?](repeating: nil, count: plan.grid.blocks(width: memory.width, height: memory.height).count)
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
         let wanted = layers ?? Array(aligned.indices)
@@ -171,16 +172,17 @@ extension Runner {
 
     /// Runs `body` on every block on worker threads, each reading `rasters` (as Float32; any
     /// aligned raster of the grid) and the mask with datasets of its own, and hands the results to
-    /// `consume` on the calling thread as they finish, with at most 2 × workers blocks in flight:
-    /// memory is bounded by that, never by the grid.
+    /// `consume` on the calling thread as they finish. Units, workers and units in flight follow
+    /// the run's memory plan (`MemoryBudget.swift`): memory is bounded by it, never by the grid.
     /// `rasters` and `mask` are (path, the name a read error gives).
     func streamBlocks<T: Sendable>(rasters: [(path: String, name: String)], mask: (path: String, name: String)?,
                                    _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T,
                                    consume: (Block, T) throws -> Void) throws {
-        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
-        let workers = min(options.threads, max(1, blocks.count))
-        let pipeline = BlockPipeline<(Int, T)>(total: blocks.count, workers: workers, capacity: 2 * workers)
-        let capacity = plan.blockSize * plan.blockSize
+        let memory = memoryPlan
+        let blocks = plan.grid.blocks(width: memory.width, height: memory.height)
+        let workers = min(memory.workers, max(1, blocks.count))
+        let pipeline = BlockPipeline<(Int, T)>(total: blocks.count, workers: workers, capacity: memory.inFlight)
+        let capacity = memory.width * memory.height
         var threads: [Thread] = []
         for _ in 0..<workers {
             let thread = Thread {

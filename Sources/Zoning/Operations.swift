@@ -1,4 +1,5 @@
 import Foundation
+import GDALKit
 import Logging
 
 /// What the command-line tool does, reachable from tests: run one job, run a folder of jobs.
@@ -11,34 +12,64 @@ public enum Operations {
         return try Runner(plan: plan, options: options, logger: logger).run()
     }
 
-    /// Redraws the maps of the latest run of a job without recomputing anything; the manifest's
-    /// checksums are updated. Returns the files written.
+    /// Redraws the maps of the latest run of a job without recomputing anything, atomically: the
+    /// run's files are linked (large products) or copied (small ones) into a staging folder, the
+    /// maps are drawn there, the manifest is rewritten with the new checksums, and the staging
+    /// folder is published as a new run (`latest` switched by rename). A killed render leaves the
+    /// published runs and their manifests exactly as they were. Returns the files written.
     public static func renderLatest(_ path: String, layers: String? = nil, output: String? = nil,
                                     lockWait: Double = 0) throws -> [String] {
         let spec = try JobLoader(layersDirectory: layers).load(path)
+        if spec.allowNetwork { return try render(spec, output: output, lockWait: lockWait) }
+        return try NetworkPolicy.offline { try render(spec, output: output, lockWait: lockWait) }
+    }
+
+    private static func render(_ spec: JobSpec, output: String?, lockWait: Double) throws -> [String] {
         let plan = try Planner().resolve(spec, outputDirectory: output)
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: lockWait)
         defer { lock.release() }
-        guard let run = publisher.latestRun, var manifest = publisher.latestManifest() else {
+        guard let run = try publisher.checkedLatestRun(), var manifest = publisher.latestManifest() else {
             throw RunError(.noInput, "\(plan.outputDirectory): no published run to draw maps for; run the job first")
         }
-        let written = try MapMaker(plan: plan, runID: manifest.runId).render(folder: run)
-        let runner = Runner(plan: plan)
-        let names = try runFiles(in: run).filter { $0 != "manifest.json" && $0 != "item.json" }
-        manifest.products = try names.map { try runner.fileEntry((run as NSString).appendingPathComponent($0), relativeTo: run) }
-        let manifestPath = (run as NSString).appendingPathComponent("manifest.json")
-        try manifest.encoded().write(to: URL(fileURLWithPath: manifestPath), options: .atomic)
-        try STAC.writeItem(plan: plan, manifest: manifest, folder: run, classes: runner.rasterProducts)
-        return written
+        let maker = MapMaker(plan: plan, runID: manifest.runId)
+        let runID = publisher.newRunID()
+        let staging = try publisher.makeStaging(runID: runID)
+        do {
+            for name in try FileManager.default.contentsOfDirectory(atPath: run).sorted()
+                where !name.hasPrefix(".") && name != "manifest.json" && name != "item.json"
+                    && !name.hasSuffix("_map.pdf") && !name.hasSuffix("_map.png") {
+                let from = (run as NSString).appendingPathComponent(name), to = (staging as NSString).appendingPathComponent(name)
+                // Products are never written in place, so the new run can share their bytes;
+                // sidecars GDAL or the maps may rewrite, and folders (job/), are copied.
+                let small = name.hasSuffix(".xml") || name.hasSuffix(".qml") || name.hasSuffix(".csv") || name.hasSuffix(".json")
+                if small || link(from, to) != 0 {
+                    do { try FileManager.default.copyItem(atPath: from, toPath: to) } catch {
+                        throw RunError(.ioError, "\(to): cannot copy \(from): \(error.localizedDescription)")
+                    }
+                }
+            }
+            let written = try maker.render(folder: staging)
+            let runner = Runner(plan: plan)
+            let names = try runFiles(in: staging).filter { $0 != "manifest.json" && $0 != "item.json" }
+            manifest.products = try names.map { try runner.fileEntry((staging as NSString).appendingPathComponent($0), relativeTo: staging) }
+            try manifest.encoded().write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("manifest.json")))
+            try STAC.writeItem(plan: plan, manifest: manifest, folder: staging, classes: runner.rasterProducts)
+            let final = try publisher.publish(staging: staging, runID: runID) { try runner.recordInDatabase(runDirectory: $0) }
+            if let keep = plan.job.outputs.keep { _ = runner.pruneRuns(publisher, keep: keep) }
+            return written.map { (final as NSString).appendingPathComponent(($0 as NSString).lastPathComponent) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
     }
 
     /// The exit status and one-line message for any error the tool can meet.
     public static func describe(_ error: Error) -> (status: ExitStatus, message: String) {
         switch error {
         case let e as DiagnosticsError: return (e.exitStatus, e.description)
-        case let e as RunError: return (e.status, e.message)
-        default: return (.software, "\(error)")
+        case let e as RunError: return (e.status, e.description)
+        default: return (.software, oneLine("\(error)"))
         }
     }
 

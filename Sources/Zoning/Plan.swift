@@ -157,6 +157,11 @@ public struct Planner {
     ///   current directory); nil = the job's directory relative to the project root.
     public func resolve(_ job: JobSpec, outputDirectory: String? = nil) throws -> Plan {
         GDAL.ensureRegistered()
+        if job.allowNetwork { return try resolveSources(job, outputDirectory: outputDirectory) }
+        return try NetworkPolicy.offline { try resolveSources(job, outputDirectory: outputDirectory) }
+    }
+
+    private func resolveSources(_ job: JobSpec, outputDirectory: String?) throws -> Plan {
         let gridSRS: SpatialReference
         do { gridSRS = try SpatialReference(definition: job.grid.crs) } catch {
             throw RunError(.dataError, "\(job.file): grid.crs: unknown CRS \"\(job.grid.crs)\"")
@@ -171,19 +176,15 @@ public struct Planner {
             let def = job.auxiliary[name]!
             bounds = try sourceBounds(def, in: gridSRS, role: "grid.extent")
         }
-        let res = job.grid.resolution
-        let wide = ((bounds.maxX - bounds.minX) / res).rounded(.up), high = ((bounds.maxY - bounds.minY) / res).rounded(.up)
-        if wide * high > Double(job.grid.maxPixels) {
-            throw RunError(.dataError, "\(job.file): grid: \(Int(wide)) × \(Int(high)) px exceeds max-pixels \(job.grid.maxPixels); raise grid.max-pixels or coarsen grid.resolution")
-        }
         let grid: GridGeometry
-        if job.grid.preset != nil {
-            grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY,
-                                        cellsPerUnit: JobSpec.census30sCellsPerDegree)
-        } else if job.grid.align == .none {
-            grid = GridGeometry.exact(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
-        } else {
-            grid = GridGeometry.snapped(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY, resolution: res)
+        do {
+            // max-pixels holds for the final snapped grid, the one every product has.
+            grid = try GridGeometry.checked(minX: bounds.minX, minY: bounds.minY, maxX: bounds.maxX, maxY: bounds.maxY,
+                                            resolution: job.grid.resolution, alignment: job.grid.alignment, maxPixels: job.grid.maxPixels)
+        } catch {
+            let origin: String
+            if case .layer(let name) = job.grid.extent { origin = " (extent of layer \(name): \(bounds))" } else { origin = "" }
+            throw RunError(.dataError, "\(job.file):\(job.grid.position.line):\(job.grid.position.column): grid: \(error)\(origin); raise grid.max-pixels or coarsen grid.resolution")
         }
         let gridBounds = Bounds(minX: grid.minX, minY: grid.minY, maxX: grid.maxX, maxY: grid.maxY)
 
@@ -214,9 +215,10 @@ public struct Planner {
         if let outputDirectory {
             out = URL(fileURLWithPath: outputDirectory).standardizedFileURL.path
         } else if job.outputs.directory.hasPrefix("/") {
-            out = job.outputs.directory
+            out = try Confinement.outputDirectory(job.outputs.directory, job: job)
         } else {
-            out = URL(fileURLWithPath: job.projectRoot).appendingPathComponent(job.outputs.directory).standardizedFileURL.path
+            out = try Confinement.outputDirectory(
+                URL(fileURLWithPath: job.projectRoot).appendingPathComponent(job.outputs.directory).standardizedFileURL.path, job: job)
         }
         var plan = Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
                         sources: sources, mask: mask, kernel: kernel, outputDirectory: out)

@@ -14,10 +14,33 @@ public struct Publisher: Sendable {
 
     public var latestPath: String { (outputDirectory as NSString).appendingPathComponent("latest") }
 
-    /// The run folder `latest` points at, if any.
-    public var latestRun: String? {
-        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: latestPath) else { return nil }
-        return target.hasPrefix("/") ? target : (outputDirectory as NSString).appendingPathComponent(target)
+    /// The run folder `latest` points at, if any (nil when `latest` is missing or damaged).
+    public var latestRun: String? { try? checkedLatestRun() }
+
+    /// The run folder `latest` points at, nil when there is no `latest`. Anything but a symbolic
+    /// link to a sibling run folder (a plain file or folder, an absolute or `..` target, a link to
+    /// a link, a target that is not a folder of this output folder) is damage: an error, and
+    /// nothing is written.
+    public func checkedLatestRun() throws -> String? {
+        var st = stat()
+        guard lstat(latestPath, &st) == 0 else {
+            if errno == ENOENT { return nil }
+            throw RunError(.cantCreate, "\(latestPath): cannot inspect: \(String(cString: strerror(errno)))")
+        }
+        func damaged(_ why: String) -> RunError {
+            RunError(.cantCreate, "\(latestPath) is damaged: \(why); it must be a symbolic link to a run folder beside it (fix or remove it; nothing was written)")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFLNK else { throw damaged("not a symbolic link") }
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: latestPath) else { throw damaged("unreadable link") }
+        guard !target.isEmpty, !target.contains("/"), target != ".", target != "..", !target.hasPrefix(".") else {
+            throw damaged("it points at \(target), not at a run folder beside it")
+        }
+        let run = (outputDirectory as NSString).appendingPathComponent(target)
+        var rst = stat()
+        guard lstat(run, &rst) == 0, (rst.st_mode & S_IFMT) == S_IFDIR else {
+            throw damaged("its target \(target) is not a run folder")
+        }
+        return run
     }
 
     /// The manifest of the run `latest` points at, if it can be read.
@@ -76,21 +99,26 @@ public struct Publisher: Sendable {
         }
         removeStaleStaging()
         let staging = (outputDirectory as NSString).appendingPathComponent(".staging-\(runID)-\(getpid())")
-        do {
-            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
-        } catch {
-            throw RunError(.cantCreate, "\(staging): cannot create the staging folder: \(error.localizedDescription)")
+        // mkdir never follows a link, and fails on anything already there; the folder is then
+        // opened with O_NOFOLLOW to be sure it is the one just made.
+        guard mkdir(staging, 0o755) == 0 else {
+            throw RunError(.cantCreate, "\(staging): cannot create the staging folder: \(String(cString: strerror(errno)))")
         }
+        let fd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw RunError(.cantCreate, "\(staging): the staging folder cannot be opened safely: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
         return staging
     }
 
+    /// Removes what killed runs left: staging folders and temporary `latest` links. Called with the
+    /// output folder's lock held, so no other run of this folder can be using any of them (a pid
+    /// test would keep folders whose pid was reused, e.g. by the next of two killed runs).
     func removeStaleStaging() {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: outputDirectory) else { return }
-        for name in names where name.hasPrefix(".staging-") {
-            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
-            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(atPath: (outputDirectory as NSString).appendingPathComponent(name))
-            }
+        for name in names where name.hasPrefix(".staging-") || name.hasPrefix(".latest-") || name.hasPrefix(".render-") {
+            try? FileManager.default.removeItem(atPath: (outputDirectory as NSString).appendingPathComponent(name))
         }
     }
 

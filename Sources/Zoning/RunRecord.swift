@@ -261,7 +261,20 @@ extension Operations {
         var notes: [String] = []
         if let previous = applied.previousRun {
             if FileManager.default.fileExists(atPath: (previous.directory as NSString).appendingPathComponent("manifest.json")) {
-                _ = symlink(previous.directory, (out as NSString).appendingPathComponent("latest"))
+                // `latest` must point at a run folder beside it: the previous run is linked in
+                // file by file (hard links, copies across file systems).
+                let sibling = (out as NSString).appendingPathComponent(previous.runId)
+                for file in try runFiles(in: previous.directory) {
+                    let from = (previous.directory as NSString).appendingPathComponent(file)
+                    let to = (sibling as NSString).appendingPathComponent(file)
+                    do {
+                        try FileManager.default.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                        if link(from, to) != 0 { try FileManager.default.copyItem(atPath: from, toPath: to) }
+                    } catch {
+                        throw RunError(.cantCreate, "\(to): cannot place the previous run beside the rerun: \(error.localizedDescription)")
+                    }
+                }
+                _ = symlink(previous.runId, (out as NSString).appendingPathComponent("latest"))
             } else {
                 notes.append("the previous run \(previous.runId) (\(previous.directory)) is gone: the changes since it cannot be recomputed")
             }

@@ -20,6 +20,12 @@ public struct RunOptions: Sendable {
     public var database: String? = nil
     /// Called on the calling thread as stages progress.
     public var progress: (@Sendable (Progress) -> Void)?
+    /// Take an input whose path, size and mtime equal the previous manifest's as unchanged without
+    /// hashing it (`--trust-mtime`). Off by default: content hashes decide "up to date".
+    public var trustMtime = false
+    /// Memory budget of the compute stage in bytes (`--max-memory`): bounds units in flight ×
+    /// unit size × layers, GDAL's block cache included (see `MemoryPlan`).
+    public var maxMemory = 256 << 20
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
                 skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,
@@ -162,13 +168,20 @@ public struct Runner {
 
     public func run() throws -> RunResult {
         GDAL.ensureRegistered()
+        if plan.job.allowNetwork { return try runPlan() }
+        return try NetworkPolicy.offline { try runPlan() }
+    }
+
+    private func runPlan() throws -> RunResult {
         let started = Date()
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, now: started)
         defer { lock.release() }
 
+        _ = try publisher.checkedLatestRun()
         let previous = publisher.latestManifest()
-        let inputs = try describeInputs(previous: previous)
+        let log = InputLog()
+        let inputs = try describeInputs(previous: previous, log: log)
         let job = jobInfo()
         if options.skipIfUpToDate, let previous, let runDirectory = publisher.latestRun,
            isUpToDate(previous: previous, inputs: inputs, job: job, runDirectory: runDirectory) {
@@ -186,6 +199,8 @@ public struct Runner {
             let manifest = try ConfigOptions.withOptions(plan.job.gdalConfig) {
                 try execute(staging: staging, runID: runID, started: started, inputs: inputs, job: job)
             }
+            // Products computed from other bytes than the manifest's checksums are never published.
+            try log.verify()
             let final = try publisher.publish(staging: staging, runID: runID) { try recordInDatabase(runDirectory: $0) }
             if let keep = plan.job.outputs.keep {
                 for removed in pruneRuns(publisher, keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
@@ -196,8 +211,9 @@ public struct Runner {
             }
             return RunResult(runID: runID, runDirectory: final, manifest: manifest, upToDate: false)
         } catch {
+            let failure = writeFailure(error)  // before the staging folder frees the space
             try? FileManager.default.removeItem(atPath: staging)
-            throw error
+            throw failure
         }
     }
 
@@ -290,6 +306,9 @@ public struct Runner {
             if stats.layerValid[l] == 0 {
                 throw RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels on the grid (all nodata, NaN or ±inf where it overlaps)")
             }
+        }
+        if stats.classCounts.dropFirst().allSatisfy({ $0 == 0 }) {
+            throw RunError(.dataError, "\(plan.job.file): the risk index has no valid pixel on the grid (every pixel is nodata: outside the mask, or some layer is nodata there, or a normalisation gives nodata); nothing was published")
         }
         lap("compute")
 
@@ -413,7 +432,7 @@ public struct Runner {
 
     /// Every input file with size, mtime and SHA-256. A file whose path, size and mtime equal the
     /// previous manifest's keeps its recorded checksum (the fast pre-check); others are hashed.
-    func describeInputs(previous: Manifest?) throws -> [Manifest.Input] {
+    func describeInputs(previous: Manifest?, log: InputLog? = nil) throws -> [Manifest.Input] {
         var known: [String: Manifest.FileEntry] = [:]
         for input in previous?.inputs ?? [] {
             for file in input.files + [input.definition] { known[file.path] = file }
@@ -432,14 +451,20 @@ public struct Runner {
             do { files = try Dataset(open: def.source).fileList } catch {
                 throw inputError(error, file: def.source, what: "layer \(def.name)")
             }
-            let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known) }
-            result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known),
+            if !plan.job.allowNetwork, let remote = files.first(where: { NetworkPolicy.networkReference(in: $0) != nil }) {
+                throw RunError(.dataError, "\(def.source): layer \(def.name) reads \(remote) over the network; set `allow-network: true` in the job to allow it")
+            }
+            let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known, log: log) }
+            result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known, log: log),
                                 source: def.source, files: entries, statistics: nil))
         }
         return result
     }
 
-    func fileEntry(_ path: String, relativeTo base: String?, known: [String: Manifest.FileEntry] = [:]) throws -> Manifest.FileEntry {
+    func fileEntry(_ path: String, relativeTo base: String?, known: [String: Manifest.FileEntry] = [:],
+                   log: InputLog? = nil) throws -> Manifest.FileEntry {
+        // The identity before hashing, checked after hashing and again before publishing.
+        let identity = log == nil ? nil : FileIdentity(path: path)
         let attributes: [FileAttributeKey: Any]
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
             throw RunError(.noInput, "\(path): cannot be read: \(error.localizedDescription)")
@@ -448,47 +473,20 @@ public struct Runner {
         let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970
         var shown = path
         if let base, path.hasPrefix(base + "/") { shown = String(path.dropFirst(base.count + 1)) }
-        if let old = known[path], old.size == size, let mtime, old.mtime == mtime {
+        if options.trustMtime, let old = known[path], old.size == size, let mtime, old.mtime == mtime {
+            if let log, let identity { log.record(path, identity) }
             return .init(path: shown, size: size, sha256: old.sha256, mtime: mtime)
         }
-        return .init(path: shown, size: size, sha256: try SHA256.hex(fileAt: path), mtime: mtime)
+        let hash = try SHA256.hex(fileAt: path)
+        if let log, let identity {
+            log.record(path, identity)
+            try log.verify()
+        }
+        return .init(path: shown, size: size, sha256: hash, mtime: mtime)
     }
 
     func report(_ stage: String, _ done: Int, _ total: Int) {
         options.progress?(Progress(stage: stage, done: done, total: total))
-    }
-
-    /// Counts valid, nodata, NaN and ±inf values of a raster source, block by block.
-    func scanSource(_ source: SourcePlan) throws -> (valid: Int, nodata: Int, nan: Int, infinite: Int) {
-        let def = source.definition
-        do {
-            let ds = try Dataset(open: def.source, flags: [.raster])
-            let band = try ds.band(def.band)
-            let nodata = def.nodata ?? band.noDataValue
-            // Full-width strips of whole block rows (about 1 Mi values), so no tile is decoded twice.
-            let bh = max(1, band.blockSize.height)
-            let rows = min(ds.height, max(bh, (1 << 20) / max(1, ds.width) / bh * bh))
-            var buffer = [Float](repeating: 0, count: ds.width * rows)
-            var valid = 0, nd = 0, nan = 0, inf = 0
-            let noDataValue = nodata.map(Float.init)
-            var y = 0
-            while y < ds.height {
-                let h = min(rows, ds.height - y)
-                let window = PixelWindow(x: 0, y: y, width: ds.width, height: h)
-                try buffer.withUnsafeMutableBufferPointer { try band.read(window, into: $0) }
-                for v in buffer[0..<window.count] {
-                    if v.isNaN { if noDataValue?.isNaN == true { nd += 1 } else { nan += 1 } }
-                    else if v.isInfinite { inf += 1 }
-                    else if v == noDataValue { nd += 1 }
-                    else { valid += 1 }
-                }
-                y += h
-            }
-            if valid == 0 {
-                throw RunError(.dataError, "\(def.source): layers.\(source.key) (layer \(def.name)) has no valid pixels (all \(nd) nodata, \(nan) NaN, \(inf) ±inf)")
-            }
-            return (valid, nd, nan, inf)
-        } catch { throw inputError(error, file: def.source, what: "layers.\(source.key) (layer \(def.name))") }
     }
 
     // MARK: alignment
@@ -510,9 +508,10 @@ public struct Runner {
                     try input.flush()
                 }
                 let path = (work as NSString).appendingPathComponent("\(source.key).vrt")
-                let bs = "\(plan.blockSize)"
+                // Warped in units of the compute stage (whole blocks unless the memory budget cuts them).
+                let bs = "\(plan.blockSize)", rows = "\(memoryPlan.height)"
                 let vrt = try Utilities.warp([input], to: path, arguments: source.arguments
-                    + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(bs)"])
+                    + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(rows)"])
                 guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
                     throw RunError(.software, "\(def.source): warped size \(vrt.width)×\(vrt.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")
                 }
@@ -564,7 +563,10 @@ public struct Runner {
                 sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
-        let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"]
+        let memory = memoryPlan
+        logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
+                                              "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
+        let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(memory.height)", "SPARSE_OK=YES"]
         let srs = try SpatialReference(definition: plan.crsWKT)
         let indexDS = try Dataset.create(driver: "GTiff", path: indexPath, width: grid.width, height: grid.height,
                                          bands: 1, type: .float32, options: create)
@@ -583,9 +585,9 @@ public struct Runner {
         try classBand.setCategoryNames(plan.job.classify.scheme.categoryNames)
         classBand.setDescription("risk class (\(plan.job.classify.scheme.id))")
 
-        let blocks = grid.blocks(width: bs, height: bs)
-        let workers = min(options.threads, max(1, blocks.count))
-        let pipeline = BlockPipeline<BlockResult>(total: blocks.count, workers: workers, capacity: 2 * workers)
+        let blocks = grid.blocks(width: memory.width, height: memory.height)
+        let workers = min(memory.workers, max(1, blocks.count))
+        let pipeline = BlockPipeline<BlockResult>(total: blocks.count, workers: workers, capacity: memory.inFlight)
         let wantsHistogram = plan.job.classify.method != nil
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
@@ -597,7 +599,7 @@ public struct Runner {
             let thread = Thread {
                 Runner.work(pipeline: pipeline, blocks: blocks, sources: aligned, mask: mask, names: names, kernel: kernel,
                             histogram: wantsHistogram, sensitivity: scenarios, townships: townships,
-                            classCount: classCount, blockSize: bs)
+                            classCount: classCount, unitPixels: memory.width * memory.height)
             }
             thread.stackSize = 1 << 20
             threads.append(thread)
@@ -654,7 +656,7 @@ public struct Runner {
     /// blocks until there are none left.
     static func work(pipeline: BlockPipeline<BlockResult>, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: BlockKernel,
                      histogram wantsHistogram: Bool, sensitivity: SensitivitySetup?, townships: String?,
-                     classCount: Int, blockSize: Int) {
+                     classCount: Int, unitPixels: Int) {
         defer { pipeline.workerFinished() }
         do {
             let datasets = try sources.map { try Dataset(open: $0, flags: [.raster]) }
@@ -663,7 +665,7 @@ public struct Runner {
             let maskBand = try maskDS.map { try $0.band(1) }
             let townDS = try townships.map { try Dataset(open: $0, flags: [.raster]) }
             let townBand = try townDS.map { try $0.band(1) }
-            let capacity = blockSize * blockSize
+            let capacity = unitPixels
             var inputs = sources.map { _ in [Float](repeating: 0, count: capacity) }
             var maskBuffer = [Float](repeating: 1, count: capacity)
             var townBuffer = [Float](repeating: 0, count: townBand == nil ? 0 : capacity)
@@ -783,9 +785,10 @@ public struct Runner {
         let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
         let classDS = try Dataset(open: classPath, flags: [.raster, .update])
         let indexBand = try indexDS.band(1), classBand = try classDS.band(1)
-        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
-        var values = [Float](repeating: 0, count: plan.blockSize * plan.blockSize)
-        var classes = [UInt8](repeating: 0, count: plan.blockSize * plan.blockSize)
+        let memory = memoryPlan
+        let blocks = plan.grid.blocks(width: memory.width, height: memory.height)
+        var values = [Float](repeating: 0, count: memory.width * memory.height)
+        var classes = [UInt8](repeating: 0, count: memory.width * memory.height)
         for (i, block) in blocks.enumerated() {
             let w = block.window
             let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
@@ -847,8 +850,10 @@ public struct Runner {
     func writeCOG(from source: String, to destination: String, resampling: String, predictor: String?) throws {
         let src = try Dataset(open: source, flags: [.raster])
         try describeBand(of: src, for: destination)
+        let cogThreads = MemoryPlan.cogThreads(blockSize: plan.blockSize, bytesPerPixel: (try src.band(1)).pixelType == .byte ? 1 : 4,
+                                               threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes)
         var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(plan.blockSize)",
-                    "-co", "OVERVIEW_RESAMPLING=\(resampling)", "-co", "NUM_THREADS=\(options.threads)"]
+                    "-co", "OVERVIEW_RESAMPLING=\(resampling)", "-co", "NUM_THREADS=\(cogThreads)"]
             + tiffTagArguments(for: destination)
         if let predictor { args += ["-co", "PREDICTOR=\(predictor)"] }
         do {

@@ -275,8 +275,9 @@ final class SensitivityAccumulator {
     private let rangeDS: Dataset
     private let stabilityBand: RasterBand
     private let rangeBand: RasterBand
-    private var partials: [SensitivityBlock?]
-    private var statistics: [[ScenarioStatistics]?]
+    /// By unit (block or strip) index; merged in that order.
+    private var partials: [Int: SensitivityBlock] = [:]
+    private var statistics: [Int: [ScenarioStatistics]] = [:]
 
     init(grid: GridGeometry, blockSize: Int, crsWKT: String, scenarios: Int, work: String) throws {
         let create = ["TILED=YES", "BLOCKXSIZE=\(blockSize)", "BLOCKYSIZE=\(blockSize)"]
@@ -300,9 +301,6 @@ final class SensitivityAccumulator {
         stabilityBand.setDescription("class stability (% of \(scenarios) weight scenarios with the baseline class)")
         try rangeBand.setNoDataValue(0)
         rangeBand.setDescription("class range over \(scenarios) weight scenarios (10 × lowest + highest class)")
-        let blocks = grid.blocks(width: blockSize, height: blockSize).count
-        partials = [SensitivityBlock?](repeating: nil, count: blocks)
-        statistics = [[ScenarioStatistics]?](repeating: nil, count: blocks)
     }
 
     func add(_ block: Block, _ result: SensitivityBlock) throws {
@@ -323,11 +321,10 @@ final class SensitivityAccumulator {
 
     /// Per weight set: the merged histogram and the sums in block order.
     func scenarioStatistics() throws -> [ScenarioStatistics] {
-        guard let first = statistics.first ?? nil else { throw RunError(.software, "internal error: no scenario statistics") }
+        guard let first = statistics.values.first else { throw RunError(.software, "internal error: no scenario statistics") }
         var total = first.map { _ in ScenarioStatistics(histogram: Histogram(), sum: 0, sumSquares: 0, valid: 0) }
-        for part in statistics {
-            guard let part else { throw RunError(.software, "internal error: scenario statistics of a block are missing") }
-            for (s, x) in part.enumerated() {
+        for key in statistics.keys.sorted() {
+            for (s, x) in statistics[key]!.enumerated() {
                 total[s].histogram.merge(x.histogram)
                 total[s].sum += x.sum; total[s].sumSquares += x.sumSquares; total[s].valid += x.valid
             }
@@ -340,10 +337,7 @@ final class SensitivityAccumulator {
         try stabilityDS.close()
         try rangeDS.close()
         var total = SensitivityBlock(pixels: 0, scenarios: scenarios, towns: towns, classes: classes)
-        for part in partials {
-            guard let part else { throw RunError(.software, "internal error: a sensitivity block is missing") }
-            total.merge(part)
-        }
+        for key in partials.keys.sorted() { total.merge(partials[key]!) }
         return total
     }
 }

@@ -124,11 +124,86 @@ struct YObject {
     subscript(_ key: String) -> YNode? { values[key] }
 }
 
+/// Limits on what a job or layer file may make the reader do: files are small, hand-written
+/// configuration, so anything far beyond these is an attack or an accident, refused with a position.
+enum YAMLLimits {
+    /// Bytes of a job or layer file.
+    static let fileBytes = 1 << 20
+    /// Characters of one scalar (a WKT or PROJJSON CRS is a few KiB).
+    static let scalarCharacters = 64 << 10
+    /// Nodes of the document with every alias expanded ("billion laughs" stops here).
+    static let expandedNodes = 100_000
+    /// Nesting of collections, aliases expanded.
+    static let depth = 64
+    /// Anchored nodes inside anchored nodes (an alias of an alias of …).
+    static let aliasDepth = 8
+}
+
+/// Checks the composed document against `YAMLLimits`, walking it with aliases expanded but
+/// stopping at the first limit, so the walk itself is bounded. Returns the problem and its position.
+///
+/// Yams hands an alias back as the anchored node itself, with the anchor's position; YAML defines
+/// an anchor before any alias of it, so a node positioned before its parent is an alias use, and
+/// the parent (or the mapping key) is where that alias is written.
+func checkYAMLLimits(_ root: Node) -> (message: String, line: Int, column: Int)? {
+    typealias Position = (line: Int, column: Int)
+    var count = 0
+    func position(_ node: Node) -> Position { (node.mark?.line ?? 1, node.mark?.column ?? 1) }
+    func before(_ a: Position, _ b: Position) -> Bool { a.line < b.line || (a.line == b.line && a.column < b.column) }
+    func visit(_ node: Node, parent: Position, use: Position, depth: Int, aliases: Int, outerAlias: Position?) -> (String, Int, Int)? {
+        count += 1
+        let here = position(node)
+        let isAlias = before(here, parent)
+        let aliases = aliases + (isAlias ? 1 : 0)
+        let outer = outerAlias ?? (isAlias ? use : nil)
+        if count > YAMLLimits.expandedNodes {
+            let at = outer ?? here
+            return ("YAML aliases expand to more than \(YAMLLimits.expandedNodes) nodes", at.line, at.column)
+        }
+        if aliases > YAMLLimits.aliasDepth {
+            let at = outer ?? use
+            return ("YAML aliases nest more than \(YAMLLimits.aliasDepth) levels deep", at.line, at.column)
+        }
+        if depth > YAMLLimits.depth {
+            return ("YAML nesting deeper than \(YAMLLimits.depth) levels", here.line, here.column)
+        }
+        switch node {
+        case .scalar(let s):
+            if s.string.utf8.count > YAMLLimits.scalarCharacters {
+                return ("a value of \(s.string.utf8.count) bytes; values are limited to \(YAMLLimits.scalarCharacters) bytes", here.line, here.column)
+            }
+        case .sequence(let seq):
+            // Inside an alias, positions restart at the anchor: compare with this node's own position.
+            for child in seq {
+                if let p = visit(child, parent: here, use: here, depth: depth + 1, aliases: aliases, outerAlias: outer) { return p }
+            }
+        case .mapping(let map):
+            for (k, v) in map {
+                if let p = visit(k, parent: here, use: here, depth: depth + 1, aliases: aliases, outerAlias: outer) { return p }
+                let key = position(k)
+                if let p = visit(v, parent: key, use: key, depth: depth + 1, aliases: aliases, outerAlias: outer) { return p }
+            }
+        default:
+            break
+        }
+        return nil
+    }
+    return visit(root, parent: (1, 1), use: (1, 1), depth: 0, aliases: 0, outerAlias: nil)
+}
+
 /// Parses a YAML file into its root node, reporting syntax errors with their position.
 func composeYAML(text: String, file: String, sink: DiagnosticSink) -> YNode? {
+    if text.utf8.count > YAMLLimits.fileBytes {
+        sink.error(file, (1, 1), "the file has \(text.utf8.count) bytes; job and layer files are limited to \(YAMLLimits.fileBytes) bytes")
+        return nil
+    }
     do {
         guard let node = try Yams.compose(yaml: text) else {
             sink.error(file, (1, 1), "the file is empty")
+            return nil
+        }
+        if let problem = checkYAMLLimits(node) {
+            sink.error(file, (problem.line, problem.column), problem.message)
             return nil
         }
         return YNode(node: node, file: file, sink: sink, path: "")

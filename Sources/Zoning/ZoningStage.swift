@@ -123,8 +123,13 @@ extension Runner {
     }
 
     /// Pixels a region needs to survive the minimum mapping unit: ⌈area / pixel area⌉.
+    /// A unit larger than the grid removes every region but the largest, so the threshold is capped
+    /// at the grid's pixel count (and at GDAL's Int32); never a trap, whatever `min-area-ha` is.
     func sieveThreshold(hectares: Double) -> Int {
-        max(1, Int((hectares * 10_000 / plan.grid.pixelArea).rounded(.up)))
+        let pixels = (hectares * 10_000 / plan.grid.pixelArea).rounded(.up)
+        let cap = min(plan.grid.pixelCount + 1, Int(Int32.max))
+        guard pixels.isFinite, pixels < Double(cap) else { return cap }
+        return max(1, Int(pixels))
     }
 
     /// Polygons of the zones raster into `zones.gpkg`, layer `risk_zones`.

@@ -35,6 +35,8 @@ struct RunFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Wait up to this many seconds for another run of the same outputs to finish (default: fail at once with exit 75).", valueName: "seconds")) var wait: Double = 0
     @Option(help: "Log format on standard error: text or json (JSON lines).") var logFormat: LogFormat = .text
     @Option(help: ArgumentHelp("GDAL block cache for the run in MiB (bounds memory; default 32).", valueName: "MiB")) var cacheMb: Int = 32
+    @Option(help: ArgumentHelp("Memory budget of the computation in MiB (default 256): bounds blocks in flight × block size × layers, the GDAL cache included, whatever --threads and block-size are.", valueName: "MiB")) var maxMemory: Int = 256
+    @Flag(help: "Take an input whose size and mtime are unchanged since the last good run as unchanged without hashing it (default: content hashes decide).") var trustMtime = false
     @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
     @Option(help: ArgumentHelp("Risk database to record runs in (default: the job's outputs.database, else risk-database.gpkg beside the output folder, i.e. out/risk-database.gpkg).", valueName: "path")) var database: String?
 
@@ -42,6 +44,7 @@ struct RunFlags: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if wait < 0 { throw ValidationError("--wait must not be negative") }
         if cacheMb < 8 { throw ValidationError("--cache-mb must be at least 8") }
+        if maxMemory < 64 || maxMemory > 1 << 30 { throw ValidationError("--max-memory must be between 64 and 1073741824 MiB") }
     }
 
     var logger: Logger {
@@ -54,6 +57,8 @@ struct RunFlags: ParsableArguments {
         var options = RunOptions(cacheBytes: cacheMb << 20, skipIfUpToDate: !force, lockWait: wait)
         if let threads { options.threads = threads }
         options.database = database
+        options.trustMtime = trustMtime
+        options.maxMemory = maxMemory << 20
         if let bar { options.progress = { bar.update($0) } }
         return options
     }
@@ -68,6 +73,7 @@ extension LogFormat: ExpressibleByArgument {}
 /// A full disk or a file-size limit must give a clean error, not a kill by SIGXFSZ.
 func prepareProcess() {
     signal(SIGXFSZ, SIG_IGN)
+    GDAL.silenceUncapturedMessages()
 }
 
 /// Prints a failure the way every command does and exits with its status.
@@ -166,6 +172,7 @@ struct Validate: ParsableCommand {
     @OptionGroup var common: JobOptions
 
     func run() throws {
+        prepareProcess()
         var worst: ExitStatus = .ok
         for job in jobs {
             do {
@@ -205,6 +212,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Output folder, as for run.", valueName: "dir")) var output: String?
 
     func run() throws {
+        prepareProcess()
         do {
             let spec = try JobLoader(layersDirectory: common.layers).load(job)
             print(try Planner().resolve(spec, outputDirectory: output).summary)

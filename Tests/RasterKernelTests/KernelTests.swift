@@ -207,7 +207,32 @@ let demoNormalizations: [Normalization] = [
         #expect(Normalization.curve([.init(0, 0), .init(0, 1)]).problem?.contains("increase") == true)
         #expect(Normalization.linear(min: 5, max: 5).problem != nil)
         #expect(Normalization.table([.init(0.1, 1), .init(0.100001, 2)], default: 0).problem?.contains("too close") == true)
-        #expect(Normalization.table([.init(0.1, 1), .init(0.2, 2)], default: 0).problem == nil)
+        #expect(Normalization.table([.init(0.1, 1), .init(0.2, 0.5)], default: 0).problem == nil)
+    }
+
+    /// Every normalisation maps into 0..1 and survives Float32, or it is refused (issue 11: a curve
+    /// to −5 published an index below 0; linear [−1e39, 1e39] gave 1 everywhere).
+    @Test func normalizationsLeavingZeroToOneAreRefused() {
+        let bad: [(Normalization, String)] = [
+            (.curve([.init(0, -5), .init(100, 7)]), "0..1"),
+            (.curve([.init(0, 0), .init(1, -9999)]), "0..1"),
+            (.curve([.init(0, 0), .init(1e39, 1)]), "Float32"),
+            (.curve([.init(1, 0), .init(1 + 1e-12, 1)]), "Float32"),
+            (.linear(min: -1e39, max: 1e39), "Float32"),
+            (.linear(min: 1, max: 1 + 1e-12), "Float32"),
+            (.linear(min: 0, max: .infinity), "finite"),
+            (.table([.init(1, 1.5)], default: nil), "0..1"),
+            (.table([.init(1, 0.5)], default: -1), "0..1"),
+            (.table([.init(1, .nan)], default: nil), "finite"),
+        ]
+        for (n, fragment) in bad {
+            #expect(n.problem?.contains(fragment) == true, "\(n): \(n.problem ?? "accepted")")
+        }
+        // The limits themselves are fine.
+        #expect(Normalization.curve([.init(-3e38, 0), .init(3e38, 1)]).problem == nil)
+        #expect(Normalization.curve([.init(0, 1), .init(2000, 0)]).problem == nil)
+        #expect(Normalization.linear(min: -1e30, max: 1e30).problem == nil)
+        #expect(Normalization.table([.init(0.05, 0), .init(0.2, 1)], default: 0).problem == nil)
     }
 }
 
@@ -217,6 +242,29 @@ let demoNormalizations: [Normalization] = [
         #expect(g.minX == 400_500 && g.maxY == 4_527_570)
         #expect(g.maxX == 609_450 && g.minY == 4_360_680)
         #expect(g.width == 6965 && g.height == 5563)
+    }
+
+    /// Grids that cannot be computed are refused without trapping; max-pixels holds for the snapped grid.
+    @Test func checkedSnappingRefusesWhatCannotBeComputed() throws {
+        func problem(_ b: [Double], _ res: Double, _ max: Int = 4_000_000_000) -> GridGeometry.SizeProblem? {
+            do { _ = try GridGeometry.checkedSnapped(minX: b[0], minY: b[1], maxX: b[2], maxY: b[3], resolution: res, maxPixels: max); return nil }
+            catch { return error }
+        }
+        #expect(problem([0, 0, 1e21, 1], 30) != nil)                 // 3.3e19 columns
+        #expect(problem([400_000, 4_300_000, 600_000, 4_500_000], 1e-30) != nil)
+        #expect(problem([0, 0, 1, 1], 5e-324) != nil)                // denormal: 1/res overflows
+        #expect(problem([0, 0, 1e308, 1e308], 1e-10) == .notFinite)  // the corners overflow
+        #expect(problem([0, 0, 1, 1], .nan) == .notFinite)
+        #expect(problem([0, 0, 1, 1], -1) == .notFinite)
+        #expect(problem([0, .infinity, 1, 1], 1) == .notFinite)
+        #expect(problem([0, 0, 3e9, 1], 1, Int.max) != nil)          // a side beyond 2³¹ − 1 px
+        // 10 × 10 px before snapping, 11 × 11 after: 121 > 100.
+        #expect(problem([5, 5, 105, 105], 10, 100) == .tooLarge(width: 11, height: 11, maxPixels: 100))
+        #expect(problem([0, 0, 100, 100], 10, 100) == nil)
+        // A degenerate extent (zero width) still makes a 1-px-wide grid, which counts.
+        #expect(problem([0, 0, 0, 2000], 1, 1000) == .tooLarge(width: 1, height: 2000, maxPixels: 1000))
+        let g = try GridGeometry.checkedSnapped(minX: 400_512.4, minY: 4_360_689, maxX: 609_440, maxY: 4_527_561, resolution: 30, maxPixels: 40_000_000)
+        #expect(g == GridGeometry.snapped(minX: 400_512.4, minY: 4_360_689, maxX: 609_440, maxY: 4_527_561, resolution: 30))
     }
 
     @Test(arguments: [(1, 1, 512), (511, 513, 512), (1024, 1024, 512), (1000, 7, 64), (65, 129, 64)])

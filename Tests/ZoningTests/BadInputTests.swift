@@ -124,16 +124,18 @@ import Testing
         let fx = try Fixture()
         let result = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2)).run()
         let flood = try #require(result.manifest.inputs.first { $0.key == "flood" }?.statistics)
-        // The fixture's flood raster: 340 × 280 with nodata, NaN and one +inf (see Fixture).
+        // The fixture's flood raster: 340 × 280 with nodata, NaN and one +inf (see Fixture), counted
+        // where it overlaps the grid: the grid spans source columns 10.5…320.5 and rows 20.5…265.5,
+        // so with the 2-pixel margin columns 8..<323 and rows 18..<268.
         var nan = 0, nodata = 0
-        for r in 0..<280 { for c in 0..<340 {
+        for r in 18..<268 { for c in 8..<323 {
             if r == 100 && c == 200 { continue }
             if (r * 13 + c * 7) % 211 == 0 { nan += 1 } else if (r * 31 + c * 17) % 97 == 0 { nodata += 1 }
         } }
         #expect(flood.sourceNan == nan)
         #expect(flood.sourceInfinite == 1)
         #expect(flood.sourceNodata == nodata)
-        #expect(flood.sourceValid == 340 * 280 - nan - nodata - 1)
+        #expect(flood.sourceValid == 315 * 250 - nan - nodata - 1)
         #expect(flood.gridValid + flood.gridNodata == Fixture.width * Fixture.height)
         #expect(flood.gridNodata > 0)
     }
@@ -151,5 +153,36 @@ import Testing
         #expect(status == Zoning.ExitStatus.dataError.rawValue)
         #expect(err.contains("j.yaml:3:1: error: what: unknown key \"what\""))
         #expect(err.contains("j.yaml:1:1: error: missing required key \"grid\""))
+    }
+}
+
+/// A source far larger than the grid is scanned over the part that overlaps the grid, at a step
+/// that bounds what is read (issue 11: full-width strips of a 2147483647 × 10 px source aborted).
+@Suite struct LargeSourceTests {
+    @Test func aHugeSparseSourceIsScannedOnlyWhereItOverlaps() throws {
+        let fx = try Fixture()
+        // 2 000 000 × 40 000 px (80 Gpx) of 30 m pixels, sparse: only the blocks over the grid hold data.
+        let path = fx.project.path("layers/huge.tif")
+        let width = 2_000_000, height = 40_000
+        let ds = try Dataset.create(driver: "GTiff", path: path, width: width, height: height, bands: 1, type: .float32,
+                                    options: ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "SPARSE_OK=YES", "BIGTIFF=YES"])
+        let x0 = Fixture.xmin - 30_000_000, y0 = Fixture.ymax + 600_000
+        try ds.setGeoTransform([x0, 30, 0, y0, 0, -30])
+        try ds.setSpatialReference(try SpatialReference(definition: "EPSG:4545"))
+        let band = try ds.band(1)
+        try band.setNoDataValue(-9999)
+        // The grid's pixels in the source: columns from 1 000 000, rows from 20 000, 310 × 245.
+        let values = [Float](repeating: 2.0, count: 310 * 245)
+        try values.withUnsafeBufferPointer { try band.write(PixelWindow(x: 1_000_000, y: 20_000, width: 310, height: 245), from: $0) }
+        try ds.close()
+        try fx.project.write("layers/flood-depth.yaml", "source: huge.tif\nunits: m\n")
+        let plan = try fx.plan()
+        let runner = Runner(plan: plan, options: RunOptions(threads: 2))
+        let scan = try runner.scanSource(try #require(plan.sources.first { $0.key == "flood" }))
+        // Window: the grid ± 2 px = 314 × 249 values; all of the grid's pixels are valid, the margin nodata
+        // (sparse blocks read as nodata).
+        #expect(scan.valid == 310 * 245)
+        #expect(scan.nodata == 314 * 249 - 310 * 245)
+        #expect(scan.nan == 0 && scan.infinite == 0)
     }
 }

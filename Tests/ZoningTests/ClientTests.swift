@@ -303,13 +303,14 @@ import Testing
             """, "\(run)/risk_map.png"])
         #expect(riskPNG.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "no shelters on the risk map")
 
-        // `render` redraws the maps and refreshes the Item: still valid, checksums of the new files.
-        try FileManager.default.removeItem(atPath: "\(run)/risk_map.png")
-        _ = try Operations.renderLatest(fx.project.path("jobs/prev.yaml"))
-        let rendered = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/item.json"))) as? [String: Any])
+        // `render` redraws the maps into a new run with a fresh Item: valid, checksums of the new files.
+        let written = try Operations.renderLatest(fx.project.path("jobs/prev.yaml"))
+        let rerendered = try #require(written.first.map { ($0 as NSString).deletingLastPathComponent })
+        #expect(rerendered != run)
+        let rendered = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(rerendered)/item.json"))) as? [String: Any])
         let map = try #require((rendered["assets"] as? [String: [String: Any]])?["risk_map_png"])
-        #expect(map["file:checksum"] as? String == "1220" + String(try shell("/usr/bin/sha256sum", ["\(run)/risk_map.png"]).prefix(64)))
-        let (status, out, err) = try runProcess(ClientTests.systemPython, [ClientTests.stacValidator, "\(run)/item.json"])
+        #expect(map["file:checksum"] as? String == "1220" + String(try shell("/usr/bin/sha256sum", ["\(rerendered)/risk_map.png"]).prefix(64)))
+        let (status, out, err) = try runProcess(ClientTests.systemPython, [ClientTests.stacValidator, "\(rerendered)/item.json"])
         #expect(status == 0, "\(out)\(err)")
     }
 }

@@ -48,9 +48,18 @@ import Testing
         try FileManager.default.removeItem(atPath: "\(run)/risk_map.png")
         let written = try Operations.renderLatest(fx.jobPath)
         #expect(written.contains { $0.hasSuffix("risk_map.png") })
-        let manifest = try #require(Publisher(outputDirectory: try fx.plan().outputDirectory).latestManifest())
+        // render publishes a new run (the redrawn maps, the same products) and switches latest.
+        let publisher = Publisher(outputDirectory: try fx.plan().outputDirectory)
+        let rendered = try #require(publisher.latestRun)
+        #expect(rendered != run && written.allSatisfy { $0.hasPrefix(rendered + "/") })
+        let manifest = try #require(publisher.latestManifest())
         for product in manifest.products {
-            #expect(try SHA256.hex(fileAt: "\(run)/\(product.path)") == product.sha256, "\(product.path)")
+            #expect(try SHA256.hex(fileAt: "\(rendered)/\(product.path)") == product.sha256, "\(product.path)")
+        }
+        #expect(Set(manifest.products.map(\.path)) == listed)
+        // The products are the computed run's own bytes.
+        for product in result.manifest.products where product.path.hasSuffix(".tif") || product.path.hasSuffix(".gpkg") {
+            #expect(manifest.products.first { $0.path == product.path }?.sha256 == product.sha256, "\(product.path)")
         }
     }
 }

@@ -1,0 +1,190 @@
+import CGDAL
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps GDAL off the network when a job does not allow it, in two layers:
+///
+/// 1. `networkReference(in:)` refuses, before anything is opened, every source that names the
+///    network: network `/vsi…/` handlers anywhere in the path (so nested ones such as
+///    `/vsigzip//vsicurl?url=…` count), any `scheme://` (also inside `NETCDF:"http://…"`),
+///    connection strings of network drivers (`WMS:`, `PG:`, …), and local XML indirections
+///    (VRT, OGR VRT, GDAL_WMS/WMTS/WCS service files) followed recursively.
+/// 2. `offline { … }` configures GDAL itself for the scope: network drivers deregistered, the
+///    `/vsicurl/` family allowed no file at all, every libcurl request GDAL makes sent to a proxy
+///    that is a Unix socket that does not exist (so no TCP connection is ever attempted, and no DNS
+///    lookup), `CPLHTTPFetch` replaced by a refusal, PROJ's network off. What layer 1 cannot see
+///    (an archive holding a VRT, a driver following a link) fails there without a connection.
+public enum NetworkPolicy {
+    /// GDAL virtual file systems that read over the network.
+    public static let networkFileSystems = ["/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift",
+                                            "/vsiwebhdfs", "/vsihdfs"]
+    /// Connection-string prefixes (`PREFIX:…`) of drivers that talk to servers.
+    public static let networkPrefixes: Set<String> = [
+        "WMS", "WMTS", "WCS", "WFS", "OAPIF", "OGCAPI", "EEDA", "EEDAI", "PLSCENES", "PLMOSAIC", "DAAS", "NGW", "STACIT",
+        "STACTA", "CARTO", "AMIGOCLOUD", "ES", "ELASTICSEARCH", "COUCHDB", "MONGODB", "MONGODBV3", "PG", "POSTGISRASTER",
+        "MYSQL", "OCI", "MSSQL", "ODBC", "HANA", "GNM", "CSW", "GEORASTER", "SDE", "TILEDB",
+    ]
+    /// Drivers that talk to servers; deregistered while `offline` runs.
+    public static let networkDrivers = [
+        "WMS", "WMTS", "WCS", "WFS", "OAPIF", "OGCAPI", "EEDA", "EEDAI", "PLSCENES", "PLMOSAIC", "DAAS", "NGW", "STACIT",
+        "STACTA", "Carto", "AmigoCloud", "Elasticsearch", "CouchDB", "MongoDBv3", "PostgreSQL", "PostGISRaster", "MySQL",
+        "OCI", "MSSQLSpatial", "ODBC", "HANA", "GNMDatabase", "CSW", "HTTP", "GeoRaster", "TileDB",
+    ]
+    /// Root elements of local XML files through which GDAL reads other sources or services.
+    static let serviceRoots: Set<String> = ["GDAL_WMS", "GDAL_WMTS", "WCS_GDAL", "GDAL_WCS", "OGRWFSDataSource", "WFS_GDAL"]
+    static let indirectionRoots: Set<String> = ["VRTDataset", "OGRVRTDataSource"]
+
+    /// Why `source` would make GDAL read over the network, or nil. Local XML indirections are read
+    /// (at most `depth` levels, 4 MiB each) and every source they name is checked the same way.
+    public static func networkReference(in source: String, depth: Int = 8) -> String? {
+        var visited = Set<String>()
+        return check(source, base: nil, depth: depth, visited: &visited)
+    }
+
+    private static func check(_ source: String, base: String?, depth: Int, visited: inout Set<String>) -> String? {
+        let lower = source.lowercased()
+        for fs in networkFileSystems where lower.contains(fs) { return "\(fs)/ reads over the network" }
+        if let r = lower.range(of: "[a-z][a-z0-9+.-]*://", options: .regularExpression) {
+            return "\(lower[r]) is a network address"
+        }
+        let trimmed = source.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let colon = trimmed.firstIndex(of: ":"), trimmed[..<colon].range(of: "^[A-Za-z0-9_]+$", options: .regularExpression) != nil,
+           networkPrefixes.contains(trimmed[..<colon].uppercased()) {
+            return "\(trimmed[..<colon]): opens a network driver"
+        }
+        if trimmed.hasPrefix("<") { return checkXML(trimmed, base: base, depth: depth, visited: &visited) }
+        // A local file, or a member of a local archive: follow it when it is an XML indirection.
+        var path = source
+        if !path.hasPrefix("/"), let base { path = base.hasSuffix("/") ? base + path : base + "/" + path }
+        let resolved = path.hasPrefix("/vsi") ? path : (path as NSString).standardizingPath
+        // Only text starting with "<" is read further (a raster or a GeoPackage is never read here).
+        guard depth > 0, !visited.contains(resolved), let start = head(resolved, bytes: 1024),
+              let first = start.first(where: { !" \t\r\n".utf8.contains($0) }), first == UInt8(ascii: "<"),
+              let data = head(resolved, bytes: 4 << 20) else { return nil }
+        visited.insert(resolved)
+        let text = String(decoding: data, as: UTF8.self)
+        return checkXML(text, base: (resolved as NSString).deletingLastPathComponent, depth: depth - 1, visited: &visited)
+            .map { "\(resolved) refers to the network: \($0)" }
+    }
+
+    /// The first bytes of a local file or of a member of a local archive (`/vsizip/…`), read
+    /// through GDAL's virtual file system (no network handler can be involved: checked before).
+    private static func head(_ path: String, bytes: Int) -> [UInt8]? {
+        GDAL.ensureRegistered()
+        let (handle, _) = capturingErrors { VSIFOpenL(path, "rb") }
+        guard let handle else { return nil }
+        defer { VSIFCloseL(handle) }
+        var buffer = [UInt8](repeating: 0, count: bytes)
+        let n = buffer.withUnsafeMutableBytes { p in capturingErrors { VSIFReadL(p.baseAddress, 1, bytes, handle) }.0 }
+        return Array(buffer[0..<n])
+    }
+
+    /// XML indirections: service files are network; VRTs are followed source by source.
+    private static func checkXML(_ text: String, base: String?, depth: Int, visited: inout Set<String>) -> String? {
+        guard let root = rootElement(text) else { return nil }
+        if serviceRoots.contains(root) { return "<\(root)> is a network service description" }
+        guard indirectionRoots.contains(root) else { return nil }
+        // Every element and attribute value naming a source, whatever the element.
+        let pattern = "<(SourceFilename|SrcDataSource|SourceDataSource|Filename|SourceDataset|SrcRect_Source|OverviewFile)([^>]*)>([^<]*)<"
+        guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
+        let ns = text as NSString
+        for match in regex.matches(in: text, range: NSRange(location: 0, length: ns.length)) {
+            let value = unescape(ns.substring(with: match.range(at: 3)).trimmingCharacters(in: .whitespacesAndNewlines))
+            if value.isEmpty { continue }
+            if let problem = check(value, base: base, depth: depth, visited: &visited) { return problem }
+        }
+        // Anything else in the file that looks like a network address (e.g. in a pixel function's arguments).
+        let lower = text.lowercased()
+        for fs in networkFileSystems where lower.contains(fs) { return "\(fs)/ reads over the network" }
+        return nil
+    }
+
+    private static func rootElement(_ text: String) -> String? {
+        guard let regex = try? NSRegularExpression(pattern: "<([A-Za-z_][A-Za-z0-9_.-]*)") else { return nil }
+        let ns = text as NSString
+        for match in regex.matches(in: text, range: NSRange(location: 0, length: min(ns.length, 65536))) {
+            return ns.substring(with: match.range(at: 1))
+        }
+        return nil
+    }
+
+    private static func unescape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    // MARK: GDAL configured offline
+
+    /// A proxy libcurl can only reach through a Unix socket that does not exist: every request
+    /// fails before any TCP connection or DNS lookup.
+    public static let deadProxy = "socks5h://localhost/nonexistent/hazard-zoning-offline.sock"
+
+    static let options: [String: String] = [
+        "GDAL_HTTP_PROXY": deadProxy, "GDAL_HTTPS_PROXY": deadProxy, "GDAL_HTTP_PROXYUSERPWD": "",
+        "CPL_VSIL_CURL_ALLOWED_FILENAME": "/nonexistent/network-disabled",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".network-disabled",
+        "GDAL_HTTP_MAX_RETRY": "0", "GDAL_HTTP_TIMEOUT": "1", "GDAL_HTTP_CONNECTTIMEOUT": "1",
+        "GML_DOWNLOAD_WFS_SCHEMA": "NO", "GML_SKIP_RESOLVE_ELEMS": "ALL",
+        "PROJ_NETWORK": "OFF",
+    ]
+
+    private final class State: @unchecked Sendable {
+        let lock = NSLock()
+        var depth = 0
+        var saved: [(String, String?)] = []
+        var drivers: [GDALDriverH] = []
+        var projNetwork: Int32 = 0
+    }
+    private static let state = State()
+
+    private static let refuseFetch: CPLHTTPFetchCallbackFunc = { url, _, _, _, _, _, _ in
+        let result = CPLCalloc(1, MemoryLayout<CPLHTTPResult>.size).assumingMemoryBound(to: CPLHTTPResult.self)
+        result.pointee.nStatus = 1
+        let message = "network access is disabled for this job (allow-network: false): \(url.map { String(cString: $0) } ?? "")"
+        result.pointee.pszErrBuf = CPLStrdup(message)
+        return result
+    }
+
+    /// Whether an `offline` scope is active (for tests and assertions).
+    public static var isOffline: Bool {
+        state.lock.lock(); defer { state.lock.unlock() }
+        return state.depth > 0
+    }
+
+    /// Runs `body` with GDAL unable to open any network connection (process-wide; scopes nest and
+    /// the configuration is restored when the outermost ends).
+    public static func offline<R>(_ body: () throws -> R) rethrows -> R {
+        GDAL.ensureRegistered()
+        enter()
+        defer { leave() }
+        return try body()
+    }
+
+    private static func enter() {
+        state.lock.lock(); defer { state.lock.unlock() }
+        state.depth += 1
+        guard state.depth == 1 else { return }
+        state.saved = options.keys.sorted().map { key in (key, CPLGetConfigOption(key, nil).map { String(cString: $0) }) }
+        for (key, value) in options { CPLSetConfigOption(key, value) }
+        state.drivers = networkDrivers.compactMap { GDALGetDriverByName($0) }
+        for driver in state.drivers { GDALDeregisterDriver(driver) }
+        CPLHTTPSetFetchCallback(refuseFetch, nil)
+        state.projNetwork = OSRGetPROJEnableNetwork()
+        OSRSetPROJEnableNetwork(0)
+    }
+
+    private static func leave() {
+        state.lock.lock(); defer { state.lock.unlock() }
+        state.depth -= 1
+        guard state.depth == 0 else { return }
+        for (key, value) in state.saved { CPLSetConfigOption(key, value) }
+        for driver in state.drivers { GDALRegisterDriver(driver) }
+        state.drivers = []
+        CPLHTTPSetFetchCallback(nil, nil)
+        OSRSetPROJEnableNetwork(state.projNetwork)
+    }
+}

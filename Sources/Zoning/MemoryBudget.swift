@@ -1,0 +1,86 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the compute stage is cut so that its memory stays within `RunOptions.maxMemory`, whatever
+/// `--threads` and `block-size` are: the unit of work (a block, or a strip of a block when a whole
+/// block does not fit), how many workers compute at once and how many units may be in flight.
+public struct MemoryPlan: Sendable, Equatable {
+    /// The unit of work: `width` × `height` pixels (the block size, or a strip of a block).
+    public let width: Int
+    public let height: Int
+    public let workers: Int
+    /// Units taken but not yet written (computing or waiting for the writer).
+    public let inFlight: Int
+    /// Bytes the plan expects at most: the GDAL cache, a fixed allowance, and the units.
+    public let estimate: Int
+
+    /// Bytes per pixel of one unit being computed: per layer the worker's buffer, the warped
+    /// block GDAL produces and the source window it warps from (3 × 4 bytes); the mask's buffer
+    /// and block; the index and class results and their copy waiting for the writer.
+    static func bytesPerPixel(layers: Int) -> Int { 12 * layers + 8 + 10 }
+
+    /// Process, PROJ database, GDAL drivers, the writer: what is not proportional to units.
+    static let fixedBytes = 48 << 20
+    /// What each worker costs besides its units: its own datasets, warper state and PROJ context
+    /// (measured: ~8 MiB a worker with four layers).
+    static let workerBytes = 10 << 20
+
+    /// The plan for a grid, `layers` aligned inputs, a block size, a thread count and a budget
+    /// (bytes; the GDAL block cache counts against it). Units stay multiples of 16 rows; at least
+    /// one worker runs even when a 16-row strip exceeds the budget.
+    public static func make(grid: GridGeometry, layers: Int, blockSize: Int, threads: Int,
+                            budget: Int, cacheBytes: Int) -> MemoryPlan {
+        let perPixel = bytesPerPixel(layers: layers)
+        let available = max(0, budget - cacheBytes - fixedBytes)
+        let width = blockSize
+        var height = blockSize
+        // Whole blocks when one fits; otherwise halve the rows of a unit (strips of a block).
+        // One unit computing and one waiting for the writer must fit.
+        while height > 16 && (perPixel + 10) * width * height + workerBytes > available { height = max(16, height / 2) }
+        let unit = perPixel * width * height + workerBytes
+        let units = (grid.width + width - 1) / width * ((grid.height + height - 1) / height)
+        let workers = max(1, min(threads, units, available / max(unit, 1)))
+        // A unit waiting for the writer costs its results only (index and classes, ~10 of perPixel).
+        let spare = max(0, (available - workers * unit) / max(10 * width * height, 1))
+        let inFlight = workers + max(1, min(workers, spare))
+        return MemoryPlan(width: width, height: height, workers: workers, inFlight: inFlight,
+                          estimate: cacheBytes + fixedBytes + workers * unit + (inFlight - workers) * 10 * width * height)
+    }
+}
+
+extension MemoryPlan {
+    /// Threads the COG writer may compress with: each holds a tile and its compressed copy (and
+    /// GDAL a third while the overviews are made), so at most what the budget leaves for them.
+    public static func cogThreads(blockSize: Int, bytesPerPixel: Int, threads: Int, budget: Int, cacheBytes: Int) -> Int {
+        let available = max(0, budget - cacheBytes - fixedBytes)
+        let perThread = 3 * blockSize * blockSize * bytesPerPixel + workerBytes
+        return max(1, min(threads, available / max(perThread, 1)))
+    }
+}
+
+extension Runner {
+    /// The compute stage's cut for this run (see `MemoryPlan`).
+    var memoryPlan: MemoryPlan {
+        MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
+                        threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes)
+    }
+
+    /// A failure while writing products, named by the output folder: a full file system is one
+    /// line with "no space left on device" (exit 74), whatever GDAL, libtiff or Cairo reported.
+    func writeFailure(_ error: Error) -> Error {
+        var st = statvfs()
+        let full = statvfs(plan.outputDirectory, &st) == 0 && UInt64(st.f_bavail) * UInt64(st.f_frsize) < 64 << 10
+        if full {
+            return RunError(.ioError, "\(plan.outputDirectory): no space left on device (the run was not published; free space and run again)")
+        }
+        if let e = error as? GDALError {
+            return RunError(.ioError, "\(plan.outputDirectory): writing the run failed: \(e.message)")
+        }
+        return error
+    }
+}

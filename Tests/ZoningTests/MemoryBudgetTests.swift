@@ -1,0 +1,38 @@
+import Foundation
+import GDALKit
+import RasterKernel
+import Testing
+@testable import Zoning
+
+/// The memory budget cuts the compute stage, never its results (issue 11).
+@Suite(.serialized) struct MemoryBudgetTests {
+    @Test func thePlanStaysWithinTheBudget() {
+        let grid = GridGeometry(width: 8192, height: 8192, originX: 0, originY: 0, pixelWidth: 1, pixelHeight: 1)
+        for (block, threads, layers) in [(4096, 8, 4), (4096, 1, 8), (512, 8, 4), (2048, 16, 12), (16, 8, 4)] {
+            let m = MemoryPlan.make(grid: grid, layers: layers, blockSize: block, threads: threads, budget: 256 << 20, cacheBytes: 32 << 20)
+            #expect(m.estimate <= 256 << 20 || m.height == 16, "\(block) \(threads) \(layers): \(m)")
+            #expect(m.workers >= 1 && m.workers <= threads && m.inFlight > m.workers && m.height % 16 == 0 && m.width == block)
+        }
+        // Shipped jobs (512 px blocks, four layers) keep whole blocks, so their pixels do not change.
+        let shipped = MemoryPlan.make(grid: grid, layers: 4, blockSize: 512, threads: 8, budget: 256 << 20, cacheBytes: 32 << 20)
+        #expect(shipped.height == 512 && shipped.workers >= 4, "\(shipped)")
+        // 4096 px blocks with 8 threads: strips of a block, not 8 × 4096² × layers.
+        let big = MemoryPlan.make(grid: grid, layers: 4, blockSize: 4096, threads: 8, budget: 256 << 20, cacheBytes: 32 << 20)
+        #expect(big.height < 4096)
+    }
+
+    @Test func stripsGiveTheSamePixelsAsWholeBlocks() throws {
+        let fx = try Fixture(blockSize: 128, errorThreshold: 0)
+        let plan = try fx.plan()
+        let whole = try Runner(plan: plan, options: RunOptions(threads: 3, runID: "whole")).run()
+        var tight = RunOptions(threads: 3, runID: "strips")
+        tight.maxMemory = 64 << 20   // below the fixed allowance: 16-row strips, one worker
+        let runner = Runner(plan: plan, options: tight)
+        #expect(runner.memoryPlan.height == 16 && runner.memoryPlan.workers == 1)
+        let strips = try runner.run()
+        for name in ["risk_index.tif", "risk_class.tif"] {
+            #expect(try readFloat("\(whole.runDirectory)/\(name)") == (try readFloat("\(strips.runDirectory)/\(name)")), "\(name)")
+        }
+        #expect(whole.manifest.statistics.classes.map(\.pixels) == strips.manifest.statistics.classes.map(\.pixels))
+    }
+}
