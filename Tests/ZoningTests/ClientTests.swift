@@ -11,7 +11,13 @@ import Testing
 @Suite(.serialized) struct ClientTests {
     static let qgisProcess = "/usr/bin/qgis_process.bin"
     static let systemPython = "/usr/bin/python3"
-    static let stacValidator = "/work/shared/stac-schemas/validate.py"
+    /// The offline STAC validator of the steering repository's `shared/`, which lies beside the
+    /// project's checkout (in CI too: a copy of `shared/` is laid beside the clone).
+    static let stacValidator: String = {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let beside = repo.deletingLastPathComponent().appendingPathComponent("shared/stac-schemas/validate.py").path
+        return FileManager.default.fileExists(atPath: beside) ? beside : "/work/shared/stac-schemas/validate.py"
+    }()
     static let offscreen = ["QT_QPA_PLATFORM": "offscreen"]
 
     /// The prevention fixture (risk zones, prevention zones, shelters as a proximity factor,
