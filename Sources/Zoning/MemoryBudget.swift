@@ -84,3 +84,25 @@ extension Runner {
         return error
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension MemoryPlan {
+    /// Fixes glibc's mmap threshold at 128 KiB. By default glibc raises the threshold each time a
+    /// large block is freed, after which the per-block buffers the workers hand to the writer come
+    /// from the heap arenas and stay in the process when freed: measured on the 30 m demo zoning job,
+    /// peak RSS 327 MiB (577 MiB with six weight scenarios) against 242 (248) MiB with the threshold
+    /// fixed. Buffers of a block are far larger than 128 KiB, so they are mapped and unmapped whole.
+    public static func boundHeap() {
+        #if canImport(Glibc)
+        // mallopt(3) is declared in <malloc.h>, which Swift's Glibc module does not export.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        let mMmapThreshold: Int32 = -3   // M_MMAP_THRESHOLD
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+            _ = unsafeBitCast(symbol, to: Mallopt.self)(mMmapThreshold, 128 << 10)
+        }
+        #endif
+    }
+}

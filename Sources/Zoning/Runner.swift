@@ -292,6 +292,7 @@ public struct Runner {
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
         var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
                                sensitivity: sensitivity, townshipPath: townships?.1)
+        if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
         modelInfo.nonFiniteResults = stats.counters.nonFinite
         if stats.counters.outOfRange > 0 {
             throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")

@@ -332,10 +332,19 @@ final class SensitivityAccumulator {
         return total
     }
 
-    /// The tallies of every block, merged in block order (the index sums are floating point).
-    func finish(scenarios: Int, towns: Int, classes: Int) throws -> SensitivityBlock {
+    /// Closes the rasters once every unit is written (the main pass, or the pass after it), so
+    /// their blocks do not hold GDAL's cache during the stages that follow.
+    func closeRasters() throws {
+        guard !closed else { return }
         try stabilityDS.close()
         try rangeDS.close()
+        closed = true
+    }
+    private var closed = false
+
+    /// The tallies of every block, merged in block order (the index sums are floating point).
+    func finish(scenarios: Int, towns: Int, classes: Int) throws -> SensitivityBlock {
+        try closeRasters()
         var total = SensitivityBlock(pixels: 0, scenarios: scenarios, towns: towns, classes: classes)
         for key in partials.keys.sorted() { total.merge(partials[key]!) }
         return total

@@ -73,6 +73,7 @@ extension LogFormat: ExpressibleByArgument {}
 /// A full disk or a file-size limit must give a clean error, not a kill by SIGXFSZ.
 func prepareProcess() {
     signal(SIGXFSZ, SIG_IGN)
+    MemoryPlan.boundHeap()
     GDAL.silenceUncapturedMessages()
 }
 
