@@ -178,6 +178,17 @@ extension Runner {
     func streamBlocks<T: Sendable>(rasters: [(path: String, name: String)], mask: (path: String, name: String)?,
                                    _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T,
                                    consume: (Block, T) throws -> Void) throws {
+        try streamBlocks(rasters: rasters, mask: mask, state: {}, { (_: inout Void, block, buffers, maskValues) in
+            body(block, buffers, maskValues)
+        }, consume: consume)
+    }
+
+    /// The same with state of each worker's own (scratch buffers reused from unit to unit), made
+    /// by `state` on the worker's thread.
+    func streamBlocks<State, T: Sendable>(rasters: [(path: String, name: String)], mask: (path: String, name: String)?,
+                                          state makeState: @escaping @Sendable () -> State,
+                                          _ body: @escaping @Sendable (inout State, Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) throws -> T,
+                                          consume: (Block, T) throws -> Void) throws {
         let memory = memoryPlan
         let blocks = plan.grid.blocks(width: memory.width, height: memory.height)
         let workers = min(memory.workers, max(1, blocks.count))
@@ -193,6 +204,7 @@ extension Runner {
                     let maskBand = try maskDS?.band(1)
                     var buffers = rasters.map { _ in [Float](repeating: 0, count: capacity) }
                     var maskBuffer = [Float](repeating: 1, count: capacity)
+                    var state = makeState()
                     while let i = pipeline.take() {
                         let w = blocks[i].window
                         let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
@@ -211,10 +223,10 @@ extension Runner {
                                 throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.message)")
                             }
                         }
-                        let result = withUnsafeInputs(buffers) { pointers in
-                            maskBuffer.withUnsafeBufferPointer { m in
-                                body(blocks[i], pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) },
-                                     maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
+                        let result = try withUnsafeInputs(buffers) { pointers in
+                            try maskBuffer.withUnsafeBufferPointer { m in
+                                try body(&state, blocks[i], pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) },
+                                         maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
                             }
                         }
                         pipeline.submit((i, result))

@@ -587,63 +587,46 @@ public struct Runner {
         classBand.setDescription("risk class (\(plan.job.classify.scheme.id))")
 
         let blocks = grid.blocks(width: memory.width, height: memory.height)
-        let workers = min(memory.workers, max(1, blocks.count))
-        let pipeline = BlockPipeline<BlockResult>(total: blocks.count, workers: workers, capacity: memory.inFlight)
         let wantsHistogram = plan.job.classify.method != nil
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
         let classCount = plan.job.classify.scheme.classCount
         let scenarios = sensitivity?.0
-        let townships = sensitivity == nil ? nil : townshipPath
-        var threads: [Thread] = []
-        for _ in 0..<workers {
-            let thread = Thread {
-                Runner.work(pipeline: pipeline, blocks: blocks, sources: aligned, mask: mask, names: names, kernel: kernel,
-                            histogram: wantsHistogram, sensitivity: scenarios, townships: townships,
-                            classCount: classCount, unitPixels: memory.width * memory.height)
-            }
-            thread.stackSize = 1 << 20
-            threads.append(thread)
-        }
-        threads.forEach { $0.start() }
+        let layerCount = aligned.count
+        var rasters = aligned.indices.map { (aligned[$0], names[$0]) }
+        let withTownships = scenarios != nil && townshipPath != nil
+        if withTownships, let townshipPath { rasters.append((townshipPath, "zoning.townships")) }
 
         var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(), layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
                                 indexMin: .infinity, indexMax: -.infinity)
         var sums = [Double](repeating: 0, count: blocks.count)
         var squares = [Double](repeating: 0, count: blocks.count)
         var writtenCount = 0
-        do {
-            while let result = pipeline.next() {
-                let w = result.block.window
-                let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                try result.index.withUnsafeBufferPointer { try indexBand.write(window, from: $0) }
-                try result.classes.withUnsafeBufferPointer { try classBand.write(window, from: $0) }
-                for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
-                for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
-                if let h = result.histogram { stats.histogram?.merge(h) }
-                if let part = result.sensitivity { try sensitivity?.1.add(result.block, part) }
-                if let part = result.scenarioStatistics { sensitivity?.1.add(result.block, part) }
-                sums[result.block.index] = result.indexSum
-                squares[result.block.index] = result.indexSumSquares
-                stats.counters.merge(result.counters)
-                stats.indexMin = min(stats.indexMin, result.indexMin)
-                stats.indexMax = max(stats.indexMax, result.indexMax)
-                writtenCount += 1
-                pipeline.written()
-                report("compute", writtenCount, blocks.count)
-                if let limit = options.failAfterBlocks, writtenCount >= limit {
-                    throw RunError(.software, "injected failure after \(writtenCount) blocks")
-                }
+        try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() }) {
+            scratch, block, buffers, maskValues in
+            try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
+                               histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
+                               town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+        } consume: { block, result in
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            try result.index.withUnsafeBufferPointer { try indexBand.write(window, from: $0) }
+            try result.classes.withUnsafeBufferPointer { try classBand.write(window, from: $0) }
+            for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
+            for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
+            if let h = result.histogram { stats.histogram?.merge(h) }
+            if let part = result.sensitivity { try sensitivity?.1.add(block, part) }
+            if let part = result.scenarioStatistics { sensitivity?.1.add(block, part) }
+            sums[block.index] = result.indexSum
+            squares[block.index] = result.indexSumSquares
+            stats.counters.merge(result.counters)
+            stats.indexMin = min(stats.indexMin, result.indexMin)
+            stats.indexMax = max(stats.indexMax, result.indexMax)
+            writtenCount += 1
+            report("compute", writtenCount, blocks.count)
+            if let limit = options.failAfterBlocks, writtenCount >= limit {
+                throw RunError(.software, "injected failure after \(writtenCount) blocks")
             }
-        } catch {
-            pipeline.fail(RunError(.software, "cancelled"))
-            pipeline.waitForWorkers()
-            throw error
-        }
-        pipeline.waitForWorkers()
-        if let error = pipeline.error { throw error }
-        guard writtenCount == blocks.count else {
-            throw RunError(.software, "internal error: \(writtenCount) of \(blocks.count) blocks were written")
         }
         // Sum in block order, so the mean does not depend on which thread finished first.
         stats.indexSum = sums.reduce(0, +)
@@ -653,113 +636,53 @@ public struct Runner {
         return stats
     }
 
-    /// A worker: opens its own datasets (GDAL handles are never shared between threads), then takes
-    /// blocks until there are none left.
-    static func work(pipeline: BlockPipeline<BlockResult>, blocks: [Block], sources: [String], mask: String?, names: [String], kernel: BlockKernel,
-                     histogram wantsHistogram: Bool, sensitivity: SensitivitySetup?, townships: String?,
-                     classCount: Int, unitPixels: Int) {
-        defer { pipeline.workerFinished() }
-        do {
-            let datasets = try sources.map { try Dataset(open: $0, flags: [.raster]) }
-            let bands = try datasets.map { try $0.band(1) }
-            let maskDS = try mask.map { try Dataset(open: $0, flags: [.raster]) }
-            let maskBand = try maskDS.map { try $0.band(1) }
-            let townDS = try townships.map { try Dataset(open: $0, flags: [.raster]) }
-            let townBand = try townDS.map { try $0.band(1) }
-            let capacity = unitPixels
-            var inputs = sources.map { _ in [Float](repeating: 0, count: capacity) }
-            var maskBuffer = [Float](repeating: 1, count: capacity)
-            var townBuffer = [Float](repeating: 0, count: townBand == nil ? 0 : capacity)
-            var scratch = SensitivitySetup.Scratch()
-            while let i = pipeline.take() {
-                let block = blocks[i]
-                let w = block.window
-                let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                let n = w.count
-                for (l, band) in bands.enumerated() {
-                    do {
-                        try inputs[l].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                    } catch let error as GDALError {
-                        throw RunError(.ioError, "\(names[l]): reading block \(w): \(error.message)")
-                    }
-                }
-                if let maskBand {
-                    do {
-                        try maskBuffer.withUnsafeMutableBufferPointer { try maskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                    } catch let error as GDALError {
-                        throw RunError(.ioError, "\(names[bands.count]): reading block \(w): \(error.message)")
-                    }
-                }
-                var index = [Float](repeating: 0, count: n)
-                var classes = [UInt8](repeating: 0, count: n)
-                let counters = withUnsafeInputs(inputs) { pointers in
-                    maskBuffer.withUnsafeBufferPointer { m in
-                        index.withUnsafeMutableBufferPointer { ip in
-                            classes.withUnsafeMutableBufferPointer { cp in
-                                kernel.run(count: n, inputs: pointers, mask: maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]),
-                                           index: ip, classes: cp)
-                            }
-                        }
-                    }
-                }
-                let layerValid = inputs.map { values in
-                    values.withUnsafeBufferPointer { countFinite(UnsafeBufferPointer(rebasing: $0[0..<n])) }
-                }
-                var counts = [Int](repeating: 0, count: classCount + 1)
-                var sum = 0.0, sumSquares = 0.0
-                var lo = Float.infinity, hi = -Float.infinity
-                for p in 0..<n {
-                    let c = Int(classes[p])
-                    counts[c] += 1
-                    if c != 0 {
-                        let v = index[p]
-                        sum += Double(v)
-                        sumSquares += Double(v) * Double(v)
-                        lo = min(lo, v); hi = max(hi, v)
-                    }
-                }
-                var result = BlockResult(block: block, index: index, classes: classes, classCounts: counts,
-                                         indexSum: sum, indexSumSquares: sumSquares, counters: counters, indexMin: lo, indexMax: hi,
-                                         layerValid: layerValid,
-                                         histogram: wantsHistogram ? index.withUnsafeBufferPointer { values in
-                                             var h = Histogram()
-                                             h.add(values)
-                                             return h
-                                         } : nil)
-                if let sensitivity {
-                    // The weight scenarios on the same block while its layers are in memory.
-                    if let townBand {
-                        try townBuffer.withUnsafeMutableBufferPointer { try townBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                    }
-                    withUnsafeInputs(inputs) { pointers in
-                        maskBuffer.withUnsafeBufferPointer { m in
-                            townBuffer.withUnsafeBufferPointer { t in
-                                let layers = pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) }
-                                let maskValues = maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n])
-                                if sensitivity.classifiers != nil {
-                                    result.sensitivity = classes.withUnsafeBufferPointer { c in
-                                        index.withUnsafeBufferPointer { x in
-                                            sensitivity.block(count: n, inputs: layers, mask: maskValues, baseline: c, baselineIndex: x,
-                                                              town: townBand == nil ? nil : UnsafeBufferPointer(rebasing: t[0..<n]),
-                                                              scratch: &scratch)
-                                        }
-                                    }
-                                } else {
-                                    result.scenarioStatistics = sensitivity.statistics(count: n, inputs: layers, mask: maskValues)
-                                }
-                            }
-                        }
-                    }
-                }
-                pipeline.submit(result)
+    /// One unit of the main pass on a worker: the kernel, the counts, the histogram and the weight
+    /// scenarios, while the unit's layers are in memory.
+    static func compute(block: Block, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?, kernel: BlockKernel,
+                        histogram wantsHistogram: Bool, classCount: Int, sensitivity: SensitivitySetup?,
+                        town: UnsafeBufferPointer<Float>?, scratch: inout SensitivitySetup.Scratch) throws -> BlockResult {
+        let n = block.window.count
+        var index = [Float](repeating: 0, count: n)
+        var classes = [UInt8](repeating: 0, count: n)
+        let counters = index.withUnsafeMutableBufferPointer { ip in
+            classes.withUnsafeMutableBufferPointer { cp in
+                kernel.run(count: n, inputs: inputs, mask: mask, index: ip, classes: cp)
             }
-        } catch let error as RunError {
-            pipeline.fail(error)
-        } catch let error as GDALError {
-            pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.message)"))
-        } catch {
-            pipeline.fail(RunError(.software, "\(error)"))
         }
+        let layerValid = inputs.map(countFinite)
+        var counts = [Int](repeating: 0, count: classCount + 1)
+        var sum = 0.0, sumSquares = 0.0
+        var lo = Float.infinity, hi = -Float.infinity
+        for p in 0..<n {
+            let c = Int(classes[p])
+            counts[c] += 1
+            if c != 0 {
+                let v = index[p]
+                sum += Double(v)
+                sumSquares += Double(v) * Double(v)
+                lo = min(lo, v); hi = max(hi, v)
+            }
+        }
+        var result = BlockResult(block: block, index: index, classes: classes, classCounts: counts,
+                                 indexSum: sum, indexSumSquares: sumSquares, counters: counters, indexMin: lo, indexMax: hi,
+                                 layerValid: layerValid,
+                                 histogram: wantsHistogram ? index.withUnsafeBufferPointer { values in
+                                     var h = Histogram()
+                                     h.add(values)
+                                     return h
+                                 } : nil)
+        if let sensitivity {
+            if sensitivity.classifiers != nil {
+                result.sensitivity = classes.withUnsafeBufferPointer { c in
+                    index.withUnsafeBufferPointer { x in
+                        sensitivity.block(count: n, inputs: inputs, mask: mask, baseline: c, baselineIndex: x, town: town, scratch: &scratch)
+                    }
+                }
+            } else {
+                result.scenarioStatistics = sensitivity.statistics(count: n, inputs: inputs, mask: mask)
+            }
+        }
+        return result
     }
 
     func write(_ data: Data, to path: String) throws {
@@ -867,17 +790,17 @@ public struct Runner {
 }
 
 /// Calls `body` with buffer pointers to every array, keeping them alive.
-func withUnsafeInputs<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
+func withUnsafeInputs<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
     var pointers: [UnsafeBufferPointer<Float>] = []
     pointers.reserveCapacity(arrays.count)
-    func recurse(_ i: Int) -> R {
-        if i == arrays.count { return body(pointers) }
-        return arrays[i].withUnsafeBufferPointer { p in
+    func recurse(_ i: Int) throws -> R {
+        if i == arrays.count { return try body(pointers) }
+        return try arrays[i].withUnsafeBufferPointer { p in
             pointers.append(p)
-            return recurse(i + 1)
+            return try recurse(i + 1)
         }
     }
-    return recurse(0)
+    return try recurse(0)
 }
 
 /// Values that are neither NaN nor ±inf.

@@ -400,9 +400,9 @@ extension Runner {
             var rasters = aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) }
             rasters.append((classPath, "risk class"))
             if let townships { rasters.append((townships.1, "townships")) }
-            try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }) { block, buffers, maskValues in
+            try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }, state: { SensitivitySetup.Scratch() }) {
+                scratch, block, buffers, maskValues in
                 let baseClass = buffers[layerCount].map { UInt8($0) }
-                var scratch = SensitivitySetup.Scratch()
                 return baseClass.withUnsafeBufferPointer {
                     pass.block(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), mask: maskValues,
                                baseline: $0, baselineIndex: nil, town: buffers.count > layerCount + 1 ? buffers[layerCount + 1] : nil,
