@@ -138,6 +138,15 @@ enum ChangeReport {
         var to: Int
         var pixels: Int
         var areaHa: Double
+        /// Exposure totals (`zoning.totals`: persons, GDP, …) in the pixels of this transition,
+        /// by total name; only in a run's own changes, where the totals are on the grid.
+        var totals: [String: Double]? = nil
+    }
+
+    /// One exposure total per township (index 0: the whole mask) and transition from → to.
+    struct TotalTransitions {
+        let name: String
+        let byTransition: [[[Double]]]
     }
 
     struct TownshipChange: Encodable {
@@ -169,7 +178,7 @@ enum ChangeReport {
     /// Writes the change products of `from` → `to` into `folder`; returns the files written
     /// (relative to `folder`). Throws `GridMismatch` when the two class rasters are not on one grid.
     static func write(from: RunFolder, to: RunFolder, into folder: String, threads: Int, map drawMap: Bool = true,
-                      withDirectories: Bool = true) throws -> [String] {
+                      withDirectories: Bool = true, totals: [TotalTransitions] = []) throws -> [String] {
         GDAL.ensureRegistered()
         for run in [from, to] where !FileManager.default.fileExists(atPath: run.classRaster) {
             throw GridMismatch(message: "\(run.classRaster) does not exist (the job makes no risk-class product)")
@@ -288,10 +297,13 @@ enum ChangeReport {
 
         // Per township: levels from stats.json, transitions from the pixels.
         let pixelHa = abs(gt[1] * gt[5] - gt[2] * gt[4]) / 10_000
-        func transitions(_ m: [[Int]]) -> [Transition] {
+        func transitions(_ m: [[Int]], township: Int) -> [Transition] {
             var list: [Transition] = []
             for a in 1...k { for b in 1...k where m[a][b] > 0 {
-                list.append(Transition(from: a, to: b, pixels: m[a][b], areaHa: Double(m[a][b]) * pixelHa))
+                let sums = totals.filter { township < $0.byTransition.count }
+                    .map { ($0.name, a < $0.byTransition[township].count && b < $0.byTransition[township][a].count ? $0.byTransition[township][a][b] : 0) }
+                list.append(Transition(from: a, to: b, pixels: m[a][b], areaHa: Double(m[a][b]) * pixelHa,
+                                       totals: sums.isEmpty ? nil : Dictionary(uniqueKeysWithValues: sums)))
             } }
             return list
         }
@@ -320,7 +332,7 @@ enum ChangeReport {
             townships.append(TownshipChange(
                 townshipCode: row["code"]?.string ?? "", township: row["name"]?.string ?? "",
                 previousLevel: before, previousLevelName: before.map(from.className), level: after, levelName: after.map(to.className),
-                change: change, transitions: id > 0 && id <= townshipCount ? transitions(perTownship[id]) : []))
+                change: change, transitions: id > 0 && id <= townshipCount ? transitions(perTownship[id], township: id) : []))
         }
         let valid = counts.joined().reduce(0, +)
         let changed = (1...k).reduce(0) { s, a in s + (1...k).filter { $0 != a }.reduce(0) { $0 + counts[a][$1] } }
@@ -328,22 +340,25 @@ enum ChangeReport {
             from: .init(job: from.job, runId: from.runID, directory: withDirectories ? from.directory : nil),
             to: .init(job: to.job, runId: to.runID, directory: withDirectories ? to.directory : nil),
             pixelAreaHa: pixelHa, validPixels: valid, changedPixels: changed,
-            transitions: transitions(counts), townships: townships,
+            transitions: transitions(counts, township: 0), townships: townships,
             files: files + ["changes.csv", "changes.json"] + (drawMap && valid > 0 ? ["risk_change_map.pdf", "risk_change_map.png"] : []))
         try Manifest.json(document).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("changes.json")))
 
         // changes.csv: the whole grid's transitions (township "(all)"), then every township's.
-        var lines = ["township_code,township,previous_level,previous_level_name,level,level_name,change,from_class,to_class,pixels,area_ha"]
-        for t in transitions(counts) {
-            lines.append(["", "(all)", "", "", "", "", t.to > t.from ? "up" : t.to < t.from ? "down" : "same",
-                          String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)].joined(separator: ","))
+        let totalNames = totals.map(\.name)
+        func totalCells(_ t: Transition) -> [String] { totalNames.map { csvNumber(t.totals?[$0]) } }
+        var lines = [(["township_code", "township", "previous_level", "previous_level_name", "level", "level_name", "change",
+                       "from_class", "to_class", "pixels", "area_ha"] + totalNames).joined(separator: ",")]
+        for t in transitions(counts, township: 0) {
+            lines.append((["", "(all)", "", "", "", "", t.to > t.from ? "up" : t.to < t.from ? "down" : "same",
+                           String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)] + totalCells(t)).joined(separator: ","))
         }
         for town in townships {
             let head = [csvText(town.townshipCode), csvText(town.township), town.previousLevel.map(String.init) ?? "",
                         csvText(town.previousLevelName ?? ""), town.level.map(String.init) ?? "", csvText(town.levelName ?? ""), town.change]
-            if town.transitions.isEmpty { lines.append((head + ["", "", "", ""]).joined(separator: ",")) }
+            if town.transitions.isEmpty { lines.append((head + ["", "", "", ""] + totalNames.map { _ in "" }).joined(separator: ",")) }
             for t in town.transitions {
-                lines.append((head + [String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)]).joined(separator: ","))
+                lines.append((head + [String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)] + totalCells(t)).joined(separator: ","))
             }
         }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("changes.csv")))

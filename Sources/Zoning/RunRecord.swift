@@ -94,7 +94,8 @@ extension Runner {
 
     /// Keeps the job file and the layer definitions as run under `job/`, writes the changes since
     /// the previous run (`Changes.swift`) and returns what the manifest records about the method.
-    func keepRunRecord(staging: String, runID: String, model: Manifest.ModelInfo) throws -> Manifest.Applied {
+    func keepRunRecord(staging: String, runID: String, model: Manifest.ModelInfo,
+                       totals: [ChangeReport.TotalTransitions] = []) throws -> Manifest.Applied {
         let jobFolder = (staging as NSString).appendingPathComponent("job")
         let layerFolder = (jobFolder as NSString).appendingPathComponent("layers")
         var copies: [Manifest.Applied.LayerCopy] = []
@@ -147,7 +148,8 @@ extension Runner {
                     changes = try ChangeReport.write(from: RunFolder(directory: run, manifest: manifest),
                                                      to: RunFolder(directory: staging, plan: plan, runID: runID),
                                                      into: staging, threads: options.threads,
-                                                     map: plan.job.outputs.products.contains(.maps), withDirectories: false)
+                                                     map: plan.job.outputs.products.contains(.maps), withDirectories: false,
+                                                     totals: totals)
                 } catch let error as ChangeReport.GridMismatch {
                     logger.warning("no changes written", metadata: ["reason": "\(error.message)"])
                 }

@@ -316,6 +316,7 @@ public struct Runner {
         // 3. Zones and statistics per township; prevention.
         var zoningInfo: Manifest.ZoningInfo?
         var totalsInfo: [Manifest.TotalInfo]?
+        var totalTransitions: [ChangeReport.TotalTransitions] = []
         if let zoning = plan.job.zoning {
             var features: Int?
             if products0.contains(.riskZones) {
@@ -334,10 +335,17 @@ public struct Runner {
                 var rows = try townshipStatistics(classPath: classTmp, indexPath: indexTmp, townshipPath: path, townships: towns,
                                                   level: t.level, thresholds: classification.breaks)
                 if !zoning.totals.isEmpty {
+                    // The run `latest` points at (the lock is held): its classes give the totals per change.
+                    let previousClasses = Publisher(outputDirectory: plan.outputDirectory).latestRun
+                        .map { ($0 as NSString).appendingPathComponent("risk_class.tif") }
+                        .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
                     let sums = try computeTotals(classPath: classTmp, townshipPath: path, townshipCount: towns.names.count,
-                                                 maskPath: maskPath, work: work)
+                                                 maskPath: maskPath, previousClassPath: previousClasses, work: work)
                     addTotals(sums, to: &rows)
                     totalsInfo = self.totalsInfo(sums)
+                    totalTransitions = zip(zoning.totals, sums).compactMap { total, s in
+                        s.byTransition.map { ChangeReport.TotalTransitions(name: total.name, byTransition: $0) }
+                    }
                 }
                 try writeTownshipLevels(rows, townships: t, staging: staging)
                 try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("stats.json"))
@@ -382,7 +390,7 @@ public struct Runner {
         }
 
         // 5b. The job and layer definitions as run, the changes since the previous run (RunRecord.swift).
-        let applied = try keepRunRecord(staging: staging, runID: runID, model: modelInfo)
+        let applied = try keepRunRecord(staging: staging, runID: runID, model: modelInfo, totals: totalTransitions)
 
         // Every file of the run, with size and checksum.
         let names = try runFiles(in: staging)

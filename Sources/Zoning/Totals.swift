@@ -163,13 +163,16 @@ struct TotalSums {
     var inMask: [Double]
     var grid: Double
     var nodataInMask: Int
+    /// With a previous run on the same grid: the total per township (index 0: the whole mask) and
+    /// transition previous class → class, for the change products.
+    var byTransition: [[[Double]]]? = nil
 }
 
 extension Runner {
     /// Sums every total per township and class, block by block in grid order on this thread (the
     /// sums do not depend on `--threads`). `classPath` is the published class raster's source.
     func computeTotals(classPath: String, townshipPath: String, townshipCount: Int, maskPath: String?,
-                       work: String) throws -> [TotalSums] {
+                       previousClassPath: String? = nil, work: String) throws -> [TotalSums] {
         let totals = plan.job.zoning?.totals ?? []
         guard !totals.isEmpty else { return [] }
         let k = plan.job.classify.scheme.classCount
@@ -202,9 +205,20 @@ extension Runner {
             }
         }
         let factors = totals.map { $0.factor(pixelAreaSquareMetres: plan.grid.pixelArea) }
+        // The previous run's classes, when it is on this grid (pixel for pixel).
+        let previousBand: RasterBand? = try previousClassPath.flatMap { path in
+            let ds = try Dataset(open: path, flags: [.raster])
+            guard ds.width == plan.grid.width, ds.height == plan.grid.height,
+                  let gt = ds.geoTransform, zip(gt, plan.grid.geoTransform).allSatisfy({ abs($0 - $1) <= 1e-9 * max(1, abs($1)) }) else { return nil }
+            return try ds.band(1)
+        }
+        let kp = 255
         var sums = totals.map { _ in
             TotalSums(byTownship: [[Double]](repeating: [Double](repeating: 0, count: k + 1), count: townshipCount + 1),
-                      inMask: [Double](repeating: 0, count: k + 1), grid: 0, nodataInMask: 0)
+                      inMask: [Double](repeating: 0, count: k + 1), grid: 0, nodataInMask: 0,
+                      byTransition: previousBand == nil ? nil
+                          : [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: k + 1), count: kp + 1),
+                                         count: townshipCount + 1))
         }
         let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
         let townBand = try Dataset(open: townshipPath, flags: [.raster]).band(1)
@@ -218,6 +232,7 @@ extension Runner {
             let classes: [UInt8] = try classBand.read(window)
             let town: [Int32] = try townBand.read(window)
             let mask: [UInt8]? = try maskBand?.read(window)
+            let previous: [UInt8]? = try previousBand?.read(window)
             for (i, band) in bands.enumerated() {
                 do {
                     try values.withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
@@ -239,6 +254,11 @@ extension Runner {
                     if inside { s.inMask[c] += q }
                     let t = Int(town[p])
                     if t > 0 && t <= townshipCount { s.byTownship[t][c] += q }
+                    if let previous, c != 0, previous[p] != 0 {
+                        let a = Int(previous[p])
+                        if inside { s.byTransition![0][a][c] += q }
+                        if t > 0 && t <= townshipCount { s.byTransition![t][a][c] += q }
+                    }
                 }
                 sums[i] = s
             }

@@ -270,6 +270,68 @@ import Testing
         #expect(rows.map { $0["code"] as? String } == ["150625101", "150625102"])
     }
 
+    /// A second run after the weights changed: its changes carry the people and floor area of every
+    /// transition (previous class → class), per township and over the mask, equal to numpy over the
+    /// gdalwarp-aligned layers, the township raster and the two published class rasters.
+    @Test func changesCarryTheTotalsOfEveryTransition() throws {
+        let (fx, job) = try Self.fixture(zoning: "  totals:\n    persons: { layer: pop, as: per-km2, units: persons }\n    floor: { layer: floor, as: count, units: m2 }\n",
+                                         products: "  products: [risk-index, risk-class, statistics]\n")
+        let first = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let text = try String(contentsOfFile: job, encoding: .utf8)
+        try text.replacingOccurrences(of: "weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }",
+                                      with: "weighted-sum: { flood: 0.25, fire: 0.45, seismic: 0.30 }").write(toFile: job, atomically: true, encoding: .utf8)
+        let second = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let script = """
+            import sys, json, subprocess, numpy as np
+            from osgeo import gdal
+            layers, work, prev, cur = sys.argv[1:5]
+            te = ['-te', '\(Fixture.xmin)', '\(Fixture.ymin)', '\(Fixture.xmax)', '\(Fixture.ymax)', '-tr', '30', '30']
+            def warp(name, alg):
+                subprocess.run(['gdalwarp', '-q', '-t_srs', 'EPSG:4545', *te, '-r', alg, '-ot', 'Float64', '-dstnodata', 'nan',
+                                '-et', '0.125', '-srcnodata', '-9999', f'{layers}/{name}.tif', f'{work}/{name}.tif'], check=True)
+                return gdal.Open(f'{work}/{name}.tif').ReadAsArray()
+            persons = warp('pop', 'average') * (30 * 30 / 1e6)
+            floor = warp('floor', 'sum')
+            subprocess.run(['gdal_rasterize', '-q', '-a', 'tid', '-l', 'towns', *te, '-ot', 'UInt16', '-init', '0',
+                            f'{layers}/towns.gpkg', f'{work}/towns.tif'], check=True)
+            t = gdal.Open(f'{work}/towns.tif').ReadAsArray()
+            a = gdal.Open(prev).ReadAsArray().astype(int); b = gdal.Open(cur).ReadAsArray().astype(int)
+            out = {}
+            for name, v in (('persons', persons), ('floor', floor)):
+                ok = (a > 0) & (b > 0) & np.isfinite(v)
+                for town in (0, 1, 2):
+                    sel = ok if town == 0 else ok & (t == town)
+                    for i in range(1, 5):
+                        for j in range(1, 5):
+                            m = sel & (a == i) & (b == j)
+                            if m.any(): out[f'{name} {town} {i} {j}'] = float(v[m].sum())
+            print(json.dumps(out))
+            """
+        let work = fx.project.path("oracle-changes")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let out = try shell("/usr/bin/python3", ["-c", script, fx.project.path("layers"), work,
+                                                 "\(first.runDirectory)/risk_class.tif", "\(second.runDirectory)/risk_class.tif"])
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Double])
+        let changes = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(second.runDirectory)/changes.json"))) as? [String: Any])
+        var seen: [String: Double] = [:]
+        func collect(_ transitions: [[String: Any]], town: Int) {
+            for t in transitions {
+                let from = t["from"] as! Int, to = t["to"] as! Int
+                for (name, value) in (t["totals"] as? [String: Double]) ?? [:] { seen["\(name) \(town) \(from) \(to)"] = value }
+            }
+        }
+        collect(changes["transitions"] as! [[String: Any]], town: 0)
+        for (i, town) in (changes["townships"] as! [[String: Any]]).enumerated() { collect(town["transitions"] as! [[String: Any]], town: i + 1) }
+        #expect(!expected.isEmpty && Set(seen.keys) == Set(expected.keys), "keys \(seen.keys.sorted()) vs numpy \(expected.keys.sorted())")
+        #expect(expected.keys.contains { $0.hasPrefix("persons 0 ") && $0.split(separator: " ")[2] != $0.split(separator: " ")[3] },
+                "some class changed")
+        for (key, value) in expected {
+            #expect(abs((seen[key] ?? .nan) - value) <= 1e-6 * max(1, abs(value)), "\(key): \(seen[key] ?? .nan) vs numpy \(value)")
+        }
+        let csv = try String(contentsOfFile: "\(second.runDirectory)/changes.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("township_code,township,previous_level,previous_level_name,level,level_name,change,from_class,to_class,pixels,area_ha,persons,floor\n"))
+    }
+
     @Test func townshipRiskLevelMapColoursEachTownshipByItsLevelAndLabelsThePeopleInTheTopLevels() throws {
         let (fx, job) = try Self.fixture(zoning: Self.totals, products: "  products: [risk-class, statistics, maps]\n",
                                          level: ", level: high-share, high-share: 0.7")
