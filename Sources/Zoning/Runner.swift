@@ -779,12 +779,18 @@ public struct Runner {
 
     // MARK: products
 
+    /// The COG tile edge: the block size up to 1024 px. GDAL's COG driver builds overviews in
+    /// chunks of a tile row, so 4096-px tiles alone take ~300 MiB for an 8192-px-wide Float32
+    /// raster (measured by scripts/bench-memory), above the memory budget; tiles past 1024 px
+    /// also serve no COG reader better.
+    var cogTileSize: Int { min(plan.blockSize, 1024) }
+
     func writeCOG(from source: String, to destination: String, resampling: String, predictor: String?) throws {
         let src = try Dataset(open: source, flags: [.raster])
         try describeBand(of: src, for: destination)
-        let cogThreads = MemoryPlan.cogThreads(blockSize: plan.blockSize, bytesPerPixel: (try src.band(1)).pixelType == .byte ? 1 : 4,
+        let cogThreads = MemoryPlan.cogThreads(blockSize: cogTileSize, bytesPerPixel: (try src.band(1)).pixelType == .byte ? 1 : 4,
                                                threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes)
-        var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(plan.blockSize)",
+        var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(cogTileSize)",
                     "-co", "OVERVIEW_RESAMPLING=\(resampling)", "-co", "NUM_THREADS=\(cogThreads)"]
             + tiffTagArguments(for: destination)
         if let predictor { args += ["-co", "PREDICTOR=\(predictor)"] }
