@@ -452,23 +452,6 @@ extension Runner {
                      below50Pixels: total.below50, townshipsChanging: changing)
     }
 
-    /// A township's level from its class counts (index = class, 0 = nodata) and index sum.
-    static func townshipLevel(_ rule: JobSpec.TownshipLevel, counts: [Int], sum: Double, valid: Int, thresholds: [Double]) -> Int? {
-        guard valid > 0 else { return nil }
-        switch rule {
-        case .meanIndex:
-            let mean = sum / Double(valid)
-            return 1 + thresholds.filter { mean >= $0 }.count
-        case .highShare(let share):
-            var cumulative = 0
-            for c in stride(from: counts.count - 1, through: 1, by: -1) {
-                cumulative += counts[c]
-                if Double(cumulative) >= share * Double(valid) { return c }
-            }
-            return 1
-        }
-    }
-
     func sensitivityCSV(_ rows: [TownshipSensitivity], scenarios: Int) -> String {
         var lines = [(["township_id", "township", "valid_area_ha", "stable_100_percent", "stable_ge_80_percent", "stable_lt_50_percent",
                        "level", "lowest_level", "highest_level", "level_changes"] + (0..<scenarios).map { "level_scenario_\($0 + 1)" })

@@ -269,27 +269,30 @@ extension Runner {
             }
             let mean = valid > 0 ? sums[t] / Double(valid) : nil
             let dominant = valid > 0 ? classes.max { $0.pixels < $1.pixels || ($0.pixels == $1.pixels && $0.value > $1.value) }?.value : nil
-            var levelValue: Int?
-            if valid > 0 {
-                switch level {
-                case .meanIndex:
-                    levelValue = 1 + thresholds.filter { mean! >= $0 }.count
-                case .highShare(let share):
-                    var reached = 1
-                    var cumulative = 0
-                    for c in stride(from: k, through: 1, by: -1) {
-                        cumulative += counts[t][c]
-                        if Double(cumulative) >= share * Double(valid) { reached = c; break }
-                    }
-                    levelValue = reached
-                }
-            }
+            let levelValue = Runner.townshipLevel(level, counts: counts[t], sum: sums[t], valid: valid, thresholds: thresholds)
             let name: (Int?) -> String? = { v in v.flatMap { v in scheme.classes.first { Int($0.value) == v }.map { "\($0.name) \($0.english)" } } }
             return TownshipStatistics(id: t, code: townships.code(t), name: townships.names[t - 1], english: townships.englishName(t),
                                       validPixels: valid, validAreaHa: Double(valid) * pixelHa,
                                       meanIndex: mean, maxIndex: valid > 0 ? Double(maxima[t]) : nil,
                                       dominantClass: dominant, dominantClassName: name(dominant),
                                       level: levelValue, levelName: name(levelValue), classes: classes)
+        }
+    }
+
+    /// A township's level from its class counts (index = class, 0 = nodata) and index sum.
+    static func townshipLevel(_ rule: JobSpec.TownshipLevel, counts: [Int], sum: Double, valid: Int, thresholds: [Double]) -> Int? {
+        guard valid > 0 else { return nil }
+        switch rule {
+        case .meanIndex:
+            let mean = sum / Double(valid)
+            return 1 + thresholds.filter { mean >= $0 }.count
+        case .highShare(let share):
+            var cumulative = 0
+            for c in stride(from: counts.count - 1, through: 1, by: -1) {
+                cumulative += counts[c]
+                if Double(cumulative) >= share * Double(valid) { return c }
+            }
+            return 1
         }
     }
 
