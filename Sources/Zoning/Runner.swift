@@ -269,7 +269,8 @@ public struct Runner {
         lap("align")
 
         // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
-        var (kernel, modelInfo, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
+        let (kernel, resolvedModel, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
+        var modelInfo = resolvedModel
         if modelInfo.statisticsPasses > 0 { lap("statistics") }
 
         // The townships on the grid (statistics, zones, and the sensitivity tallies of the main pass).
@@ -297,7 +298,6 @@ public struct Runner {
         if stats.counters.outOfRange > 0 {
             throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
         }
-        _ = kernel
         let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp)
         for (l, source) in plan.sources.enumerated() {
             var st = inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
