@@ -1,0 +1,63 @@
+import Foundation
+import GDALKit
+import Logging
+import RasterKernel
+
+/// Stage 1: sources onto the grid.
+extension Runner {
+
+    /// Aligns a source onto the grid. Rasters become a warped VRT (warping happens block by block
+    /// as workers read); vectors are rasterised once into a tiled GeoTIFF.
+    func align(_ source: SourcePlan, work: String) throws -> String {
+        let def = source.definition
+        let what = source.key == "mask" ? "grid.mask (layer \(def.name))" : "layers.\(source.key) (layer \(def.name))"
+        let ds: Dataset
+        do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: what) }
+        do {
+            switch source.kind {
+            case .raster:
+                var input = ds
+                if ds.bandCount > 1 || def.band != 1 {
+                    input = try Utilities.translate(ds, to: (work as NSString).appendingPathComponent("\(source.key)-band.vrt"),
+                                                    arguments: ["-of", "VRT", "-b", "\(def.band)"])
+                    try input.flush()
+                }
+                let path = (work as NSString).appendingPathComponent("\(source.key).vrt")
+                // Warped in units of the compute stage (whole blocks unless the memory budget cuts them).
+                let bs = "\(plan.blockSize)", rows = "\(memoryPlan.height)"
+                let vrt = try Utilities.warp([input], to: path, arguments: source.arguments
+                    + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(rows)"])
+                guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
+                    throw RunError(.software, "\(def.source): warped size \(vrt.width)×\(vrt.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")
+                }
+                try vrt.close()
+                try input.close()
+                return path
+            case .vector:
+                let path = (work as NSString).appendingPathComponent("\(source.key).tif")
+                let bs = "\(plan.blockSize)"
+                var vector = ds
+                if let reproject = source.reprojectArguments {
+                    // Reprojected in memory: gdal_rasterize does not reproject into a new raster.
+                    vector = try Utilities.vectorTranslate(ds, to: "", arguments: ["-f", "Memory"] + reproject
+                        + [source.layerName ?? ""])
+                }
+                let out = try Utilities.rasterize(vector, to: path, arguments: source.arguments
+                    + ["-of", "GTiff", "-co", "TILED=YES", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(bs)", "-co", "SPARSE_OK=YES"])
+                guard out.width == plan.grid.width, out.height == plan.grid.height else {
+                    throw RunError(.software, "\(def.source): rasterised size \(out.width)×\(out.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")
+                }
+                try out.close()
+                return path
+            case .proximity:
+                return try alignProximity(source, work: work)
+            }
+        } catch let error as GDALError {
+            // The source was opened (and a raster's every pixel read) before: what fails here is
+            // GDAL moving data into the staging area (a full disk, a file-size limit, a read error
+            // deep inside a vector source). GDAL's drivers report these with mixed numbers
+            // (libtiff's write errors are CPLE_AppDefined), so the stage decides: an I/O error.
+            throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import GDALKit
+import Logging
+import RasterKernel
+
+/// Stage 3: classes from data-driven breaks.
+extension Runner {
+
+    /// Fixed breaks were applied by the kernel. Data-driven breaks are computed from the histogram
+    /// of every valid pixel, then a second pass classifies the index raster.
+    func classify(_ stats: inout StreamStats, indexPath: String, classPath: String) throws -> Manifest.Classification {
+        let scheme = plan.job.classify.scheme
+        guard let method = plan.job.classify.method, let histogram = stats.histogram else {
+            return .init(scheme: scheme.id, method: nil, breaks: plan.job.classify.breaks, methodBreaks: nil, histogramResolution: nil)
+        }
+        let k = scheme.classCount
+        let valid = stats.classCounts.dropFirst().reduce(0, +)
+        let (methodBreaks, thresholds) = try breaks(method, histogram: histogram, sum: stats.indexSum,
+                                                    sumSquares: stats.indexSumSquares, valid: valid, classes: k)
+        let thresholdsF = thresholds.map(Float.init)
+        var counts = [Int](repeating: 0, count: k + 1)
+        let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
+        let classDS = try Dataset(open: classPath, flags: [.raster, .update])
+        let indexBand = try indexDS.band(1), classBand = try classDS.band(1)
+        let memory = memoryPlan
+        let blocks = plan.grid.blocks(width: memory.width, height: memory.height)
+        var values = [Float](repeating: 0, count: memory.width * memory.height)
+        var classes = [UInt8](repeating: 0, count: memory.width * memory.height)
+        for (i, block) in blocks.enumerated() {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let n = w.count
+            try values.withUnsafeMutableBufferPointer { try indexBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+            for p in 0..<n {
+                let v = values[p]
+                var c: UInt8 = 0
+                if v != RiskKernel.indexNoData && v.isFinite {
+                    c = 1
+                    for t in thresholdsF where v >= t { c += 1 }
+                }
+                classes[p] = c
+                counts[Int(c)] += 1
+            }
+            try classes.withUnsafeBufferPointer { try classBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            report("classify", i + 1, blocks.count)
+        }
+        try classDS.close()
+        try indexDS.close()
+        stats.classCounts = counts
+        return .init(scheme: scheme.id, method: method.rawValue, breaks: thresholds, methodBreaks: methodBreaks,
+                     histogramResolution: histogram.resolution)
+    }
+
+    /// Data-driven breaks: as the method states them (upper bounds) and as the kernel applies them
+    /// (class = 1 + number of thresholds ≤ index). `sum`/`sumSquares` are exact sums over the
+    /// `valid` pixels (standard deviation); the others read the histogram.
+    func breaks(_ method: JobSpec.ClassMethod, histogram: Histogram, sum: Double, sumSquares: Double, valid: Int,
+                classes k: Int, scenario: String = "") throws -> (methodBreaks: [Double], thresholds: [Double]) {
+        let methodBreaks: [Double]
+        let thresholds: [Double]
+        switch method {
+        case .equalInterval:
+            methodBreaks = histogram.equalIntervalBreaks(classes: k)
+            thresholds = methodBreaks
+        case .quantile:
+            methodBreaks = histogram.quantileBreaks(classes: k)
+            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
+        case .naturalBreaks:
+            methodBreaks = histogram.naturalBreaks(classes: k)
+            thresholds = histogram.kernelThresholds(upperBounds: methodBreaks)
+        case .standardDeviation:
+            // Exact sums over every valid pixel (not the histogram), population σ.
+            let n = Double(valid)
+            let mean = sum / n
+            let deviation = (max(0, sumSquares / n - mean * mean)).squareRoot()
+            methodBreaks = deviation > 0 ? ModelKernel.standardDeviationBreaks(mean: mean, deviation: deviation, classes: k) : []
+            thresholds = methodBreaks
+        }
+        guard thresholds.count == k - 1, zip(thresholds, thresholds.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw RunError(.dataError, "\(plan.job.file): classify\(scenario): \(method.rawValue) cannot make \(k) distinct classes from this index (breaks \(methodBreaks.map(formatNumber).joined(separator: ", "))); too few distinct values — use fixed breaks or another method")
+        }
+        return (methodBreaks, thresholds)
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import GDALKit
+import Logging
+import RasterKernel
+
+/// One block's results, handed from a worker to the writer.
+struct BlockResult: Sendable {
+    let block: Block
+    let index: [Float]
+    let classes: [UInt8]
+    let classCounts: [Int]
+    let indexSum: Double
+    /// Σ index², for standard-deviation breaks (summed in block order like `indexSum`).
+    let indexSumSquares: Double
+    /// The model kernel's counts (non-finite results, values outside 0..1).
+    let counters: ModelKernel.Counters
+    let indexMin: Float
+    let indexMax: Float
+    /// Per input layer: pixels that are neither NaN nor ±inf after alignment.
+    let layerValid: [Int]
+    /// The block's index histogram, when breaks are computed from the data.
+    let histogram: Histogram?
+    /// Weight scenarios: their classes against this block's (fixed breaks), or their index
+    /// statistics (data-driven breaks, classified in a later pass).
+    var sensitivity: SensitivityBlock? = nil
+    var scenarioStatistics: [ScenarioStatistics]? = nil
+}
+
+/// Hands out blocks to workers and results to the writer, with at most `capacity` blocks in
+/// flight (taken but not yet written): memory is bounded by that, never by the grid size.
+final class BlockPipeline<Result: Sendable>: @unchecked Sendable {
+    // All state is guarded by `condition`.
+    private let condition = NSCondition()
+    private var nextBlock = 0
+    private let total: Int
+    private let capacity: Int
+    private var inFlight = 0
+    private var ready: [Result] = []
+    private var runningWorkers: Int
+    private var failure: (any Error & Sendable)?
+    private var cancelled = false
+
+    init(total: Int, workers: Int, capacity: Int) {
+        self.total = total
+        self.runningWorkers = workers
+        self.capacity = max(capacity, 1)
+    }
+
+    /// The next block index for a worker, or nil when there is no more work.
+    func take() -> Int? {
+        condition.lock(); defer { condition.unlock() }
+        while inFlight >= capacity && !cancelled { condition.wait() }
+        guard !cancelled, nextBlock < total else { return nil }
+        nextBlock += 1
+        inFlight += 1
+        return nextBlock - 1
+    }
+
+    func submit(_ result: Result) {
+        condition.lock(); defer { condition.unlock() }
+        ready.append(result)
+        condition.broadcast()
+    }
+
+    func fail(_ error: any Error & Sendable) {
+        condition.lock(); defer { condition.unlock() }
+        if failure == nil { failure = error }
+        cancelled = true
+        condition.broadcast()
+    }
+
+    func workerFinished() {
+        condition.lock(); defer { condition.unlock() }
+        runningWorkers -= 1
+        condition.broadcast()
+    }
+
+    /// The next finished block for the writer; nil when every worker has stopped and nothing is left.
+    func next() -> Result? {
+        condition.lock(); defer { condition.unlock() }
+        while ready.isEmpty && runningWorkers > 0 { condition.wait() }
+        if cancelled { return nil }
+        return ready.isEmpty ? nil : ready.removeFirst()
+    }
+
+    func written() {
+        condition.lock(); defer { condition.unlock() }
+        inFlight -= 1
+        condition.broadcast()
+    }
+
+    /// Waits until every worker has stopped (after a failure or cancellation).
+    func waitForWorkers() {
+        condition.lock(); defer { condition.unlock() }
+        while runningWorkers > 0 { condition.wait() }
+    }
+
+    var error: (any Error & Sendable)? {
+        condition.lock(); defer { condition.unlock() }
+        return failure
+    }
+}
+
+/// Stage 2: the main pass, blocks through the kernel on worker threads.
+extension Runner {
+
+    struct StreamStats {
+        var histogram: Histogram?
+        var layerValid: [Int]
+        var classCounts: [Int]
+        var indexSum: Double
+        var indexSumSquares: Double = 0
+        var counters = ModelKernel.Counters()
+        var indexMin: Float
+        var indexMax: Float
+    }
+
+    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String,
+                sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
+        let grid = plan.grid
+        let bs = plan.blockSize
+        let memory = memoryPlan
+        logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
+                                              "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
+        let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(memory.height)", "SPARSE_OK=YES"]
+        let srs = try SpatialReference(definition: plan.crsWKT)
+        let indexDS = try Dataset.create(driver: "GTiff", path: indexPath, width: grid.width, height: grid.height,
+                                         bands: 1, type: .float32, options: create)
+        let classDS = try Dataset.create(driver: "GTiff", path: classPath, width: grid.width, height: grid.height,
+                                         bands: 1, type: .byte, options: create)
+        for ds in [indexDS, classDS] {
+            try ds.setGeoTransform(grid.geoTransform)
+            try ds.setSpatialReference(srs)
+        }
+        let indexBand = try indexDS.band(1)
+        try indexBand.setNoDataValue(Double(RiskKernel.indexNoData))
+        indexBand.setDescription("risk index (0..1)")
+        let classBand = try classDS.band(1)
+        try classBand.setNoDataValue(0)
+        try classBand.setColorTable(plan.job.classify.scheme.colorTable)
+        try classBand.setCategoryNames(plan.job.classify.scheme.categoryNames)
+        classBand.setDescription("risk class (\(plan.job.classify.scheme.id))")
+
+        let blocks = grid.blocks(width: memory.width, height: memory.height)
+        let wantsHistogram = plan.job.classify.method != nil
+        // What to name in a read error: the layer's own source, not the aligned copy.
+        let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
+        let classCount = plan.job.classify.scheme.classCount
+        let scenarios = sensitivity?.0
+        let layerCount = aligned.count
+        var rasters = aligned.indices.map { (aligned[$0], names[$0]) }
+        let withTownships = scenarios != nil && townshipPath != nil
+        if withTownships, let townshipPath { rasters.append((townshipPath, "zoning.townships")) }
+
+        var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(), layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
+                                indexMin: .infinity, indexMax: -.infinity)
+        var sums = [Double](repeating: 0, count: blocks.count)
+        var squares = [Double](repeating: 0, count: blocks.count)
+        var writtenCount = 0
+        try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() }) {
+            scratch, block, buffers, maskValues in
+            try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
+                               histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
+                               town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+        } consume: { block, result in
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            try result.index.withUnsafeBufferPointer { try indexBand.write(window, from: $0) }
+            try result.classes.withUnsafeBufferPointer { try classBand.write(window, from: $0) }
+            for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
+            for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
+            if let h = result.histogram { stats.histogram?.merge(h) }
+            if let part = result.sensitivity { try sensitivity?.1.add(block, part) }
+            if let part = result.scenarioStatistics { sensitivity?.1.add(block, part) }
+            sums[block.index] = result.indexSum
+            squares[block.index] = result.indexSumSquares
+            stats.counters.merge(result.counters)
+            stats.indexMin = min(stats.indexMin, result.indexMin)
+            stats.indexMax = max(stats.indexMax, result.indexMax)
+            writtenCount += 1
+            report("compute", writtenCount, blocks.count)
+            if let limit = options.failAfterBlocks, writtenCount >= limit {
+                throw RunError(.software, "injected failure after \(writtenCount) blocks")
+            }
+        }
+        // Sum in block order, so the mean does not depend on which thread finished first.
+        stats.indexSum = sums.reduce(0, +)
+        stats.indexSumSquares = squares.reduce(0, +)
+        try indexDS.close()
+        try classDS.close()
+        return stats
+    }
+
+    /// One unit of the main pass on a worker: the kernel, the counts, the histogram and the weight
+    /// scenarios, while the unit's layers are in memory.
+    static func compute(block: Block, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?, kernel: BlockKernel,
+                        histogram wantsHistogram: Bool, classCount: Int, sensitivity: SensitivitySetup?,
+                        town: UnsafeBufferPointer<Float>?, scratch: inout SensitivitySetup.Scratch) throws -> BlockResult {
+        let n = block.window.count
+        var index = [Float](repeating: 0, count: n)
+        var classes = [UInt8](repeating: 0, count: n)
+        let counters = index.withUnsafeMutableBufferPointer { ip in
+            classes.withUnsafeMutableBufferPointer { cp in
+                kernel.run(count: n, inputs: inputs, mask: mask, index: ip, classes: cp)
+            }
+        }
+        let layerValid = inputs.map(countFinite)
+        var counts = [Int](repeating: 0, count: classCount + 1)
+        var sum = 0.0, sumSquares = 0.0
+        var lo = Float.infinity, hi = -Float.infinity
+        for p in 0..<n {
+            let c = Int(classes[p])
+            counts[c] += 1
+            if c != 0 {
+                let v = index[p]
+                sum += Double(v)
+                sumSquares += Double(v) * Double(v)
+                lo = min(lo, v); hi = max(hi, v)
+            }
+        }
+        var result = BlockResult(block: block, index: index, classes: classes, classCounts: counts,
+                                 indexSum: sum, indexSumSquares: sumSquares, counters: counters, indexMin: lo, indexMax: hi,
+                                 layerValid: layerValid,
+                                 histogram: wantsHistogram ? index.withUnsafeBufferPointer { values in
+                                     var h = Histogram()
+                                     h.add(values)
+                                     return h
+                                 } : nil)
+        if let sensitivity {
+            if sensitivity.classifiers != nil {
+                result.sensitivity = classes.withUnsafeBufferPointer { c in
+                    index.withUnsafeBufferPointer { x in
+                        sensitivity.block(count: n, inputs: inputs, mask: mask, baseline: c, baselineIndex: x, town: town, scratch: &scratch)
+                    }
+                }
+            } else {
+                result.scenarioStatistics = sensitivity.statistics(count: n, inputs: inputs, mask: mask)
+            }
+        }
+        return result
+    }
+}
+
+/// Calls `body` with buffer pointers to every array, keeping them alive.
+func withUnsafeInputs<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    var pointers: [UnsafeBufferPointer<Float>] = []
+    pointers.reserveCapacity(arrays.count)
+    func recurse(_ i: Int) throws -> R {
+        if i == arrays.count { return try body(pointers) }
+        return try arrays[i].withUnsafeBufferPointer { p in
+            pointers.append(p)
+            return try recurse(i + 1)
+        }
+    }
+    return try recurse(0)
+}
+
+/// Values that are neither NaN nor ±inf.
+func countFinite(_ values: UnsafeBufferPointer<Float>) -> Int {
+    var count = 0
+    for v in values where v.isFinite { count += 1 }
+    return count
+}

@@ -1,0 +1,76 @@
+import Foundation
+import GDALKit
+import Logging
+import RasterKernel
+
+/// The run's inputs: the job's identity and every file read, with size and checksum.
+extension Runner {
+
+    func jobInfo() -> Manifest.JobInfo {
+        var h = SHA256()
+        h.update(Data(plan.job.text.utf8))
+        var defs = plan.job.layers.map(\.definition)
+        defs += plan.job.auxiliary.keys.sorted().map { plan.job.auxiliary[$0]! }
+        for def in defs {
+            h.update(Data(def.name.utf8))
+            h.update(FileManager.default.contents(atPath: def.file) ?? Data())
+        }
+        return .init(name: plan.job.name, file: plan.job.file, fileSha256: SHA256.hex(Data(plan.job.text.utf8)),
+                     hash: h.finalizeHex())
+    }
+
+    /// Every input file with size, mtime and SHA-256. A file whose path, size and mtime equal the
+    /// previous manifest's keeps its recorded checksum (the fast pre-check); others are hashed.
+    func describeInputs(previous: Manifest?, log: InputLog? = nil) throws -> [Manifest.Input] {
+        var known: [String: Manifest.FileEntry] = [:]
+        for input in previous?.inputs ?? [] {
+            for file in input.files + [input.definition] { known[file.path] = file }
+        }
+        var result: [Manifest.Input] = []
+        var all = plan.sources.map { ($0.key, $0.definition) }
+        if let mask = plan.mask { all.append((mask.key, mask.definition)) }
+        for factor in plan.prevention?.sources ?? [] { all.append((factor.key, factor.definition)) }
+        if let t = plan.job.zoning?.townships { all.append(("townships", t.definition)) }
+        for total in plan.job.zoning?.totals ?? [] { all.append(("zoning.totals.\(total.name)", total.definition)) }
+        for c in plan.job.maps.context ?? [] where !all.contains(where: { $0.1.name == c.definition.name }) {
+            all.append(("map:\(c.definition.name)", c.definition))
+        }
+        for (key, def) in all {
+            let files: [String]
+            do { files = try Dataset(open: def.source).fileList } catch {
+                throw inputError(error, file: def.source, what: "layer \(def.name)")
+            }
+            if !plan.job.allowNetwork, let remote = files.first(where: { NetworkPolicy.networkReference(in: $0) != nil }) {
+                throw RunError(.dataError, "\(def.source): layer \(def.name) reads \(remote) over the network; set `allow-network: true` in the job to allow it")
+            }
+            let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known, log: log) }
+            result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known, log: log),
+                                source: def.source, files: entries, statistics: nil))
+        }
+        return result
+    }
+
+    func fileEntry(_ path: String, relativeTo base: String?, known: [String: Manifest.FileEntry] = [:],
+                   log: InputLog? = nil) throws -> Manifest.FileEntry {
+        // The identity before hashing, checked after hashing and again before publishing.
+        let identity = log == nil ? nil : FileIdentity(path: path)
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw RunError(.noInput, "\(path): cannot be read: \(error.localizedDescription)")
+        }
+        let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+        let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970
+        var shown = path
+        if let base, path.hasPrefix(base + "/") { shown = String(path.dropFirst(base.count + 1)) }
+        if options.trustMtime, let old = known[path], old.size == size, let mtime, old.mtime == mtime {
+            if let log, let identity { log.record(path, identity) }
+            return .init(path: shown, size: size, sha256: old.sha256, mtime: mtime)
+        }
+        let hash = try SHA256.hex(fileAt: path)
+        if let log, let identity {
+            log.record(path, identity)
+            try log.verify()
+        }
+        return .init(path: shown, size: size, sha256: hash, mtime: mtime)
+    }
+}
