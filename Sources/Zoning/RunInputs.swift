@@ -35,6 +35,7 @@ extension Runner {
         for c in plan.job.maps.context ?? [] where !all.contains(where: { $0.1.name == c.definition.name }) {
             all.append(("map:\(c.definition.name)", c.definition))
         }
+        var listed: [(key: String, def: LayerDefinition, files: [String])] = []
         for (key, def) in all {
             let files: [String]
             do { files = try Dataset(open: def.source).fileList } catch {
@@ -43,11 +44,39 @@ extension Runner {
             if !plan.job.allowNetwork, let remote = files.first(where: { NetworkPolicy.networkReference(in: $0) != nil }) {
                 throw RunError(.dataError, "\(def.source): layer \(def.name) reads \(remote) over the network; set `allow-network: true` in the job to allow it")
             }
-            let entries = try files.sorted().map { try fileEntry($0, relativeTo: nil, known: known, log: log) }
-            result.append(.init(key: key, layer: def.name, definition: try fileEntry(def.file, relativeTo: nil, known: known, log: log),
-                                source: def.source, files: entries, statistics: nil))
+            listed.append((key, def, files.sorted()))
+        }
+        // Every distinct file hashed once, on the run's threads (a large layer no longer waits for
+        // the small ones before it); entries are then assembled in the job's order.
+        var paths: [String] = []
+        var seen = Set<String>()
+        for item in listed { for path in item.files + [item.def.file] where seen.insert(path).inserted { paths.append(path) } }
+        let entries = try hashFiles(paths, known: known, log: log)
+        for item in listed {
+            result.append(.init(key: item.key, layer: item.def.name, definition: entries[item.def.file]!,
+                                source: item.def.source, files: item.files.map { entries[$0]! }, statistics: nil))
         }
         return result
+    }
+
+    /// `fileEntry` of every path, `options.threads` at a time; the first failure in `paths` order
+    /// is thrown, whatever thread met it.
+    func hashFiles(_ paths: [String], known: [String: Manifest.FileEntry], log: InputLog?) throws -> [String: Manifest.FileEntry] {
+        let results = UnsafeMutableBufferPointer<Result<Manifest.FileEntry, any Error>?>.allocate(capacity: paths.count)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        let slots = SendablePointer(results)
+        let workers = max(1, min(options.threads, paths.count))
+        let next = Counter()
+        nonisolated(unsafe) let runner = self  // fileEntry reads only `options`
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let i = next.take(below: paths.count) {
+                slots.buffer[i] = Result { try runner.fileEntry(paths[i], relativeTo: nil, known: known, log: log) }
+            }
+        }
+        var entries: [String: Manifest.FileEntry] = [:]
+        for (i, path) in paths.enumerated() { entries[path] = try results[i]!.get() }
+        return entries
     }
 
     func fileEntry(_ path: String, relativeTo base: String?, known: [String: Manifest.FileEntry] = [:],
@@ -73,4 +102,22 @@ extension Runner {
         }
         return .init(path: shown, size: size, sha256: hash, mtime: mtime)
     }
+}
+
+/// Hands out 0, 1, 2, … to concurrent workers.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take(below limit: Int) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard value < limit else { return nil }
+        value += 1
+        return value - 1
+    }
+}
+
+/// A buffer whose distinct elements are written by distinct threads.
+struct SendablePointer<T>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<T>
+    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
 }

@@ -1,94 +1,40 @@
+import Crypto
 import Foundation
 
-/// SHA-256 (FIPS 180-4), streaming. Small and dependency-free; checked against coreutils'
-/// `sha256sum` in the tests.
-public struct SHA256: Sendable {
-    private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-    private var buffer: [UInt8] = []
-    private var length: UInt64 = 0
-
-    private static let k: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
+/// SHA-256 (FIPS 180-4), streaming, over swift-crypto (BoringSSL's assembly: SHA-NI/AVX2 where the
+/// CPU has them, ~1.5–2 GB/s per core instead of the ~250 MB/s of the hand-written version it
+/// replaces). Checked against coreutils' `sha256sum` in the tests.
+public struct SHA256 {
+    private var hasher = Crypto.SHA256()
 
     public init() {}
 
     public mutating func update<D: DataProtocol>(_ data: D) {
-        for region in data.regions {
-            region.withUnsafeBytes { update(raw: $0) }
-        }
+        hasher.update(data: data)
     }
 
-    public mutating func update(raw bytes: UnsafeRawBufferPointer) {
-        length &+= UInt64(bytes.count)
-        var offset = 0
-        if !buffer.isEmpty {
-            let take = min(64 - buffer.count, bytes.count)
-            buffer.append(contentsOf: bytes[0..<take])
-            offset = take
-            if buffer.count == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffer.removeAll(keepingCapacity: true)
-            }
-        }
-        while bytes.count - offset >= 64 {
-            compress(bytes.baseAddress! + offset)
-            offset += 64
-        }
-        if offset < bytes.count { buffer.append(contentsOf: bytes[offset...]) }
+    public mutating func update(bytes: UnsafeRawBufferPointer) {
+        hasher.update(bufferPointer: bytes)
     }
 
-    private mutating func compress(_ p: UnsafeRawPointer) {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            compress(p, w)
-        }
-    }
-
-    private mutating func compress(_ p: UnsafeRawPointer, _ w: UnsafeMutableBufferPointer<UInt32>) {
-        for i in 0..<16 {
-            w[i] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))
-        }
-        for i in 16..<64 {
-            let s0 = w[i - 15].rotr(7) ^ w[i - 15].rotr(18) ^ (w[i - 15] >> 3)
-            let s1 = w[i - 2].rotr(17) ^ w[i - 2].rotr(19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7]
-        for i in 0..<64 {
-            let s1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ SHA256.k[i] &+ w[i]
-            let s0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-        }
-        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
-    }
-
+    /// The 32-byte digest.
     public mutating func finalize() -> [UInt8] {
-        let bitLength = length &* 8
-        var pad: [UInt8] = [0x80]
-        let rem = (buffer.count + 1) % 64
-        pad += [UInt8](repeating: 0, count: rem <= 56 ? 56 - rem : 120 - rem)
-        for i in (0..<8).reversed() { pad.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-        let savedLength = length
-        pad.withUnsafeBytes { update(raw: $0) }
-        length = savedLength
-        precondition(buffer.isEmpty)
-        return h.flatMap { v in (0..<4).reversed().map { UInt8(truncatingIfNeeded: v >> (UInt32($0) * 8)) } }
+        Array(hasher.finalize())
     }
 
     /// `finalize()` as lowercase hex, the form `sha256sum` prints.
     public mutating func finalizeHex() -> String {
-        finalize().map { String(format: "%02x", $0) }.joined()
+        SHA256.hexString(finalize())
+    }
+
+    static func hexString(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: bytes.count * 2)
+        for (i, b) in bytes.enumerated() {
+            out[2 * i] = digits[Int(b >> 4)]
+            out[2 * i + 1] = digits[Int(b & 15)]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func hex<D: DataProtocol>(_ data: D) -> String {
@@ -97,18 +43,24 @@ public struct SHA256: Sendable {
         return s.finalizeHex()
     }
 
-    /// The hex digest of a file, read in 1 MiB chunks.
+    /// The hex digest of a file, read in 4 MiB chunks into one reused buffer.
     public static func hex(fileAt path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw RunError(.noInput, "\(path): cannot be read")
-        }
-        defer { try? handle.close() }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RunError(.noInput, "\(path): cannot be read: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
         var s = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { s.update(chunk) }
+        let size = 4 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer.baseAddress, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RunError(.ioError, "\(path): read error while hashing: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            s.update(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
         return s.finalizeHex()
     }
-}
-
-extension UInt32 {
-    @inline(__always) fileprivate func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
 }

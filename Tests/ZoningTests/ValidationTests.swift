@@ -177,7 +177,7 @@ import Testing
 }
 
 @Suite struct SHA256Tests {
-    @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 100_000])
+    @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 100_000, (4 << 20) - 1, 4 << 20, (9 << 20) + 17])
     func matchesCoreutils(length: Int) throws {
         let p = try Project()
         var rng = UInt32(truncatingIfNeeded: length &* 2654435761)
