@@ -90,6 +90,9 @@ extension Operations {
         }
         let jobs: [String]
         let scriptsDefault: String
+        if isDirectory.boolValue, options.output != nil {
+            throw RunError(.usage, "\(target): --output names one job's output folder; the jobs of a folder write to their own outputs.directory")
+        }
         if isDirectory.boolValue {
             let folder = absolutePath(target)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
