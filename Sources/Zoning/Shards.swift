@@ -91,6 +91,18 @@ struct ShardRecord: Codable, Sendable {
     var indexMaximum: UInt32
 
     var unitRange: Range<Int> { units[0]..<units[1] }
+
+    /// Non-finite numbers of the model (none expected) survive as strings rather than failing the shard.
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
 }
 
 /// The finished shards of a sharded run, read by its merge.
@@ -142,7 +154,7 @@ struct ShardSet {
                 throw RunError(.noInput, "\(file): cannot be read; \(rerun)")
             }
             let record: ShardRecord
-            do { record = try JSONDecoder().decode(ShardRecord.self, from: data) } catch {
+            do { record = try ShardRecord.decoder.decode(ShardRecord.self, from: data) } catch {
                 throw RunError(.dataError, "\(file): not a shard record: \(error); \(rerun)")
             }
             guard record.runId == runID, record.shard == i, record.shards == count else {
@@ -244,7 +256,7 @@ extension Runner {
             let record = try ConfigOptions.withOptions(plan.job.gdalConfig) {
                 try computeBand(shard, units: units, runID: runID, folder: temporary, previous: publisher.latestManifest())
             }
-            let data = try JSONEncoder().encode(record)
+            let data = try ShardRecord.encoder.encode(record)
             try write(data, to: (temporary as NSString).appendingPathComponent("shard.json"))
             // A shard run again (resubmitted) replaces its earlier result.
             try? FileManager.default.removeItem(atPath: final)

@@ -69,11 +69,15 @@ struct RunComparison {
 /// The zoning fixture (two townships, zones, statistics, maps) classified by natural breaks
 /// (data-driven: a histogram over every valid pixel and a second pass) with 32-px blocks: 8 block
 /// rows, so up to 8 bands.
-func shardFixture() throws -> (Fixture, String) {
+/// `light`: the index and classes only (no zones, statistics or maps), for the failure tests.
+func shardFixture(light: Bool = false) throws -> (Fixture, String) {
     let (fx, job) = try ZoningPipelineTests().zoningFixture(
         classify: "  scheme: five-level\n  method: natural-breaks\n",
         zoning: "zoning:\n  majority: 3\n  min-area-ha: 2\n  townships: { layer: towns, name: name, code: code, english: name_en }\n")
-    let text = try String(contentsOfFile: job, encoding: .utf8).replacingOccurrences(of: "block-size: 64", with: "block-size: 32")
+    var text = try String(contentsOfFile: job, encoding: .utf8).replacingOccurrences(of: "block-size: 64", with: "block-size: 32")
+    if light {
+        text = text.replacingOccurrences(of: "  directory: out/zoning\n", with: "  directory: out/zoning\n  products: [risk-index, risk-class]\n")
+    }
     try text.write(toFile: job, atomically: true, encoding: .utf8)
     return (fx, job)
 }
@@ -115,7 +119,7 @@ func shardFixture() throws -> (Fixture, String) {
     }
 
     @Test func aFailedShardPublishesNothingAndTheNextRunCleansUp() throws {
-        let (fx, job) = try shardFixture()
+        let (fx, job) = try shardFixture(light: true)
         let out = fx.project.path("out/zoning")
         for i in 0..<4 {
             let (status, _, err) = try runProcess(exe, ["run", job, "--shard", "\(i)/4", "--run-id", "bad", "--output", out, "--threads", "1"],
@@ -165,6 +169,10 @@ func shardFixture() throws -> (Fixture, String) {
         let (s4, _, e4) = try runProcess(exe, ["run", job, "--output", out])
         shared.release()
         #expect(s4 == ExitStatus.tempFail.rawValue && e4.contains("shards of a sharded run"), "\(e4)")
+        // Weight scenarios run inside the main pass: such a job is not sharded.
+        try (String(contentsOfFile: job, encoding: .utf8) + "sensitivity: { perturb: 0.2 }\n").write(toFile: job, atomically: true, encoding: .utf8)
+        let (s5, _, e5) = try runProcess(exe, ["run", job, "--shard", "0/2", "--run-id", "x", "--output", out])
+        #expect(s5 == ExitStatus.usage.rawValue && e5.contains("sensitivity: weight scenarios") && e5.contains("cannot be sharded"), "\(e5)")
     }
 }
 
@@ -290,7 +298,7 @@ struct SlurmTests {
     }
 
     @Test func aFailingShardCancelsTheMergeAndPublishesNothing() throws {
-        let (fx, job) = try shardFixture()
+        let (fx, job) = try shardFixture(light: true)
         var options = try submitOptions([Shard.failureVariable: "1"])
         options.shards = 4
         let submission = try #require(try Operations.submitSlurm(job, options: options))
