@@ -140,6 +140,11 @@ public struct Runner {
         }
     }
 
+    /// The stages in order: `alignStage` (scan and align) → `resolveModel` (statistics passes) →
+    /// `stream` (the main pass) → `classify` → zones and statistics → prevention → sensitivity →
+    /// `writeCOG` → maps → run record → manifest. A shard of a sharded run (Shards.swift) runs the
+    /// first three over its band; its merge runs this function with `shards`, `mergeShards`
+    /// standing for the first two and the main pass.
     private func execute(staging: String, runID: String, started: Date, inputs: [Manifest.Input],
                          job: Manifest.JobInfo, shards: ShardSet? = nil) throws -> Manifest {
         var timings: [String: Double] = [:]
