@@ -33,7 +33,7 @@ gdal.SetConfigOption("OGR_CURRENT_DATE", "2000-01-01T00:00:00.000Z")
 gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")
 
 DATA_VERSION = "1"           # bump when the dataset below changes (invalidates the cache)
-N = 8192                     # grid size, px
+N = int(os.environ.get("BENCH_GRID", "8192"))  # grid size, px (scripts/bench-scale sets BENCH_GRID)
 RES = 30.0                   # m
 # Grid origin (upper left), EPSG:4545. Both on multiples of RES: hazard-zoning snaps an explicit
 # extent outwards to multiples of the resolution (like gdalwarp -tap), so y = 4540000 would give

@@ -36,6 +36,15 @@ public struct Histogram: Sendable, Equatable {
         binCounts = [Int](repeating: 0, count: Int(steps) + 1)
     }
 
+    /// A histogram with the given counts (as `binCounts` of a histogram of this resolution gave
+    /// them, e.g. one stored by a shard of a run); nil when the number of bins does not match.
+    public init?(resolution: Double, binCounts: [Int]) {
+        self.init(resolution: resolution)
+        guard binCounts.count == self.binCounts.count else { return nil }
+        self.binCounts = binCounts
+        count = binCounts.reduce(0, +)
+    }
+
     /// Number of bins: `1 / resolution + 1`.
     public var binCount: Int { binCounts.count }
 

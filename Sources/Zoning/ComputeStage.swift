@@ -113,10 +113,15 @@ extension Runner {
         var counters = ModelKernel.Counters()
         var indexMin: Float
         var indexMax: Float
+        /// Σ index and Σ index² per unit, by unit index (what `indexSum`/`indexSumSquares` add up in
+        /// unit order; a shard stores them so that the merge adds them in the same order).
+        var unitSums: [Double] = []
+        var unitSquares: [Double] = []
     }
 
     func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String,
-                sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
+                sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil,
+                units: Range<Int>? = nil) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
         let memory = memoryPlan
@@ -157,7 +162,9 @@ extension Runner {
         var sums = [Double](repeating: 0, count: blocks.count)
         var squares = [Double](repeating: 0, count: blocks.count)
         var writtenCount = 0
-        try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() }) {
+        let unitCount = units?.count ?? blocks.count
+        try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() },
+                         units: units) {
             scratch, block, buffers, maskValues in
             try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
                                histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
@@ -178,7 +185,7 @@ extension Runner {
             stats.indexMin = min(stats.indexMin, result.indexMin)
             stats.indexMax = max(stats.indexMax, result.indexMax)
             writtenCount += 1
-            report("compute", writtenCount, blocks.count)
+            report("compute", writtenCount, unitCount)
             if let limit = options.failAfterBlocks, writtenCount >= limit {
                 throw RunError(.software, "injected failure after \(writtenCount) blocks")
             }
@@ -186,6 +193,8 @@ extension Runner {
         // Sum in block order, so the mean does not depend on which thread finished first.
         stats.indexSum = sums.reduce(0, +)
         stats.indexSumSquares = squares.reduce(0, +)
+        stats.unitSums = sums
+        stats.unitSquares = squares
         try indexDS.close()
         try classDS.close()
         return stats

@@ -187,10 +187,13 @@ extension Runner {
     /// by `state` on the worker's thread.
     func streamBlocks<State, T: Sendable>(rasters: [(path: String, name: String)], mask: (path: String, name: String)?,
                                           state makeState: @escaping @Sendable () -> State,
+                                          units: Range<Int>? = nil,
                                           _ body: @escaping @Sendable (inout State, Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) throws -> T,
                                           consume: (Block, T) throws -> Void) throws {
         let memory = memoryPlan
-        let blocks = plan.grid.blocks(width: memory.width, height: memory.height)
+        // `units`: only these units of the grid (a shard's band, Shards.swift); their indices stay the grid's.
+        let grid = plan.grid.blocks(width: memory.width, height: memory.height)
+        let blocks = units.map { Array(grid[$0]) } ?? grid
         let workers = min(memory.workers, max(1, blocks.count))
         let pipeline = BlockPipeline<(Int, T)>(total: blocks.count, workers: workers, capacity: memory.inFlight)
         let capacity = memory.width * memory.height

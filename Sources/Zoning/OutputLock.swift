@@ -10,10 +10,13 @@ import Glibc
 public final class OutputLock {
     public let path: String
     private var fd: Int32
+    private var shared = false
 
     /// Acquires the lock, waiting up to `wait` seconds (0 = fail at once).
     /// Throws `RunError(.tempFail, …)` naming the holder when the lock stays taken.
-    public init(directory: String, wait: Double = 0, now: Date = Date()) throws {
+    /// `shared`: the shards of a sharded run hold it shared, side by side; a run that publishes
+    /// (a run, a merge, render) holds it exclusively, so neither starts while the other holds it.
+    public init(directory: String, wait: Double = 0, now: Date = Date(), shared: Bool = false) throws {
         path = (directory as NSString).appendingPathComponent(".lock")
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -33,7 +36,7 @@ public final class OutputLock {
             throw RunError(.cantCreate, "\(path): the lock file is not a plain file with a single link (refused: it would be truncated)")
         }
         let deadline = Date().addingTimeInterval(max(0, wait))
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 let reason = String(cString: strerror(errno))
                 close(fd)
@@ -43,10 +46,16 @@ public final class OutputLock {
                 let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 close(fd)
                 let waited = wait > 0 ? " after waiting \(Int(wait)) s" : ""
-                throw RunError(.tempFail, "\(directory) is locked by another run (\(holder.isEmpty ? "holder unknown" : holder))\(waited); try again later or pass --wait SECONDS")
+                if shared {
+                    throw RunError(.tempFail, "\(directory) is locked by a run publishing to it (\(holder.isEmpty ? "holder unknown" : holder))\(waited); a shard does not start while another run of the same outputs publishes; try again later or pass --wait SECONDS")
+                }
+                throw RunError(.tempFail, "\(directory) is locked by another run (\(holder.isEmpty ? "the shards of a sharded run, or holder unknown" : holder))\(waited); try again later or pass --wait SECONDS")
             }
             usleep(100_000)
         }
+        self.shared = shared
+        // Shards share the lock: the holder line is the exclusive holder's only.
+        if shared { return }
         let stamp = ISO8601DateFormatter().string(from: now)
         let text = "pid \(getpid()), started \(stamp)\n"
         _ = ftruncate(fd, 0)
@@ -56,7 +65,7 @@ public final class OutputLock {
     /// Releases the lock (also released when the process exits or is killed).
     public func release() {
         guard fd >= 0 else { return }
-        _ = ftruncate(fd, 0)
+        if !shared { _ = ftruncate(fd, 0) }
         flock(fd, LOCK_UN)
         close(fd)
         fd = -1

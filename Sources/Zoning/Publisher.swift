@@ -90,14 +90,15 @@ public struct Publisher: Sendable {
     }
 
     /// Creates the output folder and a fresh staging folder; removes staging folders left by
-    /// runs whose process no longer exists.
-    public func makeStaging(runID: String) throws -> String {
+    /// runs whose process no longer exists, except the folders named in `keeping` (the shards'
+    /// results a merge reads).
+    public func makeStaging(runID: String, keeping: [String] = []) throws -> String {
         do {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         } catch {
             throw RunError(.cantCreate, "\(outputDirectory): cannot create the output folder: \(error.localizedDescription)")
         }
-        removeStaleStaging()
+        removeStaleStaging(keeping: keeping)
         let staging = (outputDirectory as NSString).appendingPathComponent(".staging-\(runID)-\(getpid())")
         // mkdir never follows a link, and fails on anything already there; the folder is then
         // opened with O_NOFOLLOW to be sure it is the one just made.
@@ -115,9 +116,10 @@ public struct Publisher: Sendable {
     /// Removes what killed runs left: staging folders and temporary `latest` links. Called with the
     /// output folder's lock held, so no other run of this folder can be using any of them (a pid
     /// test would keep folders whose pid was reused, e.g. by the next of two killed runs).
-    func removeStaleStaging() {
+    func removeStaleStaging(keeping: [String] = []) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: outputDirectory) else { return }
-        for name in names where name.hasPrefix(".staging-") || name.hasPrefix(".latest-") || name.hasPrefix(".render-") {
+        for name in names where (name.hasPrefix(".staging-") || name.hasPrefix(".latest-") || name.hasPrefix(".render-"))
+            && !keeping.contains(name) {
             try? FileManager.default.removeItem(atPath: (outputDirectory as NSString).appendingPathComponent(name))
         }
     }

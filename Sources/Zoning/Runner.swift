@@ -75,7 +75,9 @@ public struct Runner {
         return try NetworkPolicy.offline { try runPlan() }
     }
 
-    private func runPlan() throws -> RunResult {
+    /// `mergeRunID`: the merge of a sharded run (Shards.swift): its shards' results replace the
+    /// model and the main pass; the rest is the same run.
+    func runPlan(mergeRunID: String? = nil) throws -> RunResult {
         let started = Date()
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, now: started)
@@ -86,25 +88,27 @@ public struct Runner {
         let log = InputLog()
         let inputs = try describeInputs(previous: previous, log: log)
         let job = jobInfo()
-        if options.skipIfUpToDate, let previous, let runDirectory = publisher.latestRun,
+        let shards = try mergeRunID.map { try ShardSet.load(self, runID: $0, inputs: inputs, job: job) }
+        if shards == nil, options.skipIfUpToDate, let previous, let runDirectory = publisher.latestRun,
            isUpToDate(previous: previous, inputs: inputs, job: job, runDirectory: runDirectory) {
             logger.info("up to date", metadata: ["run": "\(previous.runId)"])
             importUnrecordedRuns()
             return RunResult(runID: previous.runId, runDirectory: runDirectory, manifest: previous, upToDate: true)
         }
 
-        let runID = options.runID ?? publisher.newRunID(now: started)
-        let staging = try publisher.makeStaging(runID: runID)
+        let runID = shards?.runID ?? options.runID ?? publisher.newRunID(now: started)
+        let staging = try publisher.makeStaging(runID: runID, keeping: shards.map { [$0.folder] } ?? [])
         do {
             let previousCache = GDAL.cacheMax
             GDAL.setCacheMax(bytes: options.cacheBytes)
             defer { GDAL.setCacheMax(bytes: previousCache) }
             let manifest = try ConfigOptions.withOptions(plan.job.gdalConfig) {
-                try execute(staging: staging, runID: runID, started: started, inputs: inputs, job: job)
+                try execute(staging: staging, runID: runID, started: started, inputs: inputs, job: job, shards: shards)
             }
             // Products computed from other bytes than the manifest's checksums are never published.
             try log.verify()
             let final = try publisher.publish(staging: staging, runID: runID) { try recordInDatabase(runDirectory: $0) }
+            shards?.remove()
             if let keep = plan.job.outputs.keep {
                 for removed in pruneRuns(publisher, keep: keep) { logger.info("removed old run", metadata: ["run": "\(removed)"]) }
             }
@@ -136,8 +140,13 @@ public struct Runner {
         }
     }
 
+    /// The stages in order: `alignStage` (scan and align) → `resolveModel` (statistics passes) →
+    /// `stream` (the main pass) → `classify` → zones and statistics → prevention → sensitivity →
+    /// `writeCOG` → maps → run record → manifest. A shard of a sharded run (Shards.swift) runs the
+    /// first three over its band; its merge runs this function with `shards`, `mergeShards`
+    /// standing for the first two and the main pass.
     private func execute(staging: String, runID: String, started: Date, inputs: [Manifest.Input],
-                         job: Manifest.JobInfo) throws -> Manifest {
+                         job: Manifest.JobInfo, shards: ShardSet? = nil) throws -> Manifest {
         var timings: [String: Double] = [:]
         var clock = Date()
         func lap(_ name: String) {
@@ -154,49 +163,41 @@ public struct Runner {
 
         // 1. Check the sources (an all-nodata raster is refused here, before any computing) and
         //    align every layer onto the grid.
-        var all = plan.sources
-        if let mask = plan.mask { all.append(mask) }
-        var aligned: [String] = []
-        for (i, source) in all.enumerated() {
-            report("align", i, all.count)
-            if source.kind == .raster {
-                let scan = try scanSource(source)
-                inputs[i].statistics = Manifest.LayerStatistics(
-                    sourceValid: scan.valid, sourceNodata: scan.nodata, sourceNan: scan.nan, sourceInfinite: scan.infinite,
-                    gridValid: 0, gridNodata: 0)
-            }
-            aligned.append(try align(source, work: work))
-        }
-        report("align", all.count, all.count)
-        let maskPath = plan.mask == nil ? nil : aligned.removeLast()
+        let (aligned, maskPath) = try alignStage(inputs: &inputs, work: work)
         lap("align")
 
-        // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
-        let (kernel, resolvedModel, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
-        var modelInfo = resolvedModel
-        if modelInfo.statisticsPasses > 0 { lap("statistics") }
-
-        // The townships on the grid (statistics, zones, and the sensitivity tallies of the main pass).
         let products0 = plan.job.outputs.products
-        var townships: (Townships, String)?
-        if let t = plan.job.zoning?.townships,
-           products0.contains(.statistics) || products0.contains(.riskZones) || products0.contains(.sensitivity) {
-            townships = try prepareTownships(t, work: work)
-        }
-        // Weight scenarios (sensitivity:) run inside the main pass.
-        var sensitivity: (SensitivitySetup, SensitivityAccumulator)?
-        if let spec = plan.job.sensitivity, products0.contains(.sensitivity) {
-            let setup = try prepareSensitivity(spec, resolution: resolution, towns: townships?.0.names.count ?? 0)
-            sensitivity = (setup, try SensitivityAccumulator(grid: plan.grid, blockSize: plan.blockSize, crsWKT: plan.crsWKT,
-                                                             scenarios: setup.scenarioCount, work: work))
-        }
-
-        // 3. Stream blocks through the kernel; classify.
         let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
-        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
+        var modelInfo: Manifest.ModelInfo
+        var townships: (Townships, String)?
+        var sensitivity: (SensitivitySetup, SensitivityAccumulator)?
+        var stats: StreamStats
+        if let shards {
+            // The merge of a sharded run: the shards did steps 2 and 3 over their bands (Shards.swift).
+            modelInfo = shards.model
+            townships = try townshipsStage(work: work)
+            stats = try mergeShards(shards, indexPath: indexTmp, classPath: classTmp)
+        } else {
+            // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
+            let (kernel, resolvedModel, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
+            modelInfo = resolvedModel
+            if modelInfo.statisticsPasses > 0 { lap("statistics") }
+
+            // The townships on the grid (statistics, zones, and the sensitivity tallies of the main pass).
+            townships = try townshipsStage(work: work)
+            // Weight scenarios (sensitivity:) run inside the main pass.
+            if let spec = plan.job.sensitivity, products0.contains(.sensitivity) {
+                let setup = try prepareSensitivity(spec, resolution: resolution, towns: townships?.0.names.count ?? 0)
+                sensitivity = (setup, try SensitivityAccumulator(grid: plan.grid, blockSize: plan.blockSize, crsWKT: plan.crsWKT,
+                                                                 scenarios: setup.scenarioCount, work: work))
+            }
+
+            // 3. Stream blocks through the kernel; classify.
+            stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
                                sensitivity: sensitivity, townshipPath: townships?.1)
-        if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
+            if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
+        }
         modelInfo.nonFiniteResults = stats.counters.nonFinite
         if stats.counters.outOfRange > 0 {
             throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
@@ -325,6 +326,35 @@ public struct Runner {
         manifest.sensitivity = sensitivityInfo
         manifest.applied = applied
         return try writeManifestAndCatalogue(manifest, staging: staging)
+    }
+
+    /// Stage 1 (scan and align): every source checked (a raster's statistics into `inputs`) and
+    /// aligned onto the grid; the aligned layers in the plan's order and the aligned mask.
+    func alignStage(inputs: inout [Manifest.Input], work: String) throws -> (aligned: [String], mask: String?) {
+        var all = plan.sources
+        if let mask = plan.mask { all.append(mask) }
+        var aligned: [String] = []
+        for (i, source) in all.enumerated() {
+            report("align", i, all.count)
+            if source.kind == .raster {
+                let scan = try scanSource(source)
+                inputs[i].statistics = Manifest.LayerStatistics(
+                    sourceValid: scan.valid, sourceNodata: scan.nodata, sourceNan: scan.nan, sourceInfinite: scan.infinite,
+                    gridValid: 0, gridNodata: 0)
+            }
+            aligned.append(try align(source, work: work))
+        }
+        report("align", all.count, all.count)
+        let maskPath = plan.mask == nil ? nil : aligned.removeLast()
+        return (aligned, maskPath)
+    }
+
+    /// The townships on the grid, when statistics, zones or the sensitivity tallies need them.
+    func townshipsStage(work: String) throws -> (Townships, String)? {
+        let products = plan.job.outputs.products
+        guard let t = plan.job.zoning?.townships,
+              products.contains(.statistics) || products.contains(.riskZones) || products.contains(.sensitivity) else { return nil }
+        return try prepareTownships(t, work: work)
     }
 
     func report(_ stage: String, _ done: Int, _ total: Int) {

@@ -20,7 +20,8 @@ struct HazardZoning: ParsableCommand {
             70 internal error, 73 cannot create output, 74 I/O error, 75 output locked by another run.
             """,
         version: "\(ToolInfo.version) (GDAL \(GDAL.version), PROJ \(GDAL.projVersion))",
-        subcommands: [Run.self, Batch.self, Validate.self, PlanCommand.self, Render.self, Rerun.self, History.self, Changes.self, DB.self]
+        subcommands: [Run.self, Batch.self, Merge.self, Submit.self, Validate.self, PlanCommand.self, Render.self, Rerun.self, History.self,
+                      Changes.self, DB.self, SlurmTask.self, SlurmSummary.self]
     )
 }
 
@@ -117,19 +118,151 @@ struct Run: ParsableCommand {
     @OptionGroup var common: JobOptions
     @OptionGroup var flags: RunFlags
     @Option(help: ArgumentHelp("Output folder (default: the job's outputs.directory under the project).", valueName: "dir")) var output: String?
+    @Option(help: ArgumentHelp("Compute only band I of N of the grid (I from 0) into the staging folder of run --run-id; `merge` publishes the run once every shard finished.", valueName: "I/N")) var shard: String?
+    @Option(help: ArgumentHelp("The run's id (default: the time); the same for every shard of a sharded run and its merge.", valueName: "id")) var runId: String?
+
+    func validate() throws {
+        if shard != nil && runId == nil { throw ValidationError("--shard needs --run-id ID (the same for every shard and for the merge)") }
+    }
 
     func run() throws {
         prepareProcess()
         let bar = flags.progressBar
         do {
+            var options = flags.options(progress: bar)
+            options.runID = runId
+            if let shard {
+                let folder = try Operations.runShard(job, shard: try Shard(argument: shard), runID: runId!, layers: common.layers,
+                                                     output: output, options: options, logger: flags.logger)
+                bar?.finish()
+                print("\(job): shard \(shard) of run \(runId!) computed into \(folder)")
+                return
+            }
             let result = try Operations.runJob(job, layers: common.layers, output: output,
-                                               options: flags.options(progress: bar), logger: flags.logger)
+                                               options: options, logger: flags.logger)
             bar?.finish()
             print(summary(result, job: result.manifest.job.name, format: flags.logFormat))
         } catch {
             bar?.finish()
             fail(error, format: flags.logFormat, job: job)
         }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Merge the shards of a sharded run (run JOB --shard I/N --run-id ID) and publish it: the products of a single-process run.")
+
+    @Argument(help: "The job file.") var job: String
+    @Option(help: ArgumentHelp("The sharded run's id.", valueName: "id")) var runId: String
+    @OptionGroup var common: JobOptions
+    @OptionGroup var flags: RunFlags
+    @Option(help: ArgumentHelp("Output folder, as for run.", valueName: "dir")) var output: String?
+
+    func run() throws {
+        prepareProcess()
+        let bar = flags.progressBar
+        do {
+            let result = try Operations.merge(job, runID: runId, layers: common.layers, output: output,
+                                              options: flags.options(progress: bar), logger: flags.logger)
+            bar?.finish()
+            print(summary(result, job: result.manifest.job.name, format: flags.logFormat))
+        } catch {
+            bar?.finish()
+            fail(error, format: flags.logFormat, job: job)
+        }
+    }
+}
+
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Submit a folder of jobs (one array task per job, then a summary) or one job in --shards bands (an array, then the merge) to Slurm with sbatch.",
+        discussion: "The scripts and the tasks' logs are written into the output area (out/slurm/… or <job output>/slurm/<run-id>/); the project, the layers and the output folder must be on a file system every node shares.")
+
+    @Argument(help: "A folder of job files, or one job file.") var target: String
+    @Flag(help: "Submit to Slurm (sbatch); the only scheduler so far.") var slurm = false
+    @Option(help: "Slurm partition.") var partition: String?
+    @Option(help: "Slurm account.") var account: String?
+    @Option(help: ArgumentHelp("Time limit of each task, as Slurm takes it (e.g. 02:00:00).", valueName: "time")) var time: String?
+    @Option(help: "CPUs per task (--cpus-per-task); each task runs with that many threads.") var cpus: Int?
+    @Option(help: "Split one job into N bands of block rows: N array tasks, then a merge that publishes the run.") var shards: Int?
+    @Option(help: ArgumentHelp("At most M array tasks at once (--array=0-K%M).", valueName: "M")) var throttle: Int?
+    @Flag(help: "Wait for the jobs to finish; print the summary and exit with the batch's status (as run/batch).") var wait = false
+    @OptionGroup var common: JobOptions
+    @Option(help: ArgumentHelp("Output folder of a single job, as for run.", valueName: "dir")) var output: String?
+    @Option(help: ArgumentHelp("Folder for the scripts and logs.", valueName: "dir")) var scripts: String?
+    @Flag(help: "Run even when nothing changed (a sharded job that is up to date is otherwise not submitted).") var force = false
+    @Option(help: ArgumentHelp("Memory budget of each task in MiB (as run).", valueName: "MiB")) var maxMemory: Int?
+    @Option(help: ArgumentHelp("Risk database (as run).", valueName: "path")) var database: String?
+    @Option(help: ArgumentHelp("The hazard-zoning the tasks run (default: this executable).", valueName: "path")) var executable: String?
+
+    func validate() throws {
+        if !slurm { throw ValidationError("name the scheduler: --slurm") }
+    }
+
+    func run() throws {
+        prepareProcess()
+        do {
+            let exe = executable ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+            var options = SlurmSubmitOptions(executable: exe)
+            options.partition = partition
+            options.account = account
+            options.time = time
+            options.cpus = cpus
+            options.shards = shards
+            options.throttle = throttle
+            options.layers = common.layers
+            options.output = output
+            options.scripts = scripts
+            if force { options.runArguments.append("--force") }
+            if let maxMemory { options.runArguments += ["--max-memory", "\(maxMemory)"] }
+            if let database { options.runArguments += ["--database", absolute(database)] }
+            guard let submission = try Operations.submitSlurm(target, options: options) else {
+                print("\(target): up to date; nothing submitted (--force submits anyway)")
+                return
+            }
+            print(submission.summary)
+            if wait {
+                let (status, text) = try Operations.waitForSlurm(submission)
+                print(text)
+                if status != .ok { throw ExitCode(status.rawValue) }
+            }
+        } catch let code as ExitCode { throw code } catch { fail(error) }
+    }
+
+    func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}
+
+struct SlurmTask: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "slurm-task", abstract: "One array task of a submitted folder (called by the scripts of submit).",
+                                                    shouldDisplay: false)
+    @Argument var folder: String
+    @Option var task: Int
+    @OptionGroup var common: JobOptions
+    @OptionGroup var flags: RunFlags
+    @Option var output: String?
+
+    func run() throws {
+        prepareProcess()
+        do {
+            let entry = try Operations.slurmTask(folder, task: task, layers: common.layers, output: output,
+                                                 options: flags.options(progress: nil), logger: flags.logger)
+            print(Operations.table([entry]))
+            if entry.status != .ok { throw ExitCode(entry.status.rawValue) }
+        } catch let code as ExitCode { throw code } catch { fail(error) }
+    }
+}
+
+struct SlurmSummary: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "slurm-summary", abstract: "The summary table of a submitted folder (called by the scripts of submit).",
+                                                    shouldDisplay: false)
+    @Argument var folder: String
+
+    func run() throws {
+        let entries = Operations.slurmBatchResults(folder)
+        print(Operations.table(entries))
+        if let failed = entries.first(where: { $0.status != .ok }) { throw ExitCode(failed.status.rawValue) }
     }
 }
 

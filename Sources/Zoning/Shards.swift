@@ -1,0 +1,419 @@
+import Foundation
+import GDALKit
+import Logging
+import RasterKernel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One shard of a sharded run: shard `index` of `count`, counted from 0 like `SLURM_ARRAY_TASK_ID`.
+///
+/// A sharded run cuts the grid into `count` bands of whole block rows. Each shard (any process, on
+/// any machine sharing the output folder) aligns the sources, runs the statistics passes over the
+/// whole grid (min-max ranges and entropy weights need every pixel; each shard computes them
+/// alike) and the main pass over its band, and leaves in
+/// `<out>/.staging-<run-id>-shards/shard-<i>-of-<n>/` the index and class rasters of its band
+/// (full-grid sparse GeoTIFFs: only its band's tiles exist) and `shard.json`: per unit Σ index and
+/// Σ index², the class counts, the histogram, the kernel's counters, per-layer valid pixels, the
+/// model as applied and the checksums of the inputs it read. The merge (`Runner.merge`) holds the
+/// output lock, checks that every shard finished on the same job and inputs, assembles the two
+/// rasters, adds the per-unit sums in unit order (exactly as one process does) and runs the rest
+/// of the run — breaks, classes, zones, statistics, COGs, maps, manifest, publishing — so its
+/// products are those of a single-process run.
+public struct Shard: Sendable, Equatable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1, index >= 0, index < count else {
+            throw RunError(.usage, "--shard \(index)/\(count): expected I/N with 0 ≤ I < N (I counts from 0, like SLURM_ARRAY_TASK_ID)")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// "I/N".
+    public init(argument: String) throws {
+        let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else {
+            throw RunError(.usage, "--shard \(argument): expected I/N, e.g. 0/4 (I counts from 0, like SLURM_ARRAY_TASK_ID)")
+        }
+        try self.init(index: i, count: n)
+    }
+
+    public var description: String { "\(index)/\(count)" }
+    var folderName: String { "shard-\(index)-of-\(count)" }
+
+    /// Test hook: the shard whose index this environment variable names fails after computing its band.
+    static let failureVariable = "HAZARD_ZONING_TEST_FAIL_SHARD"
+
+    /// The staging folder of a sharded run's shards, inside the output folder (so on the shared
+    /// file system, and removed like any staging folder by the next run that takes the lock).
+    static func folderName(runID: String) -> String { ".staging-\(runID)-shards" }
+
+    static func checkRunID(_ runID: String) throws {
+        guard !runID.isEmpty, runID.count <= 100, !runID.hasPrefix("."), runID != "latest",
+              runID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), runID.allSatisfy(\.isASCII) else {
+            throw RunError(.usage, "--run-id \(runID): expected letters, digits, '-', '_' or '.' (not starting with '.'), e.g. 20260101T020000Z")
+        }
+    }
+}
+
+/// What a shard leaves for the merge (`shard.json`). Floating-point values are stored as their
+/// bit patterns, so the merge adds exactly the numbers the shard computed.
+struct ShardRecord: Codable, Sendable {
+    var runId: String
+    var shard: Int
+    var shards: Int
+    var tool: String
+    var gdal: String
+    var jobHash: String
+    /// Grid width, height, block size; the unit of the main pass (width, height).
+    var grid: [Int]
+    var unit: [Int]
+    /// The shard's units: lower..<upper, as indices of the grid's units.
+    var units: [Int]
+    /// Every input file read (definitions and data) → SHA-256.
+    var inputs: [String: String]
+    var model: Manifest.ModelInfo
+    var unitSums: [UInt64]
+    var unitSquares: [UInt64]
+    var classCounts: [Int]
+    var layerValid: [Int]
+    var histogramResolution: Double?
+    var histogram: [Int]?
+    var nonFinite: Int
+    var outOfRange: Int
+    var kernelMinimum: UInt32
+    var kernelMaximum: UInt32
+    var indexMinimum: UInt32
+    var indexMaximum: UInt32
+
+    var unitRange: Range<Int> { units[0]..<units[1] }
+
+    /// Non-finite numbers of the model (none expected) survive as strings rather than failing the shard.
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+}
+
+/// The finished shards of a sharded run, read by its merge.
+struct ShardSet {
+    let runID: String
+    /// The shards' folder (its name, in the output folder) and its path.
+    let folder: String
+    let path: String
+    let records: [ShardRecord]
+    var model: Manifest.ModelInfo { records[0].model }
+
+    func shardFolder(_ record: ShardRecord) -> String {
+        (path as NSString).appendingPathComponent("shard-\(record.shard)-of-\(record.shards)")
+    }
+
+    /// Reads and checks every shard's record: all shards 0..<N present and finished, on this job,
+    /// tool and grid, from the same input bytes the merge hashed, covering every unit once.
+    static func load(_ runner: Runner, runID: String, inputs: [Manifest.Input], job: Manifest.JobInfo) throws -> ShardSet {
+        try Shard.checkRunID(runID)
+        try Runner.checkShardable(runner.plan)
+        let out = runner.plan.outputDirectory
+        let folder = Shard.folderName(runID: runID)
+        let path = (out as NSString).appendingPathComponent(folder)
+        let rerun = "run every shard again (`hazard-zoning run JOB --shard I/N --run-id \(runID)`) or submit the run again"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        var found: [Int: Int] = [:]  // index → count
+        for name in names where name.hasPrefix("shard-") {
+            let parts = name.dropFirst("shard-".count).components(separatedBy: "-of-")
+            if parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) { found[i] = n }
+        }
+        guard let count = found.values.max() else {
+            throw RunError(.noInput, "\(path): no finished shard of run \(runID) (nothing was published); \(rerun)")
+        }
+        guard found.values.allSatisfy({ $0 == count }) else {
+            throw RunError(.dataError, "\(path): shards of different sharded runs (\(Set(found.values).sorted().map(String.init).joined(separator: ", ")) shards) share run id \(runID); nothing was published; \(rerun)")
+        }
+        let missing = (0..<count).filter { found[$0] == nil }
+        guard missing.isEmpty else {
+            throw RunError(.noInput, "\(path): shard\(missing.count == 1 ? "" : "s") \(missing.map { "\($0)/\(count)" }.joined(separator: ", ")) of run \(runID) did not finish (failed, killed or not run); nothing was published; \(rerun)")
+        }
+        var known: [String: String] = [:]
+        for input in inputs { for f in input.files + [input.definition] { known[f.path] = f.sha256 } }
+        let plan = runner.plan
+        var records: [ShardRecord] = []
+        var next = 0
+        for i in 0..<count {
+            let file = (path as NSString).appendingPathComponent("shard-\(i)-of-\(count)/shard.json")
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw RunError(.noInput, "\(file): cannot be read; \(rerun)")
+            }
+            let record: ShardRecord
+            do { record = try ShardRecord.decoder.decode(ShardRecord.self, from: data) } catch {
+                throw RunError(.dataError, "\(file): not a shard record: \(error); \(rerun)")
+            }
+            guard record.runId == runID, record.shard == i, record.shards == count else {
+                throw RunError(.dataError, "\(file): the record of shard \(record.shard)/\(record.shards) of run \(record.runId), expected \(i)/\(count) of \(runID); \(rerun)")
+            }
+            guard record.tool == ToolInfo.version, record.gdal == GDAL.version else {
+                throw RunError(.dataError, "\(file): computed by hazard-zoning \(record.tool) (GDAL \(record.gdal)), the merge is \(ToolInfo.version) (GDAL \(GDAL.version)); every part of a sharded run must be the same build; \(rerun)")
+            }
+            guard record.jobHash == job.hash else {
+                throw RunError(.dataError, "\(file): shard \(i)/\(count) ran another version of the job or its layer definitions (\(plan.job.file) changed since); nothing was published; \(rerun)")
+            }
+            guard record.grid == [plan.grid.width, plan.grid.height, plan.blockSize] else {
+                throw RunError(.dataError, "\(file): shard \(i)/\(count) computed a \(record.grid[0])×\(record.grid[1]) grid in \(record.grid[2])-px blocks, the job's is \(plan.grid.width)×\(plan.grid.height) in \(plan.blockSize); \(rerun)")
+            }
+            guard record.unit == records.first?.unit ?? record.unit, record.units[0] == next, record.units[1] >= next else {
+                throw RunError(.dataError, "\(file): shard \(i)/\(count) computed units \(record.units[0])..<\(record.units[1]) in \(record.unit[0])×\(record.unit[1]) px, not the band that follows the previous shard's (every shard must run with the same --max-memory and --cache-mb); \(rerun)")
+            }
+            for (p, sha) in record.inputs.sorted(by: { $0.key < $1.key }) where known[p] != sha {
+                throw RunError(.tempFail, "\(p): input changed during the sharded run (shard \(i)/\(count) read other bytes than the merge finds); nothing was published; \(rerun)")
+            }
+            if i > 0, record.model != records[0].model {
+                throw RunError(.software, "\(file): shard \(i)/\(count) resolved another model than shard 0 (data-driven ranges or weights differ); \(rerun)")
+            }
+            next = record.units[1]
+            records.append(record)
+        }
+        let unitCount = plan.grid.blocks(width: records[0].unit[0], height: records[0].unit[1]).count
+        guard next == unitCount else {
+            throw RunError(.dataError, "\(path): the shards cover units 0..<\(next) of \(unitCount); \(rerun)")
+        }
+        return ShardSet(runID: runID, folder: folder, path: path, records: records)
+    }
+
+    /// Removes the shards' folder (after the merge published the run).
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+extension Runner {
+
+    /// Weight scenarios run inside the main pass and keep per-pixel tallies over the whole grid:
+    /// not sharded (yet); such jobs run in one process.
+    static func checkShardable(_ plan: Plan) throws {
+        if plan.job.sensitivity != nil, plan.job.outputs.products.contains(.sensitivity) {
+            throw RunError(.usage, "\(plan.job.file): sensitivity: weight scenarios run inside the main pass over the whole grid and cannot be sharded; run this job without --shard/--shards (run or submit without --shards)")
+        }
+    }
+
+    /// The units of the main pass that shard `shard` computes: the grid's block rows cut into
+    /// `shard.count` bands as even as whole block rows allow.
+    func shardUnits(_ shard: Shard) throws -> Range<Int> {
+        let memory = memoryPlan
+        let units = plan.grid.blocks(width: memory.width, height: memory.height)
+        let blockRows = (plan.grid.height + plan.blockSize - 1) / plan.blockSize
+        guard shard.count <= blockRows else {
+            throw RunError(.usage, "--shard \(shard): the grid (\(plan.grid.width)×\(plan.grid.height) px) has \(blockRows) block row\(blockRows == 1 ? "" : "s") of \(plan.blockSize) px; use at most \(blockRows) shard\(blockRows == 1 ? "" : "s")")
+        }
+        let first = shard.index * blockRows / shard.count, end = (shard.index + 1) * blockRows / shard.count
+        let lower = units.firstIndex { $0.window.y / plan.blockSize >= first } ?? units.count
+        let upper = units.firstIndex { $0.window.y / plan.blockSize >= end } ?? units.count
+        return lower..<upper
+    }
+
+    /// Computes one shard of the sharded run `runID` (see `Shard`). Takes the output lock shared:
+    /// shards run side by side, never while a run of the same outputs holds it to publish (exit
+    /// 75), and no run can publish (and remove their folder) while they compute. Returns the
+    /// shard's folder.
+    public func runShard(_ shard: Shard, runID: String) throws -> String {
+        GDAL.ensureRegistered()
+        if plan.job.allowNetwork { return try computeShard(shard, runID: runID) }
+        return try NetworkPolicy.offline { try computeShard(shard, runID: runID) }
+    }
+
+    private func computeShard(_ shard: Shard, runID: String) throws -> String {
+        try Shard.checkRunID(runID)
+        try Runner.checkShardable(plan)
+        let units = try shardUnits(shard)
+        let publisher = Publisher(outputDirectory: plan.outputDirectory)
+        let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, shared: true)
+        defer { lock.release() }
+        _ = try publisher.checkedLatestRun()
+        let out = plan.outputDirectory
+        if FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(runID)) {
+            throw RunError(.cantCreate, "\(out)/\(runID): a run with this id is already published; give the sharded run a new --run-id")
+        }
+        let folder = (out as NSString).appendingPathComponent(Shard.folderName(runID: runID))
+        let final = (folder as NSString).appendingPathComponent(shard.folderName)
+        let temporary = (folder as NSString).appendingPathComponent(".\(shard.folderName)-\(getpid())")
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: temporary)
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        } catch {
+            throw RunError(.cantCreate, "\(folder): cannot create the shard's staging folder: \(error.localizedDescription)")
+        }
+        do {
+            let previousCache = GDAL.cacheMax
+            GDAL.setCacheMax(bytes: options.cacheBytes)
+            defer { GDAL.setCacheMax(bytes: previousCache) }
+            let record = try ConfigOptions.withOptions(plan.job.gdalConfig) {
+                try computeBand(shard, units: units, runID: runID, folder: temporary, previous: publisher.latestManifest())
+            }
+            let data = try ShardRecord.encoder.encode(record)
+            try write(data, to: (temporary as NSString).appendingPathComponent("shard.json"))
+            // A shard run again (resubmitted) replaces its earlier result.
+            try? FileManager.default.removeItem(atPath: final)
+            publisher.syncTree(temporary)
+            guard rename(temporary, final) == 0 else {
+                throw RunError(.cantCreate, "\(final): cannot finish the shard: \(String(cString: strerror(errno)))")
+            }
+            publisher.syncDirectory(folder)
+            logger.info("shard done", metadata: ["job": "\(plan.job.name)", "run": "\(runID)", "shard": "\(shard)",
+                                                 "units": "\(units.lowerBound)..<\(units.upperBound)"])
+            return final
+        } catch {
+            let failure = writeFailure(error)
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw failure
+        }
+    }
+
+    /// Stages 1 and 2 for one band: scan and align, the model (statistics passes over the whole
+    /// grid), the main pass over the band's units.
+    private func computeBand(_ shard: Shard, units: Range<Int>, runID: String, folder: String,
+                             previous: Manifest?) throws -> ShardRecord {
+        let log = InputLog()
+        var inputs = try describeInputs(previous: previous, log: log)
+        let job = jobInfo()
+        let work = (folder as NSString).appendingPathComponent(".work")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let (aligned, mask) = try alignStage(inputs: &inputs, work: work)
+        let (kernel, model, _) = try resolveModel(aligned: aligned, mask: mask)
+        let stats = try stream(aligned: aligned, mask: mask, kernel: kernel,
+                               indexPath: (folder as NSString).appendingPathComponent("risk_index.tif"),
+                               classPath: (folder as NSString).appendingPathComponent("risk_class.tif"), units: units)
+        if ProcessInfo.processInfo.environment[Shard.failureVariable] == "\(shard.index)" {
+            throw RunError(.software, "shard \(shard) of run \(runID): injected failure (\(Shard.failureVariable))")
+        }
+        try log.verify()
+        try FileManager.default.removeItem(atPath: work)
+        var files: [String: String] = [:]
+        for input in inputs { for f in input.files + [input.definition] { files[f.path] = f.sha256 } }
+        let memory = memoryPlan
+        return ShardRecord(
+            runId: runID, shard: shard.index, shards: shard.count, tool: ToolInfo.version, gdal: GDAL.version, jobHash: job.hash,
+            grid: [plan.grid.width, plan.grid.height, plan.blockSize], unit: [memory.width, memory.height],
+            units: [units.lowerBound, units.upperBound], inputs: files, model: model,
+            unitSums: stats.unitSums[units].map(\.bitPattern), unitSquares: stats.unitSquares[units].map(\.bitPattern),
+            classCounts: stats.classCounts, layerValid: stats.layerValid,
+            histogramResolution: stats.histogram?.resolution, histogram: stats.histogram?.binCounts,
+            nonFinite: stats.counters.nonFinite, outOfRange: stats.counters.outOfRange,
+            kernelMinimum: stats.counters.minimum.bitPattern, kernelMaximum: stats.counters.maximum.bitPattern,
+            indexMinimum: stats.indexMin.bitPattern, indexMaximum: stats.indexMax.bitPattern)
+    }
+
+    /// Merges a sharded run (`runID`) and publishes it: the rest of `run` on the shards' results,
+    /// with the output lock held (exclusively). Removes the shards' folder once published.
+    public func merge(runID: String) throws -> RunResult {
+        GDAL.ensureRegistered()
+        if plan.job.allowNetwork { return try runPlan(mergeRunID: runID) }
+        return try NetworkPolicy.offline { try runPlan(mergeRunID: runID) }
+    }
+
+    /// The main pass's results from the shards: the index and class rasters of every band copied
+    /// into one raster each (shard 0's file, with the grid's metadata, receives the others' bands),
+    /// and the counts and sums added as one process adds them (per-unit sums in unit order).
+    func mergeShards(_ shards: ShardSet, indexPath: String, classPath: String) throws -> StreamStats {
+        let first = shards.records[0]
+        let base = shards.shardFolder(first)
+        do {
+            try FileManager.default.copyItem(atPath: (base as NSString).appendingPathComponent("risk_index.tif"), toPath: indexPath)
+            try FileManager.default.copyItem(atPath: (base as NSString).appendingPathComponent("risk_class.tif"), toPath: classPath)
+        } catch {
+            throw RunError(.ioError, "\(base): cannot copy shard 0's rasters: \(error.localizedDescription)")
+        }
+        let units = plan.grid.blocks(width: first.unit[0], height: first.unit[1])
+        do {
+            let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
+            let classDS = try Dataset(open: classPath, flags: [.raster, .update])
+            let indexBand = try indexDS.band(1), classBand = try classDS.band(1)
+            var values = [Float](repeating: 0, count: first.unit[0] * first.unit[1])
+            var classes = [UInt8](repeating: 0, count: first.unit[0] * first.unit[1])
+            for record in shards.records.dropFirst() {
+                let folder = shards.shardFolder(record)
+                let fromIndex = try Dataset(open: (folder as NSString).appendingPathComponent("risk_index.tif"), flags: [.raster])
+                let fromClass = try Dataset(open: (folder as NSString).appendingPathComponent("risk_class.tif"), flags: [.raster])
+                let fi = try fromIndex.band(1), fc = try fromClass.band(1)
+                for u in record.unitRange {
+                    let w = units[u].window
+                    let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                    let n = w.count
+                    try values.withUnsafeMutableBufferPointer { try fi.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                    try classes.withUnsafeMutableBufferPointer { try fc.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                    try values.withUnsafeBufferPointer { try indexBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+                    try classes.withUnsafeBufferPointer { try classBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+                }
+                report("merge", record.shard + 1, shards.records.count)
+            }
+            try classDS.close()
+            try indexDS.close()
+        } catch let error as GDALError {
+            throw RunError(.ioError, "\(shards.path): merging the shards' rasters: \(error.message)")
+        }
+
+        let classCount = plan.job.classify.scheme.classCount
+        var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(),
+                                layerValid: [Int](repeating: 0, count: plan.sources.count),
+                                classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
+                                indexMin: .infinity, indexMax: -.infinity)
+        var sums = [Double](repeating: 0, count: units.count), squares = sums
+        for record in shards.records {
+            guard record.classCounts.count == stats.classCounts.count, record.layerValid.count == stats.layerValid.count,
+                  record.unitSums.count == record.unitRange.count, record.unitSquares.count == record.unitRange.count else {
+                throw RunError(.dataError, "\(shards.shardFolder(record))/shard.json: counts of another job shape; run the shards again")
+            }
+            for c in stats.classCounts.indices { stats.classCounts[c] += record.classCounts[c] }
+            for l in stats.layerValid.indices { stats.layerValid[l] += record.layerValid[l] }
+            if stats.histogram != nil {
+                guard let resolution = record.histogramResolution, let bins = record.histogram,
+                      let h = Histogram(resolution: resolution, binCounts: bins), h.resolution == stats.histogram!.resolution else {
+                    throw RunError(.dataError, "\(shards.shardFolder(record))/shard.json: no histogram of the job's resolution; run the shards again")
+                }
+                stats.histogram!.merge(h)
+            }
+            var counters = ModelKernel.Counters()
+            counters.nonFinite = record.nonFinite
+            counters.outOfRange = record.outOfRange
+            counters.minimum = Float(bitPattern: record.kernelMinimum)
+            counters.maximum = Float(bitPattern: record.kernelMaximum)
+            stats.counters.merge(counters)
+            stats.indexMin = min(stats.indexMin, Float(bitPattern: record.indexMinimum))
+            stats.indexMax = max(stats.indexMax, Float(bitPattern: record.indexMaximum))
+            for (k, u) in record.unitRange.enumerated() {
+                sums[u] = Double(bitPattern: record.unitSums[k])
+                squares[u] = Double(bitPattern: record.unitSquares[k])
+            }
+        }
+        // In unit order, as `stream` adds them in one process.
+        stats.indexSum = sums.reduce(0, +)
+        stats.indexSumSquares = squares.reduce(0, +)
+        stats.unitSums = sums
+        stats.unitSquares = squares
+        return stats
+    }
+}
+
+extension Operations {
+    /// `hazard-zoning run JOB --shard I/N --run-id ID`: one shard of a sharded run.
+    public static func runShard(_ path: String, shard: Shard, runID: String, layers: String? = nil, output: String? = nil,
+                                options: RunOptions, logger: Logger = Logger(label: "hazard-zoning")) throws -> String {
+        let spec = try JobLoader(layersDirectory: layers).load(path)
+        let plan = try Planner().resolve(spec, outputDirectory: output)
+        return try Runner(plan: plan, options: options, logger: logger).runShard(shard, runID: runID)
+    }
+
+    /// `hazard-zoning merge JOB --run-id ID`: merges the shards of a sharded run and publishes it.
+    public static func merge(_ path: String, runID: String, layers: String? = nil, output: String? = nil,
+                             options: RunOptions, logger: Logger = Logger(label: "hazard-zoning")) throws -> RunResult {
+        let spec = try JobLoader(layersDirectory: layers).load(path)
+        let plan = try Planner().resolve(spec, outputDirectory: output)
+        return try Runner(plan: plan, options: options, logger: logger).merge(runID: runID)
+    }
+}

@@ -1,0 +1,371 @@
+import Foundation
+import GDALKit
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hazard-zoning submit DIR|JOB --slurm`: the batch scripts of a folder of jobs (one array task
+/// per job, then a summary job) or of one sharded job (one array task per band, then the merge),
+/// written into the output area and submitted with `sbatch --parsable`. Slurm itself schedules:
+/// arrays, `afterany`/`afterok` dependencies, `--kill-on-invalid-dep=yes` so that a failed shard
+/// cancels the merge. The scripts stay beside the logs and can be submitted again by hand.
+public struct SlurmSubmitOptions: Sendable {
+    public var partition: String?
+    public var account: String?
+    /// Slurm's time limit of each task (e.g. `01:00:00`).
+    public var time: String?
+    /// CPUs per task (`--cpus-per-task`); also the task's `--threads`.
+    public var cpus: Int?
+    /// One job in N bands (a sharded run); nil: one task per job.
+    public var shards: Int?
+    /// At most this many array tasks at once (`--array=0-K%M`).
+    public var throttle: Int?
+    public var layers: String?
+    /// A single job's output folder (as `run --output`).
+    public var output: String?
+    /// Where the scripts and logs go (default: `<output>/slurm/<run-id>/` for a sharded job,
+    /// `<project>/out/slurm/batch-<time>/` for a folder).
+    public var scripts: String?
+    /// Further arguments of every `run`/`merge` (e.g. `--force`, `--max-memory 256`).
+    public var runArguments: [String] = []
+    /// The hazard-zoning executable the scripts call (an absolute path on the shared file system).
+    public var executable: String
+    /// Variables set for sbatch (the jobs inherit the submitter's environment).
+    public var environment: [String: String] = [:]
+    /// `sbatch` (or a full path to it).
+    public var sbatch = "sbatch"
+
+    public init(executable: String) { self.executable = executable }
+}
+
+public struct SlurmSubmission: Sendable {
+    public enum Kind: Sendable { case batch, sharded }
+    public let kind: Kind
+    /// Scripts, logs and results.
+    public let folder: String
+    /// The array job's id, then the summary's or the merge's.
+    public let jobIDs: [String]
+    /// A sharded run's id.
+    public let runID: String?
+    public let tasks: Int
+    /// What to print: one line per submitted job.
+    public var summary: String {
+        let what = kind == .batch ? "summary" : "merge"
+        var lines = ["submitted array job \(jobIDs[0]) (\(tasks) task\(tasks == 1 ? "" : "s")) and \(what) job \(jobIDs[1])"]
+        if let runID { lines.append("run id \(runID)") }
+        lines.append("scripts and logs: \(folder)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The jobs of a batch submitted as an array (`jobs.json` in the scripts' folder).
+struct SlurmBatch: Codable {
+    var jobs: [String]
+    /// The arguments every task's `slurm-task` gets (also in tasks.sh).
+    var arguments: [String]
+}
+
+extension Operations {
+
+    /// Writes the scripts and submits them; returns the job ids. Nothing is submitted when a
+    /// sharded job is up to date and `force` is not among the run arguments (then nil).
+    public static func submitSlurm(_ target: String, options: SlurmSubmitOptions) throws -> SlurmSubmission? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) else {
+            throw RunError(.noInput, "\(target): no such job file or folder")
+        }
+        guard options.executable.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: options.executable) else {
+            throw RunError(.noInput, "\(options.executable): the hazard-zoning executable the tasks run must be an absolute path to an executable on the shared file system")
+        }
+        if let cpus = options.cpus, cpus < 1 { throw RunError(.usage, "--cpus must be at least 1") }
+        if let m = options.throttle, m < 1 { throw RunError(.usage, "--throttle must be at least 1") }
+        if let n = options.shards {
+            guard !isDirectory.boolValue else {
+                throw RunError(.usage, "\(target): --shards splits one job; a folder is submitted as one array task per job (drop --shards)")
+            }
+            guard n >= 1 else { throw RunError(.usage, "--shards must be at least 1") }
+            return try submitSharded(absolutePath(target), shards: n, options: options)
+        }
+        let jobs: [String]
+        let scriptsDefault: String
+        if isDirectory.boolValue, options.output != nil {
+            throw RunError(.usage, "\(target): --output names one job's output folder; the jobs of a folder write to their own outputs.directory")
+        }
+        if isDirectory.boolValue {
+            let folder = absolutePath(target)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            jobs = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { (folder as NSString).appendingPathComponent($0) }
+            if jobs.isEmpty { throw RunError(.noInput, "\(target): no job files (*.yaml) found") }
+            scriptsDefault = ((folder as NSString).deletingLastPathComponent as NSString).appendingPathComponent("out/slurm")
+        } else {
+            jobs = [absolutePath(target)]
+            let spec = try JobLoader(layersDirectory: options.layers).load(target)
+            let plan = try Planner().resolve(spec, outputDirectory: options.output)
+            scriptsDefault = (plan.outputDirectory as NSString).appendingPathComponent("slurm")
+        }
+        let stamp = Publisher(outputDirectory: scriptsDefault).newRunID()
+        let folder = try makeScriptsFolder(options.scripts.map(absolutePath) ?? (scriptsDefault as NSString).appendingPathComponent("batch-\(stamp)"))
+        var arguments = options.runArguments
+        if let cpus = options.cpus { arguments += ["--threads", "\(cpus)"] }
+        if let output = options.output { arguments += ["--output", absolutePath(output)] }
+        if let layers = options.layers { arguments += ["--layers", absolutePath(layers)] }
+        let batch = SlurmBatch(jobs: jobs, arguments: arguments)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try writeFile(try encoder.encode(batch), (folder as NSString).appendingPathComponent("jobs.json"))
+        let exe = shellQuote(options.executable), dir = shellQuote(folder)
+        let taskScript = (folder as NSString).appendingPathComponent("tasks.sh")
+        try writeScript(taskScript, directives(options, name: "hazard-zoning-batch", array: jobs.count, log: "\(folder)/task-%a.log"), """
+            exec \(exe) slurm-task \(dir) --task "$SLURM_ARRAY_TASK_ID" \(arguments.map(shellQuote).joined(separator: " "))
+            """)
+        let summaryScript = (folder as NSString).appendingPathComponent("summary.sh")
+        try writeScript(summaryScript, directives(options, name: "hazard-zoning-summary", array: nil, log: "\(folder)/summary.log", cpus: 1), """
+            exec \(exe) slurm-summary \(dir)
+            """)
+        let array = try sbatch(options, [taskScript])
+        let summary = try sbatch(options, ["--dependency=afterany:\(array)", summaryScript])
+        return SlurmSubmission(kind: .batch, folder: folder, jobIDs: [array, summary], runID: nil, tasks: jobs.count)
+    }
+
+    private static func submitSharded(_ job: String, shards: Int, options: SlurmSubmitOptions) throws -> SlurmSubmission? {
+        let spec = try JobLoader(layersDirectory: options.layers).load(job)
+        let plan = try Planner().resolve(spec, outputDirectory: options.output)
+        try Runner.checkShardable(plan)
+        let blockRows = (plan.grid.height + plan.blockSize - 1) / plan.blockSize
+        guard shards <= blockRows else {
+            throw RunError(.usage, "--shards \(shards): the grid (\(plan.grid.width)×\(plan.grid.height) px) has \(blockRows) block row\(blockRows == 1 ? "" : "s") of \(plan.blockSize) px; use at most \(blockRows) shards")
+        }
+        if !options.runArguments.contains("--force"), try Runner(plan: plan).upToDateRun() != nil { return nil }
+        // A new id, also unused by a failed sharded run (unpublished, so newRunID does not see it).
+        var runID = Publisher(outputDirectory: plan.outputDirectory).newRunID()
+        let base = runID
+        var n = 2
+        while FileManager.default.fileExists(atPath: (plan.outputDirectory as NSString).appendingPathComponent(Shard.folderName(runID: runID)))
+                || FileManager.default.fileExists(atPath: "\(plan.outputDirectory)/slurm/\(runID)") {
+            runID = "\(base)-\(n)"; n += 1
+        }
+        let folder = try makeScriptsFolder(options.scripts.map(absolutePath)
+            ?? ((plan.outputDirectory as NSString).appendingPathComponent("slurm") as NSString).appendingPathComponent(runID))
+        var arguments = options.runArguments.filter { $0 != "--force" }
+        if let cpus = options.cpus { arguments += ["--threads", "\(cpus)"] }
+        if let layers = options.layers { arguments += ["--layers", absolutePath(layers)] }
+        arguments += ["--output", absolutePath(plan.outputDirectory)]
+        let exe = shellQuote(options.executable), jobArg = shellQuote(job), dir = shellQuote(folder)
+        let args = arguments.map(shellQuote).joined(separator: " ")
+        let shardScript = (folder as NSString).appendingPathComponent("shards.sh")
+        try writeScript(shardScript, directives(options, name: "hazard-zoning-shards", array: shards, log: "\(folder)/shard-%a.log"), """
+            \(exe) run \(jobArg) --shard "$SLURM_ARRAY_TASK_ID/\(shards)" --run-id \(shellQuote(runID)) \(args)
+            status=$?
+            echo "$status" > \(dir)/shard-"$SLURM_ARRAY_TASK_ID".status
+            exit "$status"
+            """)
+        let mergeScript = (folder as NSString).appendingPathComponent("merge.sh")
+        try writeScript(mergeScript, directives(options, name: "hazard-zoning-merge", array: nil, log: "\(folder)/merge.log"), """
+            \(exe) merge \(jobArg) --run-id \(shellQuote(runID)) \(args)
+            status=$?
+            echo "$status" > \(dir)/merge.status
+            exit "$status"
+            """)
+        try writeFile(Data("\(shards)\n".utf8), (folder as NSString).appendingPathComponent("shards"))
+        let array = try sbatch(options, [shardScript])
+        let merge = try sbatch(options, ["--dependency=afterok:\(array)", "--kill-on-invalid-dep=yes", mergeScript])
+        return SlurmSubmission(kind: .sharded, folder: folder, jobIDs: [array, merge], runID: runID, tasks: shards)
+    }
+
+    /// `#SBATCH` lines: name, array (`0-K` with `%M`), log, partition, account, time, CPUs.
+    private static func directives(_ o: SlurmSubmitOptions, name: String, array: Int?, log: String, cpus: Int? = nil) -> [String] {
+        var lines = ["--job-name=\(name)", "--output=\(log)"]
+        if let array { lines.append("--array=0-\(array - 1)" + (o.throttle.map { "%\($0)" } ?? "")) }
+        if let p = o.partition { lines.append("--partition=\(p)") }
+        if let a = o.account { lines.append("--account=\(a)") }
+        if let t = o.time { lines.append("--time=\(t)") }
+        if let c = cpus ?? o.cpus { lines.append("--cpus-per-task=\(c)") }
+        return lines
+    }
+
+    private static func writeScript(_ path: String, _ directives: [String], _ body: String) throws {
+        let text = "#!/bin/bash\n" + directives.map { "#SBATCH \($0)\n" }.joined()
+            + "# Written by hazard-zoning submit; the tasks inherit the submitter's environment and folder.\n" + body + "\n"
+        try writeFile(Data(text.utf8), path)
+        chmod(path, 0o755)
+    }
+
+    private static func writeFile(_ data: Data, _ path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw RunError(.cantCreate, "\(path): cannot write")
+        }
+    }
+
+    private static func makeScriptsFolder(_ path: String) throws -> String {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw RunError(.cantCreate, "\(path): cannot create the folder of the batch scripts: \(error.localizedDescription)")
+        }
+        return path
+    }
+
+    /// `sbatch --parsable ARGS`: the job id.
+    private static func sbatch(_ o: SlurmSubmitOptions, _ arguments: [String]) throws -> String {
+        let (status, out, err) = try slurmCommand(o.sbatch, ["--parsable"] + arguments, environment: o.environment)
+        guard status == 0, let id = out.split(separator: ";").first.map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }),
+              !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw RunError(.tempFail, "sbatch \(arguments.joined(separator: " ")) failed (exit \(status)): \(oneLine(err + out))")
+        }
+        return id
+    }
+
+    static func slurmCommand(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [program] + arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch {
+            throw RunError(.noInput, "\(program): cannot run: \(error.localizedDescription) (is Slurm's client installed?)")
+        }
+        nonisolated(unsafe) var errData = Data()
+        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !reader.isFinished { usleep(1000) }
+        if p.terminationStatus == 127 {
+            throw RunError(.noInput, "\(program): not found (is Slurm's client installed and on PATH?)")
+        }
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Waits until every job of the submission has left the queue (polling `scontrol -o show job`
+    /// every half second: `sbatch --wait` polls at 2, 10, 42 s, then every 32 s), then returns the
+    /// batch's status and what to print: the summary table of a folder (as `batch` prints it), the
+    /// merge's output of a sharded run, or which shard failed.
+    public static func waitForSlurm(_ submission: SlurmSubmission, timeout: Double? = nil,
+                                    scontrol: String = "scontrol") throws -> (status: ExitStatus, text: String) {
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
+        while try submission.jobIDs.contains(where: { try slurmJobActive($0, scontrol: scontrol) }) {
+            if let deadline, Date() > deadline {
+                throw RunError(.tempFail, "Slurm jobs \(submission.jobIDs.joined(separator: ", ")) still queued or running after \(Int(timeout!)) s; they keep running (scancel to stop them); logs in \(submission.folder)")
+            }
+            usleep(500_000)
+        }
+        switch submission.kind {
+        case .batch:
+            let entries = slurmBatchResults(submission.folder)
+            return (entries.first { $0.status != .ok }?.status ?? .ok, table(entries))
+        case .sharded:
+            return shardedOutcome(submission.folder, tasks: submission.tasks)
+        }
+    }
+
+    /// True while a job (or any task of an array) is pending, running or completing.
+    static func slurmJobActive(_ id: String, scontrol: String) throws -> Bool {
+        let (status, out, err) = try slurmCommand(scontrol, ["-o", "show", "job", id])
+        if status != 0 {
+            // A job that left the records (MinJobAge) is finished.
+            if (err + out).contains("Invalid job id") { return false }
+            throw RunError(.tempFail, "scontrol show job \(id) failed (exit \(status)): \(oneLine(err + out))")
+        }
+        let active: Set<String> = ["PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "STAGE_OUT", "SIGNALING"]
+        for line in out.split(separator: "\n") {
+            for field in line.split(separator: " ") where field.hasPrefix("JobState=") {
+                if active.contains(String(field.dropFirst("JobState=".count))) { return true }
+            }
+        }
+        return false
+    }
+
+    /// The outcome of a sharded submission once its jobs left the queue.
+    static func shardedOutcome(_ folder: String, tasks: Int) -> (status: ExitStatus, text: String) {
+        func statusFile(_ name: String) -> Int32? {
+            (try? String(contentsOfFile: (folder as NSString).appendingPathComponent(name), encoding: .utf8))
+                .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        func lastLine(_ log: String) -> String {
+            let text = (try? String(contentsOfFile: (folder as NSString).appendingPathComponent(log), encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").last.map(String.init) ?? "(no output)"
+        }
+        if let merged = statusFile("merge.status") {
+            let log = (try? String(contentsOfFile: (folder as NSString).appendingPathComponent("merge.log"), encoding: .utf8)) ?? ""
+            return (ExitStatus(rawValue: merged) ?? .failure, log.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        for i in 0..<tasks {
+            guard let s = statusFile("shard-\(i).status") else {
+                return (.software, "shard \(i)/\(tasks) did not finish (killed, timed out or cancelled; see \(folder)/shard-\(i).log); the merge was cancelled and nothing was published")
+            }
+            if s != 0 {
+                return (ExitStatus(rawValue: s) ?? .failure, "shard \(i)/\(tasks) failed (exit \(s)): \(lastLine("shard-\(i).log")); the merge was cancelled and nothing was published (log: \(folder)/shard-\(i).log)")
+            }
+        }
+        return (.software, "the merge did not run (cancelled or killed; see \(folder)/merge.log); nothing was published")
+    }
+
+    /// One array task of a submitted folder: runs job `task` of `jobs.json` like `batch` runs it
+    /// and leaves its line of the summary in `result-<task>.json`. Returns that line.
+    public static func slurmTask(_ folder: String, task: Int, layers: String? = nil, output: String? = nil, options: RunOptions,
+                                 logger: Logger = Logger(label: "hazard-zoning")) throws -> BatchEntry {
+        let path = (folder as NSString).appendingPathComponent("jobs.json")
+        guard let data = FileManager.default.contents(atPath: path) else { throw RunError(.noInput, "\(path): cannot be read") }
+        let batch: SlurmBatch
+        do { batch = try JSONDecoder().decode(SlurmBatch.self, from: data) } catch {
+            throw RunError(.dataError, "\(path): not a list of submitted jobs: \(error)")
+        }
+        guard batch.jobs.indices.contains(task) else {
+            throw RunError(.usage, "--task \(task): \(path) lists \(batch.jobs.count) jobs (0-\(batch.jobs.count - 1))")
+        }
+        let job = batch.jobs[task]
+        let started = Date()
+        let entry: BatchEntry
+        do {
+            let result = try runJob(job, layers: layers, output: output, options: options, logger: logger)
+            entry = BatchEntry(job: (job as NSString).lastPathComponent, status: .ok,
+                               detail: result.upToDate ? "up to date (\(result.runID))" : "published \(result.runID)",
+                               seconds: Date().timeIntervalSince(started))
+        } catch {
+            let (status, message) = describe(error)
+            entry = BatchEntry(job: (job as NSString).lastPathComponent, status: status,
+                               detail: message.split(separator: "\n").first.map(String.init) ?? message,
+                               seconds: Date().timeIntervalSince(started))
+            logger.error("job failed", metadata: ["job": "\(job)", "status": "\(status.rawValue)", "error": "\(message)"])
+        }
+        let record: [String: Any] = ["job": entry.job, "status": Int(entry.status.rawValue), "detail": entry.detail, "seconds": entry.seconds]
+        let json = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+        let target = (folder as NSString).appendingPathComponent("result-\(task).json")
+        try writeFile(json, target + ".tmp")
+        guard rename(target + ".tmp", target) == 0 else { throw RunError(.cantCreate, "\(target): cannot write") }
+        return entry
+    }
+
+    /// The lines of a submitted folder's summary, in job order; a task that left no result (killed,
+    /// timed out, never started) is a failure naming its log.
+    public static func slurmBatchResults(_ folder: String) -> [BatchEntry] {
+        let batch = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("jobs.json"))
+            .flatMap { try? JSONDecoder().decode(SlurmBatch.self, from: $0) }
+        return (batch?.jobs ?? []).enumerated().map { i, job in
+            let name = (job as NSString).lastPathComponent
+            if let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("result-\(i).json")),
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let status = (object["status"] as? NSNumber).flatMap({ ExitStatus(rawValue: $0.int32Value) }) {
+                return BatchEntry(job: name, status: status, detail: object["detail"] as? String ?? "",
+                                  seconds: (object["seconds"] as? NSNumber)?.doubleValue ?? 0)
+            }
+            return BatchEntry(job: name, status: .software,
+                              detail: "no result: the task failed or was killed before finishing (see \(folder)/task-\(i).log)", seconds: 0)
+        }
+    }
+}
+
+extension Runner {
+    /// The latest run when the job, its inputs and the tool are unchanged since it (what `run`
+    /// answers "up to date"), else nil.
+    func upToDateRun() throws -> RunResult? {
+        GDAL.ensureRegistered()
+        let publisher = Publisher(outputDirectory: plan.outputDirectory)
+        guard let previous = publisher.latestManifest(), let directory = publisher.latestRun else { return nil }
+        let inputs = try describeInputs(previous: previous)
+        guard isUpToDate(previous: previous, inputs: inputs, job: jobInfo(), runDirectory: directory) else { return nil }
+        return RunResult(runID: previous.runId, runDirectory: directory, manifest: previous, upToDate: true)
+    }
+}
