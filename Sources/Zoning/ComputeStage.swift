@@ -115,7 +115,7 @@ extension Runner {
         var indexMax: Float
     }
 
-    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String,
+    func stream(aligned: [AlignedLayer], mask: AlignedLayer?, kernel: BlockKernel, indexPath: String, classPath: String,
                 sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
@@ -150,7 +150,7 @@ extension Runner {
         let layerCount = aligned.count
         var rasters = aligned.indices.map { (aligned[$0], names[$0]) }
         let withTownships = scenarios != nil && townshipPath != nil
-        if withTownships, let townshipPath { rasters.append((townshipPath, "zoning.townships")) }
+        if withTownships, let townshipPath { rasters.append((.file(townshipPath), "zoning.townships")) }
 
         var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(), layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
                                 indexMin: .infinity, indexMax: -.infinity)

@@ -152,27 +152,31 @@ public struct Runner {
         timings["hash_inputs"] = (clock.timeIntervalSince(started) * 1000).rounded() / 1000
         var inputs = inputs
 
-        // 1. Check the sources (an all-nodata raster is refused here, before any computing) and
-        //    align every layer onto the grid.
+        // 1. Align every layer onto the grid (LayerReading.swift) and check the sources: a raster
+        //    the warper aligns is scanned here (an all-nodata one refused before any computing); a
+        //    raster read as a shifted window is counted while the passes read it (refused after
+        //    the first pass that reads all its blocks).
         var all = plan.sources
         if let mask = plan.mask { all.append(mask) }
-        var aligned: [String] = []
+        var aligned: [AlignedLayer] = []
         for (i, source) in all.enumerated() {
             report("align", i, all.count)
-            if source.kind == .raster {
+            let layer = try alignLayer(source, work: work)
+            if source.kind == .raster, layer.tally == nil {
                 let scan = try scanSource(source)
                 inputs[i].statistics = Manifest.LayerStatistics(
                     sourceValid: scan.valid, sourceNodata: scan.nodata, sourceNan: scan.nan, sourceInfinite: scan.infinite,
                     gridValid: 0, gridNodata: 0)
             }
-            aligned.append(try align(source, work: work))
+            inputs[i].alignment = layer.alignment.rawValue
+            aligned.append(layer)
         }
         report("align", all.count, all.count)
-        let maskPath = plan.mask == nil ? nil : aligned.removeLast()
+        let maskLayer = plan.mask == nil ? nil : aligned.removeLast()
         lap("align")
 
         // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
-        let (kernel, resolvedModel, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
+        let (kernel, resolvedModel, resolution) = try checkingSources(aligned) { try resolveModel(aligned: aligned, mask: maskLayer) }
         var modelInfo = resolvedModel
         if modelInfo.statisticsPasses > 0 { lap("statistics") }
 
@@ -194,8 +198,15 @@ public struct Runner {
         // 3. Stream blocks through the kernel; classify.
         let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
         let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
-        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
-                               sensitivity: sensitivity, townshipPath: townships?.1)
+        var stats = try checkingSources(aligned) {
+            try stream(aligned: aligned, mask: maskLayer, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
+                       sensitivity: sensitivity, townshipPath: townships?.1)
+        }
+        for (l, layer) in aligned.enumerated() {
+            guard let t = layer.tally?.total else { continue }
+            inputs[l].statistics = Manifest.LayerStatistics(sourceValid: t.valid, sourceNodata: t.nodata, sourceNan: t.nan,
+                                                            sourceInfinite: t.infinite, gridValid: 0, gridNodata: 0)
+        }
         if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
         modelInfo.nonFiniteResults = stats.counters.nonFinite
         if stats.counters.outOfRange > 0 {
@@ -243,7 +254,7 @@ public struct Runner {
                         .map { ($0 as NSString).appendingPathComponent("risk_class.tif") }
                         .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
                     let sums = try computeTotals(classPath: classTmp, townshipPath: path, townshipCount: towns.names.count,
-                                                 maskPath: maskPath, previousClassPath: previousClasses, work: work)
+                                                 mask: maskLayer, previousClassPath: previousClasses, work: work)
                     addTotals(sums, to: &rows)
                     totalsInfo = self.totalsInfo(sums)
                     totalTransitions = zip(zoning.totals, sums).compactMap { total, s in
@@ -268,7 +279,7 @@ public struct Runner {
         let exports = try exportZones(staging: staging)
         var sensitivityInfo: Manifest.SensitivityInfo?
         if let (setup, accumulator) = sensitivity {
-            sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, aligned: aligned, mask: maskPath,
+            sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, aligned: aligned, mask: maskLayer,
                                                     classPath: classTmp, townships: townships, staging: staging)
             lap("sensitivity")
         }
