@@ -218,6 +218,10 @@ extension Runner {
     /// Aligns a source for reading: the window path or burning per block where they give exactly
     /// what `gdalwarp` / `gdal_rasterize` with the plan's arguments give; otherwise `align`.
     func alignLayer(_ source: SourcePlan, work: String) throws -> AlignedLayer {
+        if !options.alignFastPaths {
+            let kind: AlignedLayer.Alignment = source.kind == .raster ? .warp : source.kind == .vector ? .rasterise : .proximity
+            return .file(try align(source, work: work), alignment: kind)
+        }
         switch source.kind {
         case .raster:
             if let window = try shiftedWindow(source) { return AlignedLayer(reading: .window(window), alignment: .window) }

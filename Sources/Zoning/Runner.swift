@@ -26,6 +26,10 @@ public struct RunOptions: Sendable {
     /// Memory budget of the compute stage in bytes (`--max-memory`): bounds units in flight ×
     /// unit size × layers, GDAL's block cache included (see `MemoryPlan`).
     public var maxMemory = 256 << 20
+    /// Read layers through the fast paths where they equal GDAL's tools (`LayerReading.swift`);
+    /// false aligns every layer with gdalwarp / gdal_rasterize into the staging folder
+    /// (`--align-with-gdal`, a cross-check: the products are identical).
+    public var alignFastPaths = true
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
                 skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,

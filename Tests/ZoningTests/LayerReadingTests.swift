@@ -237,6 +237,39 @@ import Testing
         #expect(alignment == ["flood": "window", "fire": "warp", "seismic": "rasterise-per-block", "mask": "rasterise-per-block"])
     }
 
+    static func floodValue(_ i: Int) -> Float {
+        if i % 97 == 0 { return -9999 }
+        let column = Float(i % 340), row = Float(i / 340)
+        return column * 0.01 + row * 0.003
+    }
+
+    @Test func aRunThroughTheFastPathsEqualsOneThroughGDALsToolsWhateverTheThreads() throws {
+        // Window (flood, nearest, shifted 0.2 px), warp (fire), burning per block (seismic, mask)
+        // against every layer aligned by gdalwarp / gdal_rasterize into the staging folder.
+        let fx = try Fixture(blockSize: 48)
+        var job = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+        job = job.replacingOccurrences(of: "    layer: flood-depth\n    resampling: bilinear", with: "    layer: flood-depth\n    resampling: near")
+        try job.write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        try fx.project.raster("layers/flood.tif", width: 340, height: 280, geoTransform: [Fixture.xmin - 309, 30, 0, Fixture.ymax + 609, 0, -30],
+                              crs: "EPSG:4545", nodata: -9999,
+                              values: (0..<(340 * 280)).map(Self.floodValue))
+        var runs: [(String, [String: String])] = []
+        for (fast, threads) in [(false, 2), (true, 1), (true, 3)] {
+            var options = RunOptions(threads: threads)
+            options.alignFastPaths = fast
+            let result = try Runner(plan: try fx.plan(output: fx.project.path("out-\(fast)-\(threads)")), options: options).run()
+            runs.append((result.runDirectory, Dictionary(uniqueKeysWithValues: result.manifest.inputs.compactMap { i in i.alignment.map { (i.key, $0) } })))
+        }
+        #expect(runs[0].1 == ["flood": "warp", "fire": "warp", "seismic": "rasterise", "mask": "rasterise"])
+        #expect(runs[1].1 == ["flood": "window", "fire": "warp", "seismic": "rasterise-per-block", "mask": "rasterise-per-block"])
+        let index = try readFloat("\(runs[0].0)/risk_index.tif"), classes = try readBytes("\(runs[0].0)/risk_class.tif")
+        #expect(Set(classes).count >= 4 && index.contains(-9999))
+        for (dir, _) in runs.dropFirst() {
+            #expect(differing(try readFloat("\(dir)/risk_index.tif"), index) == 0, "\(dir)")
+            #expect(try readBytes("\(dir)/risk_class.tif") == classes, "\(dir)")
+        }
+    }
+
     @Test func windowReadSourcesAreCountedWhileReadAndAnAllNodataOneIsRefused() throws {
         // 170 × 130 Float32 at offset (-10.3, -7.6): source columns 10..<160 and rows 8..<118 are
         // under the grid (centre of grid column i at source column i + 10.8, row j at j + 8.1).
