@@ -70,6 +70,8 @@ struct ShiftedWindow: Sendable {
     let width: Int, height: Int
     let nodata: NoData
     let tally: SourceTally
+    /// The layer as an error names it (`layers.flood (layer flood-depth)`).
+    let what: String
 
     /// The warper's source-nodata test (`GDALWarpNoDataMasker`), for the types the window path
     /// takes (Byte, Int16, UInt16 and Float32: their Float32 conversion is exact).
@@ -181,8 +183,13 @@ final class BlockReader {
         for r in 0..<window.height where r < inner.y || r >= inner.y + inner.height {
             for c in 0..<stride { buffer[r * stride + c] = .nan }
         }
-        try band.read(PixelWindow(x: x0 + w.dx, y: y0 + w.dy, width: inner.width, height: inner.height),
-                      into: buffer, offset: inner.y * stride + inner.x, lineStride: stride)
+        let source = PixelWindow(x: x0 + w.dx, y: y0 + w.dy, width: inner.width, height: inner.height)
+        do {
+            try band.read(source, into: buffer, offset: inner.y * stride + inner.x, lineStride: stride)
+        } catch let error as GDALError {
+            // The source itself is read here: a read failure is bad input, named by its file.
+            throw RunError(.dataError, "\(w.path): \(w.what): reading source pixels \(source.width)×\(source.height) at (\(source.x), \(source.y)): \(error.message)")
+        }
         let nodata = w.nodata
         let nanIsNodata = nodata == .nan
         for r in inner.y..<(inner.y + inner.height) {
@@ -286,7 +293,8 @@ extension Runner {
               let dy = shift(row(0), row(g.height - 1), count: g.height) else { return nil }
         let memory = memoryPlan
         return ShiftedWindow(path: def.source, band: def.band, dx: dx, dy: dy, width: ds.width, height: ds.height,
-                             nodata: nodata, tally: SourceTally(blocks: g.blocks(width: memory.width, height: memory.height).count))
+                             nodata: nodata, tally: SourceTally(blocks: g.blocks(width: memory.width, height: memory.height).count),
+                             what: what)
     }
 
     /// Per-block burning that equals `gdal_rasterize` with the plan's arguments, or nil when the

@@ -270,6 +270,21 @@ import Testing
         }
     }
 
+    @Test func aTruncatedWindowReadSourceIsBadInputNamingItsFile() throws {
+        let c = Case(type: .float32, size: (170, 130), offset: (0.2, 0.2), nodata: -9999)
+        let (p, plan) = try project(type: .float32, width: 170, height: 130, offset: c.offset, nodata: -9999, value: Self.value(c))
+        let path = p.path("layers/src.tif")
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try data.prefix(data.count / 3).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
+            Issue.record("a truncated source was accepted")
+        } catch let error as RunError {
+            #expect(error.status == .dataError && error.message.contains("src.tif") && error.message.contains("layers.a"), "\(error.status) \(error.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(plan.outputDirectory)/latest"))
+    }
+
     @Test func windowReadSourcesAreCountedWhileReadAndAnAllNodataOneIsRefused() throws {
         // 170 × 130 Float32 at offset (-10.3, -7.6): source columns 10..<160 and rows 8..<118 are
         // under the grid (centre of grid column i at source column i + 10.8, row j at j + 8.1).
