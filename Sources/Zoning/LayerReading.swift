@@ -249,7 +249,7 @@ extension Runner {
         let def = source.definition
         guard source.kind == .raster, let r = argument("-r", in: source.arguments), r == "near" || r == "nearest",
               argument("-ot", in: source.arguments) == "Float32", argument("-dstnodata", in: source.arguments) == "nan",
-              Set(source.arguments.filter { $0.hasPrefix("-") }).isSubset(of: ["-t_srs", "-te", "-tr", "-r", "-ot", "-dstnodata", "-et", "-srcnodata"])
+              Set(source.arguments.filter { $0.hasPrefix("-") && Double($0) == nil }).isSubset(of: ["-t_srs", "-te", "-tr", "-r", "-ot", "-dstnodata", "-et", "-srcnodata"])
         else { return nil }
         let what = "layers.\(source.key) (layer \(def.name))"
         let ds: Dataset

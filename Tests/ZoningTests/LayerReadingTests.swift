@@ -13,7 +13,7 @@ import Testing
     /// A project with one raster layer `src.tif` (type, size, offset in grid pixels, nodata,
     /// values from `value(column, row)`) and a job on a 150 × 110 grid of 30 m pixels.
     func project(type: PixelType, width: Int, height: Int, offset: (Double, Double), nodata: Double?,
-                 resampling: String = "near", crs: String = "EPSG:4545", blockSize: Int = 64,
+                 resampling: String = "near", crs: String = "EPSG:4545", blockSize: Int = 64, layerNodata: Double? = nil,
                  value: (Int, Int) -> Float) throws -> (Project, Plan) {
         let p = try Project()
         let ds = try Dataset.create(driver: "GTiff", path: p.path("layers/src.tif"), width: width, height: height, bands: 1,
@@ -26,7 +26,7 @@ import Testing
         for r in 0..<height { for c in 0..<width { values[r * width + c] = value(c, r) } }
         try values.withUnsafeBufferPointer { try band.write(PixelWindow(x: 0, y: 0, width: width, height: height), from: $0) }
         try ds.close()
-        try p.write("layers/src.yaml", "source: src.tif\n")
+        try p.write("layers/src.yaml", "source: src.tif\n" + (layerNodata.map { "nodata: \($0)\n" } ?? ""))
         let x1 = Self.x0 + Double(Self.gridWidth) * 30, y0 = Self.y1 - Double(Self.gridHeight) * 30
         try p.write("jobs/t.yaml", """
             version: 1
@@ -86,6 +86,8 @@ import Testing
         var size: (Int, Int)
         var offset: (Double, Double)
         var nodata: Double?
+        /// The layer file's `nodata` (gdalwarp -srcnodata), overriding the band's.
+        var layerNodata: Double? = nil
         var description: String { "\(type.rawValue) \(size.0)×\(size.1) offset \(offset) nodata \(nodata.map { "\($0)" } ?? "none")" }
     }
 
@@ -93,6 +95,7 @@ import Testing
     static func value(_ c: Case) -> (Int, Int) -> Float {
         { col, row in
             let k = (col * 7 + row * 13) % 101
+            if k == 4, let n = c.layerNodata { return Float(n) }
             switch c.type {
             case .byte: return k == 5 ? Float(c.nodata ?? 17) : Float((col * 3 + row * 5) % 250)
             case .int16: return k == 5 ? Float(c.nodata ?? -3) : Float((col * 37 - row * 53) % 30000)
@@ -123,12 +126,17 @@ import Testing
             Case(type: .byte, size: (160, 120), offset: (0.2, 0.2), nodata: nil),
             Case(type: .int16, size: (160, 120), offset: (2.6, -3.7), nodata: -32768),
             Case(type: .int16, size: (50, 200), offset: (-10.1, -40.1), nodata: nil),
+            // The layer file's nodata replaces the band's (-srcnodata): -9999 pixels stay valid.
+            Case(type: .float32, size: (170, 130), offset: (-1.3, 2.2), nodata: -9999, layerNodata: 25),
+            Case(type: .int16, size: (160, 120), offset: (0.7, 0.7), nodata: -3, layerNodata: -32768),
         ]
         for c in cases {
-            let (p, plan) = try project(type: c.type, width: c.size.0, height: c.size.1, offset: c.offset, nodata: c.nodata, value: Self.value(c))
+            let (p, plan) = try project(type: c.type, width: c.size.0, height: c.size.1, offset: c.offset, nodata: c.nodata,
+                                        layerNodata: c.layerNodata, value: Self.value(c))
             let runner = Runner(plan: plan, options: RunOptions(threads: 1))
             let layer = try runner.alignLayer(plan.sources[0], work: p.path("work"))
             #expect(layer.alignment == .window, "\(c)")
+            #expect(plan.sources[0].arguments.contains("-srcnodata") == (c.layerNodata != nil))
             let expected = try gdalwarp(plan.sources[0], folder: p.path("layers"))
             for block in [64, 37, 150] {
                 let got = try readAll(layer, grid: plan.grid, block: block)
@@ -137,6 +145,45 @@ import Testing
             #expect(expected.contains { $0.isFinite }, "\(c): the case should exercise valid pixels")
             if c.nodata != nil { #expect(expected.contains { $0.isNaN }, "\(c): the case should exercise nodata pixels") }
         }
+    }
+
+    @Test func aBandOfAMultibandRasterIsReadAsAWindowToo() throws {
+        // Band 2 of a 2-band UInt16 raster with nodata 0, offset (-3.4, 2.3): window path, equal
+        // to gdalwarp on band 2 (the plan's command names the band; GDAL's own -b 2 here).
+        let p = try Project()
+        let path = p.path("layers/two.tif")
+        let ds = try Dataset.create(driver: "GTiff", path: path, width: 160, height: 120, bands: 2, type: .uint16,
+                                    options: ["TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32"])
+        try ds.setGeoTransform([Self.x0 - 3.4 * 30, 30, 0, Self.y1 - 2.3 * 30, 0, -30])
+        try ds.setSpatialReference(try SpatialReference(definition: "EPSG:4545"))
+        for b in 1...2 {
+            let band = try ds.band(b)
+            try band.setNoDataValue(0)
+            let values = (0..<(160 * 120)).map { i -> Float in i % 89 == 0 ? 0 : Float((i * b * 7) % 60000) }
+            try values.withUnsafeBufferPointer { try band.write(PixelWindow(x: 0, y: 0, width: 160, height: 120), from: $0) }
+        }
+        try ds.close()
+        try p.write("layers/src.yaml", "source: two.tif\nband: 2\n")
+        let x1 = Self.x0 + Double(Self.gridWidth) * 30, y0 = Self.y1 - Double(Self.gridHeight) * 30
+        try p.write("jobs/t.yaml", """
+            version: 1
+            name: t
+            grid: { crs: EPSG:4545, resolution: 30, extent: [\(Self.x0), \(y0), \(x1), \(Self.y1)], block-size: 64 }
+            layers:
+              a: { layer: src, normalize: { linear: [0, 100] } }
+            combine: { weighted-sum: { a: 1 } }
+            classify: { scheme: four-colour, breaks: [0.25, 0.5, 0.75] }
+            outputs: { directory: out/t, products: [risk-index, risk-class] }
+            """)
+        let plan = try Planner().resolve(try JobLoader().load(p.path("jobs/t.yaml")))
+        let layer = try Runner(plan: plan, options: RunOptions(threads: 1)).alignLayer(plan.sources[0], work: p.path("layers"))
+        #expect(layer.alignment == .window)
+        let out = p.path("layers/warped.tif")
+        try shell("/usr/bin/gdal_translate", ["-q", "-b", "2", "-of", "VRT", path, p.path("layers/band2.vrt")])
+        try shell("/usr/bin/gdalwarp", ["-q"] + plan.sources[0].arguments + [p.path("layers/band2.vrt"), out])
+        let expected = try readFloat(out)
+        #expect(differing(try readAll(layer, grid: plan.grid, block: 41), expected) == 0)
+        #expect(expected.contains { $0.isNaN } && expected.contains { $0 > 0 })
     }
 
     @Test func centresOnAPixelEdgeBilinearAndOtherCRSGoToTheWarper() throws {
