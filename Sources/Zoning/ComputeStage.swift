@@ -117,9 +117,11 @@ extension Runner {
         /// unit order; a shard stores them so that the merge adds them in the same order).
         var unitSums: [Double] = []
         var unitSquares: [Double] = []
+        /// The merge of a sharded run: source counts of the window-read layers, by layer index.
+        var sourceCounts: [Int: SourceTally.Counts] = [:]
     }
 
-    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String,
+    func stream(aligned: [AlignedLayer], mask: AlignedLayer?, kernel: BlockKernel, indexPath: String, classPath: String,
                 sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil,
                 units: Range<Int>? = nil) throws -> StreamStats {
         let grid = plan.grid
@@ -155,7 +157,7 @@ extension Runner {
         let layerCount = aligned.count
         var rasters = aligned.indices.map { (aligned[$0], names[$0]) }
         let withTownships = scenarios != nil && townshipPath != nil
-        if withTownships, let townshipPath { rasters.append((townshipPath, "zoning.townships")) }
+        if withTownships, let townshipPath { rasters.append((.file(townshipPath), "zoning.townships")) }
 
         var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(), layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
                                 indexMin: .infinity, indexMax: -.infinity)

@@ -35,6 +35,10 @@ public struct Manifest: Codable, Sendable {
         public var source: String
         public var files: [FileEntry]
         public var statistics: LayerStatistics?
+        /// How the layer reached the grid: `window` (the source's pixels read as a shifted window),
+        /// `warp` (gdalwarp's warper), `rasterise-per-block` (features burnt per block in memory),
+        /// `rasterise` (one raster of the grid), `proximity`. Absent for files that are not layers.
+        public var alignment: String? = nil
     }
     public struct GridInfo: Codable, Sendable {
         public var crs: String

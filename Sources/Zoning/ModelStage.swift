@@ -64,7 +64,7 @@ extension Manifest {
 extension Runner {
     /// Resolves the data-driven parts of the model (min-max ranges, entropy weights) with
     /// statistics passes over the aligned layers, and compiles the kernel.
-    func resolveModel(aligned: [String], mask: String?) throws -> (BlockKernel, Manifest.ModelInfo, ModelResolution) {
+    func resolveModel(aligned: [AlignedLayer], mask: AlignedLayer?) throws -> (BlockKernel, Manifest.ModelInfo, ModelResolution) {
         let job = plan.job
         var resolution = ModelResolution()
         var passes = 0
@@ -157,7 +157,7 @@ extension Runner {
     /// Runs `body` on every block of the grid on worker threads (each with its own datasets) and
     /// returns the results in block order. `layers` limits which aligned layers are read (`body`
     /// gets their buffers in that order); nil reads all.
-    func mapBlocks<T: Sendable>(aligned: [String], mask: String?, layers: [Int]?,
+    func mapBlocks<T: Sendable>(aligned: [AlignedLayer], mask: AlignedLayer?, layers: [Int]?,
                                 _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T) throws -> [T] {
         let memory = memoryPlan
         var slots = [T?](repeating: nil, count: plan.grid.blocks(width: memory.width, height: memory.height).count)
@@ -171,11 +171,11 @@ extension Runner {
     }
 
     /// Runs `body` on every block on worker threads, each reading `rasters` (as Float32; any
-    /// aligned raster of the grid) and the mask with datasets of its own, and hands the results to
-    /// `consume` on the calling thread as they finish. Units, workers and units in flight follow
-    /// the run's memory plan (`MemoryBudget.swift`): memory is bounded by it, never by the grid.
-    /// `rasters` and `mask` are (path, the name a read error gives).
-    func streamBlocks<T: Sendable>(rasters: [(path: String, name: String)], mask: (path: String, name: String)?,
+    /// aligned layer of the grid, `LayerReading.swift`) and the mask with readers of its own, and
+    /// hands the results to `consume` on the calling thread as they finish. Units, workers and
+    /// units in flight follow the run's memory plan (`MemoryBudget.swift`): memory is bounded by
+    /// it, never by the grid. `rasters` and `mask` are (layer, the name a read error gives).
+    func streamBlocks<T: Sendable>(rasters: [(layer: AlignedLayer, name: String)], mask: (layer: AlignedLayer, name: String)?,
                                    _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T,
                                    consume: (Block, T) throws -> Void) throws {
         try streamBlocks(rasters: rasters, mask: mask, state: {}, { (_: inout Void, block, buffers, maskValues) in
@@ -185,7 +185,7 @@ extension Runner {
 
     /// The same with state of each worker's own (scratch buffers reused from unit to unit), made
     /// by `state` on the worker's thread.
-    func streamBlocks<State, T: Sendable>(rasters: [(path: String, name: String)], mask: (path: String, name: String)?,
+    func streamBlocks<State, T: Sendable>(rasters: [(layer: AlignedLayer, name: String)], mask: (layer: AlignedLayer, name: String)?,
                                           state makeState: @escaping @Sendable () -> State,
                                           units: Range<Int>? = nil,
                                           _ body: @escaping @Sendable (inout State, Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) throws -> T,
@@ -202,9 +202,8 @@ extension Runner {
             let thread = Thread {
                 defer { pipeline.workerFinished() }
                 do {
-                    let bands = try rasters.map { try Dataset(open: $0.path, flags: [.raster]) }.map { ($0, try $0.band(1)) }
-                    let maskDS = try mask.map { try Dataset(open: $0.path, flags: [.raster]) }
-                    let maskBand = try maskDS?.band(1)
+                    let readers = try rasters.map { try $0.layer.reader() }
+                    let maskReader = try mask.map { try $0.layer.reader() }
                     var buffers = rasters.map { _ in [Float](repeating: 0, count: capacity) }
                     var maskBuffer = [Float](repeating: 1, count: capacity)
                     var state = makeState()
@@ -212,16 +211,16 @@ extension Runner {
                         let w = blocks[i].window
                         let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
                         let n = w.count
-                        for (k, (_, band)) in bands.enumerated() {
+                        for (k, reader) in readers.enumerated() {
                             do {
-                                try buffers[k].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                                try buffers[k].withUnsafeMutableBufferPointer { try reader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
                             } catch let error as GDALError {
                                 throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.message)")
                             }
                         }
-                        if let maskBand {
+                        if let maskReader {
                             do {
-                                try maskBuffer.withUnsafeMutableBufferPointer { try maskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                                try maskBuffer.withUnsafeMutableBufferPointer { try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
                             } catch let error as GDALError {
                                 throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.message)")
                             }
@@ -229,7 +228,7 @@ extension Runner {
                         let result = try withUnsafeInputs(buffers) { pointers in
                             try maskBuffer.withUnsafeBufferPointer { m in
                                 try body(&state, blocks[i], pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) },
-                                         maskBand == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
+                                         maskReader == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
                             }
                         }
                         pipeline.submit((i, result))

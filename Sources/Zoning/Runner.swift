@@ -26,6 +26,10 @@ public struct RunOptions: Sendable {
     /// Memory budget of the compute stage in bytes (`--max-memory`): bounds units in flight ×
     /// unit size × layers, GDAL's block cache included (see `MemoryPlan`).
     public var maxMemory = 256 << 20
+    /// Read layers through the fast paths where they equal GDAL's tools (`LayerReading.swift`);
+    /// false aligns every layer with gdalwarp / gdal_rasterize into the staging folder
+    /// (`--align-with-gdal`, a cross-check: the products are identical).
+    public var alignFastPaths = true
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
                 skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,
@@ -161,9 +165,11 @@ public struct Runner {
         timings["hash_inputs"] = (clock.timeIntervalSince(started) * 1000).rounded() / 1000
         var inputs = inputs
 
-        // 1. Check the sources (an all-nodata raster is refused here, before any computing) and
-        //    align every layer onto the grid.
-        let (aligned, maskPath) = try alignStage(inputs: &inputs, work: work)
+        // 1. Align every layer onto the grid (LayerReading.swift) and check the sources: a raster
+        //    the warper aligns is scanned here (an all-nodata one refused before any computing); a
+        //    raster read as a shifted window is counted while the passes read it (refused after
+        //    the first pass that reads all its blocks).
+        let (aligned, maskLayer) = try alignStage(inputs: &inputs, work: work)
         lap("align")
 
         let products0 = plan.job.outputs.products
@@ -178,9 +184,17 @@ public struct Runner {
             modelInfo = shards.model
             townships = try townshipsStage(work: work)
             stats = try mergeShards(shards, indexPath: indexTmp, classPath: classTmp)
+            for (l, t) in stats.sourceCounts.sorted(by: { $0.key < $1.key }) where l < plan.sources.count {
+                inputs[l].statistics = Manifest.LayerStatistics(sourceValid: t.valid, sourceNodata: t.nodata, sourceNan: t.nan,
+                                                                sourceInfinite: t.infinite, gridValid: 0, gridNodata: 0)
+                if t.valid == 0 {
+                    let source = plan.sources[l]
+                    throw RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels where it overlaps the grid (all \(t.nodata) nodata, \(t.nan) NaN, \(t.infinite) ±inf)")
+                }
+            }
         } else {
             // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
-            let (kernel, resolvedModel, resolution) = try resolveModel(aligned: aligned, mask: maskPath)
+            let (kernel, resolvedModel, resolution) = try checkingSources(aligned) { try resolveModel(aligned: aligned, mask: maskLayer) }
             modelInfo = resolvedModel
             if modelInfo.statisticsPasses > 0 { lap("statistics") }
 
@@ -194,8 +208,15 @@ public struct Runner {
             }
 
             // 3. Stream blocks through the kernel; classify.
-            stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
-                               sensitivity: sensitivity, townshipPath: townships?.1)
+            stats = try checkingSources(aligned) {
+                try stream(aligned: aligned, mask: maskLayer, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
+                           sensitivity: sensitivity, townshipPath: townships?.1)
+            }
+            for (l, layer) in aligned.enumerated() {
+                guard let t = layer.tally?.total else { continue }
+                inputs[l].statistics = Manifest.LayerStatistics(sourceValid: t.valid, sourceNodata: t.nodata, sourceNan: t.nan,
+                                                                sourceInfinite: t.infinite, gridValid: 0, gridNodata: 0)
+            }
             if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
         }
         modelInfo.nonFiniteResults = stats.counters.nonFinite
@@ -244,7 +265,7 @@ public struct Runner {
                         .map { ($0 as NSString).appendingPathComponent("risk_class.tif") }
                         .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
                     let sums = try computeTotals(classPath: classTmp, townshipPath: path, townshipCount: towns.names.count,
-                                                 maskPath: maskPath, previousClassPath: previousClasses, work: work)
+                                                 mask: maskLayer, previousClassPath: previousClasses, work: work)
                     addTotals(sums, to: &rows)
                     totalsInfo = self.totalsInfo(sums)
                     totalTransitions = zip(zoning.totals, sums).compactMap { total, s in
@@ -269,7 +290,7 @@ public struct Runner {
         let exports = try exportZones(staging: staging)
         var sensitivityInfo: Manifest.SensitivityInfo?
         if let (setup, accumulator) = sensitivity {
-            sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, aligned: aligned, mask: maskPath,
+            sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, aligned: aligned, mask: maskLayer,
                                                     classPath: classTmp, townships: townships, staging: staging)
             lap("sensitivity")
         }
@@ -330,23 +351,25 @@ public struct Runner {
 
     /// Stage 1 (scan and align): every source checked (a raster's statistics into `inputs`) and
     /// aligned onto the grid; the aligned layers in the plan's order and the aligned mask.
-    func alignStage(inputs: inout [Manifest.Input], work: String) throws -> (aligned: [String], mask: String?) {
+    func alignStage(inputs: inout [Manifest.Input], work: String) throws -> (aligned: [AlignedLayer], mask: AlignedLayer?) {
         var all = plan.sources
         if let mask = plan.mask { all.append(mask) }
-        var aligned: [String] = []
+        var aligned: [AlignedLayer] = []
         for (i, source) in all.enumerated() {
             report("align", i, all.count)
-            if source.kind == .raster {
+            let layer = try alignLayer(source, work: work)
+            if source.kind == .raster, layer.tally == nil {
                 let scan = try scanSource(source)
                 inputs[i].statistics = Manifest.LayerStatistics(
                     sourceValid: scan.valid, sourceNodata: scan.nodata, sourceNan: scan.nan, sourceInfinite: scan.infinite,
                     gridValid: 0, gridNodata: 0)
             }
-            aligned.append(try align(source, work: work))
+            inputs[i].alignment = layer.alignment.rawValue
+            aligned.append(layer)
         }
         report("align", all.count, all.count)
-        let maskPath = plan.mask == nil ? nil : aligned.removeLast()
-        return (aligned, maskPath)
+        let mask = plan.mask == nil ? nil : aligned.removeLast()
+        return (aligned, mask)
     }
 
     /// The townships on the grid, when statistics, zones or the sensitivity tallies need them.

@@ -382,7 +382,7 @@ extension Runner {
 
     /// After the main pass: data-driven breaks per scenario and a pass over the aligned layers for
     /// the classes (fixed breaks were done in the main pass); then the products.
-    func finishSensitivity(_ setup: SensitivitySetup, accumulator: SensitivityAccumulator, aligned: [String], mask: String?,
+    func finishSensitivity(_ setup: SensitivitySetup, accumulator: SensitivityAccumulator, aligned: [AlignedLayer], mask: AlignedLayer?,
                            classPath: String, townships: (Townships, String)?, staging: String) throws -> Manifest.SensitivityInfo {
         var setup = setup
         let job = plan.job
@@ -398,8 +398,8 @@ extension Runner {
             let pass = setup
             let layerCount = job.layers.count
             var rasters = aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) }
-            rasters.append((classPath, "risk class"))
-            if let townships { rasters.append((townships.1, "townships")) }
+            rasters.append((.file(classPath), "risk class"))
+            if let townships { rasters.append((.file(townships.1), "townships")) }
             try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }, state: { SensitivitySetup.Scratch() }) {
                 scratch, block, buffers, maskValues in
                 let baseClass = buffers[layerCount].map { UInt8($0) }

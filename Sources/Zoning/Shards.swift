@@ -89,6 +89,9 @@ struct ShardRecord: Codable, Sendable {
     var kernelMaximum: UInt32
     var indexMinimum: UInt32
     var indexMaximum: UInt32
+    /// Per layer read as a shifted window: its source counts (valid, nodata, NaN, ±inf) over the
+    /// band's blocks; empty for other layers (the merge scans those itself).
+    var sourceCounts: [[Int]]? = nil
 
     var unitRange: Range<Int> { units[0]..<units[1] }
 
@@ -297,6 +300,16 @@ extension Runner {
         var files: [String: String] = [:]
         for input in inputs { for f in input.files + [input.definition] { files[f.path] = f.sha256 } }
         let memory = memoryPlan
+        let keys = plan.grid.blocks(width: memory.width, height: memory.height)[units].map { b in
+            SourceTally.key(PixelWindow(x: b.window.x, y: b.window.y, width: b.window.width, height: b.window.height))
+        }
+        let sourceCounts: [[Int]] = try aligned.map { layer in
+            guard let tally = layer.tally else { return [] }
+            guard let c = tally.counts(keys: keys) else {
+                throw RunError(.software, "shard \(shard): a window-read layer was not read over the whole band")
+            }
+            return [c.valid, c.nodata, c.nan, c.infinite]
+        }
         return ShardRecord(
             runId: runID, shard: shard.index, shards: shard.count, tool: ToolInfo.version, gdal: GDAL.version, jobHash: job.hash,
             grid: [plan.grid.width, plan.grid.height, plan.blockSize], unit: [memory.width, memory.height],
@@ -306,7 +319,7 @@ extension Runner {
             histogramResolution: stats.histogram?.resolution, histogram: stats.histogram?.binCounts,
             nonFinite: stats.counters.nonFinite, outOfRange: stats.counters.outOfRange,
             kernelMinimum: stats.counters.minimum.bitPattern, kernelMaximum: stats.counters.maximum.bitPattern,
-            indexMinimum: stats.indexMin.bitPattern, indexMaximum: stats.indexMax.bitPattern)
+            indexMinimum: stats.indexMin.bitPattern, indexMaximum: stats.indexMax.bitPattern, sourceCounts: sourceCounts)
     }
 
     /// Merges a sharded run (`runID`) and publishes it: the rest of `run` on the shards' results,
@@ -389,6 +402,14 @@ extension Runner {
             for (k, u) in record.unitRange.enumerated() {
                 sums[u] = Double(bitPattern: record.unitSums[k])
                 squares[u] = Double(bitPattern: record.unitSquares[k])
+            }
+        }
+        // Window-read layers: their source counts, band by band.
+        for record in shards.records {
+            for (l, c) in (record.sourceCounts ?? []).enumerated() where c.count == 4 {
+                var t = stats.sourceCounts[l] ?? SourceTally.Counts()
+                t.valid += c[0]; t.nodata += c[1]; t.nan += c[2]; t.infinite += c[3]
+                stats.sourceCounts[l] = t
             }
         }
         // In unit order, as `stream` adds them in one process.

@@ -171,7 +171,7 @@ struct TotalSums {
 extension Runner {
     /// Sums every total per township and class, block by block in grid order on this thread (the
     /// sums do not depend on `--threads`). `classPath` is the published class raster's source.
-    func computeTotals(classPath: String, townshipPath: String, townshipCount: Int, maskPath: String?,
+    func computeTotals(classPath: String, townshipPath: String, townshipCount: Int, mask maskLayer: AlignedLayer?,
                        previousClassPath: String? = nil, work: String) throws -> [TotalSums] {
         let totals = plan.job.zoning?.totals ?? []
         guard !totals.isEmpty else { return [] }
@@ -222,7 +222,8 @@ extension Runner {
         }
         let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
         let townBand = try Dataset(open: townshipPath, flags: [.raster]).band(1)
-        let maskBand = try maskPath.map { try Dataset(open: $0, flags: [.raster]).band(1) }
+        let maskReader = try maskLayer.map { try $0.reader() }
+        var maskValues = [Float](repeating: 0, count: maskLayer == nil ? 0 : plan.blockSize * plan.blockSize)
         let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
         var values = [Double](repeating: 0, count: plan.blockSize * plan.blockSize)
         for (b, block) in blocks.enumerated() {
@@ -231,7 +232,11 @@ extension Runner {
             let n = w.count
             let classes: [UInt8] = try classBand.read(window)
             let town: [Int32] = try townBand.read(window)
-            let mask: [UInt8]? = try maskBand?.read(window)
+            var mask: [Bool]?
+            if let maskReader {
+                try maskValues.withUnsafeMutableBufferPointer { try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                mask = maskValues[0..<n].map { $0 != 0 }
+            }
             let previous: [UInt8]? = try previousBand?.read(window)
             for (i, band) in bands.enumerated() {
                 do {
@@ -242,7 +247,7 @@ extension Runner {
                 let f = factors[i]
                 var s = sums[i]
                 for p in 0..<n {
-                    let inside = mask.map { $0[p] != 0 } ?? true
+                    let inside = mask.map { $0[p] } ?? true
                     let v = values[p]
                     guard v.isFinite else {
                         if inside { s.nodataInMask += 1 }
