@@ -116,7 +116,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     /// Overview levels (not counting the full resolution).
     public var overviewCount: Int { levelSizes.count - 1 }
 
-    private var padValue: S { options.nodata.map { S(nodata: $0) } ?? S(nodata: 0) }
+    private var padValue: S { options.nodata.map { S.cogNodata($0) } ?? S.cogNodata(0) }
 
     /// Hands over a window of the full-resolution raster (row-major, `width` × `height` values).
     /// Windows may come in any order and from any thread, but must not overlap.

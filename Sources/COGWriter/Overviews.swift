@@ -130,9 +130,9 @@ final class OverviewLevel<S: COGSample> {
     private func averageRow(_ j: Int, from src: Range<Int>) -> [S] {
         let (_, _, bottomWeight, topWeight) = Self.footprint(j, ratio: ratioY, size: srcHeight)
         let nd = nodata
-        let ndValue = nd.map { S(nodata: $0) }
+        let ndValue = nd.map { S.cogNodata($0) }
         let replacement = nd.map { S.replacement(forNodata: $0) }
-        var out = [S](repeating: ndValue ?? S(average: 0), count: width)
+        var out = [S](repeating: ndValue ?? S.cogAverage(0), count: width)
         for x in 0..<width {
             let s = spans[x]
             var total = 0.0, totalWeight = 0.0
@@ -143,7 +143,7 @@ final class OverviewLevel<S: COGSample> {
                 func add(_ v: S, _ w: Double) {
                     if let ndValue, v == ndValue { return }
                     count += 1
-                    line += v.doubleValue * w
+                    line += v.cogDouble * w
                     lineWeight += w
                 }
                 add(r[s.left], s.leftWeight)
@@ -157,7 +157,7 @@ final class OverviewLevel<S: COGSample> {
                 totalWeight += lineWeight * wy
             }
             if count == 0 { continue }  // nodata
-            var v = S(average: total / totalWeight)
+            var v = S.cogAverage(total / totalWeight)
             if let ndValue, let replacement, v == ndValue { v = replacement }
             out[x] = v
         }

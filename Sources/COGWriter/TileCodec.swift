@@ -8,11 +8,11 @@ public protocol COGSample: BitwiseCopyable, Sendable, Equatable {
     static var sampleFormat: UInt16 { get }
     /// TIFF Predictor: 1 none, 3 floating point.
     static var predictor: UInt16 { get }
-    init(nodata: Double)
-    var doubleValue: Double { get }
+    static func cogNodata(_ value: Double) -> Self
+    var cogDouble: Double { get }
     /// The value an average of `value` gives (Float: rounded to Float; Byte: + 0.5, truncated),
     /// as GDAL's AVERAGE overview resampling does.
-    init(average value: Double)
+    static func cogAverage(_ value: Double) -> Self
     /// What an average that equals the nodata value is replaced by (GDAL's replacement value).
     static func replacement(forNodata nodata: Double) -> Self
 }
@@ -21,9 +21,9 @@ extension Float: COGSample {
     public static var bitsPerSample: UInt16 { 32 }
     public static var sampleFormat: UInt16 { 3 }
     public static var predictor: UInt16 { 3 }
-    public init(nodata: Double) { self = Float(nodata) }
-    public var doubleValue: Double { Double(self) }
-    public init(average value: Double) { self = Float(value) }
+    public static func cogNodata(_ value: Double) -> Float { Float(value) }
+    public var cogDouble: Double { Double(self) }
+    public static func cogAverage(_ value: Double) -> Float { Float(value) }
     public static func replacement(forNodata nodata: Double) -> Float {
         let f = Float(nodata)
         return f == 0 ? Float.leastNormalMagnitude : Float(Double(f) + 1e-7 * Double(f))
@@ -34,9 +34,9 @@ extension UInt8: COGSample {
     public static var bitsPerSample: UInt16 { 8 }
     public static var sampleFormat: UInt16 { 1 }
     public static var predictor: UInt16 { 1 }
-    public init(nodata: Double) { self = UInt8(clamping: Int(nodata)) }
-    public var doubleValue: Double { Double(self) }
-    public init(average value: Double) { self = UInt8(clamping: Int(value + 0.5)) }
+    public static func cogNodata(_ value: Double) -> UInt8 { UInt8(clamping: Int(value)) }
+    public var cogDouble: Double { Double(self) }
+    public static func cogAverage(_ value: Double) -> UInt8 { UInt8(clamping: Int(value + 0.5)) }
     public static func replacement(forNodata nodata: Double) -> UInt8 {
         let v = UInt8(clamping: Int(nodata))
         return v == 255 ? 254 : v + 1

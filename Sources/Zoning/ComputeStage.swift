@@ -6,8 +6,8 @@ import RasterKernel
 /// One block's results, handed from a worker to the writer.
 struct BlockResult: Sendable {
     let block: Block
-    let index: [Float]
-    let classes: [UInt8]
+    var index: [Float]
+    var classes: [UInt8]
     let classCounts: [Int]
     let indexSum: Double
     /// Σ index², for standard-deviation breaks (summed in block order like `indexSum`).
@@ -115,31 +115,17 @@ extension Runner {
         var indexMax: Float
     }
 
-    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String,
+    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String, work: String,
                 sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
         let memory = memoryPlan
         logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
                                               "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
-        let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(memory.height)", "SPARSE_OK=YES"]
-        let srs = try SpatialReference(definition: plan.crsWKT)
-        let indexDS = try Dataset.create(driver: "GTiff", path: indexPath, width: grid.width, height: grid.height,
-                                         bands: 1, type: .float32, options: create)
-        let classDS = try Dataset.create(driver: "GTiff", path: classPath, width: grid.width, height: grid.height,
-                                         bands: 1, type: .byte, options: create)
-        for ds in [indexDS, classDS] {
-            try ds.setGeoTransform(grid.geoTransform)
-            try ds.setSpatialReference(srs)
-        }
-        let indexBand = try indexDS.band(1)
-        try indexBand.setNoDataValue(Double(RiskKernel.indexNoData))
-        indexBand.setDescription("risk index (0..1)")
-        let classBand = try classDS.band(1)
-        try classBand.setNoDataValue(0)
-        try classBand.setColorTable(plan.job.classify.scheme.colorTable)
-        try classBand.setCategoryNames(plan.job.classify.scheme.categoryNames)
-        classBand.setDescription("risk class (\(plan.job.classify.scheme.id))")
+        // The index COG, and the class COG when the kernel's fixed breaks classify (data-driven
+        // breaks: the classify pass writes it), streamed as the workers finish blocks.
+        let indexWriter = try cogWriter(.index, path: indexPath, work: work, as: Float.self)
+        let classWriter = plan.job.classify.method == nil ? try cogWriter(.classes, path: classPath, work: work, as: UInt8.self) : nil
 
         let blocks = grid.blocks(width: memory.width, height: memory.height)
         let wantsHistogram = plan.job.classify.method != nil
@@ -159,14 +145,16 @@ extension Runner {
         var writtenCount = 0
         try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() }) {
             scratch, block, buffers, maskValues in
-            try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
-                               histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
-                               town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+            var result = try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
+                                            histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
+                                            town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+            // Tiles are predicted and compressed here, on the worker; the pixels need not wait for the writer.
+            try indexWriter.write(block, result.index)
+            try classWriter?.write(block, result.classes)
+            result.index = []
+            result.classes = []
+            return result
         } consume: { block, result in
-            let w = block.window
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            try result.index.withUnsafeBufferPointer { try indexBand.write(window, from: $0) }
-            try result.classes.withUnsafeBufferPointer { try classBand.write(window, from: $0) }
             for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
             for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
             if let h = result.histogram { stats.histogram?.merge(h) }
@@ -186,8 +174,8 @@ extension Runner {
         // Sum in block order, so the mean does not depend on which thread finished first.
         stats.indexSum = sums.reduce(0, +)
         stats.indexSumSquares = squares.reduce(0, +)
-        try indexDS.close()
-        try classDS.close()
+        try finishCOG(indexWriter)
+        if let classWriter { try finishCOG(classWriter) }
         return stats
     }
 

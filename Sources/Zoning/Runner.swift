@@ -192,16 +192,18 @@ public struct Runner {
         }
 
         // 3. Stream blocks through the kernel; classify.
-        let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
-        let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
-        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
+        //    The index and class COGs are written as the blocks come (StreamedCOG.swift); the
+        //    later stages read them.
+        let indexTmp = streamedPath(.index, staging: staging, work: work)
+        let classTmp = streamedPath(.classes, staging: staging, work: work)
+        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp, work: work,
                                sensitivity: sensitivity, townshipPath: townships?.1)
         if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
         modelInfo.nonFiniteResults = stats.counters.nonFinite
         if stats.counters.outOfRange > 0 {
             throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
         }
-        let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp)
+        let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp, work: work)
         for (l, source) in plan.sources.enumerated() {
             var st = inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
             st.gridValid = stats.layerValid[l]
@@ -273,15 +275,10 @@ public struct Runner {
             lap("sensitivity")
         }
 
-        // 4. Cloud-Optimized GeoTIFFs.
+        // 4. Cloud-Optimized GeoTIFFs: the index and class COGs are already in the staging folder
+        //    (written by the main and classify passes); their colour tables and attribute tables.
         let scheme = plan.job.classify.scheme
         report("write", 0, plan.job.outputs.products.count)
-        if plan.job.outputs.products.contains(.riskIndex) {
-            try writeCOG(from: indexTmp, to: (staging as NSString).appendingPathComponent("risk_index.tif"), resampling: "AVERAGE", predictor: "YES")
-        }
-        if plan.job.outputs.products.contains(.riskClass) {
-            try writeCOG(from: classTmp, to: (staging as NSString).appendingPathComponent("risk_class.tif"), resampling: "NEAREST", predictor: nil)
-        }
         try FileManager.default.removeItem(atPath: work)
         try finishRasters(in: staging)
         lap("write_cog")
