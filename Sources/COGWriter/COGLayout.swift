@@ -22,8 +22,8 @@ enum COGLayout {
 
     static func write<S: COGSample>(path: String, spill: Int32, spillPath: String, levels: [(width: Int, height: Int)],
                                     tiles: [[(offset: Int, size: Int)]], tileSize t: Int, sample: S.Type,
-                                    template: TIFFTemplate) throws {
-        for big in [false, true] {
+                                    template: TIFFTemplate, bigTIFF: Bool?) throws {
+        for big in bigTIFF.map({ [$0] }) ?? [false, true] {
             if let bytes = try layout(big: big, levels: levels, tiles: tiles, tileSize: t, sample: sample, template: template) {
                 try emit(path: path, header: bytes.header, order: bytes.order, spill: spill, spillPath: spillPath)
                 return
@@ -86,6 +86,7 @@ enum COGLayout {
             }
         }
         // Tiles: smallest overview first, full resolution last, each level row-major.
+        let dataStart = pos
         var order: [(offset: Int, size: Int)] = []
         var dataOffsets: [[Int]] = tiles.map { [Int](repeating: 0, count: $0.count) }
         for k in tiles.indices.reversed() {
@@ -138,6 +139,9 @@ enum COGLayout {
                 out += e.tag.bytes
             }
         }
+        // The padding after the last value (the tile offsets were computed from it).
+        pad(to: dataStart)
+        precondition(out.count == dataStart)
         return (out, order)
     }
 

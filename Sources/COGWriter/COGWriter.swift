@@ -30,6 +30,8 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         public var template: TIFFTemplate
         /// Overview sizes: GDAL's COG driver's (default) or gdaladdo's.
         public var sizing: OverviewSizing = .cogDriver
+        /// BigTIFF or classic TIFF; nil (default): classic unless the file passes 4 GiB.
+        public var bigTIFF: Bool? = nil
 
         public init(width: Int, height: Int, tileSize: Int, nodata: Double?, resampling: OverviewResampling,
                     deflateLevel: Int = 6, template: TIFFTemplate) {
@@ -257,7 +259,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             throw COGError.usage("\(path): the COG writer was finished before every pixel was written")
         }
         try COGLayout.write(path: path, spill: spill, spillPath: spillPath, levels: levelSizes, tiles: tiles,
-                            tileSize: t, sample: S.self, template: options.template)
+                            tileSize: t, sample: S.self, template: options.template, bigTIFF: options.bigTIFF)
         abandon()
     }
 }
