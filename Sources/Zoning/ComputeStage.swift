@@ -1,3 +1,4 @@
+import COGWriter
 import Foundation
 import GDALKit
 import Logging
@@ -115,7 +116,10 @@ extension Runner {
         var indexMax: Float
     }
 
-    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String, classPath: String, work: String,
+    /// `indexPath`: the index COG (nil: not published); `indexTemporary`: the uncompressed index
+    /// later stages read (nil: none does).
+    func stream(aligned: [String], mask: String?, kernel: BlockKernel, indexPath: String?, indexTemporary: String?,
+                classPath: String, work: String,
                 sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
         let grid = plan.grid
         let bs = plan.blockSize
@@ -124,7 +128,13 @@ extension Runner {
                                               "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
         // The index COG, and the class COG when the kernel's fixed breaks classify (data-driven
         // breaks: the classify pass writes it), streamed as the workers finish blocks.
-        let indexWriter = try cogWriter(.index, path: indexPath, work: work, as: Float.self)
+        let indexTemplate = try cogTemplate(.index)
+        let indexWriter = try indexPath.map { try cogWriter(.index, path: $0, work: work, as: Float.self, template: indexTemplate) }
+        let indexRaw = try indexTemporary.map {
+            do {
+                return try TiledTIFFWriter<Float>(path: $0, width: grid.width, height: grid.height, tileSize: cogTileSize, template: indexTemplate)
+            } catch { throw RunError(.ioError, "\($0): cannot write the temporary index: \(error)") }
+        }
         let classWriter = plan.job.classify.method == nil ? try cogWriter(.classes, path: classPath, work: work, as: UInt8.self) : nil
 
         let blocks = grid.blocks(width: memory.width, height: memory.height)
@@ -149,7 +159,8 @@ extension Runner {
                                             histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
                                             town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
             // Tiles are predicted and compressed here, on the worker; the pixels need not wait for the writer.
-            try indexWriter.write(block, result.index)
+            try indexWriter?.write(block, result.index)
+            try indexRaw?.write(block, result.index)
             try classWriter?.write(block, result.classes)
             result.index = []
             result.classes = []
@@ -174,7 +185,7 @@ extension Runner {
         // Sum in block order, so the mean does not depend on which thread finished first.
         stats.indexSum = sums.reduce(0, +)
         stats.indexSumSquares = squares.reduce(0, +)
-        try finishCOG(indexWriter)
+        if let indexWriter { try finishCOG(indexWriter) }
         if let classWriter { try finishCOG(classWriter) }
         return stats
     }

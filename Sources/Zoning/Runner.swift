@@ -193,10 +193,13 @@ public struct Runner {
 
         // 3. Stream blocks through the kernel; classify.
         //    The index and class COGs are written as the blocks come (StreamedCOG.swift); the
-        //    later stages read them.
-        let indexTmp = streamedPath(.index, staging: staging, work: work)
+        //    later stages read the class COG and an uncompressed index (when one reads it).
+        let indexCOG = products0.contains(.riskIndex) ? streamedPath(.index, staging: staging, work: work) : nil
+        let indexRaw = indexTemporary(work: work)
+        let indexTmp = indexRaw ?? indexCOG ?? ""
         let classTmp = streamedPath(.classes, staging: staging, work: work)
-        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexTmp, classPath: classTmp, work: work,
+        var stats = try stream(aligned: aligned, mask: maskPath, kernel: kernel, indexPath: indexCOG, indexTemporary: indexRaw,
+                               classPath: classTmp, work: work,
                                sensitivity: sensitivity, townshipPath: townships?.1)
         if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
         modelInfo.nonFiniteResults = stats.counters.nonFinite

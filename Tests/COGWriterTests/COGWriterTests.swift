@@ -263,6 +263,29 @@ extension COGWriterTests {
         #expect(a == b && a.count > 1000)
     }
 
+    /// The uncompressed tiled temporary: written window by window from threads, GDAL reads the
+    /// same pixels and the same georeferencing and nodata as a GDAL-written copy.
+    @Test func uncompressedTemporaryReadsBackThroughGDAL() throws {
+        let (width, height) = (333, 271)
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let values = Self.floatValues(width: width, height: height, seed: 5)
+        let writer = try TiledTIFFWriter<Float>(path: "\(dir)/raw.tif", width: width, height: height, tileSize: 64,
+                                                template: try Self.template(byte: false))
+        DispatchQueue.concurrentPerform(iterations: 12) { i in
+            let y = i * 23, h = min(23, height - i * 23)
+            guard h > 0 else { return }
+            let part = Array(values[(y * width)..<((y + h) * width)])
+            try! part.withUnsafeBufferPointer { try writer.write(x: 0, y: y, width: width, height: h, $0) }
+        }
+        let ds = try Dataset(open: "\(dir)/raw.tif", flags: [.raster])
+        let back: [Float] = try ds.band(1).read(PixelWindow(x: 0, y: 0, width: width, height: height))
+        #expect(zip(back, values).allSatisfy { $0.bitPattern == $1.bitPattern })
+        #expect(ds.geoTransform == [106.5, 0.001, 0, 40.25, 0, -0.001])
+        #expect(try ds.band(1).noDataValue == -9999)
+        #expect(ds.spatialReference?.authorityCode == "EPSG:4490")
+    }
+
     /// A window that never comes: `finish` refuses to write a file with holes, and leaves none.
     @Test func finishingEarlyIsAnError() throws {
         let dir = try Self.folder()
