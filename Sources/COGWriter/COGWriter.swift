@@ -258,6 +258,9 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         guard done == (options.height + t - 1) / t else {
             throw COGError.usage("\(path): the COG writer was finished before every pixel was written")
         }
+        for (k, level) in tiles.enumerated() where level.contains(where: { $0.size == 0 }) {
+            throw COGError.usage("\(path): internal error: overview level \(k) is missing tiles")
+        }
         try COGLayout.write(path: path, spill: spill, spillPath: spillPath, levels: levelSizes, tiles: tiles,
                             tileSize: t, sample: S.self, template: options.template, bigTIFF: options.bigTIFF)
         abandon()
