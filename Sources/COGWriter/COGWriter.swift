@@ -118,10 +118,11 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     /// Overview levels (not counting the full resolution).
     public var overviewCount: Int { levelSizes.count - 1 }
 
-    private var padValue: S { options.nodata.map { S.cogNodata($0) } ?? S.cogNodata(0) }
 
     /// Hands over a window of the full-resolution raster (row-major, `width` × `height` values).
     /// Windows may come in any order and from any thread, but must not overlap.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
     public func write(x: Int, y: Int, width: Int, height: Int, _ values: UnsafeBufferPointer<S>) throws {
         precondition(values.count >= width * height && x >= 0 && y >= 0 && x + width <= options.width && y + height <= options.height)
         let W = options.width
@@ -139,7 +140,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             for r in 0..<rowsHere {
                 let src = values.baseAddress! + (row - y + r) * width
                 let dst = band.buffer.baseAddress! + (row - bandTop + r) * W + x
-                dst.update(from: src, count: width)
+                UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: width * MemoryLayout<S>.stride)
             }
             lock.lock()
             band.filled += rowsHere * width
@@ -160,19 +161,22 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     }
 
     /// Predicts, compresses and spills the tiles of one tile row of a level.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
     private func encodeTileRow(level: Int, tileRow: Int, rows: Int, width: Int, _ data: UnsafeMutableBufferPointer<S>) throws {
         let across = (width + t - 1) / t
+        // Edge tiles are filled with zero bytes past the raster, as GDAL's COG driver fills them.
         let tile = UnsafeMutableBufferPointer<S>.allocate(capacity: t * t)
         defer { tile.deallocate() }
         let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: t * t * MemoryLayout<S>.size, alignment: 16)
         defer { raw.deallocate() }
-        let pad = padValue
         for c in 0..<across {
             let x0 = c * t
             let w = min(t, width - x0)
-            tile.initialize(repeating: pad)
+            UnsafeMutableRawBufferPointer(tile).initializeMemory(as: UInt8.self, repeating: 0)
             for r in 0..<rows {
-                (tile.baseAddress! + r * t).update(from: data.baseAddress! + r * width + x0, count: w)
+                UnsafeMutableRawPointer(tile.baseAddress! + r * t).copyMemory(from: data.baseAddress! + r * width + x0,
+                                                                              byteCount: w * MemoryLayout<S>.stride)
             }
             let compressed: [UInt8]
             if S.predictor == 3 {
@@ -196,6 +200,8 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
 
     /// Full-resolution tile rows go into the pyramid in row order; whichever thread finds the
     /// next one ready drains the queue.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
     private func feedPyramid(_ b: Int, _ band: Band) throws {
         guard !levels.isEmpty else { return }
         pyramidLock.lock()
@@ -221,6 +227,8 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     }
 
     /// A row of level `level` into the overview below it (index `level` in `levels`).
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
     private func pushRow(level: Int, _ row: [S]) throws {
         guard level < levels.count else { return }
         for out in levels[level].push(row) {

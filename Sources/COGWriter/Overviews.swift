@@ -48,6 +48,7 @@ final class OverviewLevel<S: COGSample> {
     private var nearestX: [Int] = []
     /// Source rows kept, from `firstRow` on.
     private var rows: [[S]] = []
+    private var scratch: [S] = []
     private var firstRow = 0
     private var received = 0
     private(set) var nextRow = 0
@@ -97,6 +98,8 @@ final class OverviewLevel<S: COGSample> {
     }
 
     /// Takes the next source row; returns the overview rows it completes, in order.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
     func push(_ row: [S]) -> [[S]] {
         rows.append(row)
         received += 1
@@ -117,6 +120,8 @@ final class OverviewLevel<S: COGSample> {
         return out
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
     private func makeRow(_ j: Int, from src: Range<Int>) -> [S] {
         switch resampling {
         case .nearest:
@@ -127,39 +132,49 @@ final class OverviewLevel<S: COGSample> {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
     private func averageRow(_ j: Int, from src: Range<Int>) -> [S] {
         let (_, _, bottomWeight, topWeight) = Self.footprint(j, ratio: ratioY, size: srcHeight)
         let nd = nodata
         let ndValue = nd.map { S.cogNodata($0) }
         let replacement = nd.map { S.replacement(forNodata: $0) }
         var out = [S](repeating: ndValue ?? S.cogAverage(0), count: width)
-        for x in 0..<width {
-            let s = spans[x]
-            var total = 0.0, totalWeight = 0.0
-            var count = 0
-            for iy in src {
-                let r = rows[iy - firstRow]
-                var line = 0.0, lineWeight = 0.0
-                func add(_ v: S, _ w: Double) {
-                    if let ndValue, v == ndValue { return }
-                    count += 1
-                    line += v.cogDouble * w
-                    lineWeight += w
+        // The source rows side by side in one buffer (at most three rows).
+        scratch.removeAll(keepingCapacity: true)
+        for iy in src { scratch.append(contentsOf: rows[iy - firstRow]) }
+        let lo = src.lowerBound, hi = src.upperBound
+        scratch.withUnsafeBufferPointer { buf in
+            out.withUnsafeMutableBufferPointer { o in
+                for x in 0..<width {
+                    let s = spans[x]
+                    var total = 0.0, totalWeight = 0.0
+                    var count = 0
+                    for iy in lo..<hi {
+                        let base = (iy - lo) * srcWidth
+                        var line = 0.0, lineWeight = 0.0
+                        var v = buf[base + s.left]
+                        if ndValue == nil || v != ndValue! { count += 1; line += v.cogDouble * s.leftWeight; lineWeight += s.leftWeight }
+                        if s.left + 1 < s.right {
+                            var ix = s.left + 1
+                            while ix + 1 < s.right {
+                                v = buf[base + ix]
+                                if ndValue == nil || v != ndValue! { count += 1; line += v.cogDouble; lineWeight += 1 }
+                                ix += 1
+                            }
+                            v = buf[base + s.right - 1]
+                            if ndValue == nil || v != ndValue! { count += 1; line += v.cogDouble * s.rightWeight; lineWeight += s.rightWeight }
+                        }
+                        let wy = iy == lo ? bottomWeight : (iy + 1 == hi ? topWeight : 1.0)
+                        total += line * wy
+                        totalWeight += lineWeight * wy
+                    }
+                    if count == 0 { continue }  // nodata
+                    var r = S.cogAverage(total / totalWeight)
+                    if let ndValue, let replacement, r == ndValue { r = replacement }
+                    o[x] = r
                 }
-                add(r[s.left], s.leftWeight)
-                if s.left + 1 < s.right {
-                    var ix = s.left + 1
-                    while ix + 1 < s.right { add(r[ix], 1); ix += 1 }
-                    add(r[s.right - 1], s.rightWeight)
-                }
-                let wy = iy == src.lowerBound ? bottomWeight : (iy + 1 == src.upperBound ? topWeight : 1.0)
-                total += line * wy
-                totalWeight += lineWeight * wy
             }
-            if count == 0 { continue }  // nodata
-            var v = S.cogAverage(total / totalWeight)
-            if let ndValue, let replacement, v == ndValue { v = replacement }
-            out[x] = v
         }
         return out
     }
