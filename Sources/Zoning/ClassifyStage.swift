@@ -7,7 +7,8 @@ import RasterKernel
 extension Runner {
 
     /// Fixed breaks were applied by the kernel. Data-driven breaks are computed from the histogram
-    /// of every valid pixel, then a second pass classifies the index COG and writes the class COG.
+    /// of every valid pixel, then a second pass classifies the index (its uncompressed temporary)
+    /// on the workers and streams the class COG.
     func classify(_ stats: inout StreamStats, indexPath: String, classPath: String, work: String) throws -> Manifest.Classification {
         let scheme = plan.job.classify.scheme
         guard let method = plan.job.classify.method, let histogram = stats.histogram else {
@@ -18,7 +19,7 @@ extension Runner {
         let (methodBreaks, thresholds) = try breaks(method, histogram: histogram, sum: stats.indexSum,
                                                     sumSquares: stats.indexSumSquares, valid: valid, classes: k)
         let thresholdsF = thresholds.map(Float.init)
-        // The index COG is read on the workers; each classifies its block and hands it to the class COG.
+        // The index is read on the workers; each classifies its block and hands it to the class COG.
         let classWriter = try cogWriter(.classes, path: classPath, work: work, as: UInt8.self)
         var counts = [Int](repeating: 0, count: k + 1)
         var done = 0

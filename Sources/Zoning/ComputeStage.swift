@@ -122,7 +122,6 @@ extension Runner {
                 classPath: String, work: String,
                 sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil) throws -> StreamStats {
         let grid = plan.grid
-        let bs = plan.blockSize
         let memory = memoryPlan
         logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
                                               "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
