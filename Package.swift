@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Zoning", targets: ["Zoning"]),
         .library(name: "GDALKit", targets: ["GDALKit"]),
         .library(name: "RasterKernel", targets: ["RasterKernel"]),
+        .library(name: "COGWriter", targets: ["COGWriter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,6 +25,12 @@ let package = Package(
         ),
         .target(name: "GDALKit", dependencies: ["CGDAL"]),
         .systemLibrary(
+            name: "CDeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]
+        ),
+        .target(name: "COGWriter", dependencies: ["CDeflate"]),
+        .systemLibrary(
             name: "CCairo",
             pkgConfig: "pangocairo",
             providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
@@ -33,7 +40,7 @@ let package = Package(
         .target(
             name: "Zoning",
             dependencies: [
-                "GDALKit", "RasterKernel", "Cartography",
+                "GDALKit", "RasterKernel", "Cartography", "COGWriter",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -51,6 +58,7 @@ let package = Package(
         .testTarget(name: "GDALKitTests", dependencies: ["GDALKit"]),
         .testTarget(name: "CartographyTests", dependencies: ["Cartography", "GDALKit"]),
         .testTarget(name: "RasterKernelTests", dependencies: ["RasterKernel"]),
+        .testTarget(name: "COGWriterTests", dependencies: ["COGWriter", "GDALKit"]),
         .testTarget(name: "ZoningTests", dependencies: ["Zoning", "GDALKit", "RasterKernel"]),
     ]
 )

@@ -7,8 +7,9 @@ import RasterKernel
 extension Runner {
 
     /// Fixed breaks were applied by the kernel. Data-driven breaks are computed from the histogram
-    /// of every valid pixel, then a second pass classifies the index raster.
-    func classify(_ stats: inout StreamStats, indexPath: String, classPath: String) throws -> Manifest.Classification {
+    /// of every valid pixel, then a second pass classifies the index (its uncompressed temporary)
+    /// on the workers and streams the class COG.
+    func classify(_ stats: inout StreamStats, indexPath: String, classPath: String, work: String) throws -> Manifest.Classification {
         let scheme = plan.job.classify.scheme
         guard let method = plan.job.classify.method, let histogram = stats.histogram else {
             return .init(scheme: scheme.id, method: nil, breaks: plan.job.classify.breaks, methodBreaks: nil, histogramResolution: nil)
@@ -18,20 +19,16 @@ extension Runner {
         let (methodBreaks, thresholds) = try breaks(method, histogram: histogram, sum: stats.indexSum,
                                                     sumSquares: stats.indexSumSquares, valid: valid, classes: k)
         let thresholdsF = thresholds.map(Float.init)
+        // The index is read on the workers; each classifies its block and hands it to the class COG.
+        let classWriter = try cogWriter(.classes, path: classPath, work: work, as: UInt8.self)
         var counts = [Int](repeating: 0, count: k + 1)
-        let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
-        let classDS = try Dataset(open: classPath, flags: [.raster, .update])
-        let indexBand = try indexDS.band(1), classBand = try classDS.band(1)
-        let memory = memoryPlan
-        let blocks = plan.grid.blocks(width: memory.width, height: memory.height)
-        var values = [Float](repeating: 0, count: memory.width * memory.height)
-        var classes = [UInt8](repeating: 0, count: memory.width * memory.height)
-        for (i, block) in blocks.enumerated() {
-            let w = block.window
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            let n = w.count
-            try values.withUnsafeMutableBufferPointer { try indexBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-            for p in 0..<n {
+        var done = 0
+        let total = plan.grid.blocks(width: memoryPlan.width, height: memoryPlan.height).count
+        try streamBlocks(rasters: [(.file(indexPath), "the risk index")], mask: nil) { block, buffers, _ -> Result<[Int], RunError> in
+            let values = buffers[0]
+            var classes = [UInt8](repeating: 0, count: values.count)
+            var counts = [Int](repeating: 0, count: k + 1)
+            for p in 0..<values.count {
                 let v = values[p]
                 var c: UInt8 = 0
                 if v != RiskKernel.indexNoData && v.isFinite {
@@ -41,11 +38,15 @@ extension Runner {
                 classes[p] = c
                 counts[Int(c)] += 1
             }
-            try classes.withUnsafeBufferPointer { try classBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
-            report("classify", i + 1, blocks.count)
+            do { try classWriter.write(block, classes) } catch { return .failure(error as? RunError ?? RunError(.ioError, "\(error)")) }
+            return .success(counts)
+        } consume: { _, result in
+            let part = try result.get()
+            for c in 0..<counts.count { counts[c] += part[c] }
+            done += 1
+            report("classify", done, total)
         }
-        try classDS.close()
-        try indexDS.close()
+        try finishCOG(classWriter)
         stats.classCounts = counts
         return .init(scheme: scheme.id, method: method.rawValue, breaks: thresholds, methodBreaks: methodBreaks,
                      histogramResolution: histogram.resolution)

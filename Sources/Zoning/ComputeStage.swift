@@ -1,3 +1,4 @@
+import COGWriter
 import Foundation
 import GDALKit
 import Logging
@@ -6,8 +7,8 @@ import RasterKernel
 /// One block's results, handed from a worker to the writer.
 struct BlockResult: Sendable {
     let block: Block
-    let index: [Float]
-    let classes: [UInt8]
+    var index: [Float]
+    var classes: [UInt8]
     let classCounts: [Int]
     let indexSum: Double
     /// Σ index², for standard-deviation breaks (summed in block order like `indexSum`).
@@ -121,32 +122,19 @@ extension Runner {
         var sourceCounts: [Int: SourceTally.Counts] = [:]
     }
 
-    func stream(aligned: [AlignedLayer], mask: AlignedLayer?, kernel: BlockKernel, indexPath: String, classPath: String,
+    /// `indexPath`: the index COG (nil: not published); `indexTemporary`: the uncompressed index
+    /// later stages read (nil: none does). A shard (`units`, Shards.swift) writes its band into
+    /// the uncompressed `shardRasters` instead of COGs; the merge streams them into the COGs.
+    func stream(aligned: [AlignedLayer], mask: AlignedLayer?, kernel: BlockKernel, indexPath: String?, indexTemporary: String?,
+                classPath: String, work: String,
                 sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil,
-                units: Range<Int>? = nil) throws -> StreamStats {
+                units: Range<Int>? = nil, shardRasters: (index: String, classes: String)? = nil) throws -> StreamStats {
         let grid = plan.grid
-        let bs = plan.blockSize
         let memory = memoryPlan
         logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
                                               "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
-        let create = ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(memory.height)", "SPARSE_OK=YES"]
-        let srs = try SpatialReference(definition: plan.crsWKT)
-        let indexDS = try Dataset.create(driver: "GTiff", path: indexPath, width: grid.width, height: grid.height,
-                                         bands: 1, type: .float32, options: create)
-        let classDS = try Dataset.create(driver: "GTiff", path: classPath, width: grid.width, height: grid.height,
-                                         bands: 1, type: .byte, options: create)
-        for ds in [indexDS, classDS] {
-            try ds.setGeoTransform(grid.geoTransform)
-            try ds.setSpatialReference(srs)
-        }
-        let indexBand = try indexDS.band(1)
-        try indexBand.setNoDataValue(Double(RiskKernel.indexNoData))
-        indexBand.setDescription("risk index (0..1)")
-        let classBand = try classDS.band(1)
-        try classBand.setNoDataValue(0)
-        try classBand.setColorTable(plan.job.classify.scheme.colorTable)
-        try classBand.setCategoryNames(plan.job.classify.scheme.categoryNames)
-        classBand.setDescription("risk class (\(plan.job.classify.scheme.id))")
+        let (indexWriter, indexRaw, classWriter, classRaw) = try mainPassWriters(
+            indexPath: indexPath, indexTemporary: indexTemporary, classPath: classPath, work: work, shardRasters: shardRasters)
 
         let blocks = grid.blocks(width: memory.width, height: memory.height)
         let wantsHistogram = plan.job.classify.method != nil
@@ -168,14 +156,18 @@ extension Runner {
         try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() },
                          units: units) {
             scratch, block, buffers, maskValues in
-            try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
-                               histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
-                               town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+            var result = try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
+                                            histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
+                                            town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+            // Tiles are predicted and compressed here, on the worker; the pixels need not wait for the writer.
+            try indexWriter?.write(block, result.index)
+            try indexRaw?.write(block, result.index)
+            try classWriter?.write(block, result.classes)
+            try classRaw?.write(block, result.classes)
+            result.index = []
+            result.classes = []
+            return result
         } consume: { block, result in
-            let w = block.window
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            try result.index.withUnsafeBufferPointer { try indexBand.write(window, from: $0) }
-            try result.classes.withUnsafeBufferPointer { try classBand.write(window, from: $0) }
             for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
             for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
             if let h = result.histogram { stats.histogram?.merge(h) }
@@ -197,9 +189,33 @@ extension Runner {
         stats.indexSumSquares = squares.reduce(0, +)
         stats.unitSums = sums
         stats.unitSquares = squares
-        try indexDS.close()
-        try classDS.close()
+        if let indexWriter { try finishCOG(indexWriter) }
+        if let classWriter { try finishCOG(classWriter) }
         return stats
+    }
+
+    /// The rasters the main pass writes: the index COG, and the class COG when the kernel's fixed
+    /// breaks classify (data-driven breaks: the classify pass writes it), streamed as the workers
+    /// finish blocks; the uncompressed index later stages read. A shard writes uncompressed index
+    /// and class rasters of the whole grid holding its band's tiles only.
+    func mainPassWriters(indexPath: String?, indexTemporary: String?, classPath: String, work: String,
+                         shardRasters: (index: String, classes: String)?) throws
+        -> (COGWriter<Float>?, TiledTIFFWriter<Float>?, COGWriter<UInt8>?, TiledTIFFWriter<UInt8>?) {
+        let grid = plan.grid
+        let indexTemplate = try cogTemplate(.index)
+        func raw<S: COGSample>(_ path: String, _ template: TIFFTemplate, as: S.Type) throws -> TiledTIFFWriter<S> {
+            do {
+                return try TiledTIFFWriter<S>(path: path, width: grid.width, height: grid.height, tileSize: cogTileSize, template: template)
+            } catch { throw RunError(.ioError, "\(path): cannot write the temporary raster: \(error)") }
+        }
+        if let shardRasters {
+            return (nil, try raw(shardRasters.index, indexTemplate, as: Float.self), nil,
+                    try raw(shardRasters.classes, try cogTemplate(.classes), as: UInt8.self))
+        }
+        let indexWriter = try indexPath.map { try cogWriter(.index, path: $0, work: work, as: Float.self, template: indexTemplate) }
+        let indexRaw = try indexTemporary.map { try raw($0, indexTemplate, as: Float.self) }
+        let classWriter = plan.job.classify.method == nil ? try cogWriter(.classes, path: classPath, work: work, as: UInt8.self) : nil
+        return (indexWriter, indexRaw, classWriter, nil)
     }
 
     /// One unit of the main pass on a worker: the kernel, the counts, the histogram and the weight

@@ -256,13 +256,27 @@ extension Runner {
         }
     }
 
+    /// Resampling kernels whose result is the source pixel itself when the grid's pixel centres
+    /// fall on the source's pixel centres (same pixel size, whole-pixel offset): the kernel's
+    /// weights are 1 for that pixel and 0 for its neighbours, the footprint of `average`/`mode`
+    /// is that one pixel, and gdalwarp makes a pixel nodata when the source pixel under its
+    /// centre is nodata. Checked against gdalwarp on every pixel (LayerReadingTests), including
+    /// nodata neighbours and sources that end inside the grid.
+    static let centredKernels: Set<String> = ["bilinear", "cubic", "cubicspline", "lanczos", "average", "mode"]
+
+    /// How far (in source pixels) a grid centre may lie from a source centre for `centredKernels`
+    /// to read a window: far below any real offset, far above the rounding of the coordinates.
+    static let windowCentreTolerance = 1e-9
+
     /// The shifted window that equals `gdalwarp` with the plan's arguments, or nil when the
     /// source needs the warper (another CRS or pixel size, rotation, a resampling other than
-    /// nearest, a centre on a pixel edge, a data type or nodata whose Float32 conversion or
-    /// test could differ, a mask or alpha band).
+    /// nearest unless the grid is whole pixels away from the source (`centredKernels`), a centre
+    /// on a pixel edge, a data type or nodata whose Float32 conversion or test could differ, a
+    /// mask or alpha band).
     func shiftedWindow(_ source: SourcePlan) throws -> ShiftedWindow? {
         let def = source.definition
-        guard source.kind == .raster, let r = argument("-r", in: source.arguments), r == "near" || r == "nearest",
+        guard source.kind == .raster, let r = argument("-r", in: source.arguments),
+              r == "near" || r == "nearest" || Runner.centredKernels.contains(r),
               argument("-ot", in: source.arguments) == "Float32", argument("-dstnodata", in: source.arguments) == "nan",
               Set(source.arguments.filter { $0.hasPrefix("-") && Double($0) == nil }).isSubset(of: ["-t_srs", "-te", "-tr", "-r", "-ot", "-dstnodata", "-et", "-srcnodata"])
         else { return nil }
@@ -300,6 +314,11 @@ extension Runner {
             let a = first.rounded(.down), b = last.rounded(.down)
             guard first.isFinite, last.isFinite, first - a >= tol, a + 1 - first >= tol, last - b >= tol, b + 1 - last >= tol,
                   Int(b) - Int(a) == count - 1 else { return nil }
+            if r != "near" && r != "nearest" {
+                // Other kernels: only where every grid centre is a source centre.
+                let c = Runner.windowCentreTolerance
+                guard abs(first - a - 0.5) <= c, abs(last - b - 0.5) <= c else { return nil }
+            }
             return Int(a)
         }
         let col = { (i: Int) in (g.originX + (Double(i) + 0.5) * g.pixelWidth - gt[0]) / gt[1] }

@@ -21,10 +21,23 @@ public struct MemoryPlan: Sendable, Equatable {
 
     /// Bytes per pixel of one unit being computed: per layer the worker's buffer, the warped
     /// block GDAL produces and the source window it warps from (3 × 4 bytes); the mask's buffer
-    /// and block; the index and class results and their copy waiting for the writer.
-    static func bytesPerPixel(layers: Int) -> Int { 12 * layers + 8 + 10 }
+    /// and block; the index and class results (the worker hands them to the COG writers itself,
+    /// so no copy waits for the writer).
+    static func bytesPerPixel(layers: Int) -> Int { 12 * layers + 8 + 5 }
 
-    /// Process, PROJ database, GDAL drivers, the writer: what is not proportional to units.
+    /// The streamed COG writers (index Float32 + class Byte, 5 bytes a pixel): the full-width tile
+    /// rows being filled — the units in flight span two rows of units, each at most
+    /// max(tile, unit height) rows — and one tile row per overview level (together less than one
+    /// full-resolution tile row).
+    static func writerBytes(gridWidth: Int, tileSize: Int, unitHeight: Int) -> Int {
+        (2 * max(tileSize, unitHeight) + tileSize) * gridWidth * 5
+    }
+
+    /// What a worker needs to predict and compress a tile: the tile, its predicted bytes and
+    /// the compressed copy (Float32).
+    static func tileScratchBytes(tileSize: Int) -> Int { 3 * tileSize * tileSize * 4 }
+
+    /// Process, PROJ database, GDAL drivers, the COG writers' TIFF templates: what is not proportional to units.
     static let fixedBytes = 48 << 20
     /// What each worker costs besides its units: its own datasets, warper state and PROJ context
     /// (measured: ~8 MiB a worker with four layers).
@@ -36,20 +49,25 @@ public struct MemoryPlan: Sendable, Equatable {
     public static func make(grid: GridGeometry, layers: Int, blockSize: Int, threads: Int,
                             budget: Int, cacheBytes: Int) -> MemoryPlan {
         let perPixel = bytesPerPixel(layers: layers)
-        let available = max(0, budget - cacheBytes - fixedBytes)
+        let tile = min(blockSize, 1024)
         let width = blockSize
         var height = blockSize
+        func writer(_ h: Int) -> Int { writerBytes(gridWidth: grid.width, tileSize: tile, unitHeight: h) }
+        let base = max(0, budget - cacheBytes - fixedBytes)
         // Whole blocks when one fits; otherwise halve the rows of a unit (strips of a block).
-        // One unit computing and one waiting for the writer must fit.
-        while height > 16 && (perPixel + 10) * width * height + workerBytes > available { height = max(16, height / 2) }
-        let unit = perPixel * width * height + workerBytes
+        // One unit computing and one waiting for the writer must fit beside the COG writers' buffers.
+        while height > 16 && (perPixel + 10) * width * height + workerBytes + tileScratchBytes(tileSize: tile) + writer(height) > base {
+            height = max(16, height / 2)
+        }
+        let available = max(0, base - writer(height))
+        let unit = perPixel * width * height + workerBytes + tileScratchBytes(tileSize: tile)
         let units = (grid.width + width - 1) / width * ((grid.height + height - 1) / height)
         let workers = max(1, min(threads, units, available / max(unit, 1)))
         // A unit waiting for the writer costs its results only (index and classes, ~10 of perPixel).
         let spare = max(0, (available - workers * unit) / max(10 * width * height, 1))
         let inFlight = workers + max(1, min(workers, spare))
         return MemoryPlan(width: width, height: height, workers: workers, inFlight: inFlight,
-                          estimate: cacheBytes + fixedBytes + workers * unit + (inFlight - workers) * 10 * width * height)
+                          estimate: cacheBytes + fixedBytes + writer(height) + workers * unit + (inFlight - workers) * 10 * width * height)
     }
 }
 

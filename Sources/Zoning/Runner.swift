@@ -173,8 +173,12 @@ public struct Runner {
         lap("align")
 
         let products0 = plan.job.outputs.products
-        let indexTmp = (work as NSString).appendingPathComponent("risk_index.tif")
-        let classTmp = (work as NSString).appendingPathComponent("risk_class.tif")
+        // The index and class COGs are written as the blocks come (StreamedCOG.swift); the later
+        // stages read the class COG and an uncompressed index (when one reads it).
+        let indexCOG = products0.contains(.riskIndex) ? streamedPath(.index, staging: staging, work: work) : nil
+        let indexRaw = indexTemporary(work: work)
+        let indexTmp = indexRaw ?? indexCOG ?? ""
+        let classTmp = streamedPath(.classes, staging: staging, work: work)
         var modelInfo: Manifest.ModelInfo
         var townships: (Townships, String)?
         var sensitivity: (SensitivitySetup, SensitivityAccumulator)?
@@ -183,7 +187,7 @@ public struct Runner {
             // The merge of a sharded run: the shards did steps 2 and 3 over their bands (Shards.swift).
             modelInfo = shards.model
             townships = try townshipsStage(work: work)
-            stats = try mergeShards(shards, indexPath: indexTmp, classPath: classTmp)
+            stats = try mergeShards(shards, indexPath: indexCOG, indexTemporary: indexRaw, classPath: classTmp, work: work)
             for (l, t) in stats.sourceCounts.sorted(by: { $0.key < $1.key }) where l < plan.sources.count {
                 inputs[l].statistics = Manifest.LayerStatistics(sourceValid: t.valid, sourceNodata: t.nodata, sourceNan: t.nan,
                                                                 sourceInfinite: t.infinite, gridValid: 0, gridNodata: 0)
@@ -209,8 +213,8 @@ public struct Runner {
 
             // 3. Stream blocks through the kernel; classify.
             stats = try checkingSources(aligned) {
-                try stream(aligned: aligned, mask: maskLayer, kernel: kernel, indexPath: indexTmp, classPath: classTmp,
-                           sensitivity: sensitivity, townshipPath: townships?.1)
+                try stream(aligned: aligned, mask: maskLayer, kernel: kernel, indexPath: indexCOG, indexTemporary: indexRaw,
+                           classPath: classTmp, work: work, sensitivity: sensitivity, townshipPath: townships?.1)
             }
             for (l, layer) in aligned.enumerated() {
                 guard let t = layer.tally?.total else { continue }
@@ -223,7 +227,7 @@ public struct Runner {
         if stats.counters.outOfRange > 0 {
             throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
         }
-        let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp)
+        let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp, work: work)
         for (l, source) in plan.sources.enumerated() {
             var st = inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
             st.gridValid = stats.layerValid[l]
@@ -295,15 +299,10 @@ public struct Runner {
             lap("sensitivity")
         }
 
-        // 4. Cloud-Optimized GeoTIFFs.
+        // 4. Cloud-Optimized GeoTIFFs: the index and class COGs are already in the staging folder
+        //    (written by the main and classify passes); their colour tables and attribute tables.
         let scheme = plan.job.classify.scheme
         report("write", 0, plan.job.outputs.products.count)
-        if plan.job.outputs.products.contains(.riskIndex) {
-            try writeCOG(from: indexTmp, to: (staging as NSString).appendingPathComponent("risk_index.tif"), resampling: "AVERAGE", predictor: "YES")
-        }
-        if plan.job.outputs.products.contains(.riskClass) {
-            try writeCOG(from: classTmp, to: (staging as NSString).appendingPathComponent("risk_class.tif"), resampling: "NEAREST", predictor: nil)
-        }
         try FileManager.default.removeItem(atPath: work)
         try finishRasters(in: staging)
         lap("write_cog")

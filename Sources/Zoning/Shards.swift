@@ -1,3 +1,4 @@
+import COGWriter
 import Foundation
 import GDALKit
 import Logging
@@ -289,9 +290,10 @@ extension Runner {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let (aligned, mask) = try alignStage(inputs: &inputs, work: work)
         let (kernel, model, _) = try resolveModel(aligned: aligned, mask: mask)
-        let stats = try stream(aligned: aligned, mask: mask, kernel: kernel,
-                               indexPath: (folder as NSString).appendingPathComponent("risk_index.tif"),
-                               classPath: (folder as NSString).appendingPathComponent("risk_class.tif"), units: units)
+        let rasters = (index: (folder as NSString).appendingPathComponent("risk_index.tif"),
+                       classes: (folder as NSString).appendingPathComponent("risk_class.tif"))
+        let stats = try stream(aligned: aligned, mask: mask, kernel: kernel, indexPath: nil, indexTemporary: nil,
+                               classPath: rasters.classes, work: work, units: units, shardRasters: rasters)
         if ProcessInfo.processInfo.environment[Shard.failureVariable] == "\(shard.index)" {
             throw RunError(.software, "shard \(shard) of run \(runID): injected failure (\(Shard.failureVariable))")
         }
@@ -333,23 +335,18 @@ extension Runner {
     /// The main pass's results from the shards: the index and class rasters of every band copied
     /// into one raster each (shard 0's file, with the grid's metadata, receives the others' bands),
     /// and the counts and sums added as one process adds them (per-unit sums in unit order).
-    func mergeShards(_ shards: ShardSet, indexPath: String, classPath: String) throws -> StreamStats {
+    func mergeShards(_ shards: ShardSet, indexPath: String?, indexTemporary: String?, classPath: String,
+                     work: String) throws -> StreamStats {
         let first = shards.records[0]
-        let base = shards.shardFolder(first)
-        do {
-            try FileManager.default.copyItem(atPath: (base as NSString).appendingPathComponent("risk_index.tif"), toPath: indexPath)
-            try FileManager.default.copyItem(atPath: (base as NSString).appendingPathComponent("risk_class.tif"), toPath: classPath)
-        } catch {
-            throw RunError(.ioError, "\(base): cannot copy shard 0's rasters: \(error.localizedDescription)")
-        }
         let units = plan.grid.blocks(width: first.unit[0], height: first.unit[1])
+        // The bands' pixels, unit by unit in unit order, into the same writers the main pass of
+        // one process uses (the COGs' bytes depend on the pixels only).
+        let (indexWriter, indexRaw, classWriter, _) = try mainPassWriters(
+            indexPath: indexPath, indexTemporary: indexTemporary, classPath: classPath, work: work, shardRasters: nil)
         do {
-            let indexDS = try Dataset(open: indexPath, flags: [.raster, .update])
-            let classDS = try Dataset(open: classPath, flags: [.raster, .update])
-            let indexBand = try indexDS.band(1), classBand = try classDS.band(1)
             var values = [Float](repeating: 0, count: first.unit[0] * first.unit[1])
             var classes = [UInt8](repeating: 0, count: first.unit[0] * first.unit[1])
-            for record in shards.records.dropFirst() {
+            for record in shards.records {
                 let folder = shards.shardFolder(record)
                 let fromIndex = try Dataset(open: (folder as NSString).appendingPathComponent("risk_index.tif"), flags: [.raster])
                 let fromClass = try Dataset(open: (folder as NSString).appendingPathComponent("risk_class.tif"), flags: [.raster])
@@ -358,18 +355,24 @@ extension Runner {
                     let w = units[u].window
                     let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
                     let n = w.count
-                    try values.withUnsafeMutableBufferPointer { try fi.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                    try classes.withUnsafeMutableBufferPointer { try fc.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                    try values.withUnsafeBufferPointer { try indexBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
-                    try classes.withUnsafeBufferPointer { try classBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+                    if indexWriter != nil || indexRaw != nil {
+                        try values.withUnsafeMutableBufferPointer { try fi.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        let block = Array(values[0..<n])
+                        try indexWriter?.write(units[u], block)
+                        try indexRaw?.write(units[u], block)
+                    }
+                    if let classWriter {
+                        try classes.withUnsafeMutableBufferPointer { try fc.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        try classWriter.write(units[u], Array(classes[0..<n]))
+                    }
                 }
                 report("merge", record.shard + 1, shards.records.count)
             }
-            try classDS.close()
-            try indexDS.close()
         } catch let error as GDALError {
             throw RunError(.ioError, "\(shards.path): merging the shards' rasters: \(error.message)")
         }
+        if let indexWriter { try finishCOG(indexWriter) }
+        if let classWriter { try finishCOG(classWriter) }
 
         let classCount = plan.job.classify.scheme.classCount
         var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(),

@@ -1,0 +1,117 @@
+import COGWriter
+import Foundation
+import GDALKit
+import RasterKernel
+
+/// The risk index and risk class COGs, written by the streamed writer (Sources/COGWriter) while
+/// the main pass (or the classify pass) produces blocks, instead of a temporary GeoTIFF and
+/// GDAL's COG driver afterwards.
+extension Runner {
+    /// What a streamed product is: its pixel type, nodata, overview resampling and band metadata.
+    enum StreamedProduct {
+        case index
+        case classes
+
+        var file: String { self == .index ? "risk_index.tif" : "risk_class.tif" }
+    }
+
+    /// Where the main pass writes a raster: the staging folder when the run publishes it, else
+    /// the work folder (zoning, prevention, totals and sensitivity still read it).
+    func streamedPath(_ product: StreamedProduct, staging: String, work: String) -> String {
+        let published = plan.job.outputs.products.contains(product == .index ? .riskIndex : .riskClass)
+        return ((published ? staging : work) as NSString).appendingPathComponent(product.file)
+    }
+
+    /// The descriptive TIFF tags of a product exactly as GDAL's COG driver writes them today: a
+    /// 1 × 1 raster with the product's georeferencing, nodata, colour table, band description,
+    /// units and TIFF tags, through the same `gdal_translate -of COG` arguments as `writeCOG`.
+    func cogTemplate(_ product: StreamedProduct) throws -> TIFFTemplate {
+        let id = UUID().uuidString
+        let source = "/vsimem/hz-template-\(id).tif", target = "/vsimem/hz-template-\(id)-cog.tif"
+        defer { VSI.unlink(source); VSI.unlink(target) }
+        do {
+            let ds = try Dataset.create(driver: "GTiff", path: source, width: 1, height: 1, bands: 1,
+                                        type: product == .index ? .float32 : .byte)
+            try ds.setGeoTransform(plan.grid.geoTransform)
+            try ds.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
+            let band = try ds.band(1)
+            switch product {
+            case .index:
+                try band.setNoDataValue(Double(RiskKernel.indexNoData))
+            case .classes:
+                try band.setNoDataValue(0)
+                try band.setColorTable(plan.job.classify.scheme.colorTable)
+            }
+            try describeBand(of: ds, for: product.file)
+            var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(cogTileSize)"] + tiffTagArguments(for: product.file)
+            if product == .index { args += ["-co", "PREDICTOR=YES"] }
+            let out = try Utilities.translate(ds, to: target, arguments: args)
+            try out.close()
+            try ds.close()
+            return try TIFFTemplate(tiff: try VSI.read(target))
+        } catch let error as GDALError {
+            throw RunError(.software, "\(product.file): cannot make the TIFF tags of the COG: \(error.message)")
+        } catch let error as COGError {
+            throw RunError(.software, "\(product.file): cannot make the TIFF tags of the COG: \(error)")
+        }
+    }
+
+    /// The temporary index the later stages read (the township statistics, the classify pass of
+    /// data-driven breaks): an uncompressed tiled GeoTIFF in `work`, nil when none reads it.
+    /// Reading the index COG instead costs ≈ 10× more (GDAL decodes DEFLATE and the
+    /// floating-point predictor at ~10 Mpx/s: 1.7 s against 0.1 s for 4096², measured), more
+    /// than writing the temporary; the class COG decodes as fast as raw bytes, so it is read as is.
+    func indexTemporary(work: String) -> String? {
+        let statistics = plan.job.outputs.products.contains(.statistics) && plan.job.zoning?.townships != nil
+        guard plan.job.classify.method != nil || statistics else { return nil }
+        return (work as NSString).appendingPathComponent("risk_index.raw.tif")
+    }
+
+    /// A streamed COG writer for a product at `path`; its compressed tiles wait in `work`.
+    func cogWriter<S: COGSample>(_ product: StreamedProduct, path: String, work: String, as: S.Type,
+                                 template: TIFFTemplate? = nil) throws -> COGWriter<S> {
+        let options = COGWriter<S>.Options(
+            width: plan.grid.width, height: plan.grid.height, tileSize: cogTileSize,
+            nodata: product == .index ? Double(RiskKernel.indexNoData) : 0,
+            resampling: product == .index ? .average : .nearest, template: try template ?? cogTemplate(product))
+        let spill = (work as NSString).appendingPathComponent(".\(product.file).tiles")
+        do {
+            return try COGWriter<S>(path: path, spillPath: spill, options: options)
+        } catch {
+            throw RunError(.ioError, "\(path): cannot write the Cloud-Optimized GeoTIFF: \(error)")
+        }
+    }
+
+    /// Finishes a streamed COG (layout and tiles), naming the file in a failure.
+    func finishCOG<S>(_ writer: COGWriter<S>) throws {
+        do {
+            try writer.finish()
+        } catch {
+            throw RunError(.ioError, "\(writer.path): cannot write the Cloud-Optimized GeoTIFF: \(error)")
+        }
+    }
+}
+
+extension TiledTIFFWriter {
+    /// Hands a block's pixels to the temporary raster (from a worker), naming the file in a failure.
+    func write(_ block: Block, _ values: [S]) throws {
+        let w = block.window
+        do {
+            try values.withUnsafeBufferPointer { try write(x: w.x, y: w.y, width: w.width, height: w.height, $0) }
+        } catch {
+            throw RunError(.ioError, "\(path): cannot write the temporary index: \(error)")
+        }
+    }
+}
+
+extension COGWriter {
+    /// Hands a block's pixels to the writer (from a worker), naming the file in a failure.
+    func write(_ block: Block, _ values: [S]) throws {
+        let w = block.window
+        do {
+            try values.withUnsafeBufferPointer { try write(x: w.x, y: w.y, width: w.width, height: w.height, $0) }
+        } catch {
+            throw RunError(.ioError, "\(path): cannot write the Cloud-Optimized GeoTIFF: \(error)")
+        }
+    }
+}
