@@ -131,6 +131,9 @@ extension Runner {
                 units: Range<Int>? = nil, shardRasters: (index: String, classes: String)? = nil) throws -> StreamStats {
         let grid = plan.grid
         let memory = memoryPlan
+        // The main pass only: the later stages hold other buffers than the plan's.
+        MemoryPlan.fitHeap(to: memory, budget: options.maxMemory)
+        defer { MemoryPlan.fitHeap(to: nil, budget: options.maxMemory) }
         logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
                                               "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
         let (indexWriter, indexRaw, classWriter, classRaw) = try mainPassWriters(
