@@ -22,7 +22,7 @@ import Testing
                                                                   ["run", fx.jobPath, "--threads", "2", "--output", out], seconds: 120)
         #expect(reason == .exit && status == 74, "\(status) \(err)")
         let lines = err.split(separator: "\n")
-        #expect(lines.count == 1 && err.contains(out) && err.contains("no space left on device"), "\(err)")
+        #expect(lines.count == 1 && err.contains(out) && err.lowercased().contains("no space left on device"), "\(err)")
         // Nothing published, the staging folder removed.
         let left = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
         #expect(left.filter { $0 != ".lock" }.isEmpty, "\(left)")
