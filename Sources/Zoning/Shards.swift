@@ -343,46 +343,33 @@ extension Runner {
         // one process uses (the COGs' bytes depend on the pixels only).
         let (indexWriter, indexRaw, classWriter, _) = try mainPassWriters(
             indexPath: indexPath, indexTemporary: indexTemporary, classPath: classPath, work: work, shardRasters: nil)
-        // On the plan's workers (each with its own datasets): the writers take windows in any
-        // order from any thread and their bytes depend on the pixels only.
-        let workers = max(1, memoryPlan.workers)
-        let unitSize = first.unit[0] * first.unit[1]
-        for record in shards.records {
-            let folder = shards.shardFolder(record)
-            let range = Array(record.unitRange)
-            let next = Counter()
-            let failure = FirstFailure()
-            DispatchQueue.concurrentPerform(iterations: min(workers, max(1, range.count))) { _ in
-                do {
-                    let fromIndex = try Dataset(open: (folder as NSString).appendingPathComponent("risk_index.tif"), flags: [.raster])
-                    let fromClass = try Dataset(open: (folder as NSString).appendingPathComponent("risk_class.tif"), flags: [.raster])
-                    let fi = try fromIndex.band(1), fc = try fromClass.band(1)
-                    var values = [Float](repeating: 0, count: unitSize)
-                    var classes = [UInt8](repeating: 0, count: unitSize)
-                    while failure.error == nil, let k = next.take(below: range.count) {
-                        let unit = units[range[k]]
-                        let w = unit.window
-                        let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                        let n = w.count
-                        if indexWriter != nil || indexRaw != nil {
-                            try values.withUnsafeMutableBufferPointer { try fi.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                            let block = Array(values[0..<n])
-                            try indexWriter?.write(unit, block)
-                            try indexRaw?.write(unit, block)
-                        }
-                        if let classWriter {
-                            try classes.withUnsafeMutableBufferPointer { try fc.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                            try classWriter.write(unit, Array(classes[0..<n]))
-                        }
+        do {
+            var values = [Float](repeating: 0, count: first.unit[0] * first.unit[1])
+            var classes = [UInt8](repeating: 0, count: first.unit[0] * first.unit[1])
+            for record in shards.records {
+                let folder = shards.shardFolder(record)
+                let fromIndex = try Dataset(open: (folder as NSString).appendingPathComponent("risk_index.tif"), flags: [.raster])
+                let fromClass = try Dataset(open: (folder as NSString).appendingPathComponent("risk_class.tif"), flags: [.raster])
+                let fi = try fromIndex.band(1), fc = try fromClass.band(1)
+                for u in record.unitRange {
+                    let w = units[u].window
+                    let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                    let n = w.count
+                    if indexWriter != nil || indexRaw != nil {
+                        try values.withUnsafeMutableBufferPointer { try fi.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        let block = Array(values[0..<n])
+                        try indexWriter?.write(units[u], block)
+                        try indexRaw?.write(units[u], block)
                     }
-                } catch let error as GDALError {
-                    failure.record(RunError(.ioError, "\(shards.path): merging the shards' rasters: \(error.message)"))
-                } catch {
-                    failure.record(error)
+                    if let classWriter {
+                        try classes.withUnsafeMutableBufferPointer { try fc.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        try classWriter.write(units[u], Array(classes[0..<n]))
+                    }
                 }
+                report("merge", record.shard + 1, shards.records.count)
             }
-            if let error = failure.error { throw error }
-            report("merge", record.shard + 1, shards.records.count)
+        } catch let error as GDALError {
+            throw RunError(.ioError, "\(shards.path): merging the shards' rasters: \(error.message)")
         }
         if let indexWriter { try finishCOG(indexWriter) }
         if let classWriter { try finishCOG(classWriter) }
@@ -452,16 +439,5 @@ extension Operations {
         let spec = try JobLoader(layersDirectory: layers).load(path)
         let plan = try Planner().resolve(spec, outputDirectory: output)
         return try Runner(plan: plan, options: options, logger: logger).merge(runID: runID)
-    }
-}
-
-/// The first error any worker met (later ones are dropped).
-final class FirstFailure: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: (any Error)?
-    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return first }
-    func record(_ error: any Error) {
-        lock.lock(); defer { lock.unlock() }
-        if first == nil { first = error }
     }
 }
