@@ -101,6 +101,15 @@ struct ShiftedWindow: Sendable {
 final class SourceTally: @unchecked Sendable {
     struct Counts: Sendable, Equatable {
         var valid = 0, nodata = 0, nan = 0, infinite = 0
+
+        mutating func add(_ c: Counts) {
+            valid += c.valid; nodata += c.nodata; nan += c.nan; infinite += c.infinite
+        }
+
+        /// The manifest's source counts (the grid counts are filled in after the main pass).
+        var statistics: Manifest.LayerStatistics {
+            .init(sourceValid: valid, sourceNodata: nodata, sourceNan: nan, sourceInfinite: infinite, gridValid: 0, gridNodata: 0)
+        }
     }
     // Guarded by `lock`.
     private let lock = NSLock()
@@ -125,7 +134,7 @@ final class SourceTally: @unchecked Sendable {
         var t = Counts()
         for k in keys {
             guard let c = byBlock[k] else { return nil }
-            t.valid += c.valid; t.nodata += c.nodata; t.nan += c.nan; t.infinite += c.infinite
+            t.add(c)
         }
         return t
     }
@@ -134,10 +143,7 @@ final class SourceTally: @unchecked Sendable {
     var total: Counts? {
         lock.lock(); defer { lock.unlock() }
         guard byBlock.count == blocks else { return nil }
-        return byBlock.keys.sorted().reduce(into: Counts()) { t, k in
-            let c = byBlock[k]!
-            t.valid += c.valid; t.nodata += c.nodata; t.nan += c.nan; t.infinite += c.infinite
-        }
+        return byBlock.keys.sorted().reduce(into: Counts()) { t, k in t.add(byBlock[k]!) }
     }
 }
 
@@ -378,12 +384,18 @@ extension Runner {
         return args[i + 1]
     }
 
+    /// The error for a raster source with no valid pixel where it overlaps the grid (the scan of
+    /// a warped source, a window-read source after a pass, the merge of a sharded run).
+    func noValidPixels(_ source: SourcePlan, _ t: SourceTally.Counts) -> RunError {
+        RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels where it overlaps the grid (all \(t.nodata) nodata, \(t.nan) NaN, \(t.infinite) ±inf)")
+    }
+
     /// The clear error for a window-read source with no valid pixel on the grid, once a pass has
     /// read all its blocks (the scan refuses other rasters before computing).
     func allNodataSource(_ aligned: [AlignedLayer]) -> RunError? {
         for (layer, source) in zip(aligned, plan.sources) {
             guard let t = layer.tally?.total, t.valid == 0 else { continue }
-            return RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels where it overlaps the grid (all \(t.nodata) nodata, \(t.nan) NaN, \(t.infinite) ±inf)")
+            return noValidPixels(source, t)
         }
         return nil
     }

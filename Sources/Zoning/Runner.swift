@@ -189,12 +189,8 @@ public struct Runner {
             townships = try townshipsStage(work: work)
             stats = try mergeShards(shards, indexPath: indexCOG, indexTemporary: indexRaw, classPath: classTmp, work: work)
             for (l, t) in stats.sourceCounts.sorted(by: { $0.key < $1.key }) where l < plan.sources.count {
-                inputs[l].statistics = Manifest.LayerStatistics(sourceValid: t.valid, sourceNodata: t.nodata, sourceNan: t.nan,
-                                                                sourceInfinite: t.infinite, gridValid: 0, gridNodata: 0)
-                if t.valid == 0 {
-                    let source = plan.sources[l]
-                    throw RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels where it overlaps the grid (all \(t.nodata) nodata, \(t.nan) NaN, \(t.infinite) ±inf)")
-                }
+                inputs[l].statistics = t.statistics
+                if t.valid == 0 { throw noValidPixels(plan.sources[l], t) }
             }
         } else {
             // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
@@ -218,8 +214,7 @@ public struct Runner {
             }
             for (l, layer) in aligned.enumerated() {
                 guard let t = layer.tally?.total else { continue }
-                inputs[l].statistics = Manifest.LayerStatistics(sourceValid: t.valid, sourceNodata: t.nodata, sourceNan: t.nan,
-                                                                sourceInfinite: t.infinite, gridValid: 0, gridNodata: 0)
+                inputs[l].statistics = t.statistics
             }
             if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
         }
@@ -358,10 +353,7 @@ public struct Runner {
             report("align", i, all.count)
             let layer = try alignLayer(source, work: work)
             if source.kind == .raster, layer.tally == nil {
-                let scan = try scanSource(source)
-                inputs[i].statistics = Manifest.LayerStatistics(
-                    sourceValid: scan.valid, sourceNodata: scan.nodata, sourceNan: scan.nan, sourceInfinite: scan.infinite,
-                    gridValid: 0, gridNodata: 0)
+                inputs[i].statistics = try scanSource(source).statistics
             }
             inputs[i].alignment = layer.alignment.rawValue
             aligned.append(layer)

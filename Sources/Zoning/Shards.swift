@@ -410,9 +410,7 @@ extension Runner {
         // Window-read layers: their source counts, band by band.
         for record in shards.records {
             for (l, c) in (record.sourceCounts ?? []).enumerated() where c.count == 4 {
-                var t = stats.sourceCounts[l] ?? SourceTally.Counts()
-                t.valid += c[0]; t.nodata += c[1]; t.nan += c[2]; t.infinite += c[3]
-                stats.sourceCounts[l] = t
+                stats.sourceCounts[l, default: .init()].add(.init(valid: c[0], nodata: c[1], nan: c[2], infinite: c[3]))
             }
         }
         // In unit order, as `stream` adds them in one process.

@@ -28,7 +28,7 @@ extension Runner {
     /// at a coarser step (GDAL takes an overview when there is one), so at most
     /// `scanSampleLimit` values are read whatever the source's size: never full-width strips of
     /// the whole source. The counts are of the values read.
-    func scanSource(_ source: SourcePlan) throws -> (valid: Int, nodata: Int, nan: Int, infinite: Int) {
+    func scanSource(_ source: SourcePlan) throws -> SourceTally.Counts {
         let def = source.definition
         do {
             let ds = try Dataset(open: def.source, flags: [.raster])
@@ -62,9 +62,9 @@ extension Runner {
                 y += h
             }
             if valid == 0 {
-                throw RunError(.dataError, "\(def.source): layers.\(source.key) (layer \(def.name)) has no valid pixels where it overlaps the grid (all \(nd) nodata, \(nan) NaN, \(inf) ±inf)")
+                throw noValidPixels(source, .init(valid: valid, nodata: nd, nan: nan, infinite: inf))
             }
-            return (valid, nd, nan, inf)
+            return .init(valid: valid, nodata: nd, nan: nan, infinite: inf)
         } catch { throw inputError(error, file: def.source, what: "layers.\(source.key) (layer \(def.name))") }
     }
 }
