@@ -9,6 +9,9 @@ struct AlignedLayer: Sendable {
     enum Alignment: String, Sendable {
         /// A warped VRT (`gdalwarp`), warped block by block as workers read.
         case warp
+        /// A warped VRT's blocks resampled by HazardZoning's own bilinear kernel with the VRT's own
+        /// transformer, equal to GDAL's warper on every pixel (`WarpKernel`).
+        case warpKernel = "warp-kernel"
         /// The source's own pixels read as a window shifted by whole pixels (`ShiftedWindow`).
         case window
         /// Features burnt into each block in memory (`BlockBurn`).
@@ -25,6 +28,7 @@ struct AlignedLayer: Sendable {
         case raster(String)
         case window(ShiftedWindow)
         case burn(BlockBurn)
+        case warp(WarpKernel)
     }
     let reading: Reading
     let alignment: Alignment
@@ -52,6 +56,8 @@ struct AlignedLayer: Sendable {
             return BlockReader(kind: .window(w, ds, try ds.band(w.band)))
         case .burn(let b):
             return BlockReader(kind: .burn(b))
+        case .warp(let k):
+            return BlockReader(kind: .warp(try WarpKernelReader(k)))
         }
     }
 }
@@ -166,6 +172,7 @@ final class BlockReader {
         case raster(Dataset, RasterBand)
         case window(ShiftedWindow, Dataset, RasterBand)
         case burn(BlockBurn)
+        case warp(WarpKernelReader)
     }
     let kind: Kind
 
@@ -184,6 +191,8 @@ final class BlockReader {
                       g.originY - Double(window.y) * g.pixelHeight, 0, -g.pixelHeight]
             try b.geometries.rasterize(into: buffer, width: window.width, height: window.height, geoTransform: gt,
                                        type: b.type, initial: b.initial, allTouched: b.allTouched)
+        case .warp(let w):
+            try w.read(window, into: buffer)
         }
     }
 
@@ -253,7 +262,11 @@ extension Runner {
         switch source.kind {
         case .raster:
             if let window = try shiftedWindow(source) { return AlignedLayer(reading: .window(window), alignment: .window) }
-            return .file(try align(source, work: work), alignment: .warp)
+            let vrt = try align(source, work: work)
+            if let kernel = try WarpKernel.make(vrt: vrt, what: "layers.\(source.key) (layer \(source.definition.name))") {
+                return AlignedLayer(reading: .warp(kernel), alignment: .warpKernel)
+            }
+            return .file(vrt, alignment: .warp)
         case .vector:
             if let burn = try blockBurn(source) { return AlignedLayer(reading: .burn(burn), alignment: .rasterisePerBlock) }
             return .file(try align(source, work: work), alignment: .rasterise)

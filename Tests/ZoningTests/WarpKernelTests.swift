@@ -1,0 +1,148 @@
+import Foundation
+import GDALKit
+import RasterKernel
+import Testing
+@testable import Zoning
+
+/// The own bilinear warp kernel against GDAL's warper on every pixel: the same warped VRT read
+/// block by block through GDAL (the warper HazardZoning used before, and uses for the chunks the
+/// kernel leaves to it), compared bit for bit (NaN equals NaN).
+@Suite(.serialized) struct WarpKernelTests {
+    let support = LayerReadingTests()
+    static let x0 = 495_000.0, y1 = 4_407_360.0
+
+    struct Source {
+        var crs = "EPSG:4326"
+        /// Geotransform origin and pixel size.
+        var originX = 107.935, originY = 39.815, pixelX = 0.0005, pixelY = -0.0005
+        var width = 90, height = 70
+        var type: PixelType = .float32
+        var nodata: Double? = -9999
+        var layerNodata: Double? = nil
+    }
+
+    /// A project whose layer `src` is `source` (values with nodata, NaN, ±inf and nodata's ulp
+    /// neighbours for Float32) on a `gridWidth` × `gridHeight` grid of 30 m pixels, bilinear.
+    func project(_ s: Source, gridWidth: Int = 150, gridHeight: Int = 110, blockSize: Int = 64) throws -> (Project, Plan) {
+        let p = try Project()
+        let ds = try Dataset.create(driver: "GTiff", path: p.path("layers/src.tif"), width: s.width, height: s.height, bands: 1,
+                                    type: s.type, options: ["TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32"])
+        try ds.setGeoTransform([s.originX, s.pixelX, 0, s.originY, 0, s.pixelY])
+        try ds.setSpatialReference(try SpatialReference(definition: s.crs))
+        let band = try ds.band(1)
+        if let n = s.nodata { try band.setNoDataValue(n) }
+        let c = LayerReadingTests.Case(type: s.type, size: (s.width, s.height), offset: (0, 0), nodata: s.nodata, layerNodata: s.layerNodata)
+        let f = LayerReadingTests.value(c)
+        var values = [Float](repeating: 0, count: s.width * s.height)
+        for r in 0..<s.height { for col in 0..<s.width { values[r * s.width + col] = f(col, r) } }
+        try values.withUnsafeBufferPointer { try band.write(PixelWindow(x: 0, y: 0, width: s.width, height: s.height), from: $0) }
+        try ds.close()
+        _ = try p.write("layers/src.yaml", "source: src.tif\n" + (s.layerNodata.map { "nodata: \($0)\n" } ?? ""))
+        let x1 = Self.x0 + Double(gridWidth) * 30, y0 = Self.y1 - Double(gridHeight) * 30
+        _ = try p.write("jobs/t.yaml", """
+            version: 1
+            name: t
+            grid: { crs: EPSG:4545, resolution: 30, extent: [\(Self.x0), \(y0), \(x1), \(Self.y1)], block-size: \(blockSize) }
+            layers:
+              a: { layer: src, resampling: bilinear, normalize: { linear: [0, 100] } }
+            combine: { weighted-sum: { a: 1 } }
+            classify: { scheme: four-colour, breaks: [0.25, 0.5, 0.75] }
+            outputs: { directory: out/t, products: [risk-index, risk-class] }
+            """)
+        return (p, try Planner().resolve(try JobLoader().load(p.path("jobs/t.yaml"))))
+    }
+
+    /// The layer aligned by the run (kernel or not), every pixel read in the run's units, and the
+    /// same VRT read through GDAL's warper in the same blocks.
+    func compare(_ s: Source, gridWidth: Int = 150, gridHeight: Int = 110, blockSize: Int = 64,
+                 expectKernel: Bool = true, _ note: String) throws -> (kernel: [Float], gdal: [Float], reader: WarpKernelReader?) {
+        let (p, plan) = try project(s, gridWidth: gridWidth, gridHeight: gridHeight, blockSize: blockSize)
+        try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
+        let runner = Runner(plan: plan, options: RunOptions(threads: 1))
+        let layer = try runner.alignLayer(plan.sources[0], work: p.path("work"))
+        let vrt = p.path("work/a.vrt")
+        #expect(FileManager.default.fileExists(atPath: vrt), "\(note)")
+        guard case .warp(let kernel) = layer.reading else {
+            Issue.record("\(note): the kernel was not taken (\(layer.alignment))")
+            return ([], [], nil)
+        }
+        #expect(layer.alignment == .warpKernel)
+        let reader = try WarpKernelReader(kernel)
+        let memory = runner.memoryPlan
+        let grid = plan.grid
+        var got = [Float](repeating: 0, count: grid.pixelCount), expected = got
+        let ds = try Dataset(open: vrt, flags: [.raster])
+        let band = try ds.band(1)
+        var buffer = [Float](repeating: 0, count: memory.width * memory.height)
+        for b in grid.blocks(width: memory.width, height: memory.height) {
+            let w = PixelWindow(x: b.window.x, y: b.window.y, width: b.window.width, height: b.window.height)
+            for (target, read) in [(0, { (out: UnsafeMutableBufferPointer<Float>) in try reader.read(w, into: out) }),
+                                   (1, { (out: UnsafeMutableBufferPointer<Float>) in try band.read(w, into: out) })] {
+                try buffer.withUnsafeMutableBufferPointer { try read(UnsafeMutableBufferPointer(rebasing: $0[0..<w.count])) }
+                for r in 0..<w.height {
+                    for c in 0..<w.width {
+                        let v = buffer[r * w.width + c]
+                        if target == 0 { got[(w.y + r) * grid.width + w.x + c] = v } else { expected[(w.y + r) * grid.width + w.x + c] = v }
+                    }
+                }
+            }
+        }
+        let diff = support.differing(got, expected)
+        #expect(diff == 0, "\(note): \(diff) pixels differ from GDAL's warper")
+        if expectKernel { #expect(reader.chunks > 0 && reader.delegated == 0, "\(note): \(reader.delegated) chunk parts left to the warper") }
+        // The case exercises values and nodata.
+        #expect(expected.contains { !$0.isNaN } && expected.contains { $0.isNaN }, "\(note)")
+        return (got, expected, reader)
+    }
+
+    @Test func reprojectedBilinearEqualsTheWarperOnEveryPixel() throws {
+        // EPSG:4326 → EPSG:4545, about 1.5 × upsampled, the source ending inside the grid on every
+        // side, nodata holes, NaN, ±inf and nodata's ulp neighbours.
+        let (_, _, reader) = try compare(Source(), "Float32 4326 0.0005°")
+        #expect((reader?.chunks ?? 0) > 0 && reader?.delegated == 0, "every chunk resampled by the kernel")
+        // Coarse (about 6 × upsampled, like the bench's fire layer), NaN nodata, odd block size.
+        _ = try compare(Source(originX: 107.93, originY: 39.82, pixelX: 0.002, pixelY: -0.002, width: 30, height: 25, nodata: .nan),
+                        gridWidth: 173, gridHeight: 131, blockSize: 48, "Float32 coarse NaN nodata")
+        // Integer types with nodata, and a layer nodata overriding the band's.
+        _ = try compare(Source(type: .int16, nodata: -3), "Int16 nodata -3")
+        _ = try compare(Source(type: .byte, nodata: 17), "Byte nodata 17")
+        _ = try compare(Source(type: .uint16, nodata: nil, layerNodata: 17), "UInt16 layer nodata 17")
+        // No nodata at all.
+        _ = try compare(Source(type: .byte, nodata: nil), "Byte no nodata")
+    }
+
+    @Test func sameCRSOtherPixelSizeAndSubPixelOffsetsToo() throws {
+        // EPSG:4545 at 45 m with a 0.3 px offset (bilinear: not a window), and at 30 m offset 0.3 px.
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 200.3, originY: Self.y1 + 100.7, pixelX: 45, pixelY: -45,
+                               width: 90, height: 70), "4545 45 m")
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 + 9, originY: Self.y1 - 9, pixelX: 30, pixelY: -30,
+                               width: 140, height: 100), "4545 30 m offset 0.3 px")
+    }
+
+    @Test func chunksTheWarperResamplesOtherwiseAreLeftToIt() throws {
+        // A source finer than the grid (10 m → 30 m): the warper's scale is below 0.95 and it uses
+        // its general kernel, so the reader hands every chunk to the VRT — still equal.
+        let (_, _, reader) = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 95, originY: Self.y1 + 55, pixelX: 10, pixelY: -10,
+                                                width: 400, height: 300), expectKernel: false, "4545 10 m")
+        #expect(reader?.chunks == 0 && (reader?.delegated ?? 0) > 0)
+    }
+
+    @Test func nearestAndOtherOptionsKeepTheWarper() throws {
+        var (p, plan) = try project(Source())
+        try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
+        // The plan's own arguments with nearest: the VRT says NearestNeighbour.
+        (p, plan) = try project(Source())
+        let text = try String(contentsOfFile: p.path("jobs/t.yaml"), encoding: .utf8).replacingOccurrences(of: "bilinear", with: "cubic")
+        _ = try p.write("jobs/t.yaml", text)
+        plan = try Planner().resolve(try JobLoader().load(p.path("jobs/t.yaml")))
+        try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
+        let layer = try Runner(plan: plan, options: RunOptions(threads: 1)).alignLayer(plan.sources[0], work: p.path("work"))
+        #expect(layer.alignment == .warp)
+        // --align-with-gdal: the VRT, read by GDAL.
+        (p, plan) = try project(Source())
+        try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
+        var options = RunOptions(threads: 1)
+        options.alignFastPaths = false
+        #expect(try Runner(plan: plan, options: options).alignLayer(plan.sources[0], work: p.path("work")).alignment == .warp)
+    }
+}
