@@ -129,11 +129,13 @@ extension Runner {
     static func valueCounts(_ band: RasterBand, width: Int, height: Int) throws -> [Int] {
         var counts = [Int](repeating: 0, count: 256)
         let rows = max(1, min(height, (1 << 22) / max(1, width)))
+        let values = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: rows * width)
+        defer { values.deallocate() }
         var y = 0
         while y < height {
             let h = min(rows, height - y)
-            let values: [UInt8] = try band.read(PixelWindow(x: 0, y: y, width: width, height: h))
-            for v in values { counts[Int(v)] += 1 }
+            try band.read(PixelWindow(x: 0, y: y, width: width, height: h), into: values)
+            for v in values[0..<(h * width)] { counts[Int(v)] += 1 }
             y += h
         }
         return counts

@@ -308,8 +308,10 @@ final class WarpKernelReader {
                 if ur { let m = (1.0 - ratioX) * ratioY; divisor += m; acc += vur * m }
                 if ll { let m = ratioX * (1.0 - ratioY); divisor += m; acc += vll * m }
                 if lr { let m = (1.0 - ratioX) * (1.0 - ratioY); divisor += m; acc += vlr * m }
-                let result: Double
-                if divisor == 1.0 { result = acc } else if divisor < 0.00001 { row[c] = .nan; continue } else { result = acc / divisor }
+                guard divisor >= 0.00001 else { row[c] = .nan; continue }
+                // (Both computed, one selected: whether four weights sum to exactly 1 is a coin toss.)
+                let quotient = acc / divisor
+                let result = divisor == 1.0 ? acc : quotient
                 // GDALCopyWords Float64 → Float32.
                 row[c] = result > maxFloat ? .infinity : result < -maxFloat ? -.infinity : Float(result)
             }
