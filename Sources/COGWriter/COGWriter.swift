@@ -49,6 +49,9 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         public var sizing: OverviewSizing = .cogDriver
         /// BigTIFF or classic TIFF; nil (default): classic unless the file passes 4 GiB.
         public var bigTIFF: Bool? = nil
+        /// Tests: buffer full-width tile rows even where the writer could go tile by tile (the
+        /// fallback's path on any raster, to compare the bytes of both).
+        var rowByRow = false
 
         public init(width: Int, height: Int, tileSize: Int, nodata: Double?, resampling: OverviewResampling,
                     deflateLevel: Int = 6, template: TIFFTemplate) {
@@ -150,7 +153,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         }
         // The tile size is even, so with a level 1 of exactly half the size every tile's level-1
         // pixels come from that tile alone.
-        tileLocal = levels.first?.halvesExactly ?? true
+        tileLocal = !options.rowByRow && (levels.first?.halvesExactly ?? true)
         let fd = open(spillPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw COGError.io("\(spillPath): cannot create the tile spill file: \(String(cString: strerror(errno)))") }
         spill = fd
