@@ -6,17 +6,34 @@ import Glibc
 
 /// A streamed Cloud-Optimized GeoTIFF writer (one band, DEFLATE through libdeflate).
 ///
-/// Windows of the raster arrive in any order from any thread (`write`); as soon as a tile row
-/// of the full resolution is complete, the thread that completed it predicts and compresses its
-/// tiles and, in row order, feeds the overview pyramid, whose tiles are compressed as their
-/// rows complete. Compressed tiles go to a spill file. `finish()` lays the file out as GDAL's
-/// COG driver does: header, the GDAL_STRUCTURAL_METADATA ghost area, the IFDs (full resolution,
-/// then overviews largest first) with their values, the tile offset and size arrays, then the
-/// tiles (smallest overview first, full resolution last, each row-major), every tile with its
-/// size as a 4-byte leader and its last 4 bytes repeated as trailer.
+/// Windows of the raster arrive in any order from any thread (`write`). Compressed tiles go to a
+/// spill file; `finish()` lays the file out as GDAL's COG driver does: header, the
+/// GDAL_STRUCTURAL_METADATA ghost area, the IFDs (full resolution, then overviews largest first)
+/// with their values, the tile offset and size arrays, then the tiles (smallest overview first,
+/// full resolution last, each row-major), every tile with its size as a 4-byte leader and its
+/// last 4 bytes repeated as trailer.
 ///
-/// Memory: the tile rows being filled (width × tile size each), a few rows per overview level
-/// and one tile row per overview level, plus the tiles being compressed.
+/// Two ways to the same bytes:
+/// - **Tile by tile** (`tileLocal`: no overview, or the first overview exactly halves an even
+///   width and height, as GDAL's COG driver and `gdaladdo` size it then): a tile a window covers
+///   whole is predicted and compressed at once by the thread that wrote it, straight from the
+///   window; a tile a window covers in part (strips, windows not aligned with the tiles) is
+///   collected in a tile-sized buffer until complete. The completed tile also gives its quarter
+///   of level 1 (each level-1 pixel covers 2 × 2 pixels of one tile) into the level-1 rows of its
+///   tile row (half width × half a tile row); when both halves of a level-1 tile row are
+///   complete its tiles are compressed, and the level-1 rows go in row order down the rest of
+///   the pyramid (`OverviewLevel`, whose tiles are compressed as their rows complete).
+/// - **Row by row** (the fallback: odd sizes, or `gdaladdo` sizing whose first ratio is not 2):
+///   every window is copied into the full-width tile row of the full resolution it belongs to;
+///   when a tile row is complete its tiles are compressed and its rows go in order down the
+///   whole pyramid.
+/// Both compute every overview pixel with the same code (`OverviewLevel.makePixels`).
+///
+/// Memory (`bufferedBytes`), tile by tile: the tiles partially filled, the level-1 half tile rows
+/// being filled or waiting for their pair or their turn, and one tile row per overview level from
+/// level 2 on (together less than half a full-resolution tile row); row by row: the full-width
+/// tile rows being filled and one tile row per overview level. Besides: a tile and its predicted
+/// bytes per writing thread, the tiles being compressed, a few rows per overview level.
 public final class COGWriter<S: COGSample>: @unchecked Sendable {
     public struct Options: Sendable {
         public var width: Int
@@ -32,6 +49,9 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         public var sizing: OverviewSizing = .cogDriver
         /// BigTIFF or classic TIFF; nil (default): classic unless the file passes 4 GiB.
         public var bigTIFF: Bool? = nil
+        /// Tests: buffer full-width tile rows even where the writer could go tile by tile (the
+        /// fallback's path on any raster, to compare the bytes of both).
+        var rowByRow = false
 
         public init(width: Int, height: Int, tileSize: Int, nodata: Double?, resampling: OverviewResampling,
                     deflateLevel: Int = 6, template: TIFFTemplate) {
@@ -47,39 +67,63 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
 
     public let path: String
     public let options: Options
+    /// Whether the full resolution is written tile by tile and level 1 made from its tiles (see above).
+    let tileLocal: Bool
     private let spillPath: String
     private let spill: Int32
     private let pool: DeflatePool
     private let t: Int
+    /// Tiles across and down the full resolution.
+    private let across: Int, down: Int
     /// Per level (0 = full resolution): size, tiles across, and each tile's (spill offset, size).
     private var levelSizes: [(width: Int, height: Int)]
     private var tiles: [[(offset: Int, size: Int)]]
 
-    // Tile rows of the full resolution being filled (guarded by `lock`).
+    /// Pixels held for later: a tile, a tile row, or level-1 rows. Counted by `meter`.
     private final class Band {
+        let width: Int
         let rows: Int
         let buffer: UnsafeMutableBufferPointer<S>
+        private let meter: BufferMeter
         var filled = 0
-        init(width: Int, rows: Int) {
+        init(width: Int, rows: Int, zeroed: Bool = false, meter: BufferMeter) {
+            self.width = width
             self.rows = rows
+            self.meter = meter
             buffer = .allocate(capacity: width * rows)
+            if zeroed { UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, repeating: 0) }
+            meter.add(width * rows * MemoryLayout<S>.stride)
         }
-        deinit { buffer.deallocate() }
+        deinit {
+            buffer.deallocate()
+            meter.add(-width * rows * MemoryLayout<S>.stride)
+        }
+        func row(_ r: Int) -> UnsafePointer<S> { UnsafePointer(buffer.baseAddress! + r * width) }
     }
+    private let meter = BufferMeter()
+
+    // Guarded by `lock`. Row by row: the full-resolution tile rows being filled. Tile by tile:
+    // the tiles partially filled (by tile index), the level-1 half tile rows being filled and
+    // those complete waiting for their pair (by full-resolution tile row).
     private let lock = NSLock()
     private var bands: [Int: Band] = [:]
+    private var partialTiles: [Int: Band] = [:]
+    private var halves: [Int: Band] = [:]
+    private var unpaired: [Int: Band] = [:]
     private var spillEnd = 0
-    private var completedBands = 0
+    /// Full-resolution tile rows (row by row) or tiles (tile by tile) compressed.
+    private var completed = 0
     private var failure: Error?
 
-    // The overview pyramid, fed in row order (guarded by `pyramidLock`; one thread drains).
+    // The overview pyramid, fed in row order (guarded by `pyramidLock`; one thread drains):
+    // full-resolution tile rows (row by row) or level-1 half tile rows (tile by tile).
     private let pyramidLock = NSLock()
     private var readyBands: [Int: Band] = [:]
     private var nextBand = 0
     private var draining = false
     private var levels: [OverviewLevel<S>] = []
-    /// Per overview level: its tile row being filled and the rows in it.
-    private var levelRows: [[S]] = []
+    /// Per overview level: its tile row being filled (allocated when first needed) and the rows in it.
+    private var levelRows: [Band?] = []
     private var levelRowCount: [Int] = []
     private var levelTileRow: [Int] = []
 
@@ -92,10 +136,9 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         self.options = options
         self.spillPath = spillPath
         t = options.tileSize
+        across = (options.width + t - 1) / t
+        down = (options.height + t - 1) / t
         pool = DeflatePool(level: options.deflateLevel)
-        let fd = open(spillPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw COGError.io("\(spillPath): cannot create the tile spill file: \(String(cString: strerror(errno)))") }
-        spill = fd
         let edge = options.tileSize
         let sizes = [(width: options.width, height: options.height)] + cogOverviewSizes(width: options.width, height: options.height, tileSize: edge, sizing: options.sizing)
         levelSizes = sizes
@@ -104,10 +147,16 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             let src = levelSizes[k - 1], dst = levelSizes[k]
             levels.append(OverviewLevel(srcWidth: src.width, srcHeight: src.height, width: dst.width, height: dst.height,
                                         resampling: options.resampling, nodata: options.nodata))
-            levelRows.append([])
+            levelRows.append(nil)
             levelRowCount.append(0)
             levelTileRow.append(0)
         }
+        // The tile size is even, so with a level 1 of exactly half the size every tile's level-1
+        // pixels come from that tile alone.
+        tileLocal = !options.rowByRow && (levels.first?.halvesExactly ?? true)
+        let fd = open(spillPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw COGError.io("\(spillPath): cannot create the tile spill file: \(String(cString: strerror(errno)))") }
+        spill = fd
     }
 
     deinit {
@@ -118,6 +167,9 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     /// Overview levels (not counting the full resolution).
     public var overviewCount: Int { levelSizes.count - 1 }
 
+    /// Bytes of pixels the writer holds for later (tiles and tile rows being filled, level-1 rows):
+    /// now, the most at once so far, and the largest single buffer so far.
+    var bufferedBytes: (now: Int, peak: Int, largest: Int) { meter.figures }
 
     /// Hands over a window of the full-resolution raster (row-major, `width` × `height` values).
     /// Windows may come in any order and from any thread, but must not overlap.
@@ -125,6 +177,130 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     @_specialize(where S == UInt8)
     public func write(x: Int, y: Int, width: Int, height: Int, _ values: UnsafeBufferPointer<S>) throws {
         precondition(values.count >= width * height && x >= 0 && y >= 0 && x + width <= options.width && y + height <= options.height)
+        lock.lock()
+        if let failure { lock.unlock(); throw failure }
+        lock.unlock()
+        do {
+            if tileLocal {
+                try writeTiles(x: x, y: y, width: width, height: height, values)
+            } else {
+                try writeRows(x: x, y: y, width: width, height: height, values)
+            }
+        } catch {
+            lock.lock(); if failure == nil { failure = error }; lock.unlock()
+            throw error
+        }
+    }
+
+    /// Tile by tile: every tile the window covers whole is compressed from the window; the
+    /// others collect the window's part until complete.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
+    private func writeTiles(x: Int, y: Int, width: Int, height: Int, _ values: UnsafeBufferPointer<S>) throws {
+        guard width > 0, height > 0 else { return }
+        let W = options.width, H = options.height
+        let size = MemoryLayout<S>.stride
+        var scratch: TileScratch?
+        defer { scratch?.deallocate() }
+        for tr in (y / t)...((y + height - 1) / t) {
+            for tc in (x / t)...((x + width - 1) / t) {
+                let tx = tc * t, ty = tr * t
+                let tw = min(t, W - tx), th = min(t, H - ty)
+                // The part of the tile in the window.
+                let x0 = max(x, tx), x1 = min(x + width, tx + tw)
+                let y0 = max(y, ty), y1 = min(y + height, ty + th)
+                if scratch == nil { scratch = TileScratch(tileSize: t, sample: S.self) }
+                if x0 == tx && x1 == tx + tw && y0 == ty && y1 == ty + th {
+                    let tile = scratch!.tile.bindMemory(to: S.self)
+                    // Edge tiles are filled with zero bytes past the raster, as GDAL's COG driver fills them.
+                    if tw < t || th < t { scratch!.tile.initializeMemory(as: UInt8.self, repeating: 0) }
+                    for r in 0..<th {
+                        UnsafeMutableRawPointer(tile.baseAddress! + r * t)
+                            .copyMemory(from: values.baseAddress! + (ty + r - y) * width + (tx - x), byteCount: tw * size)
+                    }
+                    try completeTile(row: tr, column: tc, UnsafePointer(tile.baseAddress!), scratch!)
+                    continue
+                }
+                let index = tr * across + tc
+                lock.lock()
+                let band: Band
+                if let existing = partialTiles[index] { band = existing } else {
+                    band = Band(width: t, rows: t, zeroed: true, meter: meter)
+                    partialTiles[index] = band
+                }
+                lock.unlock()
+                for r in y0..<y1 {
+                    UnsafeMutableRawPointer(band.buffer.baseAddress! + (r - ty) * t + (x0 - tx))
+                        .copyMemory(from: values.baseAddress! + (r - y) * width + (x0 - x), byteCount: (x1 - x0) * size)
+                }
+                lock.lock()
+                band.filled += (x1 - x0) * (y1 - y0)
+                let complete = band.filled == tw * th
+                if complete { partialTiles[index] = nil }
+                lock.unlock()
+                if complete { try completeTile(row: tr, column: tc, UnsafePointer(band.buffer.baseAddress!), scratch!) }
+            }
+        }
+    }
+
+    /// A complete full-resolution tile (`t` × `t` values, zero past the raster): compressed, and
+    /// its level-1 pixels into the level-1 rows of its tile row.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
+    private func completeTile(row tr: Int, column tc: Int, _ tile: UnsafePointer<S>, _ scratch: TileScratch) throws {
+        try encodeTile(level: 0, index: tr * across + tc, tile, scratch)
+        if let first = levels.first {
+            let tw = min(t, options.width - tc * t), th = min(t, options.height - tr * t)
+            let half = t / 2
+            lock.lock()
+            let band: Band
+            if let existing = halves[tr] { band = existing } else {
+                band = Band(width: first.width, rows: th / 2, meter: meter)
+                halves[tr] = band
+            }
+            lock.unlock()
+            first.makePixels(columns: (tc * half)..<(tc * half + tw / 2), rows: (tr * half)..<(tr * half + th / 2), from: tile,
+                             originX: tc * t, originY: tr * t, stride: t, into: band.buffer.baseAddress! + tc * half, outStride: first.width)
+            lock.lock()
+            band.filled += (tw / 2) * (th / 2)
+            let complete = band.filled == band.width * band.rows
+            if complete { halves[tr] = nil }
+            lock.unlock()
+            if complete { try completeHalf(tr, band, scratch) }
+        }
+        lock.lock()
+        completed += 1
+        lock.unlock()
+    }
+
+    /// Level-1 rows of full-resolution tile row `tr` are complete: the level-1 tile row is
+    /// compressed once its other half is complete too, and the rows go down the pyramid in order.
+    private func completeHalf(_ tr: Int, _ band: Band, _ scratch: TileScratch) throws {
+        let pairRow = tr ^ 1
+        lock.lock()
+        var pair: (top: Band, bottom: Band?)?
+        if pairRow >= down {
+            pair = (band, nil)   // the last tile row, even: level 1's last tile row is this half alone
+        } else if let other = unpaired.removeValue(forKey: pairRow) {
+            pair = tr % 2 == 0 ? (band, other) : (other, band)
+        } else {
+            unpaired[tr] = band
+        }
+        lock.unlock()
+        if let pair {
+            let top = pair.top, bottom = pair.bottom
+            try encodeTileRow(level: 1, tileRow: tr / 2, rows: top.rows + (bottom?.rows ?? 0), width: top.width, scratch) { r in
+                r < top.rows ? top.row(r) : bottom!.row(r - top.rows)
+            }
+        }
+        if levels.count > 1 { try feedPyramid(tr, band, level: 1, scratch) }
+    }
+
+    /// Row by row: the window into the full-width tile rows it covers; a complete tile row is
+    /// compressed and goes down the pyramid.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
+    private func writeRows(x: Int, y: Int, width: Int, height: Int, _ values: UnsafeBufferPointer<S>) throws {
         let W = options.width
         var row = y
         while row < y + height {
@@ -133,9 +309,8 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             let bandRows = min(t, options.height - bandTop)
             let rowsHere = min(y + height, bandTop + bandRows) - row
             lock.lock()
-            if let failure { lock.unlock(); throw failure }
             let band: Band
-            if let existing = bands[b] { band = existing } else { band = Band(width: W, rows: bandRows); bands[b] = band }
+            if let existing = bands[b] { band = existing } else { band = Band(width: W, rows: bandRows, meter: meter); bands[b] = band }
             lock.unlock()
             for r in 0..<rowsHere {
                 let src = values.baseAddress! + (row - y + r) * width
@@ -145,47 +320,50 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             lock.lock()
             band.filled += rowsHere * width
             let complete = band.filled == bandRows * W
-            if complete { bands[b] = nil; completedBands += 1 }
+            if complete { bands[b] = nil; completed += 1 }
             lock.unlock()
             if complete {
-                do {
-                    try encodeTileRow(level: 0, tileRow: b, rows: bandRows, width: W, band.buffer)
-                    try feedPyramid(b, band)
-                } catch {
-                    lock.lock(); if failure == nil { failure = error }; lock.unlock()
-                    throw error
-                }
+                let scratch = TileScratch(tileSize: t, sample: S.self)
+                defer { scratch.deallocate() }
+                try encodeTileRow(level: 0, tileRow: b, rows: bandRows, width: W, scratch) { band.row($0) }
+                try feedPyramid(b, band, level: 0, scratch)
             }
             row += rowsHere
         }
     }
 
-    /// Predicts, compresses and spills the tiles of one tile row of a level.
+    /// Predicts, compresses and spills one tile (`t` × `t` values, zero past the raster; it may be `scratch.tile`).
     @_specialize(where S == Float)
     @_specialize(where S == UInt8)
-    private func encodeTileRow(level: Int, tileRow: Int, rows: Int, width: Int, _ data: UnsafeMutableBufferPointer<S>) throws {
-        let across = (width + t - 1) / t
-        // Edge tiles are filled with zero bytes past the raster, as GDAL's COG driver fills them.
-        let tile = UnsafeMutableBufferPointer<S>.allocate(capacity: t * t)
-        defer { tile.deallocate() }
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: t * t * MemoryLayout<S>.size, alignment: 16)
-        defer { raw.deallocate() }
-        for c in 0..<across {
+    private func encodeTile(level: Int, index: Int, _ tile: UnsafePointer<S>, _ scratch: TileScratch) throws {
+        let compressed: [UInt8]
+        if S.predictor == 3 {
+            UnsafeRawPointer(tile).withMemoryRebound(to: Float.self, capacity: t * t) {
+                Predictor.floatingPoint(UnsafeBufferPointer(start: $0, count: t * t), width: t, rows: t, into: scratch.predicted)
+            }
+            compressed = try pool.compress(UnsafeRawBufferPointer(scratch.predicted))
+        } else {
+            compressed = try pool.compress(UnsafeRawBufferPointer(start: tile, count: t * t * MemoryLayout<S>.stride))
+        }
+        try store(level: level, index: index, compressed)
+    }
+
+    /// Predicts, compresses and spills the tiles of one tile row of a level (`row(r)`: its row `r`).
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
+    private func encodeTileRow(level: Int, tileRow: Int, rows: Int, width: Int, _ scratch: TileScratch,
+                               row: (Int) -> UnsafePointer<S>) throws {
+        let tilesAcross = (width + t - 1) / t
+        let tile = scratch.tile.bindMemory(to: S.self)
+        for c in 0..<tilesAcross {
             let x0 = c * t
             let w = min(t, width - x0)
-            UnsafeMutableRawBufferPointer(tile).initializeMemory(as: UInt8.self, repeating: 0)
+            // Edge tiles are filled with zero bytes past the raster, as GDAL's COG driver fills them.
+            if w < t || rows < t { scratch.tile.initializeMemory(as: UInt8.self, repeating: 0) }
             for r in 0..<rows {
-                UnsafeMutableRawPointer(tile.baseAddress! + r * t).copyMemory(from: data.baseAddress! + r * width + x0,
-                                                                              byteCount: w * MemoryLayout<S>.stride)
+                UnsafeMutableRawPointer(tile.baseAddress! + r * t).copyMemory(from: row(r) + x0, byteCount: w * MemoryLayout<S>.stride)
             }
-            let compressed: [UInt8]
-            if S.predictor == 3 {
-                tile.withMemoryRebound(to: Float.self) { Predictor.floatingPoint(UnsafeBufferPointer($0), width: t, rows: t, into: raw) }
-                compressed = try pool.compress(UnsafeRawBufferPointer(raw))
-            } else {
-                compressed = try pool.compress(UnsafeRawBufferPointer(tile))
-            }
-            try store(level: level, index: tileRow * across + c, compressed)
+            try encodeTile(level: level, index: tileRow * tilesAcross + c, UnsafePointer(tile.baseAddress!), scratch)
         }
     }
 
@@ -198,12 +376,12 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         try bytes.withUnsafeBytes { try pwriteAll(spill, $0, at, spillPath) }
     }
 
-    /// Full-resolution tile rows go into the pyramid in row order; whichever thread finds the
-    /// next one ready drains the queue.
+    /// Rows of level `level` (full-resolution tile rows, or level-1 half tile rows) go into the
+    /// pyramid in row order; whichever thread finds the next one ready drains the queue.
     @_specialize(where S == Float)
     @_specialize(where S == UInt8)
-    private func feedPyramid(_ b: Int, _ band: Band) throws {
-        guard !levels.isEmpty else { return }
+    private func feedPyramid(_ b: Int, _ band: Band, level: Int, _ scratch: TileScratch) throws {
+        guard level < levels.count else { return }
         pyramidLock.lock()
         readyBands[b] = band
         if draining { pyramidLock.unlock(); return }
@@ -213,8 +391,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             pyramidLock.unlock()
             do {
                 for r in 0..<next.rows {
-                    let start = next.buffer.baseAddress! + r * options.width
-                    try pushRow(level: 0, Array(UnsafeBufferPointer(start: start, count: options.width)))
+                    try pushRow(level: level, Array(UnsafeBufferPointer(start: next.row(r), count: next.width)), scratch)
                 }
             } catch {
                 pyramidLock.lock(); draining = false; pyramidLock.unlock()
@@ -229,24 +406,30 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     /// A row of level `level` into the overview below it (index `level` in `levels`).
     @_specialize(where S == Float)
     @_specialize(where S == UInt8)
-    private func pushRow(level: Int, _ row: [S]) throws {
+    private func pushRow(level: Int, _ row: [S], _ scratch: TileScratch) throws {
         guard level < levels.count else { return }
         for out in levels[level].push(row) {
             let k = level  // overview k + 1 lives at levels[k]
             let size = levelSizes[k + 1]
-            levelRows[k].append(contentsOf: out)
+            let band: Band
+            if let existing = levelRows[k] { band = existing } else {
+                band = Band(width: size.width, rows: min(t, size.height), meter: meter)
+                levelRows[k] = band
+            }
+            out.withUnsafeBufferPointer {
+                UnsafeMutableRawPointer(band.buffer.baseAddress! + levelRowCount[k] * size.width)
+                    .copyMemory(from: $0.baseAddress!, byteCount: size.width * MemoryLayout<S>.stride)
+            }
             levelRowCount[k] += 1
             let top = levelTileRow[k] * t
             let rowsInTileRow = min(t, size.height - top)
             if levelRowCount[k] == rowsInTileRow {
-                try levelRows[k].withUnsafeMutableBufferPointer {
-                    try encodeTileRow(level: k + 1, tileRow: levelTileRow[k], rows: rowsInTileRow, width: size.width, $0)
-                }
-                levelRows[k].removeAll(keepingCapacity: true)
+                try encodeTileRow(level: k + 1, tileRow: levelTileRow[k], rows: rowsInTileRow, width: size.width, scratch) { band.row($0) }
                 levelRowCount[k] = 0
                 levelTileRow[k] += 1
+                if levelTileRow[k] * t >= size.height { levelRows[k] = nil }
             }
-            try pushRow(level: level + 1, out)
+            try pushRow(level: level + 1, out, scratch)
         }
     }
 
@@ -259,11 +442,11 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     /// Lays out and writes the COG at `path`. Every pixel must have been written.
     public func finish() throws {
         lock.lock()
-        let done = completedBands
+        let done = completed
         let err = failure
         lock.unlock()
         if let err { throw err }
-        guard done == (options.height + t - 1) / t else {
+        guard done == (tileLocal ? across * down : down) else {
             throw COGError.usage("\(path): the COG writer was finished before every pixel was written")
         }
         for (k, level) in tiles.enumerated() where level.contains(where: { $0.size == 0 }) {
@@ -272,6 +455,41 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         try COGLayout.write(path: path, spill: spill, spillPath: spillPath, levels: levelSizes, tiles: tiles,
                             tileSize: t, sample: S.self, template: options.template, bigTIFF: options.bigTIFF)
         abandon()
+    }
+}
+
+/// A tile and its predicted bytes: what one thread needs to compress a tile.
+struct TileScratch {
+    let tile: UnsafeMutableRawBufferPointer
+    let predicted: UnsafeMutableRawBufferPointer
+
+    init<S>(tileSize t: Int, sample: S.Type) {
+        tile = .allocate(byteCount: t * t * MemoryLayout<S>.stride, alignment: 16)
+        predicted = .allocate(byteCount: t * t * MemoryLayout<S>.stride, alignment: 16)
+    }
+
+    func deallocate() {
+        tile.deallocate()
+        predicted.deallocate()
+    }
+}
+
+/// Bytes of pixels held by a writer: now, the most at once, and the largest single buffer.
+final class BufferMeter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var now = 0, peak = 0, largest = 0
+
+    func add(_ bytes: Int) {
+        lock.lock()
+        now += bytes
+        peak = max(peak, now)
+        largest = max(largest, bytes)
+        lock.unlock()
+    }
+
+    var figures: (now: Int, peak: Int, largest: Int) {
+        lock.lock(); defer { lock.unlock() }
+        return (now, peak, largest)
     }
 }
 

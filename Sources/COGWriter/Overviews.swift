@@ -36,7 +36,9 @@ public func cogOverviewSizes(width: Int, height: Int, tileSize: Int, sizing: Ove
 }
 
 /// One overview level built row by row from the rows of the level above (in order), as GDAL
-/// builds overviews in cascade: level k from level k − 1.
+/// builds overviews in cascade: level k from level k − 1. Its pixels are computed by
+/// `makePixels` only, whether from the rows `push` keeps or from one tile of the level above
+/// (the COG writer's tile-local level 1).
 final class OverviewLevel<S: COGSample> {
     let srcWidth: Int, srcHeight: Int
     let width: Int, height: Int
@@ -44,8 +46,8 @@ final class OverviewLevel<S: COGSample> {
     let nodata: Double?
     private let ratioX: Double, ratioY: Double
     private struct Span { var left: Int; var right: Int; var leftWeight: Double; var rightWeight: Double }
-    private var spans: [Span] = []
-    private var nearestX: [Int] = []
+    private let spans: [Span]
+    private let nearestX: [Int]
     /// Source rows kept, from `firstRow` on.
     private var rows: [[S]] = []
     private var scratch: [S] = []
@@ -60,17 +62,28 @@ final class OverviewLevel<S: COGSample> {
         self.height = height
         self.resampling = resampling
         self.nodata = nodata
-        ratioX = Double(srcWidth) / Double(width)
+        let ratioX = Double(srcWidth) / Double(width)
+        self.ratioX = ratioX
         ratioY = Double(srcHeight) / Double(height)
         switch resampling {
         case .nearest:
             nearestX = (0..<width).map { min(srcWidth - 1, Int(0.5 + Double($0) * ratioX)) }
+            spans = []
         case .average:
+            nearestX = []
             spans = (0..<width).map { x in
                 let (l, r, lw, rw) = Self.footprint(x, ratio: ratioX, size: srcWidth)
                 return Span(left: l, right: r, leftWeight: lw, rightWeight: rw)
             }
         }
+    }
+
+    /// Whether every pixel of this level covers exactly the 2 × 2 source pixels at twice its
+    /// coordinates (the source is exactly twice the size: even width and height, halved), so
+    /// that a tile of the source with even origin and even size holds the whole footprint of
+    /// every overview pixel it contributes to.
+    var halvesExactly: Bool {
+        srcWidth % 2 == 0 && srcHeight % 2 == 0 && width * 2 == srcWidth && height * 2 == srcHeight
     }
 
     /// The source pixels [first, end) an overview pixel covers and the weights of the first and last.
@@ -123,59 +136,76 @@ final class OverviewLevel<S: COGSample> {
     @_specialize(where S == Float)
     @_specialize(where S == UInt8)
     private func makeRow(_ j: Int, from src: Range<Int>) -> [S] {
-        switch resampling {
-        case .nearest:
-            let r = rows[src.lowerBound - firstRow]
-            return nearestX.map { r[$0] }
-        case .average:
-            return averageRow(j, from: src)
-        }
-    }
-
-    @_specialize(where S == Float)
-    @_specialize(where S == UInt8)
-    private func averageRow(_ j: Int, from src: Range<Int>) -> [S] {
-        let (_, _, bottomWeight, topWeight) = Self.footprint(j, ratio: ratioY, size: srcHeight)
-        let nd = nodata
-        let ndValue = nd.map { S.cogNodata($0) }
-        let replacement = nd.map { S.replacement(forNodata: $0) }
-        var out = [S](repeating: ndValue ?? S.cogAverage(0), count: width)
         // The source rows side by side in one buffer (at most three rows).
         scratch.removeAll(keepingCapacity: true)
         for iy in src { scratch.append(contentsOf: rows[iy - firstRow]) }
-        let lo = src.lowerBound, hi = src.upperBound
+        var out = [S](repeating: S.cogAverage(0), count: width)
         scratch.withUnsafeBufferPointer { buf in
             out.withUnsafeMutableBufferPointer { o in
-                for x in 0..<width {
+                makePixels(columns: 0..<width, rows: j..<(j + 1), from: buf.baseAddress!, originX: 0, originY: src.lowerBound,
+                           stride: srcWidth, into: o.baseAddress!, outStride: width)
+            }
+        }
+        return out
+    }
+
+    /// The pixels of columns `columns` and rows `rows` of this level, from source pixels in
+    /// memory: `src` holds source pixel (`originX`, `originY`) and the ones right of and below
+    /// it, rows `stride` values apart, and must hold every source pixel those overview pixels
+    /// cover. Writes them row by row at `out`, rows `outStride` values apart.
+    ///
+    /// NEAREST: the source pixel nearest to the footprint's origin. AVERAGE (GDAL's): the
+    /// weighted mean of the valid pixels of the footprint, fractional edge pixels weighing by
+    /// their covered fraction, summed in double row by row, left to right; all nodata → nodata;
+    /// a mean equal to nodata → the replacement value.
+    @_specialize(where S == Float)
+    @_specialize(where S == UInt8)
+    func makePixels(columns: Range<Int>, rows: Range<Int>, from src: UnsafePointer<S>, originX: Int, originY: Int,
+                    stride: Int, into out: UnsafeMutablePointer<S>, outStride: Int) {
+        switch resampling {
+        case .nearest:
+            for (n, j) in rows.enumerated() {
+                let line = (sourceRows(j).lowerBound - originY) * stride - originX
+                let o = n * outStride - columns.lowerBound
+                for x in columns { out[o + x] = src[line + nearestX[x]] }
+            }
+        case .average:
+            let nd = nodata
+            let ndValue = nd.map { S.cogNodata($0) }
+            let replacement = nd.map { S.replacement(forNodata: $0) }
+            let empty = ndValue ?? S.cogAverage(0)
+            for (n, j) in rows.enumerated() {
+                let (lo, hi, bottomWeight, topWeight) = Self.footprint(j, ratio: ratioY, size: srcHeight)
+                let o = n * outStride - columns.lowerBound
+                for x in columns {
                     let s = spans[x]
                     var total = 0.0, totalWeight = 0.0
                     var count = 0
                     for iy in lo..<hi {
-                        let base = (iy - lo) * srcWidth
+                        let base = (iy - originY) * stride - originX
                         var line = 0.0, lineWeight = 0.0
-                        var v = buf[base + s.left]
+                        var v = src[base + s.left]
                         if ndValue == nil || v != ndValue! { count += 1; line += v.cogDouble * s.leftWeight; lineWeight += s.leftWeight }
                         if s.left + 1 < s.right {
                             var ix = s.left + 1
                             while ix + 1 < s.right {
-                                v = buf[base + ix]
+                                v = src[base + ix]
                                 if ndValue == nil || v != ndValue! { count += 1; line += v.cogDouble; lineWeight += 1 }
                                 ix += 1
                             }
-                            v = buf[base + s.right - 1]
+                            v = src[base + s.right - 1]
                             if ndValue == nil || v != ndValue! { count += 1; line += v.cogDouble * s.rightWeight; lineWeight += s.rightWeight }
                         }
                         let wy = iy == lo ? bottomWeight : (iy + 1 == hi ? topWeight : 1.0)
                         total += line * wy
                         totalWeight += lineWeight * wy
                     }
-                    if count == 0 { continue }  // nodata
+                    if count == 0 { out[o + x] = empty; continue }  // nodata
                     var r = S.cogAverage(total / totalWeight)
                     if let ndValue, let replacement, r == ndValue { r = replacement }
-                    o[x] = r
+                    out[o + x] = r
                 }
             }
         }
-        return out
     }
 }

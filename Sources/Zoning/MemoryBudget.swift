@@ -25,12 +25,25 @@ public struct MemoryPlan: Sendable, Equatable {
     /// so no copy waits for the writer).
     static func bytesPerPixel(layers: Int) -> Int { 12 * layers + 8 + 5 }
 
-    /// The streamed COG writers (index Float32 + class Byte, 5 bytes a pixel): the full-width tile
-    /// rows being filled — the units in flight span two rows of units, each at most
-    /// max(tile, unit height) rows — and one tile row per overview level (together less than one
-    /// full-resolution tile row).
-    static func writerBytes(gridWidth: Int, tileSize: Int, unitHeight: Int) -> Int {
-        (2 * max(tileSize, unitHeight) + tileSize) * gridWidth * 5
+    /// The pixels the streamed COG writers (index Float32 + class Byte, 5 bytes a pixel) hold
+    /// (`COGWriter.bufferedBytes`); the units in flight span two rows of units, each
+    /// u = max(tile, unit height) rows of the grid.
+    /// - Even grid width and height (the writer goes tile by tile): tiles a unit covers whole are
+    ///   compressed straight from it; strips (units shorter than a tile, which divide it) fill
+    ///   tile-sized buffers, at most the tiles of two tile rows (2 × tile × width pixels). Level 1
+    ///   is held as half tile rows (width / 2 × tile / 2 pixels): one per tile row the units in
+    ///   flight touch (2u / tile, one more when u is not a multiple of the tile) and one waiting
+    ///   for its pair; then one tile row per level from level 2 on, together < tile / 2 × width.
+    /// - Otherwise (the writer's fallback): the full-width tile rows being filled, 2u × width, and
+    ///   one tile row per overview level, together < tile × width.
+    static func writerBytes(gridWidth: Int, gridHeight: Int, tileSize t: Int, unitHeight: Int) -> Int {
+        let u = max(t, unitHeight)
+        guard gridWidth % 2 == 0 && gridHeight % 2 == 0 else {
+            return (2 * u + t) * gridWidth * 5
+        }
+        let strips = unitHeight < t ? 2 * t : 0
+        let touched = u % t == 0 ? 2 * u / t : (2 * u + t - 1) / t + 1
+        return (strips + (touched + 1) * t / 4 + t / 2) * gridWidth * 5
     }
 
     /// What a worker needs to predict and compress a tile: the tile, its predicted bytes and
@@ -52,7 +65,7 @@ public struct MemoryPlan: Sendable, Equatable {
         let tile = min(blockSize, 1024)
         let width = blockSize
         var height = blockSize
-        func writer(_ h: Int) -> Int { writerBytes(gridWidth: grid.width, tileSize: tile, unitHeight: h) }
+        func writer(_ h: Int) -> Int { writerBytes(gridWidth: grid.width, gridHeight: grid.height, tileSize: tile, unitHeight: h) }
         let base = max(0, budget - cacheBytes - fixedBytes)
         // Whole blocks when one fits; otherwise halve the rows of a unit (strips of a block).
         // One unit computing and one waiting for the writer must fit beside the COG writers' buffers.

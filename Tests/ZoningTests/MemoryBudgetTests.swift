@@ -36,3 +36,27 @@ import Testing
         #expect(whole.manifest.statistics.classes.map(\.pixels) == strips.manifest.statistics.classes.map(\.pixels))
     }
 }
+
+extension MemoryBudgetTests {
+    /// The streamed COG writers hold half tile rows of level 1, not full-width tile rows, on
+    /// even grids (issue 12): at 16384² the default budget gives two workers with four layers.
+    @Test func wideGridsKeepTwoWorkers() {
+        func plan(_ side: Int, threads: Int = 2) -> MemoryPlan {
+            let grid = GridGeometry(width: side, height: side, originX: 0, originY: 0, pixelWidth: 1, pixelHeight: 1)
+            return MemoryPlan.make(grid: grid, layers: 4, blockSize: 512, threads: threads, budget: 256 << 20, cacheBytes: 32 << 20)
+        }
+        let (small, large) = (plan(8192), plan(16384))
+        print("memory plan, 4 layers, 512 px blocks, 2 threads, 256 MiB: 8192² \(small) (\(small.estimate >> 20) MiB, writers \(MemoryPlan.writerBytes(gridWidth: 8192, gridHeight: 8192, tileSize: 512, unitHeight: 512) >> 20) MiB); 16384² \(large) (\(large.estimate >> 20) MiB, writers \(MemoryPlan.writerBytes(gridWidth: 16384, gridHeight: 16384, tileSize: 512, unitHeight: 512) >> 20) MiB)")
+        #expect(small.workers == 2 && large.workers == 2 && large.height == 512, "\(small) \(large)")
+        #expect(large.estimate <= 256 << 20)
+        // Tile by tile, whole 512 px blocks: 3 level-1 half tile rows (128 rows of the grid's
+        // width each) and the tile rows of levels 2 and up (< 256 rows), 5 bytes a pixel.
+        #expect(MemoryPlan.writerBytes(gridWidth: 16384, gridHeight: 16384, tileSize: 512, unitHeight: 512) == (3 * 128 + 256) * 16384 * 5)
+        // An odd width keeps the full-width tile rows (2 × 512 being filled + 512 for the levels).
+        #expect(MemoryPlan.writerBytes(gridWidth: 16383, gridHeight: 16384, tileSize: 512, unitHeight: 512) == 3 * 512 * 16383 * 5)
+        // Strips: the tiles they fill (two tile rows) besides the level-1 rows.
+        #expect(MemoryPlan.writerBytes(gridWidth: 16384, gridHeight: 16384, tileSize: 512, unitHeight: 64) == (2 * 512 + 3 * 128 + 256) * 16384 * 5)
+        // More threads: the plan would have given one worker before (the old full-width rows).
+        #expect(plan(16384, threads: 8).workers >= 3)
+    }
+}
