@@ -34,7 +34,8 @@ struct WarpKernel: Sendable {
 
     /// The kernel for a warped VRT, or nil when the warper would do something it does not follow.
     static func make(vrt path: String, what: String) throws -> WarpKernel? {
-        let d = try WarpedVRTDescription(path: path)
+        // A VRT this reader cannot read is left to GDAL, which can.
+        guard let d = try? WarpedVRTDescription(path: path) else { return nil }
         let allowedOptions: Set<String> = ["ERROR_THRESHOLD", "INIT_DEST", "ERROR_OUT_IF_EMPTY_SOURCE_WINDOW"]
         guard d.resampling == "Bilinear", d.workingType == "Float64", d.bands.count == 1,
               let mapping = d.bands.first, mapping.destination == 1,
@@ -74,7 +75,7 @@ final class WarpKernelReader {
     private var xs: [Double] = [], ys: [Double] = []
     private var rowX: [Double] = [], rowY: [Double] = [], rowZ: [Double] = []
     private var rowOK: [Int32] = []
-    private var window: [Float] = []
+    private var sourcePixels: [Float] = []
     /// Per chunk (VRT block index): whether the kernel resamples it (false: the warper does).
     private var decisions: [Int: Bool] = [:]
     /// Chunk parts resampled here and parts read from the VRT (for tests).
@@ -238,31 +239,38 @@ final class WarpKernelReader {
         let wx0 = max(0, Int(bounds.minX.rounded(.down)) - 2), wx1 = min(W, Int(bounds.maxX.rounded(.up)) + 3)
         let wy0 = max(0, Int(bounds.minY.rounded(.down)) - 2), wy1 = min(H, Int(bounds.maxY.rounded(.up)) + 3)
         let ww = wx1 - wx0, wh = wy1 - wy0
-        if window.count < ww * wh { window = [Float](repeating: 0, count: ww * wh) }
+        if sourcePixels.count < ww * wh { sourcePixels = [Float](repeating: 0, count: ww * wh) }
         do {
-            try window.withUnsafeMutableBufferPointer { try sourceBand.read(PixelWindow(x: wx0, y: wy0, width: ww, height: wh), into: $0) }
+            try sourcePixels.withUnsafeMutableBufferPointer { try sourceBand.read(PixelWindow(x: wx0, y: wy0, width: ww, height: wh), into: $0) }
         } catch let error as GDALError {
             throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(ww)×\(wh) at (\(wx0), \(wy0)): \(error.message)")
         }
-        switch kernel.noData {
-        case nil: resampleLoop(part, AlwaysValid(), wx0, wy0, ww, out, offset, stride)
-        case let n? where n.isNaN: resampleLoop(part, NotNaN(), wx0, wy0, ww, out, offset, stride)
-        case let n?: resampleLoop(part, NotNearly(noData: n), wx0, wy0, ww, out, offset, stride)
+        xs.withUnsafeBufferPointer { X in
+            ys.withUnsafeBufferPointer { Y in
+                sourcePixels.withUnsafeBufferPointer { S in
+                    let source = (S.baseAddress!, wx0, wy0, ww)
+                    switch kernel.noData {
+                    case nil: resampleLoop(part, AlwaysValid(), X.baseAddress!, Y.baseAddress!, source, out, offset, stride)
+                    case let n? where n.isNaN: resampleLoop(part, NotNaN(), X.baseAddress!, Y.baseAddress!, source, out, offset, stride)
+                    case let n?: resampleLoop(part, NotNearly(noData: n), X.baseAddress!, Y.baseAddress!, source, out, offset, stride)
+                    }
+                }
+            }
         }
     }
 
-    /// `GWKBilinearResample4Sample` over a part, on the source window read at (wx0, wy0), `ww` wide.
+    /// `GWKBilinearResample4Sample` over a part (its coordinates in X, Y), on the source window read.
     /// Neighbouring pixels of an upsampled source share their 2 × 2 source cell, so a cell's
     /// values and which of them count are kept until the cell changes; the weights and sums are
     /// computed per pixel in the warper's order.
     @inline(__always)
-    private func resampleLoop<V: SourceValidity>(_ part: PixelWindow, _ validity: V, _ wx0: Int, _ wy0: Int, _ ww: Int,
+    private func resampleLoop<V: SourceValidity>(_ part: PixelWindow, _ validity: V, _ X: UnsafePointer<Double>, _ Y: UnsafePointer<Double>,
+                                                 _ source: (pixels: UnsafePointer<Float>, x: Int, y: Int, width: Int),
                                                  _ out: UnsafeMutableBufferPointer<Float>, _ offset: Int, _ stride: Int) {
         let pw = part.width, ph = part.height
         let W = kernel.sourceWidth, H = kernel.sourceHeight, WH = W &* H
         let maxFloat = Double(Float.greatestFiniteMagnitude)
-        let X = xs.withUnsafeBufferPointer { $0.baseAddress! }, Y = ys.withUnsafeBufferPointer { $0.baseAddress! }
-        let S = window.withUnsafeBufferPointer { $0.baseAddress! }
+        let S = source.pixels, wx0 = source.x, wy0 = source.y, ww = source.width
         let o = out.baseAddress!
         // The source pixel (column c, row r) as the warper's Float64 working value.
         @inline(__always) func value(_ c: Int, _ r: Int) -> Double { Double(S[(r &- wy0) &* ww &+ (c &- wx0)]) }
