@@ -161,14 +161,26 @@ final class WarpKernelReader {
                                     }
                                     transformer.transform(dstToSrc: true, count: cw, x: rx.baseAddress!, y: ry.baseAddress!,
                                                           z: rz.baseAddress!, success: rs.baseAddress!)
-                                    for (c, column) in columns.enumerated() {
-                                        let i = column - chunk.x
-                                        // GWKCheckAndComputeSrcOffsets, with the source window = the source.
+                                    let c0 = columns.lowerBound - chunk.x, n = columns.count, k0 = r * n
+                                    // The span the warper's window sizing sees: every transformed centre
+                                    // (NaN compares false and is skipped).
+                                    for i in c0..<(c0 + n) {
+                                        let x = rx[i], y = ry[i]
+                                        if x < all.minX { all.minX = x }
+                                        if x > all.maxX { all.maxX = x }
+                                        if y < all.minY { all.minY = y }
+                                        if y > all.maxY { all.maxY = y }
+                                    }
+                                    for c in 0..<n {
+                                        let i = c0 + c, k = k0 + c
                                         var x = rx[i], y = ry[i], success = rs[i] != 0
-                                        if x.isFinite && y.isFinite {
-                                            all.minX = min(all.minX, x); all.maxX = max(all.maxX, x)
-                                            all.minY = min(all.minY, y); all.maxY = max(all.maxY, y)
+                                        // GWKCheckAndComputeSrcOffsets, with the source window = the source:
+                                        // on the source at the first try (the common case) …
+                                        if success && x >= 0 && y >= 0 && x + 1e-10 <= Wd && y + 1e-10 <= Hd {
+                                            X[k] = x; Y[k] = y
+                                            continue
                                         }
+                                        // … otherwise the warper's checks, with its retry.
                                         var accepted = false
                                         for attempt in 0..<2 {
                                             if attempt == 1 {
@@ -188,13 +200,16 @@ final class WarpKernelReader {
                                             accepted = true
                                             break
                                         }
-                                        let k = r * columns.count + c
-                                        if accepted {
-                                            X[k] = x; Y[k] = y
-                                            b.minX = min(b.minX, x); b.maxX = max(b.maxX, x); b.minY = min(b.minY, y); b.maxY = max(b.maxY, y)
-                                        } else {
-                                            X[k] = .nan; Y[k] = .nan
-                                        }
+                                        X[k] = accepted ? x : .nan
+                                        Y[k] = accepted ? y : .nan
+                                    }
+                                    // The accepted centres' bounds (rejected ones are NaN).
+                                    for k in k0..<(k0 + n) {
+                                        let x = X[k], y = Y[k]
+                                        if x < b.minX { b.minX = x }
+                                        if x > b.maxX { b.maxX = x }
+                                        if y < b.minY { b.minY = y }
+                                        if y > b.maxY { b.maxY = y }
                                     }
                                 }
                                 return true
