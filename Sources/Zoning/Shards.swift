@@ -335,41 +335,75 @@ extension Runner {
     /// The main pass's results from the shards: the index and class rasters of every band copied
     /// into one raster each (shard 0's file, with the grid's metadata, receives the others' bands),
     /// and the counts and sums added as one process adds them (per-unit sums in unit order).
+    /// A VRT of the grid whose pixels are the shards' `file` (each written over its own band of
+    /// units): one source per row of units of each shard, at the same place on the grid.
+    func shardMosaic(_ shards: ShardSet, units: [Block], file: String, type: String) -> String {
+        func escape(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        }
+        var sources = ""
+        for record in shards.records {
+            let path = escape((shards.shardFolder(record) as NSString).appendingPathComponent(file))
+            var rows: [Int: (x0: Int, x1: Int, height: Int)] = [:]
+            for u in record.unitRange {
+                let w = units[u].window
+                let r = rows[w.y] ?? (w.x, w.x + w.width, w.height)
+                rows[w.y] = (min(r.x0, w.x), max(r.x1, w.x + w.width), max(r.height, w.height))
+            }
+            for (y, r) in rows.sorted(by: { $0.key < $1.key }) {
+                let rect = "xOff=\"\(r.x0)\" yOff=\"\(y)\" xSize=\"\(r.x1 - r.x0)\" ySize=\"\(r.height)\""
+                sources += "    <SimpleSource><SourceFilename relativeToVRT=\"0\">\(path)</SourceFilename><SourceBand>1</SourceBand>"
+                    + "<SrcRect \(rect)/><DstRect \(rect)/></SimpleSource>\n"
+            }
+        }
+        return "<VRTDataset rasterXSize=\"\(plan.grid.width)\" rasterYSize=\"\(plan.grid.height)\">\n"
+            + "  <VRTRasterBand dataType=\"\(type)\" band=\"1\">\n\(sources)  </VRTRasterBand>\n</VRTDataset>\n"
+    }
+
     func mergeShards(_ shards: ShardSet, indexPath: String?, indexTemporary: String?, classPath: String,
                      work: String) throws -> StreamStats {
         let first = shards.records[0]
         let units = plan.grid.blocks(width: first.unit[0], height: first.unit[1])
-        // The bands' pixels, unit by unit in unit order, into the same writers the main pass of
-        // one process uses (the COGs' bytes depend on the pixels only).
+        // The bands' pixels into the same writers the main pass of one process uses, on the run's
+        // workers (`streamBlocks`, the merging process's own memory plan: the COGs' bytes depend
+        // on the pixels only, not on the windows or their order). The shards' rasters are read
+        // through one VRT per product that places each shard's units where they lie on the grid.
         let (indexWriter, indexRaw, classWriter, _) = try mainPassWriters(
             indexPath: indexPath, indexTemporary: indexTemporary, classPath: classPath, work: work, shardRasters: nil)
+        var rasters: [(layer: AlignedLayer, name: String)] = []
         do {
-            var values = [Float](repeating: 0, count: first.unit[0] * first.unit[1])
-            var classes = [UInt8](repeating: 0, count: first.unit[0] * first.unit[1])
-            for record in shards.records {
-                let folder = shards.shardFolder(record)
-                let fromIndex = try Dataset(open: (folder as NSString).appendingPathComponent("risk_index.tif"), flags: [.raster])
-                let fromClass = try Dataset(open: (folder as NSString).appendingPathComponent("risk_class.tif"), flags: [.raster])
-                let fi = try fromIndex.band(1), fc = try fromClass.band(1)
-                for u in record.unitRange {
-                    let w = units[u].window
-                    let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                    let n = w.count
-                    if indexWriter != nil || indexRaw != nil {
-                        try values.withUnsafeMutableBufferPointer { try fi.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                        let block = Array(values[0..<n])
-                        try indexWriter?.write(units[u], block)
-                        try indexRaw?.write(units[u], block)
-                    }
-                    if let classWriter {
-                        try classes.withUnsafeMutableBufferPointer { try fc.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                        try classWriter.write(units[u], Array(classes[0..<n]))
-                    }
-                }
-                report("merge", record.shard + 1, shards.records.count)
+            if indexWriter != nil || indexRaw != nil {
+                let vrt = (work as NSString).appendingPathComponent("shards-risk_index.vrt")
+                try shardMosaic(shards, units: units, file: "risk_index.tif", type: "Float32").write(toFile: vrt, atomically: true, encoding: .utf8)
+                rasters.append((.file(vrt), "\(shards.path) (the shards' risk_index.tif)"))
             }
-        } catch let error as GDALError {
-            throw RunError(.ioError, "\(shards.path): merging the shards' rasters: \(error.message)")
+            if classWriter != nil {
+                let vrt = (work as NSString).appendingPathComponent("shards-risk_class.vrt")
+                try shardMosaic(shards, units: units, file: "risk_class.tif", type: "Byte").write(toFile: vrt, atomically: true, encoding: .utf8)
+                rasters.append((.file(vrt), "\(shards.path) (the shards' risk_class.tif)"))
+            }
+        } catch {
+            throw RunError(.ioError, "\(work): cannot write the shards' mosaic: \(error)")
+        }
+        let withIndex = indexWriter != nil || indexRaw != nil
+        var merged = 0
+        try streamBlocks(rasters: rasters, mask: nil) { (block: Block, buffers: [UnsafeBufferPointer<Float>], _: UnsafeBufferPointer<Float>?) -> Error? in
+            do {
+                if withIndex {
+                    let values = Array(buffers[0])
+                    try indexWriter?.write(block, values)
+                    try indexRaw?.write(block, values)
+                }
+                if let classWriter {
+                    // Class values 0…255 read as Float32 are exact.
+                    try classWriter.write(block, buffers[withIndex ? 1 : 0].map { UInt8($0) })
+                }
+                return nil
+            } catch { return error }
+        } consume: { _, failure in
+            if let failure { throw failure }
+            merged += 1
+            if merged % 64 == 0 { report("merge", merged, units.count) }
         }
         if let indexWriter { try finishCOG(indexWriter) }
         if let classWriter { try finishCOG(classWriter) }

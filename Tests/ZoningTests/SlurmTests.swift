@@ -118,6 +118,29 @@ func shardFixture(light: Bool = false) throws -> (Fixture, String) {
         #expect(history.map(\.runID) == ["r1"])
     }
 
+    @Test func aMergeWithAnotherMemoryPlanThanItsShardsStillEqualsOneProcess() throws {
+        // Shards cut into 16-row strips by a tight budget, merged with the default one (whole
+        // blocks, two workers): the merge reads the shards' rasters through a mosaic in its own
+        // units, and the COGs' bytes depend on the pixels only.
+        let (fx, job) = try shardFixture(light: true)
+        let single = fx.project.path("single/zoning"), sharded = fx.project.path("sharded/zoning")
+        try shell(exe, ["run", job, "--run-id", "r2", "--output", single, "--threads", "1"])
+        for i in [1, 0, 2] {
+            try shell(exe, ["run", job, "--shard", "\(i)/3", "--run-id", "r2", "--output", sharded, "--threads", "1", "--max-memory", "80"])
+        }
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
+            try FileManager.default.contentsOfDirectory(atPath: sharded).filter { $0.hasPrefix(".staging") || $0.hasPrefix(".shards") }
+                .map { "\(sharded)/\($0)" }.flatMap { dir in try FileManager.default.subpathsOfDirectory(atPath: dir).map { "\(dir)/\($0)" } }
+                .first { $0.hasSuffix("shard.json") } ?? ""))) as? [String: Any]
+        #expect((record?["unit"] as? [Int])?.last == 16, "the shards ran in strips: \(String(describing: record?["unit"]))")
+        try shell(exe, ["merge", job, "--run-id", "r2", "--output", sharded, "--threads", "2"])
+        let comparison = try RunComparison("\(single)/r2", "\(sharded)/r2")
+        #expect(comparison.equal, "differ: \(comparison.different)")
+        for product in ["risk_index.tif", "risk_class.tif"] {
+            #expect(comparison.identical.contains(product), "\(product) not compared identical")
+        }
+    }
+
     @Test func aFailedShardPublishesNothingAndTheNextRunCleansUp() throws {
         let (fx, job) = try shardFixture(light: true)
         let out = fx.project.path("out/zoning")
