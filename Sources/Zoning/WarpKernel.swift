@@ -124,7 +124,16 @@ final class WarpKernelReader {
     }
 
     /// The accepted source coordinates' bounds of a part (nil bounds: no centre on the source).
-    struct Bounds { var minX: Double, maxX: Double, minY: Double, maxY: Double }
+    struct Bounds {
+        var minX: Double, maxX: Double, minY: Double, maxY: Double
+        /// Widens the bounds to (x, y); NaN compares false and is skipped.
+        @inline(__always) mutating func include(_ x: Double, _ y: Double) {
+            if x < minX { minX = x }
+            if x > maxX { maxX = x }
+            if y < minY { minY = y }
+            if y > maxY { maxY = y }
+        }
+    }
 
     /// Transforms the centres of `rows` of `chunk` as the warper does (each row whole: the
     /// approximate transformer's result depends on the points it is given), keeping `columns`'
@@ -164,13 +173,7 @@ final class WarpKernelReader {
                                     let c0 = columns.lowerBound - chunk.x, n = columns.count, k0 = r * n
                                     // The span the warper's window sizing sees: every transformed centre
                                     // (NaN compares false and is skipped).
-                                    for i in c0..<(c0 + n) {
-                                        let x = rx[i], y = ry[i]
-                                        if x < all.minX { all.minX = x }
-                                        if x > all.maxX { all.maxX = x }
-                                        if y < all.minY { all.minY = y }
-                                        if y > all.maxY { all.maxY = y }
-                                    }
+                                    for i in c0..<(c0 + n) { all.include(rx[i], ry[i]) }
                                     for c in 0..<n {
                                         let i = c0 + c, k = k0 + c
                                         var x = rx[i], y = ry[i], success = rs[i] != 0
@@ -204,13 +207,7 @@ final class WarpKernelReader {
                                         Y[k] = accepted ? y : .nan
                                     }
                                     // The accepted centres' bounds (rejected ones are NaN).
-                                    for k in k0..<(k0 + n) {
-                                        let x = X[k], y = Y[k]
-                                        if x < b.minX { b.minX = x }
-                                        if x > b.maxX { b.maxX = x }
-                                        if y < b.minY { b.minY = y }
-                                        if y > b.maxY { b.maxY = y }
-                                    }
+                                    for k in k0..<(k0 + n) { b.include(X[k], Y[k]) }
                                 }
                                 return true
                             }

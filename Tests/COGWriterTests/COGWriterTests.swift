@@ -68,36 +68,7 @@ import Testing
                                            resampling: resampling, template: try template(byte: byte))
         options.sizing = sizing
         options.bigTIFF = bigTIFF
-        let writer = try COGWriter<S>(path: path, spillPath: path + ".spill", options: options)
-        var windows: [(Int, Int, Int, Int)] = []
-        for y in stride(from: 0, to: height, by: bh) {
-            for x in stride(from: 0, to: width, by: bw) { windows.append((x, y, min(bw, width - x), min(bh, height - y))) }
-        }
-        let order = windows.enumerated().sorted { ($0.offset * 7919) % 101 < ($1.offset * 7919) % 101 }.map(\.element)
-        let lock = NSLock()
-        nonisolated(unsafe) var next = 0
-        nonisolated(unsafe) var failure: Error?
-        let group = DispatchGroup()
-        for _ in 0..<threads {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                while true {
-                    lock.lock(); let i = next; next += 1; lock.unlock()
-                    guard i < order.count else { return }
-                    let (x, y, w, h) = order[i]
-                    var part: [S] = []
-                    part.reserveCapacity(w * h)
-                    for r in y..<(y + h) { part += values[(r * width + x)..<(r * width + x + w)] }
-                    do { try part.withUnsafeBufferPointer { try writer.write(x: x, y: y, width: w, height: h, $0) } } catch {
-                        lock.lock(); failure = error; lock.unlock()
-                    }
-                }
-            }.start()
-        }
-        group.wait()
-        if let failure { throw failure }
-        try writer.finish()
+        try TileByTileTests.write(values, options: options, path: path, bw: bw, bh: bh, threads: threads, scrambled: true)
         #expect(!FileManager.default.fileExists(atPath: path + ".spill"))
     }
 
