@@ -169,12 +169,14 @@ extension Runner {
             try classRaw?.write(block, result.classes)
             result.index = []
             result.classes = []
+            // The weight scenarios' stability and range too.
+            if let part = result.sensitivity, let accumulator = sensitivity?.1 { result.sensitivity = try accumulator.write(block, part) }
             return result
         } consume: { block, result in
             for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
             for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
             if let h = result.histogram { stats.histogram?.merge(h) }
-            if let part = result.sensitivity { try sensitivity?.1.add(block, part) }
+            if let part = result.sensitivity { sensitivity?.1.add(block, part) }
             if let part = result.scenarioStatistics { sensitivity?.1.add(block, part) }
             sums[block.index] = result.indexSum
             squares[block.index] = result.indexSumSquares

@@ -25,8 +25,9 @@ public struct MemoryPlan: Sendable, Equatable {
     /// so no copy waits for the writer).
     static func bytesPerPixel(layers: Int) -> Int { 12 * layers + 8 + 5 }
 
-    /// The pixels the streamed COG writers (index Float32 + class Byte, 5 bytes a pixel) hold
-    /// (`COGWriter.bufferedBytes`); the units in flight span two rows of units, each
+    /// The pixels the streamed COG writers hold (`COGWriter.bufferedBytes`), `bytes` a pixel
+    /// (index Float32 + class Byte: 5; + 2 with the sensitivity's stability and range Byte COGs);
+    /// the units in flight span two rows of units, each
     /// u = max(tile, unit height) rows of the grid.
     /// - Even grid width and height (the writer goes tile by tile): tiles a unit covers whole are
     ///   compressed straight from it; strips (units shorter than a tile, which divide it) fill
@@ -36,14 +37,14 @@ public struct MemoryPlan: Sendable, Equatable {
     ///   for its pair; then one tile row per level from level 2 on, together < tile / 2 × width.
     /// - Otherwise (the writer's fallback): the full-width tile rows being filled, 2u × width, and
     ///   one tile row per overview level, together < tile × width.
-    static func writerBytes(gridWidth: Int, gridHeight: Int, tileSize t: Int, unitHeight: Int) -> Int {
+    static func writerBytes(gridWidth: Int, gridHeight: Int, tileSize t: Int, unitHeight: Int, bytes: Int = 5) -> Int {
         let u = max(t, unitHeight)
         guard gridWidth % 2 == 0 && gridHeight % 2 == 0 else {
-            return (2 * u + t) * gridWidth * 5
+            return (2 * u + t) * gridWidth * bytes
         }
         let strips = unitHeight < t ? 2 * t : 0
         let touched = u % t == 0 ? 2 * u / t : (2 * u + t - 1) / t + 1
-        return (strips + (touched + 1) * t / 4 + t / 2) * gridWidth * 5
+        return (strips + (touched + 1) * t / 4 + t / 2) * gridWidth * bytes
     }
 
     /// What a worker needs to predict and compress a tile: the tile, its predicted bytes and
@@ -60,12 +61,14 @@ public struct MemoryPlan: Sendable, Equatable {
     /// (bytes; the GDAL block cache counts against it). Units stay multiples of 16 rows; at least
     /// one worker runs even when a 16-row strip exceeds the budget.
     public static func make(grid: GridGeometry, layers: Int, blockSize: Int, threads: Int,
-                            budget: Int, cacheBytes: Int) -> MemoryPlan {
+                            budget: Int, cacheBytes: Int, writerBytesPerPixel: Int = 5) -> MemoryPlan {
         let perPixel = bytesPerPixel(layers: layers)
         let tile = min(blockSize, 1024)
         let width = blockSize
         var height = blockSize
-        func writer(_ h: Int) -> Int { writerBytes(gridWidth: grid.width, gridHeight: grid.height, tileSize: tile, unitHeight: h) }
+        func writer(_ h: Int) -> Int {
+            writerBytes(gridWidth: grid.width, gridHeight: grid.height, tileSize: tile, unitHeight: h, bytes: writerBytesPerPixel)
+        }
         let base = max(0, budget - cacheBytes - fixedBytes)
         // Whole blocks when one fits; otherwise halve the rows of a unit (strips of a block).
         // One unit computing and one waiting for the writer must fit beside the COG writers' buffers.
@@ -97,8 +100,11 @@ extension MemoryPlan {
 extension Runner {
     /// The compute stage's cut for this run (see `MemoryPlan`).
     var memoryPlan: MemoryPlan {
-        MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
-                        threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes)
+        // The weight scenarios' stability and range COGs are two more Byte writers.
+        let sensitivity = plan.job.sensitivity != nil && plan.job.outputs.products.contains(.sensitivity)
+        return MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
+                               threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes,
+                               writerBytesPerPixel: sensitivity ? 7 : 5)
     }
 
     /// A failure while writing products, named by the output folder: a full file system is one

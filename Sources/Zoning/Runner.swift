@@ -203,8 +203,7 @@ public struct Runner {
             // Weight scenarios (sensitivity:) run inside the main pass.
             if let spec = plan.job.sensitivity, products0.contains(.sensitivity) {
                 let setup = try prepareSensitivity(spec, resolution: resolution, towns: townships?.0.names.count ?? 0)
-                sensitivity = (setup, try SensitivityAccumulator(grid: plan.grid, blockSize: plan.blockSize, crsWKT: plan.crsWKT,
-                                                                 scenarios: setup.scenarioCount, work: work))
+                sensitivity = (setup, try SensitivityAccumulator(runner: self, scenarios: setup.scenarioCount, staging: staging, work: work))
             }
 
             // 3. Stream blocks through the kernel; classify.
@@ -216,7 +215,7 @@ public struct Runner {
                 guard let t = layer.tally?.total else { continue }
                 inputs[l].statistics = t.statistics
             }
-            if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.closeRasters() }
+            if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.finishRasters(self) }
         }
         modelInfo.nonFiniteResults = stats.counters.nonFinite
         if stats.counters.outOfRange > 0 {

@@ -1,4 +1,5 @@
 import Cartography
+import COGWriter
 import Foundation
 import GDALKit
 import RasterKernel
@@ -266,55 +267,52 @@ struct SensitivitySetup: Sendable {
     }
 }
 
-/// What the writer thread gathers from the blocks: the stability rasters, the tallies per block
-/// (merged in block order at the end) and the scenarios' histograms.
-final class SensitivityAccumulator {
+/// What the blocks of the weight scenarios leave: the stability and range COGs (streamed by the
+/// workers, Sources/COGWriter, into the staging folder), the tallies per block (merged in block
+/// order at the end) and the scenarios' histograms.
+final class SensitivityAccumulator: @unchecked Sendable {
     let stabilityPath: String
     let rangePath: String
-    private let stabilityDS: Dataset
-    private let rangeDS: Dataset
-    private let stabilityBand: RasterBand
-    private let rangeBand: RasterBand
-    /// By unit (block or strip) index; merged in that order.
+    private let stability: COGWriter<UInt8>
+    private let range: COGWriter<UInt8>
+    /// By unit (block or strip) index; merged in that order (the consuming thread only).
     private var partials: [Int: SensitivityBlock] = [:]
     private var statistics: [Int: [ScenarioStatistics]] = [:]
 
-    init(grid: GridGeometry, blockSize: Int, crsWKT: String, scenarios: Int, work: String) throws {
-        let create = ["TILED=YES", "BLOCKXSIZE=\(blockSize)", "BLOCKYSIZE=\(blockSize)"]
-        stabilityPath = (work as NSString).appendingPathComponent("class_stability.tif")
-        rangePath = (work as NSString).appendingPathComponent("class_range.tif")
-        stabilityDS = try Dataset.create(driver: "GTiff", path: stabilityPath, width: grid.width, height: grid.height, bands: 1, type: .byte, options: create)
-        rangeDS = try Dataset.create(driver: "GTiff", path: rangePath, width: grid.width, height: grid.height, bands: 1, type: .byte, options: create)
-        let srs = try SpatialReference(definition: crsWKT)
-        for ds in [stabilityDS, rangeDS] {
-            try ds.setGeoTransform(grid.geoTransform)
-            try ds.setSpatialReference(srs)
+    init(runner: Runner, scenarios: Int, staging: String, work: String) throws {
+        stabilityPath = (staging as NSString).appendingPathComponent("class_stability.tif")
+        rangePath = (staging as NSString).appendingPathComponent("class_range.tif")
+        // The bands as the GeoTIFFs GDAL's COG driver converted before carried them.
+        let stabilityTags = try runner.cogTemplate(file: "class_stability.tif", type: .byte, predictor: false) { band in
+            try band.setNoDataValue(Double(Runner.stabilityNoData))
+            try band.setColorTable((0...255).map { v in
+                if v > 100 { return (0, 0, 0, 0) }
+                let c = stabilityColour(v)
+                return (c.0, c.1, c.2, 255)
+            })
+            band.setDescription("class stability (% of \(scenarios) weight scenarios with the baseline class)")
         }
-        stabilityBand = try stabilityDS.band(1)
-        rangeBand = try rangeDS.band(1)
-        try stabilityBand.setNoDataValue(Double(Runner.stabilityNoData))
-        try stabilityBand.setColorTable((0...255).map { v in
-            if v > 100 { return (0, 0, 0, 0) }
-            let c = stabilityColour(v)
-            return (c.0, c.1, c.2, 255)
-        })
-        stabilityBand.setDescription("class stability (% of \(scenarios) weight scenarios with the baseline class)")
-        try rangeBand.setNoDataValue(0)
-        rangeBand.setDescription("class range over \(scenarios) weight scenarios (10 × lowest + highest class)")
+        let rangeTags = try runner.cogTemplate(file: "class_range.tif", type: .byte, predictor: false) { band in
+            try band.setNoDataValue(0)
+            band.setDescription("class range over \(scenarios) weight scenarios (10 × lowest + highest class)")
+        }
+        stability = try runner.cogWriter(path: stabilityPath, work: work, nodata: Double(Runner.stabilityNoData),
+                                         resampling: .nearest, template: stabilityTags)
+        range = try runner.cogWriter(path: rangePath, work: work, nodata: 0, resampling: .nearest, template: rangeTags)
     }
 
-    func add(_ block: Block, _ result: SensitivityBlock) throws {
-        let w = block.window
-        let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-        do {
-            try result.stability.withUnsafeBufferPointer { try stabilityBand.write(window, from: $0) }
-            try result.range.withUnsafeBufferPointer { try rangeBand.write(window, from: $0) }
-        } catch let error as GDALError {
-            throw RunError(.ioError, "\(stabilityPath): writing the class-stability rasters: \(error.message)")
-        }
+    /// A block's stability and range into the COGs, on the worker that computed them; returns the
+    /// block without its rasters (what `add` keeps).
+    func write(_ block: Block, _ result: SensitivityBlock) throws -> SensitivityBlock {
+        try stability.write(block, result.stability)
+        try range.write(block, result.range)
         var kept = result
         kept.stability = []; kept.range = []
-        partials[block.index] = kept
+        return kept
+    }
+
+    func add(_ block: Block, _ result: SensitivityBlock) {
+        partials[block.index] = result
     }
 
     func add(_ block: Block, _ result: [ScenarioStatistics]) { statistics[block.index] = result }
@@ -332,19 +330,17 @@ final class SensitivityAccumulator {
         return total
     }
 
-    /// Closes the rasters once every unit is written (the main pass, or the pass after it), so
-    /// their blocks do not hold GDAL's cache during the stages that follow.
-    func closeRasters() throws {
-        guard !closed else { return }
-        try stabilityDS.close()
-        try rangeDS.close()
-        closed = true
+    /// Lays the COGs out once every unit is written (the main pass, or the pass after it).
+    func finishRasters(_ runner: Runner) throws {
+        guard !finished else { return }
+        try runner.finishCOG(stability)
+        try runner.finishCOG(range)
+        finished = true
     }
-    private var closed = false
+    private var finished = false
 
     /// The tallies of every block, merged in block order (the index sums are floating point).
-    func finish(scenarios: Int, towns: Int, classes: Int) throws -> SensitivityBlock {
-        try closeRasters()
+    func finish(scenarios: Int, towns: Int, classes: Int) -> SensitivityBlock {
         var total = SensitivityBlock(pixels: 0, scenarios: scenarios, towns: towns, classes: classes)
         for key in partials.keys.sorted() { total.merge(partials[key]!) }
         return total
@@ -403,20 +399,21 @@ extension Runner {
             try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }, state: { SensitivitySetup.Scratch() }) {
                 scratch, block, buffers, maskValues in
                 let baseClass = buffers[layerCount].map { UInt8($0) }
-                return baseClass.withUnsafeBufferPointer {
+                let part = baseClass.withUnsafeBufferPointer {
                     pass.block(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), mask: maskValues,
                                baseline: $0, baselineIndex: nil, town: buffers.count > layerCount + 1 ? buffers[layerCount + 1] : nil,
                                scratch: &scratch)
                 }
+                // The rasters are compressed here, on the worker.
+                return try accumulator.write(block, part)
             } consume: { block, result in
-                try accumulator.add(block, result)
+                accumulator.add(block, result)
             }
         }
         let S = setup.scenarioCount, k = setup.classes
         let towns = townships?.0.names.count ?? 0
-        let total = try accumulator.finish(scenarios: S, towns: towns, classes: k)
-        try writeCOG(from: accumulator.stabilityPath, to: (staging as NSString).appendingPathComponent("class_stability.tif"), resampling: "NEAREST", predictor: nil)
-        try writeCOG(from: accumulator.rangePath, to: (staging as NSString).appendingPathComponent("class_range.tif"), resampling: "NEAREST", predictor: nil)
+        try accumulator.finishRasters(self)
+        let total = accumulator.finish(scenarios: S, towns: towns, classes: k)
         try Data(Runner.stabilityQML.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("class_stability.qml")))
 
         var changing: [String]?

@@ -26,15 +26,7 @@ extension Runner {
     /// 1 × 1 raster with the product's georeferencing, nodata, colour table, band description,
     /// units and TIFF tags, through the same `gdal_translate -of COG` arguments as `writeCOG`.
     func cogTemplate(_ product: StreamedProduct) throws -> TIFFTemplate {
-        let id = UUID().uuidString
-        let source = "/vsimem/hz-template-\(id).tif", target = "/vsimem/hz-template-\(id)-cog.tif"
-        defer { VSI.unlink(source); VSI.unlink(target) }
-        do {
-            let ds = try Dataset.create(driver: "GTiff", path: source, width: 1, height: 1, bands: 1,
-                                        type: product == .index ? .float32 : .byte)
-            try ds.setGeoTransform(plan.grid.geoTransform)
-            try ds.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
-            let band = try ds.band(1)
+        try cogTemplate(file: product.file, type: product == .index ? .float32 : .byte, predictor: product == .index) { band in
             switch product {
             case .index:
                 try band.setNoDataValue(Double(RiskKernel.indexNoData))
@@ -42,17 +34,31 @@ extension Runner {
                 try band.setNoDataValue(0)
                 try band.setColorTable(plan.job.classify.scheme.colorTable)
             }
-            try describeBand(of: ds, for: product.file)
-            var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(cogTileSize)"] + tiffTagArguments(for: product.file)
-            if product == .index { args += ["-co", "PREDICTOR=YES"] }
+        }
+    }
+
+    /// The same for any raster product `file` (`configure` sets its band's nodata, colour table,
+    /// description as the GeoTIFF `writeCOG` converts would carry them).
+    func cogTemplate(file: String, type: PixelType, predictor: Bool, configure: (RasterBand) throws -> Void) throws -> TIFFTemplate {
+        let id = UUID().uuidString
+        let source = "/vsimem/hz-template-\(id).tif", target = "/vsimem/hz-template-\(id)-cog.tif"
+        defer { VSI.unlink(source); VSI.unlink(target) }
+        do {
+            let ds = try Dataset.create(driver: "GTiff", path: source, width: 1, height: 1, bands: 1, type: type)
+            try ds.setGeoTransform(plan.grid.geoTransform)
+            try ds.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
+            try configure(try ds.band(1))
+            try describeBand(of: ds, for: file)
+            var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(cogTileSize)"] + tiffTagArguments(for: file)
+            if predictor { args += ["-co", "PREDICTOR=YES"] }
             let out = try Utilities.translate(ds, to: target, arguments: args)
             try out.close()
             try ds.close()
             return try TIFFTemplate(tiff: try VSI.read(target))
         } catch let error as GDALError {
-            throw RunError(.software, "\(product.file): cannot make the TIFF tags of the COG: \(error.message)")
+            throw RunError(.software, "\(file): cannot make the TIFF tags of the COG: \(error.message)")
         } catch let error as COGError {
-            throw RunError(.software, "\(product.file): cannot make the TIFF tags of the COG: \(error)")
+            throw RunError(.software, "\(file): cannot make the TIFF tags of the COG: \(error)")
         }
     }
 
@@ -70,11 +76,16 @@ extension Runner {
     /// A streamed COG writer for a product at `path`; its compressed tiles wait in `work`.
     func cogWriter<S: COGSample>(_ product: StreamedProduct, path: String, work: String, as: S.Type,
                                  template: TIFFTemplate? = nil) throws -> COGWriter<S> {
-        let options = COGWriter<S>.Options(
-            width: plan.grid.width, height: plan.grid.height, tileSize: cogTileSize,
-            nodata: product == .index ? Double(RiskKernel.indexNoData) : 0,
-            resampling: product == .index ? .average : .nearest, template: try template ?? cogTemplate(product))
-        let spill = (work as NSString).appendingPathComponent(".\(product.file).tiles")
+        try cogWriter(path: path, work: work, nodata: product == .index ? Double(RiskKernel.indexNoData) : 0,
+                      resampling: product == .index ? .average : .nearest, template: try template ?? cogTemplate(product))
+    }
+
+    /// A streamed COG writer of the grid at `path` (nodata, overview resampling, tags).
+    func cogWriter<S: COGSample>(path: String, work: String, nodata: Double, resampling: OverviewResampling,
+                                 template: TIFFTemplate) throws -> COGWriter<S> {
+        let options = COGWriter<S>.Options(width: plan.grid.width, height: plan.grid.height, tileSize: cogTileSize,
+                                           nodata: nodata, resampling: resampling, template: template)
+        let spill = (work as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).tiles")
         do {
             return try COGWriter<S>(path: path, spillPath: spill, options: options)
         } catch {

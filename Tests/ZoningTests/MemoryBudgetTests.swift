@@ -58,5 +58,11 @@ extension MemoryBudgetTests {
         #expect(MemoryPlan.writerBytes(gridWidth: 16384, gridHeight: 16384, tileSize: 512, unitHeight: 64) == (2 * 512 + 3 * 128 + 256) * 16384 * 5)
         // More threads: the plan would have given one worker before (the old full-width rows).
         #expect(plan(16384, threads: 8).workers >= 3)
+        // The sensitivity's stability and range COGs: two more Byte writers, 7 bytes a pixel.
+        #expect(MemoryPlan.writerBytes(gridWidth: 16384, gridHeight: 16384, tileSize: 512, unitHeight: 512, bytes: 7) == (3 * 128 + 256) * 16384 * 7)
+        let grid = GridGeometry(width: 16384, height: 16384, originX: 0, originY: 0, pixelWidth: 1, pixelHeight: 1)
+        let withScenarios = MemoryPlan.make(grid: grid, layers: 4, blockSize: 512, threads: 2, budget: 256 << 20, cacheBytes: 32 << 20,
+                                            writerBytesPerPixel: 7)
+        #expect(withScenarios.estimate - large.estimate == (3 * 128 + 256) * 16384 * 2 && withScenarios.estimate <= 256 << 20)
     }
 }
