@@ -1,4 +1,5 @@
 import CGDAL
+import Foundation
 
 /// What a warped VRT (`gdalwarp -of VRT`) hands its warper: the `GDALWarpOptions` GDAL builds
 /// the `GDALWarpOperation` from when the VRT is opened, read from the file as GDAL reads it.
@@ -50,13 +51,13 @@ public struct WarpedVRTDescription: Sendable {
             return String(cString: v)
         }
         func number(_ text: String?) -> Double? {
-            guard let text = text?.trimmingSpaces else { return nil }
+            guard let text = text?.trimmingCharacters(in: .whitespacesAndNewlines) else { return nil }
             return text.lowercased() == "nan" ? .nan : Double(text)
         }
         width = Int(value(vrt, "rasterXSize") ?? "") ?? 0
         height = Int(value(vrt, "rasterYSize") ?? "") ?? 0
-        blockWidth = Int(value(vrt, "BlockXSize")?.trimmingSpaces ?? "") ?? 0
-        blockHeight = Int(value(vrt, "BlockYSize")?.trimmingSpaces ?? "") ?? 0
+        blockWidth = Int(value(vrt, "BlockXSize")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        blockHeight = Int(value(vrt, "BlockYSize")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
         resampling = value(wo, "ResampleAlg") ?? "NearestNeighbour"
         workingType = value(wo, "WorkingDataType") ?? ""
         var options: [String: String] = [:], bands: [BandMapping] = [], other: [String] = []
@@ -75,8 +76,7 @@ public struct WarpedVRTDescription: Sendable {
                 let text = value(node, "") ?? ""
                 let relative = value(node, "relativeToVRT") == "1"
                 if relative, !text.hasPrefix("/") {
-                    let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-                    source = folder.isEmpty ? text : folder + "/" + text
+                    source = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(text)
                 } else {
                     source = text
                 }
@@ -111,7 +111,7 @@ public struct WarpedVRTDescription: Sendable {
         reprojects = transformerXML.contains("<ReprojectionTransformer>")
         func geoTransform(_ key: String) -> [Double]? {
             guard let start = transformerXML.range(of: "<\(key)>"), let end = transformerXML.range(of: "</\(key)>", range: start.upperBound..<transformerXML.endIndex) else { return nil }
-            let values = transformerXML[start.upperBound..<end.lowerBound].split(separator: ",").compactMap { Double($0.trimmingSpaces) }
+            let values = transformerXML[start.upperBound..<end.lowerBound].split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             return values.count == 6 ? values : nil
         }
         sourceGeoTransform = geoTransform("SrcGeoTransform")
@@ -147,14 +147,5 @@ public final class CoordinateTransformer {
     public func transform(dstToSrc: Bool, count: Int, x: UnsafeMutablePointer<Double>, y: UnsafeMutablePointer<Double>,
                           z: UnsafeMutablePointer<Double>, success: UnsafeMutablePointer<Int32>) {
         _ = function(argument, dstToSrc ? 1 : 0, Int32(count), x, y, z, success)
-    }
-}
-
-private extension StringProtocol {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\n" || f == "\t" || f == "\r" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\n" || l == "\t" || l == "\r" { s = s.dropLast() }
-        return String(s)
     }
 }

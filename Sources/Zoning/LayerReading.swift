@@ -244,6 +244,15 @@ final class BlockReader {
     }
 }
 
+extension RasterBand {
+    /// A band the fast paths read as the warper reads it: its Float32 conversion is exact (Byte,
+    /// Int16, UInt16, Float32), and its nodata comes from the band or the layer — no mask or
+    /// alpha band (mask flags all-valid or nodata), which the warper would use.
+    var readsAsTheWarperDoes: Bool {
+        [.byte, .int16, .uint16, .float32].contains(pixelType) && (maskFlags == 1 || maskFlags == 8)
+    }
+}
+
 extension Runner {
     /// The tolerance of the window path: a grid pixel's centre closer than this (in source pixels)
     /// to a source pixel's edge leaves the source to the warper. There `gdalwarp -r near` picks a
@@ -306,9 +315,7 @@ extension Runner {
               let gridSRS = try? SpatialReference(definition: plan.job.grid.crs), srs.isSame(as: gridSRS) else { return nil }
         let band = try ds.band(def.band)
         let type = band.pixelType
-        guard [.byte, .int16, .uint16, .float32].contains(type) else { return nil }
-        // Nodata from the band or from nodata; no mask or alpha band (the warper would use them).
-        guard band.maskFlags == 1 || band.maskFlags == 8 else { return nil }
+        guard band.readsAsTheWarperDoes else { return nil }
         let nodata: ShiftedWindow.NoData
         switch (def.nodata ?? band.noDataValue, type) {
         case (nil, _): nodata = .none

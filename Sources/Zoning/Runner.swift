@@ -215,7 +215,7 @@ public struct Runner {
                 guard let t = layer.tally?.total else { continue }
                 inputs[l].statistics = t.statistics
             }
-            if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.finishRasters(self) }
+            if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.finishCOGs(self) }
         }
         modelInfo.nonFiniteResults = stats.counters.nonFinite
         if stats.counters.outOfRange > 0 {

@@ -331,7 +331,7 @@ final class SensitivityAccumulator: @unchecked Sendable {
     }
 
     /// Lays the COGs out once every unit is written (the main pass, or the pass after it).
-    func finishRasters(_ runner: Runner) throws {
+    func finishCOGs(_ runner: Runner) throws {
         guard !finished else { return }
         try runner.finishCOG(stability)
         try runner.finishCOG(range)
@@ -412,7 +412,7 @@ extension Runner {
         }
         let S = setup.scenarioCount, k = setup.classes
         let towns = townships?.0.names.count ?? 0
-        try accumulator.finishRasters(self)
+        try accumulator.finishCOGs(self)
         let total = accumulator.finish(scenarios: S, towns: towns, classes: k)
         try Data(Runner.stabilityQML.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("class_stability.qml")))
 

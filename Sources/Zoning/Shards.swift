@@ -387,21 +387,17 @@ extension Runner {
         }
         let withIndex = indexWriter != nil || indexRaw != nil
         var merged = 0
-        try streamBlocks(rasters: rasters, mask: nil) { (block: Block, buffers: [UnsafeBufferPointer<Float>], _: UnsafeBufferPointer<Float>?) -> Error? in
-            do {
-                if withIndex {
-                    let values = Array(buffers[0])
-                    try indexWriter?.write(block, values)
-                    try indexRaw?.write(block, values)
-                }
-                if let classWriter {
-                    // Class values 0…255 read as Float32 are exact.
-                    try classWriter.write(block, buffers[withIndex ? 1 : 0].map { UInt8($0) })
-                }
-                return nil
-            } catch { return error }
-        } consume: { _, failure in
-            if let failure { throw failure }
+        try streamBlocks(rasters: rasters, mask: nil, state: {}) { _, block, buffers, _ in
+            if withIndex {
+                let values = Array(buffers[0])
+                try indexWriter?.write(block, values)
+                try indexRaw?.write(block, values)
+            }
+            if let classWriter {
+                // Class values 0…255 read as Float32 are exact.
+                try classWriter.write(block, buffers[withIndex ? 1 : 0].map { UInt8($0) })
+            }
+        } consume: { _, _ in
             merged += 1
             if merged % 64 == 0 { report("merge", merged, units.count) }
         }

@@ -54,8 +54,7 @@ struct WarpKernel: Sendable {
         let ds = try Dataset(open: d.sourcePath, flags: [.raster])
         guard mapping.source >= 1, mapping.source <= ds.bandCount else { return nil }
         let band = try ds.band(mapping.source)
-        guard [.byte, .int16, .uint16, .float32].contains(band.pixelType),
-              band.maskFlags == 1 || band.maskFlags == 8, ds.width >= 2, ds.height >= 2 else { return nil }
+        guard band.readsAsTheWarperDoes, ds.width >= 2, ds.height >= 2 else { return nil }
         // A source nodata from the band that the VRT does not carry would be the warper's too.
         if mapping.sourceNoData == nil, band.noDataValue != nil { return nil }
         return WarpKernel(vrtPath: path, description: d, sourceBand: mapping.source, sourceWidth: ds.width,
@@ -72,10 +71,13 @@ final class WarpKernelReader {
     private let sourceBand: RasterBand
     private let vrt: Dataset
     private let vrtBand: RasterBand
-    private var xs: [Double] = [], ys: [Double] = []
-    private var rowX: [Double] = [], rowY: [Double] = [], rowZ: [Double] = []
-    private var rowOK: [Int32] = []
-    private var sourcePixels: [Float] = []
+    /// Reused from chunk to chunk (grown by `reserve`): a part's accepted source coordinates, one
+    /// row's points for the transformer and their success flags, the source window read.
+    private var xs = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), ys = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    private var rowX = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), rowY = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    private var rowZ = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    private var rowOK = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
+    private var sourcePixels = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
     /// Per chunk (VRT block index): whether the kernel resamples it (false: the warper does).
     private var decisions: [Int: Bool] = [:]
     /// Chunk parts resampled here and parts read from the VRT (for tests).
@@ -88,6 +90,20 @@ final class WarpKernelReader {
         sourceBand = try source.band(kernel.sourceBand)
         vrt = try Dataset(open: kernel.vrtPath, flags: [.raster])
         vrtBand = try vrt.band(1)
+    }
+
+    deinit {
+        [xs, ys, rowX, rowY, rowZ].forEach { $0.deallocate() }
+        rowOK.deallocate()
+        sourcePixels.deallocate()
+    }
+
+    /// `buffer` holding at least `count` values.
+    private static func reserve<T: Numeric>(_ buffer: inout UnsafeMutableBufferPointer<T>, _ count: Int) {
+        guard buffer.count < count else { return }
+        buffer.deallocate()
+        buffer = .allocate(capacity: count)
+        buffer.initialize(repeating: 0)
     }
 
     /// The grid window's values (row-major) into `buffer`: chunk by chunk (the VRT's blocks, which
@@ -107,10 +123,10 @@ final class WarpKernelReader {
                 var use = decisions[key]
                 if use == nil && part != chunk {
                     // The warper's choice depends on the whole chunk.
-                    use = try transform(chunk, rows: chunk.y..<(chunk.y + chunk.height), columns: chunk.x..<(chunk.x + chunk.width)) != nil
+                    use = transform(chunk, rows: chunk.y..<(chunk.y + chunk.height), columns: chunk.x..<(chunk.x + chunk.width)) != nil
                     decisions[key] = use
                 }
-                if use != false, let bounds = try transform(chunk, rows: y0..<y1, columns: x0..<x1) {
+                if use != false, let bounds = transform(chunk, rows: y0..<y1, columns: x0..<x1) {
                     decisions[key] = true
                     try resample(part, bounds: bounds, into: buffer, offset: offset, stride: window.width)
                     chunks += 1
@@ -141,82 +157,66 @@ final class WarpKernelReader {
     /// where the warper would take another path for this chunk (a point that fails to transform,
     /// a scale below 0.95 when `rows` is the whole chunk); otherwise the accepted points' bounds
     /// (`minX > maxX` when none).
-    private func transform(_ chunk: PixelWindow, rows: Range<Int>, columns: Range<Int>) throws -> Bounds? {
+    private func transform(_ chunk: PixelWindow, rows: Range<Int>, columns: Range<Int>) -> Bounds? {
         let cw = chunk.width
         let n = rows.count * columns.count
         let W = kernel.sourceWidth, H = kernel.sourceHeight
         let Wd = Double(W), Hd = Double(H)
-        if xs.count < n { xs = [Double](repeating: 0, count: n); ys = xs }
-        if rowX.count < cw {
-            rowX = [Double](repeating: 0, count: cw); rowY = rowX; rowZ = rowX
-            rowOK = [Int32](repeating: 0, count: cw)
-        }
+        Self.reserve(&xs, n); Self.reserve(&ys, n)
+        Self.reserve(&rowX, cw); Self.reserve(&rowY, cw); Self.reserve(&rowZ, cw); Self.reserve(&rowOK, cw)
+        let X = xs, Y = ys, rx = rowX, ry = rowY, rz = rowZ, rs = rowOK
         var b = Bounds(minX: .infinity, maxX: -.infinity, minY: .infinity, maxY: -.infinity)
         // Over every transformed centre, on the source or not (the warper's window sizing sees them all).
         var all = b
-        let ok = xs.withUnsafeMutableBufferPointer { X in
-            ys.withUnsafeMutableBufferPointer { Y in
-                rowX.withUnsafeMutableBufferPointer { rx in
-                    rowY.withUnsafeMutableBufferPointer { ry in
-                        rowZ.withUnsafeMutableBufferPointer { rz in
-                            rowOK.withUnsafeMutableBufferPointer { rs in
-                                for (r, row) in rows.enumerated() {
-                                    // GWKRealCaseThread: iDstX + 0.5 + nDstXOff, iDstY + 0.5 + nDstYOff.
-                                    let dfY = Double(row - chunk.y) + 0.5 + Double(chunk.y)
-                                    for i in 0..<cw {
-                                        rx[i] = Double(i) + 0.5 + Double(chunk.x)
-                                        ry[i] = dfY
-                                        rz[i] = 0
-                                    }
-                                    transformer.transform(dstToSrc: true, count: cw, x: rx.baseAddress!, y: ry.baseAddress!,
-                                                          z: rz.baseAddress!, success: rs.baseAddress!)
-                                    let c0 = columns.lowerBound - chunk.x, n = columns.count, k0 = r * n
-                                    // The span the warper's window sizing sees: every transformed centre
-                                    // (NaN compares false and is skipped).
-                                    for i in c0..<(c0 + n) { all.include(rx[i], ry[i]) }
-                                    for c in 0..<n {
-                                        let i = c0 + c, k = k0 + c
-                                        var x = rx[i], y = ry[i], success = rs[i] != 0
-                                        // GWKCheckAndComputeSrcOffsets, with the source window = the source:
-                                        // on the source at the first try (the common case) …
-                                        if success && x >= 0 && y >= 0 && x + 1e-10 <= Wd && y + 1e-10 <= Hd {
-                                            X[k] = x; Y[k] = y
-                                            continue
-                                        }
-                                        // … otherwise the warper's checks, with its retry.
-                                        var accepted = false
-                                        for attempt in 0..<2 {
-                                            if attempt == 1 {
-                                                // Slightly off the source: the warper transforms the point alone (exactly).
-                                                var px = Double(i) + 0.5 + Double(chunk.x), py = dfY, pz = 0.0
-                                                var s: Int32 = 0
-                                                transformer.transform(dstToSrc: true, count: 1, x: &px, y: &py, z: &pz, success: &s)
-                                                x = px; y = py; success = s != 0
-                                            }
-                                            // A failed point changes how the warper sizes its source window.
-                                            guard success else { return false }
-                                            if x.isNaN || y.isNaN { break }
-                                            if x < 0 { if attempt == 0 && x > -1 { continue }; break }
-                                            if y < 0 { if attempt == 0 && y > -1 { continue }; break }
-                                            if x + 1e-10 > Wd { if attempt == 0 && x < Wd + 1 { continue }; break }
-                                            if y + 1e-10 > Hd { if attempt == 0 && y < Hd + 1 { continue }; break }
-                                            accepted = true
-                                            break
-                                        }
-                                        X[k] = accepted ? x : .nan
-                                        Y[k] = accepted ? y : .nan
-                                    }
-                                    // The accepted centres' bounds (rejected ones are NaN).
-                                    for k in k0..<(k0 + n) { b.include(X[k], Y[k]) }
-                                }
-                                return true
-                            }
-                        }
-                    }
-                }
+        for (r, row) in rows.enumerated() {
+            // GWKRealCaseThread: iDstX + 0.5 + nDstXOff, iDstY + 0.5 + nDstYOff.
+            let dfY = Double(row - chunk.y) + 0.5 + Double(chunk.y)
+            for i in 0..<cw {
+                rx[i] = Double(i) + 0.5 + Double(chunk.x)
+                ry[i] = dfY
+                rz[i] = 0
             }
+            transformer.transform(dstToSrc: true, count: cw, x: rx.baseAddress!, y: ry.baseAddress!,
+                                  z: rz.baseAddress!, success: rs.baseAddress!)
+            let c0 = columns.lowerBound - chunk.x, n = columns.count, k0 = r * n
+            // The span the warper's window sizing sees: every transformed centre
+            // (NaN compares false and is skipped).
+            for i in c0..<(c0 + n) { all.include(rx[i], ry[i]) }
+            for c in 0..<n {
+                let i = c0 + c, k = k0 + c
+                var x = rx[i], y = ry[i], success = rs[i] != 0
+                // GWKCheckAndComputeSrcOffsets, with the source window = the source:
+                // on the source at the first try (the common case) …
+                if success && x >= 0 && y >= 0 && x + 1e-10 <= Wd && y + 1e-10 <= Hd {
+                    X[k] = x; Y[k] = y
+                    continue
+                }
+                // … otherwise the warper's checks, with its retry.
+                var accepted = false
+                for attempt in 0..<2 {
+                    if attempt == 1 {
+                        // Slightly off the source: the warper transforms the point alone (exactly).
+                        var px = Double(i) + 0.5 + Double(chunk.x), py = dfY, pz = 0.0
+                        var s: Int32 = 0
+                        transformer.transform(dstToSrc: true, count: 1, x: &px, y: &py, z: &pz, success: &s)
+                        x = px; y = py; success = s != 0
+                    }
+                    // A failed point changes how the warper sizes its source window.
+                    guard success else { return nil }
+                    if x.isNaN || y.isNaN { break }
+                    if x < 0 { if attempt == 0 && x > -1 { continue }; break }
+                    if y < 0 { if attempt == 0 && y > -1 { continue }; break }
+                    if x + 1e-10 > Wd { if attempt == 0 && x < Wd + 1 { continue }; break }
+                    if y + 1e-10 > Hd { if attempt == 0 && y < Hd + 1 { continue }; break }
+                    accepted = true
+                    break
+                }
+                X[k] = accepted ? x : .nan
+                Y[k] = accepted ? y : .nan
+            }
+            // The accepted centres' bounds (rejected ones are NaN).
+            for k in k0..<(k0 + n) { b.include(X[k], Y[k]) }
         }
-        guard ok else { return nil }
         // A part of a chunk (its chunk was judged whole), or no centre on the source (the warper
         // leaves every pixel nodata, whichever formula it would use).
         guard rows.count == chunk.height, columns.count == chunk.width, b.minX <= b.maxX else { return b }
@@ -251,23 +251,18 @@ final class WarpKernelReader {
         let wx0 = max(0, Int(bounds.minX.rounded(.down)) - 2), wx1 = min(W, Int(bounds.maxX.rounded(.up)) + 3)
         let wy0 = max(0, Int(bounds.minY.rounded(.down)) - 2), wy1 = min(H, Int(bounds.maxY.rounded(.up)) + 3)
         let ww = wx1 - wx0, wh = wy1 - wy0
-        if sourcePixels.count < ww * wh { sourcePixels = [Float](repeating: 0, count: ww * wh) }
+        Self.reserve(&sourcePixels, ww * wh)
         do {
-            try sourcePixels.withUnsafeMutableBufferPointer { try sourceBand.read(PixelWindow(x: wx0, y: wy0, width: ww, height: wh), into: $0) }
+            try sourceBand.read(PixelWindow(x: wx0, y: wy0, width: ww, height: wh), into: sourcePixels)
         } catch let error as GDALError {
             throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(ww)×\(wh) at (\(wx0), \(wy0)): \(error.message)")
         }
-        xs.withUnsafeBufferPointer { X in
-            ys.withUnsafeBufferPointer { Y in
-                sourcePixels.withUnsafeBufferPointer { S in
-                    let source = (S.baseAddress!, wx0, wy0, ww)
-                    switch kernel.noData {
-                    case nil: resampleLoop(part, AlwaysValid(), X.baseAddress!, Y.baseAddress!, source, out, offset, stride)
-                    case let n? where n.isNaN: resampleLoop(part, NotNaN(), X.baseAddress!, Y.baseAddress!, source, out, offset, stride)
-                    case let n?: resampleLoop(part, NotNearly(noData: n), X.baseAddress!, Y.baseAddress!, source, out, offset, stride)
-                    }
-                }
-            }
+        let source = (UnsafePointer(sourcePixels.baseAddress!), wx0, wy0, ww)
+        let X = UnsafePointer(xs.baseAddress!), Y = UnsafePointer(ys.baseAddress!)
+        switch kernel.noData {
+        case nil: resampleLoop(part, AlwaysValid(), X, Y, source, out, offset, stride)
+        case let n? where n.isNaN: resampleLoop(part, NotNaN(), X, Y, source, out, offset, stride)
+        case let n?: resampleLoop(part, NotNearly(noData: n), X, Y, source, out, offset, stride)
         }
     }
 
