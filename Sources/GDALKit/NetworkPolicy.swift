@@ -12,7 +12,8 @@ import Glibc
 ///    `/vsigzip//vsicurl?url=…` count), any `scheme://` (also inside `NETCDF:"http://…"`),
 ///    connection strings of network drivers (`WMS:`, `PG:`, …), and local XML indirections
 ///    (VRT, OGR VRT, GDAL_WMS/WMTS/WCS service files) followed recursively.
-/// 2. `offline { … }` configures GDAL itself for the scope: network drivers deregistered, the
+/// 2. `offline { … }` configures GDAL itself (from the first such scope until an `online` one
+///    begins; see `offline`): network drivers deregistered, the
 ///    `/vsicurl/` family allowed no file at all, every libcurl request GDAL makes sent to a proxy
 ///    that is a Unix socket that does not exist (so no TCP connection is ever attempted, and no DNS
 ///    lookup), `CPLHTTPFetch` replaced by a refusal, PROJ's network off. What layer 1 cannot see
@@ -132,9 +133,14 @@ public enum NetworkPolicy {
         "PROJ_NETWORK": "OFF",
     ]
 
+    /// GDAL's configuration, process-wide: as registered, offline, or online again.
+    enum Mode { case asRegistered, offline, online }
+
     private final class State: @unchecked Sendable {
-        let lock = NSLock()
-        var depth = 0
+        let condition = NSCondition()
+        var mode = Mode.asRegistered
+        /// Scopes running in `mode`; another mode waits until they have all ended.
+        var users = 0
         var saved: [(String, String?)] = []
         var drivers: [GDALDriverH] = []
         var projNetwork: Int32 = 0
@@ -151,23 +157,60 @@ public enum NetworkPolicy {
 
     /// Whether an `offline` scope is active (for tests and assertions).
     public static var isOffline: Bool {
-        state.lock.lock(); defer { state.lock.unlock() }
-        return state.depth > 0
+        state.condition.lock(); defer { state.condition.unlock() }
+        return state.mode == .offline && state.users > 0
     }
 
-    /// Runs `body` with GDAL unable to open any network connection (process-wide; scopes nest and
-    /// the configuration is restored when the outermost ends).
+    /// Runs `body` with GDAL unable to open any network connection.
+    ///
+    /// The configuration is process-wide and GDAL reads it without a lock (`GDALOpenEx` counts the
+    /// drivers once, then fetches them by index), so it is changed only when the mode changes, never
+    /// when a scope ends: the first `offline` scope configures GDAL offline and GDAL stays so until an
+    /// `online` scope begins. Scopes of one mode run together (and nest); a scope of the other mode
+    /// waits until they have all ended. A process running offline jobs therefore changes GDAL's
+    /// configuration once, whatever other threads are doing with GDAL between its scopes.
     public static func offline<R>(_ body: () throws -> R) rethrows -> R {
+        try scope(.offline, body)
+    }
+
+    /// Runs `body` with GDAL as registered (a job with `allow-network: true`): undoes `offline`'s
+    /// configuration if an earlier scope made it. Must not be entered inside an `offline` scope.
+    public static func online<R>(_ body: () throws -> R) rethrows -> R {
+        try scope(.online, body)
+    }
+
+    /// `offline` unless `allowNetwork`, then `online`.
+    public static func scope<R>(allowNetwork: Bool, _ body: () throws -> R) rethrows -> R {
+        try scope(allowNetwork ? .online : .offline, body)
+    }
+
+    private static func scope<R>(_ mode: Mode, _ body: () throws -> R) rethrows -> R {
         GDAL.ensureRegistered()
-        enter()
+        enter(mode)
         defer { leave() }
         return try body()
     }
 
-    private static func enter() {
-        state.lock.lock(); defer { state.lock.unlock() }
-        state.depth += 1
-        guard state.depth == 1 else { return }
+    private static func enter(_ mode: Mode) {
+        state.condition.lock(); defer { state.condition.unlock() }
+        while state.users > 0 && state.mode != mode { state.condition.wait() }
+        if state.mode != mode {
+            switch mode {
+            case .offline: configureOffline()
+            case .online, .asRegistered: restore()
+            }
+            state.mode = mode
+        }
+        state.users += 1
+    }
+
+    private static func leave() {
+        state.condition.lock(); defer { state.condition.unlock() }
+        state.users -= 1
+        if state.users == 0 { state.condition.broadcast() }
+    }
+
+    private static func configureOffline() {
         state.saved = options.keys.sorted().map { key in (key, CPLGetConfigOption(key, nil).map { String(cString: $0) }) }
         for (key, value) in options { CPLSetConfigOption(key, value) }
         state.drivers = networkDrivers.compactMap { GDALGetDriverByName($0) }
@@ -177,10 +220,8 @@ public enum NetworkPolicy {
         OSRSetPROJEnableNetwork(0)
     }
 
-    private static func leave() {
-        state.lock.lock(); defer { state.lock.unlock() }
-        state.depth -= 1
-        guard state.depth == 0 else { return }
+    private static func restore() {
+        guard state.mode == .offline else { return }
         for (key, value) in state.saved { CPLSetConfigOption(key, value) }
         for driver in state.drivers { GDALRegisterDriver(driver) }
         state.drivers = []

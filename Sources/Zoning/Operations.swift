@@ -20,8 +20,7 @@ public enum Operations {
     public static func renderLatest(_ path: String, layers: String? = nil, output: String? = nil,
                                     lockWait: Double = 0) throws -> [String] {
         let spec = try JobLoader(layersDirectory: layers).load(path)
-        if spec.allowNetwork { return try render(spec, output: output, lockWait: lockWait) }
-        return try NetworkPolicy.offline { try render(spec, output: output, lockWait: lockWait) }
+        return try NetworkPolicy.scope(allowNetwork: spec.allowNetwork) { try render(spec, output: output, lockWait: lockWait) }
     }
 
     private static func render(_ spec: JobSpec, output: String?, lockWait: Double) throws -> [String] {

@@ -157,8 +157,7 @@ public struct Planner {
     ///   current directory); nil = the job's directory relative to the project root.
     public func resolve(_ job: JobSpec, outputDirectory: String? = nil) throws -> Plan {
         GDAL.ensureRegistered()
-        if job.allowNetwork { return try resolveSources(job, outputDirectory: outputDirectory) }
-        return try NetworkPolicy.offline { try resolveSources(job, outputDirectory: outputDirectory) }
+        return try NetworkPolicy.scope(allowNetwork: job.allowNetwork) { try resolveSources(job, outputDirectory: outputDirectory) }
     }
 
     private func resolveSources(_ job: JobSpec, outputDirectory: String?) throws -> Plan {

@@ -75,8 +75,7 @@ public struct Runner {
 
     public func run() throws -> RunResult {
         GDAL.ensureRegistered()
-        if plan.job.allowNetwork { return try runPlan() }
-        return try NetworkPolicy.offline { try runPlan() }
+        return try NetworkPolicy.scope(allowNetwork: plan.job.allowNetwork) { try runPlan() }
     }
 
     /// `mergeRunID`: the merge of a sharded run (Shards.swift): its shards' results replace the

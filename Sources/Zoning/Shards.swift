@@ -227,8 +227,7 @@ extension Runner {
     /// shard's folder.
     public func runShard(_ shard: Shard, runID: String) throws -> String {
         GDAL.ensureRegistered()
-        if plan.job.allowNetwork { return try computeShard(shard, runID: runID) }
-        return try NetworkPolicy.offline { try computeShard(shard, runID: runID) }
+        return try NetworkPolicy.scope(allowNetwork: plan.job.allowNetwork) { try computeShard(shard, runID: runID) }
     }
 
     private func computeShard(_ shard: Shard, runID: String) throws -> String {
@@ -328,8 +327,7 @@ extension Runner {
     /// with the output lock held (exclusively). Removes the shards' folder once published.
     public func merge(runID: String) throws -> RunResult {
         GDAL.ensureRegistered()
-        if plan.job.allowNetwork { return try runPlan(mergeRunID: runID) }
-        return try NetworkPolicy.offline { try runPlan(mergeRunID: runID) }
+        return try NetworkPolicy.scope(allowNetwork: plan.job.allowNetwork) { try runPlan(mergeRunID: runID) }
     }
 
     /// The main pass's results from the shards: the index and class rasters of every band copied
