@@ -18,22 +18,26 @@ import Glibc
 ///   width and height, as GDAL's COG driver and `gdaladdo` size it then): a tile a window covers
 ///   whole is predicted and compressed at once by the thread that wrote it, straight from the
 ///   window; a tile a window covers in part (strips, windows not aligned with the tiles) is
-///   collected in a tile-sized buffer until complete. The completed tile also gives its quarter
-///   of level 1 (each level-1 pixel covers 2 × 2 pixels of one tile) into the level-1 rows of its
-///   tile row (half width × half a tile row); when both halves of a level-1 tile row are
-///   complete its tiles are compressed, and the level-1 rows go in row order down the rest of
-///   the pyramid (`OverviewLevel`, whose tiles are compressed as their rows complete).
+///   collected in a tile-sized buffer until complete. Every level that exactly halves the one
+///   above (the first `quadtreeLevels`) is made as a quadtree: a completed tile of level k gives
+///   its quarter of the level-(k + 1) tile above it (each pixel of that level covers 2 × 2 pixels
+///   of one tile), and that tile is compressed when its quarters are all in. Below the last such
+///   level (odd sizes further down) its tiles are gathered into tile rows whose rows go in row
+///   order down the rest of the pyramid (`OverviewLevel`, whose tiles are compressed as their
+///   rows complete).
 /// - **Row by row** (the fallback: odd sizes, or `gdaladdo` sizing whose first ratio is not 2):
 ///   every window is copied into the full-width tile row of the full resolution it belongs to;
 ///   when a tile row is complete its tiles are compressed and its rows go in order down the
 ///   whole pyramid.
 /// Both compute every overview pixel with the same code (`OverviewLevel.makePixels`).
 ///
-/// Memory (`bufferedBytes`), tile by tile: the tiles partially filled, the level-1 half tile rows
-/// being filled or waiting for their pair or their turn, and one tile row per overview level from
-/// level 2 on (together less than half a full-resolution tile row); row by row: the full-width
-/// tile rows being filled and one tile row per overview level. Besides: a tile and its predicted
-/// bytes per writing thread, the tiles being compressed, a few rows per overview level.
+/// Memory (`bufferedBytes`) depends on the order of the windows. Tile by tile, in `TileOrder`
+/// (the quadtree's order: what the compute stage hands out) the writer holds a few partial tiles
+/// per level, whatever the width, plus, when a level below the quadtree is not a halving, the
+/// tile rows of the last quadtree level (`width / 2^q` wide) and one tile row per level below;
+/// in row-major order, the partial tiles of one tile row per quadtree level. Row by row: the
+/// full-width tile rows being filled and one tile row per overview level. Besides: a tile and its
+/// predicted bytes per writing thread, the tiles being compressed, a few rows per overview level.
 public final class COGWriter<S: COGSample>: @unchecked Sendable {
     public struct Options: Sendable {
         public var width: Int
@@ -102,21 +106,25 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     }
     private let meter = BufferMeter()
 
+    /// Tile by tile: the overview levels made as a quadtree (each exactly halves the one above).
+    let quadtreeLevels: Int
+
     // Guarded by `lock`. Row by row: the full-resolution tile rows being filled. Tile by tile:
-    // the tiles partially filled (by tile index), the level-1 half tile rows being filled and
-    // those complete waiting for their pair (by full-resolution tile row).
+    // the tiles partially filled (by tile index), per quadtree level its tiles whose quarters are
+    // not all in (by tile index), and the tile rows of the last quadtree level being gathered
+    // for the levels below it (by tile row).
     private let lock = NSLock()
     private var bands: [Int: Band] = [:]
     private var partialTiles: [Int: Band] = [:]
-    private var halves: [Int: Band] = [:]
-    private var unpaired: [Int: Band] = [:]
+    private var quads: [[Int: Band]] = []
+    private var gathered: [Int: Band] = [:]
     private var spillEnd = 0
     /// Full-resolution tile rows (row by row) or tiles (tile by tile) compressed.
     private var completed = 0
     private var failure: Error?
 
     // The overview pyramid, fed in row order (guarded by `pyramidLock`; one thread drains):
-    // full-resolution tile rows (row by row) or level-1 half tile rows (tile by tile).
+    // full-resolution tile rows (row by row) or tile rows of the last quadtree level (tile by tile).
     private let pyramidLock = NSLock()
     private var readyBands: [Int: Band] = [:]
     private var nextBand = 0
@@ -151,9 +159,13 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             levelRowCount.append(0)
             levelTileRow.append(0)
         }
-        // The tile size is even, so with a level 1 of exactly half the size every tile's level-1
-        // pixels come from that tile alone.
-        tileLocal = !options.rowByRow && (levels.first?.halvesExactly ?? true)
+        // The tile size is even, so with a level of exactly half the size of the one above every
+        // tile's pixels of that level come from that tile alone.
+        quadtreeLevels = options.rowByRow ? 0 : TileOrder(width: options.width, height: options.height, tileSize: t,
+                                                          sizing: options.sizing).quadtreeLevels
+        assert(quadtreeLevels == 0 || levels.prefix(quadtreeLevels).allSatisfy(\.halvesExactly))
+        tileLocal = !options.rowByRow && (levels.isEmpty || quadtreeLevels > 0)
+        quads = [[Int: Band]](repeating: [:], count: quadtreeLevels + 1)
         let fd = open(spillPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw COGError.io("\(spillPath): cannot create the tile spill file: \(String(cString: strerror(errno)))") }
         spill = fd
@@ -218,7 +230,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
                         UnsafeMutableRawPointer(tile.baseAddress! + r * t)
                             .copyMemory(from: values.baseAddress! + (ty + r - y) * width + (tx - x), byteCount: tw * size)
                     }
-                    try completeTile(row: tr, column: tc, UnsafePointer(tile.baseAddress!), scratch!)
+                    try completeTile(level: 0, row: tr, column: tc, UnsafePointer(tile.baseAddress!), scratch!)
                     continue
                 }
                 let index = tr * across + tc
@@ -238,62 +250,69 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
                 let complete = band.filled == tw * th
                 if complete { partialTiles[index] = nil }
                 lock.unlock()
-                if complete { try completeTile(row: tr, column: tc, UnsafePointer(band.buffer.baseAddress!), scratch!) }
+                if complete { try completeTile(level: 0, row: tr, column: tc, UnsafePointer(band.buffer.baseAddress!), scratch!) }
             }
         }
     }
 
-    /// A complete full-resolution tile (`t` × `t` values, zero past the raster): compressed, and
-    /// its level-1 pixels into the level-1 rows of its tile row.
+    /// A complete tile of `level` (`t` × `t` values, zero past the level's edge): compressed;
+    /// then its quarter of the tile above it in the quadtree, or, below the quadtree's last
+    /// level, into that level's tile row.
     @_specialize(where S == Float)
     @_specialize(where S == UInt8)
-    private func completeTile(row tr: Int, column tc: Int, _ tile: UnsafePointer<S>, _ scratch: TileScratch) throws {
-        try encodeTile(level: 0, index: tr * across + tc, tile, scratch)
-        if let first = levels.first {
-            let tw = min(t, options.width - tc * t), th = min(t, options.height - tr * t)
+    private func completeTile(level k: Int, row tr: Int, column tc: Int, _ tile: UnsafePointer<S>, _ scratch: TileScratch) throws {
+        let size = levelSizes[k]
+        let tilesAcross = (size.width + t - 1) / t
+        try encodeTile(level: k, index: tr * tilesAcross + tc, tile, scratch)
+        let tw = min(t, size.width - tc * t), th = min(t, size.height - tr * t)
+        if k < quadtreeLevels {
+            let above = levels[k], up = levelSizes[k + 1]
             let half = t / 2
+            let (pr, pc) = (tr / 2, tc / 2)
+            let index = pr * ((up.width + t - 1) / t) + pc
+            let (pw, ph) = (min(t, up.width - pc * t), min(t, up.height - pr * t))
             lock.lock()
             let band: Band
-            if let existing = halves[tr] { band = existing } else {
-                band = Band(width: first.width, rows: th / 2, meter: meter)
-                halves[tr] = band
+            if let existing = quads[k + 1][index] { band = existing } else {
+                // Edge tiles are zero past the level's edge, as GDAL's COG driver fills them.
+                band = Band(width: t, rows: t, zeroed: pw < t || ph < t, meter: meter)
+                quads[k + 1][index] = band
             }
             lock.unlock()
-            first.makePixels(columns: (tc * half)..<(tc * half + tw / 2), rows: (tr * half)..<(tr * half + th / 2), from: tile,
-                             originX: tc * t, originY: tr * t, stride: t, into: band.buffer.baseAddress! + tc * half, outStride: first.width)
+            above.makePixels(columns: (tc * half)..<(tc * half + tw / 2), rows: (tr * half)..<(tr * half + th / 2), from: tile,
+                             originX: tc * t, originY: tr * t, stride: t,
+                             into: band.buffer.baseAddress! + (tr % 2) * half * t + (tc % 2) * half, outStride: t)
             lock.lock()
             band.filled += (tw / 2) * (th / 2)
-            let complete = band.filled == band.width * band.rows
-            if complete { halves[tr] = nil }
+            let complete = band.filled == pw * ph
+            if complete { quads[k + 1][index] = nil }
             lock.unlock()
-            if complete { try completeHalf(tr, band, scratch) }
-        }
-        lock.lock()
-        completed += 1
-        lock.unlock()
-    }
-
-    /// Level-1 rows of full-resolution tile row `tr` are complete: the level-1 tile row is
-    /// compressed once its other half is complete too, and the rows go down the pyramid in order.
-    private func completeHalf(_ tr: Int, _ band: Band, _ scratch: TileScratch) throws {
-        let pairRow = tr ^ 1
-        lock.lock()
-        var pair: (top: Band, bottom: Band?)?
-        if pairRow >= down {
-            pair = (band, nil)   // the last tile row, even: level 1's last tile row is this half alone
-        } else if let other = unpaired.removeValue(forKey: pairRow) {
-            pair = tr % 2 == 0 ? (band, other) : (other, band)
-        } else {
-            unpaired[tr] = band
-        }
-        lock.unlock()
-        if let pair {
-            let top = pair.top, bottom = pair.bottom
-            try encodeTileRow(level: 1, tileRow: tr / 2, rows: top.rows + (bottom?.rows ?? 0), width: top.width, scratch) { r in
-                r < top.rows ? top.row(r) : bottom!.row(r - top.rows)
+            if complete { try completeTile(level: k + 1, row: pr, column: pc, UnsafePointer(band.buffer.baseAddress!), scratch) }
+        } else if k < levels.count {
+            // The levels below the quadtree are made row by row from this level's tile rows.
+            lock.lock()
+            let band: Band
+            if let existing = gathered[tr] { band = existing } else {
+                band = Band(width: size.width, rows: th, meter: meter)
+                gathered[tr] = band
             }
+            lock.unlock()
+            for r in 0..<th {
+                UnsafeMutableRawPointer(band.buffer.baseAddress! + r * size.width + tc * t)
+                    .copyMemory(from: tile + r * t, byteCount: tw * MemoryLayout<S>.stride)
+            }
+            lock.lock()
+            band.filled += tw * th
+            let complete = band.filled == size.width * th
+            if complete { gathered[tr] = nil }
+            lock.unlock()
+            if complete { try feedPyramid(tr, band, level: k, scratch) }
         }
-        if levels.count > 1 { try feedPyramid(tr, band, level: 1, scratch) }
+        if k == 0 {
+            lock.lock()
+            completed += 1
+            lock.unlock()
+        }
     }
 
     /// Row by row: the window into the full-width tile rows it covers; a complete tile row is
@@ -376,8 +395,8 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         try bytes.withUnsafeBytes { try pwriteAll(spill, $0, at, spillPath) }
     }
 
-    /// Rows of level `level` (full-resolution tile rows, or level-1 half tile rows) go into the
-    /// pyramid in row order; whichever thread finds the next one ready drains the queue.
+    /// Tile rows of level `level` (full-resolution tile rows, or the last quadtree level's) go
+    /// into the pyramid in row order; whichever thread finds the next one ready drains the queue.
     @_specialize(where S == Float)
     @_specialize(where S == UInt8)
     private func feedPyramid(_ b: Int, _ band: Band, level: Int, _ scratch: TileScratch) throws {

@@ -1,3 +1,4 @@
+import COGWriter
 import Foundation
 import GDALKit
 import RasterKernel
@@ -26,25 +27,15 @@ public struct MemoryPlan: Sendable, Equatable {
     static func bytesPerPixel(layers: Int) -> Int { 12 * layers + 8 + 5 }
 
     /// The pixels the streamed COG writers hold (`COGWriter.bufferedBytes`), `bytes` a pixel
-    /// (index Float32 + class Byte: 5; + 2 with the sensitivity's stability and range Byte COGs);
-    /// the units in flight span two rows of units, each
-    /// u = max(tile, unit height) rows of the grid.
-    /// - Even grid width and height (the writer goes tile by tile): tiles a unit covers whole are
-    ///   compressed straight from it; strips (units shorter than a tile, which divide it) fill
-    ///   tile-sized buffers, at most the tiles of two tile rows (2 × tile × width pixels). Level 1
-    ///   is held as half tile rows (width / 2 × tile / 2 pixels): one per tile row the units in
-    ///   flight touch (2u / tile, one more when u is not a multiple of the tile) and one waiting
-    ///   for its pair; then one tile row per level from level 2 on, together < tile / 2 × width.
-    /// - Otherwise (the writer's fallback): the full-width tile rows being filled, 2u × width, and
-    ///   one tile row per overview level, together < tile × width.
-    static func writerBytes(gridWidth: Int, gridHeight: Int, tileSize t: Int, unitHeight: Int, bytes: Int = 5) -> Int {
-        let u = max(t, unitHeight)
-        guard gridWidth % 2 == 0 && gridHeight % 2 == 0 else {
-            return (2 * u + t) * gridWidth * bytes
-        }
-        let strips = unitHeight < t ? 2 * t : 0
-        let touched = u % t == 0 ? 2 * u / t : (2 * u + t - 1) / t + 1
-        return (strips + (touched + 1) * t / 4 + t / 2) * gridWidth * bytes
+    /// (index Float32 + class Byte: 5; + 2 with the sensitivity's stability and range Byte COGs),
+    /// with units handed out in the writers' `TileOrder` and at most `inFlight` of them in flight
+    /// (`TileOrder.heldPixels`): on grids whose overviews halve exactly, a few tiles per overview
+    /// level whatever the grid's width; otherwise (the writers' row-by-row fallback) full-width
+    /// tile rows.
+    static func writerBytes(gridWidth: Int, gridHeight: Int, tileSize t: Int, unitWidth: Int, unitHeight: Int,
+                            inFlight: Int, bytes: Int = 5) -> Int {
+        TileOrder(width: gridWidth, height: gridHeight, tileSize: t)
+            .heldPixels(width: gridWidth, height: gridHeight, tileSize: t, unitWidth: unitWidth, unitHeight: unitHeight, inFlight: inFlight) * bytes
     }
 
     /// What a worker needs to predict and compress a tile: the tile, its predicted bytes and
@@ -66,8 +57,10 @@ public struct MemoryPlan: Sendable, Equatable {
         let tile = min(blockSize, 1024)
         let width = blockSize
         var height = blockSize
+        // At most two units in flight a thread (`inFlight` below).
         func writer(_ h: Int) -> Int {
-            writerBytes(gridWidth: grid.width, gridHeight: grid.height, tileSize: tile, unitHeight: h, bytes: writerBytesPerPixel)
+            writerBytes(gridWidth: grid.width, gridHeight: grid.height, tileSize: tile, unitWidth: width, unitHeight: h,
+                        inFlight: 2 * max(1, threads), bytes: writerBytesPerPixel)
         }
         let base = max(0, budget - cacheBytes - fixedBytes)
         // Whole blocks when one fits; otherwise halve the rows of a unit (strips of a block).

@@ -1,3 +1,4 @@
+import COGWriter
 import Foundation
 import GDALKit
 import RasterKernel
@@ -183,6 +184,18 @@ extension Runner {
         }, consume: consume)
     }
 
+    /// Units in the order the run's COG writers hold least in (`TileOrder`: the overview
+    /// quadtree's Z order over the tiles; row-major when the writers go row by row): a unit is
+    /// placed by the tile holding its top-left pixel, strips of one tile top to bottom.
+    func unitOrder(_ blocks: [Block]) -> [Block] {
+        let t = cogTileSize
+        let order = TileOrder(width: plan.grid.width, height: plan.grid.height, tileSize: t)
+        guard order.quadtreeLevels > 0 else { return blocks }
+        return blocks.map { (order.key(column: $0.window.x / t, row: $0.window.y / t), $0) }
+            .sorted { ($0.0.band, $0.0.position, $0.1.window.y, $0.1.window.x) < ($1.0.band, $1.0.position, $1.1.window.y, $1.1.window.x) }
+            .map(\.1)
+    }
+
     /// The same with state of each worker's own (scratch buffers reused from unit to unit), made
     /// by `state` on the worker's thread.
     func streamBlocks<State, T: Sendable>(rasters: [(layer: AlignedLayer, name: String)], mask: (layer: AlignedLayer, name: String)?,
@@ -193,7 +206,8 @@ extension Runner {
         let memory = memoryPlan
         // `units`: only these units of the grid (a shard's band, Shards.swift); their indices stay the grid's.
         let grid = plan.grid.blocks(width: memory.width, height: memory.height)
-        let blocks = units.map { Array(grid[$0]) } ?? grid
+        // Handed out in the COG writers' tile order (a permutation: results are keyed by block).
+        let blocks = unitOrder(units.map { Array(grid[$0]) } ?? grid)
         let workers = min(memory.workers, max(1, blocks.count))
         let pipeline = BlockPipeline<(Int, T)>(total: blocks.count, workers: workers, capacity: memory.inFlight)
         let capacity = memory.width * memory.height

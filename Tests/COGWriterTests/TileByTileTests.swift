@@ -28,18 +28,27 @@ import Testing
     }
 
     /// Writes `values` in windows of `bw` × `bh` from `threads` threads, in row-major order
-    /// (`scrambled` false: each thread takes the next window, as the compute stage hands out
-    /// units) or scrambled; returns the writer's buffer figures.
+    /// (`scrambled` false: each thread takes the next window), in `TileOrder` (`tileOrder`: as
+    /// the compute stage hands out units) or scrambled; returns the writer's buffer figures.
     @discardableResult
     static func write<S: COGSample>(_ values: [S], options: COGWriter<S>.Options, path: String, bw: Int, bh: Int,
-                                    threads: Int, scrambled: Bool) throws -> (tileLocal: Bool, now: Int, peak: Int, largest: Int) {
+                                    threads: Int, scrambled: Bool, tileOrder: Bool = false) throws -> (tileLocal: Bool, now: Int, peak: Int, largest: Int) {
         let (width, height) = (options.width, options.height)
         let writer = try COGWriter<S>(path: path, spillPath: path + ".spill", options: options)
         var all: [(Int, Int, Int, Int)] = []
         for y in stride(from: 0, to: height, by: bh) {
             for x in stride(from: 0, to: width, by: bw) { all.append((x, y, min(bw, width - x), min(bh, height - y))) }
         }
-        let windows = scrambled ? all.enumerated().sorted { ($0.offset * 7919) % 101 < ($1.offset * 7919) % 101 }.map(\.element) : all
+        var ordered = scrambled ? all.enumerated().sorted { ($0.offset * 7919) % 101 < ($1.offset * 7919) % 101 }.map(\.element) : all
+        if tileOrder {
+            let order = TileOrder(width: width, height: height, tileSize: options.tileSize, sizing: options.sizing)
+            let t = options.tileSize
+            ordered.sort { a, b in
+                let (ka, kb) = (order.key(column: a.0 / t, row: a.1 / t), order.key(column: b.0 / t, row: b.1 / t))
+                return (ka.band, ka.position, a.1, a.0) < (kb.band, kb.position, b.1, b.0)
+            }
+        }
+        let windows = ordered
         let lock = NSLock()
         nonisolated(unsafe) var next = 0
         nonisolated(unsafe) var failure: Error?
@@ -216,5 +225,43 @@ import Testing
         print("wide raster \(width)×\(height) tile \(t): tile by tile \(tiles), strips \(strips), row by row \(rows); full-width tile row \(fullRow), bound \(2 * half + levels)")
         let files = try ["tiles", "strips", "rows"].map { try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\($0).tif")) }
         #expect(files[0] == files[2] && files[1] == files[2])
+    }
+
+    /// In `TileOrder` (the compute stage's order) the writer holds a few tiles per level: the
+    /// same whatever the width, within `TileOrder.heldPixels`, for whole tiles, 2 × 2 tiles and
+    /// strips; row-major order on the same raster holds tile rows. The bytes equal the row-by-row
+    /// path's at 1 to 4 threads.
+    @Test func inTileOrderTheBuffersDoNotGrowWithTheWidth() throws {
+        let t = 16
+        let dir = try COGWriterTests.folder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var peaks: [Int: Int] = [:]
+        for side in [512, 1024] {
+            let values = COGWriterTests.floatValues(width: side, height: side, seed: 37)
+            let order = TileOrder(width: side, height: side, tileSize: t)
+            #expect(order.quadtreeLevels == cogOverviewSizes(width: side, height: side, tileSize: t).count)
+            try Self.write(values, options: try Self.options(Float.self, width: side, height: side, tile: t, rowByRow: true),
+                           path: "\(dir)/rows-\(side).tif", bw: 16, bh: 16, threads: 1, scrambled: false)
+            let rows = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/rows-\(side).tif"))
+            // The bound holds for one thread (the helper's threads may run apart without limit;
+            // the compute stage bounds the units in flight); more threads: the same bytes.
+            for (bw, bh, threads) in [(16, 16, 1), (32, 32, 1), (16, 4, 1), (16, 16, 4), (32, 32, 3), (16, 4, 4)] {
+                let label = "\(side)² units \(bw)×\(bh) threads \(threads)"
+                let f = try Self.write(values, options: try Self.options(Float.self, width: side, height: side, tile: t),
+                                       path: "\(dir)/z.tif", bw: bw, bh: bh, threads: threads, scrambled: false, tileOrder: true)
+                let bound = order.heldPixels(width: side, height: side, tileSize: t, unitWidth: bw, unitHeight: bh, inFlight: threads) * 4
+                #expect(f.tileLocal && f.now == 0, "\(label)")
+                #expect(threads > 1 || f.peak <= bound, "\(label): peak \(f.peak) > bound \(bound)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/z.tif")) == rows, "\(label): bytes")
+                if threads == 1 && bw == 16 && bh == 16 { peaks[side] = f.peak }
+            }
+            // Row-major: the partial tiles of a tile row per level, more than a tile row of level 1.
+            let r = try Self.write(values, options: try Self.options(Float.self, width: side, height: side, tile: t),
+                                   path: "\(dir)/r.tif", bw: 16, bh: 16, threads: 1, scrambled: false)
+            #expect(r.peak >= side / 2 * t * 4, "\(side)²: row-major peak \(r.peak)")
+        }
+        print("tile order, 16 px tiles, whole tiles, 1 thread: peak buffered bytes \(peaks)")
+        // One more level, one more tile and its feeding: not twice the width's worth.
+        #expect(peaks[1024]! <= peaks[512]! + 2 * t * t * 4, "\(peaks)")
     }
 }
