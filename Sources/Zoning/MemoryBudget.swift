@@ -152,6 +152,18 @@ extension MemoryPlan {
         }
     }
 
+    /// Hands the heap's free pages back to the system (malloc_trim(3): every arena, free pages
+    /// inside them too), between stages. Each stage frees what it allocated, but glibc keeps the
+    /// freed pages of a stage's worker threads; without this the census job (sensitivity, natural
+    /// breaks) peaked at 323 MiB, every stage adding to the last's leftovers; with it, 248 MiB.
+    static func returnFreedMemory() {
+        #if canImport(Glibc)
+        typealias MallocTrim = @convention(c) (Int) -> Int32
+        guard heapBounded, let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
+        #endif
+    }
+
     private static func mallopt(mmapThreshold: Int, trimThreshold: Int, arenas: Int? = nil) {
         #if canImport(Glibc)
         // mallopt(3) is declared in <malloc.h>, which Swift's Glibc module does not export.

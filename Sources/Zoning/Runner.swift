@@ -156,6 +156,7 @@ public struct Runner {
             let now = Date()
             timings[name] = (now.timeIntervalSince(clock) * 1000).rounded() / 1000
             logger.info("stage done", metadata: ["job": "\(plan.job.name)", "stage": "\(name)", "seconds": "\(timings[name]!)"])
+            MemoryPlan.returnFreedMemory()
             clock = now
         }
         let work = (staging as NSString).appendingPathComponent(".work")

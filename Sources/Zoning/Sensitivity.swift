@@ -277,7 +277,12 @@ final class SensitivityAccumulator: @unchecked Sendable {
     private let range: COGWriter<UInt8>
     /// By unit (block or strip) index; merged in that order (the consuming thread only).
     private var partials: [Int: SensitivityBlock] = [:]
-    private var statistics: [Int: [ScenarioStatistics]] = [:]
+    /// Data-driven breaks: per weight set the histogram so far (whole counts: merged as blocks
+    /// come, in any order) and, by unit index, the unit's sums (added in unit order at the end).
+    /// A unit's histograms are not kept: 10⁴ bins a weight set a unit came to ~90 MiB on the
+    /// census job.
+    private var histograms: [Histogram] = []
+    private var sums: [Int: [(sum: Double, squares: Double, valid: Int)]] = [:]
 
     init(runner: Runner, scenarios: Int, staging: String, work: String) throws {
         stabilityPath = (staging as NSString).appendingPathComponent("class_stability.tif")
@@ -315,16 +320,19 @@ final class SensitivityAccumulator: @unchecked Sendable {
         partials[block.index] = result
     }
 
-    func add(_ block: Block, _ result: [ScenarioStatistics]) { statistics[block.index] = result }
+    func add(_ block: Block, _ result: [ScenarioStatistics]) {
+        if histograms.isEmpty { histograms = result.map { Histogram(resolution: $0.histogram.resolution) } }
+        for (s, x) in result.enumerated() { histograms[s].merge(x.histogram) }
+        sums[block.index] = result.map { ($0.sum, $0.sumSquares, $0.valid) }
+    }
 
     /// Per weight set: the merged histogram and the sums in block order.
     func scenarioStatistics() throws -> [ScenarioStatistics] {
-        guard let first = statistics.values.first else { throw RunError(.software, "internal error: no scenario statistics") }
-        var total = first.map { _ in ScenarioStatistics(histogram: Histogram(), sum: 0, sumSquares: 0, valid: 0) }
-        for key in statistics.keys.sorted() {
-            for (s, x) in statistics[key]!.enumerated() {
-                total[s].histogram.merge(x.histogram)
-                total[s].sum += x.sum; total[s].sumSquares += x.sumSquares; total[s].valid += x.valid
+        guard !histograms.isEmpty else { throw RunError(.software, "internal error: no scenario statistics") }
+        var total = histograms.map { ScenarioStatistics(histogram: $0, sum: 0, sumSquares: 0, valid: 0) }
+        for key in sums.keys.sorted() {
+            for (s, x) in sums[key]!.enumerated() {
+                total[s].sum += x.sum; total[s].sumSquares += x.squares; total[s].valid += x.valid
             }
         }
         return total
