@@ -87,7 +87,10 @@ struct ShiftedWindow: Sendable {
         case nan
         /// Integer types: the value equals the (integral, in range) nodata.
         case exact(Float)
-        /// Float32: GDAL's `ARE_REAL_EQUAL` (equal, or closer than 2 × FLT_EPSILON × |a + b|).
+        /// Float32: GDAL's `ARE_REAL_EQUAL` (equal, or closer than 2 × FLT_EPSILON × |a + b|) on
+        /// the warper's Float64 working values, as the warp kernel tests it (`NotNearly`): in
+        /// Float32, a + b overflows near ±FLT_MAX and values up to 12 ulps from a -FLT_MAX
+        /// nodata would count as nodata.
         case close(Float)
 
         @inline(__always) func isNoData(_ v: Float) -> Bool {
@@ -95,7 +98,7 @@ struct ShiftedWindow: Sendable {
             case .none: return false
             case .nan: return v.isNaN
             case .exact(let n): return v == n
-            case .close(let n): return v == n || abs(v - n) < Float.ulpOfOne * abs(v + n) * 2
+            case .close(let n): return !NotNearly(noData: Double(n)).valid(Double(v))
             }
         }
     }

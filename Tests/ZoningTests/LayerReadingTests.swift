@@ -91,7 +91,7 @@ import Testing
         var description: String { "\(type.rawValue) \(size.0)×\(size.1) offset \(offset) nodata \(nodata.map { "\($0)" } ?? "none")" }
     }
 
-    /// Values with nodata, NaN, ±inf (Float32) and, for Float32 nodata, neighbours one ulp away.
+    /// Values with nodata, NaN, ±inf (Float32) and, for Float32 nodata, neighbours one and twelve ulps away.
     static func value(_ c: Case) -> (Int, Int) -> Float {
         { col, row in
             let k = (col * 7 + row * 13) % 101
@@ -104,6 +104,9 @@ import Testing
                 if k == 6 { return .nan }
                 if k == 7, let n = c.nodata, !n.isNaN { return Float(n).nextUp }
                 if k == 8, let n = c.nodata, !n.isNaN { return Float(n).nextDown }
+                // Twelve ulps away: outside ARE_REAL_EQUAL's tolerance (at most 8 ulps), so valid for GDAL.
+                if k == 9, let n = c.nodata, !n.isNaN { return (0..<12).reduce(Float(n)) { v, _ in v.nextUp } }
+                if k == 10, let n = c.nodata, !n.isNaN { return (0..<12).reduce(Float(n)) { v, _ in v.nextDown } }
                 if col == 19 && row == 14 { return .infinity }
                 if col == 21 && row == 16 { return -.infinity }
                 return Float(sin(Double(col) * 0.37) * 50 + Double(row) * 0.25)
@@ -122,6 +125,10 @@ import Testing
             Case(type: .float32, size: (40, 30), offset: (20.4, 30.8), nodata: nil),        // smaller than the grid, inside
             Case(type: .float32, size: (90, 80), offset: (100.2, -20.6), nodata: .nan),     // across the east and north edges
             Case(type: .float32, size: (400, 300), offset: (-120.3, -90.6), nodata: 0),    // much larger
+            // -FLT_MAX (a common nodata): the warper tests nodata on its Float64 working values,
+            // where value + nodata does not overflow; in Float32 it does, and values twelve ulps
+            // away would be taken for nodata.
+            Case(type: .float32, size: (170, 130), offset: (0.3, -0.3), nodata: -Double(Float.greatestFiniteMagnitude)),
             Case(type: .byte, size: (160, 120), offset: (-4.25, 1.4), nodata: 255),
             Case(type: .byte, size: (160, 120), offset: (0.2, 0.2), nodata: nil),
             Case(type: .int16, size: (160, 120), offset: (2.6, -3.7), nodata: -32768),
