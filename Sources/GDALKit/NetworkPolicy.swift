@@ -174,7 +174,8 @@ public enum NetworkPolicy {
     }
 
     /// Runs `body` with GDAL as registered (a job with `allow-network: true`): undoes `offline`'s
-    /// configuration if an earlier scope made it. Must not be entered inside an `offline` scope.
+    /// configuration if an earlier scope made it. Entered inside an `offline` scope of the same
+    /// thread (or the other way round) it stops the process: it would wait for itself.
     public static func online<R>(_ body: () throws -> R) rethrows -> R {
         try scope(.online, body)
     }
@@ -186,6 +187,14 @@ public enum NetworkPolicy {
 
     private static func scope<R>(_ mode: Mode, _ body: () throws -> R) rethrows -> R {
         GDAL.ensureRegistered()
+        // A scope of the other mode inside this thread's own scope would wait for itself forever.
+        let key = "HazardZoning.NetworkPolicy.mode"
+        let dictionary = Thread.current.threadDictionary
+        let outer = dictionary[key] as? String
+        precondition(outer == nil || outer == "\(mode)",
+                     "NetworkPolicy: a \(mode) scope inside a \(outer ?? "") scope on the same thread would wait for itself")
+        dictionary[key] = "\(mode)"
+        defer { dictionary[key] = outer }
         enter(mode)
         defer { leave() }
         return try body()

@@ -42,6 +42,18 @@ import Testing
         #expect(values == [Float](repeating: 7, count: rounds))
     }
 
+    /// An online scope inside an offline one of the same thread would wait for itself: it stops
+    /// the process instead (and the other way round); the same mode nests.
+    @Test func scopesOfBothModesOnOneThreadStopTheProcess() async {
+        await #expect(processExitsWith: .failure) { NetworkPolicy.offline { NetworkPolicy.online {} } }
+        await #expect(processExitsWith: .failure) { NetworkPolicy.online { NetworkPolicy.offline {} } }
+        await #expect(processExitsWith: .success) {
+            NetworkPolicy.offline { NetworkPolicy.offline {} }
+            NetworkPolicy.online { NetworkPolicy.scope(allowNetwork: true) {} }
+            NetworkPolicy.offline {}
+        }
+    }
+
     /// The offline configuration outlives its scope (it is undone only by an `online` scope, which
     /// no test in this process enters): a scope's end changes nothing another thread could see.
     @Test func theOfflineConfigurationOutlivesItsScope() {
