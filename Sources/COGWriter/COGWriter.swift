@@ -83,7 +83,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     private var levelSizes: [(width: Int, height: Int)]
     private var tiles: [[(offset: Int, size: Int)]]
 
-    /// Pixels held for later: a tile, a tile row, or level-1 rows. Counted by `meter`.
+    /// Pixels held for later: a tile, a tile row, or a tile row of the last quadtree level. Counted by `meter`.
     private final class Band {
         let width: Int
         let rows: Int
@@ -179,7 +179,7 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
     /// Overview levels (not counting the full resolution).
     public var overviewCount: Int { levelSizes.count - 1 }
 
-    /// Bytes of pixels the writer holds for later (tiles and tile rows being filled, level-1 rows):
+    /// Bytes of pixels the writer holds for later (tiles and tile rows being filled):
     /// now, the most at once so far, and the largest single buffer so far.
     var bufferedBytes: (now: Int, peak: Int, largest: Int) { meter.figures }
 
