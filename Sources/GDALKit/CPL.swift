@@ -42,6 +42,9 @@ public final class CStringList {
 /// GDAL configuration options for a scope, restored afterwards (like rasterio's `Env`).
 public enum ConfigOptions {
     /// Sets process-wide options for the duration of `body` and restores the previous values.
+    /// Scopes on other threads see these values and restore theirs over them (and GDAL may still
+    /// hold a pointer to a value being replaced): where the work stays on the calling thread, use
+    /// `withThreadLocalOptions`.
     public static func withOptions<R>(_ options: [String: String], _ body: () throws -> R) rethrows -> R {
         let keys = options.keys.sorted()
         let previous = keys.map { key in CPLGetConfigOption(key, nil).map { String(cString: $0) } }

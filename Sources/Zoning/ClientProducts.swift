@@ -242,7 +242,7 @@ extension Runner {
         var manifest = manifest
         for (i, product) in manifest.products.enumerated() where product.path.hasSuffix(".gpkg") {
             let path = (staging as NSString).appendingPathComponent(product.path)
-            try ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+            try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
                 try describeGeoPackage(path, manifest: manifest)
             }
             manifest.products[i] = try fileEntry(path, relativeTo: staging)

@@ -178,6 +178,29 @@ import Glibc
         #expect(try RiskDatabase(path: db).check(repair: false).ok)
     }
 
+    /// The GeoPackages' fixed timestamp is the run's own (a thread-local GDAL option): another
+    /// thread setting `OGR_CURRENT_DATE` process-wide meanwhile (another run in this process,
+    /// scoped as the runs scoped it before) neither replaces nor removes it.
+    @Test func theFixedGeoPackageDateHoldsWhileAnotherThreadSetsItsOwn() throws {
+        let fx = try databaseFixture()
+        final class Stop: @unchecked Sendable { let lock = NSLock(); var set = false
+            var isSet: Bool { lock.lock(); defer { lock.unlock() }; return set } }
+        let stop = Stop()
+        let other = Thread {
+            while !stop.isSet {
+                ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2011-11-11T11:11:11.000Z"]) { usleep(500) }
+            }
+        }
+        other.start()
+        let run = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2, runID: "a")).run()
+        stop.lock.lock(); stop.set = true; stop.lock.unlock()
+        let rows = try Dataset(open: "\(run.runDirectory)/zones.gpkg", flags: [.vector]).query("SELECT table_name, last_change FROM gpkg_contents")
+        #expect(!rows.isEmpty)
+        for row in rows {
+            #expect(row["last_change"].text?.hasPrefix("2000") == true, "\(row)")
+        }
+    }
+
     @Test func rerunReproducesTheProductsBitForBit() throws {
         let fx = try databaseFixture(products: "[risk-index, risk-class, risk-zones, statistics, maps]")
         _ = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2, runID: "a")).run()
