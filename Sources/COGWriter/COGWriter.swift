@@ -234,23 +234,14 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
                     continue
                 }
                 let index = tr * across + tc
-                lock.lock()
-                let band: Band
-                if let existing = partialTiles[index] { band = existing } else {
-                    band = Band(width: t, rows: t, zeroed: true, meter: meter)
-                    partialTiles[index] = band
-                }
-                lock.unlock()
+                let band = buffer(\.partialTiles, index) { Band(width: t, rows: t, zeroed: true, meter: meter) }
                 for r in y0..<y1 {
                     UnsafeMutableRawPointer(band.buffer.baseAddress! + (r - ty) * t + (x0 - tx))
                         .copyMemory(from: values.baseAddress! + (r - y) * width + (x0 - x), byteCount: (x1 - x0) * size)
                 }
-                lock.lock()
-                band.filled += (x1 - x0) * (y1 - y0)
-                let complete = band.filled == tw * th
-                if complete { partialTiles[index] = nil }
-                lock.unlock()
-                if complete { try completeTile(level: 0, row: tr, column: tc, UnsafePointer(band.buffer.baseAddress!), scratch!) }
+                if filled((x1 - x0) * (y1 - y0), of: tw * th, band, \.partialTiles, index) {
+                    try completeTile(level: 0, row: tr, column: tc, UnsafePointer(band.buffer.baseAddress!), scratch!)
+                }
             }
         }
     }
@@ -271,48 +262,29 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             let (pr, pc) = (tr / 2, tc / 2)
             let index = pr * ((up.width + t - 1) / t) + pc
             let (pw, ph) = (min(t, up.width - pc * t), min(t, up.height - pr * t))
-            lock.lock()
-            let band: Band
-            if let existing = quads[k + 1][index] { band = existing } else {
-                // Edge tiles are zero past the level's edge, as GDAL's COG driver fills them.
-                band = Band(width: t, rows: t, zeroed: pw < t || ph < t, meter: meter)
-                quads[k + 1][index] = band
-            }
-            lock.unlock()
+            // Edge tiles are zero past the level's edge, as GDAL's COG driver fills them.
+            let band = buffer(\.quads[k + 1], index) { Band(width: t, rows: t, zeroed: pw < t || ph < t, meter: meter) }
             above.makePixels(columns: (tc * half)..<(tc * half + tw / 2), rows: (tr * half)..<(tr * half + th / 2), from: tile,
                              originX: tc * t, originY: tr * t, stride: t,
                              into: band.buffer.baseAddress! + (tr % 2) * half * t + (tc % 2) * half, outStride: t)
-            lock.lock()
-            band.filled += (tw / 2) * (th / 2)
-            let complete = band.filled == pw * ph
-            if complete { quads[k + 1][index] = nil }
-            lock.unlock()
-            if complete { try completeTile(level: k + 1, row: pr, column: pc, UnsafePointer(band.buffer.baseAddress!), scratch) }
+            if filled((tw / 2) * (th / 2), of: pw * ph, band, \.quads[k + 1], index) {
+                try completeTile(level: k + 1, row: pr, column: pc, UnsafePointer(band.buffer.baseAddress!), scratch)
+            }
         } else if k < levels.count {
             // The levels below the quadtree are made row by row from this level's tile rows.
-            lock.lock()
-            let band: Band
-            if let existing = gathered[tr] { band = existing } else {
-                band = Band(width: size.width, rows: th, meter: meter)
-                gathered[tr] = band
-            }
-            lock.unlock()
+            let band = buffer(\.gathered, tr) { Band(width: size.width, rows: th, meter: meter) }
             for r in 0..<th {
                 UnsafeMutableRawPointer(band.buffer.baseAddress! + r * size.width + tc * t)
                     .copyMemory(from: tile + r * t, byteCount: tw * MemoryLayout<S>.stride)
             }
-            lock.lock()
-            band.filled += tw * th
-            let complete = band.filled == size.width * th
-            if complete { gathered[tr] = nil }
-            lock.unlock()
-            if complete { try feedPyramid(tr, band, level: k, scratch) }
+            if filled(tw * th, of: size.width * th, band, \.gathered, tr) { try feedPyramid(tr, band, level: k, scratch) }
         }
-        if k == 0 {
-            lock.lock()
-            completed += 1
-            lock.unlock()
-        }
+        if k == 0 { countCompleted() }
+    }
+
+    private func countCompleted() {
+        lock.lock(); defer { lock.unlock() }
+        completed += 1
     }
 
     /// Row by row: the window into the full-width tile rows it covers; a complete tile row is
@@ -327,24 +299,17 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
             let bandTop = b * t
             let bandRows = min(t, options.height - bandTop)
             let rowsHere = min(y + height, bandTop + bandRows) - row
-            lock.lock()
-            let band: Band
-            if let existing = bands[b] { band = existing } else { band = Band(width: W, rows: bandRows, meter: meter); bands[b] = band }
-            lock.unlock()
+            let band = buffer(\.bands, b) { Band(width: W, rows: bandRows, meter: meter) }
             for r in 0..<rowsHere {
                 let src = values.baseAddress! + (row - y + r) * width
                 let dst = band.buffer.baseAddress! + (row - bandTop + r) * W + x
                 UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: width * MemoryLayout<S>.stride)
             }
-            lock.lock()
-            band.filled += rowsHere * width
-            let complete = band.filled == bandRows * W
-            if complete { bands[b] = nil; completed += 1 }
-            lock.unlock()
-            if complete {
+            if filled(rowsHere * width, of: bandRows * W, band, \.bands, b) {
                 let scratch = TileScratch(tileSize: t, sample: S.self)
                 defer { scratch.deallocate() }
                 try encodeTileRow(level: 0, tileRow: b, rows: bandRows, width: W, scratch) { band.row($0) }
+                countCompleted()
                 try feedPyramid(b, band, level: 0, scratch)
             }
             row += rowsHere
@@ -393,6 +358,27 @@ public final class COGWriter<S: COGSample>: @unchecked Sendable {
         tiles[level][index] = (at, bytes.count)
         lock.unlock()
         try bytes.withUnsafeBytes { try pwriteAll(spill, $0, at, spillPath) }
+    }
+
+    /// The buffer being filled under `key` in `pending` (one of the dictionaries guarded by
+    /// `lock`), made by `make` if there is none yet.
+    private func buffer(_ pending: ReferenceWritableKeyPath<COGWriter, [Int: Band]>, _ key: Int, _ make: () -> Band) -> Band {
+        lock.lock(); defer { lock.unlock() }
+        if let existing = self[keyPath: pending][key] { return existing }
+        let band = make()
+        self[keyPath: pending][key] = band
+        return band
+    }
+
+    /// Counts `pixels` more put into `band` (by this thread, outside the lock); true once it holds
+    /// `total`, and then it is no longer pending: the caller alone goes on with it.
+    private func filled(_ pixels: Int, of total: Int, _ band: Band, _ pending: ReferenceWritableKeyPath<COGWriter, [Int: Band]>,
+                        _ key: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        band.filled += pixels
+        guard band.filled == total else { return false }
+        self[keyPath: pending][key] = nil
+        return true
     }
 
     /// Tile rows of level `level` (full-resolution tile rows, or the last quadtree level's) go
