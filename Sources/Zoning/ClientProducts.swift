@@ -242,7 +242,7 @@ extension Runner {
         var manifest = manifest
         for (i, product) in manifest.products.enumerated() where product.path.hasSuffix(".gpkg") {
             let path = (staging as NSString).appendingPathComponent(product.path)
-            try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+            try withFixedGeoPackageDate {
                 try describeGeoPackage(path, manifest: manifest)
             }
             manifest.products[i] = try fileEntry(path, relativeTo: staging)
@@ -380,4 +380,11 @@ enum STAC {
             throw RunError(.ioError, "\(path): cannot write: \(error.localizedDescription)")
         }
     }
+}
+
+/// Runs `body` with GDAL's GeoPackage timestamps fixed (`OGR_CURRENT_DATE`), so a GeoPackage is
+/// the same file for the same inputs. Set on the calling thread only, where the GeoPackage work
+/// runs: a process-wide option could be replaced or removed meanwhile by a run on another thread.
+func withFixedGeoPackageDate<R>(_ body: () throws -> R) rethrows -> R {
+    try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"], body)
 }

@@ -202,7 +202,7 @@ extension Runner {
         if let t = zoning?.townships { townships = try prepareTownships(t, work: dir) }
         let zonesGpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
         let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : (staging as NSString).appendingPathComponent("prevention.gpkg")
-        let features = try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+        let features = try withFixedGeoPackageDate {
             let n = try polygonizeCategories(zonesPath: polygonSource, gpkg: gpkg, layerName: "prevention_zones",
                                              categories: spec.categories, townships: townships,
                                              connectivity: zoning?.connectivity ?? 8)

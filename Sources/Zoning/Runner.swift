@@ -248,7 +248,7 @@ public struct Runner {
                 try writeCOG(from: zonesTmp, to: (staging as NSString).appendingPathComponent("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
                 let gpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
                 // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
-                features = try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+                features = try withFixedGeoPackageDate {
                     let n = try polygonize(zonesPath: zonesTmp, gpkg: gpkg, townships: townships, connectivity: zoning.connectivity)
                     try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", field: "class", legend: MapMaker(plan: plan, runID: runID).legend)
                     return n

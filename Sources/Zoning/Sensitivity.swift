@@ -482,7 +482,7 @@ extension Runner {
         // An empty selection still makes the layer, so the file always has the same layout.
         let filter = quoted.isEmpty ? "1 = 0" : "\"\(t.nameField)\" IN (\(quoted.joined(separator: ", ")))"
         do {
-            try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+            try withFixedGeoPackageDate {
                 let src = try Dataset(open: def.source, flags: [.vector])
                 let layer = try def.layer.map { try src.layer(named: $0) } ?? src.layer(0)
                 let out = try Utilities.vectorTranslate(src, to: gpkg, arguments: [

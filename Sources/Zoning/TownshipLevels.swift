@@ -23,7 +23,7 @@ extension Runner {
         let path = (staging as NSString).appendingPathComponent("township_levels.gpkg")
         let what = "zoning.townships (layer \(def.name))"
         do {
-            try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"]) {
+            try withFixedGeoPackageDate {
                 let src = try Dataset(open: def.source, flags: [.vector])
                 let layer = try def.layer.map { try src.layer(named: $0) } ?? src.layer(0)
                 func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }

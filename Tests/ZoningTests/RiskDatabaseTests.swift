@@ -188,7 +188,7 @@ import Glibc
         let stop = Stop()
         let other = Thread {
             while !stop.isSet {
-                ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2011-11-11T11:11:11.000Z"]) { usleep(500) }
+                ConfigOptions.withOptions(["OGR_CURRENT_DATE": "2011-11-11T11:11:11.000Z"]) { _ = usleep(500) }
             }
         }
         other.start()
