@@ -330,9 +330,6 @@ extension Runner {
         return try NetworkPolicy.scope(allowNetwork: plan.job.allowNetwork) { try runPlan(mergeRunID: runID) }
     }
 
-    /// The main pass's results from the shards: the index and class rasters of every band copied
-    /// into one raster each (shard 0's file, with the grid's metadata, receives the others' bands),
-    /// and the counts and sums added as one process adds them (per-unit sums in unit order).
     /// A VRT of the grid whose pixels are the shards' `file` (each written over its own band of
     /// units): one source per row of units of each shard, at the same place on the grid.
     func shardMosaic(_ shards: ShardSet, units: [Block], file: String, type: String) -> String {
@@ -358,6 +355,9 @@ extension Runner {
             + "  <VRTRasterBand dataType=\"\(type)\" band=\"1\">\n\(sources)  </VRTRasterBand>\n</VRTDataset>\n"
     }
 
+    /// The main pass's results from the shards: their index and class rasters streamed into the
+    /// products' writers (through `shardMosaic`), and the counts and sums added as one process
+    /// adds them (per-unit sums in unit order).
     func mergeShards(_ shards: ShardSet, indexPath: String?, indexTemporary: String?, classPath: String,
                      work: String) throws -> StreamStats {
         let first = shards.records[0]
@@ -368,22 +368,17 @@ extension Runner {
         // through one VRT per product that places each shard's units where they lie on the grid.
         let (indexWriter, indexRaw, classWriter, _) = try mainPassWriters(
             indexPath: indexPath, indexTemporary: indexTemporary, classPath: classPath, work: work, shardRasters: nil)
+        let withIndex = indexWriter != nil || indexRaw != nil
         var rasters: [(layer: AlignedLayer, name: String)] = []
         do {
-            if indexWriter != nil || indexRaw != nil {
-                let vrt = (work as NSString).appendingPathComponent("shards-risk_index.vrt")
-                try shardMosaic(shards, units: units, file: "risk_index.tif", type: "Float32").write(toFile: vrt, atomically: true, encoding: .utf8)
-                rasters.append((.file(vrt), "\(shards.path) (the shards' risk_index.tif)"))
-            }
-            if classWriter != nil {
-                let vrt = (work as NSString).appendingPathComponent("shards-risk_class.vrt")
-                try shardMosaic(shards, units: units, file: "risk_class.tif", type: "Byte").write(toFile: vrt, atomically: true, encoding: .utf8)
-                rasters.append((.file(vrt), "\(shards.path) (the shards' risk_class.tif)"))
+            for (wanted, file, type) in [(withIndex, "risk_index.tif", "Float32"), (classWriter != nil, "risk_class.tif", "Byte")] where wanted {
+                let vrt = (work as NSString).appendingPathComponent("shards-\((file as NSString).deletingPathExtension).vrt")
+                try shardMosaic(shards, units: units, file: file, type: type).write(toFile: vrt, atomically: true, encoding: .utf8)
+                rasters.append((.file(vrt), "\(shards.path) (the shards' \(file))"))
             }
         } catch {
             throw RunError(.ioError, "\(work): cannot write the shards' mosaic: \(error)")
         }
-        let withIndex = indexWriter != nil || indexRaw != nil
         var merged = 0
         try streamBlocks(rasters: rasters, mask: nil, state: {}) { _, block, buffers, _ in
             if withIndex {
