@@ -410,14 +410,19 @@ public struct ModelCompiler: Sendable {
 
     /// Entropy nodes whose weights are unknown but whose members need none: computable in one pass.
     public func nextEntropyNodes(_ resolution: ModelResolution) -> [ModelNode] {
+        nextEntropyNodes(resolved: Set(resolution.entropy.keys))
+    }
+
+    /// The same, given the names of the entropy nodes whose weights are known.
+    func nextEntropyNodes(resolved: Set<String>) -> [ModelNode] {
         let byName = Dictionary(uniqueKeysWithValues: job.indices.map { ($0.name, $0) })
         func ready(_ name: String) -> Bool {
             guard let node = byName[name] else { return true }
-            if node.form == .entropy && resolution.entropy[name] == nil { return false }
+            if node.form == .entropy && !resolved.contains(name) { return false }
             return node.members.allSatisfy(ready)
         }
         return (job.indices + [job.combine.node]).filter { node in
-            node.form == .entropy && resolution.entropy[node.name] == nil && node.members.allSatisfy(ready)
+            node.form == .entropy && !resolved.contains(node.name) && node.members.allSatisfy(ready)
         }
     }
 }

@@ -90,31 +90,6 @@ extension MemoryPlan {
     }
 }
 
-extension Runner {
-    /// The compute stage's cut for this run (see `MemoryPlan`).
-    var memoryPlan: MemoryPlan {
-        // The weight scenarios' stability and range COGs are two more Byte writers.
-        let sensitivity = plan.job.sensitivity != nil && plan.job.outputs.products.contains(.sensitivity)
-        return MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
-                               threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes,
-                               writerBytesPerPixel: sensitivity ? 7 : 5)
-    }
-
-    /// A failure while writing products, named by the output folder: a full file system is one
-    /// line with "no space left on device" (exit 74), whatever GDAL, libtiff or Cairo reported.
-    func writeFailure(_ error: Error) -> Error {
-        var st = statvfs()
-        let full = statvfs(plan.outputDirectory, &st) == 0 && UInt64(st.f_bavail) * UInt64(st.f_frsize) < 64 << 10
-        if full {
-            return RunError(.ioError, "\(plan.outputDirectory): no space left on device (the run was not published; free space and run again)")
-        }
-        if let e = error as? GDALError {
-            return RunError(.ioError, "\(plan.outputDirectory): writing the run failed: \(e.message)")
-        }
-        return error
-    }
-}
-
 #if canImport(Glibc)
 import Glibc
 #endif

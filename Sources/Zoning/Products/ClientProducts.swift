@@ -25,7 +25,7 @@ struct RasterProduct {
     let classes: [Class]?
 }
 
-extension Runner {
+extension RunScoped {
     /// The rasters a run may publish, with what they hold.
     var rasterProducts: [RasterProduct] {
         let scheme = plan.job.classify.scheme
@@ -92,13 +92,13 @@ extension Runner {
             guard FileManager.default.fileExists(atPath: path) else { continue }
             let qml = (path as NSString).deletingPathExtension + ".qml"
             guard let classes = product.classes else {
-                try write(Data(QGISStyle.rampQML(stops: Runner.indexRamp, min: 0, max: 1).utf8), to: qml)
+                try write(Data(QGISStyle.rampQML(stops: IndexStyle.ramp, min: 0, max: 1).utf8), to: qml)
                 continue
             }
             do {
                 let ds = try Dataset(open: path, flags: [.raster])
                 let band = try ds.band(1)
-                let counts = try Runner.valueCounts(band, width: ds.width, height: ds.height)
+                let counts = try Self.valueCounts(band, width: ds.width, height: ds.height)
                 let top = classes.map(\.value).max() ?? 0
                 let byValue = Dictionary(uniqueKeysWithValues: classes.map { ($0.value, $0) })
                 try band.setColorTable((0...top).map { v in byValue[v].map { ($0.rgb.0, $0.rgb.1, $0.rgb.2, 255) } ?? (0, 0, 0, 0) })
@@ -120,10 +120,6 @@ extension Runner {
             try write(Data(QGISStyle.palettedQML(entries: legend).utf8), to: qml)
         }
     }
-
-    /// The index's colour ramp (green → yellow → red), shared by the QML and the legend.
-    static let indexRamp: [(Double, RGB)] = [(0, RGB(26, 150, 65)), (0.25, RGB(166, 217, 106)), (0.5, RGB(255, 255, 191)),
-                                             (0.75, RGB(253, 174, 97)), (1, RGB(215, 25, 28))]
 
     /// Pixels per value 0…255 of a Byte band, in full-width strips.
     static func valueCounts(_ band: RasterBand, width: Int, height: Int) throws -> [Int] {
@@ -387,4 +383,11 @@ enum STAC {
 /// runs: a process-wide option could be replaced or removed meanwhile by a run on another thread.
 func withFixedGeoPackageDate<R>(_ body: () throws -> R) rethrows -> R {
     try ConfigOptions.withThreadLocalOptions(["OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"], body)
+}
+
+/// The risk index's style.
+enum IndexStyle {
+    /// The index's colour ramp (green → yellow → red), shared by the QML and the legend.
+    static let ramp: [(Double, RGB)] = [(0, RGB(26, 150, 65)), (0.25, RGB(166, 217, 106)), (0.5, RGB(255, 255, 191)),
+                                        (0.75, RGB(253, 174, 97)), (1, RGB(215, 25, 28))]
 }

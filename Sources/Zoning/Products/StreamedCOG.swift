@@ -6,13 +6,43 @@ import RasterKernel
 /// The risk index and risk class COGs, written by the streamed writer (Sources/COGWriter) while
 /// the main pass (or the classify pass) produces blocks, instead of a temporary GeoTIFF and
 /// GDAL's COG driver afterwards.
-extension Runner {
-    /// What a streamed product is: its pixel type, nodata, overview resampling and band metadata.
-    enum StreamedProduct {
-        case index
-        case classes
+/// What a streamed product is: its pixel type, nodata, overview resampling and band metadata.
+enum StreamedProduct {
+    case index
+    case classes
 
-        var file: String { self == .index ? "risk_index.tif" : "risk_class.tif" }
+    var file: String { self == .index ? "risk_index.tif" : "risk_class.tif" }
+}
+
+/// Writing products: small files and Cloud-Optimized GeoTIFFs.
+extension RunScoped {
+    func write(_ data: Data, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw RunError(.ioError, "\(path): cannot write")
+        }
+    }
+
+    /// The COG tile edge: the block size up to 1024 px. GDAL's COG driver builds overviews in
+    /// chunks of a tile row, so 4096-px tiles alone take ~300 MiB for an 8192-px-wide Float32
+    /// raster (measured by scripts/bench-memory), above the memory budget; tiles past 1024 px
+    /// also serve no COG reader better.
+    var cogTileSize: Int { min(plan.blockSize, 1024) }
+
+    func writeCOG(from source: String, to destination: String, resampling: String, predictor: String?) throws {
+        let src = try Dataset(open: source, flags: [.raster])
+        try describeBand(of: src, for: destination)
+        let cogThreads = MemoryPlan.cogThreads(blockSize: cogTileSize, bytesPerPixel: (try src.band(1)).pixelType == .byte ? 1 : 4,
+                                               threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes)
+        var args = ["-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=\(cogTileSize)",
+                    "-co", "OVERVIEW_RESAMPLING=\(resampling)", "-co", "NUM_THREADS=\(cogThreads)"]
+            + tiffTagArguments(for: destination)
+        if let predictor { args += ["-co", "PREDICTOR=\(predictor)"] }
+        do {
+            let out = try Utilities.translate(src, to: destination, arguments: args)
+            try out.close()
+        } catch {
+            throw RunError(.ioError, "\(destination): cannot write the Cloud-Optimized GeoTIFF: \((error as? GDALError)?.message ?? "\(error)")")
+        }
     }
 
     /// Where the main pass writes a raster: the staging folder when the run publishes it, else
@@ -20,6 +50,15 @@ extension Runner {
     func streamedPath(_ product: StreamedProduct, staging: String, work: String) -> String {
         let published = plan.job.outputs.products.contains(product == .index ? .riskIndex : .riskClass)
         return ((published ? staging : work) as NSString).appendingPathComponent(product.file)
+    }
+
+    /// The files of a run staged in `staging`: the index and class rasters where the main pass
+    /// writes them, the temporaries in `staging/.work`.
+    func stagedFiles(in staging: String) -> RunFiles {
+        let work = (staging as NSString).appendingPathComponent(".work")
+        let indexCOG = plan.job.outputs.products.contains(.riskIndex) ? streamedPath(.index, staging: staging, work: work) : nil
+        return RunFiles(staging: staging, work: work, indexCOG: indexCOG, indexTemporary: indexTemporary(work: work),
+                        classRaster: streamedPath(.classes, staging: staging, work: work))
     }
 
     /// The descriptive TIFF tags of a product exactly as GDAL's COG driver writes them today: a

@@ -4,7 +4,7 @@ import Logging
 import RasterKernel
 
 /// The run's inputs: the job's identity and every file read, with size and checksum.
-extension Runner {
+extension RunScoped {
 
     func jobInfo() -> Manifest.JobInfo {
         var h = SHA256()

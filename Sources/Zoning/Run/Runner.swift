@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GDALKit
 import Logging
 import RasterKernel
@@ -60,12 +63,14 @@ public struct RunResult: Sendable {
 }
 
 
-/// Executes a plan: prepares aligned sources, streams blocks through the kernel on worker threads,
-/// writes Cloud-Optimized GeoTIFFs, the manifest, and publishes atomically.
-public struct Runner {
+/// Executes a plan: takes the output lock, describes and hashes the inputs, skips a run that is
+/// up to date, stages the run's stages (`Pipeline`) in a staging folder, re-checks the inputs and
+/// publishes atomically, records the run in the risk database.
+public struct Runner: RunScoped {
     public let plan: Plan
     public let options: RunOptions
     public var logger: Logger
+    var env: RunEnvironment { RunEnvironment(plan: plan, options: options, logger: logger) }
 
     public init(plan: Plan, options: RunOptions = RunOptions(), logger: Logger = Logger(label: "hazard-zoning")) {
         self.plan = plan
@@ -143,234 +148,29 @@ public struct Runner {
         }
     }
 
-    /// The stages in order: `alignStage` (scan and align) → `resolveModel` (statistics passes) →
-    /// `stream` (the main pass) → `classify` → zones and statistics → prevention → sensitivity →
-    /// `writeCOG` → maps → run record → manifest. A shard of a sharded run (Shards.swift) runs the
-    /// first three over its band; its merge runs this function with `shards`, `mergeShards`
-    /// standing for the first two and the main pass.
+    /// The run's stages (`Pipeline`) on a context staged in `staging`; returns the manifest.
     private func execute(staging: String, runID: String, started: Date, inputs: [Manifest.Input],
                          job: Manifest.JobInfo, shards: ShardSet? = nil) throws -> Manifest {
-        var timings: [String: Double] = [:]
-        var clock = Date()
-        func lap(_ name: String) {
-            let now = Date()
-            timings[name] = (now.timeIntervalSince(clock) * 1000).rounded() / 1000
-            logger.info("stage done", metadata: ["job": "\(plan.job.name)", "stage": "\(name)", "seconds": "\(timings[name]!)"])
-            MemoryPlan.returnFreedMemory()
-            clock = now
-        }
-        let work = (staging as NSString).appendingPathComponent(".work")
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-
-        timings["hash_inputs"] = (clock.timeIntervalSince(started) * 1000).rounded() / 1000
-        var inputs = inputs
-
-        // 1. Align every layer onto the grid (LayerReading.swift) and check the sources: a raster
-        //    the warper aligns is scanned here (an all-nodata one refused before any computing); a
-        //    raster read as a shifted window is counted while the passes read it (refused after
-        //    the first pass that reads all its blocks).
-        let (aligned, maskLayer) = try alignStage(inputs: &inputs, work: work)
-        lap("align")
-
-        let products0 = plan.job.outputs.products
-        // The index and class COGs are written as the blocks come (StreamedCOG.swift); the later
-        // stages read the class COG and an uncompressed index (when one reads it).
-        let indexCOG = products0.contains(.riskIndex) ? streamedPath(.index, staging: staging, work: work) : nil
-        let indexRaw = indexTemporary(work: work)
-        let indexTmp = indexRaw ?? indexCOG ?? ""
-        let classTmp = streamedPath(.classes, staging: staging, work: work)
-        var modelInfo: Manifest.ModelInfo
-        var townships: (Townships, String)?
-        var sensitivity: (SensitivitySetup, SensitivityAccumulator)?
-        var stats: StreamStats
-        if let shards {
-            // The merge of a sharded run: the shards did steps 2 and 3 over their bands (Shards.swift).
-            modelInfo = shards.model
-            townships = try townshipsStage(work: work)
-            stats = try mergeShards(shards, indexPath: indexCOG, indexTemporary: indexRaw, classPath: classTmp, work: work)
-            for (l, t) in stats.sourceCounts.sorted(by: { $0.key < $1.key }) where l < plan.sources.count {
-                inputs[l].statistics = t.statistics
-                if t.valid == 0 { throw noValidPixels(plan.sources[l], t) }
-            }
-        } else {
-            // 2. The model: data-driven ranges and weights (statistics passes), the kernel.
-            let (kernel, resolvedModel, resolution) = try checkingSources(aligned) { try resolveModel(aligned: aligned, mask: maskLayer) }
-            modelInfo = resolvedModel
-            if modelInfo.statisticsPasses > 0 { lap("statistics") }
-
-            // The townships on the grid (statistics, zones, and the sensitivity tallies of the main pass).
-            townships = try townshipsStage(work: work)
-            // Weight scenarios (sensitivity:) run inside the main pass.
-            if let spec = plan.job.sensitivity, products0.contains(.sensitivity) {
-                let setup = try prepareSensitivity(spec, resolution: resolution, towns: townships?.0.names.count ?? 0)
-                sensitivity = (setup, try SensitivityAccumulator(runner: self, scenarios: setup.scenarioCount, staging: staging, work: work))
-            }
-
-            // 3. Stream blocks through the kernel; classify.
-            stats = try checkingSources(aligned) {
-                try stream(aligned: aligned, mask: maskLayer, kernel: kernel, indexPath: indexCOG, indexTemporary: indexRaw,
-                           classPath: classTmp, work: work, sensitivity: sensitivity, townshipPath: townships?.1)
-            }
-            for (l, layer) in aligned.enumerated() {
-                guard let t = layer.tally?.total else { continue }
-                inputs[l].statistics = t.statistics
-            }
-            if let (setup, accumulator) = sensitivity, setup.classifiers != nil { try accumulator.finishCOGs(self) }
-        }
-        modelInfo.nonFiniteResults = stats.counters.nonFinite
-        if stats.counters.outOfRange > 0 {
-            throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
-        }
-        let classification = try classify(&stats, indexPath: indexTmp, classPath: classTmp, work: work)
-        for (l, source) in plan.sources.enumerated() {
-            var st = inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
-            st.gridValid = stats.layerValid[l]
-            st.gridNodata = plan.grid.pixelCount - stats.layerValid[l]
-            inputs[l].statistics = st
-            if stats.layerValid[l] == 0 {
-                throw RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels on the grid (all nodata, NaN or ±inf where it overlaps)")
-            }
-        }
-        if stats.classCounts.dropFirst().allSatisfy({ $0 == 0 }) {
-            throw RunError(.dataError, "\(plan.job.file): the risk index has no valid pixel on the grid (every pixel is nodata: outside the mask, or some layer is nodata there, or a normalisation gives nodata); nothing was published")
-        }
-        lap("compute")
-
-        // 3. Zones and statistics per township; prevention.
-        var zoningInfo: Manifest.ZoningInfo?
-        var totalsInfo: [Manifest.TotalInfo]?
-        var totalTransitions: [ChangeReport.TotalTransitions] = []
-        if let zoning = plan.job.zoning {
-            var features: Int?
-            if products0.contains(.riskZones) {
-                let zonesTmp = (work as NSString).appendingPathComponent("risk_zones.tif")
-                try generalise(classPath: classTmp, zonesPath: zonesTmp, zoning: zoning)
-                try writeCOG(from: zonesTmp, to: (staging as NSString).appendingPathComponent("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
-                let gpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
-                // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
-                features = try withFixedGeoPackageDate {
-                    let n = try polygonize(zonesPath: zonesTmp, gpkg: gpkg, townships: townships, connectivity: zoning.connectivity)
-                    try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", field: "class", legend: MapMaker(plan: plan, runID: runID).legend)
-                    return n
-                }
-            }
-            if let t = zoning.townships, let (towns, path) = townships, products0.contains(.statistics) {
-                var rows = try townshipStatistics(classPath: classTmp, indexPath: indexTmp, townshipPath: path, townships: towns,
-                                                  level: t.level, thresholds: classification.breaks)
-                if !zoning.totals.isEmpty {
-                    // The run `latest` points at (the lock is held): its classes give the totals per change.
-                    let previousClasses = Publisher(outputDirectory: plan.outputDirectory).latestRun
-                        .map { ($0 as NSString).appendingPathComponent("risk_class.tif") }
-                        .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
-                    let sums = try computeTotals(classPath: classTmp, townshipPath: path, townshipCount: towns.names.count,
-                                                 mask: maskLayer, previousClassPath: previousClasses, work: work)
-                    addTotals(sums, to: &rows)
-                    totalsInfo = self.totalsInfo(sums)
-                    totalTransitions = zip(zoning.totals, sums).compactMap { total, s in
-                        s.byTransition.map { ChangeReport.TotalTransitions(name: total.name, byTransition: $0) }
-                    }
-                }
-                try writeTownshipLevels(rows, townships: t, staging: staging)
-                try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("stats.json"))
-                try write(Data(Runner.statisticsCSV(rows, scheme: plan.job.classify.scheme).utf8),
-                          to: (staging as NSString).appendingPathComponent("stats.csv"))
-            }
-            zoningInfo = .init(majority: zoning.majority, minAreaHa: zoning.minAreaHectares,
-                               sieveThresholdPixels: zoning.minAreaHectares.map(sieveThreshold(hectares:)),
-                               connectivity: zoning.connectivity, zoneFeatures: features)
-            lap("zoning")
-        }
-        var preventionInfo: Manifest.PreventionInfo?
-        if let prevention = plan.prevention, products0.contains(.prevention) {
-            preventionInfo = try runPrevention(prevention, classPath: classTmp, staging: staging, work: work)
-            lap("prevention")
-        }
-        let exports = try exportZones(staging: staging)
-        var sensitivityInfo: Manifest.SensitivityInfo?
-        if let (setup, accumulator) = sensitivity {
-            sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, aligned: aligned, mask: maskLayer,
-                                                    classPath: classTmp, townships: townships, staging: staging)
-            lap("sensitivity")
-        }
-
-        // 4. Cloud-Optimized GeoTIFFs: the index and class COGs are already in the staging folder
-        //    (written by the main and classify passes); their colour tables and attribute tables.
-        let scheme = plan.job.classify.scheme
-        report("write", 0, plan.job.outputs.products.count)
-        try FileManager.default.removeItem(atPath: work)
-        try finishRasters(in: staging)
-        lap("write_cog")
-
-        // 5. Maps (PDF + PNG) and QGIS styles.
-        if plan.job.outputs.products.contains(.maps) {
-            _ = try MapMaker(plan: plan, runID: runID).render(folder: staging)
-            lap("maps")
-        }
-
-        // 5b. The job and layer definitions as run, the changes since the previous run (RunRecord.swift).
-        let applied = try keepRunRecord(staging: staging, runID: runID, model: modelInfo, totals: totalTransitions)
-
-        // Every file of the run, with size and checksum.
-        let names = try runFiles(in: staging)
-        let products = try names.map { try fileEntry((staging as NSString).appendingPathComponent($0), relativeTo: staging) }
-
-        // 6. Manifest.
-        let classes = scheme.classes.map {
-            Manifest.ClassCount(value: Int($0.value), name: "\($0.name) \($0.english)", pixels: stats.classCounts[Int($0.value)])
-        }
-        let valid = classes.reduce(0) { $0 + $1.pixels }
-        let iso = ISO8601DateFormatter()
-        timings["total"] = (Date().timeIntervalSince(started) * 1000).rounded() / 1000
-        var manifest = Manifest(
-            runId: runID, started: iso.string(from: started), finished: iso.string(from: Date()),
-            tool: .init(name: ToolInfo.name, version: ToolInfo.version, gdal: GDAL.version, proj: GDAL.projVersion),
-            job: job,
-            grid: .init(crs: plan.crsName, width: plan.grid.width, height: plan.grid.height,
-                        geoTransform: plan.grid.geoTransform, blockSize: plan.blockSize),
-            inputs: inputs, products: products, classification: classification, zoning: zoningInfo,
-            statistics: .init(validPixels: valid, nodataPixels: stats.classCounts[0],
-                              indexMin: valid > 0 ? Double(stats.indexMin) : nil,
-                              indexMax: valid > 0 ? Double(stats.indexMax) : nil,
-                              indexMean: valid > 0 ? stats.indexSum / Double(valid) : nil, classes: classes),
-            timings: timings, threads: options.threads)
-        manifest.prevention = preventionInfo
-        manifest.totals = totalsInfo
-        manifest.exports = exports.isEmpty ? nil : exports
-        manifest.model = modelInfo
-        manifest.sensitivity = sensitivityInfo
-        manifest.applied = applied
-        return try writeManifestAndCatalogue(manifest, staging: staging)
+        let files = stagedFiles(in: staging)
+        try FileManager.default.createDirectory(atPath: files.work, withIntermediateDirectories: true)
+        let context = RunContext(env: env, runID: runID, started: started, files: files, inputs: inputs, job: job, shards: shards)
+        try Pipeline(env, role: shards == nil ? .run : .merge).run(context)
+        return context.required(context.manifest, .manifest, by: "runner")
     }
+}
 
-    /// Stage 1 (scan and align): every source checked (a raster's statistics into `inputs`) and
-    /// aligned onto the grid; the aligned layers in the plan's order and the aligned mask.
-    func alignStage(inputs: inout [Manifest.Input], work: String) throws -> (aligned: [AlignedLayer], mask: AlignedLayer?) {
-        var all = plan.sources
-        if let mask = plan.mask { all.append(mask) }
-        var aligned: [AlignedLayer] = []
-        for (i, source) in all.enumerated() {
-            report("align", i, all.count)
-            let layer = try alignLayer(source, work: work)
-            if source.kind == .raster, layer.tally == nil {
-                inputs[i].statistics = try scanSource(source).statistics
-            }
-            inputs[i].alignment = layer.alignment.rawValue
-            aligned.append(layer)
+extension RunScoped {
+    /// A failure while writing products, named by the output folder: a full file system is one
+    /// line with "no space left on device" (exit 74), whatever GDAL, libtiff or Cairo reported.
+    func writeFailure(_ error: Error) -> Error {
+        var st = statvfs()
+        let full = statvfs(plan.outputDirectory, &st) == 0 && UInt64(st.f_bavail) * UInt64(st.f_frsize) < 64 << 10
+        if full {
+            return RunError(.ioError, "\(plan.outputDirectory): no space left on device (the run was not published; free space and run again)")
         }
-        report("align", all.count, all.count)
-        let mask = plan.mask == nil ? nil : aligned.removeLast()
-        return (aligned, mask)
-    }
-
-    /// The townships on the grid, when statistics, zones or the sensitivity tallies need them.
-    func townshipsStage(work: String) throws -> (Townships, String)? {
-        let products = plan.job.outputs.products
-        guard let t = plan.job.zoning?.townships,
-              products.contains(.statistics) || products.contains(.riskZones) || products.contains(.sensitivity) else { return nil }
-        return try prepareTownships(t, work: work)
-    }
-
-    func report(_ stage: String, _ done: Int, _ total: Int) {
-        options.progress?(Progress(stage: stage, done: done, total: total))
+        if let e = error as? GDALError {
+            return RunError(.ioError, "\(plan.outputDirectory): writing the run failed: \(e.message)")
+        }
+        return error
     }
 }

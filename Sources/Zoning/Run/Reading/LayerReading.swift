@@ -256,6 +256,7 @@ extension RasterBand {
     }
 }
 
+/// The window path's tolerances and kernels (`shiftedWindow`).
 extension Runner {
     /// The tolerance of the window path: a grid pixel's centre closer than this (in source pixels)
     /// to a source pixel's edge leaves the source to the warper. There `gdalwarp -r near` picks a
@@ -264,6 +265,20 @@ extension Runner {
     /// 30 µm shift of a 30 m pixel).
     static let windowEdgeTolerance = 1e-6
 
+    /// Resampling kernels whose result is the source pixel itself when the grid's pixel centres
+    /// fall on the source's pixel centres (same pixel size, whole-pixel offset): the kernel's
+    /// weights are 1 for that pixel and 0 for its neighbours, the footprint of `average`/`mode`
+    /// is that one pixel, and gdalwarp makes a pixel nodata when the source pixel under its
+    /// centre is nodata. Checked against gdalwarp on every pixel (LayerReadingTests), including
+    /// nodata neighbours and sources that end inside the grid.
+    static let centredKernels: Set<String> = ["bilinear", "cubic", "cubicspline", "lanczos", "average", "mode"]
+
+    /// How far (in source pixels) a grid centre may lie from a source centre for `centredKernels`
+    /// to read a window: far below any real offset, far above the rounding of the coordinates.
+    static let windowCentreTolerance = 1e-9
+}
+
+extension RunScoped {
     /// Aligns a source for reading: the window path or burning per block where they give exactly
     /// what `gdalwarp` / `gdal_rasterize` with the plan's arguments give; otherwise `align`.
     func alignLayer(_ source: SourcePlan, work: String) throws -> AlignedLayer {
@@ -286,18 +301,6 @@ extension Runner {
             return .file(try align(source, work: work), alignment: .proximity)
         }
     }
-
-    /// Resampling kernels whose result is the source pixel itself when the grid's pixel centres
-    /// fall on the source's pixel centres (same pixel size, whole-pixel offset): the kernel's
-    /// weights are 1 for that pixel and 0 for its neighbours, the footprint of `average`/`mode`
-    /// is that one pixel, and gdalwarp makes a pixel nodata when the source pixel under its
-    /// centre is nodata. Checked against gdalwarp on every pixel (LayerReadingTests), including
-    /// nodata neighbours and sources that end inside the grid.
-    static let centredKernels: Set<String> = ["bilinear", "cubic", "cubicspline", "lanczos", "average", "mode"]
-
-    /// How far (in source pixels) a grid centre may lie from a source centre for `centredKernels`
-    /// to read a window: far below any real offset, far above the rounding of the coordinates.
-    static let windowCentreTolerance = 1e-9
 
     /// The shifted window that equals `gdalwarp` with the plan's arguments, or nil when the
     /// source needs the warper (another CRS or pixel size, rotation, a resampling other than

@@ -2,7 +2,7 @@ import Foundation
 import GDALKit
 import RasterKernel
 
-extension Runner {
+extension RunScoped {
     /// Source pixels read for the counts at most: a few times the grid, at least 1 Mi.
     static func scanSampleLimit(gridPixels: Int) -> Int { max(4 * gridPixels, 1 << 20) }
 

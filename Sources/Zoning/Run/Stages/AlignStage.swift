@@ -3,8 +3,38 @@ import GDALKit
 import Logging
 import RasterKernel
 
-/// Stage 1: sources onto the grid.
-extension Runner {
+/// Stage 1, align: every source checked (a raster's statistics into the inputs) and aligned onto
+/// the grid (`LayerReading.swift`): a raster the warper aligns is scanned here (an all-nodata one
+/// refused before any computing); a raster read as a shifted window is counted while the passes
+/// read it (refused after the first pass that reads all its blocks).
+struct AlignStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
+
+    var name: String { "align" }
+    var reads: [RunProduct] { [] }
+    var produces: [RunProduct] { [.alignedLayers] }
+
+    func run(_ context: RunContext) throws {
+        var all = plan.sources
+        if let mask = plan.mask { all.append(mask) }
+        var aligned: [AlignedLayer] = []
+        for (i, source) in all.enumerated() {
+            report("align", i, all.count)
+            let layer = try alignLayer(source, work: context.files.work)
+            if source.kind == .raster, layer.tally == nil {
+                context.inputs[i].statistics = try scanSource(source).statistics
+            }
+            context.inputs[i].alignment = layer.alignment.rawValue
+            aligned.append(layer)
+        }
+        report("align", all.count, all.count)
+        context.mask = plan.mask == nil ? nil : aligned.removeLast()
+        context.aligned = aligned
+    }
+}
+
+extension RunScoped {
 
     /// Aligns a source onto the grid. Rasters become a warped VRT (warping happens block by block
     /// as workers read); vectors are rasterised once into a tiled GeoTIFF.

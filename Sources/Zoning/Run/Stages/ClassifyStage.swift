@@ -3,8 +3,42 @@ import GDALKit
 import Logging
 import RasterKernel
 
-/// Stage 3: classes from data-driven breaks.
-extension Runner {
+/// Stage 4, classify: the main pass's counts checked (a risk index outside 0..1, a layer or the
+/// whole index without a valid pixel), and the classes from data-driven breaks (fixed breaks were
+/// applied by the kernel).
+struct ClassifyStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
+
+    var name: String { "classify" }
+    var reads: [RunProduct] { [.mainPass, .indexRaster] }
+    var produces: [RunProduct] { [.classification, .classRaster] }
+
+    func run(_ context: RunContext) throws {
+        var stats = context.required(context.stats, .mainPass, by: name)
+        context.modelInfo?.nonFiniteResults = stats.counters.nonFinite
+        if stats.counters.outOfRange > 0 {
+            throw RunError(.dataError, "\(plan.job.file): combine: the risk index leaves 0..1 at \(stats.counters.outOfRange) pixels (from \(formatNumber(Double(stats.counters.minimum))) to \(formatNumber(Double(stats.counters.maximum)))); the model must give values in 0..1 — rescale it or wrap the expression in clamp(…, 0, 1)")
+        }
+        let files = context.files
+        context.classification = try classify(&stats, indexPath: files.indexForReading, classPath: files.classRaster, work: files.work)
+        for (l, source) in plan.sources.enumerated() {
+            var st = context.inputs[l].statistics ?? Manifest.LayerStatistics(gridValid: 0, gridNodata: 0)
+            st.gridValid = stats.layerValid[l]
+            st.gridNodata = plan.grid.pixelCount - stats.layerValid[l]
+            context.inputs[l].statistics = st
+            if stats.layerValid[l] == 0 {
+                throw RunError(.dataError, "\(source.definition.source): layers.\(source.key) (layer \(source.definition.name)) has no valid pixels on the grid (all nodata, NaN or ±inf where it overlaps)")
+            }
+        }
+        if stats.classCounts.dropFirst().allSatisfy({ $0 == 0 }) {
+            throw RunError(.dataError, "\(plan.job.file): the risk index has no valid pixel on the grid (every pixel is nodata: outside the mask, or some layer is nodata there, or a normalisation gives nodata); nothing was published")
+        }
+        context.stats = stats
+    }
+}
+
+extension ClassifyStage {
 
     /// Fixed breaks were applied by the kernel. Data-driven breaks are computed from the histogram
     /// of every valid pixel, then a second pass classifies the index (its uncompressed temporary)
@@ -51,7 +85,9 @@ extension Runner {
         return .init(scheme: scheme.id, method: method.rawValue, breaks: thresholds, methodBreaks: methodBreaks,
                      histogramResolution: histogram.resolution)
     }
+}
 
+extension RunScoped {
     /// Data-driven breaks: as the method states them (upper bounds) and as the kernel applies them
     /// (class = 1 + number of thresholds ≤ index). `sum`/`sumSquares` are exact sums over the
     /// `valid` pixels (standard deviation); the others read the histogram.

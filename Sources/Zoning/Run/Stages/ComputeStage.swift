@@ -27,108 +27,75 @@ struct BlockResult: Sendable {
     var scenarioStatistics: [ScenarioStatistics]? = nil
 }
 
-/// Hands out blocks to workers and results to the writer, with at most `capacity` blocks in
-/// flight (taken but not yet written): memory is bounded by that, never by the grid size.
-final class BlockPipeline<Result: Sendable>: @unchecked Sendable {
-    // All state is guarded by `condition`.
-    private let condition = NSCondition()
-    private var nextBlock = 0
-    private let total: Int
-    private let capacity: Int
-    private var inFlight = 0
-    private var ready: [Result] = []
-    private var runningWorkers: Int
-    private var failure: (any Error & Sendable)?
-    private var cancelled = false
+/// What the main pass counted (and the merge of a sharded run adds up from its shards).
+struct StreamStats {
+    var histogram: Histogram?
+    var layerValid: [Int]
+    var classCounts: [Int]
+    var indexSum: Double
+    var indexSumSquares: Double = 0
+    var counters = ModelKernel.Counters()
+    var indexMin: Float
+    var indexMax: Float
+    /// Σ index and Σ index² per unit, by unit index (what `indexSum`/`indexSumSquares` add up in
+    /// unit order; a shard stores them so that the merge adds them in the same order).
+    var unitSums: [Double] = []
+    var unitSquares: [Double] = []
+    /// The merge of a sharded run: source counts of the window-read layers, by layer index.
+    var sourceCounts: [Int: SourceTally.Counts] = [:]
+}
 
-    init(total: Int, workers: Int, capacity: Int) {
-        self.total = total
-        self.runningWorkers = workers
-        self.capacity = max(capacity, 1)
+/// Stage 3, compute: the main pass, the grid's units through the kernel on worker threads; the
+/// index and class COGs streamed as blocks finish, the counts and the histogram of data-driven
+/// breaks, the weight scenarios of `sensitivity:` inside the same pass. A shard computes its
+/// band's units into its own rasters.
+struct ComputeStage: Stage {
+    let env: RunEnvironment
+    /// A shard's units and rasters; nil: the whole grid into the run's products.
+    let units: Range<Int>?
+    let shardRasters: ShardRasters?
+
+    init(_ env: RunEnvironment, units: Range<Int>? = nil, shardRasters: ShardRasters? = nil) {
+        self.env = env
+        self.units = units
+        self.shardRasters = shardRasters
     }
 
-    /// The next block index for a worker, or nil when there is no more work.
-    func take() -> Int? {
-        condition.lock(); defer { condition.unlock() }
-        while inFlight >= capacity && !cancelled { condition.wait() }
-        guard !cancelled, nextBlock < total else { return nil }
-        nextBlock += 1
-        inFlight += 1
-        return nextBlock - 1
-    }
+    var name: String { units == nil ? "compute" : "compute (shard units)" }
+    var reads: [RunProduct] { [.alignedLayers, .model, .townshipGrid] }
+    var produces: [RunProduct] { units == nil ? [.mainPass, .indexRaster, .classRaster] : [.mainPass, .shards] }
 
-    func submit(_ result: Result) {
-        condition.lock(); defer { condition.unlock() }
-        ready.append(result)
-        condition.broadcast()
-    }
-
-    func fail(_ error: any Error & Sendable) {
-        condition.lock(); defer { condition.unlock() }
-        if failure == nil { failure = error }
-        cancelled = true
-        condition.broadcast()
-    }
-
-    func workerFinished() {
-        condition.lock(); defer { condition.unlock() }
-        runningWorkers -= 1
-        condition.broadcast()
-    }
-
-    /// The next finished block for the writer; nil when every worker has stopped and nothing is left.
-    func next() -> Result? {
-        condition.lock(); defer { condition.unlock() }
-        while ready.isEmpty && runningWorkers > 0 { condition.wait() }
-        if cancelled { return nil }
-        return ready.isEmpty ? nil : ready.removeFirst()
-    }
-
-    func written() {
-        condition.lock(); defer { condition.unlock() }
-        inFlight -= 1
-        condition.broadcast()
-    }
-
-    /// Waits until every worker has stopped (after a failure or cancellation).
-    func waitForWorkers() {
-        condition.lock(); defer { condition.unlock() }
-        while runningWorkers > 0 { condition.wait() }
-    }
-
-    var error: (any Error & Sendable)? {
-        condition.lock(); defer { condition.unlock() }
-        return failure
+    func run(_ context: RunContext) throws {
+        let model = context.required(context.model, .model, by: name)
+        let products = plan.job.outputs.products
+        if units == nil, let spec = plan.job.sensitivity, products.contains(.sensitivity) {
+            // Weight scenarios (sensitivity:) run inside the main pass.
+            let setup = try prepareSensitivity(spec, resolution: model.resolution,
+                                               towns: context.townshipGrid?.townships.names.count ?? 0)
+            let accumulator = try SensitivityAccumulator(self, scenarios: setup.scenarioCount, files: context.files)
+            context.sensitivity = (setup, accumulator)
+        }
+        let files = context.files
+        let aligned = context.aligned
+        context.stats = try checkingSources(aligned) {
+            try stream(aligned: aligned, mask: context.mask, kernel: model.kernel,
+                       files: shardRasters == nil ? files : nil, sensitivity: context.sensitivity,
+                       townshipPath: context.townshipGrid?.raster)
+        }
+        for (l, layer) in aligned.enumerated() {
+            guard let t = layer.tally?.total else { continue }
+            context.inputs[l].statistics = t.statistics
+        }
+        if let (setup, accumulator) = context.sensitivity, setup.classifiers != nil { try accumulator.finishCOGs(self) }
     }
 }
 
-/// Stage 2: the main pass, blocks through the kernel on worker threads.
-extension Runner {
+extension ComputeStage {
 
-    struct StreamStats {
-        var histogram: Histogram?
-        var layerValid: [Int]
-        var classCounts: [Int]
-        var indexSum: Double
-        var indexSumSquares: Double = 0
-        var counters = ModelKernel.Counters()
-        var indexMin: Float
-        var indexMax: Float
-        /// Σ index and Σ index² per unit, by unit index (what `indexSum`/`indexSumSquares` add up in
-        /// unit order; a shard stores them so that the merge adds them in the same order).
-        var unitSums: [Double] = []
-        var unitSquares: [Double] = []
-        /// The merge of a sharded run: source counts of the window-read layers, by layer index.
-        var sourceCounts: [Int: SourceTally.Counts] = [:]
-    }
-
-    /// `indexPath`: the index COG (nil: not published); `indexTemporary`: the uncompressed index
-    /// later stages read (nil: none does). A shard (`units`, Shards.swift) writes its band into
-    /// the uncompressed `shardRasters` instead of COGs; the merge streams them into the COGs.
-    func stream(aligned: [AlignedLayer], mask: AlignedLayer?, kernel: BlockKernel, indexPath: String?, indexTemporary: String?,
-                classPath: String, work: String,
-                sensitivity: (SensitivitySetup, SensitivityAccumulator)? = nil, townshipPath: String? = nil,
-                units: Range<Int>? = nil, shardRasters: (index: String, classes: String)? = nil) throws -> StreamStats {
+    /// The main pass over the grid (or the shard's `units`): into the run's index and class
+    /// rasters (`files`), or a shard's `shardRasters`; the merge streams those into the COGs.
+    func stream(aligned: [AlignedLayer], mask: AlignedLayer?, kernel: BlockKernel, files: RunFiles?,
+                sensitivity: (setup: SensitivitySetup, accumulator: SensitivityAccumulator)?, townshipPath: String?) throws -> StreamStats {
         let grid = plan.grid
         let memory = memoryPlan
         // The main pass only: the later stages hold other buffers than the plan's.
@@ -136,8 +103,7 @@ extension Runner {
         defer { MemoryPlan.fitHeap(to: nil, budget: options.maxMemory) }
         logger.info("memory plan", metadata: ["unit": "\(memory.width)x\(memory.height)", "workers": "\(memory.workers)",
                                               "in-flight": "\(memory.inFlight)", "estimate-mib": "\(memory.estimate >> 20)"])
-        let (indexWriter, indexRaw, classWriter, classRaw) = try mainPassWriters(
-            indexPath: indexPath, indexTemporary: indexTemporary, classPath: classPath, work: work, shardRasters: shardRasters)
+        let (indexWriter, indexRaw, classWriter, classRaw) = try mainPassWriters(files: files, shardRasters: shardRasters)
 
         let blocks = grid.blocks(width: memory.width, height: memory.height)
         let wantsHistogram = plan.job.classify.method != nil
@@ -159,9 +125,9 @@ extension Runner {
         try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() },
                          units: units) {
             scratch, block, buffers, maskValues in
-            var result = try Runner.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
-                                            histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
-                                            town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+            var result = try ComputeStage.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
+                                                  histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
+                                                  town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
             // Tiles are predicted and compressed here, on the worker; the pixels need not wait for the writer.
             try indexWriter?.write(block, result.index)
             try indexRaw?.write(block, result.index)
@@ -197,30 +163,6 @@ extension Runner {
         if let indexWriter { try finishCOG(indexWriter) }
         if let classWriter { try finishCOG(classWriter) }
         return stats
-    }
-
-    /// The rasters the main pass writes: the index COG, and the class COG when the kernel's fixed
-    /// breaks classify (data-driven breaks: the classify pass writes it), streamed as the workers
-    /// finish blocks; the uncompressed index later stages read. A shard writes uncompressed index
-    /// and class rasters of the whole grid holding its band's tiles only.
-    func mainPassWriters(indexPath: String?, indexTemporary: String?, classPath: String, work: String,
-                         shardRasters: (index: String, classes: String)?) throws
-        -> (COGWriter<Float>?, TiledTIFFWriter<Float>?, COGWriter<UInt8>?, TiledTIFFWriter<UInt8>?) {
-        let grid = plan.grid
-        let indexTemplate = try cogTemplate(.index)
-        func raw<S: COGSample>(_ path: String, _ template: TIFFTemplate, as: S.Type) throws -> TiledTIFFWriter<S> {
-            do {
-                return try TiledTIFFWriter<S>(path: path, width: grid.width, height: grid.height, tileSize: cogTileSize, template: template)
-            } catch { throw RunError(.ioError, "\(path): cannot write the temporary raster: \(error)") }
-        }
-        if let shardRasters {
-            return (nil, try raw(shardRasters.index, indexTemplate, as: Float.self), nil,
-                    try raw(shardRasters.classes, try cogTemplate(.classes), as: UInt8.self))
-        }
-        let indexWriter = try indexPath.map { try cogWriter(.index, path: $0, work: work, as: Float.self, template: indexTemplate) }
-        let indexRaw = try indexTemporary.map { try raw($0, indexTemplate, as: Float.self) }
-        let classWriter = plan.job.classify.method == nil ? try cogWriter(.classes, path: classPath, work: work, as: UInt8.self) : nil
-        return (indexWriter, indexRaw, classWriter, nil)
     }
 
     /// One unit of the main pass on a worker: the kernel, the counts, the histogram and the weight
@@ -273,23 +215,30 @@ extension Runner {
     }
 }
 
-/// Calls `body` with buffer pointers to every array, keeping them alive.
-func withUnsafeInputs<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
-    var pointers: [UnsafeBufferPointer<Float>] = []
-    pointers.reserveCapacity(arrays.count)
-    func recurse(_ i: Int) throws -> R {
-        if i == arrays.count { return try body(pointers) }
-        return try arrays[i].withUnsafeBufferPointer { p in
-            pointers.append(p)
-            return try recurse(i + 1)
+extension RunScoped {
+    /// The rasters the main pass writes: the index COG, and the class COG when the kernel's fixed
+    /// breaks classify (data-driven breaks: the classify pass writes it), streamed as the workers
+    /// finish blocks; the uncompressed index later stages read. A shard writes uncompressed index
+    /// and class rasters of the whole grid holding its band's tiles only.
+    func mainPassWriters(files: RunFiles?, shardRasters: ShardRasters?) throws
+        -> (COGWriter<Float>?, TiledTIFFWriter<Float>?, COGWriter<UInt8>?, TiledTIFFWriter<UInt8>?) {
+        let grid = plan.grid
+        let indexTemplate = try cogTemplate(.index)
+        func raw<S: COGSample>(_ path: String, _ template: TIFFTemplate, as: S.Type) throws -> TiledTIFFWriter<S> {
+            do {
+                return try TiledTIFFWriter<S>(path: path, width: grid.width, height: grid.height, tileSize: cogTileSize, template: template)
+            } catch { throw RunError(.ioError, "\(path): cannot write the temporary raster: \(error)") }
         }
+        guard let files else {
+            guard let shardRasters else { preconditionFailure("the main pass writes a run's files or a shard's rasters") }
+            return (nil, try raw(shardRasters.index, indexTemplate, as: Float.self), nil,
+                    try raw(shardRasters.classes, try cogTemplate(.classes), as: UInt8.self))
+        }
+        let work = files.work
+        let indexWriter = try files.indexCOG.map { try cogWriter(.index, path: $0, work: work, as: Float.self, template: indexTemplate) }
+        let indexRaw = try files.indexTemporary.map { try raw($0, indexTemplate, as: Float.self) }
+        let classWriter = plan.job.classify.method == nil
+            ? try cogWriter(.classes, path: files.classRaster, work: work, as: UInt8.self) : nil
+        return (indexWriter, indexRaw, classWriter, nil)
     }
-    return try recurse(0)
-}
-
-/// Values that are neither NaN nor ±inf.
-func countFinite(_ values: UnsafeBufferPointer<Float>) -> Int {
-    var count = 0
-    for v in values where v.isFinite { count += 1 }
-    return count
 }

@@ -109,7 +109,24 @@ extension Planner {
     }
 }
 
-extension Runner {
+/// Stage 9, prevention: prevention categories from the risk classes and further factors by the
+/// job's decision matrix, generalised and polygonised like the zones, with areas per township.
+struct PreventionStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
+
+    var name: String { "prevention" }
+    var reads: [RunProduct] { [.classRaster] }
+    var produces: [RunProduct] { [.prevention] }
+
+    func run(_ context: RunContext) throws {
+        guard let prevention = plan.prevention else { return }
+        let files = context.files
+        context.prevention = try runPrevention(prevention, classPath: files.classRaster, staging: files.staging, work: files.work)
+    }
+}
+
+extension PreventionStage {
     /// Aligns the factors, applies the decision matrix block by block to the risk class, writes
     /// `prevention_class.tif`, generalises like the risk zones (when `zoning:` asks for it),
     /// polygonises into `zones.gpkg` (or `prevention.gpkg`) and counts areas per township.
@@ -198,8 +215,7 @@ extension Runner {
             try writeCOG(from: polygonSource, to: (staging as NSString).appendingPathComponent("prevention_zones.tif"),
                          resampling: "NEAREST", predictor: nil)
         }
-        var townships: (Townships, String)?
-        if let t = zoning?.townships { townships = try prepareTownships(t, work: dir) }
+        let townships = try zoning?.townships.map { try prepareTownships($0, work: dir) }
         let zonesGpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
         let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : (staging as NSString).appendingPathComponent("prevention.gpkg")
         let features = try withFixedGeoPackageDate {
@@ -211,10 +227,10 @@ extension Runner {
         }
 
         // Statistics per township.
-        if let (towns, path) = townships {
-            let rows = try preventionStatistics(categoryPath: classTmp, townshipPath: path, townships: towns, categories: spec.categories)
+        if let townships {
+            let rows = try preventionStatistics(categoryPath: classTmp, townships: townships, categories: spec.categories)
             try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("prevention_stats.json"))
-            try write(Data(Runner.preventionStatisticsCSV(rows, categories: spec.categories).utf8),
+            try write(Data(PreventionStage.preventionStatisticsCSV(rows, categories: spec.categories).utf8),
                       to: (staging as NSString).appendingPathComponent("prevention_stats.csv"))
         }
 
@@ -237,48 +253,10 @@ extension Runner {
             zonesFile: (gpkg as NSString).lastPathComponent, zonesLayer: "prevention_zones", zoneFeatures: features)
     }
 
-    /// Majority filter and sieve of a category raster (the risk zones' steps with another palette).
-    func generaliseCategories(classPath: String, zonesPath: String, majority: Int?, minAreaHectares: Double?, connectivity: Int,
-                              colorTable: [(UInt8, UInt8, UInt8, UInt8)], categoryNames: [String], description: String,
-                              stage: String = "prevention-zones") throws {
-        let g = plan.grid
-        let bs = plan.blockSize
-        let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
-        let zonesDS = try Dataset.create(driver: "GTiff", path: zonesPath, width: g.width, height: g.height, bands: 1, type: .byte,
-                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
-        try zonesDS.setGeoTransform(g.geoTransform)
-        try zonesDS.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
-        let zonesBand = try zonesDS.band(1)
-        try zonesBand.setNoDataValue(0)
-        try zonesBand.setColorTable(colorTable)
-        try zonesBand.setCategoryNames(categoryNames)
-        zonesBand.setDescription(description)
-        let filter = majority.map { MajorityFilter(radius: $0 / 2) }
-        let blocks = g.blocks(width: bs, height: bs)
-        for (i, block) in blocks.enumerated() {
-            let w = block.window
-            let out: [UInt8]
-            if let filter {
-                let iw = filter.inputWindow(for: w, gridWidth: g.width, gridHeight: g.height)
-                let input: [UInt8] = try classBand.read(PixelWindow(x: iw.x, y: iw.y, width: iw.width, height: iw.height))
-                out = filter.apply(input, inputWindow: iw, block: w, gridWidth: g.width, gridHeight: g.height)
-            } else {
-                out = try classBand.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
-            }
-            try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
-            report(stage, i + 1, blocks.count)
-        }
-        if let ha = minAreaHectares {
-            try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),
-                                eightConnected: connectivity == 8)
-        }
-        try zonesDS.close()
-    }
-
     /// Polygons of a category raster into a (new or existing) GeoPackage: category, name, english,
     /// area_ha, township.
     func polygonizeCategories(zonesPath: String, gpkg: String, layerName: String, categories: [JobSpec.Category],
-                              townships: (Townships, String)?, connectivity: Int) throws -> Int {
+                              townships: TownshipGrid?, connectivity: Int) throws -> Int {
         let byValue = Dictionary(uniqueKeysWithValues: categories.map { ($0.value, $0) })
         return try polygonizeZones(zonesPath: zonesPath, gpkg: gpkg, layer: layerName, valueField: "category",
                                    labels: [("name", { byValue[$0]?.name ?? "\($0)" }), ("english", { byValue[$0]?.english })],
@@ -286,12 +264,13 @@ extension Runner {
     }
 
     /// Area per category and township from the category and township rasters, block by block.
-    func preventionStatistics(categoryPath: String, townshipPath: String, townships: Townships,
+    func preventionStatistics(categoryPath: String, townships grid: TownshipGrid,
                               categories: [JobSpec.Category]) throws -> [TownshipPreventionStatistics] {
+        let townships = grid.townships
         let n = townships.names.count
         var counts = [[Int]](repeating: [Int](repeating: 0, count: 256), count: n + 1)
         let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
-        let townBand = try Dataset(open: townshipPath, flags: [.raster]).band(1)
+        let townBand = try Dataset(open: grid.raster, flags: [.raster]).band(1)
         let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
         for (i, block) in blocks.enumerated() {
             let w = block.window

@@ -107,7 +107,7 @@ extension Planner {
     }
 }
 
-extension Runner {
+extension RunScoped {
     /// Rasterises the features on the expanded raster, computes GDAL proximity on it and returns a
     /// VRT of the grid's window (Float32 distances in grid CRS units).
     func alignProximity(_ source: SourcePlan, work: String) throws -> String {

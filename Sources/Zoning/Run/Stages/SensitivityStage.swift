@@ -134,7 +134,7 @@ struct SensitivityBlock: Sendable {
     var townSums: [[Double]]
 
     init(pixels n: Int, scenarios: Int, towns: Int, classes k: Int) {
-        stability = [UInt8](repeating: Runner.stabilityNoData, count: n)
+        stability = [UInt8](repeating: SensitivityStage.stabilityNoData, count: n)
         range = [UInt8](repeating: 0, count: n)
         same = [Int](repeating: 0, count: scenarios + 1)
         townValid = [Int](repeating: 0, count: towns + 1)
@@ -284,12 +284,13 @@ final class SensitivityAccumulator: @unchecked Sendable {
     private var histograms: [Histogram] = []
     private var sums: [Int: [(sum: Double, squares: Double, valid: Int)]] = [:]
 
-    init(runner: Runner, scenarios: Int, staging: String, work: String) throws {
-        stabilityPath = (staging as NSString).appendingPathComponent("class_stability.tif")
-        rangePath = (staging as NSString).appendingPathComponent("class_range.tif")
+    init(_ runner: some RunScoped, scenarios: Int, files: RunFiles) throws {
+        stabilityPath = files.staged("class_stability.tif")
+        rangePath = files.staged("class_range.tif")
+        let work = files.work
         // The bands as the GeoTIFFs GDAL's COG driver converted before carried them.
         let stabilityTags = try runner.cogTemplate(file: "class_stability.tif", type: .byte, predictor: false) { band in
-            try band.setNoDataValue(Double(Runner.stabilityNoData))
+            try band.setNoDataValue(Double(SensitivityStage.stabilityNoData))
             try band.setColorTable((0...255).map { v in
                 if v > 100 { return (0, 0, 0, 0) }
                 let c = stabilityColour(v)
@@ -301,7 +302,7 @@ final class SensitivityAccumulator: @unchecked Sendable {
             try band.setNoDataValue(0)
             band.setDescription("class range over \(scenarios) weight scenarios (10 × lowest + highest class)")
         }
-        stability = try runner.cogWriter(path: stabilityPath, work: work, nodata: Double(Runner.stabilityNoData),
+        stability = try runner.cogWriter(path: stabilityPath, work: work, nodata: Double(SensitivityStage.stabilityNoData),
                                          resampling: .nearest, template: stabilityTags)
         range = try runner.cogWriter(path: rangePath, work: work, nodata: 0, resampling: .nearest, template: rangeTags)
     }
@@ -339,7 +340,7 @@ final class SensitivityAccumulator: @unchecked Sendable {
     }
 
     /// Lays the COGs out once every unit is written (the main pass, or the pass after it).
-    func finishCOGs(_ runner: Runner) throws {
+    func finishCOGs(_ runner: some RunScoped) throws {
         guard !finished else { return }
         try runner.finishCOG(stability)
         try runner.finishCOG(range)
@@ -355,9 +356,26 @@ final class SensitivityAccumulator: @unchecked Sendable {
     }
 }
 
-extension Runner {
+/// Stage 11, sensitivity: after the main pass (which ran the weight scenarios), the scenarios'
+/// classes with data-driven breaks, class stability and range COGs, each township's levels
+/// across the scenarios.
+struct SensitivityStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
+
     static let stabilityNoData: UInt8 = 255
 
+    var name: String { "sensitivity" }
+    var reads: [RunProduct] { [.mainPass, .alignedLayers, .classRaster, .townshipGrid] }
+    var produces: [RunProduct] { [.sensitivity] }
+
+    func run(_ context: RunContext) throws {
+        guard let (setup, accumulator) = context.sensitivity else { return }
+        context.sensitivityInfo = try finishSensitivity(setup, accumulator: accumulator, context: context)
+    }
+}
+
+extension RunScoped {
     /// The scenarios and their kernels; the classifying kernels at once when the breaks are fixed.
     func prepareSensitivity(_ spec: JobSpec.Sensitivity, resolution: ModelResolution, towns: Int) throws -> SensitivitySetup {
         let job = plan.job
@@ -384,10 +402,15 @@ extension Runner {
                                 classes: job.classify.scheme.classCount)
     }
 
+}
+
+extension SensitivityStage {
     /// After the main pass: data-driven breaks per scenario and a pass over the aligned layers for
     /// the classes (fixed breaks were done in the main pass); then the products.
-    func finishSensitivity(_ setup: SensitivitySetup, accumulator: SensitivityAccumulator, aligned: [AlignedLayer], mask: AlignedLayer?,
-                           classPath: String, townships: (Townships, String)?, staging: String) throws -> Manifest.SensitivityInfo {
+    func finishSensitivity(_ setup: SensitivitySetup, accumulator: SensitivityAccumulator,
+                           context: RunContext) throws -> Manifest.SensitivityInfo {
+        let aligned = context.aligned, mask = context.mask, classPath = context.files.classRaster
+        let townships = context.townshipGrid, staging = context.files.staging
         var setup = setup
         let job = plan.job
         if setup.classifiers == nil, let method = job.classify.method {
@@ -403,7 +426,7 @@ extension Runner {
             let layerCount = job.layers.count
             var rasters = aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) }
             rasters.append((.file(classPath), "risk class"))
-            if let townships { rasters.append((.file(townships.1), "townships")) }
+            if let townships { rasters.append((.file(townships.raster), "townships")) }
             try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }, state: { SensitivitySetup.Scratch() }) {
                 scratch, block, buffers, maskValues in
                 let baseClass = buffers[layerCount].map { UInt8($0) }
@@ -419,19 +442,19 @@ extension Runner {
             }
         }
         let S = setup.scenarioCount, k = setup.classes
-        let towns = townships?.0.names.count ?? 0
+        let towns = townships?.townships.names.count ?? 0
         try accumulator.finishCOGs(self)
         let total = accumulator.finish(scenarios: S, towns: towns, classes: k)
-        try Data(Runner.stabilityQML.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("class_stability.qml")))
+        try Data(SensitivityStage.stabilityQML.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("class_stability.qml")))
 
         var changing: [String]?
-        if let names = townships?.0.names, let rule = job.zoning?.townships?.level {
+        if let names = townships?.townships.names, let rule = job.zoning?.townships?.level {
             let pixelHa = plan.grid.pixelArea / 10_000
             let rows = (1...max(towns, 1)).prefix(towns).map { t -> TownshipSensitivity in
                 let valid = total.townValid[t]
                 let levels = (0...S).map { s -> Int? in
                     let counts = total.townCounts[t][s]
-                    return Runner.townshipLevel(rule, counts: counts, sum: total.townSums[t][s], valid: counts.dropFirst().reduce(0, +),
+                    return TownshipStatisticsStage.townshipLevel(rule, counts: counts, sum: total.townSums[t][s], valid: counts.dropFirst().reduce(0, +),
                                                 thresholds: setup.thresholds[s])
                 }
                 let known = levels.compactMap { $0 }

@@ -168,7 +168,37 @@ struct TotalSums {
     var byTransition: [[[Double]]]? = nil
 }
 
-extension Runner {
+/// Stage 7, totals: people, GDP, floor area … (`zoning.totals`) summed per township and class,
+/// and per change of class since the previous run; added to the township rows.
+struct TotalsStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
+
+    var name: String { "totals" }
+    var reads: [RunProduct] { [.classRaster, .townshipGrid, .townshipRows, .alignedLayers] }
+    var produces: [RunProduct] { [.totals] }
+
+    func run(_ context: RunContext) throws {
+        guard let zoning = plan.job.zoning, !zoning.totals.isEmpty else { return }
+        let grid = context.required(context.townshipGrid, .townshipGrid, by: name)
+        var rows = context.required(context.townshipRows, .townshipRows, by: name)
+        // The run `latest` points at (the lock is held): its classes give the totals per change.
+        let previousClasses = Publisher(outputDirectory: plan.outputDirectory).latestRun
+            .map { ($0 as NSString).appendingPathComponent("risk_class.tif") }
+            .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        let sums = try computeTotals(classPath: context.files.classRaster, townshipPath: grid.raster,
+                                     townshipCount: grid.townships.names.count, mask: context.mask,
+                                     previousClassPath: previousClasses, work: context.files.work)
+        addTotals(sums, to: &rows)
+        context.townshipRows = rows
+        context.totals = totalsInfo(sums)
+        context.totalTransitions = zip(zoning.totals, sums).compactMap { total, s in
+            s.byTransition.map { ChangeReport.TotalTransitions(name: total.name, byTransition: $0) }
+        }
+    }
+}
+
+extension TotalsStage {
     /// Sums every total per township and class, block by block in grid order on this thread (the
     /// sums do not depend on `--threads`). `classPath` is the published class raster's source.
     func computeTotals(classPath: String, townshipPath: String, townshipCount: Int, mask maskLayer: AlignedLayer?,

@@ -1,81 +1,93 @@
 import Foundation
 import GDALKit
+import RasterKernel
 
-// `township_levels.gpkg`: the township polygons in the grid CRS with their risk level, mean index,
-// code and exposure totals — the attribute table behind the township risk-level map (乡镇风险等级图).
+/// Stage 6, township statistics: per township the area per class, the mean and maximum index,
+/// the dominant class and the township level, from the class, index and township rasters.
+struct TownshipStatisticsStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
 
-extension Runner {
-    /// The label of a township on the risk-level map: its name and, with totals, the first total in
-    /// the two highest classes (e.g. "锡尼镇" / "高+较高 12,345 persons").
-    func townshipLabel(_ row: TownshipStatistics) -> String {
-        let scheme = plan.job.classify.scheme
-        guard let total = plan.job.zoning?.totals.first, scheme.classCount >= 2 else { return row.name }
-        let top = scheme.classes.suffix(2).reversed()
-        let value = top.reduce(0.0) { sum, c in sum + (row.totals.first { $0.name == "\(total.name)_class_\(c.value)" }?.value ?? 0) }
-        return "\(row.name)\n\(top.map(\.name).joined(separator: "+")) \(groupedInteger(value)) \(total.units ?? total.name)"
-    }
+    var name: String { "township statistics" }
+    var reads: [RunProduct] { [.classRaster, .indexRaster, .townshipGrid, .classification] }
+    var produces: [RunProduct] { [.townshipRows] }
 
-    /// Writes `township_levels.gpkg` (layer `township_levels`) into the staging folder: the township
-    /// polygons reprojected to the grid CRS, in the layer's order, with `township_id`, `township`,
-    /// `township_code` (with `code:`), `level`, `level_name`, `mean_index`, every total column and `label`.
-    func writeTownshipLevels(_ rows: [TownshipStatistics], townships spec: JobSpec.Townships, staging: String) throws {
-        let def = spec.definition
-        let path = (staging as NSString).appendingPathComponent("township_levels.gpkg")
-        let what = "zoning.townships (layer \(def.name))"
-        do {
-            try withFixedGeoPackageDate {
-                let src = try Dataset(open: def.source, flags: [.vector])
-                let layer = try def.layer.map { try src.layer(named: $0) } ?? src.layer(0)
-                func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-                var select = "SELECT \(quoted(spec.nameField)) AS township"
-                if let code = spec.codeField { select += ", CAST(\(quoted(code)) AS character) AS township_code" }
-                select += " FROM \(quoted(layer.name))"
-                let out = try Utilities.vectorTranslate(src, to: path, arguments: [
-                    "-f", "GPKG", "-dialect", "OGRSQL", "-sql", select, "-t_srs", plan.job.grid.crs,
-                    "-nln", "township_levels", "-nlt", "MULTIPOLYGON",
-                ])
-                let levels = try out.layer(named: "township_levels")
-                let base = levels.fields.count
-                try levels.createField("township_id", kind: .integer)
-                try levels.createField("level", kind: .integer)
-                try levels.createField("level_name", kind: .string)
-                try levels.createField("mean_index", kind: .real)
-                let columns = rows.first?.totals.map(\.name) ?? []
-                for name in columns { try levels.createField(name, kind: .real) }
-                try levels.createField("label", kind: .string)
-                var i = 0
-                try levels.inTransaction {
-                    try levels.updateFeatures { f in
-                        guard i < rows.count else { return }
-                        let row = rows[i]
-                        i += 1
-                        f.set(base, row.id)
-                        if let level = row.level { f.set(base + 1, level) }
-                        if let name = row.levelName { f.set(base + 2, name) }
-                        if let mean = row.meanIndex { f.set(base + 3, mean) }
-                        for (j, column) in row.totals.enumerated() { f.set(base + 4 + j, column.value) }
-                        f.set(base + 4 + columns.count, townshipLabel(row))
-                    }
-                }
-                guard i == rows.count else {
-                    throw RunError(.software, "\(def.source): \(what): \(i) polygons written for \(rows.count) townships")
-                }
-                try out.close()
-            }
-        } catch let error as RunError { throw error } catch {
-            throw RunError(.ioError, "\(path): cannot write the township levels: \((error as? GDALError)?.message ?? "\(error)")")
-        }
+    func run(_ context: RunContext) throws {
+        guard let spec = plan.job.zoning?.townships else { return }
+        let grid = context.required(context.townshipGrid, .townshipGrid, by: name)
+        let classification = context.required(context.classification, .classification, by: name)
+        context.townshipRows = try townshipStatistics(classPath: context.files.classRaster, indexPath: context.files.indexForReading,
+                                                      townships: grid, level: spec.level, thresholds: classification.breaks)
     }
 }
 
-/// An integer with thousands separators: 12345.6 → "12,346".
-func groupedInteger(_ v: Double) -> String {
-    let n = Int(v.rounded())
-    let digits = String(abs(n))
-    var out = ""
-    for (i, ch) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-        out.append(ch)
+extension TownshipStatisticsStage {
+    /// Statistics per township from the class, index and township rasters, block by block.
+    func townshipStatistics(classPath: String, indexPath: String, townships grid: TownshipGrid,
+                            level: JobSpec.TownshipLevel, thresholds: [Double]) throws -> [TownshipStatistics] {
+        let scheme = plan.job.classify.scheme
+        let k = scheme.classCount
+        let townships = grid.townships
+        let n = townships.names.count
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: n + 1)
+        var sums = [Double](repeating: 0, count: n + 1)
+        var maxima = [Float](repeating: -.infinity, count: n + 1)
+        let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
+        let indexBand = try Dataset(open: indexPath, flags: [.raster]).band(1)
+        let townBand = try Dataset(open: grid.raster, flags: [.raster]).band(1)
+        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
+        for (i, block) in blocks.enumerated() {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let classes: [UInt8] = try classBand.read(window)
+            let index: [Float] = try indexBand.read(window)
+            let town: [Int32] = try townBand.read(window)
+            for p in 0..<w.count {
+                let t = Int(town[p])
+                guard t > 0 && t <= n else { continue }
+                let c = Int(classes[p])
+                counts[t][c] += 1
+                if c > 0 {
+                    sums[t] += Double(index[p])
+                    maxima[t] = max(maxima[t], index[p])
+                }
+            }
+            report("statistics", i + 1, blocks.count)
+        }
+        let pixelHa = plan.grid.pixelArea / 10_000
+        return (1...max(n, 1)).prefix(n).map { t in
+            let valid = counts[t][1...].reduce(0, +)
+            let classes = scheme.classes.map { info -> TownshipStatistics.ClassArea in
+                let px = counts[t][Int(info.value)]
+                return .init(value: Int(info.value), name: "\(info.name) \(info.english)", pixels: px, areaHa: Double(px) * pixelHa,
+                             percent: valid > 0 ? 100 * Double(px) / Double(valid) : 0)
+            }
+            let mean = valid > 0 ? sums[t] / Double(valid) : nil
+            let dominant = valid > 0 ? classes.max { $0.pixels < $1.pixels || ($0.pixels == $1.pixels && $0.value > $1.value) }?.value : nil
+            let levelValue = TownshipStatisticsStage.townshipLevel(level, counts: counts[t], sum: sums[t], valid: valid, thresholds: thresholds)
+            let name: (Int?) -> String? = { v in v.flatMap { v in scheme.classes.first { Int($0.value) == v }.map { "\($0.name) \($0.english)" } } }
+            return TownshipStatistics(id: t, code: townships.code(t), name: townships.names[t - 1], english: townships.englishName(t),
+                                      validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+                                      meanIndex: mean, maxIndex: valid > 0 ? Double(maxima[t]) : nil,
+                                      dominantClass: dominant, dominantClassName: name(dominant),
+                                      level: levelValue, levelName: name(levelValue), classes: classes)
+        }
     }
-    return (n < 0 ? "-" : "") + out
+
+    /// A township's level from its class counts (index = class, 0 = nodata) and index sum.
+    static func townshipLevel(_ rule: JobSpec.TownshipLevel, counts: [Int], sum: Double, valid: Int, thresholds: [Double]) -> Int? {
+        guard valid > 0 else { return nil }
+        switch rule {
+        case .meanIndex:
+            let mean = sum / Double(valid)
+            return 1 + thresholds.filter { mean >= $0 }.count
+        case .highShare(let share):
+            var cumulative = 0
+            for c in stride(from: counts.count - 1, through: 1, by: -1) {
+                cumulative += counts[c]
+                if Double(cumulative) >= share * Double(valid) { return c }
+            }
+            return 1
+        }
+    }
 }

@@ -1,0 +1,144 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+// What the zone and prevention stages share: generalising a class raster (majority filter,
+// minimum mapping unit) and polygons cut by township.
+
+extension RunScoped {
+    /// Pixels a region needs to survive the minimum mapping unit: ⌈area / pixel area⌉.
+    /// A unit larger than the grid removes every region but the largest, so the threshold is capped
+    /// at the grid's pixel count (and at GDAL's Int32); never a trap, whatever `min-area-ha` is.
+    func sieveThreshold(hectares: Double) -> Int {
+        let pixels = (hectares * 10_000 / plan.grid.pixelArea).rounded(.up)
+        let cap = min(plan.grid.pixelCount + 1, Int(Int32.max))
+        guard pixels.isFinite, pixels < Double(cap) else { return cap }
+        return max(1, Int(pixels))
+    }
+
+    /// One polygon per connected region of a zones raster within one township, written to layer
+    /// `layer` of a new or existing GeoPackage with the fields `valueField`, one text field per
+    /// label, `area_ha`, `township_code`, `township` and `township_en`. Returns the number of polygons.
+    ///
+    /// With townships, the zones are cut by the township raster the statistics count with (the
+    /// pixel-centre rule): the polygonised value is township id × 256 + class, so each polygon lies
+    /// in exactly one township and the areas per township sum to the statistics' valid area.
+    /// Polygons are GEOS-valid MultiPolygons: `MakeValid` repairs only the invalid ones (rings that
+    /// touch themselves at a vertex, as 8-connected regions make), and the area must not change.
+    func polygonizeZones(zonesPath: String, gpkg: String, layer layerName: String, valueField: String,
+                         labels: [(field: String, text: (Int) -> String?)], townships: TownshipGrid?,
+                         connectivity: Int) throws -> Int {
+        let g = plan.grid, bs = plan.blockSize
+        let srs = try SpatialReference(definition: plan.crsWKT)
+        // The value to polygonise: township id × 256 + class (0 = nodata).
+        let composite = (zonesPath as NSString).deletingPathExtension + "-\(layerName)-by-township.tif"
+        do {
+            let zonesBand = try Dataset(open: zonesPath, flags: [.raster]).band(1)
+            let townBand = try townships.map { try Dataset(open: $0.raster, flags: [.raster]).band(1) }
+            let out = try Dataset.create(driver: "GTiff", path: composite, width: g.width, height: g.height, bands: 1, type: .int32,
+                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
+            try out.setGeoTransform(g.geoTransform)
+            try out.setSpatialReference(srs)
+            let band = try out.band(1)
+            try band.setNoDataValue(0)
+            for block in g.blocks(width: bs, height: bs) {
+                let w = block.window
+                let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                let zones: [UInt8] = try zonesBand.read(window)
+                let town: [Int32] = try townBand?.read(window) ?? [Int32](repeating: 0, count: w.count)
+                var values = [Int32](repeating: 0, count: w.count)
+                for p in 0..<w.count where zones[p] != 0 { values[p] = town[p] * 256 + Int32(zones[p]) }
+                try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
+            }
+            try out.close()
+        }
+        let source = try Dataset(open: composite, flags: [.raster])
+        let band = try source.band(1)
+        let memory = try Dataset.createVector(driver: "Memory", path: "")
+        let raw = try memory.createLayer(layerName, srs: srs, geometry: .polygon)
+        try raw.createField("value", kind: .integer)
+        try band.polygonize(into: raw, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8)
+
+        let out = FileManager.default.fileExists(atPath: gpkg)
+            ? try Dataset(open: gpkg, flags: [.vector, .update])
+            : try Dataset.createVector(driver: "GPKG", path: gpkg)
+        let layer = try out.createLayer(layerName, srs: srs, geometry: .multiPolygon)
+        try layer.createField(valueField, kind: .integer)
+        for label in labels { try layer.createField(label.field, kind: .string) }
+        try layer.createField("area_ha", kind: .real)
+        try layer.createField("township_code", kind: .string)
+        try layer.createField("township", kind: .string)
+        try layer.createField("township_en", kind: .string)
+        let areaField = labels.count + 1
+        var count = 0, repaired = 0
+        try layer.inTransaction {
+            try layer.appendFeatures(from: raw) { src, f in
+                count += 1
+                let composite = src.integer(0)
+                let value = composite % 256, town = composite / 256
+                f.set(0, value)
+                for (i, label) in labels.enumerated() {
+                    if let text = label.text(value) { f.set(i + 1, text) }
+                }
+                let repair = try f.makeValidMultiPolygon()
+                if !repair.wasValid {
+                    repaired += 1
+                    // MakeValid must not change the area (1e-6 ha = 0.01 m²).
+                    guard abs(repair.areaAfter - repair.areaBefore) <= 0.01 else {
+                        throw RunError(.software, "\(gpkg): \(layerName): repairing polygon \(count) changed its area from \(repair.areaBefore) to \(repair.areaAfter) m²")
+                    }
+                }
+                f.set(areaField, repair.areaAfter / 10_000)
+                if let towns = townships?.townships, town >= 1, town <= towns.names.count {
+                    if !towns.codes[town - 1].isEmpty { f.set(areaField + 1, towns.codes[town - 1]) }
+                    f.set(areaField + 2, towns.names[town - 1])
+                    if !towns.english[town - 1].isEmpty { f.set(areaField + 3, towns.english[town - 1]) }
+                }
+            }
+        }
+        try out.close()
+        try? FileManager.default.removeItem(atPath: composite)
+        if repaired > 0 {
+            logger.debug("repaired invalid polygons", metadata: ["layer": "\(layerName)", "count": "\(repaired)"])
+        }
+        return count
+    }
+
+    /// Majority filter and sieve of a category raster (the risk zones' steps with another palette).
+    func generaliseCategories(classPath: String, zonesPath: String, majority: Int?, minAreaHectares: Double?, connectivity: Int,
+                              colorTable: [(UInt8, UInt8, UInt8, UInt8)], categoryNames: [String], description: String,
+                              stage: String = "prevention-zones") throws {
+        let g = plan.grid
+        let bs = plan.blockSize
+        let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
+        let zonesDS = try Dataset.create(driver: "GTiff", path: zonesPath, width: g.width, height: g.height, bands: 1, type: .byte,
+                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
+        try zonesDS.setGeoTransform(g.geoTransform)
+        try zonesDS.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
+        let zonesBand = try zonesDS.band(1)
+        try zonesBand.setNoDataValue(0)
+        try zonesBand.setColorTable(colorTable)
+        try zonesBand.setCategoryNames(categoryNames)
+        zonesBand.setDescription(description)
+        let filter = majority.map { MajorityFilter(radius: $0 / 2) }
+        let blocks = g.blocks(width: bs, height: bs)
+        for (i, block) in blocks.enumerated() {
+            let w = block.window
+            let out: [UInt8]
+            if let filter {
+                let iw = filter.inputWindow(for: w, gridWidth: g.width, gridHeight: g.height)
+                let input: [UInt8] = try classBand.read(PixelWindow(x: iw.x, y: iw.y, width: iw.width, height: iw.height))
+                out = filter.apply(input, inputWindow: iw, block: w, gridWidth: g.width, gridHeight: g.height)
+            } else {
+                out = try classBand.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
+            }
+            try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
+            report(stage, i + 1, blocks.count)
+        }
+        if let ha = minAreaHectares {
+            try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),
+                                eightConnected: connectivity == 8)
+        }
+        try zonesDS.close()
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// A run as data: the stages chosen from the plan, in order, each with the timing it reports
+/// (`manifest.json`'s `timings`; nil adds its time to the next step that reports one).
+struct Pipeline {
+    struct Step {
+        let stage: any Stage
+        let lap: String?
+    }
+
+    let steps: [Step]
+
+    /// What kind of process runs the pipeline.
+    enum Role {
+        /// One process computes and publishes the whole run.
+        case run
+        /// One band of a sharded run: align, the model from the run's statistics, the main pass
+        /// over `units`, written into the shard's rasters.
+        case shard(units: Range<Int>, rasters: ShardRasters)
+        /// The merge of a sharded run: the shards' results stand for the model and main pass.
+        case merge
+    }
+
+    /// align → statistics → compute → classify → zone → township statistics → totals → township
+    /// tables → prevention → export → sensitivity → write → maps → record → manifest, each where
+    /// the plan asks for it.
+    init(_ env: RunEnvironment, role: Role = .run) {
+        let plan = env.plan, products = plan.job.outputs.products
+        var steps: [Step] = []
+        func add(_ stage: any Stage, lap: String? = nil) { steps.append(Step(stage: stage, lap: lap)) }
+
+        add(AlignStage(env), lap: "align")
+        switch role {
+        case .shard(let units, let rasters):
+            add(StatisticsStage(env), lap: StatisticsStage.passes(plan) > 0 ? "statistics" : nil)
+            add(ComputeStage(env, units: units, shardRasters: rasters), lap: "compute")
+            self.steps = steps
+            return
+        case .merge:
+            add(TownshipGridStage(env))
+            add(MergeStage(env))
+        case .run:
+            add(StatisticsStage(env), lap: StatisticsStage.passes(plan) > 0 ? "statistics" : nil)
+            add(TownshipGridStage(env))
+            add(ComputeStage(env))
+        }
+        add(ClassifyStage(env), lap: "compute")
+
+        if let zoning = plan.job.zoning {
+            var zoningSteps: [any Stage] = [ZoneStage(env)]
+            if zoning.townships != nil, products.contains(.statistics) {
+                zoningSteps.append(TownshipStatisticsStage(env))
+                if !zoning.totals.isEmpty { zoningSteps.append(TotalsStage(env)) }
+                zoningSteps.append(TownshipTablesStage(env))
+            }
+            for (i, stage) in zoningSteps.enumerated() { add(stage, lap: i == zoningSteps.count - 1 ? "zoning" : nil) }
+        }
+        if plan.prevention != nil, products.contains(.prevention) { add(PreventionStage(env), lap: "prevention") }
+        add(ExportStage(env))
+        if plan.job.sensitivity != nil, products.contains(.sensitivity) { add(SensitivityStage(env), lap: "sensitivity") }
+        add(WriteStage(env), lap: "write_cog")
+        if products.contains(.maps) { add(MapsStage(env), lap: "maps") }
+        add(RecordStage(env))
+        add(ManifestStage(env))
+        self.steps = steps
+    }
+
+    /// Runs every step in order on `context`.
+    func run(_ context: RunContext) throws {
+        for step in steps {
+            try step.stage.run(context)
+            if let lap = step.lap { context.lap(lap) }
+        }
+    }
+
+    /// The stages as `hazard-zoning plan` prints them: name, what each reads and produces.
+    var description: String {
+        let width = steps.map(\.stage.name.count).max() ?? 0
+        return steps.enumerated().map { i, step in
+            let s = step.stage
+            let name = s.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            let reads = s.reads.isEmpty ? "inputs" : s.reads.map(\.rawValue).joined(separator: ", ")
+            return "\(String(format: "%2d", i + 1)). \(name)  \(reads) → \(s.produces.map(\.rawValue).joined(separator: ", "))"
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+
+/// What every part of a run reads and never changes: the plan, the options and the logger.
+struct RunEnvironment: Sendable {
+    let plan: Plan
+    let options: RunOptions
+    let logger: Logger
+}
+
+/// A part of a run: the runner, a stage, a helper of a stage. The plan, options and logger come
+/// from its `env`; the capabilities every part shares (the block engine, reading aligned layers,
+/// writing COGs, hashing files) are extensions of this protocol, each in the file of its concern.
+protocol RunScoped {
+    var env: RunEnvironment { get }
+}
+
+extension RunScoped {
+    var plan: Plan { env.plan }
+    var options: RunOptions { env.options }
+    var logger: Logger { env.logger }
+
+    func report(_ stage: String, _ done: Int, _ total: Int) {
+        options.progress?(Progress(stage: stage, done: done, total: total))
+    }
+}
+
+/// What a stage reads from and adds to the run (`RunContext`): the typed products and
+/// temporaries of a run, as `plan` prints them.
+enum RunProduct: String, Sendable, CaseIterable {
+    case alignedLayers = "aligned layers"
+    case model = "model (kernel, ranges, weights)"
+    case townshipGrid = "township grid"
+    case mainPass = "main-pass counts"
+    case indexRaster = "risk index"
+    case classRaster = "risk classes"
+    case shards = "shards"
+    case classification = "classification"
+    case zones = "risk zones"
+    case townshipRows = "township statistics"
+    case totals = "totals"
+    case townshipTables = "stats.json/csv, township levels"
+    case prevention = "prevention zones"
+    case exports = "exports"
+    case sensitivity = "sensitivity"
+    case rasterMetadata = "COG metadata, styles"
+    case maps = "maps"
+    case record = "run record, changes"
+    case manifest = "manifest, STAC item"
+}
+
+/// One step of a run, as PDAL's stages: a name, what it reads and produces of the run
+/// (`RunProduct`), and `run`, which reads those from the context and adds its products to it.
+/// A run is a list of stages chosen from the plan (`Pipeline`); `hazard-zoning plan` prints it.
+protocol Stage: RunScoped {
+    var name: String { get }
+    var reads: [RunProduct] { get }
+    var produces: [RunProduct] { get }
+    func run(_ context: RunContext) throws
+}
