@@ -50,7 +50,7 @@ public struct JobSpec: Sendable {
         /// The key in `layers:` (e.g. `flood`).
         public let key: String
         public let definition: LayerDefinition
-        public let resampling: String
+        public let resampling: Resampling
         public let normalization: Normalization
         public let allTouched: Bool
         /// gdalwarp's `-et` (0 = exact transformation of every pixel).
@@ -244,8 +244,6 @@ public struct JobSpec: Sendable {
         URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().deletingLastPathComponent().path
     }
 
-    static let resamplings = ["near", "nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average", "rms",
-                              "mode", "min", "max", "med", "q1", "q3", "sum"]
     public static let defaultMaxPixels = 4_000_000_000
 }
 
@@ -428,7 +426,7 @@ public struct JobLoader: Sendable {
                 guard let obj = value.object(allowed: ["layer", "resampling", "normalize", "direction", "all-touched", "error-threshold"],
                                              required: ["layer", "normalize"]) else { continue }
                 let def = obj["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
-                let resampling = obj["resampling"].map(parseResampling) ?? "near"
+                let resampling = obj["resampling"].map(parseResampling) ?? .nearest
                 let (normalization, proximity, dataMinMax) = parseLayerNormalization(obj["normalize"], gridCRS: grid?.crs)
                 var negative = false
                 if let d = obj["direction"], let text = d.string() {
@@ -728,14 +726,14 @@ public struct JobLoader: Sendable {
         return spec
     }
 
-    /// gdalwarp's resampling name (`nearest` is `near`); an unknown name is reported with a
+    /// The resampling a job names (`nearest` is `near`); an unknown name is reported with a
     /// suggestion and gives `near`.
-    func parseResampling(_ node: YNode) -> String {
-        guard let text = node.string() else { return "near" }
-        if JobSpec.resamplings.contains(text) { return text == "nearest" ? "near" : text }
-        let hint = closest(to: text, in: JobSpec.resamplings).map { " (did you mean \"\($0)\"?)" } ?? ""
-        node.error("unknown resampling \"\(text)\"\(hint); expected one of: \(JobSpec.resamplings.joined(separator: ", "))")
-        return "near"
+    func parseResampling(_ node: YNode) -> Resampling {
+        guard let text = node.string() else { return .nearest }
+        if let resampling = Resampling(jobName: text) { return resampling }
+        let hint = closest(to: text, in: Resampling.jobNames).map { " (did you mean \"\($0)\"?)" } ?? ""
+        node.error("unknown resampling \"\(text)\"\(hint); expected one of: \(Resampling.jobNames.joined(separator: ", "))")
+        return .nearest
     }
 
     func parseNormalization(_ node: YNode) -> Normalization? {

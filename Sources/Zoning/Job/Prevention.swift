@@ -19,7 +19,7 @@ extension JobSpec {
         public let kind: Kind
         /// Level = 1 + number of breaks ≤ value (compared in Float32, like the risk classes).
         public let breaks: [Double]
-        public let resampling: String
+        public let resampling: Resampling
         public let errorThreshold: Double
         /// Vectors by attribute: burn every touched pixel. Proximity always rasterises all-touched.
         public let allTouched: Bool
@@ -183,7 +183,7 @@ extension JobLoader {
                 }
                 let def = obj["layer"].flatMap { definition(named: $0, jobFile: jobFile, sink: sink, cache: &cache) }
                 let errorsBefore = sink.items.count
-                let resampling = obj["resampling"].map(parseResampling) ?? "near"
+                let resampling = obj["resampling"].map(parseResampling) ?? .nearest
                 if sink.items.count != errorsBefore { ok = false }
                 let et = obj["error-threshold"]?.double() ?? 0.125
                 if let e = obj["error-threshold"], et < 0 { e.error("error-threshold must be ≥ 0 (pixels)"); ok = false }
