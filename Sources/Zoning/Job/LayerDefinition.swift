@@ -49,7 +49,7 @@ public struct LayerDefinition: Sendable, Equatable {
             return n.double()
         }
         guard sink.items.count == before, let rawSource else { return nil }
-        let base = sourceDirectory ?? (file as NSString).deletingLastPathComponent
+        let base = sourceDirectory ?? file.parentPath
         let source = resolve(rawSource, against: base)
         let mark = sourceNode!.mark
         return LayerDefinition(

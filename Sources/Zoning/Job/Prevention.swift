@@ -5,8 +5,8 @@ import Yams
 
 // Prevention zoning (综合防治区划): the job's risk class combined with further classified factors
 // (exposure, distance to shelter, …) by a decision matrix written in the job. This file holds the
-// job model and its validation; `Proximity.swift` the distance alignment, `PreventionStage.swift`
-// the run.
+// job model; `JobLoader+Prevention.swift` its validation, `Proximity.swift` the distance alignment,
+// `PreventionStage.swift` the run.
 
 extension JobSpec {
     /// A further factor of the prevention matrix: a layer classified into levels 1…n.
@@ -19,7 +19,7 @@ extension JobSpec {
         public let kind: Kind
         /// Level = 1 + number of breaks ≤ value (compared in Float32, like the risk classes).
         public let breaks: [Double]
-        public let resampling: String
+        public let resampling: Resampling
         public let errorThreshold: Double
         /// Vectors by attribute: burn every touched pixel. Proximity always rasterises all-touched.
         public let allTouched: Bool
@@ -141,192 +141,5 @@ extension JobLoader {
             return (nil, true, false)
         }
         return (parseNormalization(inner), true, false)
-    }
-
-    /// The number of classes of `classify.scheme`, read without reporting (classify reports itself).
-    private func schemeClassCount(_ node: YNode?) -> Int? {
-        guard let node, case .mapping(let map) = node.node else { return nil }
-        for (key, value) in map where key.string == "scheme" {
-            if case .sequence(let levels) = value { return levels.count }
-            return value.string.flatMap(ClassScheme.named)?.classCount
-        }
-        return nil
-    }
-
-    /// `prevention:` — factors, categories and the decision matrix, checked for complete coverage.
-    func parsePrevention(_ node: YNode, top: YObject, gridCRS: String?, jobFile: String, sink: DiagnosticSink,
-                         cache: inout [String: LayerDefinition?], auxiliary: inout [String: LayerDefinition]) -> JobSpec.Prevention? {
-        guard let p = node.object(allowed: ["factors", "categories", "matrix"], required: ["factors", "matrix"]) else { return nil }
-        let riskLevels = schemeClassCount(top["classify"])
-        var ok = true
-
-        // factors
-        var factors: [JobSpec.Factor] = []
-        /// Every factor name written, with its level count when its breaks are usable.
-        var factorLevels: [(String, Int?)] = []
-        if let f = p["factors"], let entries = f.entries() {
-            if entries.isEmpty { f.error("at least one factor is needed"); ok = false }
-            for (name, keyNode, value) in entries {
-                var levels: Int?
-                defer { factorLevels.append((name, levels)) }
-                if name.range(of: "^[A-Za-z][A-Za-z0-9_-]*$", options: .regularExpression) == nil {
-                    keyNode.error("a factor name must start with a letter and hold letters, digits, '_' or '-'"); ok = false
-                } else if name == "risk" || name == "category" {
-                    keyNode.error("\"\(name)\" is taken by the matrix itself; name the factor otherwise"); ok = false
-                }
-                guard let obj = value.object(allowed: ["layer", "breaks", "proximity", "resampling", "error-threshold", "all-touched"],
-                                             required: ["layer"]) else { ok = false; continue }
-                let forms = ["breaks", "proximity"].filter { obj[$0] != nil }
-                if forms.count != 1 {
-                    value.error("give exactly one of breaks (the layer's values) or proximity (distances to its nearest feature)")
-                    ok = false
-                }
-                let def = obj["layer"].flatMap { definition(named: $0, jobFile: jobFile, sink: sink, cache: &cache) }
-                let errorsBefore = sink.items.count
-                let resampling = obj["resampling"].map(parseResampling) ?? "near"
-                if sink.items.count != errorsBefore { ok = false }
-                let et = obj["error-threshold"]?.double() ?? 0.125
-                if let e = obj["error-threshold"], et < 0 { e.error("error-threshold must be ≥ 0 (pixels)"); ok = false }
-                let allTouched = obj["all-touched"]?.bool() ?? false
-                var breaks: [Double]?
-                if forms.count == 1, let b = obj[forms[0]], let values = b.doubles() {
-                    breaks = values
-                    if values.isEmpty { b.error("give at least one break (n breaks make n + 1 levels)"); breaks = nil }
-                    for (i, (x, y)) in zip(values, values.dropFirst()).enumerated() where !(y > x) {
-                        b.error("breaks must increase: break \(i + 2) (\(formatNumber(y))) is not above break \(i + 1) (\(formatNumber(x)))")
-                        breaks = nil
-                    }
-                    if values.count > 254 { b.error("at most 254 breaks (255 levels)"); breaks = nil }
-                    if forms[0] == "proximity" {
-                        if let first = values.first, first <= 0 { b.error("distances must be positive"); breaks = nil }
-                        if let gridCRS, let srs = try? SpatialReference(definition: gridCRS), !srs.isProjected {
-                            b.error("proximity measures distances in grid CRS units and needs a projected grid CRS (grid.crs is \(gridCRS))")
-                            breaks = nil
-                        }
-                    }
-                }
-                levels = breaks.map { $0.count + 1 }
-                guard let def, let breaks, forms.count == 1 else { ok = false; continue }
-                auxiliary[def.name] = def
-                let m = keyNode.mark
-                factors.append(JobSpec.Factor(name: name, definition: def, kind: forms[0] == "proximity" ? .proximity : .value,
-                                              breaks: breaks, resampling: resampling, errorThreshold: et, allTouched: allTouched,
-                                              position: .init(file: jobFile, line: m.line, column: m.column)))
-            }
-        } else { ok = false }
-
-        // categories
-        var categories = JobSpec.Prevention.defaultCategories
-        if let c = p["categories"], let items = c.sequence() {
-            categories = []
-            if items.isEmpty { c.error("at least one category is needed"); ok = false }
-            for item in items {
-                guard let obj = item.object(allowed: ["value", "name", "english", "colour", "color"], required: ["value", "name"]) else {
-                    ok = false; continue
-                }
-                let value = obj["value"]?.int()
-                if let v = obj["value"], let value {
-                    if value < 1 || value > 255 { v.error("a category value is a pixel value, 1 to 255"); ok = false }
-                    if categories.contains(where: { $0.value == value }) { v.error("category \(value) is given twice"); ok = false }
-                }
-                let name = obj["name"]?.string()
-                let english = obj["english"]?.string()
-                if obj["colour"] != nil && obj["color"] != nil { obj.keys["color"]!.error("give colour or color, not both"); ok = false }
-                var rgb: [UInt8] = [128, 128, 128]
-                if let node = obj["colour"] ?? obj["color"] {
-                    if let v = node.doubles(count: 3) {
-                        if v.allSatisfy({ $0 >= 0 && $0 <= 255 && $0 == $0.rounded() }) { rgb = v.map { UInt8($0) } } else {
-                            node.error("a colour is [red, green, blue], integers 0 to 255"); ok = false
-                        }
-                    } else { ok = false }
-                } else {
-                    item.error("missing required key \"colour\" ([red, green, blue])"); ok = false
-                }
-                if let value, let name {
-                    categories.append(.init(value: value, name: name, english: english, red: rgb[0], green: rgb[1], blue: rgb[2]))
-                }
-            }
-        }
-        let categoryValues = Set(categories.map(\.value))
-
-        // matrix
-        var rules: [JobSpec.MatrixRule] = []
-        let dimensionNames = ["risk"] + factorLevels.map(\.0)
-        let sizes: [Int?] = [riskLevels] + factorLevels.map(\.1)
-        if let matrixKey = p.keys["matrix"], let m = p["matrix"], let items = m.sequence() {
-            if items.isEmpty { m.error("the matrix needs at least one rule"); ok = false }
-            var rulesOK = true
-            for item in items {
-                guard let obj = item.object(allowed: dimensionNames + ["category"], required: dimensionNames + ["category"]) else {
-                    rulesOK = false; continue
-                }
-                var levels: [Set<Int>?] = []
-                for (d, name) in dimensionNames.enumerated() {
-                    guard let v = obj[name] else { rulesOK = false; levels.append(nil); continue }
-                    if v.scalarString == "any" { levels.append(nil); continue }
-                    let values: [YNode]
-                    if case .sequence = v.node { values = v.sequence() ?? [] } else { values = [v] }
-                    if values.isEmpty { v.error("give levels or any"); rulesOK = false }
-                    var set = Set<Int>()
-                    for node in values {
-                        guard case .scalar = node.node, let level = node.int() else {
-                            if case .scalar = node.node {} else { node.error("expected a level (integer) or any, got \(node.describe)") }
-                            rulesOK = false; continue
-                        }
-                        if let size = sizes[d], level < 1 || level > size {
-                            let what = d == 0 ? "risk has levels 1 to \(size) (the \(size) classes of classify.scheme)"
-                                : "factor \(name) has levels 1 to \(size) (\(size - 1) break\(size == 2 ? "" : "s"))"
-                            node.error("level \(level) is out of range: \(what)")
-                            rulesOK = false
-                        }
-                        set.insert(level)
-                    }
-                    levels.append(set)
-                }
-                var category = 0
-                if let c = obj["category"], let value = c.int() {
-                    category = value
-                    if !categoryValues.contains(value) {
-                        c.error("unknown category \(value); categories: \(categories.map { "\($0.value) \($0.name)" }.joined(separator: ", "))")
-                        rulesOK = false
-                    }
-                } else { rulesOK = false }
-                rules.append(.init(levels: levels, category: category, line: item.mark.line))
-            }
-            ok = ok && rulesOK
-            // Coverage: every combination of levels must reach a rule.
-            if rulesOK, !rules.isEmpty, sizes.allSatisfy({ $0 != nil }) {
-                let dims = sizes.map { $0! }
-                let total = dims.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-                if total > JobSpec.maxMatrixCells {
-                    matrixKey.error("the matrix has \(total) cells (limit \(JobSpec.maxMatrixCells)); use fewer levels")
-                    ok = false
-                } else {
-                    let cells = JobSpec.Prevention.evaluate(rules, dimensions: dims)
-                    let missing = cells.indices.filter { cells[$0] == nil }
-                    if !missing.isEmpty {
-                        let shown = missing.prefix(8).map { describeCell($0, dimensions: dims, names: dimensionNames) }
-                        let more = missing.count > shown.count ? ", … and \(missing.count - shown.count) more" : ""
-                        matrixKey.error("matrix does not cover \(missing.count) of \(total) combinations: \(shown.joined(separator: ", "))\(more); add rules (or a last catch-all rule with any)")
-                        ok = false
-                    } else if ok, let riskLevels {
-                        return JobSpec.Prevention(factors: factors, categories: categories, rules: rules, riskLevels: riskLevels,
-                                                  table: cells.map { UInt8($0!) })
-                    }
-                }
-            }
-        }
-        return nil
-    }
-
-    /// "risk 3 × exposure 1 × capacity 2" for a cell index (risk slowest, last factor fastest).
-    private func describeCell(_ index: Int, dimensions: [Int], names: [String]) -> String {
-        var rest = index
-        var levels = [Int](repeating: 0, count: dimensions.count)
-        for d in stride(from: dimensions.count - 1, through: 0, by: -1) {
-            levels[d] = rest % dimensions[d] + 1
-            rest /= dimensions[d]
-        }
-        return zip(names, levels).map { "\($0) \($1)" }.joined(separator: " × ")
     }
 }

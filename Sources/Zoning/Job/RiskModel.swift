@@ -85,173 +85,160 @@ extension JobLoader {
         let form = ModelNode.Form(rawValue: forms[0])!
         let node = object[forms[0]]!
         let m = object.keys[forms[0]]!.mark
-        let position = JobSpec.Position(file: file, line: m.line, column: m.column)
+        let parsing = ModelNodeParsing(name: name, names: names, requireAll: requireAll, file: file, negative: negative,
+                                       position: JobSpec.Position(file: file, line: m.line, column: m.column))
+        switch form {
+        case .product, .maximum: return parseMemberList(node, form: form, parsing)
+        case .entropy: return parseEntropy(node, parsing)
+        case .expression: return parseExpression(node, parsing)
+        case .ahp: return parseAHP(node, parsing)
+        case .weightedSum, .geometricMean: return parseWeights(node, form: form, parsing)
+        }
+    }
 
-        /// Checks names against `names` (did-you-mean), and completeness against `requireAll`.
-        func checkMembers(_ members: [(String, YNode)], at node: YNode) -> Bool {
-            var ok = true
-            var seen = Set<String>()
-            for (member, memberNode) in members {
-                if !names.contains(member) {
-                    let hint = closest(to: member, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
-                    memberNode.error("\"\(member)\" is not a layer or index of this job\(hint); known: \(names.joined(separator: ", "))")
-                    ok = false
-                } else if !seen.insert(member).inserted {
-                    memberNode.error("\"\(member)\" is named twice")
-                    ok = false
-                } else if member == name {
-                    memberNode.error("\"\(member)\" cannot be a member of itself")
-                    ok = false
+    /// `product: [a, b]`, `maximum: [a, b]`.
+    private func parseMemberList(_ node: YNode, form: ModelNode.Form, _ p: ModelNodeParsing) -> ModelNode? {
+        guard let items = node.sequence() else { return nil }
+        let members = items.compactMap { item in item.string().map { ($0, item) } }
+        guard members.count == items.count, p.checkMembers(members, at: node) else { return nil }
+        if members.count < 1 { node.error("at least one member is needed"); return nil }
+        return ModelNode(name: p.name, form: form, members: p.ordered(members.map(\.0)), weights: [], prior: nil,
+                         expression: nil, expressionText: nil, negative: p.negative, ahpConsistencyRatio: nil,
+                         position: p.position, memberNodes: p.positions(members))
+    }
+
+    /// `entropy: [a, b]` or `entropy: { members: [a, b], prior: { a: w, b: w } }`.
+    private func parseEntropy(_ node: YNode, _ p: ModelNodeParsing) -> ModelNode? {
+        var items: [YNode]?
+        var priorNode: YNode?
+        if case .mapping = node.node {
+            guard let o = node.object(allowed: ["members", "prior"], required: ["members"]) else { return nil }
+            items = o["members"]!.sequence()
+            priorNode = o["prior"]
+        } else {
+            items = node.sequence()
+        }
+        guard let items else { return nil }
+        let members = items.compactMap { item in item.string().map { ($0, item) } }
+        guard members.count == items.count, p.checkMembers(members, at: node) else { return nil }
+        if members.count < 2 {
+            node.error("entropy weights need at least 2 members, got \(members.count)")
+            return nil
+        }
+        var prior: [Double]?
+        if let priorNode, let entries = priorNode.entries() {
+            var byKey: [String: Double] = [:]
+            for (key, keyNode, value) in entries {
+                guard members.contains(where: { $0.0 == key }) else {
+                    let hint = closest(to: key, in: members.map(\.0)).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    keyNode.error("\"\(key)\" is not a member of this entropy combination\(hint)")
+                    continue
+                }
+                if let w = value.double() {
+                    if w <= 0 { value.error("prior weights must be positive") } else { byKey[key] = w }
                 }
             }
-            for key in requireAll ?? [] where !members.contains(where: { $0.0 == key }) {
-                node.error("layer \"\(key)\" is missing here; every layer takes part in the combination")
+            for (member, _) in members where byKey[member] == nil && entries.contains(where: { $0.key == member }) == false {
+                priorNode.error("prior needs a weight for \"\(member)\"")
+            }
+            guard byKey.count == members.count else { return nil }
+            prior = members.map { byKey[$0.0]! }
+        }
+        return ModelNode(name: p.name, form: .entropy, members: members.map(\.0), weights: [], prior: prior,
+                         expression: nil, expressionText: nil, negative: p.negative, ahpConsistencyRatio: nil,
+                         position: p.position, memberNodes: p.positions(members))
+    }
+
+    /// `expression: "…"`: the names it reads are its members.
+    private func parseExpression(_ node: YNode, _ p: ModelNodeParsing) -> ModelNode? {
+        let (name, names) = (p.name, p.names)
+        guard let text = node.string() else { return nil }
+        let expression: IndexExpression
+        do { expression = try IndexExpression.parse(text) } catch let e as IndexExpression.SyntaxError {
+            reportInside(node, offset: e.offset, message: "expression: \(e.message)")
+            return nil
+        } catch { return nil }
+        var members: [(String, YNode)] = []
+        var ok = true
+        let read = expression.names
+        for (n, offset) in IndexExpression.nameOffsets(in: text) where read.contains(n) && !members.contains(where: { $0.0 == n }) {
+            if !names.contains(n) || n == name {
+                let hint = closest(to: n, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+                reportInside(node, offset: offset, message: n == name
+                    ? "expression: \"\(n)\" cannot refer to itself"
+                    : "expression: unknown name \"\(n)\"\(hint); known: \(names.joined(separator: ", "))")
                 ok = false
             }
-            return ok
+            members.append((n, node))
         }
-        func positions(_ members: [(String, YNode)]) -> [String: JobSpec.Position] {
-            var result: [String: JobSpec.Position] = [:]
-            for (member, n) in members { result[member] = .init(file: file, line: n.mark.line, column: n.mark.column) }
-            return result
-        }
-        /// Layer-order members when the node names exactly the layers (the v1 rule), else as written.
-        func ordered(_ members: [String]) -> [String] {
-            if let all = requireAll, Set(all) == Set(members) { return all }
-            return members
-        }
+        guard ok else { return nil }
+        if members.isEmpty { node.error("the expression reads no layer or index"); return nil }
+        return ModelNode(name: name, form: .expression, members: members.map(\.0), weights: [], prior: nil,
+                         expression: expression, expressionText: text, negative: p.negative, ahpConsistencyRatio: nil,
+                         position: p.position, memberNodes: p.positions(members))
+    }
 
-        switch form {
-        case .product, .maximum:
-            guard let items = node.sequence() else { return nil }
-            let members = items.compactMap { item in item.string().map { ($0, item) } }
-            guard members.count == items.count, checkMembers(members, at: node) else { return nil }
-            if members.count < 1 { node.error("at least one member is needed"); return nil }
-            return ModelNode(name: name, form: form, members: ordered(members.map(\.0)), weights: [], prior: nil,
-                             expression: nil, expressionText: nil, negative: negative, ahpConsistencyRatio: nil,
-                             position: position, memberNodes: positions(members))
-        case .entropy:
-            var items: [YNode]?
-            var priorNode: YNode?
-            if case .mapping = node.node {
-                guard let o = node.object(allowed: ["members", "prior"], required: ["members"]) else { return nil }
-                items = o["members"]!.sequence()
-                priorNode = o["prior"]
-            } else {
-                items = node.sequence()
+    /// `ahp: { order: [a, b], matrix: [[1, 3], [1/3, 1]], max-consistency-ratio: 0.1 }`.
+    private func parseAHP(_ node: YNode, _ p: ModelNodeParsing) -> ModelNode? {
+        guard let obj = node.object(allowed: ["order", "matrix", "max-consistency-ratio"], required: ["order", "matrix"]),
+              let orderItems = obj["order"]!.sequence(), let rows = obj["matrix"]!.sequence() else { return nil }
+        let order = orderItems.compactMap { item in item.string().map { ($0, item) } }
+        guard order.count == orderItems.count, p.checkMembers(order, at: obj["order"]!) else { return nil }
+        var matrix: [[Double]] = []
+        for row in rows {
+            guard let cells = row.sequence() else { return nil }
+            if cells.count != order.count { row.error("each row needs \(order.count) entries, got \(cells.count)"); return nil }
+            var values: [Double] = []
+            for cell in cells {
+                guard let v = fraction(cell) else { return nil }
+                values.append(v)
             }
-            guard let items else { return nil }
-            let members = items.compactMap { item in item.string().map { ($0, item) } }
-            guard members.count == items.count, checkMembers(members, at: node) else { return nil }
-            if members.count < 2 {
-                node.error("entropy weights need at least 2 members, got \(members.count)")
-                return nil
-            }
-            var prior: [Double]?
-            if let priorNode, let entries = priorNode.entries() {
-                var byKey: [String: Double] = [:]
-                for (key, keyNode, value) in entries {
-                    guard members.contains(where: { $0.0 == key }) else {
-                        let hint = closest(to: key, in: members.map(\.0)).map { " (did you mean \"\($0)\"?)" } ?? ""
-                        keyNode.error("\"\(key)\" is not a member of this entropy combination\(hint)")
-                        continue
-                    }
-                    if let w = value.double() {
-                        if w <= 0 { value.error("prior weights must be positive") } else { byKey[key] = w }
-                    }
-                }
-                for (member, _) in members where byKey[member] == nil && entries.contains(where: { $0.key == member }) == false {
-                    priorNode.error("prior needs a weight for \"\(member)\"")
-                }
-                guard byKey.count == members.count else { return nil }
-                prior = members.map { byKey[$0.0]! }
-            }
-            return ModelNode(name: name, form: form, members: members.map(\.0), weights: [], prior: prior,
-                             expression: nil, expressionText: nil, negative: negative, ahpConsistencyRatio: nil,
-                             position: position, memberNodes: positions(members))
-        case .expression:
-            guard let text = node.string() else { return nil }
-            let expression: IndexExpression
-            do { expression = try IndexExpression.parse(text) } catch let e as IndexExpression.SyntaxError {
-                reportInside(node, offset: e.offset, message: "expression: \(e.message)")
-                return nil
-            } catch { return nil }
-            var members: [(String, YNode)] = []
-            var ok = true
-            let read = expression.names
-            for (n, offset) in IndexExpression.nameOffsets(in: text) where read.contains(n) && !members.contains(where: { $0.0 == n }) {
-                if !names.contains(n) || n == name {
-                    let hint = closest(to: n, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
-                    reportInside(node, offset: offset, message: n == name
-                        ? "expression: \"\(n)\" cannot refer to itself"
-                        : "expression: unknown name \"\(n)\"\(hint); known: \(names.joined(separator: ", "))")
-                    ok = false
-                }
-                members.append((n, node))
-            }
-            guard ok else { return nil }
-            if members.isEmpty { node.error("the expression reads no layer or index"); return nil }
-            return ModelNode(name: name, form: form, members: members.map(\.0), weights: [], prior: nil,
-                             expression: expression, expressionText: text, negative: negative, ahpConsistencyRatio: nil,
-                             position: position, memberNodes: positions(members))
-        case .ahp:
-            guard let obj = node.object(allowed: ["order", "matrix", "max-consistency-ratio"], required: ["order", "matrix"]),
-                  let orderItems = obj["order"]!.sequence(), let rows = obj["matrix"]!.sequence() else { return nil }
-            let order = orderItems.compactMap { item in item.string().map { ($0, item) } }
-            guard order.count == orderItems.count, checkMembers(order, at: obj["order"]!) else { return nil }
-            var matrix: [[Double]] = []
-            for row in rows {
-                guard let cells = row.sequence() else { return nil }
-                if cells.count != order.count { row.error("each row needs \(order.count) entries, got \(cells.count)"); return nil }
-                var values: [Double] = []
-                for cell in cells {
-                    guard let v = fraction(cell) else { return nil }
-                    values.append(v)
-                }
-                matrix.append(values)
-            }
-            if matrix.count != order.count { obj["matrix"]!.error("the matrix needs \(order.count) rows, got \(matrix.count)"); return nil }
-            let limit = obj["max-consistency-ratio"]?.double() ?? 0.1
-            let ahp: AHP
-            do { ahp = try AHP(matrix) } catch {
-                obj["matrix"]!.error("\(error)")
-                return nil
-            }
-            if ahp.consistencyRatio > limit {
-                obj["matrix"]!.error("the comparisons are inconsistent: consistency ratio \(String(format: "%.3f", ahp.consistencyRatio)) exceeds \(formatNumber(limit)) (λmax \(String(format: "%.3f", ahp.lambdaMax)), CI \(String(format: "%.3f", ahp.consistencyIndex)))")
-                return nil
-            }
-            let byKey = Dictionary(uniqueKeysWithValues: zip(order.map(\.0), ahp.weights))
-            let members = ordered(order.map(\.0))
-            return ModelNode(name: name, form: .ahp, members: members, weights: members.map { byKey[$0]! }, prior: nil,
-                             expression: nil, expressionText: nil, negative: negative,
-                             ahpConsistencyRatio: ahp.consistencyRatio, position: position, memberNodes: positions(order))
-        case .weightedSum, .geometricMean:
-            guard let entries = node.entries() else { return nil }
-            var byKey: [String: Double] = [:]
-            for (key, _, value) in entries {
-                if let w = value.double() {
-                    if w < 0 || (form == .geometricMean && w == 0) {
-                        value.error(form == .geometricMean ? "geometric-mean weights must be positive" : "weights must not be negative")
-                    }
-                    byKey[key] = w
-                }
-            }
-            let pairs = entries.map { ($0.key, $0.keyNode) }
-            let membersOK = checkMembers(pairs, at: node)
-            guard byKey.count == entries.count else { return nil }
-            // The members the job knows (an unknown one is reported above).
-            let total = byKey.filter { names.contains($0.key) }.values.reduce(0, +)
-            if abs(total - 1) > 1e-6 {
-                node.error("weights must sum to 1, they sum to \(formatNumber(total))")
-                return nil
-            }
-            guard membersOK else { return nil }
-            let members = ordered(entries.map(\.key))
-            return ModelNode(name: name, form: form, members: members, weights: members.map { byKey[$0]! }, prior: nil,
-                             expression: nil, expressionText: nil, negative: negative, ahpConsistencyRatio: nil,
-                             position: position, memberNodes: positions(pairs))
+            matrix.append(values)
         }
+        if matrix.count != order.count { obj["matrix"]!.error("the matrix needs \(order.count) rows, got \(matrix.count)"); return nil }
+        let limit = obj["max-consistency-ratio"]?.double() ?? 0.1
+        let ahp: AHP
+        do { ahp = try AHP(matrix) } catch {
+            obj["matrix"]!.error("\(error)")
+            return nil
+        }
+        if ahp.consistencyRatio > limit {
+            obj["matrix"]!.error("the comparisons are inconsistent: consistency ratio \(String(format: "%.3f", ahp.consistencyRatio)) exceeds \(formatNumber(limit)) (λmax \(String(format: "%.3f", ahp.lambdaMax)), CI \(String(format: "%.3f", ahp.consistencyIndex)))")
+            return nil
+        }
+        let byKey = Dictionary(uniqueKeysWithValues: zip(order.map(\.0), ahp.weights))
+        let members = p.ordered(order.map(\.0))
+        return ModelNode(name: p.name, form: .ahp, members: members, weights: members.map { byKey[$0]! }, prior: nil,
+                         expression: nil, expressionText: nil, negative: p.negative,
+                         ahpConsistencyRatio: ahp.consistencyRatio, position: p.position, memberNodes: p.positions(order))
+    }
+
+    /// `weighted-sum: { a: w, b: w }`, `geometric-mean: { a: w, b: w }`: weights summing to 1.
+    private func parseWeights(_ node: YNode, form: ModelNode.Form, _ p: ModelNodeParsing) -> ModelNode? {
+        guard let entries = node.entries() else { return nil }
+        var byKey: [String: Double] = [:]
+        for (key, _, value) in entries {
+            if let w = value.double() {
+                if w < 0 || (form == .geometricMean && w == 0) {
+                    value.error(form == .geometricMean ? "geometric-mean weights must be positive" : "weights must not be negative")
+                }
+                byKey[key] = w
+            }
+        }
+        let pairs = entries.map { ($0.key, $0.keyNode) }
+        let membersOK = p.checkMembers(pairs, at: node)
+        guard byKey.count == entries.count else { return nil }
+        // The members the job knows (an unknown one is reported above).
+        let total = byKey.filter { p.names.contains($0.key) }.values.reduce(0, +)
+        if abs(total - 1) > 1e-6 {
+            node.error("weights must sum to 1, they sum to \(formatNumber(total))")
+            return nil
+        }
+        guard membersOK else { return nil }
+        let members = p.ordered(entries.map(\.key))
+        return ModelNode(name: p.name, form: form, members: members, weights: members.map { byKey[$0]! }, prior: nil,
+                         expression: nil, expressionText: nil, negative: p.negative, ahpConsistencyRatio: nil,
+                         position: p.position, memberNodes: p.positions(pairs))
     }
 
     /// Reports a problem at a character of a scalar: the scalar's own line and column plus the
@@ -329,6 +316,55 @@ extension JobLoader {
             ok = false
         }
         return ok ? ordered : nil
+    }
+}
+
+/// What the forms of one combination share while it is parsed: its name, the names it may use,
+/// its direction and position, and how its members are checked.
+private struct ModelNodeParsing {
+    let name: String
+    /// The layers and indices it may name.
+    let names: [String]
+    /// Every one of these must take part (a job without indices: every layer is combined).
+    let requireAll: [String]?
+    let file: String
+    let negative: Bool
+    let position: JobSpec.Position
+
+    /// Checks names against `names` (did-you-mean), and completeness against `requireAll`.
+    func checkMembers(_ members: [(String, YNode)], at node: YNode) -> Bool {
+        var ok = true
+        var seen = Set<String>()
+        for (member, memberNode) in members {
+            if !names.contains(member) {
+                let hint = closest(to: member, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
+                memberNode.error("\"\(member)\" is not a layer or index of this job\(hint); known: \(names.joined(separator: ", "))")
+                ok = false
+            } else if !seen.insert(member).inserted {
+                memberNode.error("\"\(member)\" is named twice")
+                ok = false
+            } else if member == name {
+                memberNode.error("\"\(member)\" cannot be a member of itself")
+                ok = false
+            }
+        }
+        for key in requireAll ?? [] where !members.contains(where: { $0.0 == key }) {
+            node.error("layer \"\(key)\" is missing here; every layer takes part in the combination")
+            ok = false
+        }
+        return ok
+    }
+
+    func positions(_ members: [(String, YNode)]) -> [String: JobSpec.Position] {
+        var result: [String: JobSpec.Position] = [:]
+        for (member, n) in members { result[member] = .init(file: file, line: n.mark.line, column: n.mark.column) }
+        return result
+    }
+
+    /// Layer-order members when the node names exactly the layers (the v1 rule), else as written.
+    func ordered(_ members: [String]) -> [String] {
+        if let all = requireAll, Set(all) == Set(members) { return all }
+        return members
     }
 }
 

@@ -15,16 +15,38 @@ public struct SourcePlan: Sendable {
     public let sourceDetail: String
     /// Vector layer name (vectors).
     public let layerName: String?
-    /// The arguments of the equivalent `gdalwarp` (rasters) or `gdal_rasterize` (vectors) call,
-    /// without source and destination: the same options give the same pixels.
-    public let arguments: [String]
+    /// How the source reaches the grid: warped (rasters) or burnt (vectors, proximity features).
+    public enum Operation: Sendable, Equatable {
+        case warp(WarpSpec)
+        case rasterize(RasterizeSpec)
+    }
+    public let operation: Operation
     /// The source extent in grid coordinates.
     public let boundsInGrid: Bounds
-    /// Vectors in another CRS: the `ogr2ogr` arguments that reproject them to the grid CRS first
-    /// (`gdal_rasterize` itself only reprojects into an existing raster).
-    public let reprojectArguments: [String]?
     /// Proximity sources: the expanded raster the distances are computed on (see `Proximity.swift`).
     public var proximity: ProximityWindow? = nil
+
+    /// The warp of a raster source, nil for vectors.
+    public var warp: WarpSpec? {
+        if case .warp(let spec) = operation { return spec } else { return nil }
+    }
+    /// The rasterisation of a vector source, nil for rasters.
+    public var rasterize: RasterizeSpec? {
+        if case .rasterize(let spec) = operation { return spec } else { return nil }
+    }
+
+    /// The arguments of the equivalent `gdalwarp` (rasters) or `gdal_rasterize` (vectors) call,
+    /// without source and destination: the same options give the same pixels.
+    public var arguments: [String] {
+        switch operation {
+        case .warp(let spec): return spec.gdalwarpArguments
+        case .rasterize(let spec): return spec.gdalRasterizeArguments
+        }
+    }
+
+    /// Vectors in another CRS: the `ogr2ogr` arguments that reproject them to the grid CRS first
+    /// (`gdal_rasterize` itself only reprojects into an existing raster).
+    public var reprojectArguments: [String]? { rasterize?.ogr2ogrArguments }
 
     /// The equivalent command line, for `plan` and for reproducing a layer by hand.
     public var commandLine: String {
@@ -264,8 +286,6 @@ public struct Planner {
         let ds: Dataset
         let what = isMask ? "grid.mask (layer \(def.name))" : "layers.\(key) (layer \(def.name))"
         do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: what) }
-        let te = ["-te", "\(grid.minX)", "\(grid.minY)", "\(grid.maxX)", "\(grid.maxY)",
-                  "-tr", "\(grid.pixelWidth)", "\(grid.pixelHeight)"]
         do {
             if ds.bandCount > 0 && !isMask {
                 guard let srs = ds.spatialReference else {
@@ -276,15 +296,13 @@ public struct Planner {
                     throw RunError(.dataError, "\(def.file): band: \(def.source) has \(ds.bandCount) band(s), band \(def.band) does not exist")
                 }
                 let inGrid = try locate(ds.extent!, srs: srs, in: gridSRS, gridBounds: gridBounds, source: def.source, what: what)
-                var args = ["-t_srs", crsDefinition] + te + ["-r", use?.resampling ?? "near", "-ot", "Float32",
-                            "-dstnodata", "nan", "-et", "\(use?.errorThreshold ?? 0.125)"]
-                if let nodata = def.nodata { args += ["-srcnodata", nodata.isNaN ? "nan" : "\(nodata)"] }
+                let warp = WarpSpec(targetCRS: crsDefinition, grid: grid, resampling: use?.resampling ?? .nearest,
+                                    outputType: .float32, errorThreshold: use?.errorThreshold ?? 0.125, sourceNoData: def.nodata)
                 let band = try ds.band(def.band)
                 let detail = "\(band.pixelType.rawValue), pixel \(formatNumber(abs(gt[1]))) × \(formatNumber(abs(gt[5]))), \(ds.width) × \(ds.height) px"
                     + (band.noDataValue.map { ", nodata \(formatNumber($0))" } ?? "")
                 return SourcePlan(key: key, definition: def, kind: .raster, sourceCRS: srs.authorityCode ?? srs.name,
-                                  sourceDetail: detail, layerName: nil, arguments: args, boundsInGrid: inGrid,
-                                  reprojectArguments: nil)
+                                  sourceDetail: detail, layerName: nil, operation: .warp(warp), boundsInGrid: inGrid)
             }
             guard ds.layerCount > 0 else {
                 throw RunError(.dataError, "\(def.source): \(what): neither raster bands nor vector layers found")
@@ -294,9 +312,11 @@ public struct Planner {
                 throw RunError(.dataError, "\(def.source): \(what): vector layer \(layer.name) has no CRS")
             }
             let inGrid = try locate(try layer.extent(), srs: srs, in: gridSRS, gridBounds: gridBounds, source: def.source, what: what)
-            var args: [String]
+            let reprojectTo = srs.isSame(as: gridSRS) ? nil : crsDefinition
+            var rasterize: RasterizeSpec
             if isMask {
-                args = ["-burn", "1", "-l", layer.name] + te + ["-ot", "Byte", "-init", "0"]
+                rasterize = RasterizeSpec(value: .burn(1), layerName: layer.name, grid: grid, outputType: .byte, initialValue: 0,
+                                          noData: nil, allTouched: false, reprojectTo: reprojectTo)
             } else {
                 guard let attribute = def.attribute else {
                     throw RunError(.dataError, "\(def.file): a vector layer used as \(what) needs `attribute:` (numeric fields: \(layer.fields.filter { $0.kind == .integer || $0.kind == .real }.map(\.name).joined(separator: ", ")))")
@@ -307,14 +327,13 @@ public struct Planner {
                 guard field.kind == .integer || field.kind == .real else {
                     throw RunError(.dataError, "\(def.source): \(what): attribute \"\(attribute)\" is not numeric")
                 }
-                args = ["-a", attribute, "-l", layer.name] + te
-                    + ["-ot", "Float32", "-init", "nan", "-a_nodata", "nan"]
+                rasterize = RasterizeSpec(value: .attribute(attribute), layerName: layer.name, grid: grid, outputType: .float32,
+                                          initialValue: .nan, noData: .nan, allTouched: false, reprojectTo: reprojectTo)
             }
-            if use?.allTouched == true { args.append("-at") }
+            if use?.allTouched == true { rasterize.allTouched = true }
             return SourcePlan(key: key, definition: def, kind: .vector, sourceCRS: srs.authorityCode ?? srs.name,
                               sourceDetail: "\(layer.featureCount) features (\(layer.geometryTypeName))",
-                              layerName: layer.name, arguments: args, boundsInGrid: inGrid,
-                              reprojectArguments: srs.isSame(as: gridSRS) ? nil : ["-t_srs", crsDefinition])
+                              layerName: layer.name, operation: .rasterize(rasterize), boundsInGrid: inGrid)
         } catch { throw inputError(error, file: def.source, what: what) }
     }
 }

@@ -271,7 +271,7 @@ extension Runner {
     /// is that one pixel, and gdalwarp makes a pixel nodata when the source pixel under its
     /// centre is nodata. Checked against gdalwarp on every pixel (LayerReadingTests), including
     /// nodata neighbours and sources that end inside the grid.
-    static let centredKernels: Set<String> = ["bilinear", "cubic", "cubicspline", "lanczos", "average", "mode"]
+    static let centredKernels: Set<Resampling> = [.bilinear, .cubic, .cubicspline, .lanczos, .average, .mode]
 
     /// How far (in source pixels) a grid centre may lie from a source centre for `centredKernels`
     /// to read a window: far below any real offset, far above the rounding of the coordinates.
@@ -309,11 +309,11 @@ extension RunScoped {
     /// mask or alpha band).
     func shiftedWindow(_ source: SourcePlan) throws -> ShiftedWindow? {
         let def = source.definition
-        guard source.kind == .raster, let r = argument("-r", in: source.arguments),
-              r == "near" || r == "nearest" || Runner.centredKernels.contains(r),
-              argument("-ot", in: source.arguments) == "Float32", argument("-dstnodata", in: source.arguments) == "nan",
-              Set(source.arguments.filter { $0.hasPrefix("-") && Double($0) == nil }).isSubset(of: ["-t_srs", "-te", "-tr", "-r", "-ot", "-dstnodata", "-et", "-srcnodata"])
+        guard source.kind == .raster, let warp = source.warp,
+              warp.resampling == .nearest || Runner.centredKernels.contains(warp.resampling),
+              warp.outputType == .float32, warp.destinationNoData.isNaN
         else { return nil }
+        let r = warp.resampling
         let what = "layers.\(source.key) (layer \(def.name))"
         let ds: Dataset
         do { ds = try Dataset(open: def.source, flags: [.raster]) } catch { throw inputError(error, file: def.source, what: what) }
@@ -346,7 +346,7 @@ extension RunScoped {
             let a = first.rounded(.down), b = last.rounded(.down)
             guard first.isFinite, last.isFinite, first - a >= tol, a + 1 - first >= tol, last - b >= tol, b + 1 - last >= tol,
                   Int(b) - Int(a) == count - 1 else { return nil }
-            if r != "near" && r != "nearest" {
+            if r != .nearest {
                 // Other kernels: only where every grid centre is a source centre.
                 let c = Runner.windowCentreTolerance
                 guard abs(first - a - 0.5) <= c, abs(last - b - 0.5) <= c else { return nil }
@@ -366,15 +366,13 @@ extension RunScoped {
     /// Per-block burning that equals `gdal_rasterize` with the plan's arguments, or nil when the
     /// arguments ask for something it does not follow.
     func blockBurn(_ source: SourcePlan) throws -> BlockBurn? {
-        let args = source.arguments
-        let known: Set<String> = ["-a", "-burn", "-l", "-te", "-tr", "-ot", "-init", "-a_nodata", "-at"]
-        guard source.kind == .vector, Set(args.filter { $0.hasPrefix("-") && Double($0) == nil }).isSubset(of: known),
-              let typeName = argument("-ot", in: args), let type = PixelType(name: typeName),
-              let initText = argument("-init", in: args), let initial = Double(initText == "nan" ? "nan" : initText)
-        else { return nil }
-        let attribute = argument("-a", in: args)
-        let burn = argument("-burn", in: args).flatMap(Double.init)
-        guard (attribute == nil) != (burn == nil) else { return nil }
+        guard source.kind == .vector, let spec = source.rasterize else { return nil }
+        let type = spec.outputType, initial = spec.initialValue
+        let attribute: String?, burn: Double?
+        switch spec.value {
+        case .attribute(let name): (attribute, burn) = (name, nil)
+        case .burn(let value): (attribute, burn) = (nil, value)
+        }
         let def = source.definition
         let what = source.key == "mask" ? "grid.mask (layer \(def.name))" : "layers.\(source.key) (layer \(def.name))"
         let ds: Dataset
@@ -387,7 +385,7 @@ extension RunScoped {
             }
             let layer = try source.layerName.map { try vector.layer(named: $0) } ?? vector.layer(0)
             let geometries = try BurnGeometries(layer: layer, attribute: attribute, burn: burn ?? 1)
-            return BlockBurn(geometries: geometries, type: type, initial: initial, allTouched: args.contains("-at"), grid: plan.grid)
+            return BlockBurn(geometries: geometries, type: type, initial: initial, allTouched: spec.allTouched, grid: plan.grid)
         } catch let error as GDALError {
             throw RunError(.dataError, "\(def.source): \(what): reading the features: \(error.message)")
         }
@@ -403,11 +401,6 @@ extension RunScoped {
         }
         if let refused = allNodataSource(aligned) { throw refused }
         return result
-    }
-
-    private func argument(_ flag: String, in args: [String]) -> String? {
-        guard let i = args.firstIndex(of: flag), i + 1 < args.count else { return nil }
-        return args[i + 1]
     }
 
     /// The error for a raster source with no valid pixel where it overlaps the grid (the scan of

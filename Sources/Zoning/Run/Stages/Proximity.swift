@@ -94,13 +94,11 @@ extension Planner {
                                         originX: grid.originX - Double(mp) * res, originY: grid.originY + Double(mp) * grid.pixelHeight,
                                         pixelWidth: res, pixelHeight: grid.pixelHeight)
             let window = ProximityWindow(margin: margin, marginPixels: mp, expanded: expanded, gridWidth: grid.width, gridHeight: grid.height)
-            let args = ["-burn", "1", "-at", "-l", layer.name,
-                        "-te", "\(expanded.minX)", "\(expanded.minY)", "\(expanded.maxX)", "\(expanded.maxY)",
-                        "-tr", "\(expanded.pixelWidth)", "\(expanded.pixelHeight)", "-ot", "Byte", "-init", "0"]
+            let rasterize = RasterizeSpec(value: .burn(1), layerName: layer.name, grid: expanded, outputType: .byte, initialValue: 0,
+                                          noData: nil, allTouched: true, reprojectTo: srs.isSame(as: gridSRS) ? nil : crsDefinition)
             var plan = SourcePlan(key: key, definition: def, kind: .proximity, sourceCRS: srs.authorityCode ?? srs.name,
                                   sourceDetail: "\(layer.featureCount) features (\(layer.geometryTypeName)), margin \(formatNumber(margin)) = \(mp) px",
-                                  layerName: layer.name, arguments: args, boundsInGrid: inGrid,
-                                  reprojectArguments: srs.isSame(as: gridSRS) ? nil : ["-t_srs", crsDefinition])
+                                  layerName: layer.name, operation: .rasterize(rasterize), boundsInGrid: inGrid)
             plan.proximity = window
             return plan
         } catch { throw inputError(error, file: def.source, what: what) }

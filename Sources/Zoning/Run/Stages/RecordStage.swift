@@ -57,7 +57,7 @@ extension RecordStage {
             let normalization = use.dataMinMax
                 ? "\(Normalization.linear(min: applied.minimum ?? 0, max: applied.maximum ?? 1)) (min-max over the data)"
                 : "\(use.normalization)"
-            return Manifest.Applied.Layer(key: use.key, layer: use.definition.name, resampling: use.resampling,
+            return Manifest.Applied.Layer(key: use.key, layer: use.definition.name, resampling: use.resampling.rawValue,
                                           errorThreshold: use.errorThreshold, allTouched: use.allTouched, proximity: use.proximity,
                                           normalization: normalization + (use.negative ? ", direction negative" : ""))
         }

@@ -173,7 +173,7 @@ extension StatisticsStage {
                 hi = resolution.ranges[use.key]?.maximum
             }
             return .init(key: use.key, normalization: form, minimum: lo, maximum: hi,
-                         direction: use.negative ? "negative" : "positive", resampling: use.resampling,
+                         direction: use.negative ? "negative" : "positive", resampling: use.resampling.rawValue,
                          errorThreshold: use.errorThreshold)
         }
         func info(_ node: ModelNode) -> Manifest.ModelInfo.Node {

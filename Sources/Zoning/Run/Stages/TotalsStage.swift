@@ -32,7 +32,7 @@ extension JobSpec {
         public let position: Position
 
         /// gdalwarp's resampling for this measure.
-        public var resampling: String { measure == .count ? "sum" : "average" }
+        public var resampling: Resampling { measure == .count ? .sum : .average }
 
         /// What a warped pixel value is multiplied by to give the quantity in the pixel.
         public func factor(pixelAreaSquareMetres a: Double) -> Double {
@@ -103,15 +103,13 @@ extension Planner {
                     throw RunError(.dataError, "\(def.file): band: \(def.source) has \(ds.bandCount) band(s), band \(def.band) does not exist")
                 }
                 let inGrid = try locate(extent, srs: srs, in: gridSRS, gridBounds: gridBounds, source: def.source, what: what)
-                var args = ["-t_srs", job.grid.crs, "-te", "\(grid.minX)", "\(grid.minY)", "\(grid.maxX)", "\(grid.maxY)",
-                            "-tr", "\(grid.pixelWidth)", "\(grid.pixelHeight)", "-r", total.resampling, "-ot", "Float64",
-                            "-dstnodata", "nan", "-et", "0.125"]
-                if let nodata = def.nodata { args += ["-srcnodata", nodata.isNaN ? "nan" : "\(nodata)"] }
+                let warp = WarpSpec(targetCRS: job.grid.crs, grid: grid, resampling: total.resampling, outputType: .float64,
+                                    errorThreshold: 0.125, sourceNoData: def.nodata)
                 let band = try ds.band(def.band)
                 let detail = "\(band.pixelType.rawValue), pixel \(formatNumber(abs(gt[1]))) × \(formatNumber(abs(gt[5]))), \(ds.width) × \(ds.height) px"
                 return SourcePlan(key: "zoning.totals.\(total.name)", definition: def, kind: .raster,
                                   sourceCRS: srs.authorityCode ?? srs.name, sourceDetail: detail, layerName: nil,
-                                  arguments: args, boundsInGrid: inGrid, reprojectArguments: nil)
+                                  operation: .warp(warp), boundsInGrid: inGrid)
             } catch { throw inputError(error, file: def.source, what: what) }
         }
     }
@@ -308,7 +306,7 @@ extension TotalsStage {
         return zip(plan.job.zoning?.totals ?? [], sums).map { total, s in
             Manifest.TotalInfo(
                 name: total.name, layer: total.definition.name, measure: total.measure.rawValue, units: total.units,
-                resampling: total.resampling, pixelFactor: total.factor(pixelAreaSquareMetres: plan.grid.pixelArea),
+                resampling: total.resampling.rawValue, pixelFactor: total.factor(pixelAreaSquareMetres: plan.grid.pixelArea),
                 total: s.inMask.reduce(0, +),
                 classes: scheme.classes.map { .init(value: Int($0.value), name: "\($0.name) \($0.english)", total: s.inMask[Int($0.value)]) },
                 unclassified: s.inMask[0], townships: s.byTownship.dropFirst().map { $0.reduce(0, +) }.reduce(0, +),
