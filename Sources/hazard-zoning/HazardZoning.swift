@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GDALKit
 import Logging
+import RiskDatabase
 import Zoning
 
 #if canImport(Glibc)

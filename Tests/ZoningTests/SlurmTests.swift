@@ -1,5 +1,6 @@
 import Foundation
 import GDALKit
+import RiskDatabase
 import Testing
 @testable import Zoning
 

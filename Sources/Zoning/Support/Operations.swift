@@ -1,6 +1,7 @@
 import Foundation
 import GDALKit
 import Logging
+import RiskDatabase
 
 /// What the command-line tool does, reachable from tests: run one job, run a folder of jobs.
 public enum Operations {
@@ -68,6 +69,7 @@ public enum Operations {
         switch error {
         case let e as DiagnosticsError: return (e.exitStatus, e.description)
         case let e as RunError: return (e.status, e.description)
+        case let e as DatabaseError: return (ExitStatus(rawValue: e.status.rawValue) ?? .software, oneLine(e.message))
         default: return (.software, oneLine("\(error)"))
         }
     }
