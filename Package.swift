@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "hazard-zoning", targets: ["hazard-zoning"]),
         .library(name: "Zoning", targets: ["Zoning"]),
         .library(name: "RiskDatabase", targets: ["RiskDatabase"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "GDALKit", targets: ["GDALKit"]),
         .library(name: "RasterKernel", targets: ["RasterKernel"]),
         .library(name: "COGWriter", targets: ["COGWriter"]),
@@ -57,11 +58,20 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // hazard-zoning: the command line; imports Zoning, RiskDatabase.
+        // Cluster: Slurm submission (scripts calling hazard-zoning run --shard / merge / slurm-task,
+        // sbatch, waiting for the jobs); imports Zoning.
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Zoning",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // hazard-zoning: the command line; imports Zoning, RiskDatabase, Cluster.
         .executableTarget(
             name: "hazard-zoning",
             dependencies: [
-                "Zoning", "RiskDatabase",
+                "Zoning", "RiskDatabase", "Cluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,7 +82,8 @@ let package = Package(
         .testTarget(name: "CartographyTests", dependencies: ["Cartography", "GDALKit"]),
         .testTarget(name: "RasterKernelTests", dependencies: ["RasterKernel"]),
         .testTarget(name: "COGWriterTests", dependencies: ["COGWriter", "GDALKit"]),
-        // ZoningTests also covers the database: its tests run whole jobs through Zoning's fixtures.
-        .testTarget(name: "ZoningTests", dependencies: ["Zoning", "RiskDatabase", "GDALKit", "RasterKernel"]),
+        // ZoningTests also covers the database and the Slurm submission: their tests run whole jobs
+        // through Zoning's fixtures (Support.swift, the zoning fixture).
+        .testTarget(name: "ZoningTests", dependencies: ["Zoning", "RiskDatabase", "Cluster", "GDALKit", "RasterKernel"]),
     ]
 )

@@ -194,7 +194,7 @@ extension Runner {
     }
 }
 
-func absolutePath(_ path: String) -> String {
+public func absolutePath(_ path: String) -> String {
     path.hasPrefix("/") ? path : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
 }
 

@@ -80,6 +80,10 @@ public enum Operations {
         public let status: ExitStatus
         public let detail: String
         public let seconds: Double
+
+        public init(job: String, status: ExitStatus, detail: String, seconds: Double) {
+            self.job = job; self.status = status; self.detail = detail; self.seconds = seconds
+        }
     }
 
     /// Runs every `*.yaml` job of a folder in name order, continuing past failures.
