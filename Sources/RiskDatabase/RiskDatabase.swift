@@ -454,6 +454,8 @@ public struct RiskDatabase: Sendable {
     }
 }
 
+/// `path` made absolute against the working folder (as Zoning's `absolutePath`: the same run
+/// folder is the same `run_directory`).
 func absolutePath(_ path: String) -> String {
     path.hasPrefix("/") ? path : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
 }
