@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "hazard-zoning", targets: ["hazard-zoning"]),
         .library(name: "Zoning", targets: ["Zoning"]),
+        .library(name: "RiskDatabase", targets: ["RiskDatabase"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "GDALKit", targets: ["GDALKit"]),
         .library(name: "RasterKernel", targets: ["RasterKernel"]),
         .library(name: "COGWriter", targets: ["COGWriter"]),
@@ -23,42 +25,65 @@ let package = Package(
             pkgConfig: "gdal",
             providers: [.apt(["libgdal-dev", "pkgconf"])]
         ),
+        // GDALKit: Swift over GDAL/OGR/OSR (datasets, bands, layers, SQL, warping); imports only CGDAL.
         .target(name: "GDALKit", dependencies: ["CGDAL"]),
         .systemLibrary(
             name: "CDeflate",
             pkgConfig: "libdeflate",
             providers: [.apt(["libdeflate-dev"])]
         ),
+        // COGWriter: Cloud-Optimized GeoTIFFs written tile by tile; imports only CDeflate.
         .target(name: "COGWriter", dependencies: ["CDeflate"]),
         .systemLibrary(
             name: "CCairo",
             pkgConfig: "pangocairo",
             providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
         ),
+        // Cartography: maps (PDF/PNG) and QGIS styles; imports CCairo, GDALKit, RasterKernel.
         .target(name: "Cartography", dependencies: ["CCairo", "GDALKit", "RasterKernel"]),
+        // RasterKernel: the per-block arithmetic (normalisation, index, classes, AHP); imports no other target.
         .target(name: "RasterKernel"),
+        // RiskDatabase: the GeoPackage of every published run (schema, import, queries, check); reads
+        // run folders as published (manifest.json, stats.json, zones.gpkg), never Zoning's types;
+        // imports only GDALKit.
+        .target(name: "RiskDatabase", dependencies: ["GDALKit"]),
+        // Zoning: jobs, plans, the runner and its stages, the run folders' products; imports
+        // GDALKit, RasterKernel, Cartography, COGWriter, RiskDatabase (records runs in it).
         .target(
             name: "Zoning",
             dependencies: [
-                "GDALKit", "RasterKernel", "Cartography", "COGWriter",
+                "GDALKit", "RasterKernel", "Cartography", "COGWriter", "RiskDatabase",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Cluster: Slurm submission (scripts calling hazard-zoning run --shard / merge / slurm-task,
+        // sbatch, waiting for the jobs); imports Zoning.
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Zoning",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // hazard-zoning: the command line; imports Zoning, RiskDatabase, Cluster.
         .executableTarget(
             name: "hazard-zoning",
             dependencies: [
-                "Zoning",
+                "Zoning", "RiskDatabase", "Cluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // kernel-bench: timings of RasterKernel; imports only RasterKernel.
         .executableTarget(name: "kernel-bench", dependencies: ["RasterKernel"]),
         .testTarget(name: "GDALKitTests", dependencies: ["GDALKit"]),
         .testTarget(name: "CartographyTests", dependencies: ["Cartography", "GDALKit"]),
         .testTarget(name: "RasterKernelTests", dependencies: ["RasterKernel"]),
         .testTarget(name: "COGWriterTests", dependencies: ["COGWriter", "GDALKit"]),
-        .testTarget(name: "ZoningTests", dependencies: ["Zoning", "GDALKit", "RasterKernel"]),
+        // ZoningTests also covers the database and the Slurm submission: their tests run whole jobs
+        // through Zoning's fixtures (Support.swift, the zoning fixture).
+        .testTarget(name: "ZoningTests", dependencies: ["Zoning", "RiskDatabase", "Cluster", "GDALKit", "RasterKernel"]),
     ]
 )

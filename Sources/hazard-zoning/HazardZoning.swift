@@ -1,7 +1,9 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import GDALKit
 import Logging
+import RiskDatabase
 import Zoning
 
 #if canImport(Glibc)

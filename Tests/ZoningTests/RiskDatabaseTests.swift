@@ -1,6 +1,7 @@
 import Foundation
 import GDALKit
 import Testing
+@testable import RiskDatabase
 @testable import Zoning
 
 #if canImport(Glibc)
@@ -310,6 +311,38 @@ import Glibc
         #expect(value(rows[0], "gdp") == .real(3.5) && value(rows[1], "gdp") == nil)
         #expect(value(rows[1], "buildings") == .real(7))
         #expect(value(rows[1], "share") == .real(0.6))
+    }
+
+    /// The JSON text columns of `runs` (grid, breaks, weights, classes) are read from manifest.json
+    /// as published, not through `Manifest`; they equal what encoding the typed manifest gives, also
+    /// for values a generic reading could change: -0, reals of 2^53 and above, AHP and entropy weights.
+    @Test func theJSONColumnsEqualTheTypedManifestEncoding() throws {
+        let fx = try databaseFixture()
+        let text = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "  breaks: [0.25, 0.5, 0.75]\n", with: "  method: quantile\n")
+            .write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        let run = try Runner(plan: try fx.plan(), options: RunOptions(threads: 2, runID: "q1")).run()
+        let manifest = try Manifest.decode(try Data(contentsOf: URL(fileURLWithPath: "\(run.runDirectory)/manifest.json")))
+        #expect(manifest.classification.methodBreaks != nil && manifest.applied?.weights.fixed != nil)
+        func typed(_ m: Manifest) -> [String] {
+            [RiskDatabase.jsonText(m.grid), RiskDatabase.jsonText(m.classification),
+             m.applied.map { RiskDatabase.jsonText($0.weights) } ?? "{}", RiskDatabase.jsonText(m.statistics.classes)]
+        }
+        let ds = try Dataset(open: database(fx), flags: [.vector], allowedDrivers: ["GPKG"])
+        let row = try #require(try ds.query("SELECT grid, breaks, weights, classes FROM runs WHERE run_id = 'q1'").first)
+        #expect(["grid", "breaks", "weights", "classes"].map { row[$0].text ?? "" } == typed(manifest))
+
+        var edge = manifest
+        edge.grid.geoTransform[2] = -0.0
+        edge.grid.geoTransform[0] = 1e16
+        edge.classification.breaks = [-0.0, 0.1, 1e16, 2.5e-7, 1e300]
+        edge.applied?.weights.ahp = [.init(key: "flood", weight: 0.4), .init(key: "fire", weight: 0.6)]
+        edge.applied?.weights.ahpConsistencyRatio = 0.0332
+        edge.applied?.weights.entropy = [.init(key: "flood", weight: -0.0)]
+        let read = try RunManifest.decode(try edge.encoded())
+        #expect([RiskDatabase.jsonText(read.grid), RiskDatabase.jsonText(read.classification),
+                  read.applied.map { RiskDatabase.jsonText($0.weights) } ?? "{}", RiskDatabase.jsonText(read.statistics.classes)] == typed(edge))
+        #expect(RiskDatabase.jsonText(read.classification).contains("[-0,0.1,1e+16,"))
     }
 
     @Test func changesBetweenTwoJobsAndAGridMismatch() throws {

@@ -1,5 +1,7 @@
+import Cluster
 import Foundation
 import GDALKit
+import RiskDatabase
 import Testing
 @testable import Zoning
 

@@ -56,7 +56,7 @@ public struct RunError: Error, Sendable, CustomStringConvertible {
 
 /// A message on one line: line breaks and other control characters (from GDAL, from a file's own
 /// text echoed back) become spaces, and a very long message is cut in the middle.
-func oneLine(_ text: String) -> String {
+public func oneLine(_ text: String) -> String {
     var result = String(String.UnicodeScalarView(text.unicodeScalars.map {
         $0.properties.generalCategory == .control ? " " : $0
     }))

@@ -63,7 +63,7 @@ public struct SourcePlan: Sendable {
     }
 }
 
-func shellQuote(_ s: String) -> String {
+public func shellQuote(_ s: String) -> String {
     if s.range(of: "^[A-Za-z0-9_./:=+,-]+$", options: .regularExpression) != nil { return s }
     return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -1,58 +1,7 @@
 import Cartography
 import Foundation
 import GDALKit
-
-/// A JSON value of a run's files read without a fixed schema (stats rows gain columns over time).
-public enum JSONValue: Decodable, Sendable, Equatable {
-    case null, bool(Bool), integer(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .integer(i) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
-
-    /// Numbers (integers and reals), not booleans.
-    public var number: Double? {
-        switch self {
-        case .integer(let i): return Double(i)
-        case .number(let d): return d
-        default: return nil
-        }
-    }
-    public var int: Int? {
-        switch self {
-        case .integer(let i): return i
-        case .number(let d): return d == d.rounded() ? Int(d) : nil
-        default: return nil
-        }
-    }
-    public var string: String? {
-        switch self {
-        case .string(let s): return s
-        case .integer(let i): return String(i)
-        default: return nil
-        }
-    }
-    public subscript(_ key: String) -> JSONValue? {
-        if case .object(let o) = self { return o[key] }
-        return nil
-    }
-    public var array: [JSONValue]? {
-        if case .array(let a) = self { return a }
-        return nil
-    }
-
-    /// Parses JSON bytes (keys as written: the run files use snake_case).
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
-    }
-}
+import RiskDatabase
 
 /// One published (or staged) run as the change products see it.
 struct RunFolder {

@@ -2,6 +2,7 @@ import Foundation
 import GDALKit
 import Logging
 import RasterKernel
+import RiskDatabase
 
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +80,7 @@ func runFiles(in folder: String) throws -> [String] {
     return result.sorted()
 }
 
-func absolutePath(_ path: String) -> String {
+public func absolutePath(_ path: String) -> String {
     path.hasPrefix("/") ? path : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
 }
 

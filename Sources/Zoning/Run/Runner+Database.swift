@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RiskDatabase
 
 /// The risk database a run is recorded in (`RiskDatabase.swift`): where it is, recording a
 /// published run, marking pruned runs.
@@ -31,7 +32,7 @@ extension Runner {
         let removed = publisher.prune(keep: keep)
         if !removed.isEmpty {
             do { try RiskDatabase(path: databasePath).markPruned(job: plan.job.name, runIDs: removed) } catch {
-                logger.warning("cannot mark pruned runs in the database", metadata: ["error": "\(error)"])
+                logger.warning("cannot mark pruned runs in the database", metadata: ["error": "\(Operations.describe(error).message)"])
             }
         }
         return removed
@@ -42,7 +43,7 @@ extension Runner {
     func importUnrecordedRuns() {
         guard FileManager.default.fileExists(atPath: plan.outputDirectory) else { return }
         do { _ = try RiskDatabase(path: databasePath).record(outputDirectory: plan.outputDirectory, latest: nil) } catch {
-            logger.warning("cannot import runs into the risk database", metadata: ["database": "\(databasePath)", "error": "\(error)"])
+            logger.warning("cannot import runs into the risk database", metadata: ["database": "\(databasePath)", "error": "\(Operations.describe(error).message)"])
         }
     }
 }

@@ -51,7 +51,7 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
 
     /// The staging folder of a sharded run's shards, inside the output folder (so on the shared
     /// file system, and removed like any staging folder by the next run that takes the lock).
-    static func folderName(runID: String) -> String { ".staging-\(runID)-shards" }
+    public static func folderName(runID: String) -> String { ".staging-\(runID)-shards" }
 
     static func checkRunID(_ runID: String) throws {
         guard !runID.isEmpty, runID.count <= 100, !runID.hasPrefix("."), runID != "latest",
@@ -207,7 +207,7 @@ extension Runner {
 
     /// Weight scenarios run inside the main pass and keep per-pixel tallies over the whole grid:
     /// not sharded (yet); such jobs run in one process.
-    static func checkShardable(_ plan: Plan) throws {
+    public static func checkShardable(_ plan: Plan) throws {
         if plan.job.sensitivity != nil, plan.job.outputs.products.contains(.sensitivity) {
             throw RunError(.usage, "\(plan.job.file): sensitivity: weight scenarios run inside the main pass over the whole grid and cannot be sharded; run this job without --shard/--shards (run or submit without --shards)")
         }

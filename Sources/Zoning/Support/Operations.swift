@@ -1,6 +1,7 @@
 import Foundation
 import GDALKit
 import Logging
+import RiskDatabase
 
 /// What the command-line tool does, reachable from tests: run one job, run a folder of jobs.
 public enum Operations {
@@ -68,6 +69,7 @@ public enum Operations {
         switch error {
         case let e as DiagnosticsError: return (e.exitStatus, e.description)
         case let e as RunError: return (e.status, e.description)
+        case let e as DatabaseError: return (ExitStatus(rawValue: e.status.rawValue) ?? .software, oneLine(e.message))
         default: return (.software, oneLine("\(error)"))
         }
     }
@@ -78,6 +80,10 @@ public enum Operations {
         public let status: ExitStatus
         public let detail: String
         public let seconds: Double
+
+        public init(job: String, status: ExitStatus, detail: String, seconds: Double) {
+            self.job = job; self.status = status; self.detail = detail; self.seconds = seconds
+        }
     }
 
     /// Runs every `*.yaml` job of a folder in name order, continuing past failures.

@@ -13,7 +13,9 @@ import Glibc
 /// A run is appended in one transaction, after its folder is published and before `latest`
 /// switches. SQLite runs in WAL mode with a busy timeout; writers of different jobs are further
 /// serialised by an `flock` on `<database>.lock`, so a batch never fails with "database is locked".
-/// Everything in it can be rebuilt from the run folders (`import`).
+/// Everything in it can be rebuilt from the run folders (`import`): it reads their published files
+/// (`manifest.json` through `RunManifest`, `stats.json`, `zones.gpkg`, the job copies), never the
+/// runner's types.
 public struct RiskDatabase: Sendable {
     public let path: String
 
@@ -47,14 +49,14 @@ public struct RiskDatabase: Sendable {
     func write<R>(_ body: (Dataset) throws -> R) throws -> R {
         let folder = (path as NSString).deletingLastPathComponent
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw RunError(.cantCreate, "\(folder): cannot create the database folder: \(error.localizedDescription)")
+            throw DatabaseError(.cantCreate, "\(folder): cannot create the database folder: \(error.localizedDescription)")
         }
         let lockPath = path + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RunError(.cantCreate, "\(lockPath): cannot open the database lock: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DatabaseError(.cantCreate, "\(lockPath): cannot open the database lock: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw RunError(.ioError, "\(lockPath): cannot lock: \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else { throw DatabaseError(.ioError, "\(lockPath): cannot lock: \(String(cString: strerror(errno)))") }
         }
         defer { flock(fd, LOCK_UN) }
         do {
@@ -70,21 +72,21 @@ public struct RiskDatabase: Sendable {
             try ds.close()
             return result
         } catch let error as GDALError {
-            throw RunError(.ioError, "\(path): risk database: \(error.message)")
+            throw DatabaseError(.ioError, "\(path): risk database: \(error.message)")
         }
     }
 
     /// Runs `body` on the database opened read-only.
     func read<R>(_ body: (Dataset) throws -> R) throws -> R {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw RunError(.noInput, "\(path): no risk database (runs create it; `hazard-zoning db import DIR` rebuilds it from run folders)")
+            throw DatabaseError(.noInput, "\(path): no risk database (runs create it; `hazard-zoning db import DIR` rebuilds it from run folders)")
         }
         do {
             let ds = try Dataset(open: path, flags: [.vector], allowedDrivers: ["GPKG"])
             _ = try ds.query("PRAGMA busy_timeout = \(RiskDatabase.busyTimeoutMs)")
             return try body(ds)
         } catch let error as GDALError {
-            throw RunError(.dataError, "\(path): risk database: \(error.message)")
+            throw DatabaseError(.dataError, "\(path): risk database: \(error.message)")
         }
     }
 
@@ -113,13 +115,11 @@ public struct RiskDatabase: Sendable {
 
     // MARK: recording runs
 
-    /// Imports every published run folder of `outputDirectory` the database lacks, oldest first,
-    /// each in one transaction. Returns the imported run ids.
+    /// Imports the run folders (a job's published runs, oldest first) the database lacks, each in
+    /// one transaction. Returns the imported run ids.
     @discardableResult
-    public func record(outputDirectory: String, latest: String?) throws -> [String] {
-        let publisher = Publisher(outputDirectory: outputDirectory)
-        let folders = publisher.runs().map { (outputDirectory as NSString).appendingPathComponent($0) }
-        return try write { ds in
+    public func record(runFolders folders: [String]) throws -> [String] {
+        try write { ds in
             var imported: [String] = []
             for folder in folders {
                 if let id = try importRun(folder, into: ds) { imported.append(id) }
@@ -133,7 +133,7 @@ public struct RiskDatabase: Sendable {
     @discardableResult
     public func importAll(from folder: String) throws -> [String] {
         let folders = RiskDatabase.runFolders(under: absolutePath(folder))
-        guard !folders.isEmpty else { throw RunError(.noInput, "\(folder): no run folders (folders holding manifest.json) found") }
+        guard !folders.isEmpty else { throw DatabaseError(.noInput, "\(folder): no run folders (folders holding manifest.json) found") }
         return try write { ds in
             var imported: [String] = []
             for f in folders {
@@ -179,11 +179,11 @@ public struct RiskDatabase: Sendable {
     func importRun(_ folder: String, into ds: Dataset) throws -> String? {
         let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
-            throw RunError(.noInput, "\(manifestPath): cannot be read")
+            throw DatabaseError(.noInput, "\(manifestPath): cannot be read")
         }
-        let manifest: Manifest
-        do { manifest = try Manifest.decode(data) } catch {
-            throw RunError(.dataError, "\(manifestPath): not a run manifest: \(error)")
+        let manifest: RunManifest
+        do { manifest = try RunManifest.decode(data) } catch {
+            throw DatabaseError(.dataError, "\(manifestPath): not a run manifest: \(error)")
         }
         let job = manifest.job.name, runID = manifest.runId
         if try has(job: job, runID: runID, in: ds) { return nil }
@@ -329,23 +329,23 @@ public struct RiskDatabase: Sendable {
     // MARK: queries
 
     /// A run folder from a path or `JOB[@RUN]` (`JOB` alone: its newest ok run).
-    func resolveRun(_ reference: String) throws -> String {
+    public func resolveRun(_ reference: String) throws -> String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: reference, isDirectory: &isDirectory), isDirectory.boolValue {
             return absolutePath(reference)
         }
         let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
-        guard let job = parts.first, !job.isEmpty else { throw RunError(.usage, "\(reference): expected a run folder or JOB[@RUN]") }
+        guard let job = parts.first, !job.isEmpty else { throw DatabaseError(.usage, "\(reference): expected a run folder or JOB[@RUN]") }
         let q = RiskDatabase.quote
         let sql = parts.count == 2
             ? "SELECT run_directory, pruned FROM runs WHERE job = \(q(job)) AND run_id = \(q(parts[1]))"
             : "SELECT run_directory, pruned FROM latest_runs WHERE job = \(q(job))"
         let rows = try read { try $0.query(sql) }
         guard let row = rows.first, let directory = row["run_directory"].text else {
-            throw RunError(.noInput, "\(reference): no such run in \(path) (and no such folder)")
+            throw DatabaseError(.noInput, "\(reference): no such run in \(path) (and no such folder)")
         }
         guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("manifest.json")) else {
-            throw RunError(.noInput, "\(reference): the run folder \(directory) is gone\(row["pruned"].int == 1 ? " (pruned)" : "")")
+            throw DatabaseError(.noInput, "\(reference): the run folder \(directory) is gone\(row["pruned"].int == 1 ? " (pruned)" : "")")
         }
         return directory
     }
@@ -437,7 +437,7 @@ public struct RiskDatabase: Sendable {
             }
             for folder in folders {
                 guard let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("manifest.json")),
-                      let manifest = try? Manifest.decode(data) else {
+                      let manifest = try? RunManifest.decode(data) else {
                     report.problems.append("\(folder): unreadable manifest.json")
                     continue
                 }
@@ -454,18 +454,8 @@ public struct RiskDatabase: Sendable {
     }
 }
 
-extension Operations {
-    /// `hazard-zoning history`: one line per run.
-    public static func historyTable(_ entries: [RiskDatabase.HistoryEntry]) -> String {
-        guard !entries.isEmpty else { return "no runs" }
-        var lines = ["job  run  started  status  breaks  levels (townships per level) / classes (pixels)"]
-        for e in entries {
-            let breaks = e.breaks.map { String(format: "%.4g", $0) }.joined(separator: ",")
-            let counts = e.townshipsPerLevel.isEmpty
-                ? "classes " + e.classPixels.keys.sorted().map { "\($0):\(e.classPixels[$0]!)" }.joined(separator: " ")
-                : "levels " + e.townshipsPerLevel.keys.sorted().map { "\($0):\(e.townshipsPerLevel[$0]!)" }.joined(separator: " ")
-            lines.append("\(e.job)  \(e.runID)  \(e.started)  \(e.status)\(e.pruned ? " (pruned)" : "")  [\(breaks)]  \(counts)")
-        }
-        return lines.joined(separator: "\n")
-    }
+/// `path` made absolute against the working folder (as Zoning's `absolutePath`: the same run
+/// folder is the same `run_directory`).
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
 }

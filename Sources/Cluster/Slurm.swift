@@ -1,6 +1,6 @@
 import Foundation
-import GDALKit
 import Logging
+import Zoning
 
 #if canImport(Glibc)
 import Glibc
@@ -354,18 +354,5 @@ extension Operations {
             return BatchEntry(job: name, status: .software,
                               detail: "no result: the task failed or was killed before finishing (see \(folder)/task-\(i).log)", seconds: 0)
         }
-    }
-}
-
-extension Runner {
-    /// The latest run when the job, its inputs and the tool are unchanged since it (what `run`
-    /// answers "up to date"), else nil.
-    func upToDateRun() throws -> RunResult? {
-        GDAL.ensureRegistered()
-        let publisher = Publisher(outputDirectory: plan.outputDirectory)
-        guard let previous = publisher.latestManifest(), let directory = publisher.latestRun else { return nil }
-        let inputs = try describeInputs(previous: previous)
-        guard isUpToDate(previous: previous, inputs: inputs, job: jobInfo(), runDirectory: directory) else { return nil }
-        return RunResult(runID: previous.runId, runDirectory: directory, manifest: previous, upToDate: true)
     }
 }
