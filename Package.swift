@@ -25,8 +25,11 @@ let package = Package(
             pkgConfig: "gdal",
             providers: [.apt(["libgdal-dev", "pkgconf"])]
         ),
-        // GDALKit: Swift over GDAL/OGR/OSR (datasets, bands, layers, SQL, warping); imports only CGDAL.
-        .target(name: "GDALKit", dependencies: ["CGDAL"]),
+        // FilePaths: path strings (append, parent, name, extension) with NSString's semantics, no
+        // NSString; imports nothing.
+        .target(name: "FilePaths"),
+        // GDALKit: Swift over GDAL/OGR/OSR (datasets, bands, layers, SQL, warping); imports CGDAL, FilePaths.
+        .target(name: "GDALKit", dependencies: ["CGDAL", "FilePaths"]),
         .systemLibrary(
             name: "CDeflate",
             pkgConfig: "libdeflate",
@@ -45,33 +48,33 @@ let package = Package(
         .target(name: "RasterKernel"),
         // RiskDatabase: the GeoPackage of every published run (schema, import, queries, check); reads
         // run folders as published (manifest.json, stats.json, zones.gpkg), never Zoning's types;
-        // imports only GDALKit.
-        .target(name: "RiskDatabase", dependencies: ["GDALKit"]),
+        // imports only GDALKit, FilePaths.
+        .target(name: "RiskDatabase", dependencies: ["GDALKit", "FilePaths"]),
         // Zoning: jobs, plans, the runner and its stages, the run folders' products; imports
-        // GDALKit, RasterKernel, Cartography, COGWriter, RiskDatabase (records runs in it).
+        // FilePaths, GDALKit, RasterKernel, Cartography, COGWriter, RiskDatabase (records runs in it).
         .target(
             name: "Zoning",
             dependencies: [
-                "GDALKit", "RasterKernel", "Cartography", "COGWriter", "RiskDatabase",
+                "FilePaths", "GDALKit", "RasterKernel", "Cartography", "COGWriter", "RiskDatabase",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Cluster: Slurm submission (scripts calling hazard-zoning run --shard / merge / slurm-task,
-        // sbatch, waiting for the jobs); imports Zoning.
+        // sbatch, waiting for the jobs); imports Zoning, FilePaths.
         .target(
             name: "Cluster",
             dependencies: [
-                "Zoning",
+                "Zoning", "FilePaths",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // hazard-zoning: the command line; imports Zoning, RiskDatabase, Cluster.
+        // hazard-zoning: the command line; imports Zoning, RiskDatabase, Cluster, FilePaths.
         .executableTarget(
             name: "hazard-zoning",
             dependencies: [
-                "Zoning", "RiskDatabase", "Cluster",
+                "Zoning", "RiskDatabase", "Cluster", "FilePaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -84,6 +87,6 @@ let package = Package(
         .testTarget(name: "COGWriterTests", dependencies: ["COGWriter", "GDALKit"]),
         // ZoningTests also covers the database and the Slurm submission: their tests run whole jobs
         // through Zoning's fixtures (Support.swift, the zoning fixture).
-        .testTarget(name: "ZoningTests", dependencies: ["Zoning", "RiskDatabase", "Cluster", "GDALKit", "RasterKernel"]),
+        .testTarget(name: "ZoningTests", dependencies: ["Zoning", "RiskDatabase", "Cluster", "FilePaths", "GDALKit", "RasterKernel"]),
     ]
 )

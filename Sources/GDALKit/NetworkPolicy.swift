@@ -1,5 +1,6 @@
 import CGDAL
 import Foundation
+import FilePaths
 
 #if canImport(Glibc)
 import Glibc
@@ -60,14 +61,14 @@ public enum NetworkPolicy {
         // A local file, or a member of a local archive: follow it when it is an XML indirection.
         var path = source
         if !path.hasPrefix("/"), let base { path = base.hasSuffix("/") ? base + path : base + "/" + path }
-        let resolved = path.hasPrefix("/vsi") ? path : (path as NSString).standardizingPath
+        let resolved = path.hasPrefix("/vsi") ? path : URL(fileURLWithPath: path).standardizedFileURL.path
         // Only text starting with "<" is read further (a raster or a GeoPackage is never read here).
         guard depth > 0, !visited.contains(resolved), let start = head(resolved, bytes: 1024),
               let first = start.first(where: { !" \t\r\n".utf8.contains($0) }), first == UInt8(ascii: "<"),
               let data = head(resolved, bytes: 4 << 20) else { return nil }
         visited.insert(resolved)
         let text = String(decoding: data, as: UTF8.self)
-        return checkXML(text, base: (resolved as NSString).deletingLastPathComponent, depth: depth - 1, visited: &visited)
+        return checkXML(text, base: resolved.parentPath, depth: depth - 1, visited: &visited)
             .map { "\(resolved) refers to the network: \($0)" }
     }
 

@@ -1,5 +1,6 @@
 import CGDAL
 import Foundation
+import FilePaths
 
 /// What a warped VRT (`gdalwarp -of VRT`) hands its warper: the `GDALWarpOptions` GDAL builds
 /// the `GDALWarpOperation` from when the VRT is opened, read from the file as GDAL reads it.
@@ -76,7 +77,7 @@ public struct WarpedVRTDescription: Sendable {
                 let text = value(node, "") ?? ""
                 let relative = value(node, "relativeToVRT") == "1"
                 if relative, !text.hasPrefix("/") {
-                    source = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(text)
+                    source = path.parentPath.appendingComponent(text)
                 } else {
                     source = text
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 
 #if canImport(Glibc)
@@ -47,7 +48,7 @@ public struct RiskDatabase: Sendable {
     /// Runs `body` on the database opened for update (created with its schema when missing), holding
     /// the writer lock.
     func write<R>(_ body: (Dataset) throws -> R) throws -> R {
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = path.parentPath
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw DatabaseError(.cantCreate, "\(folder): cannot create the database folder: \(error.localizedDescription)")
         }
@@ -146,11 +147,11 @@ public struct RiskDatabase: Sendable {
     /// Folders holding a `manifest.json` at or below `root` (depth ≤ 2), not hidden, sorted.
     static func runFolders(under root: String, depth: Int = 2) -> [String] {
         let fm = FileManager.default
-        if fm.fileExists(atPath: (root as NSString).appendingPathComponent("manifest.json")) { return [root] }
+        if fm.fileExists(atPath: root.appendingComponent("manifest.json")) { return [root] }
         guard depth > 0, let names = try? fm.contentsOfDirectory(atPath: root) else { return [] }
         var result: [String] = []
         for name in names.sorted() where !name.hasPrefix(".") && name != "latest" {
-            let child = (root as NSString).appendingPathComponent(name)
+            let child = root.appendingComponent(name)
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: child, isDirectory: &isDirectory), isDirectory.boolValue,
                   (try? fm.destinationOfSymbolicLink(atPath: child)) == nil else { continue }
@@ -177,7 +178,7 @@ public struct RiskDatabase: Sendable {
     /// Appends one run folder in one transaction, unless the database has it. Returns its run id
     /// when it was imported.
     func importRun(_ folder: String, into ds: Dataset) throws -> String? {
-        let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
+        let manifestPath = folder.appendingComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw DatabaseError(.noInput, "\(manifestPath): cannot be read")
         }
@@ -191,11 +192,11 @@ public struct RiskDatabase: Sendable {
         // Everything read and every column or layer added before the transaction starts.
         let fm = FileManager.default
         let applied = manifest.applied
-        let jobText = applied.flatMap { fm.contents(atPath: (folder as NSString).appendingPathComponent($0.jobCopy)) }
+        let jobText = applied.flatMap { fm.contents(atPath: folder.appendingComponent($0.jobCopy)) }
             .map { String(decoding: $0, as: UTF8.self) } ?? ""
         var layerTexts: [String: String] = [:]
         for copy in applied?.layerCopies ?? [] {
-            if let text = fm.contents(atPath: (folder as NSString).appendingPathComponent(copy.copy)) {
+            if let text = fm.contents(atPath: folder.appendingComponent(copy.copy)) {
                 layerTexts[copy.name] = String(decoding: text, as: UTF8.self)
             }
         }
@@ -205,7 +206,7 @@ public struct RiskDatabase: Sendable {
             try levels.ensureField(name, kind: .real)
         } }
         var zoneSources: [(VectorLayer, VectorLayer)] = []
-        let zonesPath = (folder as NSString).appendingPathComponent("zones.gpkg")
+        let zonesPath = folder.appendingComponent("zones.gpkg")
         let zones = fm.fileExists(atPath: zonesPath) ? try Dataset(open: zonesPath, flags: [.vector], allowedDrivers: ["GPKG"]) : nil
         for name in RiskDatabase.zoneLayers {
             guard let source = zones?.layerIfPresent(name) else { continue }
@@ -259,7 +260,7 @@ public struct RiskDatabase: Sendable {
     /// column `<total>` on the row of class n, others as they are on every row of the township;
     /// numeric keys of a class entry beyond the known ones on that class's row.
     static func townshipRows(folder: String) -> [[(String, FieldValue)]] {
-        guard let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("stats.json")),
+        guard let data = FileManager.default.contents(atPath: folder.appendingComponent("stats.json")),
               let rows = (try? JSONValue.parse(data))?.array else { return [] }
         let known: Set<String> = ["id", "name", "code", "valid_pixels", "valid_area_ha", "mean_index", "max_index",
                                   "dominant_class", "dominant_class_name", "level", "level_name", "classes"]
@@ -344,7 +345,7 @@ public struct RiskDatabase: Sendable {
         guard let row = rows.first, let directory = row["run_directory"].text else {
             throw DatabaseError(.noInput, "\(reference): no such run in \(path) (and no such folder)")
         }
-        guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("manifest.json")) else {
+        guard FileManager.default.fileExists(atPath: directory.appendingComponent("manifest.json")) else {
             throw DatabaseError(.noInput, "\(reference): the run folder \(directory) is gone\(row["pruned"].int == 1 ? " (pruned)" : "")")
         }
         return directory
@@ -415,8 +416,8 @@ public struct RiskDatabase: Sendable {
             for r in runs {
                 let job = r["job"].text ?? "", id = r["run_id"].text ?? "", dir = r["run_directory"].text ?? ""
                 known.insert("\(job)@\(id)")
-                outputFolders.insert((dir as NSString).deletingLastPathComponent)
-                let present = FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("manifest.json"))
+                outputFolders.insert(dir.parentPath)
+                let present = FileManager.default.fileExists(atPath: dir.appendingComponent("manifest.json"))
                 if !present && r["pruned"].int != 1 {
                     if repair {
                         _ = try ds.query("UPDATE runs SET pruned = 1, pruned_at = \(q(ISO8601DateFormatter().string(from: Date()))) WHERE job = \(q(job)) AND run_id = \(q(id))")
@@ -430,13 +431,13 @@ public struct RiskDatabase: Sendable {
                 let orphans = try ds.query("SELECT COUNT(*) AS n FROM \(table) t WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = t.job AND r.run_id = t.run_id)")
                 if let n = orphans.first?["n"].int, n > 0 { report.problems.append("\(table): \(n) row(s) of runs missing from runs") }
             }
-            let databaseFolder = (path as NSString).deletingLastPathComponent
+            let databaseFolder = path.parentPath
             var folders: [String] = []
             for root in Set([databaseFolder] + roots.map(absolutePath)).sorted() + outputFolders.sorted() {
                 for f in RiskDatabase.runFolders(under: root) where !folders.contains(f) { folders.append(f) }
             }
             for folder in folders {
-                guard let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("manifest.json")),
+                guard let data = FileManager.default.contents(atPath: folder.appendingComponent("manifest.json")),
                       let manifest = try? RunManifest.decode(data) else {
                     report.problems.append("\(folder): unreadable manifest.json")
                     continue

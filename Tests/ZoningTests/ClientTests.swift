@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
 import Testing
@@ -175,7 +176,7 @@ import Testing
             let (s2, o2, e2) = try runProcess("/usr/bin/env", ["rio", "cogeo", "validate", "\(run)/\(tif).tif"])
             #expect(s2 == 0 && o2.contains("is a valid cloud optimized GeoTIFF"), "\(tif): rio cogeo: \(o2)\(e2)")
         }
-        let catalog = (result.runDirectory as NSString).deletingLastPathComponent + "/catalog.json"
+        let catalog = result.runDirectory.parentPath + "/catalog.json"
         let (stacStatus, stacOut, stacErr) = try runProcess(ClientTests.systemPython, [ClientTests.stacValidator, "\(run)/item.json", catalog])
         #expect(stacStatus == 0 && stacOut.contains("item.json: valid (core, projection, file, classification)"), "\(stacOut)\(stacErr)")
     }
@@ -241,7 +242,7 @@ import Testing
         let classes = try #require(assets["risk_class"]?["classification:classes"] as? [[String: Any]])
         #expect(classes.map { $0["value"] as? Int } == [1, 2, 3, 4] && classes.map { $0["color_hint"] as? String } == ["0070C0", "FFE600", "FF8C00", "E60000"])
         #expect(assets["risk_class"]?["type"] as? String == "image/tiff; application=geotiff; profile=cloud-optimized")
-        let catalog = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: (run as NSString).deletingLastPathComponent + "/catalog.json"))) as? [String: Any])
+        let catalog = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run.parentPath + "/catalog.json"))) as? [String: Any])
         let links = try #require(catalog["links"] as? [[String: Any]])
         #expect(links.contains { $0["rel"] as? String == "item" && $0["href"] as? String == "./\(result.runID)/item.json" })
 
@@ -311,7 +312,7 @@ import Testing
 
         // `render` redraws the maps into a new run with a fresh Item: valid, checksums of the new files.
         let written = try Operations.renderLatest(fx.project.path("jobs/prev.yaml"))
-        let rerendered = try #require(written.first.map { ($0 as NSString).deletingLastPathComponent })
+        let rerendered = try #require(written.first.map { $0.parentPath })
         #expect(rerendered != run)
         let rendered = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(rerendered)/item.json"))) as? [String: Any])
         let map = try #require((rendered["assets"] as? [String: [String: Any]])?["risk_map_png"])

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import Testing
 @testable import Zoning
@@ -22,7 +23,7 @@ final class Project {
     @discardableResult
     func write(_ relative: String, _ text: String) throws -> String {
         let p = path(relative)
-        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: p.parentPath, withIntermediateDirectories: true)
         try text.write(toFile: p, atomically: true, encoding: .utf8)
         return p
     }
@@ -227,9 +228,9 @@ func polygonsCutByTownshipOracle(zones: String, townships: String, layer: String
     let gt = try #require(ds.geoTransform)
     let te = ["-te", "\(gt[0])", "\(gt[3] + Double(ds.height) * gt[5])", "\(gt[0] + Double(ds.width) * gt[1])", "\(gt[3])",
               "-tr", "\(gt[1])", "\(-gt[5])"]
-    let towns = (folder as NSString).appendingPathComponent("oracle-towns-\(UUID().uuidString).tif")
+    let towns = folder.appendingComponent("oracle-towns-\(UUID().uuidString).tif")
     try shell("/usr/bin/gdal_rasterize", ["-q", "-a", attribute, "-l", layer] + te + ["-ot", "UInt16", "-init", "0", townships, towns])
-    let composite = (folder as NSString).appendingPathComponent("oracle-composite-\(UUID().uuidString).tif")
+    let composite = folder.appendingComponent("oracle-composite-\(UUID().uuidString).tif")
     try shell("/usr/bin/python3", ["-c", """
         import sys, numpy
         from osgeo import gdal
@@ -239,7 +240,7 @@ func polygonsCutByTownshipOracle(zones: String, townships: String, layer: String
         d.SetGeoTransform(z.GetGeoTransform()); d.SetProjection(z.GetProjection())
         b = d.GetRasterBand(1); b.SetNoDataValue(0); b.WriteArray(numpy.where(a > 0, t * 256 + a, 0).astype('int32')); d = None
         """, zones, towns, composite])
-    let polygons = (folder as NSString).appendingPathComponent("oracle-\(UUID().uuidString).gpkg")
+    let polygons = folder.appendingComponent("oracle-\(UUID().uuidString).gpkg")
     try shell("/usr/bin/gdal_polygonize.py", ["-q"] + (eightConnected ? ["-8"] : []) + [composite, "-f", "GPKG", polygons, "zones", "value"])
     let l = try Dataset(open: polygons, flags: [.vector]).layer(named: "zones")
     var byClass: [Int: (Int, Double)] = [:], byTownship: [Int: Double] = [:]

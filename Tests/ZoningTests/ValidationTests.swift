@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import Testing
 @testable import Zoning
 
@@ -35,7 +36,7 @@ import Testing
 
             """)
         let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(job) }
-        let found = error.diagnostics.map { "\(($0.file as NSString).lastPathComponent):\($0.line):\($0.column)" }
+        let found = error.diagnostics.map { "\($0.file.fileName):\($0.line):\($0.column)" }
         #expect(found == [
             "bad.yaml:2:7",    // name with a space
             "bad.yaml:4:8",    // unknown CRS
@@ -127,7 +128,7 @@ import Testing
 
             """)
         let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(job) }
-        let text = error.diagnostics.map { "\(($0.file as NSString).lastPathComponent):\($0.line):\($0.column) \($0.message)" }
+        let text = error.diagnostics.map { "\($0.file.fileName):\($0.line):\($0.column) \($0.message)" }
         #expect(text.contains { $0.hasPrefix("j.yaml:3:36 ") && $0.contains("GDAL option GDAL_DRIVER_PATH may not be set") })
         #expect(text.contains { $0.hasPrefix("j.yaml:9:23 ") && $0.contains("must lie inside the project") })
         #expect(text.contains { $0.hasPrefix("remote.yaml:1:9 ") && $0.contains("allow-network: true") })

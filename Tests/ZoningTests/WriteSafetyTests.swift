@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import Testing
 @testable import Zoning
@@ -77,7 +78,7 @@ import Testing
         switch kind {
         case "file": try "not a link".write(toFile: latest, atomically: false, encoding: .utf8)
         case "absolute": try FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: victim.folder)
-        case "dotdot": try FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: "../../\((victim.folder as NSString).lastPathComponent)")
+        case "dotdot": try FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: "../../\(victim.folder.fileName)")
         case "to-a-file":
             try "x".write(toFile: plan.outputDirectory + "/notes", atomically: false, encoding: .utf8)
             try FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: "notes")

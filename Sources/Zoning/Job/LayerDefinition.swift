@@ -1,3 +1,4 @@
+import FilePaths
 import Foundation
 
 /// One input layer, defined once in `layers/<name>.yaml`.

@@ -1,5 +1,6 @@
 import Cartography
 import Foundation
+import FilePaths
 import GDALKit
 import RiskDatabase
 
@@ -21,9 +22,9 @@ struct RunFolder {
         title = manifest.applied?.title
         scheme = ClassScheme.named(manifest.classification.scheme) ?? .fiveLevel
         spec = manifest.applied.flatMap { applied in
-            var loader = JobLoader(layersDirectory: (directory as NSString).appendingPathComponent("job/layers"))
+            var loader = JobLoader(layersDirectory: directory.appendingComponent("job/layers"))
             loader.sourceDirectories = Dictionary(applied.layerCopies.map { ($0.name, $0.directory) }, uniquingKeysWith: { a, _ in a })
-            return try? loader.load((directory as NSString).appendingPathComponent(applied.jobCopy))
+            return try? loader.load(directory.appendingComponent(applied.jobCopy))
         }
     }
 
@@ -39,7 +40,7 @@ struct RunFolder {
 
     /// Reads a published run folder.
     static func open(_ directory: String) throws -> RunFolder {
-        let path = (directory as NSString).appendingPathComponent("manifest.json")
+        let path = directory.appendingComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RunError(.noInput, "\(path): cannot be read; \(directory) is not a published run folder")
         }
@@ -48,11 +49,11 @@ struct RunFolder {
         }
     }
 
-    var classRaster: String { (directory as NSString).appendingPathComponent("risk_class.tif") }
+    var classRaster: String { directory.appendingComponent("risk_class.tif") }
 
     /// The rows of `stats.json`, empty when the run has none.
     var statisticsRows: [JSONValue] {
-        guard let data = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent("stats.json")),
+        guard let data = FileManager.default.contents(atPath: directory.appendingComponent("stats.json")),
               let value = try? JSONValue.parse(data) else { return [] }
         return value.array ?? []
     }
@@ -143,7 +144,7 @@ enum ChangeReport {
         guard previousDS.width == width, previousDS.height == height, sameSRS, sameTransform else {
             throw GridMismatch(message: "\(from.classRaster) (\(previousDS.width)×\(previousDS.height)) and \(to.classRaster) (\(width)×\(height)) are not on the same grid (size, geotransform and CRS must be equal)")
         }
-        let work = (folder as NSString).appendingPathComponent(".changes-work")
+        let work = folder.appendingComponent(".changes-work")
         try? FileManager.default.removeItem(atPath: work)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -153,7 +154,7 @@ enum ChangeReport {
         var townshipBand: RasterBand?   // keeps its dataset open
         var townshipCount = 0
         if let townshipSpec {
-            let path = (work as NSString).appendingPathComponent("townships.tif")
+            let path = work.appendingComponent("townships.tif")
             if let (ds, n) = try? rasteriseTownships(townshipSpec.definition, srs: srs, geoTransform: gt, width: width, height: height, path: path) {
                 townshipBand = try ds.band(1)
                 townshipCount = n
@@ -162,7 +163,7 @@ enum ChangeReport {
 
         // Stream rows: transitions overall and per township; the change raster.
         let k = max(from.scheme.classCount, to.scheme.classCount)
-        let tmp = (work as NSString).appendingPathComponent("risk_change.tif")
+        let tmp = work.appendingComponent("risk_change.tif")
         let out = try Dataset.create(driver: "GTiff", path: tmp, width: width, height: height, bands: 1, type: .byte,
                                      options: ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"])
         try out.setGeoTransform(gt)
@@ -207,7 +208,7 @@ enum ChangeReport {
         try out.close()
 
         var files: [String] = []
-        let cog = (folder as NSString).appendingPathComponent("risk_change.tif")
+        let cog = folder.appendingComponent("risk_change.tif")
         do {
             let src = try Dataset(open: tmp, flags: [.raster])
             let copy = try Utilities.translate(src, to: cog, arguments: [
@@ -238,7 +239,7 @@ enum ChangeReport {
                 legend.append(LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)))
             }
         }
-        let qml = (folder as NSString).appendingPathComponent("risk_change.qml")
+        let qml = folder.appendingComponent("risk_change.qml")
         let allEntries = (1...k).flatMap { a in (1...k).map { b in
             LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)) } }
         try Data(QGISStyle.palettedQML(entries: allEntries).utf8).write(to: URL(fileURLWithPath: qml))
@@ -291,7 +292,7 @@ enum ChangeReport {
             pixelAreaHa: pixelHa, validPixels: valid, changedPixels: changed,
             transitions: transitions(counts, township: 0), townships: townships,
             files: files + ["changes.csv", "changes.json"] + (drawMap && valid > 0 ? ["risk_change_map.pdf", "risk_change_map.png"] : []))
-        try Manifest.json(document).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("changes.json")))
+        try Manifest.json(document).write(to: URL(fileURLWithPath: folder.appendingComponent("changes.json")))
 
         // changes.csv: the whole grid's transitions (township "(all)"), then every township's.
         let totalNames = totals.map(\.name)
@@ -310,7 +311,7 @@ enum ChangeReport {
                 lines.append((head + [String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)] + totalCells(t)).joined(separator: ","))
             }
         }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("changes.csv")))
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: folder.appendingComponent("changes.csv")))
         files += ["changes.csv", "changes.json"]
 
         // The risk change map: changed townships outlined and labelled "↑ 中 → 较高".
@@ -324,7 +325,7 @@ enum ChangeReport {
                                             labelField: labels.isEmpty ? townshipSpec.nameField : nil))
                 if !labels.isEmpty,
                    let changed = try? changedTownships(townshipSpec.definition, srs: srs, labels: labels,
-                                                       path: (work as NSString).appendingPathComponent("changed.gpkg")) {
+                                                       path: work.appendingComponent("changed.gpkg")) {
                     context.append(ContextLayer(kind: .outline, source: changed, layer: "changed", labelField: "label",
                                                 legendLabel: "等级变化的乡镇 Township level changed"))
                 }
@@ -341,8 +342,8 @@ enum ChangeReport {
                                          "Townships outlined: level changed (↑ up, ↓ down)"],
                                footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
             spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
-            let pdf = (folder as NSString).appendingPathComponent("risk_change_map.pdf")
-            let png = (folder as NSString).appendingPathComponent("risk_change_map.png")
+            let pdf = folder.appendingComponent("risk_change_map.pdf")
+            let png = folder.appendingComponent("risk_change_map.png")
             do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {
                 throw RunError(.ioError, "\(pdf): cannot draw the risk change map: \(error)")
             }
@@ -402,7 +403,7 @@ extension Operations {
         let db = RiskDatabase(path: database)
         let a = try RunFolder.open(try db.resolveRun(from))
         let b = try RunFolder.open(try db.resolveRun(to))
-        let folder = absolutePath(output ?? (((database as NSString).deletingLastPathComponent as NSString)
+        let folder = absolutePath(output ?? ((database.parentPath as NSString)
             .appendingPathComponent("changes/\(a.job)-\(a.runID)_to_\(b.job)-\(b.runID)")))
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw RunError(.cantCreate, "\(folder): cannot create the folder: \(error.localizedDescription)")

@@ -1,5 +1,6 @@
 import Cartography
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
 
@@ -60,7 +61,7 @@ extension RunScoped {
 
     /// `gdal_translate -mo` arguments for a COG: the TIFF tags a catalogue or ArcGIS shows.
     func tiffTagArguments(for destination: String) -> [String] {
-        let name = (destination as NSString).lastPathComponent
+        let name = destination.fileName
         guard let product = rasterProducts.first(where: { $0.file == name }) else { return [] }
         let title = plan.job.title ?? plan.job.name
         let formatter = DateFormatter()
@@ -75,7 +76,7 @@ extension RunScoped {
     /// Band description and units of a product's source before it becomes a COG (kept in the
     /// TIFF's GDAL_METADATA tag).
     func describeBand(of source: Dataset, for destination: String) throws {
-        let name = (destination as NSString).lastPathComponent
+        let name = destination.fileName
         guard let product = rasterProducts.first(where: { $0.file == name }), source.bandCount >= 1 else { return }
         let band = try source.band(1)
         band.setDescription(product.title)
@@ -88,9 +89,9 @@ extension RunScoped {
     /// (`.qml`); the index gets a colour-ramp style.
     func finishRasters(in folder: String) throws {
         for product in rasterProducts {
-            let path = (folder as NSString).appendingPathComponent(product.file)
+            let path = folder.appendingComponent(product.file)
             guard FileManager.default.fileExists(atPath: path) else { continue }
-            let qml = (path as NSString).deletingPathExtension + ".qml"
+            let qml = path.removingExtension + ".qml"
             guard let classes = product.classes else {
                 try write(Data(QGISStyle.rampQML(stops: IndexStyle.ramp, min: 0, max: 1).utf8), to: qml)
                 continue
@@ -237,13 +238,13 @@ extension RunScoped {
     func writeManifestAndCatalogue(_ manifest: Manifest, staging: String) throws -> Manifest {
         var manifest = manifest
         for (i, product) in manifest.products.enumerated() where product.path.hasSuffix(".gpkg") {
-            let path = (staging as NSString).appendingPathComponent(product.path)
+            let path = staging.appendingComponent(product.path)
             try withFixedGeoPackageDate {
                 try describeGeoPackage(path, manifest: manifest)
             }
             manifest.products[i] = try fileEntry(path, relativeTo: staging)
         }
-        try write(try manifest.encoded(), to: (staging as NSString).appendingPathComponent("manifest.json"))
+        try write(try manifest.encoded(), to: staging.appendingComponent("manifest.json"))
         try STAC.writeItem(plan: plan, manifest: manifest, folder: staging, classes: rasterProducts)
         return manifest
     }
@@ -323,7 +324,7 @@ enum STAC {
             }
             assets[key(product.path)] = asset
         }
-        let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
+        let manifestPath = folder.appendingComponent("manifest.json")
         if let size = (try? FileManager.default.attributesOfItem(atPath: manifestPath)[.size] as? NSNumber)?.intValue {
             assets["manifest"] = ["href": "./manifest.json", "type": "application/json", "roles": ["metadata"], "title": "run manifest",
                                   "file:size": size, "file:checksum": "1220" + (try SHA256.hex(fileAt: manifestPath))]
@@ -343,13 +344,13 @@ enum STAC {
             "assets": assets,
         ]
         let data = try JSONSerialization.data(withJSONObject: item, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try writeAtomically(data, to: (folder as NSString).appendingPathComponent("item.json"))
+        try writeAtomically(data, to: folder.appendingComponent("item.json"))
     }
 
     /// `catalog.json` in the job's output folder, linking the Item of every complete run.
     static func writeCatalog(outputDirectory: String, job: JobSpec) throws {
         let runs = Publisher(outputDirectory: outputDirectory).runs().filter {
-            FileManager.default.fileExists(atPath: (outputDirectory as NSString).appendingPathComponent("\($0)/item.json"))
+            FileManager.default.fileExists(atPath: outputDirectory.appendingComponent("\($0)/item.json"))
         }
         var links: [[String: Any]] = [["rel": "root", "href": "./catalog.json", "type": "application/json"]]
         for run in runs {
@@ -362,7 +363,7 @@ enum STAC {
             "links": links,
         ]
         let data = try JSONSerialization.data(withJSONObject: catalog, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try writeAtomically(data, to: (outputDirectory as NSString).appendingPathComponent("catalog.json"))
+        try writeAtomically(data, to: outputDirectory.appendingComponent("catalog.json"))
     }
 
     /// Lower-case letters, digits and `-` (the classification extension's name pattern in later versions).

@@ -1,5 +1,6 @@
 import Cartography
 import Foundation
+import FilePaths
 import GDALKit
 
 /// Print maps of a run's classified products, and the QGIS styles beside them.
@@ -38,7 +39,7 @@ struct MapMaker {
     func targets(in folder: String) -> [Target] {
         let title = plan.job.maps.title ?? plan.job.title ?? plan.job.name
         func path(_ name: String) -> String? {
-            let p = (folder as NSString).appendingPathComponent(name)
+            let p = folder.appendingComponent(name)
             return FileManager.default.fileExists(atPath: p) ? p : nil
         }
         let riskLegendTitle = plan.job.classify.scheme.id == "five-level" ? "风险等级 Risk level" : "风险等级 Risk class"
@@ -193,8 +194,8 @@ struct MapMaker {
             let (raster, base) = (target.raster, target.base)
             let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
                                  kind: target.kind, areas: target.areas, extraContext: target.extraContext)
-            let pdf = (folder as NSString).appendingPathComponent("\(base).pdf")
-            let png = (folder as NSString).appendingPathComponent("\(base).png")
+            let pdf = folder.appendingComponent("\(base).pdf")
+            let png = folder.appendingComponent("\(base).png")
             do {
                 _ = try MapRenderer.render(spec, pdf: pdf, png: png)
             } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import RiskDatabase
 
 extension RiskDatabase {
@@ -7,7 +8,7 @@ extension RiskDatabase {
     @discardableResult
     public func record(outputDirectory: String, latest: String?) throws -> [String] {
         let publisher = Publisher(outputDirectory: outputDirectory)
-        return try record(runFolders: publisher.runs().map { (outputDirectory as NSString).appendingPathComponent($0) })
+        return try record(runFolders: publisher.runs().map { outputDirectory.appendingComponent($0) })
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import Logging
 import RasterKernel
@@ -68,11 +69,11 @@ extension Manifest {
 func runFiles(in folder: String) throws -> [String] {
     var result: [String] = []
     func walk(_ relative: String) throws {
-        let path = relative.isEmpty ? folder : (folder as NSString).appendingPathComponent(relative)
+        let path = relative.isEmpty ? folder : folder.appendingComponent(relative)
         for name in try FileManager.default.contentsOfDirectory(atPath: path).sorted() where !name.hasPrefix(".") {
             let child = relative.isEmpty ? name : "\(relative)/\(name)"
             var isDirectory: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(child), isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: folder.appendingComponent(child), isDirectory: &isDirectory)
             if isDirectory.boolValue { try walk(child) } else { result.append(child) }
         }
     }
@@ -122,7 +123,7 @@ extension Operations {
     public static func rerun(_ runDirectory: String, output: String? = nil, threads: Int? = nil,
                              logger: Logger = Logger(label: "hazard-zoning")) throws -> RerunReport {
         let run = absolutePath(runDirectory)
-        let manifestPath = (run as NSString).appendingPathComponent("manifest.json")
+        let manifestPath = run.appendingComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw RunError(.noInput, "\(manifestPath): cannot be read; is \(runDirectory) a run folder?")
         }
@@ -133,15 +134,15 @@ extension Operations {
         guard let applied = manifest.applied else {
             throw RunError(.dataError, "\(manifestPath): the run keeps no job copy (made before runs kept job/); it cannot be rerun")
         }
-        var loader = JobLoader(layersDirectory: (run as NSString).appendingPathComponent("job/layers"))
+        var loader = JobLoader(layersDirectory: run.appendingComponent("job/layers"))
         loader.sourceDirectories = Dictionary(applied.layerCopies.map { ($0.name, $0.directory) }, uniquingKeysWith: { a, _ in a })
-        let spec = try loader.load((run as NSString).appendingPathComponent(applied.jobCopy))
+        let spec = try loader.load(run.appendingComponent(applied.jobCopy))
 
         let root: String
         if let output { root = absolutePath(output) } else {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("hazard-zoning-rerun-\(manifest.runId)-\(getpid())").path
         }
-        let out = (root as NSString).appendingPathComponent(manifest.job.name)
+        let out = root.appendingComponent(manifest.job.name)
         try? FileManager.default.removeItem(atPath: out)
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw RunError(.cantCreate, "\(out): cannot create the rerun folder: \(error.localizedDescription)")
@@ -149,21 +150,21 @@ extension Operations {
         // The same previous run, so the changes are recomputed against it too.
         var notes: [String] = []
         if let previous = applied.previousRun {
-            if FileManager.default.fileExists(atPath: (previous.directory as NSString).appendingPathComponent("manifest.json")) {
+            if FileManager.default.fileExists(atPath: previous.directory.appendingComponent("manifest.json")) {
                 // `latest` must point at a run folder beside it: the previous run is linked in
                 // file by file (hard links, copies across file systems).
-                let sibling = (out as NSString).appendingPathComponent(previous.runId)
+                let sibling = out.appendingComponent(previous.runId)
                 for file in try runFiles(in: previous.directory) {
-                    let from = (previous.directory as NSString).appendingPathComponent(file)
-                    let to = (sibling as NSString).appendingPathComponent(file)
+                    let from = previous.directory.appendingComponent(file)
+                    let to = sibling.appendingComponent(file)
                     do {
-                        try FileManager.default.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                        try FileManager.default.createDirectory(atPath: to.parentPath, withIntermediateDirectories: true)
                         if link(from, to) != 0 { try FileManager.default.copyItem(atPath: from, toPath: to) }
                     } catch {
                         throw RunError(.cantCreate, "\(to): cannot place the previous run beside the rerun: \(error.localizedDescription)")
                     }
                 }
-                _ = symlink(previous.runId, (out as NSString).appendingPathComponent("latest"))
+                _ = symlink(previous.runId, out.appendingComponent("latest"))
             } else {
                 notes.append("the previous run \(previous.runId) (\(previous.directory)) is gone: the changes since it cannot be recomputed")
             }
@@ -171,12 +172,12 @@ extension Operations {
         let plan = try Planner().resolve(spec, outputDirectory: out)
         var options = RunOptions(runID: manifest.runId)
         if let threads { options.threads = threads }
-        options.database = (root as NSString).appendingPathComponent("rerun-database.gpkg")
+        options.database = root.appendingComponent("rerun-database.gpkg")
         let result = try Runner(plan: plan, options: options, logger: logger).run()
 
         var identical: [String] = [], different: [String] = [], missing: [String] = []
         for product in manifest.products where product.path != "manifest.json" {
-            let path = (result.runDirectory as NSString).appendingPathComponent(product.path)
+            let path = result.runDirectory.appendingComponent(product.path)
             guard FileManager.default.fileExists(atPath: path) else { missing.append(product.path); continue }
             let hash = try SHA256.hex(fileAt: path)
             if hash == product.sha256 { identical.append(product.path) } else { different.append(product.path) }

@@ -1,5 +1,6 @@
 import COGWriter
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
 
@@ -49,13 +50,13 @@ extension RunScoped {
     /// the work folder (zoning, prevention, totals and sensitivity still read it).
     func streamedPath(_ product: StreamedProduct, staging: String, work: String) -> String {
         let published = plan.job.outputs.products.contains(product == .index ? .riskIndex : .riskClass)
-        return ((published ? staging : work) as NSString).appendingPathComponent(product.file)
+        return ((published ? staging : work)).appendingComponent(product.file)
     }
 
     /// The files of a run staged in `staging`: the index and class rasters where the main pass
     /// writes them, the temporaries in `staging/.work`.
     func stagedFiles(in staging: String) -> RunFiles {
-        let work = (staging as NSString).appendingPathComponent(".work")
+        let work = staging.appendingComponent(".work")
         let indexCOG = plan.job.outputs.products.contains(.riskIndex) ? streamedPath(.index, staging: staging, work: work) : nil
         return RunFiles(staging: staging, work: work, indexCOG: indexCOG, indexTemporary: indexTemporary(work: work),
                         classRaster: streamedPath(.classes, staging: staging, work: work))
@@ -109,7 +110,7 @@ extension RunScoped {
     func indexTemporary(work: String) -> String? {
         let statistics = plan.job.outputs.products.contains(.statistics) && plan.job.zoning?.townships != nil
         guard plan.job.classify.method != nil || statistics else { return nil }
-        return (work as NSString).appendingPathComponent("risk_index.raw.tif")
+        return work.appendingComponent("risk_index.raw.tif")
     }
 
     /// A streamed COG writer for a product at `path`; its compressed tiles wait in `work`.
@@ -124,7 +125,7 @@ extension RunScoped {
                                  template: TIFFTemplate) throws -> COGWriter<S> {
         let options = COGWriter<S>.Options(width: plan.grid.width, height: plan.grid.height, tileSize: cogTileSize,
                                            nodata: nodata, resampling: resampling, template: template)
-        let spill = (work as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).tiles")
+        let spill = work.appendingComponent(".\(path.fileName).tiles")
         do {
             return try COGWriter<S>(path: path, spillPath: spill, options: options)
         } catch {

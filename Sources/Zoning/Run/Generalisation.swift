@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
 
@@ -31,7 +32,7 @@ extension RunScoped {
         let g = plan.grid, bs = plan.blockSize
         let srs = try SpatialReference(definition: plan.crsWKT)
         // The value to polygonise: township id × 256 + class (0 = nodata).
-        let composite = (zonesPath as NSString).deletingPathExtension + "-\(layerName)-by-township.tif"
+        let composite = zonesPath.removingExtension + "-\(layerName)-by-township.tif"
         do {
             let zonesBand = try Dataset(open: zonesPath, flags: [.raster]).band(1)
             let townBand = try townships.map { try Dataset(open: $0.raster, flags: [.raster]).band(1) }

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ public final class OutputLock {
     /// `shared`: the shards of a sharded run hold it shared, side by side; a run that publishes
     /// (a run, a merge, render) holds it exclusively, so neither starts while the other holds it.
     public init(directory: String, wait: Double = 0, now: Date = Date(), shared: Bool = false) throws {
-        path = (directory as NSString).appendingPathComponent(".lock")
+        path = directory.appendingComponent(".lock")
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {

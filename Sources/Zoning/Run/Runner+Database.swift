@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import Logging
 import RiskDatabase
 
@@ -11,9 +12,9 @@ extension Runner {
     var databasePath: String {
         if let path = options.database { return absolutePath(path) }
         if let path = plan.job.outputs.database {
-            return path.hasPrefix("/") ? path : (plan.job.projectRoot as NSString).appendingPathComponent(path)
+            return path.hasPrefix("/") ? path : plan.job.projectRoot.appendingComponent(path)
         }
-        return ((plan.outputDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("risk-database.gpkg")
+        return plan.outputDirectory.parentPath.appendingComponent("risk-database.gpkg")
     }
 
     /// Records the just-published run (and any earlier published run of this output folder the

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 
 #if canImport(Glibc)
 import Glibc
@@ -19,8 +20,8 @@ enum Confinement {
                 return rest.isEmpty ? base : (base == "/" ? "" : base) + "/" + rest.reversed().joined(separator: "/")
             }
             if existing == "/" || existing.isEmpty { return path }
-            rest.append((existing as NSString).lastPathComponent)
-            existing = (existing as NSString).deletingLastPathComponent
+            rest.append(existing.fileName)
+            existing = existing.parentPath
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import Logging
 import RasterKernel
@@ -48,11 +49,11 @@ extension RunScoped {
             case .raster:
                 var input = ds
                 if ds.bandCount > 1 || def.band != 1 {
-                    input = try Utilities.translate(ds, to: (work as NSString).appendingPathComponent("\(source.key)-band.vrt"),
+                    input = try Utilities.translate(ds, to: work.appendingComponent("\(source.key)-band.vrt"),
                                                     arguments: ["-of", "VRT", "-b", "\(def.band)"])
                     try input.flush()
                 }
-                let path = (work as NSString).appendingPathComponent("\(source.key).vrt")
+                let path = work.appendingComponent("\(source.key).vrt")
                 // Warped in units of the compute stage (whole blocks unless the memory budget cuts them).
                 let bs = "\(plan.blockSize)", rows = "\(memoryPlan.height)"
                 let vrt = try Utilities.warp([input], to: path, arguments: source.arguments
@@ -64,7 +65,7 @@ extension RunScoped {
                 try input.close()
                 return path
             case .vector:
-                let path = (work as NSString).appendingPathComponent("\(source.key).tif")
+                let path = work.appendingComponent("\(source.key).tif")
                 let bs = "\(plan.blockSize)"
                 var vector = ds
                 if let reproject = source.reprojectArguments {

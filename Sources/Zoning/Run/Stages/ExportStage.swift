@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 
 /// Stage 10, export: the zones the run made as the shapefiles `outputs.export` names.
@@ -20,7 +21,7 @@ extension ExportStage {
     /// Shapefiles into the staging folder: integer `class`, the names as UTF-8 (`.cpg`), the CRS
     /// (`.prj`), a fixed DBF date so identical runs give identical files.
     func exportZones(staging: String) throws -> [Manifest.ExportInfo] {
-        let zones = (staging as NSString).appendingPathComponent("zones.gpkg")
+        let zones = staging.appendingComponent("zones.gpkg")
         func has(_ path: String, _ layer: String) -> Bool {
             guard FileManager.default.fileExists(atPath: path), let ds = try? Dataset(open: path, flags: [.vector]) else { return false }
             return (try? ds.layer(named: layer)) != nil
@@ -29,8 +30,8 @@ extension ExportStage {
         var result: [Manifest.ExportInfo] = []
         for (product, name) in plan.plannedExports {
             // The prevention zones go to zones.gpkg next to the risk zones, else to prevention.gpkg.
-            let gpkg = has(zones, product.rawValue) ? zones : (staging as NSString).appendingPathComponent("prevention.gpkg")
-            let path = (staging as NSString).appendingPathComponent("\(name).shp")
+            let gpkg = has(zones, product.rawValue) ? zones : staging.appendingComponent("prevention.gpkg")
+            let path = staging.appendingComponent("\(name).shp")
             // Shapefile field names have at most 10 characters.
             let code = withCode ? ", township_code AS twp_code" : ""
             let select: String

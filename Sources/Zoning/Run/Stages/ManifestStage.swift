@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 
 /// Stage 15, manifest: every file of the run with size and checksum, what each stage recorded,
@@ -15,7 +16,7 @@ struct ManifestStage: Stage {
         let staging = context.files.staging
         let stats = context.required(context.stats, .mainPass, by: name)
         let names = try runFiles(in: staging)
-        let products = try names.map { try fileEntry((staging as NSString).appendingPathComponent($0), relativeTo: staging) }
+        let products = try names.map { try fileEntry(staging.appendingComponent($0), relativeTo: staging) }
         let classes = plan.job.classify.scheme.classes.map {
             Manifest.ClassCount(value: Int($0.value), name: "\($0.name) \($0.english)", pixels: stats.classCounts[Int($0.value)])
         }

@@ -1,5 +1,6 @@
 import COGWriter
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
 
@@ -35,7 +36,7 @@ extension MergeStage {
         }
         var sources = ""
         for record in shards.records {
-            let path = escape((shards.shardFolder(record) as NSString).appendingPathComponent(file))
+            let path = escape(shards.shardFolder(record).appendingComponent(file))
             var rows: [Int: (x0: Int, x1: Int, height: Int)] = [:]
             for u in record.unitRange {
                 let w = units[u].window
@@ -68,7 +69,7 @@ extension MergeStage {
         var rasters: [(layer: AlignedLayer, name: String)] = []
         do {
             for (wanted, file, type) in [(withIndex, "risk_index.tif", "Float32"), (classWriter != nil, "risk_class.tif", "Byte")] where wanted {
-                let vrt = (work as NSString).appendingPathComponent("shards-\((file as NSString).deletingPathExtension).vrt")
+                let vrt = work.appendingComponent("shards-\(file.removingExtension).vrt")
                 try shardMosaic(shards, units: units, file: file, type: type).write(toFile: vrt, atomically: true, encoding: .utf8)
                 rasters.append((.file(vrt), "\(shards.path) (the shards' \(file))"))
             }

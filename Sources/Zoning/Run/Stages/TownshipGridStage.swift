@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
 
@@ -65,7 +66,7 @@ extension RunScoped {
             let townships = Townships(names: features.map { $0.attribute ?? "township \($0.id)" },
                                       codes: try column(spec.codeField), english: try column(spec.englishField),
                                       polygons: features.map(\.geometry.polygons))
-            let path = (work as NSString).appendingPathComponent("townships.tif")
+            let path = work.appendingComponent("townships.tif")
             let g = plan.grid
             let out = try Utilities.rasterize(memory, to: path, arguments: [
                 "-a", "hz_id", "-l", layer.name, "-te", "\(g.minX)", "\(g.minY)", "\(g.maxX)", "\(g.maxY)",

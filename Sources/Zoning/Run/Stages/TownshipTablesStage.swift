@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 
 // `township_levels.gpkg`: the township polygons in the grid CRS with their risk level, mean index,
@@ -40,7 +41,7 @@ extension TownshipTablesStage {
     /// `township_code` (with `code:`), `level`, `level_name`, `mean_index`, every total column and `label`.
     func writeTownshipLevels(_ rows: [TownshipStatistics], townships spec: JobSpec.Townships, staging: String) throws {
         let def = spec.definition
-        let path = (staging as NSString).appendingPathComponent("township_levels.gpkg")
+        let path = staging.appendingComponent("township_levels.gpkg")
         let what = "zoning.townships (layer \(def.name))"
         do {
             try withFixedGeoPackageDate {
