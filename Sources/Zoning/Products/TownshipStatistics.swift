@@ -62,3 +62,41 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
         for column in totals { try extra.encode(column.value, forKey: ColumnKey(stringValue: column.name)) }
     }
 }
+
+/// Per township: area per prevention category.
+public struct TownshipPreventionStatistics: Codable, Sendable, Equatable {
+    public struct CategoryArea: Codable, Sendable, Equatable {
+        public var value: Int
+        public var name: String
+        public var pixels: Int
+        public var areaHa: Double
+        public var percent: Double
+    }
+    public var id: Int
+    public var code: String?
+    public var name: String
+    public var english: String?
+    public var validPixels: Int
+    public var validAreaHa: Double
+    public var dominantCategory: Int?
+    public var dominantCategoryName: String?
+    public var categories: [CategoryArea]
+}
+
+/// Per township: how stable its pixels' classes and its level are under the scenarios.
+public struct TownshipSensitivity: Codable, Sendable, Equatable {
+    public var id: Int
+    public var name: String
+    public var validPixels: Int
+    public var validAreaHa: Double
+    /// Shares (%) of the valid area with stability 100 %, ≥ 80 %, < 50 %.
+    public var stablePercent: Double
+    public var atLeast80Percent: Double
+    public var below50Percent: Double
+    public var level: Int?
+    /// The township's level in every scenario, in scenario order.
+    public var scenarioLevels: [Int?]
+    public var lowestLevel: Int?
+    public var highestLevel: Int?
+    public var levelChanges: Bool
+}

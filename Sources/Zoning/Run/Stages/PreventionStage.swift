@@ -1,113 +1,7 @@
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
-
-/// The prevention zoning's factor sources, resolved against the data.
-public struct PreventionPlan: Sendable {
-    public let spec: JobSpec.Prevention
-    /// One aligned source per factor, in factor order (keys `prevention.factors.<name>`).
-    public let sources: [SourcePlan]
-
-    func summaryLines(riskScheme: ClassScheme) -> [String] {
-        var lines = ["prevention (综合防治区划): category = decision matrix(risk class, \(spec.factors.map(\.name).joined(separator: ", ")))"]
-        lines.append("  risk: the risk class, levels 1..\(spec.riskLevels) (\(riskScheme.id))")
-        for (factor, source) in zip(spec.factors, sources) {
-            let what = factor.kind == .proximity ? "distance to the nearest feature" : "value"
-            lines.append("  \(factor.name): \(factor.definition.name) [\(source.kind.rawValue), \(source.sourceCRS), \(source.sourceDetail)]")
-            lines.append("    align: \(source.commandLine)")
-            lines.append("    levels 1..\(factor.levels): \(what), breaks \(factor.breaks.map(formatNumber).joined(separator: ", ")); level = 1 + number of breaks ≤ it (compared in Float32)")
-        }
-        let cells = spec.table.count
-        let perCategory = spec.categories.map { c in "\(c.value) \(c.name) (\(spec.table.filter { Int($0) == c.value }.count) cells)" }
-        lines.append("  matrix: \(spec.rules.count) rules, first match wins, cover all \(cells) combinations; \(perCategory.joined(separator: ", "))")
-        lines.append("  nodata: risk class 0 or any factor nodata → category 0")
-        return lines
-    }
-}
-
-extension Manifest {
-    /// What the prevention zoning produced.
-    public struct PreventionInfo: Codable, Sendable, Equatable {
-        public struct Category: Codable, Sendable, Equatable {
-            public var value: Int
-            public var name: String
-            public var english: String?
-            public var colour: [Int]
-            /// Matrix cells mapped to it.
-            public var cells: Int
-            public var pixels: Int
-            public var areaHa: Double
-        }
-        public struct Factor: Codable, Sendable, Equatable {
-            public var name: String
-            public var layer: String
-            public var kind: String
-            public var breaks: [Double]
-            /// Pixels per level 1…n where the risk class is valid.
-            public var levelPixels: [Int]
-            /// Pixels with a valid risk class where this factor is nodata.
-            public var nodataPixels: Int
-            /// Proximity: the margin the grid was grown by (grid CRS units).
-            public var margin: Double?
-        }
-        public var riskLevels: Int
-        public var rules: Int
-        public var categories: [Category]
-        public var factors: [Factor]
-        public var validPixels: Int
-        public var nodataPixels: Int
-        public var majority: Int?
-        public var minAreaHa: Double?
-        public var sieveThresholdPixels: Int?
-        /// The GeoPackage and layer holding the polygons, and how many.
-        public var zonesFile: String
-        public var zonesLayer: String
-        public var zoneFeatures: Int
-    }
-}
-
-/// Per township: area per prevention category.
-public struct TownshipPreventionStatistics: Codable, Sendable, Equatable {
-    public struct CategoryArea: Codable, Sendable, Equatable {
-        public var value: Int
-        public var name: String
-        public var pixels: Int
-        public var areaHa: Double
-        public var percent: Double
-    }
-    public var id: Int
-    public var code: String?
-    public var name: String
-    public var english: String?
-    public var validPixels: Int
-    public var validAreaHa: Double
-    public var dominantCategory: Int?
-    public var dominantCategoryName: String?
-    public var categories: [CategoryArea]
-}
-
-extension Planner {
-    func planPrevention(_ prevention: JobSpec.Prevention, job: JobSpec, gridSRS: SpatialReference, grid: GridGeometry,
-                        gridBounds: Bounds) throws -> PreventionPlan {
-        var sources: [SourcePlan] = []
-        for factor in prevention.factors {
-            let key = "prevention.factors.\(factor.name)"
-            switch factor.kind {
-            case .proximity:
-                sources.append(try planProximity(factor.definition, key: key, margin: factor.breaks.last ?? 0,
-                                                 what: "\(key) (layer \(factor.definition.name))", gridSRS: gridSRS,
-                                                 crsDefinition: job.grid.crs, grid: grid, maxPixels: job.grid.maxPixels))
-            case .value:
-                let use = JobSpec.LayerUse(key: key, definition: factor.definition, resampling: factor.resampling,
-                                           normalization: .linear(min: 0, max: 1), allTouched: factor.allTouched,
-                                           errorThreshold: factor.errorThreshold, position: factor.position)
-                sources.append(try plan(factor.definition, key: key, use: use, gridSRS: gridSRS, crsDefinition: job.grid.crs,
-                                        grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: false))
-            }
-        }
-        return PreventionPlan(spec: prevention, sources: sources)
-    }
-}
 
 /// Stage 9, prevention: prevention categories from the risk classes and further factors by the
 /// job's decision matrix, generalised and polygonised like the zones, with areas per township.
@@ -132,7 +26,7 @@ extension PreventionStage {
     /// polygonises into `zones.gpkg` (or `prevention.gpkg`) and counts areas per township.
     func runPrevention(_ pp: PreventionPlan, classPath: String, staging: String, work: String) throws -> Manifest.PreventionInfo {
         let spec = pp.spec
-        let dir = (work as NSString).appendingPathComponent("prevention")
+        let dir = work.appendingComponent("prevention")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var aligned: [String] = []
         for (i, source) in pp.sources.enumerated() {
@@ -143,7 +37,7 @@ extension PreventionStage {
         // The matrix, block by block.
         let g = plan.grid, bs = plan.blockSize
         let srs = try SpatialReference(definition: plan.crsWKT)
-        let classTmp = (dir as NSString).appendingPathComponent("prevention_class.tif")
+        let classTmp = dir.appendingComponent("prevention_class.tif")
         let out = try Dataset.create(driver: "GTiff", path: classTmp, width: g.width, height: g.height, bands: 1, type: .byte,
                                      options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"])
         try out.setGeoTransform(g.geoTransform)
@@ -201,23 +95,23 @@ extension PreventionStage {
             report("prevention", b + 1, blocks.count)
         }
         try out.close()
-        try writeCOG(from: classTmp, to: (staging as NSString).appendingPathComponent("prevention_class.tif"), resampling: "NEAREST", predictor: nil)
+        try writeCOG(from: classTmp, to: staging.appendingComponent("prevention_class.tif"), resampling: "NEAREST", predictor: nil)
 
         // Generalisation (the zoning's majority filter and minimum mapping unit), polygons.
         let zoning = plan.job.zoning
         var polygonSource = classTmp
         if let zoning, zoning.majority != nil || zoning.minAreaHectares != nil {
-            polygonSource = (dir as NSString).appendingPathComponent("prevention_zones.tif")
+            polygonSource = dir.appendingComponent("prevention_zones.tif")
             try generaliseCategories(classPath: classTmp, zonesPath: polygonSource, majority: zoning.majority,
                                      minAreaHectares: zoning.minAreaHectares, connectivity: zoning.connectivity,
                                      colorTable: spec.colorTable, categoryNames: spec.categoryNames,
                                      description: "prevention zones (generalised)")
-            try writeCOG(from: polygonSource, to: (staging as NSString).appendingPathComponent("prevention_zones.tif"),
+            try writeCOG(from: polygonSource, to: staging.appendingComponent("prevention_zones.tif"),
                          resampling: "NEAREST", predictor: nil)
         }
         let townships = try zoning?.townships.map { try prepareTownships($0, work: dir) }
-        let zonesGpkg = (staging as NSString).appendingPathComponent("zones.gpkg")
-        let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : (staging as NSString).appendingPathComponent("prevention.gpkg")
+        let zonesGpkg = staging.appendingComponent("zones.gpkg")
+        let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : staging.appendingComponent("prevention.gpkg")
         let features = try withFixedGeoPackageDate {
             let n = try polygonizeCategories(zonesPath: polygonSource, gpkg: gpkg, layerName: "prevention_zones",
                                              categories: spec.categories, townships: townships,
@@ -229,9 +123,9 @@ extension PreventionStage {
         // Statistics per township.
         if let townships {
             let rows = try preventionStatistics(categoryPath: classTmp, townships: townships, categories: spec.categories)
-            try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("prevention_stats.json"))
+            try write(try Manifest.json(rows), to: staging.appendingComponent("prevention_stats.json"))
             try write(Data(PreventionStage.preventionStatisticsCSV(rows, categories: spec.categories).utf8),
-                      to: (staging as NSString).appendingPathComponent("prevention_stats.csv"))
+                      to: staging.appendingComponent("prevention_stats.csv"))
         }
 
         let pixelHa = g.pixelArea / 10_000
@@ -250,7 +144,7 @@ extension PreventionStage {
             validPixels: valid, nodataPixels: categoryPixels[0],
             majority: zoning?.majority, minAreaHa: zoning?.minAreaHectares,
             sieveThresholdPixels: zoning?.minAreaHectares.map(sieveThreshold(hectares:)),
-            zonesFile: (gpkg as NSString).lastPathComponent, zonesLayer: "prevention_zones", zoneFeatures: features)
+            zonesFile: gpkg.fileName, zonesLayer: "prevention_zones", zoneFeatures: features)
     }
 
     /// Polygons of a category raster into a (new or existing) GeoPackage: category, name, english,

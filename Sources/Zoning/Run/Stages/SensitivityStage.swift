@@ -1,111 +1,9 @@
 import Cartography
 import COGWriter
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
-
-extension JobSpec {
-    /// `sensitivity:` — how stable the classes are when the weights of one combination change.
-    public struct Sensitivity: Sendable {
-        /// One-at-a-time perturbation: wⱼ·(1 ± perturb), in (0, 1).
-        public let perturb: Double
-        /// The node whose weights are perturbed: `combine` or an index name.
-        public let index: String
-        /// Monte-Carlo scenarios from a Dirichlet centred on the baseline.
-        public let samples: Int
-        public let seed: UInt64
-        public let concentration: Double
-    }
-}
-
-extension JobLoader {
-    /// `sensitivity: { perturb: 0.2, index: NAME, samples: N, seed: S, concentration: C }`.
-    func parseSensitivity(_ node: YNode, combine: JobSpec.Combine?, indices: [ModelNode]) -> JobSpec.Sensitivity? {
-        guard let o = node.object(allowed: ["perturb", "index", "samples", "seed", "concentration"], required: ["perturb"]) else { return nil }
-        var ok = true
-        let perturb = o["perturb"]?.double()
-        if let p = o["perturb"], let perturb, !(perturb > 0 && perturb < 1) {
-            p.error("perturb is a relative change of a weight, strictly between 0 and 1, got \(formatNumber(perturb))")
-            ok = false
-        }
-        let samples = o["samples"]?.int() ?? 0
-        if let s = o["samples"], samples < 0 || samples > 10_000 {
-            s.error("samples is a number of Monte-Carlo scenarios, 0 to 10000, got \(samples)")
-            ok = false
-        }
-        let seed = o["seed"]?.int() ?? 1
-        if let s = o["seed"], seed < 0 { s.error("seed must not be negative"); ok = false }
-        let concentration = o["concentration"]?.double() ?? 100
-        if let c = o["concentration"], !(concentration > 0) { c.error("concentration must be positive"); ok = false }
-        let name = o["index"]?.string() ?? "combine"
-        let nodes = (combine.map { [$0.node] } ?? []) + indices
-        if let target = nodes.first(where: { $0.name == name }) {
-            let weighted: Set<ModelNode.Form> = [.weightedSum, .ahp, .entropy, .geometricMean]
-            if !weighted.contains(target.form) {
-                let at = o["index"] ?? node
-                at.error("sensitivity perturbs weights, and \(target.key) (\(target.form.rawValue)) has none; name a weighted-sum, ahp, entropy or geometric-mean combination with index:")
-                ok = false
-            }
-        } else if let i = o["index"] {
-            let names = nodes.map(\.name)
-            let hint = closest(to: name, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
-            i.error("no combination named \"\(name)\"\(hint); known: \(names.joined(separator: ", "))")
-            ok = false
-        } else if combine != nil {
-            ok = false
-        }
-        guard ok, let perturb else { return nil }
-        return .init(perturb: perturb, index: name, samples: samples, seed: UInt64(seed), concentration: concentration)
-    }
-}
-
-extension Manifest {
-    /// The class-stability analysis: the scenarios with their weights and breaks, and what stayed.
-    public struct SensitivityInfo: Codable, Sendable, Equatable {
-        public struct Scenario: Codable, Sendable, Equatable {
-            public var kind: String
-            public var member: String?
-            public var sign: Int?
-            public var weights: [Double]
-            public var breaks: [Double]
-            /// Valid pixels whose class equals the baseline's.
-            public var sameClassPixels: Int
-        }
-        public var index: String
-        public var members: [String]
-        public var baselineWeights: [Double]
-        public var perturb: Double
-        public var samples: Int
-        public var seed: UInt64
-        public var concentration: Double
-        public var scenarios: [Scenario]
-        public var validPixels: Int
-        /// Pixels whose class is the same in every scenario, in at least 80 %, in under 50 %.
-        public var stablePixels: Int
-        public var atLeast80Pixels: Int
-        public var below50Pixels: Int
-        /// Townships whose level changes in some scenario.
-        public var townshipsChanging: [String]?
-    }
-}
-
-/// Per township: how stable its pixels' classes and its level are under the scenarios.
-public struct TownshipSensitivity: Codable, Sendable, Equatable {
-    public var id: Int
-    public var name: String
-    public var validPixels: Int
-    public var validAreaHa: Double
-    /// Shares (%) of the valid area with stability 100 %, ≥ 80 %, < 50 %.
-    public var stablePercent: Double
-    public var atLeast80Percent: Double
-    public var below50Percent: Double
-    public var level: Int?
-    /// The township's level in every scenario, in scenario order.
-    public var scenarioLevels: [Int?]
-    public var lowestLevel: Int?
-    public var highestLevel: Int?
-    public var levelChanges: Bool
-}
 
 /// The stability colour ramp: red (0 %) → orange (50 %) → light green (80 %) → green (100 %).
 let stabilityStops: [(Int, (UInt8, UInt8, UInt8))] = [(0, (215, 25, 28)), (50, (253, 174, 97)), (80, (166, 217, 106)), (100, (26, 150, 65))]
@@ -445,7 +343,7 @@ extension SensitivityStage {
         let towns = townships?.townships.names.count ?? 0
         try accumulator.finishCOGs(self)
         let total = accumulator.finish(scenarios: S, towns: towns, classes: k)
-        try Data(SensitivityStage.stabilityQML.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("class_stability.qml")))
+        try Data(SensitivityStage.stabilityQML.utf8).write(to: URL(fileURLWithPath: staging.appendingComponent("class_stability.qml")))
 
         var changing: [String]?
         if let names = townships?.townships.names, let rule = job.zoning?.townships?.level {
@@ -465,8 +363,8 @@ extension SensitivityStage {
                                            scenarioLevels: Array(levels.dropFirst()), lowestLevel: known.min(), highestLevel: known.max(),
                                            levelChanges: Set(known).count > 1)
             }
-            try write(try Manifest.json(rows), to: (staging as NSString).appendingPathComponent("sensitivity.json"))
-            try write(Data(sensitivityCSV(rows, scenarios: S).utf8), to: (staging as NSString).appendingPathComponent("sensitivity.csv"))
+            try write(try Manifest.json(rows), to: staging.appendingComponent("sensitivity.json"))
+            try write(Data(sensitivityCSV(rows, scenarios: S).utf8), to: staging.appendingComponent("sensitivity.csv"))
             changing = rows.filter(\.levelChanges).map(\.name)
             try writeChangingTownships(rows.filter(\.levelChanges), staging: staging)
         }
@@ -499,7 +397,7 @@ extension SensitivityStage {
     /// with their baseline, lowest and highest level (outlined on the stability map).
     func writeChangingTownships(_ rows: [TownshipSensitivity], staging: String) throws {
         guard let t = plan.job.zoning?.townships else { return }
-        let gpkg = (staging as NSString).appendingPathComponent("sensitivity.gpkg")
+        let gpkg = staging.appendingComponent("sensitivity.gpkg")
         let def = t.definition
         let quoted = rows.map { "'" + $0.name.replacingOccurrences(of: "'", with: "''") + "'" }
         // An empty selection still makes the layer, so the file always has the same layout.

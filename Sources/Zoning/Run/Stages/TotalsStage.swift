@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import RasterKernel
 
@@ -9,151 +10,6 @@ import RasterKernel
 // grid's pixel area; a count (`count`, e.g. m² of floor area per source pixel) with `-r sum`, which
 // distributes each source pixel over the grid pixels it overlaps in proportion to the overlapping
 // area. Both conserve the source total (see docs/job-file.md, "Exposure totals", for the error).
-
-extension JobSpec {
-    /// One exposure total, `zoning.totals.<name>`.
-    public struct Total: Sendable {
-        /// What a pixel of the layer holds.
-        public enum Measure: String, Sendable, CaseIterable {
-            /// A quantity per source pixel (persons, m² of floor area): warped with `sum`.
-            case count
-            /// A quantity per km² (persons/km², 10⁴ CNY/km²): warped with `average`, times the pixel area in km².
-            case perKm2 = "per-km2"
-            /// A quantity per hectare: warped with `average`, times the pixel area in ha.
-            case perHa = "per-ha"
-        }
-
-        /// The key in `totals:`; names the columns `<name>_class_<k>` and `<name>_total`.
-        public let name: String
-        public let definition: LayerDefinition
-        public let measure: Measure
-        /// Units of the summed quantity (e.g. "persons"), for tables and map labels.
-        public let units: String?
-        public let position: Position
-
-        /// gdalwarp's resampling for this measure.
-        public var resampling: Resampling { measure == .count ? .sum : .average }
-
-        /// What a warped pixel value is multiplied by to give the quantity in the pixel.
-        public func factor(pixelAreaSquareMetres a: Double) -> Double {
-            switch measure {
-            case .count: return 1
-            case .perKm2: return a / 1_000_000
-            case .perHa: return a / 10_000
-            }
-        }
-    }
-}
-
-extension JobLoader {
-    /// `totals: { name: { layer: L, as: count | per-km2 | per-ha, units: TEXT } }`.
-    func parseTotals(_ node: YNode, townships: Bool, jobFile: String, sink: DiagnosticSink,
-                     cache: inout [String: LayerDefinition?], auxiliary: inout [String: LayerDefinition]) -> [JobSpec.Total] {
-        guard let entries = node.entries() else { return [] }
-        if entries.isEmpty { node.error("list at least one total, e.g. persons: { layer: population-density, as: per-km2, units: persons }") }
-        if !townships { node.error("totals are summed per township: they need zoning.townships") }
-        var totals: [JobSpec.Total] = []
-        for (name, keyNode, value) in entries {
-            if name.range(of: "^[a-z][a-z0-9_]{0,23}$", options: .regularExpression) == nil {
-                keyNode.error("a total's name must be a lower-case letter followed by up to 23 lower-case letters, digits or '_' (it names table columns such as \(name.lowercased())_total)")
-            }
-            guard let obj = value.object(allowed: ["layer", "as", "units"], required: ["layer", "as"]) else { continue }
-            let def = obj["layer"].flatMap { definition(named: $0, jobFile: jobFile, sink: sink, cache: &cache) }
-            var measure: JobSpec.Total.Measure?
-            if let a = obj["as"], let text = a.string() {
-                measure = JobSpec.Total.Measure(rawValue: text)
-                if measure == nil {
-                    let names = JobSpec.Total.Measure.allCases.map(\.rawValue)
-                    let hint = closest(to: text, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
-                    a.error("unknown measure \"\(text)\"\(hint); expected count (a quantity per pixel), per-km2 or per-ha (densities)")
-                }
-            }
-            let units = obj["units"]?.string()
-            if let def, let measure {
-                let m = keyNode.mark
-                totals.append(JobSpec.Total(name: name, definition: def, measure: measure, units: units,
-                                            position: .init(file: jobFile, line: m.line, column: m.column)))
-                auxiliary[def.name] = def
-            }
-        }
-        return totals
-    }
-}
-
-extension Planner {
-    /// One warp per total: the layer onto the grid with `sum` (counts) or `average` (densities),
-    /// Float64, NaN where the source has no data.
-    func planTotals(_ job: JobSpec, gridSRS: SpatialReference, grid: GridGeometry, gridBounds: Bounds) throws -> [SourcePlan] {
-        try (job.zoning?.totals ?? []).map { total in
-            let def = total.definition
-            let what = "zoning.totals.\(total.name) (layer \(def.name))"
-            let ds: Dataset
-            do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: what) }
-            do {
-                guard ds.bandCount > 0 else {
-                    throw RunError(.dataError, "\(def.source): \(what): a total sums a raster layer; this source has no raster band")
-                }
-                guard let srs = ds.spatialReference else {
-                    throw RunError(.dataError, "\(def.source): \(what): the raster has no CRS; assign one (gdal_edit.py -a_srs) or fix the file")
-                }
-                guard let gt = ds.geoTransform, let extent = ds.extent else {
-                    throw RunError(.dataError, "\(def.source): \(what): the raster has no geotransform")
-                }
-                guard def.band <= ds.bandCount else {
-                    throw RunError(.dataError, "\(def.file): band: \(def.source) has \(ds.bandCount) band(s), band \(def.band) does not exist")
-                }
-                let inGrid = try locate(extent, srs: srs, in: gridSRS, gridBounds: gridBounds, source: def.source, what: what)
-                let warp = WarpSpec(targetCRS: job.grid.crs, grid: grid, resampling: total.resampling, outputType: .float64,
-                                    errorThreshold: 0.125, sourceNoData: def.nodata)
-                let band = try ds.band(def.band)
-                let detail = "\(band.pixelType.rawValue), pixel \(formatNumber(abs(gt[1]))) × \(formatNumber(abs(gt[5]))), \(ds.width) × \(ds.height) px"
-                return SourcePlan(key: "zoning.totals.\(total.name)", definition: def, kind: .raster,
-                                  sourceCRS: srs.authorityCode ?? srs.name, sourceDetail: detail, layerName: nil,
-                                  operation: .warp(warp), boundsInGrid: inGrid)
-            } catch { throw inputError(error, file: def.source, what: what) }
-        }
-    }
-}
-
-extension Plan {
-    /// The `plan` lines of the totals: the warp and what the pixel value is multiplied by.
-    var totalsSummaryLines: [String] {
-        guard let totals = job.zoning?.totals, !totals.isEmpty else { return [] }
-        var lines = ["totals per township and class (zoning.totals)"]
-        for (total, source) in zip(totals, self.totals) {
-            let factor = total.factor(pixelAreaSquareMetres: grid.pixelArea)
-            lines.append("  \(total.name): \(total.definition.name) [\(total.measure.rawValue)\(total.units.map { ", \($0)" } ?? "")]")
-            lines.append("    align: \(source.commandLine)")
-            lines.append("    per pixel: value × \(formatNumber(factor))\(total.measure == .count ? "" : " (pixel area in \(total.measure == .perKm2 ? "km²" : "ha"))"), summed per township and class")
-        }
-        return lines
-    }
-}
-
-extension Manifest {
-    /// One exposure total of a run: the banner-wide sums (inside the mask) per class.
-    public struct TotalInfo: Codable, Sendable, Equatable {
-        public struct ClassTotal: Codable, Sendable, Equatable { public var value: Int; public var name: String; public var total: Double }
-        public var name: String
-        public var layer: String
-        public var measure: String
-        public var units: String?
-        public var resampling: String
-        /// The warped value of a pixel times this is the quantity in the pixel.
-        public var pixelFactor: Double
-        /// Inside the mask (the whole grid without one).
-        public var total: Double
-        public var classes: [ClassTotal]
-        /// Inside the mask where the risk class is nodata (some hazard layer has no data).
-        public var unclassified: Double
-        /// Over every township (each pixel counted in the township whose polygon holds its centre).
-        public var townships: Double
-        /// Over the whole grid, mask or not.
-        public var grid: Double
-        /// Pixels inside the mask where the layer itself has no data (they count 0).
-        public var nodataPixels: Int
-    }
-}
 
 /// The sums of one total: per township (row t = township id, 0 = none) and class (column c, 0 = nodata).
 struct TotalSums {
@@ -182,7 +38,7 @@ struct TotalsStage: Stage {
         var rows = context.required(context.townshipRows, .townshipRows, by: name)
         // The run `latest` points at (the lock is held): its classes give the totals per change.
         let previousClasses = Publisher(outputDirectory: plan.outputDirectory).latestRun
-            .map { ($0 as NSString).appendingPathComponent("risk_class.tif") }
+            .map { $0.appendingComponent("risk_class.tif") }
             .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
         let sums = try computeTotals(classPath: context.files.classRaster, townshipPath: grid.raster,
                                      townshipCount: grid.townships.names.count, mask: context.mask,
@@ -213,12 +69,12 @@ extension TotalsStage {
             do {
                 var input = ds
                 if ds.bandCount > 1 || def.band != 1 {
-                    input = try Utilities.translate(ds, to: (work as NSString).appendingPathComponent("total-\(total.name)-band.vrt"),
+                    input = try Utilities.translate(ds, to: work.appendingComponent("total-\(total.name)-band.vrt"),
                                                     arguments: ["-of", "VRT", "-b", "\(def.band)"])
                     try input.flush()
                 }
                 let bs = "\(plan.blockSize)"
-                let path = (work as NSString).appendingPathComponent("total-\(total.name).vrt")
+                let path = work.appendingComponent("total-\(total.name).vrt")
                 let vrt = try Utilities.warp([input], to: path,
                                              arguments: source.arguments + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(bs)"])
                 guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
