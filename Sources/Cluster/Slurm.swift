@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import Logging
 import Zoning
 
@@ -45,7 +46,8 @@ public struct SlurmSubmission: Sendable {
     public let kind: Kind
     /// Scripts, logs and results.
     public let folder: String
-    /// The array job's id, then the summary's or the merge's.
+    /// The array job's id, then the summary's or the merge's; a sharded run whose model has
+    /// data-driven parts then its statistics job's (which the array waits for).
     public let jobIDs: [String]
     /// A sharded run's id.
     public let runID: String?
@@ -54,6 +56,7 @@ public struct SlurmSubmission: Sendable {
     public var summary: String {
         let what = kind == .batch ? "summary" : "merge"
         var lines = ["submitted array job \(jobIDs[0]) (\(tasks) task\(tasks == 1 ? "" : "s")) and \(what) job \(jobIDs[1])"]
+        if jobIDs.count > 2 { lines.append("after statistics job \(jobIDs[2]) (the statistics passes, once for every shard)") }
         if let runID { lines.append("run id \(runID)") }
         lines.append("scripts and logs: \(folder)")
         return lines.joined(separator: "\n")
@@ -96,17 +99,17 @@ extension Operations {
         if isDirectory.boolValue {
             let folder = absolutePath(target)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-            jobs = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { (folder as NSString).appendingPathComponent($0) }
+            jobs = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { folder.appendingComponent($0) }
             if jobs.isEmpty { throw RunError(.noInput, "\(target): no job files (*.yaml) found") }
-            scriptsDefault = ((folder as NSString).deletingLastPathComponent as NSString).appendingPathComponent("out/slurm")
+            scriptsDefault = folder.parentPath.appendingComponent("out/slurm")
         } else {
             jobs = [absolutePath(target)]
             let spec = try JobLoader(layersDirectory: options.layers).load(target)
             let plan = try Planner().resolve(spec, outputDirectory: options.output)
-            scriptsDefault = (plan.outputDirectory as NSString).appendingPathComponent("slurm")
+            scriptsDefault = plan.outputDirectory.appendingComponent("slurm")
         }
         let stamp = Publisher(outputDirectory: scriptsDefault).newRunID()
-        let folder = try makeScriptsFolder(options.scripts.map(absolutePath) ?? (scriptsDefault as NSString).appendingPathComponent("batch-\(stamp)"))
+        let folder = try makeScriptsFolder(options.scripts.map(absolutePath) ?? scriptsDefault.appendingComponent("batch-\(stamp)"))
         var arguments = options.runArguments
         if let cpus = options.cpus { arguments += ["--threads", "\(cpus)"] }
         if let output = options.output { arguments += ["--output", absolutePath(output)] }
@@ -114,13 +117,13 @@ extension Operations {
         let batch = SlurmBatch(jobs: jobs, arguments: arguments)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try writeFile(try encoder.encode(batch), (folder as NSString).appendingPathComponent("jobs.json"))
+        try writeFile(try encoder.encode(batch), folder.appendingComponent("jobs.json"))
         let exe = shellQuote(options.executable), dir = shellQuote(folder)
-        let taskScript = (folder as NSString).appendingPathComponent("tasks.sh")
+        let taskScript = folder.appendingComponent("tasks.sh")
         try writeScript(taskScript, directives(options, name: "hazard-zoning-batch", array: jobs.count, log: "\(folder)/task-%a.log"), """
             exec \(exe) slurm-task \(dir) --task "$SLURM_ARRAY_TASK_ID" \(arguments.map(shellQuote).joined(separator: " "))
             """)
-        let summaryScript = (folder as NSString).appendingPathComponent("summary.sh")
+        let summaryScript = folder.appendingComponent("summary.sh")
         try writeScript(summaryScript, directives(options, name: "hazard-zoning-summary", array: nil, log: "\(folder)/summary.log", cpus: 1), """
             exec \(exe) slurm-summary \(dir)
             """)
@@ -142,36 +145,48 @@ extension Operations {
         var runID = Publisher(outputDirectory: plan.outputDirectory).newRunID()
         let base = runID
         var n = 2
-        while FileManager.default.fileExists(atPath: (plan.outputDirectory as NSString).appendingPathComponent(Shard.folderName(runID: runID)))
+        while FileManager.default.fileExists(atPath: plan.outputDirectory.appendingComponent(Shard.folderName(runID: runID)))
                 || FileManager.default.fileExists(atPath: "\(plan.outputDirectory)/slurm/\(runID)") {
             runID = "\(base)-\(n)"; n += 1
         }
         let folder = try makeScriptsFolder(options.scripts.map(absolutePath)
-            ?? ((plan.outputDirectory as NSString).appendingPathComponent("slurm") as NSString).appendingPathComponent(runID))
+            ?? plan.outputDirectory.appendingComponent("slurm").appendingComponent(runID))
         var arguments = options.runArguments.filter { $0 != "--force" }
         if let cpus = options.cpus { arguments += ["--threads", "\(cpus)"] }
         if let layers = options.layers { arguments += ["--layers", absolutePath(layers)] }
         arguments += ["--output", absolutePath(plan.outputDirectory)]
         let exe = shellQuote(options.executable), jobArg = shellQuote(job), dir = shellQuote(folder)
         let args = arguments.map(shellQuote).joined(separator: " ")
-        let shardScript = (folder as NSString).appendingPathComponent("shards.sh")
+        let shardScript = folder.appendingComponent("shards.sh")
         try writeScript(shardScript, directives(options, name: "hazard-zoning-shards", array: shards, log: "\(folder)/shard-%a.log"), """
             \(exe) run \(jobArg) --shard "$SLURM_ARRAY_TASK_ID/\(shards)" --run-id \(shellQuote(runID)) \(args)
             status=$?
             echo "$status" > \(dir)/shard-"$SLURM_ARRAY_TASK_ID".status
             exit "$status"
             """)
-        let mergeScript = (folder as NSString).appendingPathComponent("merge.sh")
+        // The statistics passes (min-max ranges, entropy weights) once, before the shards.
+        let statisticsScript = folder.appendingComponent("statistics.sh")
+        if plan.statisticsPasses > 0 {
+            try writeScript(statisticsScript, directives(options, name: "hazard-zoning-statistics", array: nil, log: "\(folder)/statistics.log"), """
+                \(exe) run \(jobArg) --shard-statistics --run-id \(shellQuote(runID)) \(args)
+                status=$?
+                echo "$status" > \(dir)/statistics.status
+                exit "$status"
+                """)
+        }
+        let mergeScript = folder.appendingComponent("merge.sh")
         try writeScript(mergeScript, directives(options, name: "hazard-zoning-merge", array: nil, log: "\(folder)/merge.log"), """
             \(exe) merge \(jobArg) --run-id \(shellQuote(runID)) \(args)
             status=$?
             echo "$status" > \(dir)/merge.status
             exit "$status"
             """)
-        try writeFile(Data("\(shards)\n".utf8), (folder as NSString).appendingPathComponent("shards"))
-        let array = try sbatch(options, [shardScript])
+        try writeFile(Data("\(shards)\n".utf8), folder.appendingComponent("shards"))
+        let statistics = plan.statisticsPasses > 0 ? try sbatch(options, [statisticsScript]) : nil
+        let array = try sbatch(options, (statistics.map { ["--dependency=afterok:\($0)", "--kill-on-invalid-dep=yes"] } ?? []) + [shardScript])
         let merge = try sbatch(options, ["--dependency=afterok:\(array)", "--kill-on-invalid-dep=yes", mergeScript])
-        return SlurmSubmission(kind: .sharded, folder: folder, jobIDs: [array, merge], runID: runID, tasks: shards)
+        return SlurmSubmission(kind: .sharded, folder: folder, jobIDs: [array, merge] + (statistics.map { [$0] } ?? []),
+                               runID: runID, tasks: shards)
     }
 
     /// `#SBATCH` lines: name, array (`0-K` with `%M`), log, partition, account, time, CPUs.
@@ -280,16 +295,19 @@ extension Operations {
     /// The outcome of a sharded submission once its jobs left the queue.
     static func shardedOutcome(_ folder: String, tasks: Int) -> (status: ExitStatus, text: String) {
         func statusFile(_ name: String) -> Int32? {
-            (try? String(contentsOfFile: (folder as NSString).appendingPathComponent(name), encoding: .utf8))
+            (try? String(contentsOfFile: folder.appendingComponent(name), encoding: .utf8))
                 .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         func lastLine(_ log: String) -> String {
-            let text = (try? String(contentsOfFile: (folder as NSString).appendingPathComponent(log), encoding: .utf8)) ?? ""
+            let text = (try? String(contentsOfFile: folder.appendingComponent(log), encoding: .utf8)) ?? ""
             return text.split(separator: "\n").last.map(String.init) ?? "(no output)"
         }
         if let merged = statusFile("merge.status") {
-            let log = (try? String(contentsOfFile: (folder as NSString).appendingPathComponent("merge.log"), encoding: .utf8)) ?? ""
+            let log = (try? String(contentsOfFile: folder.appendingComponent("merge.log"), encoding: .utf8)) ?? ""
             return (ExitStatus(rawValue: merged) ?? .failure, log.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        if let s = statusFile("statistics.status"), s != 0 {
+            return (ExitStatus(rawValue: s) ?? .failure, "the statistics job failed (exit \(s)): \(lastLine("statistics.log")); the shards and the merge were cancelled and nothing was published (log: \(folder)/statistics.log)")
         }
         for i in 0..<tasks {
             guard let s = statusFile("shard-\(i).status") else {
@@ -306,7 +324,7 @@ extension Operations {
     /// and leaves its line of the summary in `result-<task>.json`. Returns that line.
     public static func slurmTask(_ folder: String, task: Int, layers: String? = nil, output: String? = nil, options: RunOptions,
                                  logger: Logger = Logger(label: "hazard-zoning")) throws -> BatchEntry {
-        let path = (folder as NSString).appendingPathComponent("jobs.json")
+        let path = folder.appendingComponent("jobs.json")
         guard let data = FileManager.default.contents(atPath: path) else { throw RunError(.noInput, "\(path): cannot be read") }
         let batch: SlurmBatch
         do { batch = try JSONDecoder().decode(SlurmBatch.self, from: data) } catch {
@@ -320,19 +338,19 @@ extension Operations {
         let entry: BatchEntry
         do {
             let result = try runJob(job, layers: layers, output: output, options: options, logger: logger)
-            entry = BatchEntry(job: (job as NSString).lastPathComponent, status: .ok,
+            entry = BatchEntry(job: job.fileName, status: .ok,
                                detail: result.upToDate ? "up to date (\(result.runID))" : "published \(result.runID)",
                                seconds: Date().timeIntervalSince(started))
         } catch {
             let (status, message) = describe(error)
-            entry = BatchEntry(job: (job as NSString).lastPathComponent, status: status,
+            entry = BatchEntry(job: job.fileName, status: status,
                                detail: message.split(separator: "\n").first.map(String.init) ?? message,
                                seconds: Date().timeIntervalSince(started))
             logger.error("job failed", metadata: ["job": "\(job)", "status": "\(status.rawValue)", "error": "\(message)"])
         }
         let record: [String: Any] = ["job": entry.job, "status": Int(entry.status.rawValue), "detail": entry.detail, "seconds": entry.seconds]
         let json = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
-        let target = (folder as NSString).appendingPathComponent("result-\(task).json")
+        let target = folder.appendingComponent("result-\(task).json")
         try writeFile(json, target + ".tmp")
         guard rename(target + ".tmp", target) == 0 else { throw RunError(.cantCreate, "\(target): cannot write") }
         return entry
@@ -341,11 +359,11 @@ extension Operations {
     /// The lines of a submitted folder's summary, in job order; a task that left no result (killed,
     /// timed out, never started) is a failure naming its log.
     public static func slurmBatchResults(_ folder: String) -> [BatchEntry] {
-        let batch = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("jobs.json"))
+        let batch = FileManager.default.contents(atPath: folder.appendingComponent("jobs.json"))
             .flatMap { try? JSONDecoder().decode(SlurmBatch.self, from: $0) }
         return (batch?.jobs ?? []).enumerated().map { i, job in
-            let name = (job as NSString).lastPathComponent
-            if let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("result-\(i).json")),
+            let name = job.fileName
+            if let data = FileManager.default.contents(atPath: folder.appendingComponent("result-\(i).json")),
                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                let status = (object["status"] as? NSNumber).flatMap({ ExitStatus(rawValue: $0.int32Value) }) {
                 return BatchEntry(job: name, status: status, detail: object["detail"] as? String ?? "",

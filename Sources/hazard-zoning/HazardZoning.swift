@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import FilePaths
 import GDALKit
 import Logging
 import RiskDatabase
@@ -124,9 +125,11 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Output folder (default: the job's outputs.directory under the project).", valueName: "dir")) var output: String?
     @Option(help: ArgumentHelp("Compute only band I of N of the grid (I from 0) into the staging folder of run --run-id; `merge` publishes the run once every shard finished.", valueName: "I/N")) var shard: String?
     @Option(help: ArgumentHelp("The run's id (default: the time); the same for every shard of a sharded run and its merge.", valueName: "id")) var runId: String?
+    @Flag(help: "Compute the statistics passes of sharded run --run-id once (min-max ranges, entropy weights) for every --shard to read, instead of each shard computing them.") var shardStatistics = false
 
     func validate() throws {
         if shard != nil && runId == nil { throw ValidationError("--shard needs --run-id ID (the same for every shard and for the merge)") }
+        if shardStatistics && (runId == nil || shard != nil) { throw ValidationError("--shard-statistics needs --run-id ID (the sharded run's) and no --shard") }
     }
 
     func run() throws {
@@ -135,6 +138,13 @@ struct Run: ParsableCommand {
         do {
             var options = flags.options(progress: bar)
             options.runID = runId
+            if shardStatistics {
+                let file = try Operations.runShardStatistics(job, runID: runId!, layers: common.layers, output: output,
+                                                             options: options, logger: flags.logger)
+                bar?.finish()
+                print("\(job): statistics of run \(runId!) computed into \(file)")
+                return
+            }
             if let shard {
                 let folder = try Operations.runShard(job, shard: try Shard(argument: shard), runID: runId!, layers: common.layers,
                                                      output: output, options: options, logger: flags.logger)
@@ -353,7 +363,7 @@ struct PlanCommand: ParsableCommand {
         prepareProcess()
         do {
             let spec = try JobLoader(layersDirectory: common.layers).load(job)
-            print(try Planner().resolve(spec, outputDirectory: output).summary)
+            print(try Planner().resolve(spec, outputDirectory: output).summaryWithStages)
         } catch { fail(error) }
     }
 }
@@ -445,7 +455,7 @@ struct DB: ParsableCommand {
 
         func run() throws {
             do {
-                let path = database ?? (folder as NSString).appendingPathComponent("risk-database.gpkg")
+                let path = database ?? folder.appendingComponent("risk-database.gpkg")
                 let imported = try RiskDatabase(path: path).importAll(from: folder)
                 for line in imported { print("imported \(line)") }
                 print("\(path): \(imported.count) run(s) imported")

@@ -124,10 +124,21 @@ import Testing
         let first = try Runner(plan: plan, options: RunOptions(threads: 2, runID: "run-1")).run()
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         #expect(publisher.latestRun == first.runDirectory)
+        // A real fault mid-run: after `limit` blocks of the main pass an input (its layer
+        // definition) is rewritten, so the run must not publish what it computed.
+        let definition = fx.project.path("layers/flood-depth.yaml")
         for limit in [1, 7, plan.blockCount - 1] {
-            #expect(throws: RunError.self) {
-                try Runner(plan: plan, options: RunOptions(threads: 2, failAfterBlocks: limit, runID: "run-fail-\(limit)")).run()
+            var options = RunOptions(threads: 2, runID: "run-fail-\(limit)")
+            options.progress = { progress in
+                guard progress.stage == "compute", progress.done == limit,
+                      let handle = FileHandle(forWritingAtPath: definition) else { return }
+                handle.seekToEndOfFile()
+                handle.write(Data("# rewritten during the run\n".utf8))
+                handle.closeFile()
             }
+            let error = #expect(throws: RunError.self) { try Runner(plan: plan, options: options).run() }
+            #expect(error?.status == .tempFail && error?.message.contains("input changed during the run") == true,
+                    "\(String(describing: error))")
         }
         #expect(publisher.latestRun == first.runDirectory)
         let manifest = try Manifest.decode(try Data(contentsOf: URL(fileURLWithPath: "\(publisher.latestPath)/manifest.json")))

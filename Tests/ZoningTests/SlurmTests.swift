@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import FilePaths
 import GDALKit
 import RiskDatabase
 import Testing
@@ -28,7 +29,7 @@ struct RunComparison {
             let e = FileManager.default.enumerator(atPath: root)
             while let name = e?.nextObject() as? String {
                 var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent(name), isDirectory: &isDir), !isDir.boolValue {
+                if FileManager.default.fileExists(atPath: root.appendingComponent(name), isDirectory: &isDir), !isDir.boolValue {
                     out.insert(name)
                 }
             }
@@ -38,8 +39,8 @@ struct RunComparison {
         onlyInFirst = fa.subtracting(fb).sorted()
         onlyInSecond = fb.subtracting(fa).sorted()
         for name in fa.intersection(fb).sorted() where !Self.timeCarrying.contains(name) {
-            let da = FileManager.default.contents(atPath: (a as NSString).appendingPathComponent(name))
-            let db = FileManager.default.contents(atPath: (b as NSString).appendingPathComponent(name))
+            let da = FileManager.default.contents(atPath: a.appendingComponent(name))
+            let db = FileManager.default.contents(atPath: b.appendingComponent(name))
             if da == db { identical.append(name) } else { different.append(name) }
         }
     }
@@ -57,7 +58,7 @@ struct RunComparison {
     /// The manifests without the fields that carry time or the process: started, finished,
     /// timings, threads, the products' mtimes, and the entry of item.json (it holds the time).
     static func manifestWithoutTimes(_ folder: String) throws -> NSDictionary {
-        let data = try Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder.appendingComponent("manifest.json")))
         var object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         for key in ["started", "finished", "timings", "threads"] { object.removeValue(forKey: key) }
         if let products = object["products"] as? [[String: Any]] {
@@ -143,15 +144,52 @@ func shardFixture(light: Bool = false) throws -> (Fixture, String) {
         }
     }
 
+    /// A model with data-driven parts (min-max over the data, entropy weights: 2 statistics passes
+    /// over the whole grid): `--shard-statistics` computes them once, every shard reads them
+    /// (runs no pass itself), and the merged run equals one process's byte for byte.
+    @Test func statisticsRunOnceForEveryShard() throws {
+        let fx = try Fixture()
+        let job = try fx.project.write("jobs/model.yaml", ModelTests.job.replacingOccurrences(of: "block-size: 64", with: "block-size: 32"))
+        let single = fx.project.path("single/model"), sharded = fx.project.path("sharded/model")
+        try shell(exe, ["run", job, "--run-id", "r1", "--output", single, "--threads", "2"])
+        let computed = try shell(exe, ["run", job, "--shard-statistics", "--run-id", "r1", "--output", sharded, "--threads", "2"])
+        #expect(computed.contains("statistics of run r1 computed"), "\(computed)")
+        for i in [2, 0, 1] {
+            try shell(exe, ["run", job, "--shard", "\(i)/3", "--run-id", "r1", "--output", sharded, "--threads", "1"])
+        }
+        func passesRun(_ run: String, _ i: Int, of n: Int) throws -> Int? {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(sharded)/.staging-\(run)-shards/shard-\(i)-of-\(n)/shard.json"))
+            return (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["statisticsPassesRun"] as? Int
+        }
+        for i in 0..<3 { #expect(try passesRun("r1", i, of: 3) == 0, "shard \(i) ran statistics passes itself") }
+        try shell(exe, ["merge", job, "--run-id", "r1", "--output", sharded, "--threads", "2"])
+        let comparison = try RunComparison("\(single)/r1", "\(sharded)/r1")
+        #expect(comparison.equal, "differ: \(comparison.different), only single: \(comparison.onlyInFirst), only sharded: \(comparison.onlyInSecond)")
+        #expect(comparison.identical.contains("risk_index.tif") && comparison.identical.contains("risk_class.tif"))
+        #expect(try RunComparison.manifestDifferences("\(single)/r1", "\(sharded)/r1").isEmpty)
+        let manifest = try Manifest.decode(Data(contentsOf: URL(fileURLWithPath: "\(sharded)/r1/manifest.json")))
+        #expect(manifest.model?.statisticsPasses == 2)
+
+        // Without the statistics step a shard runs the passes itself.
+        try shell(exe, ["run", job, "--shard", "0/3", "--run-id", "r2", "--output", sharded, "--threads", "1"])
+        #expect(try passesRun("r2", 0, of: 3) == 2)
+        // Statistics that are not this run's are refused, not used.
+        let stale = "\(sharded)/.staging-r2-shards/statistics.json"
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: stale))
+        let (status, _, err) = try runProcess(exe, ["run", job, "--shard", "1/3", "--run-id", "r2", "--output", sharded, "--threads", "1"])
+        #expect(status == ExitStatus.dataError.rawValue && err.contains("not the statistics of a sharded run"), "\(err)")
+    }
+
     @Test func aFailedShardPublishesNothingAndTheNextRunCleansUp() throws {
         let (fx, job) = try shardFixture(light: true)
         let out = fx.project.path("out/zoning")
         for i in 0..<4 {
+            // A real fault in shard 2 once its staging folder exists: GDAL without its GeoTIFF driver.
             let (status, _, err) = try runProcess(exe, ["run", job, "--shard", "\(i)/4", "--run-id", "bad", "--output", out, "--threads", "1"],
-                                                  environment: [Shard.failureVariable: "2"])
+                                                  environment: i == 2 ? ["GDAL_SKIP": "GTiff"] : [:])
             if i == 2 {
-                #expect(status == ExitStatus.software.rawValue, "\(err)")
-                #expect(err.contains("shard 2/4 of run bad: injected failure"), "\(err)")
+                #expect(status == ExitStatus.dataError.rawValue, "\(err)")
+                #expect(err.contains("not recognized as a supported file format"), "\(err)")
             } else {
                 #expect(status == 0, "\(err)")
             }
@@ -324,13 +362,24 @@ struct SlurmTests {
 
     @Test func aFailingShardCancelsTheMergeAndPublishesNothing() throws {
         let (fx, job) = try shardFixture(light: true)
-        var options = try submitOptions([Shard.failureVariable: "1"])
+        var options = try submitOptions()
         options.shards = 4
+        // Shard 1 meets a real fault (GDAL without its GeoTIFF driver): the tasks run a wrapper
+        // that starts the tool so for that shard only.
+        let wrapper = fx.project.path("hazard-zoning-failing-shard-1")
+        try fx.project.write("hazard-zoning-failing-shard-1", """
+            #!/bin/sh
+            case " $* " in *" --shard 1/4 "*) GDAL_SKIP=GTiff; export GDAL_SKIP ;; esac
+            exec \(shellQuote(exe)) "$@"
+
+            """)
+        #expect(chmod(wrapper, 0o755) == 0)
+        options.executable = wrapper
         let submission = try #require(try Operations.submitSlurm(job, options: options))
         let runID = try #require(submission.runID)
         let (status, text) = try Operations.waitForSlurm(submission, timeout: 300)
-        #expect(status == .software, "\(text)")
-        #expect(text.contains("shard 1/4 failed (exit 70)") && text.contains("injected failure"), "\(text)")
+        #expect(status == .dataError, "\(text)")
+        #expect(text.contains("shard 1/4 failed (exit 65)") && text.contains("not recognized as a supported file format"), "\(text)")
         // Slurm cancelled the merge (its dependency can never be satisfied); it never ran.
         #expect(!FileManager.default.fileExists(atPath: "\(submission.folder)/merge.status"))
         let (_, show, _) = try runProcess("/usr/bin/scontrol", ["-o", "show", "job", submission.jobIDs[1]])
@@ -340,7 +389,7 @@ struct SlurmTests {
         #expect(!FileManager.default.fileExists(atPath: "\(out)/\(runID)"))
         #expect(FileManager.default.fileExists(atPath: "\(out)/.staging-\(runID)-shards"))
         // Submitting again (without the failure) publishes, and removes the failed run's folder.
-        options.environment = [:]
+        options.executable = exe
         let again = try #require(try Operations.submitSlurm(job, options: options))
         let (status2, text2) = try Operations.waitForSlurm(again, timeout: 300)
         #expect(status2 == .ok, "\(text2)")

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ public struct Publisher: Sendable {
 
     public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
 
-    public var latestPath: String { (outputDirectory as NSString).appendingPathComponent("latest") }
+    public var latestPath: String { outputDirectory.appendingComponent("latest") }
 
     /// The run folder `latest` points at, if any (nil when `latest` is missing or damaged).
     public var latestRun: String? { try? checkedLatestRun() }
@@ -35,7 +36,7 @@ public struct Publisher: Sendable {
         guard !target.isEmpty, !target.contains("/"), target != ".", target != "..", !target.hasPrefix(".") else {
             throw damaged("it points at \(target), not at a run folder beside it")
         }
-        let run = (outputDirectory as NSString).appendingPathComponent(target)
+        let run = outputDirectory.appendingComponent(target)
         var rst = stat()
         guard lstat(run, &rst) == 0, (rst.st_mode & S_IFMT) == S_IFDIR else {
             throw damaged("its target \(target) is not a run folder")
@@ -46,7 +47,7 @@ public struct Publisher: Sendable {
     /// The manifest of the run `latest` points at, if it can be read.
     public func latestManifest() -> Manifest? {
         guard let run = latestRun,
-              let data = FileManager.default.contents(atPath: (run as NSString).appendingPathComponent("manifest.json")) else { return nil }
+              let data = FileManager.default.contents(atPath: run.appendingComponent("manifest.json")) else { return nil }
         return try? Manifest.decode(data)
     }
 
@@ -55,7 +56,7 @@ public struct Publisher: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory)) ?? []
         return names.filter { name in
             !name.hasPrefix(".") && name != "latest"
-                && FileManager.default.fileExists(atPath: (outputDirectory as NSString).appendingPathComponent("\(name)/manifest.json"))
+                && FileManager.default.fileExists(atPath: outputDirectory.appendingComponent("\(name)/manifest.json"))
         }.sorted()
     }
 
@@ -64,10 +65,10 @@ public struct Publisher: Sendable {
     @discardableResult
     public func prune(keep: Int) -> [String] {
         let all = runs()
-        let latest = latestRun.map { ($0 as NSString).lastPathComponent }
+        let latest = latestRun.map { $0.fileName }
         var removed: [String] = []
         for name in all.dropLast(max(keep, 1)) where name != latest {
-            if (try? FileManager.default.removeItem(atPath: (outputDirectory as NSString).appendingPathComponent(name))) != nil {
+            if (try? FileManager.default.removeItem(atPath: outputDirectory.appendingComponent(name))) != nil {
                 removed.append(name)
             }
         }
@@ -83,7 +84,7 @@ public struct Publisher: Sendable {
         let base = f.string(from: now)
         var id = base
         var n = 2
-        while FileManager.default.fileExists(atPath: (outputDirectory as NSString).appendingPathComponent(id)) {
+        while FileManager.default.fileExists(atPath: outputDirectory.appendingComponent(id)) {
             id = "\(base)-\(n)"; n += 1
         }
         return id
@@ -99,7 +100,7 @@ public struct Publisher: Sendable {
             throw RunError(.cantCreate, "\(outputDirectory): cannot create the output folder: \(error.localizedDescription)")
         }
         removeStaleStaging(keeping: keeping)
-        let staging = (outputDirectory as NSString).appendingPathComponent(".staging-\(runID)-\(getpid())")
+        let staging = outputDirectory.appendingComponent(".staging-\(runID)-\(getpid())")
         // mkdir never follows a link, and fails on anything already there; the folder is then
         // opened with O_NOFOLLOW to be sure it is the one just made.
         guard mkdir(staging, 0o755) == 0 else {
@@ -120,21 +121,21 @@ public struct Publisher: Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: outputDirectory) else { return }
         for name in names where (name.hasPrefix(".staging-") || name.hasPrefix(".latest-") || name.hasPrefix(".render-"))
             && !keeping.contains(name) {
-            try? FileManager.default.removeItem(atPath: (outputDirectory as NSString).appendingPathComponent(name))
+            try? FileManager.default.removeItem(atPath: outputDirectory.appendingComponent(name))
         }
     }
 
     /// Moves a complete staging folder into place, calls `beforeLatest` with the run folder (the
     /// risk database records the run there) and points `latest` at it.
     public func publish(staging: String, runID: String, beforeLatest: ((String) throws -> Void)? = nil) throws -> String {
-        let final = (outputDirectory as NSString).appendingPathComponent(runID)
+        let final = outputDirectory.appendingComponent(runID)
         syncTree(staging)
         guard rename(staging, final) == 0 else {
             throw RunError(.cantCreate, "\(final): cannot publish the run: \(String(cString: strerror(errno)))")
         }
         syncDirectory(outputDirectory)
         try beforeLatest?(final)
-        let temporary = (outputDirectory as NSString).appendingPathComponent(".latest-\(getpid())")
+        let temporary = outputDirectory.appendingComponent(".latest-\(getpid())")
         unlink(temporary)
         guard symlink(runID, temporary) == 0 else {
             throw RunError(.cantCreate, "\(temporary): cannot create the latest link: \(String(cString: strerror(errno)))")
@@ -147,12 +148,18 @@ public struct Publisher: Sendable {
         return final
     }
 
-    /// fsyncs every file of a folder, then the folder, so a crash after publishing cannot leave
-    /// a published run with missing data.
+    /// fsyncs every file of a folder, then the folder (or a single file), so a crash after
+    /// publishing cannot leave a published run with missing data.
     func syncTree(_ path: String) {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
+            let fd = open(path, O_RDONLY)
+            if fd >= 0 { fsync(fd); close(fd) }
+            return
+        }
         if let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
             for name in names {
-                let child = (path as NSString).appendingPathComponent(name)
+                let child = path.appendingComponent(name)
                 var isDirectory: ObjCBool = false
                 if FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory), isDirectory.boolValue {
                     syncTree(child)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A run as data: the stages chosen from the plan, in order, each with the timing it reports
 /// (`manifest.json`'s `timings`; nil adds its time to the next step that reports one).
@@ -19,6 +20,8 @@ struct Pipeline {
         case shard(units: Range<Int>, rasters: ShardRasters)
         /// The merge of a sharded run: the shards' results stand for the model and main pass.
         case merge
+        /// The statistics passes of a sharded run, once, for its shards (`ShardStatistics`).
+        case statistics
     }
 
     /// align → statistics → compute → classify → zone → township statistics → totals → township
@@ -31,6 +34,10 @@ struct Pipeline {
 
         add(AlignStage(env), lap: "align")
         switch role {
+        case .statistics:
+            add(StatisticsStage(env), lap: "statistics")
+            self.steps = steps
+            return
         case .shard(let units, let rasters):
             add(StatisticsStage(env), lap: StatisticsStage.passes(plan) > 0 ? "statistics" : nil)
             add(ComputeStage(env, units: units, shardRasters: rasters), lap: "compute")
@@ -82,5 +89,22 @@ struct Pipeline {
             let reads = s.reads.isEmpty ? "inputs" : s.reads.map(\.rawValue).joined(separator: ", ")
             return "\(String(format: "%2d", i + 1)). \(name)  \(reads) → \(s.produces.map(\.rawValue).joined(separator: ", "))"
         }.joined(separator: "\n")
+    }
+}
+
+extension Plan {
+    /// The statistics passes a run of this plan makes before its main pass (min-max ranges taken
+    /// from the data, entropy weights): a sharded run makes them once, in its statistics job.
+    public var statisticsPasses: Int { StatisticsStage.passes(self) }
+
+    /// `hazard-zoning plan`: the plan's summary and the stages of a run of it, of a shard and of
+    /// the merge of a sharded run.
+    public var summaryWithStages: String {
+        let env = RunEnvironment(plan: self, options: RunOptions(), logger: Logger(label: "hazard-zoning.plan"))
+        func names(_ p: Pipeline) -> String { p.steps.map(\.stage.name).joined(separator: " → ") }
+        let shard = Pipeline(env, role: .shard(units: 0..<0, rasters: ShardRasters(index: "", classes: "")))
+        return summary + "\nstages (what each reads → what it adds to the run)\n" + Pipeline(env).description
+            + "\n  a shard of a sharded run: \(names(shard))"
+            + "\n  its merge: \(names(Pipeline(env, role: .merge)))"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import Logging
 import RasterKernel
@@ -20,9 +21,9 @@ struct RunFiles: Sendable {
     var indexForReading: String { indexTemporary ?? indexCOG ?? "" }
 
     /// A file of the run folder.
-    func staged(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
+    func staged(_ name: String) -> String { staging.appendingComponent(name) }
     /// A temporary of the run, removed before publishing.
-    func temporary(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
+    func temporary(_ name: String) -> String { work.appendingComponent(name) }
 }
 
 /// The townships on the grid: their names and codes, and the raster of their ids.
@@ -47,6 +48,8 @@ final class RunContext: RunScoped {
     let job: Manifest.JobInfo
     /// The merge of a sharded run: the shards' results stand for the statistics and main passes.
     let shards: ShardSet?
+    /// A shard of a sharded run whose statistics passes ran once (`ShardStatistics`).
+    var sharedStatistics: ShardStatistics?
 
     /// The inputs with their checksums; stages add what they learn of each (statistics, alignment).
     var inputs: [Manifest.Input]

@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,8 +16,6 @@ public struct RunOptions: Sendable {
     public var skipIfUpToDate: Bool
     /// Seconds to wait for another run of the same output folder to finish (0 = fail at once).
     public var lockWait: Double
-    /// Test hook: fail after this many blocks were written (to prove publishing is atomic).
-    public var failAfterBlocks: Int?
     public var runID: String?
     /// The risk database to record the run in (default: the job's `outputs.database`, else
     /// `risk-database.gpkg` beside the output folder).
@@ -35,13 +34,12 @@ public struct RunOptions: Sendable {
     public var alignFastPaths = true
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
-                skipIfUpToDate: Bool = false, lockWait: Double = 0, failAfterBlocks: Int? = nil, runID: String? = nil,
+                skipIfUpToDate: Bool = false, lockWait: Double = 0, runID: String? = nil,
                 progress: (@Sendable (Progress) -> Void)? = nil) {
         self.threads = max(1, threads)
         self.cacheBytes = cacheBytes
         self.skipIfUpToDate = skipIfUpToDate
         self.lockWait = lockWait
-        self.failAfterBlocks = failAfterBlocks
         self.runID = runID
         self.progress = progress
     }
@@ -107,10 +105,7 @@ public struct Runner: RunScoped {
         let runID = shards?.runID ?? options.runID ?? publisher.newRunID(now: started)
         let staging = try publisher.makeStaging(runID: runID, keeping: shards.map { [$0.folder] } ?? [])
         do {
-            let previousCache = GDAL.cacheMax
-            GDAL.setCacheMax(bytes: options.cacheBytes)
-            defer { GDAL.setCacheMax(bytes: previousCache) }
-            let manifest = try ConfigOptions.withOptions(plan.job.gdalConfig) {
+            let manifest = try withRunGDAL {
                 try execute(staging: staging, runID: runID, started: started, inputs: inputs, job: job, shards: shards)
             }
             // Products computed from other bytes than the manifest's checksums are never published.
@@ -142,7 +137,7 @@ public struct Runner: RunScoped {
                   zip(a.files, b.files).allSatisfy({ $0.sha256 == $1.sha256 && $0.size == $1.size }) else { return false }
         }
         return previous.products.allSatisfy { product in
-            let path = (runDirectory as NSString).appendingPathComponent(product.path)
+            let path = runDirectory.appendingComponent(product.path)
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
             return size == product.size
         }
@@ -172,5 +167,16 @@ extension RunScoped {
             return RunError(.ioError, "\(plan.outputDirectory): writing the run failed: \(e.message)")
         }
         return error
+    }
+
+    /// Runs `body` (a run's stages, on this thread) in the run's GDAL environment: the job's
+    /// `gdal-config` options set on this thread only (the block engine's workers set them on
+    /// theirs), never process-wide; and the block cache at `--cache`, the one setting GDAL keeps
+    /// per process (`GDALSetCacheMax64`), restored afterwards.
+    func withRunGDAL<T>(_ body: () throws -> T) throws -> T {
+        let previousCache = GDAL.cacheMax
+        GDAL.setCacheMax(bytes: options.cacheBytes)
+        defer { GDAL.setCacheMax(bytes: previousCache) }
+        return try ConfigOptions.withThreadLocalOptions(plan.job.gdalConfig, body)
     }
 }

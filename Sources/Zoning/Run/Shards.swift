@@ -1,5 +1,6 @@
 import COGWriter
 import Foundation
+import FilePaths
 import GDALKit
 import Logging
 import RasterKernel
@@ -46,8 +47,6 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(index)/\(count)" }
     var folderName: String { "shard-\(index)-of-\(count)" }
 
-    /// Test hook: the shard whose index this environment variable names fails after computing its band.
-    static let failureVariable = "HAZARD_ZONING_TEST_FAIL_SHARD"
 
     /// The staging folder of a sharded run's shards, inside the output folder (so on the shared
     /// file system, and removed like any staging folder by the next run that takes the lock).
@@ -61,8 +60,6 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// What a shard leaves for the merge (`shard.json`). Floating-point values are stored as their
-/// bit patterns, so the merge adds exactly the numbers the shard computed.
 /// Where a shard's main pass writes: uncompressed index and class rasters of the whole grid
 /// holding its band's tiles only.
 struct ShardRasters: Sendable {
@@ -70,6 +67,61 @@ struct ShardRasters: Sendable {
     let classes: String
 }
 
+/// The statistics passes of a sharded run, computed once (`run --shard-statistics`, the first job
+/// a sharded submission runs) into `statistics.json` of the shards' folder: the min-max ranges and
+/// entropy weights taken from the data and the model as applied. Every shard that finds it
+/// compiles its kernel from it instead of running the passes over the whole grid itself (N× their
+/// cost for N shards); one that does not find it computes them, alike. Floating-point values are
+/// stored as their bit patterns.
+struct ShardStatistics: Codable, Sendable {
+    static let file = "statistics.json"
+
+    var runId: String
+    var tool: String
+    var gdal: String
+    var jobHash: String
+    var model: Manifest.ModelInfo
+    /// Per `min-max: data` layer key: [minimum, maximum] as bit patterns.
+    var ranges: [String: [UInt64]]
+    /// Per entropy node: its weights as computed.
+    var entropy: [String: EntropyWeights]
+
+    init(runID: String, jobHash: String, model: Manifest.ModelInfo, resolution: ModelResolution) {
+        runId = runID
+        tool = ToolInfo.version
+        gdal = GDAL.version
+        self.jobHash = jobHash
+        self.model = model
+        ranges = resolution.ranges.mapValues { [$0.minimum.bitPattern, $0.maximum.bitPattern] }
+        entropy = resolution.entropy
+    }
+
+    var resolution: ModelResolution {
+        var r = ModelResolution()
+        r.ranges = ranges.mapValues { (Double(bitPattern: $0[0]), Double(bitPattern: $0[1])) }
+        r.entropy = entropy
+        return r
+    }
+
+    /// The statistics in the shards' folder `folder`, nil when there are none; an error when they
+    /// are of another run, job or tool.
+    static func load(folder: String, runID: String, jobHash: String) throws -> ShardStatistics? {
+        let path = folder.appendingComponent(file)
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let again = "run `hazard-zoning run JOB --shard-statistics --run-id \(runID)` again, or remove the file"
+        guard let stored = try? ShardRecord.decoder.decode(ShardStatistics.self, from: data),
+              stored.ranges.values.allSatisfy({ $0.count == 2 }) else {
+            throw RunError(.dataError, "\(path): not the statistics of a sharded run; \(again)")
+        }
+        guard stored.runId == runID, stored.jobHash == jobHash, stored.tool == ToolInfo.version, stored.gdal == GDAL.version else {
+            throw RunError(.dataError, "\(path): the statistics of another run, job or tool version; \(again)")
+        }
+        return stored
+    }
+}
+
+/// What a shard leaves for the merge (`shard.json`). Floating-point values are stored as their
+/// bit patterns, so the merge adds exactly the numbers the shard computed.
 struct ShardRecord: Codable, Sendable {
     var runId: String
     var shard: Int
@@ -100,6 +152,8 @@ struct ShardRecord: Codable, Sendable {
     /// Per layer read as a shifted window: its source counts (valid, nodata, NaN, ±inf) over the
     /// band's blocks; empty for other layers (the merge scans those itself).
     var sourceCounts: [[Int]]? = nil
+    /// The statistics passes this shard ran itself (0 when it read the run's `ShardStatistics`).
+    var statisticsPassesRun: Int? = nil
 
     var unitRange: Range<Int> { units[0]..<units[1] }
 
@@ -126,7 +180,7 @@ struct ShardSet {
     var model: Manifest.ModelInfo { records[0].model }
 
     func shardFolder(_ record: ShardRecord) -> String {
-        (path as NSString).appendingPathComponent("shard-\(record.shard)-of-\(record.shards)")
+        path.appendingComponent("shard-\(record.shard)-of-\(record.shards)")
     }
 
     /// Reads and checks every shard's record: all shards 0..<N present and finished, on this job,
@@ -136,7 +190,7 @@ struct ShardSet {
         try Runner.checkShardable(runner.plan)
         let out = runner.plan.outputDirectory
         let folder = Shard.folderName(runID: runID)
-        let path = (out as NSString).appendingPathComponent(folder)
+        let path = out.appendingComponent(folder)
         let rerun = "run every shard again (`hazard-zoning run JOB --shard I/N --run-id \(runID)`) or submit the run again"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         var found: [Int: Int] = [:]  // index → count
@@ -160,7 +214,7 @@ struct ShardSet {
         var records: [ShardRecord] = []
         var next = 0
         for i in 0..<count {
-            let file = (path as NSString).appendingPathComponent("shard-\(i)-of-\(count)/shard.json")
+            let file = path.appendingComponent("shard-\(i)-of-\(count)/shard.json")
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw RunError(.noInput, "\(file): cannot be read; \(rerun)")
             }
@@ -241,48 +295,103 @@ extension Runner {
         try Shard.checkRunID(runID)
         try Runner.checkShardable(plan)
         let units = try shardUnits(shard)
+        return try inShardsFolder(runID: runID) { folder, publisher in
+            let final = folder.appendingComponent(shard.folderName)
+            let temporary = try temporaryFolder(".\(shard.folderName)-\(getpid())", in: folder)
+            do {
+                let record = try withRunGDAL {
+                    try computeBand(shard, units: units, runID: runID, folder: temporary, previous: publisher.latestManifest())
+                }
+                try write(try ShardRecord.encoder.encode(record), to: temporary.appendingComponent("shard.json"))
+                // A shard run again (resubmitted) replaces its earlier result.
+                try? FileManager.default.removeItem(atPath: final)
+                try finish(temporary, as: final, in: folder, publisher: publisher)
+                logger.info("shard done", metadata: ["job": "\(plan.job.name)", "run": "\(runID)", "shard": "\(shard)",
+                                                     "units": "\(units.lowerBound)..<\(units.upperBound)"])
+                return final
+            } catch {
+                let failure = writeFailure(error)
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw failure
+            }
+        }
+    }
+
+    /// Computes the statistics passes of sharded run `runID` once (`ShardStatistics`) into its
+    /// shards' folder, for every shard to read; returns the file. Takes the output lock shared.
+    public func runShardStatistics(runID: String) throws -> String {
+        GDAL.ensureRegistered()
+        return try NetworkPolicy.scope(allowNetwork: plan.job.allowNetwork) {
+            try Shard.checkRunID(runID)
+            try Runner.checkShardable(plan)
+            return try inShardsFolder(runID: runID) { folder, publisher in
+                let temporary = try temporaryFolder(".statistics-\(getpid())", in: folder)
+                defer { try? FileManager.default.removeItem(atPath: temporary) }
+                do {
+                    let log = InputLog()
+                    let inputs = try describeInputs(previous: publisher.latestManifest(), log: log)
+                    let files = RunFiles(staging: temporary, work: temporary.appendingComponent(".work"),
+                                         indexCOG: nil, indexTemporary: nil, classRaster: "")
+                    try FileManager.default.createDirectory(atPath: files.work, withIntermediateDirectories: true)
+                    let context = RunContext(env: env, runID: runID, started: Date(), files: files, inputs: inputs, job: jobInfo(), shards: nil)
+                    try withRunGDAL { try Pipeline(env, role: .statistics).run(context) }
+                    try log.verify()
+                    let model = context.required(context.model, .model, by: "shard statistics")
+                    let statistics = ShardStatistics(runID: runID, jobHash: context.job.hash,
+                                                     model: context.required(context.modelInfo, .model, by: "shard statistics"),
+                                                     resolution: model.resolution)
+                    let staged = temporary.appendingComponent(ShardStatistics.file)
+                    try write(try ShardRecord.encoder.encode(statistics), to: staged)
+                    let final = folder.appendingComponent(ShardStatistics.file)
+                    try finish(staged, as: final, in: folder, publisher: publisher)
+                    logger.info("shard statistics done", metadata: ["job": "\(plan.job.name)", "run": "\(runID)",
+                                                                    "passes": "\(statistics.model.statisticsPasses)"])
+                    return final
+                } catch {
+                    throw writeFailure(error)
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on the shards' folder of sharded run `runID` (made when missing) with the
+    /// output lock held shared: shards run side by side, never while a run of the same outputs
+    /// holds it to publish (exit 75), and no run can publish (and remove the folder) meanwhile.
+    private func inShardsFolder<T>(runID: String, _ body: (_ folder: String, _ publisher: Publisher) throws -> T) throws -> T {
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: options.lockWait, shared: true)
         defer { lock.release() }
         _ = try publisher.checkedLatestRun()
         let out = plan.outputDirectory
-        if FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(runID)) {
+        if FileManager.default.fileExists(atPath: out.appendingComponent(runID)) {
             throw RunError(.cantCreate, "\(out)/\(runID): a run with this id is already published; give the sharded run a new --run-id")
         }
-        let folder = (out as NSString).appendingPathComponent(Shard.folderName(runID: runID))
-        let final = (folder as NSString).appendingPathComponent(shard.folderName)
-        let temporary = (folder as NSString).appendingPathComponent(".\(shard.folderName)-\(getpid())")
+        let folder = out.appendingComponent(Shard.folderName(runID: runID))
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw RunError(.cantCreate, "\(folder): cannot create the shards' folder: \(error.localizedDescription)")
+        }
+        return try body(folder, publisher)
+    }
+
+    /// A new, empty folder `name` in the shards' folder (one left by a killed process replaced).
+    private func temporaryFolder(_ name: String, in folder: String) throws -> String {
+        let temporary = folder.appendingComponent(name)
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try? FileManager.default.removeItem(atPath: temporary)
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
         } catch {
             throw RunError(.cantCreate, "\(folder): cannot create the shard's staging folder: \(error.localizedDescription)")
         }
-        do {
-            let previousCache = GDAL.cacheMax
-            GDAL.setCacheMax(bytes: options.cacheBytes)
-            defer { GDAL.setCacheMax(bytes: previousCache) }
-            let record = try ConfigOptions.withOptions(plan.job.gdalConfig) {
-                try computeBand(shard, units: units, runID: runID, folder: temporary, previous: publisher.latestManifest())
-            }
-            let data = try ShardRecord.encoder.encode(record)
-            try write(data, to: (temporary as NSString).appendingPathComponent("shard.json"))
-            // A shard run again (resubmitted) replaces its earlier result.
-            try? FileManager.default.removeItem(atPath: final)
-            publisher.syncTree(temporary)
-            guard rename(temporary, final) == 0 else {
-                throw RunError(.cantCreate, "\(final): cannot finish the shard: \(String(cString: strerror(errno)))")
-            }
-            publisher.syncDirectory(folder)
-            logger.info("shard done", metadata: ["job": "\(plan.job.name)", "run": "\(runID)", "shard": "\(shard)",
-                                                 "units": "\(units.lowerBound)..<\(units.upperBound)"])
-            return final
-        } catch {
-            let failure = writeFailure(error)
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw failure
+        return temporary
+    }
+
+    /// Moves a finished file or folder into place (synced, then renamed, then the folder synced).
+    private func finish(_ temporary: String, as final: String, in folder: String, publisher: Publisher) throws {
+        publisher.syncTree(temporary)
+        guard rename(temporary, final) == 0 else {
+            throw RunError(.cantCreate, "\(final): cannot finish the shard: \(String(cString: strerror(errno)))")
         }
+        publisher.syncDirectory(folder)
     }
 
     /// The shard's stages for one band (`Pipeline.Role.shard`): align, the model, the main pass
@@ -292,19 +401,18 @@ extension Runner {
         let log = InputLog()
         let inputs = try describeInputs(previous: previous, log: log)
         let job = jobInfo()
-        let shardFiles = RunFiles(staging: folder, work: (folder as NSString).appendingPathComponent(".work"),
-                             indexCOG: nil, indexTemporary: nil, classRaster: (folder as NSString).appendingPathComponent("risk_class.tif"))
+        let shardFiles = RunFiles(staging: folder, work: folder.appendingComponent(".work"),
+                             indexCOG: nil, indexTemporary: nil, classRaster: folder.appendingComponent("risk_class.tif"))
         try FileManager.default.createDirectory(atPath: shardFiles.work, withIntermediateDirectories: true)
         let rasters = ShardRasters(index: shardFiles.staged("risk_index.tif"), classes: shardFiles.classRaster)
         let context = RunContext(env: env, runID: runID, started: Date(), files: shardFiles, inputs: inputs, job: job, shards: nil)
+        context.sharedStatistics = try ShardStatistics.load(folder: folder.parentPath,
+                                                            runID: runID, jobHash: job.hash)
         try Pipeline(env, role: .shard(units: units, rasters: rasters)).run(context)
         let stats = context.required(context.stats, .mainPass, by: "shard")
         let model = context.required(context.modelInfo, .model, by: "shard")
         let aligned = context.aligned
         let work = shardFiles.work
-        if ProcessInfo.processInfo.environment[Shard.failureVariable] == "\(shard.index)" {
-            throw RunError(.software, "shard \(shard) of run \(runID): injected failure (\(Shard.failureVariable))")
-        }
         try log.verify()
         try FileManager.default.removeItem(atPath: work)
         var files: [String: String] = [:]
@@ -329,7 +437,8 @@ extension Runner {
             histogramResolution: stats.histogram?.resolution, histogram: stats.histogram?.binCounts,
             nonFinite: stats.counters.nonFinite, outOfRange: stats.counters.outOfRange,
             kernelMinimum: stats.counters.minimum.bitPattern, kernelMaximum: stats.counters.maximum.bitPattern,
-            indexMinimum: stats.indexMin.bitPattern, indexMaximum: stats.indexMax.bitPattern, sourceCounts: sourceCounts)
+            indexMinimum: stats.indexMin.bitPattern, indexMaximum: stats.indexMax.bitPattern, sourceCounts: sourceCounts,
+            statisticsPassesRun: context.sharedStatistics == nil ? model.statisticsPasses : 0)
     }
 
     /// Merges a sharded run (`runID`) and publishes it: the rest of `run` on the shards' results,
@@ -347,6 +456,15 @@ extension Operations {
         let spec = try JobLoader(layersDirectory: layers).load(path)
         let plan = try Planner().resolve(spec, outputDirectory: output)
         return try Runner(plan: plan, options: options, logger: logger).runShard(shard, runID: runID)
+    }
+
+    /// `hazard-zoning run JOB --shard-statistics --run-id ID`: the statistics passes of a sharded
+    /// run, once, for its shards.
+    public static func runShardStatistics(_ path: String, runID: String, layers: String? = nil, output: String? = nil,
+                                          options: RunOptions, logger: Logger = Logger(label: "hazard-zoning")) throws -> String {
+        let spec = try JobLoader(layersDirectory: layers).load(path)
+        let plan = try Planner().resolve(spec, outputDirectory: output)
+        return try Runner(plan: plan, options: options, logger: logger).runShardStatistics(runID: runID)
     }
 
     /// `hazard-zoning merge JOB --run-id ID`: merges the shards of a sharded run and publishes it.

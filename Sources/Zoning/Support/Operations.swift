@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import Logging
 import RiskDatabase
@@ -39,7 +40,7 @@ public enum Operations {
             for name in try FileManager.default.contentsOfDirectory(atPath: run).sorted()
                 where !name.hasPrefix(".") && name != "manifest.json" && name != "item.json"
                     && !name.hasSuffix("_map.pdf") && !name.hasSuffix("_map.png") {
-                let from = (run as NSString).appendingPathComponent(name), to = (staging as NSString).appendingPathComponent(name)
+                let from = run.appendingComponent(name), to = staging.appendingComponent(name)
                 // Products are never written in place, so the new run can share their bytes;
                 // sidecars GDAL or the maps may rewrite, and folders (job/), are copied.
                 let small = name.hasSuffix(".xml") || name.hasSuffix(".qml") || name.hasSuffix(".csv") || name.hasSuffix(".json")
@@ -52,12 +53,12 @@ public enum Operations {
             let written = try maker.render(folder: staging)
             let runner = Runner(plan: plan)
             let names = try runFiles(in: staging).filter { $0 != "manifest.json" && $0 != "item.json" }
-            manifest.products = try names.map { try runner.fileEntry((staging as NSString).appendingPathComponent($0), relativeTo: staging) }
-            try manifest.encoded().write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("manifest.json")))
+            manifest.products = try names.map { try runner.fileEntry(staging.appendingComponent($0), relativeTo: staging) }
+            try manifest.encoded().write(to: URL(fileURLWithPath: staging.appendingComponent("manifest.json")))
             try STAC.writeItem(plan: plan, manifest: manifest, folder: staging, classes: runner.rasterProducts)
             let final = try publisher.publish(staging: staging, runID: runID) { try runner.recordInDatabase(runDirectory: $0) }
             if let keep = plan.job.outputs.keep { _ = runner.pruneRuns(publisher, keep: keep) }
-            return written.map { (final as NSString).appendingPathComponent(($0 as NSString).lastPathComponent) }
+            return written.map { final.appendingComponent($0.fileName) }
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
             throw error
@@ -98,7 +99,7 @@ public enum Operations {
         if jobs.isEmpty { throw RunError(.noInput, "\(folder): no job files (*.yaml) found") }
         var entries: [BatchEntry] = []
         for name in jobs {
-            let path = (folder as NSString).appendingPathComponent(name)
+            let path = folder.appendingComponent(name)
             let started = Date()
             let entry: BatchEntry
             do {

@@ -151,9 +151,6 @@ extension ComputeStage {
             stats.indexMax = max(stats.indexMax, result.indexMax)
             writtenCount += 1
             report("compute", writtenCount, unitCount)
-            if let limit = options.failAfterBlocks, writtenCount >= limit {
-                throw RunError(.software, "injected failure after \(writtenCount) blocks")
-            }
         }
         // Sum in block order, so the mean does not depend on which thread finished first.
         stats.indexSum = sums.reduce(0, +)

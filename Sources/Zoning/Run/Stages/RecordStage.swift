@@ -1,4 +1,5 @@
 import Foundation
+import FilePaths
 import GDALKit
 import Logging
 import RasterKernel
@@ -37,17 +38,17 @@ extension RecordStage {
     /// the previous run (`Changes.swift`) and returns what the manifest records about the method.
     func keepRunRecord(staging: String, runID: String, model: Manifest.ModelInfo,
                        totals: [ChangeReport.TotalTransitions] = []) throws -> Manifest.Applied {
-        let jobFolder = (staging as NSString).appendingPathComponent("job")
-        let layerFolder = (jobFolder as NSString).appendingPathComponent("layers")
+        let jobFolder = staging.appendingComponent("job")
+        let layerFolder = jobFolder.appendingComponent("layers")
         var copies: [Manifest.Applied.LayerCopy] = []
         do {
             try FileManager.default.createDirectory(atPath: layerFolder, withIntermediateDirectories: true)
-            try Data(plan.job.text.utf8).write(to: URL(fileURLWithPath: (jobFolder as NSString).appendingPathComponent("job.yaml")))
+            try Data(plan.job.text.utf8).write(to: URL(fileURLWithPath: jobFolder.appendingComponent("job.yaml")))
             for def in usedDefinitions {
                 let copy = "job/layers/\(def.name).yaml"
                 let data = FileManager.default.contents(atPath: def.file) ?? Data()
-                try data.write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent(copy)))
-                copies.append(.init(name: def.name, copy: copy, directory: (def.file as NSString).deletingLastPathComponent))
+                try data.write(to: URL(fileURLWithPath: staging.appendingComponent(copy)))
+                copies.append(.init(name: def.name, copy: copy, directory: def.file.parentPath))
             }
         } catch {
             throw RunError(.ioError, "\(jobFolder): cannot keep the job and layer definitions: \(error.localizedDescription)")
@@ -83,7 +84,7 @@ extension RecordStage {
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         if let run = publisher.latestRun, let manifest = publisher.latestManifest() {
             previous = .init(job: manifest.job.name, runId: manifest.runId, directory: run)
-            let current = (staging as NSString).appendingPathComponent("risk_class.tif")
+            let current = staging.appendingComponent("risk_class.tif")
             if FileManager.default.fileExists(atPath: current) {
                 do {
                     changes = try ChangeReport.write(from: RunFolder(directory: run, manifest: manifest),

@@ -20,48 +20,6 @@ enum BlockKernel: Sendable {
     }
 }
 
-extension Manifest {
-    /// The risk model as applied: every normalisation with its range, every combination with the
-    /// weights actually used (fixed, AHP or computed from the data), and what the kernel counted.
-    public struct ModelInfo: Codable, Sendable, Equatable {
-        public struct Layer: Codable, Sendable, Equatable {
-            public var key: String
-            /// curve, linear, table, proximity-curve, proximity-linear or min-max-data.
-            public var normalization: String
-            /// linear and min-max: the bounds applied.
-            public var minimum: Double?
-            public var maximum: Double?
-            public var direction: String
-            public var resampling: String
-            public var errorThreshold: Double
-        }
-        public struct Node: Codable, Sendable, Equatable {
-            public var name: String
-            public var form: String
-            public var members: [String]
-            public var weights: [Double]?
-            public var formula: String
-            public var direction: String
-            public var ahpConsistencyRatio: Double?
-            /// Entropy: the subjective prior, the entropies eⱼ, divergences dⱼ, objective weights and pixels used.
-            public var prior: [Double]?
-            public var entropy: [Double]?
-            public var divergence: [Double]?
-            public var objectiveWeights: [Double]?
-            public var entropyPixels: Int?
-        }
-        /// `fixed` (the v1 kernel) or `model` (the compiled model kernel).
-        public var kernel: String
-        public var layers: [Layer]
-        public var indices: [Node]
-        public var combine: Node
-        /// Pixels whose every input was valid but whose result was NaN or ±inf (written as nodata).
-        public var nonFiniteResults: Int
-        /// Statistics passes over the aligned layers before the main pass.
-        public var statisticsPasses: Int
-    }
-}
-
 /// Stage 2, statistics: the data-driven parts of the model (min-max ranges, entropy weights)
 /// from statistics passes over the aligned layers, and the kernel compiled.
 struct StatisticsStage: Stage {
@@ -73,6 +31,13 @@ struct StatisticsStage: Stage {
     var produces: [RunProduct] { [.model] }
 
     func run(_ context: RunContext) throws {
+        if let shared = context.sharedStatistics {
+            // A shard of a sharded run whose statistics were computed once (`run --shard-statistics`).
+            let resolution = shared.resolution
+            context.model = ResolvedModel(kernel: compile(resolution), resolution: resolution)
+            context.modelInfo = shared.model
+            return
+        }
         let (kernel, info, resolution) = try checkingSources(context.aligned) {
             try resolveModel(aligned: context.aligned, mask: context.mask)
         }
@@ -150,10 +115,15 @@ extension StatisticsStage {
                 }
             }
         }
-        let (program, registers) = compiler.program(targets: ["combine"], resolution: resolution)
-        let kernel = ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!,
-                                 breaks: job.classify.breaks)
-        return (.model(kernel), modelInfo(resolution, passes: passes, kernel: "model"), resolution)
+        return (compile(resolution), modelInfo(resolution, passes: passes, kernel: "model"), resolution)
+    }
+
+    /// The kernel of the job's model with its data-driven parts resolved.
+    func compile(_ resolution: ModelResolution) -> BlockKernel {
+        if let kernel = plan.kernel { return .fixed(kernel) }
+        let (program, registers) = ModelCompiler(job: plan.job).program(targets: ["combine"], resolution: resolution)
+        return .model(ModelKernel(program: program, layerCount: plan.job.layers.count, output: registers["combine"]!,
+                                  breaks: plan.job.classify.breaks))
     }
 
     func modelInfo(_ resolution: ModelResolution, passes: Int, kernel: String) -> Manifest.ModelInfo {
