@@ -398,3 +398,32 @@ struct SlurmTests {
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(out)/latest") == again.runID)
     }
 }
+
+/// `hazard-zoning plan` prints the run as its stages, and how a sharded run splits them.
+@Suite struct StageListTests {
+    func stages(_ text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line -> String? in
+            guard let m = line.firstMatch(of: /^\s*\d+\. (\S+(?: \S+)*?)\s{2,}/) else { return nil }
+            return String(m.1)
+        }
+    }
+
+    @Test func planListsTheStagesOfARunItsShardsAndTheMerge() throws {
+        let fx = try Fixture()
+        let job = try fx.project.write("jobs/model.yaml", ModelTests.job)
+        let text = try shell(BadInputTests.executable, ["plan", job])
+        #expect(stages(text) == ["align", "statistics", "township grid", "compute", "classify", "export", "write", "record", "manifest"], "\(text)")
+        #expect(text.contains("a sharded run's statistics, once (2 passes): align → statistics\n"), "\(text)")
+        #expect(text.contains("each shard: align → statistics → compute (shard units) (statistics read from"), "\(text)")
+        #expect(text.contains("their merge: align → township grid → merge → classify → export → write → record → manifest\n"), "\(text)")
+
+        // Ranges fixed in the job: the statistics stage only compiles the model, and a sharded run
+        // has no statistics job.
+        let (zoningFixture, zoning) = try shardFixture()
+        let plain = try withExtendedLifetime(zoningFixture) { try shell(BadInputTests.executable, ["plan", zoning]) }
+        #expect(stages(plain) == ["align", "statistics", "township grid", "compute", "classify", "zone", "township statistics",
+                                  "township tables", "export", "write", "maps", "record", "manifest"], "\(plain)")
+        #expect(!plain.contains("statistics, once"), "\(plain)")
+        #expect(plain.contains("each shard: align → statistics → compute (shard units)\n"), "\(plain)")
+    }
+}

@@ -103,8 +103,13 @@ extension Plan {
         let env = RunEnvironment(plan: self, options: RunOptions(), logger: Logger(label: "hazard-zoning.plan"))
         func names(_ p: Pipeline) -> String { p.steps.map(\.stage.name).joined(separator: " → ") }
         let shard = Pipeline(env, role: .shard(units: 0..<0, rasters: ShardRasters(index: "", classes: "")))
-        return summary + "\nstages (what each reads → what it adds to the run)\n" + Pipeline(env).description
-            + "\n  a shard of a sharded run: \(names(shard))"
-            + "\n  its merge: \(names(Pipeline(env, role: .merge)))"
+        var text = summary + "\nstages (what each reads → what it adds to the run)\n" + Pipeline(env).description
+        if statisticsPasses > 0 {
+            text += "\n  a sharded run's statistics, once (\(statisticsPasses) passes): \(names(Pipeline(env, role: .statistics)))"
+                + "\n  each shard: \(names(shard)) (statistics read from that job's statistics.json)"
+        } else {
+            text += "\n  each shard: \(names(shard))"
+        }
+        return text + "\n  their merge: \(names(Pipeline(env, role: .merge)))\n"
     }
 }
