@@ -32,6 +32,8 @@ enum COGLayout {
     }
 
     /// The header, IFDs and arrays; nil when a classic TIFF cannot address the file.
+    /// Long on purpose: every IFD entry's offset depends on the sizes laid out before it, in tag
+    /// order; one function keeps that arithmetic in one reading order.
     private static func layout<S: COGSample>(big: Bool, levels: [(width: Int, height: Int)], tiles: [[(offset: Int, size: Int)]],
                                              tileSize t: Int, sample: S.Type, template: TIFFTemplate)
         throws -> (header: [UInt8], order: [(offset: Int, size: Int)])? {

@@ -85,6 +85,8 @@ final class PreparedMap {
         var label: String
     }
 
+    /// Long on purpose: the page is laid out top to bottom (title, frame, legend, scale bar,
+    /// graticule, sources), each box placed from the ones before it.
     init(_ spec: MapSpec) throws {
         guard !spec.legend.isEmpty else { throw MapError.invalidSpec("the legend has no class") }
         guard spec.pngDPI >= 10, spec.pngDPI <= 1200 else { throw MapError.invalidSpec("pngDPI \(spec.pngDPI) is outside 10…1200") }

@@ -374,6 +374,8 @@ public struct ModelKernel: Sendable {
         }
     }
 
+    // One function over ~80 lines on purpose: the interpreter's hot loop, one `switch` case per
+    // opcode, inlined into the strip loop; split, each case would pay a call per strip.
     @inline(__always)
     private func evaluate(regs: UnsafeMutablePointer<Float>, inputs: [UnsafeRawPointer], vectors: Int) {
         let S = ModelKernel.stripLength

@@ -130,20 +130,7 @@ enum ChangeReport {
     static func write(from: RunFolder, to: RunFolder, into folder: String, threads: Int, map drawMap: Bool = true,
                       withDirectories: Bool = true, totals: [TotalTransitions] = []) throws -> [String] {
         GDAL.ensureRegistered()
-        for run in [from, to] where !FileManager.default.fileExists(atPath: run.classRaster) {
-            throw GridMismatch(message: "\(run.classRaster) does not exist (the job makes no risk-class product)")
-        }
-        let previousDS = try Dataset(open: from.classRaster, flags: [.raster])
-        let currentDS = try Dataset(open: to.classRaster, flags: [.raster])
-        let width = currentDS.width, height = currentDS.height
-        guard let gt = currentDS.geoTransform, let srs = currentDS.spatialReference else {
-            throw GridMismatch(message: "\(to.classRaster) has no georeferencing")
-        }
-        let sameSRS = previousDS.spatialReference.map { $0.isSame(as: srs) } ?? false
-        let sameTransform = previousDS.geoTransform.map { p in zip(p, gt).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) } } ?? false
-        guard previousDS.width == width, previousDS.height == height, sameSRS, sameTransform else {
-            throw GridMismatch(message: "\(from.classRaster) (\(previousDS.width)×\(previousDS.height)) and \(to.classRaster) (\(width)×\(height)) are not on the same grid (size, geotransform and CRS must be equal)")
-        }
+        let grid = try ChangeGrid(from: from, to: to)
         let work = folder.appendingComponent(".changes-work")
         try? FileManager.default.removeItem(atPath: work)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -155,59 +142,168 @@ enum ChangeReport {
         var townshipCount = 0
         if let townshipSpec {
             let path = work.appendingComponent("townships.tif")
-            if let (ds, n) = try? rasteriseTownships(townshipSpec.definition, srs: srs, geoTransform: gt, width: width, height: height, path: path) {
+            if let (ds, n) = try? rasteriseTownships(townshipSpec.definition, srs: grid.srs, geoTransform: grid.geoTransform,
+                                                     width: grid.width, height: grid.height, path: path) {
                 townshipBand = try ds.band(1)
                 townshipCount = n
             }
         }
 
-        // Stream rows: transitions overall and per township; the change raster.
-        let k = max(from.scheme.classCount, to.scheme.classCount)
+        var tally = Tally(from: from, to: to, townshipCount: townshipCount)
         let tmp = work.appendingComponent("risk_change.tif")
-        let out = try Dataset.create(driver: "GTiff", path: tmp, width: width, height: height, bands: 1, type: .byte,
-                                     options: ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"])
-        try out.setGeoTransform(gt)
-        try out.setSpatialReference(srs)
-        let band = try out.band(1)
-        try band.setNoDataValue(0)
-        var table = [(UInt8, UInt8, UInt8, UInt8)](repeating: (0, 0, 0, 0), count: 10 * k + k + 1)
-        var names = [String](repeating: "", count: 10 * k + k + 1)
-        names[0] = "nodata"
-        for p in 1...k {
-            for c in 1...k {
-                let rgb = colour(from: p, to: c)
-                table[10 * p + c] = (rgb.r, rgb.g, rgb.b, 255)
-                names[10 * p + c] = "\(arrow(from: p, to: c)) \(from.className(p)) → \(to.className(c))"
-            }
-        }
-        try band.setColorTable(table)
-        try band.setCategoryNames(names)
-        band.setDescription("risk class change (10 × previous + current)")
-        let previousBand = try previousDS.band(1), currentBand = try currentDS.band(1)
-        var counts = [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: k + 1)
-        var perTownship = [[[Int]]](repeating: counts, count: townshipCount + 1)
-        let strip = 256
-        var y = 0
-        while y < height {
-            let h = min(strip, height - y)
-            let window = PixelWindow(x: 0, y: y, width: width, height: h)
-            let p: [UInt8] = try previousBand.read(window)
-            let c: [UInt8] = try currentBand.read(window)
-            let t: [UInt16] = try townshipBand.map { try readUInt16($0, window) } ?? []
-            var v = [UInt8](repeating: 0, count: window.count)
-            for i in 0..<window.count {
-                let a = Int(p[i]), b = Int(c[i])
-                guard a > 0, b > 0, a <= k, b <= k else { continue }
-                v[i] = UInt8(10 * a + b)
-                counts[a][b] += 1
-                if !t.isEmpty, Int(t[i]) > 0, Int(t[i]) <= townshipCount { perTownship[Int(t[i])][a][b] += 1 }
-            }
-            try v.withUnsafeBufferPointer { try band.write(window, from: $0) }
-            y += h
-        }
-        try out.close()
+        try tally.count(grid, townships: townshipBand, writingTo: tmp)
+        var files = try writeChangeCOG(tmp, into: folder, threads: threads)
+        let legend = tally.legend
+        let allEntries = (1...tally.k).flatMap { a in (1...tally.k).map { b in
+            LegendEntry(value: 10 * a + b, label: tally.names[10 * a + b], color: colour(from: a, to: b)) } }
+        try Data(QGISStyle.palettedQML(entries: allEntries).utf8).write(to: URL(fileURLWithPath: folder.appendingComponent("risk_change.qml")))
+        files.append("risk_change.qml")
 
-        var files: [String] = []
+        let pixelHa = abs(grid.geoTransform[1] * grid.geoTransform[5] - grid.geoTransform[2] * grid.geoTransform[4]) / 10_000
+        let (townships, labels) = townshipChanges(tally, pixelHa: pixelHa, totals: totals)
+        let valid = tally.counts.joined().reduce(0, +)
+        let k = tally.k
+        let changed = (1...k).reduce(0) { s, a in s + (1...k).filter { $0 != a }.reduce(0) { $0 + tally.counts[a][$1] } }
+        let all = transitions(tally.counts, k: k, township: 0, pixelHa: pixelHa, totals: totals)
+        let document = Document(
+            from: .init(job: from.job, runId: from.runID, directory: withDirectories ? from.directory : nil),
+            to: .init(job: to.job, runId: to.runID, directory: withDirectories ? to.directory : nil),
+            pixelAreaHa: pixelHa, validPixels: valid, changedPixels: changed,
+            transitions: all, townships: townships,
+            files: files + ["changes.csv", "changes.json"] + (drawMap && valid > 0 ? ["risk_change_map.pdf", "risk_change_map.png"] : []))
+        try Manifest.json(document).write(to: URL(fileURLWithPath: folder.appendingComponent("changes.json")))
+        try writeChangesCSV(all, townships: townships, totalNames: totals.map(\.name), to: folder.appendingComponent("changes.csv"))
+        files += ["changes.csv", "changes.json"]
+
+        if drawMap && !legend.isEmpty {
+            let context = changeMapContext(from: from, to: to, srs: grid.srs, labels: labels, work: work)
+            try drawChangeMap(from: from, to: to, legend: legend, context: context, cog: folder.appendingComponent("risk_change.tif"), folder: folder)
+            files += ["risk_change_map.pdf", "risk_change_map.png"]
+        }
+        return files.sorted()
+    }
+
+    /// The two class rasters, open, checked to be on one grid.
+    struct ChangeGrid {
+        let previous: Dataset
+        let current: Dataset
+        let width: Int
+        let height: Int
+        let geoTransform: [Double]
+        let srs: SpatialReference
+
+        init(from: RunFolder, to: RunFolder) throws {
+            for run in [from, to] where !FileManager.default.fileExists(atPath: run.classRaster) {
+                throw GridMismatch(message: "\(run.classRaster) does not exist (the job makes no risk-class product)")
+            }
+            previous = try Dataset(open: from.classRaster, flags: [.raster])
+            current = try Dataset(open: to.classRaster, flags: [.raster])
+            width = current.width
+            height = current.height
+            guard let gt = current.geoTransform, let srs = current.spatialReference else {
+                throw GridMismatch(message: "\(to.classRaster) has no georeferencing")
+            }
+            geoTransform = gt
+            self.srs = srs
+            let sameSRS = previous.spatialReference.map { $0.isSame(as: srs) } ?? false
+            let sameTransform = previous.geoTransform.map { p in zip(p, gt).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) } } ?? false
+            guard previous.width == width, previous.height == height, sameSRS, sameTransform else {
+                throw GridMismatch(message: "\(from.classRaster) (\(previous.width)×\(previous.height)) and \(to.classRaster) (\(width)×\(height)) are not on the same grid (size, geotransform and CRS must be equal)")
+            }
+        }
+    }
+
+    /// Transition counts overall and per township, and the names of the transitions (10 × from + to).
+    struct Tally {
+        let from: RunFolder
+        let to: RunFolder
+        let k: Int
+        let townshipCount: Int
+        var names: [String]
+        var counts: [[Int]]
+        var perTownship: [[[Int]]]
+
+        init(from: RunFolder, to: RunFolder, townshipCount: Int) {
+            self.from = from
+            self.to = to
+            self.townshipCount = townshipCount
+            k = max(from.scheme.classCount, to.scheme.classCount)
+            names = [String](repeating: "", count: 10 * k + k + 1)
+            names[0] = "nodata"
+            for p in 1...k {
+                for c in 1...k { names[10 * p + c] = "\(arrow(from: p, to: c)) \(from.className(p)) → \(to.className(c))" }
+            }
+            counts = [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: k + 1)
+            perTownship = [[[Int]]](repeating: counts, count: townshipCount + 1)
+        }
+
+        /// Streams the grid in strips: counts the transitions and writes the change raster to `path`.
+        mutating func count(_ grid: ChangeGrid, townships townshipBand: RasterBand?, writingTo path: String) throws {
+            let (width, height) = (grid.width, grid.height)
+            let out = try Dataset.create(driver: "GTiff", path: path, width: width, height: height, bands: 1, type: .byte,
+                                         options: ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"])
+            try out.setGeoTransform(grid.geoTransform)
+            try out.setSpatialReference(grid.srs)
+            let band = try out.band(1)
+            try band.setNoDataValue(0)
+            var table = [(UInt8, UInt8, UInt8, UInt8)](repeating: (0, 0, 0, 0), count: 10 * k + k + 1)
+            for p in 1...k {
+                for c in 1...k {
+                    let rgb = colour(from: p, to: c)
+                    table[10 * p + c] = (rgb.r, rgb.g, rgb.b, 255)
+                }
+            }
+            try band.setColorTable(table)
+            try band.setCategoryNames(names)
+            band.setDescription("risk class change (10 × previous + current)")
+            let previousBand = try grid.previous.band(1), currentBand = try grid.current.band(1)
+            let strip = 256
+            var y = 0
+            while y < height {
+                let h = min(strip, height - y)
+                let window = PixelWindow(x: 0, y: y, width: width, height: h)
+                let p: [UInt8] = try previousBand.read(window)
+                let c: [UInt8] = try currentBand.read(window)
+                let t: [UInt16] = try townshipBand.map { try readUInt16($0, window) } ?? []
+                var v = [UInt8](repeating: 0, count: window.count)
+                for i in 0..<window.count {
+                    let a = Int(p[i]), b = Int(c[i])
+                    guard a > 0, b > 0, a <= k, b <= k else { continue }
+                    v[i] = UInt8(10 * a + b)
+                    counts[a][b] += 1
+                    if !t.isEmpty, Int(t[i]) > 0, Int(t[i]) <= townshipCount { perTownship[Int(t[i])][a][b] += 1 }
+                }
+                try v.withUnsafeBufferPointer { try band.write(window, from: $0) }
+                y += h
+            }
+            try out.close()
+        }
+
+        /// Legend: transitions present, up first (most levels first), then unchanged, then down.
+        /// Unchanged pixels share one grey entry (the raster's colour table colours every one of them).
+        var legend: [LegendEntry] {
+            var present: [(Int, Int)] = []
+            for a in 1...k { for b in 1...k where counts[a][b] > 0 { present.append((a, b)) } }
+            present.sort { x, y in
+                let dx = x.1 - x.0, dy = y.1 - y.0
+                return dx != dy ? dx > dy : (x.0, x.1) < (y.0, y.1)
+            }
+            var legend: [LegendEntry] = []
+            for (a, b) in present {
+                if a == b {
+                    if !legend.contains(where: { $0.value / 10 == $0.value % 10 }) {
+                        legend.append(LegendEntry(value: 10 * a + b, label: "= 等级不变 unchanged", color: colour(from: a, to: b)))
+                    }
+                } else {
+                    legend.append(LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)))
+                }
+            }
+            return legend
+        }
+    }
+
+    /// `risk_change.tif` (and its .aux.xml when GDAL writes one) as a COG from the streamed GeoTIFF.
+    static func writeChangeCOG(_ tmp: String, into folder: String, threads: Int) throws -> [String] {
         let cog = folder.appendingComponent("risk_change.tif")
         do {
             let src = try Dataset(open: tmp, flags: [.raster])
@@ -218,54 +314,33 @@ enum ChangeReport {
         } catch {
             throw RunError(.ioError, "\(cog): cannot write the Cloud-Optimized GeoTIFF: \((error as? GDALError)?.message ?? "\(error)")")
         }
-        files.append("risk_change.tif")
-        if FileManager.default.fileExists(atPath: cog + ".aux.xml") { files.append("risk_change.tif.aux.xml") }
+        return ["risk_change.tif"] + (FileManager.default.fileExists(atPath: cog + ".aux.xml") ? ["risk_change.tif.aux.xml"] : [])
+    }
 
-        // Legend: transitions present, up first (most levels first), then unchanged, then down.
-        var present: [(Int, Int)] = []
-        for a in 1...k { for b in 1...k where counts[a][b] > 0 { present.append((a, b)) } }
-        present.sort { x, y in
-            let dx = x.1 - x.0, dy = y.1 - y.0
-            return dx != dy ? dx > dy : (x.0, x.1) < (y.0, y.1)
-        }
-        // Unchanged pixels share one grey entry (the raster's colour table colours every one of them).
-        var legend: [LegendEntry] = []
-        for (a, b) in present {
-            if a == b {
-                if !legend.contains(where: { $0.value / 10 == $0.value % 10 }) {
-                    legend.append(LegendEntry(value: 10 * a + b, label: "= 等级不变 unchanged", color: colour(from: a, to: b)))
-                }
-            } else {
-                legend.append(LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)))
-            }
-        }
-        let qml = folder.appendingComponent("risk_change.qml")
-        let allEntries = (1...k).flatMap { a in (1...k).map { b in
-            LegendEntry(value: 10 * a + b, label: names[10 * a + b], color: colour(from: a, to: b)) } }
-        try Data(QGISStyle.palettedQML(entries: allEntries).utf8).write(to: URL(fileURLWithPath: qml))
-        files.append("risk_change.qml")
+    /// The transitions of one count matrix (township 0: the whole grid), with their exposure totals.
+    static func transitions(_ m: [[Int]], k: Int, township: Int, pixelHa: Double, totals: [TotalTransitions]) -> [Transition] {
+        var list: [Transition] = []
+        for a in 1...k { for b in 1...k where m[a][b] > 0 {
+            let sums = totals.filter { township < $0.byTransition.count }
+                .map { ($0.name, a < $0.byTransition[township].count && b < $0.byTransition[township][a].count ? $0.byTransition[township][a][b] : 0) }
+            list.append(Transition(from: a, to: b, pixels: m[a][b], areaHa: Double(m[a][b]) * pixelHa,
+                                   totals: sums.isEmpty ? nil : Dictionary(uniqueKeysWithValues: sums)))
+        } }
+        return list
+    }
 
-        // Per township: levels from stats.json, transitions from the pixels.
-        let pixelHa = abs(gt[1] * gt[5] - gt[2] * gt[4]) / 10_000
-        func transitions(_ m: [[Int]], township: Int) -> [Transition] {
-            var list: [Transition] = []
-            for a in 1...k { for b in 1...k where m[a][b] > 0 {
-                let sums = totals.filter { township < $0.byTransition.count }
-                    .map { ($0.name, a < $0.byTransition[township].count && b < $0.byTransition[township][a].count ? $0.byTransition[township][a][b] : 0) }
-                list.append(Transition(from: a, to: b, pixels: m[a][b], areaHa: Double(m[a][b]) * pixelHa,
-                                       totals: sums.isEmpty ? nil : Dictionary(uniqueKeysWithValues: sums)))
-            } }
-            return list
-        }
-        let previousRows = from.statisticsRows, currentRows = to.statisticsRows
+    /// Per township: levels from the two runs' stats.json, transitions from the pixels; and the
+    /// map labels ("name ↑ 中 → 较高") of the townships whose level changed, by township id.
+    static func townshipChanges(_ tally: Tally, pixelHa: Double, totals: [TotalTransitions]) -> ([TownshipChange], [Int: String]) {
+        let (from, to) = (tally.from, tally.to)
         func key(_ row: JSONValue) -> String {
             if let code = row["code"]?.string, !code.isEmpty { return "code:\(code)" }
             return "name:\(row["name"]?.string ?? "")"
         }
-        let previousByKey = Dictionary(previousRows.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let previousByKey = Dictionary(from.statisticsRows.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
         var townships: [TownshipChange] = []
         var labels: [Int: String] = [:]
-        for row in currentRows {
+        for row in to.statisticsRows {
             let previous = previousByKey[key(row)]
             let before = previous?["level"]?.int, after = row["level"]?.int
             let change: String
@@ -279,27 +354,22 @@ enum ChangeReport {
             if let b = before, let a = after, a != b {
                 labels[id] = "\(row["name"]?.string ?? "") \(arrow(from: b, to: a)) \(from.className(b)) → \(to.className(a))"
             }
+            let pixels = id > 0 && id <= tally.townshipCount
+                ? transitions(tally.perTownship[id], k: tally.k, township: id, pixelHa: pixelHa, totals: totals) : []
             townships.append(TownshipChange(
                 townshipCode: row["code"]?.string ?? "", township: row["name"]?.string ?? "",
                 previousLevel: before, previousLevelName: before.map(from.className), level: after, levelName: after.map(to.className),
-                change: change, transitions: id > 0 && id <= townshipCount ? transitions(perTownship[id], township: id) : []))
+                change: change, transitions: pixels))
         }
-        let valid = counts.joined().reduce(0, +)
-        let changed = (1...k).reduce(0) { s, a in s + (1...k).filter { $0 != a }.reduce(0) { $0 + counts[a][$1] } }
-        let document = Document(
-            from: .init(job: from.job, runId: from.runID, directory: withDirectories ? from.directory : nil),
-            to: .init(job: to.job, runId: to.runID, directory: withDirectories ? to.directory : nil),
-            pixelAreaHa: pixelHa, validPixels: valid, changedPixels: changed,
-            transitions: transitions(counts, township: 0), townships: townships,
-            files: files + ["changes.csv", "changes.json"] + (drawMap && valid > 0 ? ["risk_change_map.pdf", "risk_change_map.png"] : []))
-        try Manifest.json(document).write(to: URL(fileURLWithPath: folder.appendingComponent("changes.json")))
+        return (townships, labels)
+    }
 
-        // changes.csv: the whole grid's transitions (township "(all)"), then every township's.
-        let totalNames = totals.map(\.name)
+    /// changes.csv: the whole grid's transitions (township "(all)"), then every township's.
+    static func writeChangesCSV(_ all: [Transition], townships: [TownshipChange], totalNames: [String], to path: String) throws {
         func totalCells(_ t: Transition) -> [String] { totalNames.map { csvNumber(t.totals?[$0]) } }
         var lines = [(["township_code", "township", "previous_level", "previous_level_name", "level", "level_name", "change",
                        "from_class", "to_class", "pixels", "area_ha"] + totalNames).joined(separator: ",")]
-        for t in transitions(counts, township: 0) {
+        for t in all {
             lines.append((["", "(all)", "", "", "", "", t.to > t.from ? "up" : t.to < t.from ? "down" : "same",
                            String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)] + totalCells(t)).joined(separator: ","))
         }
@@ -311,45 +381,47 @@ enum ChangeReport {
                 lines.append((head + [String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)] + totalCells(t)).joined(separator: ","))
             }
         }
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: folder.appendingComponent("changes.csv")))
-        files += ["changes.csv", "changes.json"]
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+    }
 
-        // The risk change map: changed townships outlined and labelled "↑ 中 → 较高".
+    /// The change map's context: the study area, the townships, those whose level changed outlined
+    /// and labelled "↑ 中 → 较高".
+    static func changeMapContext(from: RunFolder, to: RunFolder, srs: SpatialReference, labels: [Int: String], work: String) -> [ContextLayer] {
+        guard let spec = to.spec ?? from.spec else { return [] }
         var context: [ContextLayer] = []
-        if drawMap, let spec = to.spec ?? from.spec {
-            if let mask = spec.grid.mask, let def = spec.auxiliary[mask] {
-                context.append(ContextLayer(kind: .outline, source: def.source, layer: def.layer, legendLabel: "研究区范围 Study area"))
-            }
-            if let townshipSpec {
-                context.append(ContextLayer(kind: .boundary, source: townshipSpec.definition.source, layer: townshipSpec.definition.layer,
-                                            labelField: labels.isEmpty ? townshipSpec.nameField : nil))
-                if !labels.isEmpty,
-                   let changed = try? changedTownships(townshipSpec.definition, srs: srs, labels: labels,
-                                                       path: work.appendingComponent("changed.gpkg")) {
-                    context.append(ContextLayer(kind: .outline, source: changed, layer: "changed", labelField: "label",
-                                                legendLabel: "等级变化的乡镇 Township level changed"))
-                }
+        if let mask = spec.grid.mask, let def = spec.auxiliary[mask] {
+            context.append(ContextLayer(kind: .outline, source: def.source, layer: def.layer, legendLabel: "研究区范围 Study area"))
+        }
+        if let townshipSpec = to.spec?.zoning?.townships ?? from.spec?.zoning?.townships {
+            context.append(ContextLayer(kind: .boundary, source: townshipSpec.definition.source, layer: townshipSpec.definition.layer,
+                                        labelField: labels.isEmpty ? townshipSpec.nameField : nil))
+            if !labels.isEmpty,
+               let changed = try? changedTownships(townshipSpec.definition, srs: srs, labels: labels,
+                                                   path: work.appendingComponent("changed.gpkg")) {
+                context.append(ContextLayer(kind: .outline, source: changed, layer: "changed", labelField: "label",
+                                            legendLabel: "等级变化的乡镇 Township level changed"))
             }
         }
-        if drawMap && !legend.isEmpty {
-            let title = "风险变化图 risk change map · \(to.title ?? to.job)"
-            let subtitle = from.job == to.job
-                ? "\(to.job) · \(from.runID) → \(to.runID)"
-                : "\(from.job) \(from.runID) → \(to.job) \(to.runID)"
-            var spec = MapSpec(title: title, subtitle: subtitle, legendTitle: "风险等级变化 Change of risk level",
-                               legend: legend, classRaster: cog, context: context,
-                               sources: ["Change of the risk class between two HazardZoning runs on one grid: value = 10 × previous class + current class",
-                                         "Townships outlined: level changed (↑ up, ↓ down)"],
-                               footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
-            spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
-            let pdf = folder.appendingComponent("risk_change_map.pdf")
-            let png = folder.appendingComponent("risk_change_map.png")
-            do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {
-                throw RunError(.ioError, "\(pdf): cannot draw the risk change map: \(error)")
-            }
-            files += ["risk_change_map.pdf", "risk_change_map.png"]
+        return context
+    }
+
+    /// The risk change map (风险变化图), PDF and PNG, of the change raster `cog`.
+    static func drawChangeMap(from: RunFolder, to: RunFolder, legend: [LegendEntry], context: [ContextLayer], cog: String, folder: String) throws {
+        let title = "风险变化图 risk change map · \(to.title ?? to.job)"
+        let subtitle = from.job == to.job
+            ? "\(to.job) · \(from.runID) → \(to.runID)"
+            : "\(from.job) \(from.runID) → \(to.job) \(to.runID)"
+        var spec = MapSpec(title: title, subtitle: subtitle, legendTitle: "风险等级变化 Change of risk level",
+                           legend: legend, classRaster: cog, context: context,
+                           sources: ["Change of the risk class between two HazardZoning runs on one grid: value = 10 × previous class + current class",
+                                     "Townships outlined: level changed (↑ up, ↓ down)"],
+                           footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
+        spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
+        let pdf = folder.appendingComponent("risk_change_map.pdf")
+        let png = folder.appendingComponent("risk_change_map.png")
+        do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {
+            throw RunError(.ioError, "\(pdf): cannot draw the risk change map: \(error)")
         }
-        return files.sorted()
     }
 
     static func readUInt16(_ band: RasterBand, _ window: PixelWindow) throws -> [UInt16] {

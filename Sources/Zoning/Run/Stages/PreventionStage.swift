@@ -21,6 +21,13 @@ struct PreventionStage: Stage {
 }
 
 extension PreventionStage {
+    /// Pixel counts of the matrix pass: per category, per factor level, factor nodata.
+    struct MatrixCounts {
+        var categoryPixels = [Int](repeating: 0, count: 256)
+        var levelPixels: [[Int]]
+        var factorNodata: [Int]
+    }
+
     /// Aligns the factors, applies the decision matrix block by block to the risk class, writes
     /// `prevention_class.tif`, generalises like the risk zones (when `zoning:` asks for it),
     /// polygonises into `zones.gpkg` (or `prevention.gpkg`) and counts areas per township.
@@ -33,68 +40,8 @@ extension PreventionStage {
             report("prevention-align", i, pp.sources.count)
             aligned.append(try align(source, work: dir))
         }
-
-        // The matrix, block by block.
-        let g = plan.grid, bs = plan.blockSize
-        let srs = try SpatialReference(definition: plan.crsWKT)
         let classTmp = dir.appendingComponent("prevention_class.tif")
-        let out = try Dataset.create(driver: "GTiff", path: classTmp, width: g.width, height: g.height, bands: 1, type: .byte,
-                                     options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"])
-        try out.setGeoTransform(g.geoTransform)
-        try out.setSpatialReference(srs)
-        let outBand = try out.band(1)
-        try outBand.setNoDataValue(0)
-        try outBand.setColorTable(spec.colorTable)
-        try outBand.setCategoryNames(spec.categoryNames)
-        outBand.setDescription("prevention category (综合防治区划)")
-        let riskBand = try Dataset(open: classPath, flags: [.raster]).band(1)
-        let factorDatasets = try aligned.map { try Dataset(open: $0, flags: [.raster]) }
-        let factorBands = try factorDatasets.map { try $0.band(1) }
-        let thresholds = spec.factors.map { $0.breaks.map(Float.init) }
-        let levelCounts = spec.factors.map(\.levels)
-        let table = spec.table
-        let k = spec.riskLevels
-        var categoryPixels = [Int](repeating: 0, count: 256)
-        var levelPixels = spec.factors.map { [Int](repeating: 0, count: $0.levels + 1) }
-        var factorNodata = [Int](repeating: 0, count: spec.factors.count)
-        var values = factorBands.map { _ in [Float](repeating: 0, count: bs * bs) }
-        var risk = [UInt8](repeating: 0, count: bs * bs)
-        var category = [UInt8](repeating: 0, count: bs * bs)
-        let blocks = g.blocks(width: bs, height: bs)
-        for (b, block) in blocks.enumerated() {
-            let w = block.window
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            let n = w.count
-            try risk.withUnsafeMutableBufferPointer { try riskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-            for (f, band) in factorBands.enumerated() {
-                do {
-                    try values[f].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                } catch let error as GDALError {
-                    let def = pp.sources[f].definition
-                    throw RunError(.ioError, "\(def.source) (layer \(def.name)): reading block \(w): \(error.message)")
-                }
-            }
-            for p in 0..<n {
-                let r = Int(risk[p])
-                guard r >= 1 && r <= k else { category[p] = 0; categoryPixels[0] += 1; continue }
-                var index = r - 1
-                var valid = true
-                for f in 0..<thresholds.count {
-                    let v = values[f][p]
-                    guard v.isFinite else { valid = false; factorNodata[f] += 1; continue }
-                    var level = 1
-                    for t in thresholds[f] where v >= t { level += 1 }
-                    levelPixels[f][level] += 1
-                    index = index * levelCounts[f] + (level - 1)
-                }
-                let c = valid ? table[index] : 0
-                category[p] = c
-                categoryPixels[Int(c)] += 1
-            }
-            try category.withUnsafeBufferPointer { try outBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
-            report("prevention", b + 1, blocks.count)
-        }
-        try out.close()
+        let counts = try applyMatrix(pp, classPath: classPath, factors: aligned, to: classTmp)
         try writeCOG(from: classTmp, to: staging.appendingComponent("prevention_class.tif"), resampling: "NEAREST", predictor: nil)
 
         // Generalisation (the zoning's majority filter and minimum mapping unit), polygons.
@@ -127,19 +74,90 @@ extension PreventionStage {
             try write(Data(PreventionStage.preventionStatisticsCSV(rows, categories: spec.categories).utf8),
                       to: staging.appendingComponent("prevention_stats.csv"))
         }
+        return preventionInfo(pp, counts: counts, gpkg: gpkg, features: features)
+    }
 
-        let pixelHa = g.pixelArea / 10_000
+    /// The decision matrix, block by block: the category of every pixel from its risk class and
+    /// the levels of the aligned `factors`, written to the tiled GeoTIFF `path`.
+    func applyMatrix(_ pp: PreventionPlan, classPath: String, factors aligned: [String], to classTmp: String) throws -> MatrixCounts {
+        let spec = pp.spec
+        let g = plan.grid, bs = plan.blockSize
+        let srs = try SpatialReference(definition: plan.crsWKT)
+        let out = try Dataset.create(driver: "GTiff", path: classTmp, width: g.width, height: g.height, bands: 1, type: .byte,
+                                     options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)", "SPARSE_OK=YES"])
+        try out.setGeoTransform(g.geoTransform)
+        try out.setSpatialReference(srs)
+        let outBand = try out.band(1)
+        try outBand.setNoDataValue(0)
+        try outBand.setColorTable(spec.colorTable)
+        try outBand.setCategoryNames(spec.categoryNames)
+        outBand.setDescription("prevention category (综合防治区划)")
+        let riskBand = try Dataset(open: classPath, flags: [.raster]).band(1)
+        let factorDatasets = try aligned.map { try Dataset(open: $0, flags: [.raster]) }
+        let factorBands = try factorDatasets.map { try $0.band(1) }
+        let thresholds = spec.factors.map { $0.breaks.map(Float.init) }
+        let levelCounts = spec.factors.map(\.levels)
+        let table = spec.table
+        let k = spec.riskLevels
+        var counts = MatrixCounts(levelPixels: spec.factors.map { [Int](repeating: 0, count: $0.levels + 1) },
+                                  factorNodata: [Int](repeating: 0, count: spec.factors.count))
+        var values = factorBands.map { _ in [Float](repeating: 0, count: bs * bs) }
+        var risk = [UInt8](repeating: 0, count: bs * bs)
+        var category = [UInt8](repeating: 0, count: bs * bs)
+        let blocks = g.blocks(width: bs, height: bs)
+        for (b, block) in blocks.enumerated() {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let n = w.count
+            try risk.withUnsafeMutableBufferPointer { try riskBand.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+            for (f, band) in factorBands.enumerated() {
+                do {
+                    try values[f].withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                } catch let error as GDALError {
+                    let def = pp.sources[f].definition
+                    throw RunError(.ioError, "\(def.source) (layer \(def.name)): reading block \(w): \(error.message)")
+                }
+            }
+            for p in 0..<n {
+                let r = Int(risk[p])
+                guard r >= 1 && r <= k else { category[p] = 0; counts.categoryPixels[0] += 1; continue }
+                var index = r - 1
+                var valid = true
+                for f in 0..<thresholds.count {
+                    let v = values[f][p]
+                    guard v.isFinite else { valid = false; counts.factorNodata[f] += 1; continue }
+                    var level = 1
+                    for t in thresholds[f] where v >= t { level += 1 }
+                    counts.levelPixels[f][level] += 1
+                    index = index * levelCounts[f] + (level - 1)
+                }
+                let c = valid ? table[index] : 0
+                category[p] = c
+                counts.categoryPixels[Int(c)] += 1
+            }
+            try category.withUnsafeBufferPointer { try outBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            report("prevention", b + 1, blocks.count)
+        }
+        try out.close()
+        return counts
+    }
+
+    /// The manifest's `prevention` section.
+    func preventionInfo(_ pp: PreventionPlan, counts: MatrixCounts, gpkg: String, features: Int) -> Manifest.PreventionInfo {
+        let spec = pp.spec, zoning = plan.job.zoning
+        let pixelHa = plan.grid.pixelArea / 10_000
+        let categoryPixels = counts.categoryPixels
         let valid = categoryPixels[1...].reduce(0, +)
         return Manifest.PreventionInfo(
-            riskLevels: k, rules: spec.rules.count,
+            riskLevels: spec.riskLevels, rules: spec.rules.count,
             categories: spec.categories.map { c in
                 .init(value: c.value, name: c.name, english: c.english, colour: [Int(c.red), Int(c.green), Int(c.blue)],
-                      cells: table.filter { Int($0) == c.value }.count, pixels: categoryPixels[c.value],
+                      cells: spec.table.filter { Int($0) == c.value }.count, pixels: categoryPixels[c.value],
                       areaHa: Double(categoryPixels[c.value]) * pixelHa)
             },
             factors: zip(spec.factors, pp.sources).enumerated().map { f, pair in
                 .init(name: pair.0.name, layer: pair.0.definition.name, kind: pair.0.kind.rawValue, breaks: pair.0.breaks,
-                      levelPixels: Array(levelPixels[f][1...]), nodataPixels: factorNodata[f], margin: pair.1.proximity?.margin)
+                      levelPixels: Array(counts.levelPixels[f][1...]), nodataPixels: counts.factorNodata[f], margin: pair.1.proximity?.margin)
             },
             validPixels: valid, nodataPixels: categoryPixels[0],
             majority: zoning?.majority, minAreaHa: zoning?.minAreaHectares,

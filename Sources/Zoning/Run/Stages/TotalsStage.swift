@@ -60,34 +60,7 @@ extension TotalsStage {
         let totals = plan.job.zoning?.totals ?? []
         guard !totals.isEmpty else { return [] }
         let k = plan.job.classify.scheme.classCount
-        var bands: [RasterBand] = []
-        for (total, source) in zip(totals, plan.totals) {
-            let def = source.definition
-            let what = "zoning.totals.\(total.name) (layer \(def.name))"
-            let ds: Dataset
-            do { ds = try Dataset(open: def.source, flags: [.raster]) } catch { throw inputError(error, file: def.source, what: what) }
-            do {
-                var input = ds
-                if ds.bandCount > 1 || def.band != 1 {
-                    input = try Utilities.translate(ds, to: work.appendingComponent("total-\(total.name)-band.vrt"),
-                                                    arguments: ["-of", "VRT", "-b", "\(def.band)"])
-                    try input.flush()
-                }
-                let bs = "\(plan.blockSize)"
-                let path = work.appendingComponent("total-\(total.name).vrt")
-                let vrt = try Utilities.warp([input], to: path,
-                                             arguments: source.arguments + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(bs)"])
-                guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
-                    throw RunError(.software, "\(def.source): warped size \(vrt.width)×\(vrt.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")
-                }
-                // Written to disk and reopened: the warped VRT then opens its own source.
-                try vrt.close()
-                try input.close()
-                bands.append(try Dataset(open: path, flags: [.raster]).band(1))
-            } catch let error as GDALError {
-                throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
-            }
-        }
+        let bands = try alignTotals(work: work)
         let factors = totals.map { $0.factor(pixelAreaSquareMetres: plan.grid.pixelArea) }
         // The previous run's classes, when it is on this grid (pixel for pixel).
         let previousBand: RasterBand? = try previousClassPath.flatMap { path in
@@ -154,6 +127,41 @@ extension TotalsStage {
             report("totals", b + 1, blocks.count)
         }
         return sums
+    }
+
+    /// Each total's layer warped onto the grid as a VRT in `work` (sum or average per its
+    /// measure), open: band 1 of each.
+    func alignTotals(work: String) throws -> [RasterBand] {
+        let totals = plan.job.zoning?.totals ?? []
+        var bands: [RasterBand] = []
+        for (total, source) in zip(totals, plan.totals) {
+            let def = source.definition
+            let what = "zoning.totals.\(total.name) (layer \(def.name))"
+            let ds: Dataset
+            do { ds = try Dataset(open: def.source, flags: [.raster]) } catch { throw inputError(error, file: def.source, what: what) }
+            do {
+                var input = ds
+                if ds.bandCount > 1 || def.band != 1 {
+                    input = try Utilities.translate(ds, to: work.appendingComponent("total-\(total.name)-band.vrt"),
+                                                    arguments: ["-of", "VRT", "-b", "\(def.band)"])
+                    try input.flush()
+                }
+                let bs = "\(plan.blockSize)"
+                let path = work.appendingComponent("total-\(total.name).vrt")
+                let vrt = try Utilities.warp([input], to: path,
+                                             arguments: source.arguments + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(bs)"])
+                guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
+                    throw RunError(.software, "\(def.source): warped size \(vrt.width)×\(vrt.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")
+                }
+                // Written to disk and reopened: the warped VRT then opens its own source.
+                try vrt.close()
+                try input.close()
+                bands.append(try Dataset(open: path, flags: [.raster]).band(1))
+            } catch let error as GDALError {
+                throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
+            }
+        }
+        return bands
     }
 
     /// The manifest's account of the totals.
