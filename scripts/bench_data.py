@@ -365,7 +365,12 @@ def cmd_job(bench, demo_job):
         lines += ["  %s:" % layer["key"], "    layer: %s" % LAYER_NAMES[layer["key"]]]
         if "resampling" in layer:
             lines.append("    resampling: %s" % layer["resampling"])
-        lines.append("    normalize: %s" % layer["normalize"])
+        normalize = layer["normalize"]
+        if os.environ.get("BENCH_DATA_DRIVEN") == "1" and "linear" in layer["normalize_value"]:
+            # The data-driven variant (scripts/bench-scale, BENCH_SCALE_DATA_DRIVEN=1): the range
+            # of this layer from the data, one statistics pass over the grid before the main pass.
+            normalize = "{ min-max: data }"
+        lines.append("    normalize: %s" % normalize)
     lines += ["combine:", "  weighted-sum: %s" % demo["weights_text"],
               "classify:", "  scheme: %s" % demo["scheme_text"], "  breaks: %s" % demo["breaks_text"],
               "outputs:", "  directory: out/bench", "  products: [risk-index, risk-class]", ""]

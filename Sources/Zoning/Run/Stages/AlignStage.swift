@@ -4,7 +4,7 @@ import GDALKit
 import Logging
 import RasterKernel
 
-/// Stage 1, align: every source checked (a raster's statistics into the inputs) and aligned onto
+/// The align stage: every source checked (a raster's statistics into the inputs) and aligned onto
 /// the grid (`LayerReading.swift`): a raster the warper aligns is scanned here (an all-nodata one
 /// refused before any computing); a raster read as a shifted window is counted while the passes
 /// read it (refused after the first pass that reads all its blocks).

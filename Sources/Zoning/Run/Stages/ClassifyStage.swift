@@ -3,7 +3,7 @@ import GDALKit
 import Logging
 import RasterKernel
 
-/// Stage 4, classify: the main pass's counts checked (a risk index outside 0..1, a layer or the
+/// The classify stage: the main pass's counts checked (a risk index outside 0..1, a layer or the
 /// whole index without a valid pixel), and the classes from data-driven breaks (fixed breaks were
 /// applied by the kernel).
 struct ClassifyStage: Stage {

@@ -45,7 +45,7 @@ struct StreamStats {
     var sourceCounts: [Int: SourceTally.Counts] = [:]
 }
 
-/// Stage 3, compute: the main pass, the grid's units through the kernel on worker threads; the
+/// The compute stage: the main pass, the grid's units through the kernel on worker threads; the
 /// index and class COGs streamed as blocks finish, the counts and the histogram of data-driven
 /// breaks, the weight scenarios of `sensitivity:` inside the same pass. A shard computes its
 /// band's units into its own rasters.

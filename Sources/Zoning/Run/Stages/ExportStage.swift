@@ -2,7 +2,7 @@ import Foundation
 import FilePaths
 import GDALKit
 
-/// Stage 10, export: the zones the run made as the shapefiles `outputs.export` names.
+/// The export stage: the zones the run made as the shapefiles `outputs.export` names.
 struct ExportStage: Stage {
     let env: RunEnvironment
     init(_ env: RunEnvironment) { self.env = env }

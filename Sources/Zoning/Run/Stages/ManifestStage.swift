@@ -2,7 +2,7 @@ import Foundation
 import FilePaths
 import GDALKit
 
-/// Stage 15, manifest: every file of the run with size and checksum, what each stage recorded,
+/// The manifest stage: every file of the run with size and checksum, what each stage recorded,
 /// the timings; `manifest.json` and the STAC Item (`ClientProducts.swift`).
 struct ManifestStage: Stage {
     let env: RunEnvironment

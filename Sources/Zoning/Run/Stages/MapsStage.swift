@@ -1,6 +1,6 @@
 import Foundation
 
-/// Stage 13, maps: the print maps (PDF and PNG) and QGIS styles of the run's products (`Maps.swift`).
+/// The maps stage: the print maps (PDF and PNG) and QGIS styles of the run's products (`Maps.swift`).
 struct MapsStage: Stage {
     let env: RunEnvironment
     init(_ env: RunEnvironment) { self.env = env }

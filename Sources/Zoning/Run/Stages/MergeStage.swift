@@ -4,7 +4,7 @@ import FilePaths
 import GDALKit
 import RasterKernel
 
-/// Stage 3 of a sharded run's merge: the shards' results (`Shards.swift`) stand for the
+/// The merge stage of a sharded run: the shards' results (`Shards.swift`) stand for the
 /// statistics passes and the main pass — their rasters streamed into the run's COG writers,
 /// their counts and sums added as one process adds them.
 struct MergeStage: Stage {

@@ -3,7 +3,7 @@ import FilePaths
 import GDALKit
 import RasterKernel
 
-/// Stage 9, prevention: prevention categories from the risk classes and further factors by the
+/// The prevention stage: prevention categories from the risk classes and further factors by the
 /// job's decision matrix, generalised and polygonised like the zones, with areas per township.
 struct PreventionStage: Stage {
     let env: RunEnvironment

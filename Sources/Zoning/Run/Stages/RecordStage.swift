@@ -4,7 +4,7 @@ import GDALKit
 import Logging
 import RasterKernel
 
-/// Stage 14, record: the job and layer definitions as run kept under `job/`, and the changes
+/// The record stage: the job and layer definitions as run kept under `job/`, and the changes
 /// since the previous run (`Changes.swift`); what the manifest records about the method.
 struct RecordStage: Stage {
     let env: RunEnvironment

@@ -254,7 +254,7 @@ final class SensitivityAccumulator: @unchecked Sendable {
     }
 }
 
-/// Stage 11, sensitivity: after the main pass (which ran the weight scenarios), the scenarios'
+/// The sensitivity stage: after the main pass (which ran the weight scenarios), the scenarios'
 /// classes with data-driven breaks, class stability and range COGs, each township's levels
 /// across the scenarios.
 struct SensitivityStage: Stage {

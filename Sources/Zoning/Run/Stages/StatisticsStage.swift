@@ -20,7 +20,7 @@ enum BlockKernel: Sendable {
     }
 }
 
-/// Stage 2, statistics: the data-driven parts of the model (min-max ranges, entropy weights)
+/// The statistics stage: the data-driven parts of the model (min-max ranges, entropy weights)
 /// from statistics passes over the aligned layers, and the kernel compiled.
 struct StatisticsStage: Stage {
     let env: RunEnvironment

@@ -22,7 +22,7 @@ struct TotalSums {
     var byTransition: [[[Double]]]? = nil
 }
 
-/// Stage 7, totals: people, GDP, floor area … (`zoning.totals`) summed per township and class,
+/// The totals stage: people, GDP, floor area … (`zoning.totals`) summed per township and class,
 /// and per change of class since the previous run; added to the township rows.
 struct TotalsStage: Stage {
     let env: RunEnvironment

@@ -19,7 +19,7 @@ extension Townships {
 }
 
 
-/// Stage 3a, township grid: the township polygons read in the grid CRS and rasterised onto the
+/// The township grid stage: the township polygons read in the grid CRS and rasterised onto the
 /// grid (value = township id), for the township statistics, the zones cut by township and the
 /// weight scenarios' tallies.
 struct TownshipGridStage: Stage {

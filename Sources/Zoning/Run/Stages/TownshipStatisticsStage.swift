@@ -2,7 +2,7 @@ import Foundation
 import GDALKit
 import RasterKernel
 
-/// Stage 6, township statistics: per township the area per class, the mean and maximum index,
+/// The township statistics stage: per township the area per class, the mean and maximum index,
 /// the dominant class and the township level, from the class, index and township rasters.
 struct TownshipStatisticsStage: Stage {
     let env: RunEnvironment

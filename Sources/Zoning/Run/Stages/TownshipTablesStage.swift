@@ -5,7 +5,7 @@ import GDALKit
 // `township_levels.gpkg`: the township polygons in the grid CRS with their risk level, mean index,
 // code and exposure totals — the attribute table behind the township risk-level map (乡镇风险等级图).
 
-/// Stage 8, township tables: `stats.json`, `stats.csv` and `township_levels.gpkg` from the
+/// The township tables stage: `stats.json`, `stats.csv` and `township_levels.gpkg` from the
 /// township statistics (with their totals).
 struct TownshipTablesStage: Stage {
     let env: RunEnvironment

@@ -3,7 +3,7 @@ import GDALKit
 import Logging
 import RasterKernel
 
-/// Stage 12, write: the temporaries removed, the raster products finished for their clients
+/// The write stage: the temporaries removed, the raster products finished for their clients
 /// (colour tables, attribute tables, QGIS styles, statistics; `ClientProducts.swift`).
 struct WriteStage: Stage {
     let env: RunEnvironment

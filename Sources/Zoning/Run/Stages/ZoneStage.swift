@@ -2,7 +2,7 @@ import Foundation
 import GDALKit
 import RasterKernel
 
-/// Stage 5, zone: the class raster generalised (majority filter, minimum mapping unit) into
+/// The zone stage: the class raster generalised (majority filter, minimum mapping unit) into
 /// `risk_zones.tif` and its polygons cut by township into `zones.gpkg`.
 struct ZoneStage: Stage {
     let env: RunEnvironment
