@@ -180,3 +180,73 @@ import Glibc
     }
 }
 
+/// The merge trusts a shard's files only as the shard wrote them (issue 21, item 9): every raster
+/// it reads and the record itself carry a SHA-256 in `shard.json`, checked before they are read.
+@Suite(.serialized) struct ShardTrustTests {
+    var exe: String { BadInputTests.executable }
+
+    func shards(_ runID: String, _ job: String, _ out: String) throws -> String {
+        for i in 0..<2 {
+            try shell(exe, ["run", job, "--shard", "\(i)/2", "--run-id", runID, "--output", out, "--threads", "1"])
+        }
+        return "\(out)/.staging-\(runID)-shards"
+    }
+
+    func expectNothingPublished(_ out: String, _ runID: String) {
+        #expect(!FileManager.default.fileExists(atPath: "\(out)/\(runID)"))
+        #expect(!FileManager.default.fileExists(atPath: "\(out)/latest"))
+        #expect(FileManager.default.fileExists(atPath: "\(out)/.staging-\(runID)-shards/shard-0-of-2/shard.json"))
+    }
+
+    @Test func aReplacedRasterIsRefused() throws {
+        let (fx, job) = try shardFixture(light: true)
+        let out = fx.project.path("out/zoning")
+        let folder = try shards("r1", job, out)
+        // Shard 1's index replaced by shard 0's (a valid raster of the same grid, other pixels).
+        let target = "\(folder)/shard-1-of-2/risk_index.tif"
+        try FileManager.default.moveItem(atPath: target, toPath: target + ".saved")
+        try FileManager.default.copyItem(atPath: "\(folder)/shard-0-of-2/risk_index.tif", toPath: target)
+        let (status, _, err) = try runProcess(exe, ["merge", job, "--run-id", "r1", "--output", out])
+        #expect(status == ExitStatus.dataError.rawValue, "\(err)")
+        #expect(err.contains("\(target): not the file shard 1/2 computed"), "\(err)")
+        #expect(err.contains("nothing was published"), "\(err)")
+        expectNothingPublished(out, "r1")
+        // The class raster too; the files as the shards wrote them merge again.
+        try FileManager.default.removeItem(atPath: target)
+        try FileManager.default.moveItem(atPath: target + ".saved", toPath: target)
+        let classes = "\(folder)/shard-0-of-2/risk_class.tif"
+        try FileManager.default.moveItem(atPath: classes, toPath: classes + ".saved")
+        try Data("not a raster".utf8).write(to: URL(fileURLWithPath: classes))
+        let (s2, _, e2) = try runProcess(exe, ["merge", job, "--run-id", "r1", "--output", out])
+        #expect(s2 == ExitStatus.dataError.rawValue && e2.contains("\(classes): not the file shard 0/2 computed"), "\(e2)")
+        expectNothingPublished(out, "r1")
+        try FileManager.default.removeItem(atPath: classes)
+        try FileManager.default.moveItem(atPath: classes + ".saved", toPath: classes)
+        let merged = try shell(exe, ["merge", job, "--run-id", "r1", "--output", out])
+        #expect(merged.contains("run r1 published"), "\(merged)")
+    }
+
+    @Test func anEditedRecordIsRefused() throws {
+        let (fx, job) = try shardFixture(light: true)
+        let out = fx.project.path("out/zoning")
+        let folder = try shards("r2", job, out)
+        let file = "\(folder)/shard-0-of-2/shard.json"
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        // One class count raised by one, the rest of the file as the shard wrote it.
+        let match = try #require(text.firstMatch(of: /"classCounts":\[(\d+),(\d+)/))
+        let edited = text.replacingCharacters(in: match.range, with: "\"classCounts\":[\(match.1),\(Int(match.2)! + 1)")
+        try edited.write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, _, err) = try runProcess(exe, ["merge", job, "--run-id", "r2", "--output", out])
+        #expect(status == ExitStatus.dataError.rawValue, "\(err)")
+        #expect(err.contains("\(file): the record of shard 0/2 does not match its SHA-256"), "\(err)")
+        expectNothingPublished(out, "r2")
+        // A record without checksums (an older shard's) is refused too.
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        object.removeValue(forKey: "files")
+        object.removeValue(forKey: "sha256")
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: file))
+        let (s2, _, e2) = try runProcess(exe, ["merge", job, "--run-id", "r2", "--output", out])
+        #expect(s2 == ExitStatus.dataError.rawValue && e2.contains("\(file): not a shard record"), "\(e2)")
+        expectNothingPublished(out, "r2")
+    }
+}
