@@ -250,3 +250,37 @@ import Glibc
         expectNothingPublished(out, "r2")
     }
 }
+
+/// The quoted scripts on a real Slurm (scripts/slurm-cluster): sbatch reads the `#SBATCH` lines
+/// and bash the commands as written, for an output folder with every character the shell or
+/// sbatch would take for syntax.
+@Suite(.serialized, .enabled(if: SlurmCluster.binariesPresent, "Slurm binaries missing (scripts/setup installs slurmctld slurmd slurm-client munge)"))
+struct SlurmQuotingTests {
+    @Test func aShardedJobWhoseFolderNeedsQuotingRunsOnSlurm() throws {
+        if let reason = SlurmCluster.unavailable { throw CommandFailure(description: reason) }
+        let (fx, job) = try shardFixture(light: true)
+        let out = fx.project.path("out/it's a \"zone\" #1 $(touch pwned) `touch pwned`; touch pwned")
+        var options = SlurmSubmitOptions(executable: BadInputTests.executable)
+        options.cpus = 1
+        options.shards = 2
+        options.output = out
+        options.partition = "debug"
+        let submission = try #require(try Operations.submitSlurm(job, options: options))
+        let runID = try #require(submission.runID)
+        #expect(submission.folder == "\(out)/slurm/\(runID)")
+        let script = try String(contentsOfFile: "\(submission.folder)/shards.sh", encoding: .utf8)
+        #expect(script.contains("#SBATCH \(shellQuote("--output=\(submission.folder)/shard-%a.log"))\n"), "\(script)")
+        #expect(script.contains("#SBATCH --partition=debug\n"), "\(script)")
+        let (status, text) = try Operations.waitForSlurm(submission, timeout: 300)
+        #expect(status == .ok, "\(text)")
+        #expect(text.contains("run \(runID) published"), "\(text)")
+        // Slurm wrote the logs where the quoted #SBATCH --output said, the tasks their status files.
+        for name in ["shard-0.log", "shard-1.log", "merge.log", "shard-0.status", "shard-1.status", "merge.status"] {
+            #expect(FileManager.default.fileExists(atPath: "\(submission.folder)/\(name)"), "\(name)")
+        }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(out)/latest") == runID)
+        for folder in [fx.project.root.path, FileManager.default.currentDirectoryPath, out] {
+            #expect(!FileManager.default.fileExists(atPath: folder.appendingComponent("pwned")), "\(folder)")
+        }
+    }
+}
