@@ -26,8 +26,8 @@ public struct SlurmSubmitOptions: Sendable {
     public var layers: String?
     /// A single job's output folder (as `run --output`).
     public var output: String?
-    /// Where the scripts and logs go (default: `<output>/slurm/<run-id>/` for a sharded job,
-    /// `<project>/out/slurm/batch-<time>/` for a folder).
+    /// Where the scripts and logs go, a new folder (default: `<output>/slurm/<run-id>/` for a
+    /// sharded job, `<project>/out/slurm/batch-<time>[-N]/` for a folder, made anew each time).
     public var scripts: String?
     /// Further arguments of every `run`/`merge` (e.g. `--force`, `--max-memory 256`).
     public var runArguments: [String] = []
