@@ -26,8 +26,8 @@ public struct SlurmSubmitOptions: Sendable {
     public var layers: String?
     /// A single job's output folder (as `run --output`).
     public var output: String?
-    /// Where the scripts and logs go (default: `<output>/slurm/<run-id>/` for a sharded job,
-    /// `<project>/out/slurm/batch-<time>/` for a folder).
+    /// Where the scripts and logs go, a new folder (default: `<output>/slurm/<run-id>/` for a
+    /// sharded job, `<project>/out/slurm/batch-<time>[-N]/` for a folder, made anew each time).
     public var scripts: String?
     /// Further arguments of every `run`/`merge` (e.g. `--force`, `--max-memory 256`).
     public var runArguments: [String] = []
@@ -84,6 +84,7 @@ extension Operations {
         }
         if let cpus = options.cpus, cpus < 1 { throw RunError(.usage, "--cpus must be at least 1") }
         if let m = options.throttle, m < 1 { throw RunError(.usage, "--throttle must be at least 1") }
+        try checkScriptValues(target, options)
         if let n = options.shards {
             guard !isDirectory.boolValue else {
                 throw RunError(.usage, "\(target): --shards splits one job; a folder is submitted as one array task per job (drop --shards)")
@@ -108,23 +109,25 @@ extension Operations {
             let plan = try Planner().resolve(spec, outputDirectory: options.output)
             scriptsDefault = plan.outputDirectory.appendingComponent("slurm")
         }
-        let stamp = Publisher(outputDirectory: scriptsDefault).newRunID()
-        let folder = try makeScriptsFolder(options.scripts.map(absolutePath) ?? scriptsDefault.appendingComponent("batch-\(stamp)"))
         var arguments = options.runArguments
         if let cpus = options.cpus { arguments += ["--threads", "\(cpus)"] }
         if let output = options.output { arguments += ["--output", absolutePath(output)] }
         if let layers = options.layers { arguments += ["--layers", absolutePath(layers)] }
+        // Two submissions in the same second get batch-<time> and batch-<time>-2, never one folder.
+        let stamp = Publisher(outputDirectory: scriptsDefault).newRunID()
+        let folder = try options.scripts.map { try makeScriptsFolder(absolutePath($0)) }
+            ?? uniqueScriptsFolder(in: scriptsDefault, named: { $0 == 1 ? "batch-\(stamp)" : "batch-\(stamp)-\($0)" }).path
         let batch = SlurmBatch(jobs: jobs, arguments: arguments)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try writeFile(try encoder.encode(batch), folder.appendingComponent("jobs.json"))
         let exe = shellQuote(options.executable), dir = shellQuote(folder)
         let taskScript = folder.appendingComponent("tasks.sh")
-        try writeScript(taskScript, directives(options, name: "hazard-zoning-batch", array: jobs.count, log: "\(folder)/task-%a.log"), """
+        try writeScript(taskScript, directives(options, name: "hazard-zoning-batch", array: jobs.count, folder: folder, log: "task-%a.log"), """
             exec \(exe) slurm-task \(dir) --task "$SLURM_ARRAY_TASK_ID" \(arguments.map(shellQuote).joined(separator: " "))
             """)
         let summaryScript = folder.appendingComponent("summary.sh")
-        try writeScript(summaryScript, directives(options, name: "hazard-zoning-summary", array: nil, log: "\(folder)/summary.log", cpus: 1), """
+        try writeScript(summaryScript, directives(options, name: "hazard-zoning-summary", array: nil, folder: folder, log: "summary.log", cpus: 1), """
             exec \(exe) slurm-summary \(dir)
             """)
         let array = try sbatch(options, [taskScript])
@@ -136,21 +139,13 @@ extension Operations {
         let spec = try JobLoader(layersDirectory: options.layers).load(job)
         let plan = try Planner().resolve(spec, outputDirectory: options.output)
         try Runner.checkShardable(plan)
+        try checkScriptValue(plan.outputDirectory, "the job's output folder")
         let blockRows = (plan.grid.height + plan.blockSize - 1) / plan.blockSize
         guard shards <= blockRows else {
             throw RunError(.usage, "--shards \(shards): the grid (\(plan.grid.width)×\(plan.grid.height) px) has \(blockRows) block row\(blockRows == 1 ? "" : "s") of \(plan.blockSize) px; use at most \(blockRows) shards")
         }
         if !options.runArguments.contains("--force"), try Runner(plan: plan).upToDateRun() != nil { return nil }
-        // A new id, also unused by a failed sharded run (unpublished, so newRunID does not see it).
-        var runID = Publisher(outputDirectory: plan.outputDirectory).newRunID()
-        let base = runID
-        var n = 2
-        while FileManager.default.fileExists(atPath: plan.outputDirectory.appendingComponent(Shard.folderName(runID: runID)))
-                || FileManager.default.fileExists(atPath: "\(plan.outputDirectory)/slurm/\(runID)") {
-            runID = "\(base)-\(n)"; n += 1
-        }
-        let folder = try makeScriptsFolder(options.scripts.map(absolutePath)
-            ?? plan.outputDirectory.appendingComponent("slurm").appendingComponent(runID))
+        let (runID, folder) = try claimShardedRun(plan.outputDirectory, scripts: options.scripts)
         var arguments = options.runArguments.filter { $0 != "--force" }
         if let cpus = options.cpus { arguments += ["--threads", "\(cpus)"] }
         if let layers = options.layers { arguments += ["--layers", absolutePath(layers)] }
@@ -158,7 +153,7 @@ extension Operations {
         let exe = shellQuote(options.executable), jobArg = shellQuote(job), dir = shellQuote(folder)
         let args = arguments.map(shellQuote).joined(separator: " ")
         let shardScript = folder.appendingComponent("shards.sh")
-        try writeScript(shardScript, directives(options, name: "hazard-zoning-shards", array: shards, log: "\(folder)/shard-%a.log"), """
+        try writeScript(shardScript, directives(options, name: "hazard-zoning-shards", array: shards, folder: folder, log: "shard-%a.log"), """
             \(exe) run \(jobArg) --shard "$SLURM_ARRAY_TASK_ID/\(shards)" --run-id \(shellQuote(runID)) \(args)
             status=$?
             echo "$status" > \(dir)/shard-"$SLURM_ARRAY_TASK_ID".status
@@ -167,7 +162,7 @@ extension Operations {
         // The statistics passes (min-max ranges, entropy weights) once, before the shards.
         let statisticsScript = folder.appendingComponent("statistics.sh")
         if plan.statisticsPasses > 0 {
-            try writeScript(statisticsScript, directives(options, name: "hazard-zoning-statistics", array: nil, log: "\(folder)/statistics.log"), """
+            try writeScript(statisticsScript, directives(options, name: "hazard-zoning-statistics", array: nil, folder: folder, log: "statistics.log"), """
                 \(exe) run \(jobArg) --shard-statistics --run-id \(shellQuote(runID)) \(args)
                 status=$?
                 echo "$status" > \(dir)/statistics.status
@@ -175,7 +170,7 @@ extension Operations {
                 """)
         }
         let mergeScript = folder.appendingComponent("merge.sh")
-        try writeScript(mergeScript, directives(options, name: "hazard-zoning-merge", array: nil, log: "\(folder)/merge.log"), """
+        try writeScript(mergeScript, directives(options, name: "hazard-zoning-merge", array: nil, folder: folder, log: "merge.log"), """
             \(exe) merge \(jobArg) --run-id \(shellQuote(runID)) \(args)
             status=$?
             echo "$status" > \(dir)/merge.status
@@ -189,13 +184,75 @@ extension Operations {
                                runID: runID, tasks: shards)
     }
 
+    /// A new run id for a sharded submission and its scripts' folder `<out>/slurm/<run-id>`,
+    /// claimed by creating that folder (two submissions in the same second get two ids); an id
+    /// whose shards' folder exists (a failed sharded run, unpublished, so `newRunID` does not see
+    /// it) is skipped. With `--scripts` the scripts go there instead (a new folder).
+    private static func claimShardedRun(_ out: String, scripts: String?) throws -> (runID: String, folder: String) {
+        let base = Publisher(outputDirectory: out).newRunID()
+        func id(_ n: Int) -> String { n == 1 ? base : "\(base)-\(n)" }
+        func used(_ id: String) -> Bool {
+            FileManager.default.fileExists(atPath: out.appendingComponent(Shard.folderName(runID: id)))
+                || FileManager.default.fileExists(atPath: out.appendingComponent(id))
+        }
+        guard let scripts else {
+            let claimed = try uniqueScriptsFolder(in: out.appendingComponent("slurm"), named: id, skipping: used)
+            return (claimed.name, claimed.path)
+        }
+        let runID = (1...).lazy.map(id).first { !used($0) && !FileManager.default.fileExists(atPath: "\(out)/slurm/\($0)") }!
+        return (runID, try makeScriptsFolder(absolutePath(scripts)))
+    }
+
+    /// Every value the scripts carry that the user gave (options, the job or folder, the working
+    /// folder they resolve against), refused before anything is written when one holds a control
+    /// character: a newline would end the line of the script (or of an `#SBATCH` option) and the
+    /// rest would run as shell on the compute node.
+    private static func checkScriptValues(_ target: String, _ o: SlurmSubmitOptions) throws {
+        // The operator's #SBATCH options: control characters, a backslash or '%' refused there too.
+        for case let (option, value?) in [("partition", o.partition), ("account", o.account), ("time", o.time)] {
+            _ = try sbatchDirective(option, value)
+        }
+        var values: [(what: String, value: String?)] = [
+            ("the job file or folder", absolutePath(target)), ("--executable", o.executable),
+            ("--output", o.output.map(absolutePath)), ("--layers", o.layers.map(absolutePath)), ("--scripts", o.scripts.map(absolutePath)),
+        ]
+        for (i, argument) in o.runArguments.enumerated() {
+            values.append((i > 0 && o.runArguments[i - 1].hasPrefix("--") ? o.runArguments[i - 1] : "argument", argument))
+        }
+        for (what, value) in values {
+            if let value { try checkScriptValue(value, what) }
+        }
+    }
+
+    private static func checkScriptValue(_ value: String, _ what: String) throws {
+        if let c = controlCharacter(in: value) {
+            throw RunError(.usage, "\(what) \(value.debugDescription): \(c) is not allowed in a value of the Slurm scripts (the rest of the line would run as shell on the compute node); nothing was submitted")
+        }
+    }
+
+    /// One `#SBATCH` option, quoted by `shellQuote`: sbatch splits these lines as the shell does
+    /// (quotes group, whitespace separates, an unquoted `#` starts a comment), but it also takes
+    /// `\` as an escape inside quotes, and `%` in a log name as a file-name pattern (`%a`, `%j`; a
+    /// `\` anywhere turns the patterns off): a value with either cannot be written on the line
+    /// and is refused. `pattern` is appended after the check (the log's own `%a`).
+    static func sbatchDirective(_ option: String, _ value: String, what: String? = nil, pattern: String = "") throws -> String {
+        let what = what ?? "--\(option)"
+        try checkScriptValue(value, what)
+        if let c = value.first(where: { $0 == "\\" || $0 == "%" }) {
+            throw RunError(.usage, "\(what) \(value.debugDescription): '\(c)' cannot be written on an #SBATCH line (sbatch reads '\\' as an escape and '%' as a file-name pattern); nothing was submitted")
+        }
+        return shellQuote("--\(option)=\(value)\(pattern)")
+    }
+
     /// `#SBATCH` lines: name, array (`0-K` with `%M`), log, partition, account, time, CPUs.
-    private static func directives(_ o: SlurmSubmitOptions, name: String, array: Int?, log: String, cpus: Int? = nil) -> [String] {
-        var lines = ["--job-name=\(name)", "--output=\(log)"]
+    private static func directives(_ o: SlurmSubmitOptions, name: String, array: Int?, folder: String, log: String,
+                                   cpus: Int? = nil) throws -> [String] {
+        var lines = [try sbatchDirective("job-name", name),
+                     try sbatchDirective("output", folder + "/", what: "the folder of the scripts and logs", pattern: log)]
         if let array { lines.append("--array=0-\(array - 1)" + (o.throttle.map { "%\($0)" } ?? "")) }
-        if let p = o.partition { lines.append("--partition=\(p)") }
-        if let a = o.account { lines.append("--account=\(a)") }
-        if let t = o.time { lines.append("--time=\(t)") }
+        if let p = o.partition { lines.append(try sbatchDirective("partition", p)) }
+        if let a = o.account { lines.append(try sbatchDirective("account", a)) }
+        if let t = o.time { lines.append(try sbatchDirective("time", t)) }
         if let c = cpus ?? o.cpus { lines.append("--cpus-per-task=\(c)") }
         return lines
     }
@@ -213,11 +270,46 @@ extension Operations {
         }
     }
 
+    /// The folder named by `--scripts`, made new: a folder that exists (another submission's,
+    /// or anything else) is never written into.
     private static func makeScriptsFolder(_ path: String) throws -> String {
-        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-            throw RunError(.cantCreate, "\(path): cannot create the folder of the batch scripts: \(error.localizedDescription)")
+        try checkScriptsFolder(path)
+        try makeParent(path.parentPath)
+        guard mkdir(path, 0o755) == 0 else {
+            let reason = errno == EEXIST ? "exists; name a new folder (the scripts and results of two submissions are never mixed)"
+                : String(cString: strerror(errno))
+            throw RunError(.cantCreate, "--scripts \(path): \(reason)")
         }
         return path
+    }
+
+    /// A new folder `name(n)` in `parent` for the first n = 1, 2, … whose folder `mkdir` creates
+    /// (an existing one, even made a moment ago by another submission, fails it: never shared)
+    /// and that `skipping` does not exclude.
+    static func uniqueScriptsFolder(in parent: String, named name: (Int) -> String,
+                                    skipping: (String) -> Bool = { _ in false }) throws -> (name: String, path: String) {
+        try checkScriptsFolder(parent)
+        try makeParent(parent)
+        for n in 1... {
+            let candidate = name(n), path = parent.appendingComponent(candidate)
+            if skipping(candidate) { continue }
+            if mkdir(path, 0o755) == 0 { return (candidate, path) }
+            guard errno == EEXIST else {
+                throw RunError(.cantCreate, "\(path): cannot create the folder of the batch scripts: \(String(cString: strerror(errno)))")
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    /// The scripts' folder goes into every script and `#SBATCH --output`: checked before it is made.
+    private static func checkScriptsFolder(_ path: String) throws {
+        _ = try sbatchDirective("output", path, what: "the folder of the scripts and logs")
+    }
+
+    private static func makeParent(_ parent: String) throws {
+        do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+            throw RunError(.cantCreate, "\(parent): cannot create the folder of the batch scripts: \(error.localizedDescription)")
+        }
     }
 
     /// `sbatch --parsable ARGS`: the job id.

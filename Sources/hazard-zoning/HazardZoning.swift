@@ -203,7 +203,7 @@ struct Submit: ParsableCommand {
     @Flag(help: "Wait for the jobs to finish; print the summary and exit with the batch's status (as run/batch).") var wait = false
     @OptionGroup var common: JobOptions
     @Option(help: ArgumentHelp("Output folder of a single job, as for run.", valueName: "dir")) var output: String?
-    @Option(help: ArgumentHelp("Folder for the scripts and logs.", valueName: "dir")) var scripts: String?
+    @Option(help: ArgumentHelp("A new folder for the scripts and logs (refused when it exists: two submissions never share one).", valueName: "dir")) var scripts: String?
     @Flag(help: "Run even when nothing changed (a sharded job that is up to date is otherwise not submitted).") var force = false
     @Option(help: ArgumentHelp("Memory budget of each task in MiB (as run).", valueName: "MiB")) var maxMemory: Int?
     @Option(help: ArgumentHelp("Risk database (as run).", valueName: "path")) var database: String?

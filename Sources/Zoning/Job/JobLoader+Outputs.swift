@@ -6,11 +6,11 @@ extension JobLoader {
     func parseOutputs(_ top: YObject, zoning: JobSpec.Zoning?, file: String) -> JobSpec.Outputs? {
         guard let o = top["outputs"]?.object(allowed: ["directory", "products", "keep", "export", "naming", "database"],
                                              required: ["directory"]) else { return nil }
-        let dir = o["directory"]?.string()
+        let dir = o["directory"]?.printableString()
         if let dir, let node = o["directory"] { checkOutputDirectory(dir, at: node, file: file) }
         let keep = o["keep"]?.int()
         if let k = o["keep"], let keep, keep < 1 { k.error("keep must be at least 1") }
-        let database = o["database"]?.string()
+        let database = o["database"]?.printableString()
         if let node = o["database"], let database { checkDatabase(database, at: node, file: file) }
         let products = parseProducts(o["products"], top: top, zoning: zoning)
         var outputs: JobSpec.Outputs?

@@ -42,7 +42,7 @@ public struct LayerDefinition: Sendable, Equatable {
         guard let root = composeYAML(text: text, file: file, sink: sink),
               let obj = root.object(allowed: keys, required: ["source"]) else { return nil }
         let sourceNode = obj["source"]
-        let rawSource = sourceNode?.string()
+        let rawSource = sourceNode?.printableString()
         let band = obj["band"]?.int() ?? 1
         if let b = obj["band"], band < 1 { b.error("band numbers start at 1") }
         let nodata = obj["nodata"].flatMap { n -> Double? in
@@ -55,7 +55,7 @@ public struct LayerDefinition: Sendable, Equatable {
         let mark = sourceNode!.mark
         return LayerDefinition(
             name: name, file: file, source: source,
-            layer: obj["layer"]?.string(), attribute: obj["attribute"]?.string(), band: band, nodata: nodata,
+            layer: obj["layer"]?.printableString(), attribute: obj["attribute"]?.printableString(), band: band, nodata: nodata,
             units: obj["units"]?.string(), hazard: obj["hazard"]?.string(), description: obj["description"]?.string(),
             sourceLine: mark.line, sourceColumn: mark.column)
     }

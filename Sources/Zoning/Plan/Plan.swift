@@ -63,11 +63,6 @@ public struct SourcePlan: Sendable {
     }
 }
 
-public func shellQuote(_ s: String) -> String {
-    if s.range(of: "^[A-Za-z0-9_./:=+,-]+$", options: .regularExpression) != nil { return s }
-    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}
-
 /// A job resolved against its data: the grid, one aligned source per layer, the kernel, the outputs.
 public struct Plan: Sendable {
     public let job: JobSpec

@@ -18,8 +18,10 @@ import Glibc
 /// `<out>/.staging-<run-id>-shards/shard-<i>-of-<n>/` the index and class rasters of its band
 /// (full-grid sparse GeoTIFFs: only its band's tiles exist) and `shard.json`: per unit Σ index and
 /// Σ index², the class counts, the histogram, the kernel's counters, per-layer valid pixels, the
-/// model as applied and the checksums of the inputs it read. The merge (`Runner.merge`) holds the
-/// output lock, checks that every shard finished on the same job and inputs, assembles the two
+/// model as applied, the checksums of the inputs it read and the SHA-256 of its two rasters and of
+/// the record itself. The merge (`Runner.merge`) holds the output lock, checks those checksums
+/// (a raster replaced or a count edited since is refused, nothing published), checks that every
+/// shard finished on the same job and inputs, assembles the two
 /// rasters, adds the per-unit sums in unit order (exactly as one process does) and runs the rest
 /// of the run — breaks, classes, zones, statistics, COGs, maps, manifest, publishing — so its
 /// products are those of a single-process run.
@@ -154,8 +156,51 @@ struct ShardRecord: Codable, Sendable {
     var sourceCounts: [[Int]]? = nil
     /// The statistics passes this shard ran itself (0 when it read the run's `ShardStatistics`).
     var statisticsPassesRun: Int? = nil
+    /// SHA-256 of each file of the shard the merge reads (`rasters`), by name: checked by the
+    /// merge before it reads them, so a raster replaced since the shard wrote it is refused.
+    var files: [String: String] = [:]
+    /// SHA-256 of this record itself (`contentChecksum`): edited counts or sums are refused.
+    var sha256 = ""
+
+    /// The files of a shard's folder the merge reads.
+    static let rasters = ["risk_index.tif", "risk_class.tif"]
 
     var unitRange: Range<Int> { units[0]..<units[1] }
+
+    /// The SHA-256 of the record's content: its JSON with sorted keys and `sha256` empty.
+    func contentChecksum() throws -> String {
+        var copy = self
+        copy.sha256 = ""
+        let encoder = Self.encoder
+        encoder.outputFormatting = [.sortedKeys]
+        return SHA256.hex(try encoder.encode(copy))
+    }
+
+    /// The record sealed: the checksums of its folder's `rasters`, then its own.
+    func sealed(folder: String) throws -> ShardRecord {
+        var record = self
+        for name in Self.rasters { record.files[name] = try SHA256.hex(fileAt: folder.appendingComponent(name)) }
+        record.sha256 = try record.contentChecksum()
+        return record
+    }
+
+    /// Refuses a record whose content is not what its shard wrote (`file`, its `shard.json`) or
+    /// whose folder's rasters are not the files it recorded (replaced, edited or damaged since).
+    func verify(file: String, rerun: String) throws {
+        let shard = "shard \(self.shard)/\(shards)"
+        guard sha256 == (try contentChecksum()) else {
+            throw RunError(.dataError, "\(file): the record of \(shard) does not match its SHA-256 (edited or damaged since the shard wrote it); nothing was published; \(rerun)")
+        }
+        for name in Self.rasters {
+            let path = file.parentPath.appendingComponent(name)
+            guard let recorded = files[name] else {
+                throw RunError(.dataError, "\(file): \(shard) recorded no SHA-256 of its \(name); nothing was published; \(rerun)")
+            }
+            guard try SHA256.hex(fileAt: path) == recorded else {
+                throw RunError(.dataError, "\(path): not the file \(shard) computed (its SHA-256 differs from the one in its shard.json: replaced or damaged since); nothing was published; \(rerun)")
+            }
+        }
+    }
 
     /// Non-finite numbers of the model (none expected) survive as strings rather than failing the shard.
     static var encoder: JSONEncoder {
@@ -183,8 +228,9 @@ struct ShardSet {
         path.appendingComponent("shard-\(record.shard)-of-\(record.shards)")
     }
 
-    /// Reads and checks every shard's record: all shards 0..<N present and finished, on this job,
-    /// tool and grid, from the same input bytes the merge hashed, covering every unit once.
+    /// Reads and checks every shard's record: all shards 0..<N present and finished, the record
+    /// and its rasters as the shard wrote them (`ShardRecord.verify`), on this job, tool and grid,
+    /// from the same input bytes the merge hashed, covering every unit once.
     static func load(_ runner: Runner, runID: String, inputs: [Manifest.Input], job: Manifest.JobInfo) throws -> ShardSet {
         try Shard.checkRunID(runID)
         try Runner.checkShardable(runner.plan)
@@ -222,6 +268,8 @@ struct ShardSet {
             do { record = try ShardRecord.decoder.decode(ShardRecord.self, from: data) } catch {
                 throw RunError(.dataError, "\(file): not a shard record: \(error); \(rerun)")
             }
+            // Before any value of the record or any of its rasters is used.
+            try record.verify(file: file, rerun: rerun)
             guard record.runId == runID, record.shard == i, record.shards == count else {
                 throw RunError(.dataError, "\(file): the record of shard \(record.shard)/\(record.shards) of run \(record.runId), expected \(i)/\(count) of \(runID); \(rerun)")
             }
@@ -301,7 +349,7 @@ extension Runner {
             do {
                 let record = try withRunGDAL {
                     try computeBand(shard, units: units, runID: runID, folder: temporary, previous: publisher.latestManifest())
-                }
+                }.sealed(folder: temporary)
                 try write(try ShardRecord.encoder.encode(record), to: temporary.appendingComponent("shard.json"))
                 // A shard run again (resubmitted) replaces its earlier result.
                 try? FileManager.default.removeItem(atPath: final)
