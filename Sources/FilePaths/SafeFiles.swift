@@ -84,7 +84,7 @@ public enum SafeFiles {
     }
 
     /// What is at `path`, not following a link: nil when nothing is.
-    public static func kind(_ path: String) throws(PathRefusal) -> String? {
+    static func kind(_ path: String) throws(PathRefusal) -> String? {
         var st = stat()
         guard lstat(path, &st) == 0 else {
             if errno == ENOENT { return nil }

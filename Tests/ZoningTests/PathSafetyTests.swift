@@ -181,6 +181,11 @@ import Glibc
         #expect(ok == 0 && out.contains(folder), "\(okErr)")
         #expect(FileManager.default.fileExists(atPath: folder.appendingComponent("changes.json")))
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.parentPath) == ["fixture-r1_to_fixture-r2"])
+        // An existing folder is never written into: refused before computing, the first products intact.
+        let written = try snapshot(folder)
+        let (again, _, againErr) = try cli(["changes", r1.runDirectory, r2.runDirectory, "--database", database])
+        #expect(again == 73 && againErr.contains("\(folder): exists"), "\(again) \(againErr)")
+        #expect(try snapshot(folder) == written)
     }
 
     /// A database that is a FIFO blocked `run` for ever, holding the output folder's lock.

@@ -498,11 +498,16 @@ extension Operations {
     }
 
     /// The folder of `changes`: `output`, or `changes/<name>` beside the database (every link
-    /// resolved, inside the database's folder); its parent is created.
+    /// resolved, inside the database's folder); not there yet, or an empty folder (checked before
+    /// anything is computed); its parent is created.
     static func changesFolder(output: String?, database: String, name: String) throws -> String {
         var folder = output.map(absolutePath) ?? database.parentPath.appendingComponent("changes").appendingComponent(name)
         if output == nil {
             do { folder = try SafeFiles.confined(folder, to: database.parentPath) } catch { throw RunError(.cantCreate, error) }
+        }
+        if let type = (try? FileManager.default.attributesOfItem(atPath: folder))?[.type] as? FileAttributeType,
+           type != .typeDirectory || (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty != true {
+            throw RunError(.cantCreate, "\(folder): exists; remove it, or name another folder with --output (change products are never written into an existing folder)")
         }
         do { try FileManager.default.createDirectory(atPath: folder.parentPath, withIntermediateDirectories: true) } catch {
             throw RunError(.cantCreate, "\(folder.parentPath): cannot create the folder: \(error.localizedDescription)")
