@@ -26,7 +26,8 @@ let package = Package(
             providers: [.apt(["libgdal-dev", "pkgconf"])]
         ),
         // FilePaths: path strings (append, parent, name, extension) with NSString's semantics, no
-        // NSString; imports nothing.
+        // NSString; and SafeFiles, how every file the tool creates or deletes is reached (realpath
+        // confinement, O_NOFOLLOW locks, plain files only, fresh folders); imports nothing.
         .target(name: "FilePaths"),
         // GDALKit: Swift over GDAL/OGR/OSR (datasets, bands, layers, SQL, warping); imports CGDAL, FilePaths.
         .target(name: "GDALKit", dependencies: ["CGDAL", "FilePaths"]),

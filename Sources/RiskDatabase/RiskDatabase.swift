@@ -17,10 +17,21 @@ import Glibc
 /// Everything in it can be rebuilt from the run folders (`import`): it reads their published files
 /// (`manifest.json` through `RunManifest`, `stats.json`, `zones.gpkg`, the job copies), never the
 /// runner's types.
+///
+/// Its files are never reached through a link and are only ever plain files (`SafeFiles`): the
+/// database, SQLite's `-wal`/`-shm`/`-journal` beside it and the lock are refused when they are
+/// symbolic links (they would be written through), FIFOs (opening one blocks for ever), devices
+/// or folders, before they are opened; with `root`, the database's folder must resolve inside it.
 public struct RiskDatabase: Sendable {
     public let path: String
+    /// The folder the database's folder must resolve inside (every link followed): the project,
+    /// for a job's database; nil when the operator named it (`--database`).
+    public let root: String?
 
-    public init(path: String) { self.path = absolutePath(path) }
+    public init(path: String, confinedTo root: String? = nil) {
+        self.path = absolutePath(path)
+        self.root = root
+    }
 
     static let busyTimeoutMs = 120_000
 
@@ -48,18 +59,19 @@ public struct RiskDatabase: Sendable {
     /// Runs `body` on the database opened for update (created with its schema when missing), holding
     /// the writer lock.
     func write<R>(_ body: (Dataset) throws -> R) throws -> R {
+        try checkFolder()
         let folder = path.parentPath
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw DatabaseError(.cantCreate, "\(folder): cannot create the database folder: \(error.localizedDescription)")
         }
-        let lockPath = path + ".lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DatabaseError(.cantCreate, "\(lockPath): cannot open the database lock: \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        do { fd = try SafeFiles.openLockFile(path + ".lock") } catch { throw DatabaseError(.cantCreate, error.description) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw DatabaseError(.ioError, "\(lockPath): cannot lock: \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else { throw DatabaseError(.ioError, "\(path).lock: cannot lock: \(String(cString: strerror(errno)))") }
         }
         defer { flock(fd, LOCK_UN) }
+        try checkFiles(.cantCreate)
         do {
             let ds = try ConfigOptions.withThreadLocalOptions(["OGR_SQLITE_JOURNAL": "WAL"]) { () throws -> Dataset in
                 FileManager.default.fileExists(atPath: path)
@@ -79,6 +91,7 @@ public struct RiskDatabase: Sendable {
 
     /// Runs `body` on the database opened read-only.
     func read<R>(_ body: (Dataset) throws -> R) throws -> R {
+        try checkFiles(.noInput)
         guard FileManager.default.fileExists(atPath: path) else {
             throw DatabaseError(.noInput, "\(path): no risk database (runs create it; `hazard-zoning db import DIR` rebuilds it from run folders)")
         }
@@ -90,6 +103,42 @@ public struct RiskDatabase: Sendable {
             throw DatabaseError(.dataError, "\(path): risk database: \(error.message)")
         }
     }
+
+    /// The files SQLite opens by name beside the database.
+    static let sidecars = ["-wal", "-shm", "-journal"]
+
+    /// Checks, creating nothing, that the database can be written safely: its folder inside `root`,
+    /// and the database, SQLite's files beside it and the lock absent or plain files. A run calls
+    /// it before computing, so a database it could not record in fails the run before anything
+    /// is published; `write` checks again, under the lock.
+    public func checkWritable() throws {
+        try checkFolder()
+        try checkFiles(.cantCreate)
+        do { try SafeFiles.checkPlainFile(path + ".lock", what: "the database lock") } catch {
+            throw DatabaseError(.cantCreate, "\(error); \(RiskDatabase.moveAside)")
+        }
+    }
+
+    /// The database's folder, every link resolved, inside `root`.
+    func checkFolder() throws {
+        guard let root else { return }
+        do { _ = try SafeFiles.confined(path.parentPath, to: root) } catch {
+            throw DatabaseError(.cantCreate, "\(path): its folder \(error.reason); the database is written only inside \(root) — name another with --database")
+        }
+    }
+
+    /// The database and SQLite's files beside it: absent or plain files, never opened through a
+    /// link, never a FIFO (the open would block for ever), a device or a folder.
+    func checkFiles(_ status: DatabaseError.Status) throws {
+        do {
+            try SafeFiles.checkPlainFile(path, what: "the risk database")
+            for suffix in RiskDatabase.sidecars { try SafeFiles.checkPlainFile(path + suffix, what: "SQLite's \(suffix) file of the risk database") }
+        } catch {
+            throw DatabaseError(status, "\(error); \(RiskDatabase.moveAside)")
+        }
+    }
+
+    static let moveAside = "move it aside, or name another database with --database"
 
     func ensureSchema(_ ds: Dataset) throws {
         for (name, fields) in [("runs", RiskDatabase.runFields), ("township_levels", RiskDatabase.townshipFields),

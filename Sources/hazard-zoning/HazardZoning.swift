@@ -377,7 +377,7 @@ struct Rerun: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Recompute a kept run from the job and layer definitions kept in its folder (job/) and say whether the products are bit-identical.")
 
     @Argument(help: "The run folder (e.g. out/<job>/<run-id>).") var runDirectory: String
-    @Option(help: ArgumentHelp("Folder for the recomputed run (default: a temporary folder).", valueName: "dir")) var output: String?
+    @Option(help: ArgumentHelp("Folder to make the recomputed run's new folder in, rerun-<job>-<run>-<random> (default: the temporary folder); nothing already there is touched.", valueName: "dir")) var output: String?
     @Option(help: "Worker threads (outputs do not depend on it).") var threads: Int?
 
     func run() throws {
@@ -416,7 +416,7 @@ struct Changes: ParsableCommand {
 
     @Argument(help: "The earlier run: a run folder or JOB[@RUN] (JOB alone: its newest ok run).") var from: String
     @Argument(help: "The later run: a run folder or JOB[@RUN].") var to: String
-    @Option(help: ArgumentHelp("Folder for the products (default: changes/<from>_to_<to>/ beside the database).", valueName: "dir")) var output: String?
+    @Option(help: ArgumentHelp("Folder for the products, which must not exist yet or be empty (default: changes/<from>_to_<to>/ beside the database).", valueName: "dir")) var output: String?
     @OptionGroup var db: DatabaseOption
 
     func run() throws {

@@ -19,6 +19,7 @@ extension JobLoader {
             outputs?.database = database
             let m = o["directory"]!.mark
             outputs?.position = JobSpec.Position(file: file, line: m.line, column: m.column)
+            if let d = o["database"]?.mark { outputs?.databasePosition = JobSpec.Position(file: file, line: d.line, column: d.column) }
         }
         let (export, naming) = parseExport(o, top: top, products: products)
         outputs?.export = export

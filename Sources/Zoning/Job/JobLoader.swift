@@ -119,7 +119,7 @@ public struct JobLoader: Sendable {
             v.error("unsupported version \(version); this tool reads version 1")
         }
         let name = top["name"]?.string()
-        if let n = top["name"], let name, name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) == nil {
+        if let n = top["name"], let name, !Confinement.isJobName(name) {
             n.error("a job name must be letters, digits, '.', '_' or '-' (it names the output folder)")
         }
         return name

@@ -185,6 +185,8 @@ public struct JobSpec: Sendable {
         public var database: String? = nil
         /// Where `directory` is written, for errors found when it is resolved.
         public var position: Position? = nil
+        /// Where `database` is written.
+        public var databasePosition: Position? = nil
     }
 
     public let file: String

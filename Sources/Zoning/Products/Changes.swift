@@ -38,15 +38,18 @@ struct RunFolder {
         spec = plan.job
     }
 
-    /// Reads a published run folder.
+    /// Reads a published run folder; its job name and run id are checked (they name folders).
     static func open(_ directory: String) throws -> RunFolder {
         let path = directory.appendingComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RunError(.noInput, "\(path): cannot be read; \(directory) is not a published run folder")
         }
-        do { return RunFolder(directory: directory, manifest: try Manifest.decode(data)) } catch {
+        let manifest: Manifest
+        do { manifest = try Manifest.decode(data) } catch {
             throw RunError(.dataError, "\(path): not a run manifest: \(error)")
         }
+        try Confinement.checkNames(of: manifest, at: path)
+        return RunFolder(directory: directory, manifest: manifest)
     }
 
     var classRaster: String { directory.appendingComponent("risk_class.tif") }
@@ -131,9 +134,8 @@ enum ChangeReport {
                       withDirectories: Bool = true, totals: [TotalTransitions] = []) throws -> [String] {
         GDAL.ensureRegistered()
         let grid = try ChangeGrid(from: from, to: to)
-        let work = folder.appendingComponent(".changes-work")
-        try? FileManager.default.removeItem(atPath: work)
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work: String
+        do { work = try SafeFiles.makeFreshDirectory(in: folder, prefix: ".changes-work") } catch { throw RunError(.cantCreate, error) }
         defer { try? FileManager.default.removeItem(atPath: work) }
 
         // Townships on the grid (ids = layer order, as in stats.json).
@@ -475,16 +477,41 @@ extension Operations {
         let db = RiskDatabase(path: database)
         let a = try RunFolder.open(try db.resolveRun(from))
         let b = try RunFolder.open(try db.resolveRun(to))
-        let folder = absolutePath(output ?? ((database.parentPath as NSString)
-            .appendingPathComponent("changes/\(a.job)-\(a.runID)_to_\(b.job)-\(b.runID)")))
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw RunError(.cantCreate, "\(folder): cannot create the folder: \(error.localizedDescription)")
+        let folder = try changesFolder(output: output, database: db.path, name: "\(a.job)-\(a.runID)_to_\(b.job)-\(b.runID)")
+        // Written into a new folder of its own beside the target, then renamed into place: no file
+        // is written where a link may have been planted, and an existing target is never replaced.
+        let staging: String
+        do { staging = try SafeFiles.makeFreshDirectory(in: folder.parentPath, prefix: ".\(folder.fileName).tmp") } catch {
+            throw RunError(.cantCreate, error)
         }
         do {
-            let files = try ChangeReport.write(from: a, to: b, into: folder, threads: ProcessInfo.processInfo.activeProcessorCount)
+            let files = try ChangeReport.write(from: a, to: b, into: staging, threads: ProcessInfo.processInfo.activeProcessorCount)
+            guard rename(staging, folder) == 0 else {
+                throw RunError(.cantCreate, "\(folder): cannot put the change products in place: \(String(cString: strerror(errno))) (remove it, or name another folder with --output)")
+            }
             return (folder, files)
-        } catch let error as ChangeReport.GridMismatch {
-            throw RunError(.dataError, error.message)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            if let mismatch = error as? ChangeReport.GridMismatch { throw RunError(.dataError, mismatch.message) }
+            throw error
         }
+    }
+
+    /// The folder of `changes`: `output`, or `changes/<name>` beside the database (every link
+    /// resolved, inside the database's folder); not there yet, or an empty folder (checked before
+    /// anything is computed); its parent is created.
+    static func changesFolder(output: String?, database: String, name: String) throws -> String {
+        var folder = output.map(absolutePath) ?? database.parentPath.appendingComponent("changes").appendingComponent(name)
+        if output == nil {
+            do { folder = try SafeFiles.confined(folder, to: database.parentPath) } catch { throw RunError(.cantCreate, error) }
+        }
+        if let type = (try? FileManager.default.attributesOfItem(atPath: folder))?[.type] as? FileAttributeType,
+           type != .typeDirectory || (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty != true {
+            throw RunError(.cantCreate, "\(folder): exists; remove it, or name another folder with --output (change products are never written into an existing folder)")
+        }
+        do { try FileManager.default.createDirectory(atPath: folder.parentPath, withIntermediateDirectories: true) } catch {
+            throw RunError(.cantCreate, "\(folder.parentPath): cannot create the folder: \(error.localizedDescription)")
+        }
+        return folder
     }
 }

@@ -134,41 +134,20 @@ extension Operations {
         guard let applied = manifest.applied else {
             throw RunError(.dataError, "\(manifestPath): the run keeps no job copy (made before runs kept job/); it cannot be rerun")
         }
+        try Confinement.checkNames(of: manifest, at: manifestPath)
         var loader = JobLoader(layersDirectory: run.appendingComponent("job/layers"))
         loader.sourceDirectories = Dictionary(applied.layerCopies.map { ($0.name, $0.directory) }, uniquingKeysWith: { a, _ in a })
         let spec = try loader.load(run.appendingComponent(applied.jobCopy))
 
-        let root: String
-        if let output { root = absolutePath(output) } else {
-            root = FileManager.default.temporaryDirectory.appendingPathComponent("hazard-zoning-rerun-\(manifest.runId)-\(getpid())").path
-        }
+        // A folder of this rerun's own, new (never one that was there: `--output out` is where the
+        // job's published runs are), and the only thing it may remove again.
+        let root = try rerunFolder(output: output, name: "\(manifest.job.name)-\(manifest.runId)")
         let out = root.appendingComponent(manifest.job.name)
-        try? FileManager.default.removeItem(atPath: out)
-        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-            throw RunError(.cantCreate, "\(out): cannot create the rerun folder: \(error.localizedDescription)")
+        guard mkdir(out, 0o755) == 0 else {
+            throw RunError(.cantCreate, "\(out): cannot create the rerun folder: \(String(cString: strerror(errno)))")
         }
         // The same previous run, so the changes are recomputed against it too.
-        var notes: [String] = []
-        if let previous = applied.previousRun {
-            if FileManager.default.fileExists(atPath: previous.directory.appendingComponent("manifest.json")) {
-                // `latest` must point at a run folder beside it: the previous run is linked in
-                // file by file (hard links, copies across file systems).
-                let sibling = out.appendingComponent(previous.runId)
-                for file in try runFiles(in: previous.directory) {
-                    let from = previous.directory.appendingComponent(file)
-                    let to = sibling.appendingComponent(file)
-                    do {
-                        try FileManager.default.createDirectory(atPath: to.parentPath, withIntermediateDirectories: true)
-                        if link(from, to) != 0 { try FileManager.default.copyItem(atPath: from, toPath: to) }
-                    } catch {
-                        throw RunError(.cantCreate, "\(to): cannot place the previous run beside the rerun: \(error.localizedDescription)")
-                    }
-                }
-                _ = symlink(previous.runId, out.appendingComponent("latest"))
-            } else {
-                notes.append("the previous run \(previous.runId) (\(previous.directory)) is gone: the changes since it cannot be recomputed")
-            }
-        }
+        let notes = try placePreviousRun(applied.previousRun, beside: out)
         let plan = try Planner().resolve(spec, outputDirectory: out)
         var options = RunOptions(runID: manifest.runId)
         if let threads { options.threads = threads }
@@ -191,5 +170,43 @@ extension Operations {
             report.kept = false
         }
         return report
+    }
+
+    /// A new folder for a rerun: `<output>/rerun-<name>-<random>` (`output` created when missing),
+    /// or `hazard-zoning-rerun-<name>-<random>` in the temporary folder.
+    static func rerunFolder(output: String?, name: String) throws -> String {
+        var parent = FileManager.default.temporaryDirectory.path
+        if let output {
+            parent = absolutePath(output)
+            do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+                throw RunError(.cantCreate, "\(parent): cannot create the folder: \(error.localizedDescription)")
+            }
+        }
+        do { return try SafeFiles.makeFreshDirectory(in: parent, prefix: output == nil ? "hazard-zoning-rerun-\(name)" : "rerun-\(name)") } catch {
+            throw RunError(.cantCreate, error)
+        }
+    }
+
+    /// Links the previous run (file by file: hard links, copies across file systems) into a folder
+    /// beside `out`'s coming run, with `latest` pointing at it, as when the run was made. Returns
+    /// a note when the previous run is gone.
+    static func placePreviousRun(_ previous: Manifest.Applied.RunReference?, beside out: String) throws -> [String] {
+        guard let previous else { return [] }
+        guard FileManager.default.fileExists(atPath: previous.directory.appendingComponent("manifest.json")) else {
+            return ["the previous run \(previous.runId) (\(previous.directory)) is gone: the changes since it cannot be recomputed"]
+        }
+        let sibling = out.appendingComponent(previous.runId)
+        for file in try runFiles(in: previous.directory) {
+            let from = previous.directory.appendingComponent(file)
+            let to = sibling.appendingComponent(file)
+            do {
+                try FileManager.default.createDirectory(atPath: to.parentPath, withIntermediateDirectories: true)
+                if link(from, to) != 0 { try FileManager.default.copyItem(atPath: from, toPath: to) }
+            } catch {
+                throw RunError(.cantCreate, "\(to): cannot place the previous run beside the rerun: \(error.localizedDescription)")
+            }
+        }
+        _ = symlink(previous.runId, out.appendingComponent("latest"))
+        return []
     }
 }

@@ -26,16 +26,7 @@ public final class OutputLock {
         }
         // Never through a symbolic link, and only a plain file of our own: the lock file is
         // truncated, and a link planted here must not empty a file elsewhere.
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        guard fd >= 0 else {
-            let reason = errno == ELOOP ? "it is a symbolic link (refused: a lock is never followed)" : String(cString: strerror(errno))
-            throw RunError(.cantCreate, "\(path): cannot open the lock file: \(reason)")
-        }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
-            close(fd)
-            throw RunError(.cantCreate, "\(path): the lock file is not a plain file with a single link (refused: it would be truncated)")
-        }
+        do { fd = try SafeFiles.openLockFile(path) } catch { throw RunError(.cantCreate, error) }
         let deadline = Date().addingTimeInterval(max(0, wait))
         while flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {

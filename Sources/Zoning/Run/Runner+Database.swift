@@ -8,20 +8,36 @@ import RiskDatabase
 extension Runner {
     /// The database this run is recorded in: `--database`, else the job's `outputs.database`
     /// (relative to the project root), else `risk-database.gpkg` beside the job's output folder
-    /// (`out/risk-database.gpkg` for `out/<job>`).
-    var databasePath: String {
-        if let path = options.database { return absolutePath(path) }
+    /// (`out/risk-database.gpkg` for `out/<job>`) — in the output folder itself when that is the
+    /// project (`outputs.directory: "."`): a job's database never lands beside its project.
+    var databasePath: String { database.path }
+
+    /// `databasePath`, with the folder it must stay inside: the project for the job's own paths,
+    /// none for the operator's `--database`, or beside the operator's `--output` outside the project.
+    var database: RiskDatabase {
+        if let path = options.database { return RiskDatabase(path: absolutePath(path)) }
+        let project = plan.job.projectRoot
         if let path = plan.job.outputs.database {
-            return path.hasPrefix("/") ? path : plan.job.projectRoot.appendingComponent(path)
+            return RiskDatabase(path: path.hasPrefix("/") ? path : project.appendingComponent(path), confinedTo: project)
         }
-        return plan.outputDirectory.parentPath.appendingComponent("risk-database.gpkg")
+        let out = plan.outputDirectory, realOut = SafeFiles.realPath(out), realProject = SafeFiles.realPath(project)
+        let folder = realOut == realProject ? out : out.parentPath
+        return RiskDatabase(path: folder.appendingComponent("risk-database.gpkg"),
+                            confinedTo: SafeFiles.isInside(realOut, realProject) ? project : nil)
+    }
+
+    /// Before anything is computed: the database the run will be recorded in can be written
+    /// safely (inside the project, no link, no FIFO), so a run never fails after publishing
+    /// for a database it was never able to write.
+    func checkDatabase() throws {
+        if options.database == nil, let path = plan.job.outputs.database { _ = try Confinement.database(path, job: plan.job) }
+        try database.checkWritable()
     }
 
     /// Records the just-published run (and any earlier published run of this output folder the
     /// database lacks, e.g. one killed before it was recorded) in the risk database. Called after
     /// the run folder is in place and before `latest` switches.
     func recordInDatabase(runDirectory: String) throws {
-        let database = RiskDatabase(path: databasePath)
         let imported = try database.record(outputDirectory: plan.outputDirectory, latest: runDirectory)
         if imported.count > 1 {
             logger.info("imported runs missing from the database", metadata: ["runs": "\(imported.dropLast().joined(separator: ", "))"])
@@ -32,7 +48,7 @@ extension Runner {
     func pruneRuns(_ publisher: Publisher, keep: Int) -> [String] {
         let removed = publisher.prune(keep: keep)
         if !removed.isEmpty {
-            do { try RiskDatabase(path: databasePath).markPruned(job: plan.job.name, runIDs: removed) } catch {
+            do { try database.markPruned(job: plan.job.name, runIDs: removed) } catch {
                 logger.warning("cannot mark pruned runs in the database", metadata: ["error": "\(Operations.describe(error).message)"])
             }
         }
@@ -43,7 +59,7 @@ extension Runner {
     /// between publishing and recording); a failure here only warns.
     func importUnrecordedRuns() {
         guard FileManager.default.fileExists(atPath: plan.outputDirectory) else { return }
-        do { _ = try RiskDatabase(path: databasePath).record(outputDirectory: plan.outputDirectory, latest: nil) } catch {
+        do { _ = try database.record(outputDirectory: plan.outputDirectory, latest: nil) } catch {
             logger.warning("cannot import runs into the risk database", metadata: ["database": "\(databasePath)", "error": "\(Operations.describe(error).message)"])
         }
     }

@@ -90,6 +90,7 @@ public struct Runner: RunScoped {
         defer { lock.release() }
 
         _ = try publisher.checkedLatestRun()
+        try checkDatabase()
         let previous = publisher.latestManifest()
         let log = InputLog()
         let inputs = try describeInputs(previous: previous, log: log)

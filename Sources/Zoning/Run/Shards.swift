@@ -55,8 +55,7 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     public static func folderName(runID: String) -> String { ".staging-\(runID)-shards" }
 
     static func checkRunID(_ runID: String) throws {
-        guard !runID.isEmpty, runID.count <= 100, !runID.hasPrefix("."), runID != "latest",
-              runID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), runID.allSatisfy(\.isASCII) else {
+        guard Confinement.isRunID(runID) else {
             throw RunError(.usage, "--run-id \(runID): expected letters, digits, '-', '_' or '.' (not starting with '.'), e.g. 20260101T020000Z")
         }
     }

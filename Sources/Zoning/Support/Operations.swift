@@ -30,6 +30,8 @@ public enum Operations {
         let publisher = Publisher(outputDirectory: plan.outputDirectory)
         let lock = try OutputLock(directory: plan.outputDirectory, wait: lockWait)
         defer { lock.release() }
+        let runner = Runner(plan: plan)
+        try runner.checkDatabase()
         guard let run = try publisher.checkedLatestRun(), var manifest = publisher.latestManifest() else {
             throw RunError(.noInput, "\(plan.outputDirectory): no published run to draw maps for; run the job first")
         }
@@ -51,7 +53,6 @@ public enum Operations {
                 }
             }
             let written = try maker.render(folder: staging)
-            let runner = Runner(plan: plan)
             let names = try runFiles(in: staging).filter { $0 != "manifest.json" && $0 != "item.json" }
             manifest.products = try names.map { try runner.fileEntry(staging.appendingComponent($0), relativeTo: staging) }
             try manifest.encoded().write(to: URL(fileURLWithPath: staging.appendingComponent("manifest.json")))
