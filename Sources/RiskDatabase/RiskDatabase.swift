@@ -53,6 +53,20 @@ public struct RiskDatabase: Sendable {
         ("size", .integer), ("sha256", .string),
     ]
     static let zoneLayers = ["risk_zones", "prevention_zones"]
+    /// Fields of the zone layers: `run_id`, `job`, then those of the run's `zones.gpkg` layers.
+    static let zoneFields = ["run_id", "job", "class", "class_name", "category", "name", "english", "area_ha",
+                             "township_code", "township", "township_en"]
+
+    /// Column names a job must not give a column of its own (a total `<name>` is the column
+    /// `<name>` and `<name>_total` of `township_levels`): every column of the database's tables and
+    /// views, and the names SQLite and GeoPackage give a meaning (`fid` the feature id, `geom` the
+    /// geometry, `rowid`/`oid`/`_rowid_` SQLite's row id). Such a column would replace the table's
+    /// own (`run_id`, `job`: rows of no run) or fail every import (`fid`).
+    public static let reservedColumnNames: Set<String> = {
+        var names: Set<String> = ["fid", "geom", "rowid", "oid", "_rowid_"]
+        for fields in [runFields, townshipFields, inputFields] { names.formUnion(fields.map(\.0)) }
+        return names.union(zoneFields)
+    }()
 
     // MARK: opening
 
@@ -307,16 +321,18 @@ public struct RiskDatabase: Sendable {
     /// `township_levels` rows of a run: one per township and class, from `stats.json`. Numeric keys
     /// of a stats row beyond the known ones are carried as extra columns: `<total>_class_<n>` as
     /// column `<total>` on the row of class n, others as they are on every row of the township;
-    /// numeric keys of a class entry beyond the known ones on that class's row.
+    /// numeric keys of a class entry beyond the known ones on that class's row. An extra column
+    /// with a reserved name (`reservedColumnNames`: a total named `fid` or `run_id` in a run made
+    /// before `validate` refused them) is left out: its values stay in the run's `stats.json`.
     static func townshipRows(folder: String) -> [[(String, FieldValue)]] {
         guard let data = FileManager.default.contents(atPath: folder.appendingComponent("stats.json")),
               let rows = (try? JSONValue.parse(data))?.array else { return [] }
         let known: Set<String> = ["id", "name", "code", "valid_pixels", "valid_area_ha", "mean_index", "max_index",
                                   "dominant_class", "dominant_class_name", "level", "level_name", "classes"]
         let knownClass: Set<String> = ["value", "name", "pixels", "area_ha", "percent"]
-        func column(_ s: String) -> String {
-            let mapped = s.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII ? $0 : "_" }
-            return String(mapped)
+        func column(_ s: String) -> String? {
+            let mapped = String(s.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII ? $0 : "_" })
+            return reservedColumnNames.contains(mapped) ? nil : mapped
         }
         func number(_ v: JSONValue?) -> FieldValue {
             guard let v, let d = v.number else { return .null }
@@ -331,9 +347,9 @@ public struct RiskDatabase: Sendable {
                 guard let value = object[key]?.number else { continue }
                 if let match = key.range(of: "_class_[0-9]+$", options: .regularExpression),
                    let n = Int(key[match].dropFirst("_class_".count)) {
-                    perClass[n, default: []].append((column(String(key[..<match.lowerBound])), .real(value)))
-                } else {
-                    common.append((column(key), .real(value)))
+                    if let name = column(String(key[..<match.lowerBound])) { perClass[n, default: []].append((name, .real(value))) }
+                } else if let name = column(key) {
+                    common.append((name, .real(value)))
                 }
             }
             let level = object["level"]?.int
@@ -354,7 +370,7 @@ public struct RiskDatabase: Sendable {
                     ("level_name", object["level_name"]?.string.map { .string($0) } ?? .null),
                 ]
                 for key in c.keys.sorted() where !knownClass.contains(key) {
-                    if let v = c[key]?.number { cells.append((column(key), .real(v))) }
+                    if let v = c[key]?.number, let name = column(key) { cells.append((name, .real(v))) }
                 }
                 cells += common
                 cells += perClass[value] ?? []
