@@ -53,7 +53,8 @@ extension RiskDatabase {
     func damaged(_ damage: String) -> DatabaseError {
         DatabaseError(.dataError, "\(path): the risk database is damaged (\(damage)). Move it aside (with its -wal and -shm files, "
             + "if any: mv \(path) \(path).damaged), then rebuild it from the run folders: hazard-zoning db import "
-            + "<folder of the jobs' output folders, e.g. \(path.parentPath)> --database \(path)")
+            + "<folder of the jobs' output folders, e.g. \(path.parentPath)> --database \(path) (or hazard-zoning db check "
+            + "--repair --database \(path) [FOLDER…])")
     }
 
     /// A GDAL failure on the database as one `DatabaseError`: the damage if the file is damaged,

@@ -167,7 +167,7 @@ import Testing
         var corrupt = data
         for i in pageSize..<data.count { corrupt[i] = UInt8(truncatingIfNeeded: (i &* 2_654_435_761) >> 13) }
         try corrupt.write(to: URL(fileURLWithPath: db))
-        let damaged = ["\(db): the risk database is damaged (", "mv \(db) \(db).damaged", "db import"]
+        let damaged = ["\(db): the risk database is damaged (", "mv \(db) \(db).damaged", "db import", "db check --repair --database \(db)"]
 
         let run = try cli(["run", fx.jobPath, "--threads", "2", "--force"])
         #expect(run.status == 65 && damaged.allSatisfy(run.err.contains), "\(run.err)")
@@ -177,5 +177,11 @@ import Testing
         let error = try #require(throws: RunError.self) { try runner.recordInDatabase(runDirectory: first.runDirectory) }
         #expect(error.status == .dataError && error.message.hasPrefix("\(first.runDirectory): the run is published but not recorded in the risk database (latest is not switched to it): ")
                 && damaged.allSatisfy(error.message.contains), "\(error)")
+
+        // Moved aside, the database is rebuilt by db check --repair as well.
+        try FileManager.default.moveItem(atPath: db, toPath: db + ".damaged")
+        let repair = try cli(["db", "check", "--repair", "--database", db])
+        #expect(repair.status == 0 && repair.out.contains("repaired: fixture 20260101T000000Z: imported from \(first.runDirectory)"), "\(repair)")
+        #expect(try cli(["db", "check", "--database", db]).out.contains("ok (1 runs)"))
     }
 }
