@@ -16,7 +16,9 @@ import Glibc
 /// serialised by an `flock` on `<database>.lock`, so a batch never fails with "database is locked".
 /// Everything in it can be rebuilt from the run folders (`import`): it reads their published files
 /// (`manifest.json` through `RunManifest`, `stats.json`, `zones.gpkg`, the job copies), never the
-/// runner's types.
+/// runner's types. Faults stay local: a run folder whose manifest cannot be read is skipped and
+/// marked by `db check --repair` (`RiskDatabase+Folders.swift`); a damaged database file is
+/// named with what to move aside before it is rebuilt (`RiskDatabase+Damage.swift`).
 ///
 /// Its files are never reached through a link and are only ever plain files (`SafeFiles`): the
 /// database, SQLite's `-wal`/`-shm`/`-journal` beside it and the lock are refused when they are
@@ -53,6 +55,20 @@ public struct RiskDatabase: Sendable {
         ("size", .integer), ("sha256", .string),
     ]
     static let zoneLayers = ["risk_zones", "prevention_zones"]
+    /// Fields of the zone layers: `run_id`, `job`, then those of the run's `zones.gpkg` layers.
+    static let zoneFields = ["run_id", "job", "class", "class_name", "category", "name", "english", "area_ha",
+                             "township_code", "township", "township_en"]
+
+    /// Column names a job must not give a column of its own (a total `<name>` is the column
+    /// `<name>` and `<name>_total` of `township_levels`): every column of the database's tables and
+    /// views, and the names SQLite and GeoPackage give a meaning (`fid` the feature id, `geom` the
+    /// geometry, `rowid`/`oid`/`_rowid_` SQLite's row id). Such a column would replace the table's
+    /// own (`run_id`, `job`: rows of no run) or fail every import (`fid`).
+    public static let reservedColumnNames: Set<String> = {
+        var names: Set<String> = ["fid", "geom", "rowid", "oid", "_rowid_"]
+        for fields in [runFields, townshipFields, inputFields] { names.formUnion(fields.map(\.0)) }
+        return names.union(zoneFields)
+    }()
 
     // MARK: opening
 
@@ -72,6 +88,7 @@ public struct RiskDatabase: Sendable {
         }
         defer { flock(fd, LOCK_UN) }
         try checkFiles(.cantCreate)
+        try checkNotDamaged()
         do {
             let ds = try ConfigOptions.withThreadLocalOptions(["OGR_SQLITE_JOURNAL": "WAL"]) { () throws -> Dataset in
                 FileManager.default.fileExists(atPath: path)
@@ -85,7 +102,7 @@ public struct RiskDatabase: Sendable {
             try ds.close()
             return result
         } catch let error as GDALError {
-            throw DatabaseError(.ioError, "\(path): risk database: \(error.message)")
+            throw failure(error, status: .ioError)
         }
     }
 
@@ -95,12 +112,13 @@ public struct RiskDatabase: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw DatabaseError(.noInput, "\(path): no risk database (runs create it; `hazard-zoning db import DIR` rebuilds it from run folders)")
         }
+        try checkNotDamaged()
         do {
             let ds = try Dataset(open: path, flags: [.vector], allowedDrivers: ["GPKG"])
             _ = try ds.query("PRAGMA busy_timeout = \(RiskDatabase.busyTimeoutMs)")
             return try body(ds)
         } catch let error as GDALError {
-            throw DatabaseError(.dataError, "\(path): risk database: \(error.message)")
+            throw failure(error, status: .dataError)
         }
     }
 
@@ -166,31 +184,20 @@ public struct RiskDatabase: Sendable {
     // MARK: recording runs
 
     /// Imports the run folders (a job's published runs, oldest first) the database lacks, each in
-    /// one transaction. Returns the imported run ids.
+    /// one transaction. Returns the imported run ids and the folders skipped because a file of
+    /// theirs cannot be read (`UnreadableRunFolder`).
     @discardableResult
-    public func record(runFolders folders: [String]) throws -> [String] {
-        try write { ds in
-            var imported: [String] = []
-            for folder in folders {
-                if let id = try importRun(folder, into: ds) { imported.append(id) }
-            }
-            return imported
-        }
+    public func record(runFolders folders: [String]) throws -> Recorded {
+        try write { ds in try record(folders: folders, into: ds) { id, _ in id } }
     }
 
     /// Imports every run folder found under `folder` (itself, or up to two levels down) that the
-    /// database lacks. Returns "job run" of each imported run.
+    /// database lacks. Returns "run (folder)" of each imported run and the folders skipped.
     @discardableResult
-    public func importAll(from folder: String) throws -> [String] {
+    public func importAll(from folder: String) throws -> Recorded {
         let folders = RiskDatabase.runFolders(under: absolutePath(folder))
         guard !folders.isEmpty else { throw DatabaseError(.noInput, "\(folder): no run folders (folders holding manifest.json) found") }
-        return try write { ds in
-            var imported: [String] = []
-            for f in folders {
-                if let id = try importRun(f, into: ds) { imported.append("\(id) (\(f))") }
-            }
-            return imported
-        }
+        return try write { ds in try record(folders: folders, into: ds) { id, f in "\(id) (\(f))" } }
     }
 
     /// Folders holding a `manifest.json` at or below `root` (depth ≤ 2), not hidden, sorted.
@@ -225,16 +232,9 @@ public struct RiskDatabase: Sendable {
     }
 
     /// Appends one run folder in one transaction, unless the database has it. Returns its run id
-    /// when it was imported.
+    /// when it was imported; throws `UnreadableRunFolder` when its manifest or zones cannot be read.
     func importRun(_ folder: String, into ds: Dataset) throws -> String? {
-        let manifestPath = folder.appendingComponent("manifest.json")
-        guard let data = FileManager.default.contents(atPath: manifestPath) else {
-            throw DatabaseError(.noInput, "\(manifestPath): cannot be read")
-        }
-        let manifest: RunManifest
-        do { manifest = try RunManifest.decode(data) } catch {
-            throw DatabaseError(.dataError, "\(manifestPath): not a run manifest: \(error)")
-        }
+        let manifest = try RiskDatabase.readManifest(folder)
         let job = manifest.job.name, runID = manifest.runId
         if try has(job: job, runID: runID, in: ds) { return nil }
 
@@ -256,7 +256,10 @@ public struct RiskDatabase: Sendable {
         } }
         var zoneSources: [(VectorLayer, VectorLayer)] = []
         let zonesPath = folder.appendingComponent("zones.gpkg")
-        let zones = fm.fileExists(atPath: zonesPath) ? try Dataset(open: zonesPath, flags: [.vector], allowedDrivers: ["GPKG"]) : nil
+        var zones: Dataset?
+        do { zones = fm.fileExists(atPath: zonesPath) ? try Dataset(open: zonesPath, flags: [.vector], allowedDrivers: ["GPKG"]) : nil } catch let error as GDALError {
+            throw UnreadableRunFolder(folder: folder, file: zonesPath, reason: "cannot be read (\(error.message))")
+        }
         for name in RiskDatabase.zoneLayers {
             guard let source = zones?.layerIfPresent(name) else { continue }
             var target = ds.layerIfPresent(name)
@@ -307,16 +310,18 @@ public struct RiskDatabase: Sendable {
     /// `township_levels` rows of a run: one per township and class, from `stats.json`. Numeric keys
     /// of a stats row beyond the known ones are carried as extra columns: `<total>_class_<n>` as
     /// column `<total>` on the row of class n, others as they are on every row of the township;
-    /// numeric keys of a class entry beyond the known ones on that class's row.
+    /// numeric keys of a class entry beyond the known ones on that class's row. An extra column
+    /// with a reserved name (`reservedColumnNames`: a total named `fid` or `run_id` in a run made
+    /// before `validate` refused them) is left out: its values stay in the run's `stats.json`.
     static func townshipRows(folder: String) -> [[(String, FieldValue)]] {
         guard let data = FileManager.default.contents(atPath: folder.appendingComponent("stats.json")),
               let rows = (try? JSONValue.parse(data))?.array else { return [] }
         let known: Set<String> = ["id", "name", "code", "valid_pixels", "valid_area_ha", "mean_index", "max_index",
                                   "dominant_class", "dominant_class_name", "level", "level_name", "classes"]
         let knownClass: Set<String> = ["value", "name", "pixels", "area_ha", "percent"]
-        func column(_ s: String) -> String {
-            let mapped = s.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII ? $0 : "_" }
-            return String(mapped)
+        func column(_ s: String) -> String? {
+            let mapped = String(s.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII ? $0 : "_" })
+            return reservedColumnNames.contains(mapped) ? nil : mapped
         }
         func number(_ v: JSONValue?) -> FieldValue {
             guard let v, let d = v.number else { return .null }
@@ -331,9 +336,9 @@ public struct RiskDatabase: Sendable {
                 guard let value = object[key]?.number else { continue }
                 if let match = key.range(of: "_class_[0-9]+$", options: .regularExpression),
                    let n = Int(key[match].dropFirst("_class_".count)) {
-                    perClass[n, default: []].append((column(String(key[..<match.lowerBound])), .real(value)))
-                } else {
-                    common.append((column(key), .real(value)))
+                    if let name = column(String(key[..<match.lowerBound])) { perClass[n, default: []].append((name, .real(value))) }
+                } else if let name = column(key) {
+                    common.append((name, .real(value)))
                 }
             }
             let level = object["level"]?.int
@@ -354,7 +359,7 @@ public struct RiskDatabase: Sendable {
                     ("level_name", object["level_name"]?.string.map { .string($0) } ?? .null),
                 ]
                 for key in c.keys.sorted() where !knownClass.contains(key) {
-                    if let v = c[key]?.number { cells.append((column(key), .real(v))) }
+                    if let v = c[key]?.number, let name = column(key) { cells.append((name, .real(v))) }
                 }
                 cells += common
                 cells += perClass[value] ?? []
@@ -453,54 +458,53 @@ public struct RiskDatabase: Sendable {
     /// folder (`out/<job>/`) and in `roots`.
     public func check(repair: Bool, roots: [String] = []) throws -> CheckReport {
         var report = CheckReport()
-        let q = RiskDatabase.quote
         let body: (Dataset) throws -> Void = { ds in
             let integrity = try ds.query("PRAGMA integrity_check")
             let verdict = integrity.map { $0.values.first?.text ?? "" }
             if verdict != ["ok"] { report.problems.append("integrity_check: \(verdict.joined(separator: "; "))") }
-            let runs = try ds.query("SELECT job, run_id, run_directory, pruned FROM runs")
-            report.runs = runs.count
+            let outputFolders = try checkRows(ds, repair: repair, report: &report)
             var known = Set<String>()
-            var outputFolders = Set<String>()
-            for r in runs {
-                let job = r["job"].text ?? "", id = r["run_id"].text ?? "", dir = r["run_directory"].text ?? ""
-                known.insert("\(job)@\(id)")
-                outputFolders.insert(dir.parentPath)
-                let present = FileManager.default.fileExists(atPath: dir.appendingComponent("manifest.json"))
-                if !present && r["pruned"].int != 1 {
-                    if repair {
-                        _ = try ds.query("UPDATE runs SET pruned = 1, pruned_at = \(q(ISO8601DateFormatter().string(from: Date()))) WHERE job = \(q(job)) AND run_id = \(q(id))")
-                        report.repaired.append("\(job) \(id): folder \(dir) is gone; marked pruned")
-                    } else {
-                        report.problems.append("\(job) \(id): folder \(dir) is gone but the run is not marked pruned")
-                    }
-                }
+            for r in try ds.query("SELECT job, run_id FROM runs WHERE status <> \(RiskDatabase.quote(RiskDatabase.unreadableStatus))") {
+                known.insert("\(r["job"].text ?? "")@\(r["run_id"].text ?? "")")
             }
-            for table in ["township_levels", "inputs"] + RiskDatabase.zoneLayers where ds.layerIfPresent(table) != nil {
-                let orphans = try ds.query("SELECT COUNT(*) AS n FROM \(table) t WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = t.job AND r.run_id = t.run_id)")
-                if let n = orphans.first?["n"].int, n > 0 { report.problems.append("\(table): \(n) row(s) of runs missing from runs") }
-            }
-            let databaseFolder = path.parentPath
+            let recorded = try recordedFolders(in: ds)
             var folders: [String] = []
-            for root in Set([databaseFolder] + roots.map(absolutePath)).sorted() + outputFolders.sorted() {
+            for root in Set([path.parentPath] + roots.map(absolutePath)).sorted() + outputFolders.sorted() {
                 for f in RiskDatabase.runFolders(under: root) where !folders.contains(f) { folders.append(f) }
             }
             for folder in folders {
-                guard let data = FileManager.default.contents(atPath: folder.appendingComponent("manifest.json")),
-                      let manifest = try? RunManifest.decode(data) else {
-                    report.problems.append("\(folder): unreadable manifest.json")
-                    continue
-                }
-                guard !known.contains("\(manifest.job.name)@\(manifest.runId)") else { continue }
-                if repair, try importRun(folder, into: ds) != nil {
-                    report.repaired.append("\(manifest.job.name) \(manifest.runId): imported from \(folder)")
-                } else if !repair {
-                    report.problems.append("\(manifest.job.name) \(manifest.runId): published in \(folder) but missing from the database")
-                }
+                try checkFolder(folder, status: recorded[folder], known: known, repair: repair, in: ds, report: &report)
             }
         }
         if repair { try write(body) } else { try read(body) }
         return report
+    }
+
+    /// Every row's run folder still there or marked pruned (with `repair`: marked), no rows of
+    /// unknown runs. Returns the output folders of the recorded runs.
+    func checkRows(_ ds: Dataset, repair: Bool, report: inout CheckReport) throws -> Set<String> {
+        let q = RiskDatabase.quote
+        let runs = try ds.query("SELECT job, run_id, run_directory, pruned FROM runs")
+        report.runs = runs.count
+        var outputFolders = Set<String>()
+        for r in runs {
+            let job = r["job"].text ?? "", id = r["run_id"].text ?? "", dir = r["run_directory"].text ?? ""
+            outputFolders.insert(dir.parentPath)
+            let present = FileManager.default.fileExists(atPath: dir.appendingComponent("manifest.json"))
+            if !present && r["pruned"].int != 1 {
+                if repair {
+                    _ = try ds.query("UPDATE runs SET pruned = 1, pruned_at = \(q(ISO8601DateFormatter().string(from: Date()))) WHERE job = \(q(job)) AND run_id = \(q(id))")
+                    report.repaired.append("\(job) \(id): folder \(dir) is gone; marked pruned")
+                } else {
+                    report.problems.append("\(job) \(id): folder \(dir) is gone but the run is not marked pruned")
+                }
+            }
+        }
+        for table in ["township_levels", "inputs"] + RiskDatabase.zoneLayers where ds.layerIfPresent(table) != nil {
+            let orphans = try ds.query("SELECT COUNT(*) AS n FROM \(table) t WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = t.job AND r.run_id = t.run_id)")
+            if let n = orphans.first?["n"].int, n > 0 { report.problems.append("\(table): \(n) row(s) of runs missing from runs") }
+        }
+        return outputFolders
     }
 }
 

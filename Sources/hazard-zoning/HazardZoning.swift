@@ -432,8 +432,8 @@ struct DB: ParsableCommand {
                                                     subcommands: [Check.self, Import.self])
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Integrity, every published run present, every row's run folder still there or marked pruned; --repair imports and marks what is missing.")
-        @Flag(help: "Import published runs the database lacks and mark rows of vanished run folders pruned.") var repair = false
+        static let configuration = CommandConfiguration(abstract: "Integrity, every published run present, every row's run folder still there or marked pruned, every manifest readable; --repair imports and marks what is missing.")
+        @Flag(help: "Import published runs the database lacks, mark rows of vanished run folders pruned and run folders whose manifest cannot be read unreadable.") var repair = false
         @Argument(help: "Further folders to look for run folders in (default: the database's folder and the recorded runs' output folders).") var folders: [String] = []
         @OptionGroup var db: DatabaseOption
 
@@ -456,10 +456,15 @@ struct DB: ParsableCommand {
         func run() throws {
             do {
                 let path = database ?? folder.appendingComponent("risk-database.gpkg")
-                let imported = try RiskDatabase(path: path).importAll(from: folder)
-                for line in imported { print("imported \(line)") }
-                print("\(path): \(imported.count) run(s) imported")
-            } catch { fail(error) }
+                let recorded = try RiskDatabase(path: path).importAll(from: folder)
+                for line in recorded.imported { print("imported \(line)") }
+                for skipped in recorded.skipped { print("skipped \(skipped)") }
+                print("\(path): \(recorded.imported.count) run(s) imported")
+                if !recorded.skipped.isEmpty {
+                    print("\(recorded.skipped.count) run folder(s) skipped: a file cannot be read; `hazard-zoning db check --repair --database \(path)` marks them unreadable")
+                    throw ExitCode(ExitStatus.dataError.rawValue)
+                }
+            } catch let code as ExitCode { throw code } catch { fail(error) }
         }
     }
 }

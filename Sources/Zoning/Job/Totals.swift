@@ -2,6 +2,7 @@ import Foundation
 import FilePaths
 import GDALKit
 import RasterKernel
+import RiskDatabase
 
 extension JobSpec {
     /// One exposure total, `zoning.totals.<name>`.
@@ -49,6 +50,8 @@ extension JobLoader {
         for (name, keyNode, value) in entries {
             if name.range(of: "^[a-z][a-z0-9_]{0,23}$", options: .regularExpression) == nil {
                 keyNode.error("a total's name must be a lower-case letter followed by up to 23 lower-case letters, digits or '_' (it names table columns such as \(name.lowercased())_total)")
+            } else if let problem = databaseColumnProblem(name, among: entries.map(\.0)) {
+                keyNode.error(problem)
             }
             guard let obj = value.object(allowed: ["layer", "as", "units"], required: ["layer", "as"]) else { continue }
             let def = obj["layer"].flatMap { definition(named: $0, jobFile: jobFile, sink: sink, cache: &cache) }
@@ -70,5 +73,19 @@ extension JobLoader {
             }
         }
         return totals
+    }
+
+    /// Why a total's name cannot name its columns of the risk database (`township_levels`: `<name>`
+    /// per class, `<name>_total` per township): a column the database uses itself or SQLite and
+    /// GeoPackage reserve (`RiskDatabase.reservedColumnNames`), or the `<other>_total` of another
+    /// total. nil when it can.
+    func databaseColumnProblem(_ name: String, among names: [String]) -> String? {
+        for column in [name, name + "_total"] where RiskDatabase.reservedColumnNames.contains(column) {
+            return "a total named \(name) would make the risk database column \(column), a name the database uses itself (reserved are its own columns, such as run_id, job, township, class, share, pixels, and SQLite's and GeoPackage's fid, geom, rowid); choose another name, e.g. \(name)_sum"
+        }
+        if name.hasSuffix("_total"), names.contains(String(name.dropLast("_total".count))) {
+            return "a total named \(name) would make the risk database column \(name), which the total \(name.dropLast("_total".count)) makes too (its \(name)); choose another name"
+        }
+        return nil
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-// The CSV tables of a run (stats.csv, prevention, changes, sensitivity): one set of helpers.
+// The CSV tables of a run (stats.csv, prevention, changes, sensitivity): one set of helpers. Every
+// text cell of every table goes through `csvText`; numbers through `csvNumber` or `String(_:)`.
 
 /// The UTF-8 byte-order mark that starts every CSV (Excel on Chinese Windows otherwise reads GBK).
 let csvByteOrderMark = "\u{FEFF}"
@@ -12,9 +13,16 @@ func csvTownshipCells(id: Int, code: String?, name: String, english: String?) ->
     [String(id), csvText(code ?? ""), csvText(name), csvText(english ?? "")]
 }
 
-/// A CSV text cell, quoted when it holds a comma or a quote (RFC 4180).
+/// A CSV text cell, safe to open in a spreadsheet. Text from the data (township names, codes,
+/// class names) is never a formula: a cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return gets a leading `'` (OWASP, CSV injection), which Excel and LibreOffice show as text.
+/// Then RFC 4180: a cell holding a comma, a quote, a CR or an LF is quoted, its quotes doubled, so
+/// a name with a line break stays one record. Plain text is written as it is.
 func csvText(_ s: String) -> String {
-    s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+    let text = s.unicodeScalars.first.map(formulaStarts.contains) == true ? "'" + s : s
+    let needsQuotes = text.unicodeScalars.contains { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }
+    return needsQuotes ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
 }
 
 /// A CSV number cell with six decimals; empty for nil.

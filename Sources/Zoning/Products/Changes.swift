@@ -370,14 +370,14 @@ enum ChangeReport {
     static func writeChangesCSV(_ all: [Transition], townships: [TownshipChange], totalNames: [String], to path: String) throws {
         func totalCells(_ t: Transition) -> [String] { totalNames.map { csvNumber(t.totals?[$0]) } }
         var lines = [(["township_code", "township", "previous_level", "previous_level_name", "level", "level_name", "change",
-                       "from_class", "to_class", "pixels", "area_ha"] + totalNames).joined(separator: ",")]
+                       "from_class", "to_class", "pixels", "area_ha"] + totalNames).map(csvText).joined(separator: ",")]
         for t in all {
             lines.append((["", "(all)", "", "", "", "", t.to > t.from ? "up" : t.to < t.from ? "down" : "same",
                            String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)] + totalCells(t)).joined(separator: ","))
         }
         for town in townships {
             let head = [csvText(town.townshipCode), csvText(town.township), town.previousLevel.map(String.init) ?? "",
-                        csvText(town.previousLevelName ?? ""), town.level.map(String.init) ?? "", csvText(town.levelName ?? ""), town.change]
+                        csvText(town.previousLevelName ?? ""), town.level.map(String.init) ?? "", csvText(town.levelName ?? ""), csvText(town.change)]
             if town.transitions.isEmpty { lines.append((head + ["", "", "", ""] + totalNames.map { _ in "" }).joined(separator: ",")) }
             for t in town.transitions {
                 lines.append((head + [String(t.from), String(t.to), String(t.pixels), csvNumber(t.areaHa)] + totalCells(t)).joined(separator: ","))

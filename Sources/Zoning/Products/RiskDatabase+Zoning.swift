@@ -4,9 +4,9 @@ import RiskDatabase
 
 extension RiskDatabase {
     /// Imports every published run folder of `outputDirectory` the database lacks, oldest first,
-    /// each in one transaction. Returns the imported run ids.
+    /// each in one transaction. Returns the imported run ids and the folders skipped.
     @discardableResult
-    public func record(outputDirectory: String, latest: String?) throws -> [String] {
+    public func record(outputDirectory: String, latest: String?) throws -> Recorded {
         let publisher = Publisher(outputDirectory: outputDirectory)
         return try record(runFolders: publisher.runs().map { outputDirectory.appendingComponent($0) })
     }

@@ -12,7 +12,7 @@ struct ExportStage: Stage {
     var produces: [RunProduct] { [.exports] }
 
     func run(_ context: RunContext) throws {
-        context.exports = try exportZones(staging: context.files.staging)
+        context.exports = try exportZones(staging: context.files.staging, runFolder: plan.outputDirectory.appendingComponent(context.runID))
     }
 }
 
@@ -20,7 +20,8 @@ extension ExportStage {
     /// Writes the zones (`risk_zones`, then `prevention_zones`, those the run made) as ESRI
     /// Shapefiles into the staging folder: integer `class`, the names as UTF-8 (`.cpg`), the CRS
     /// (`.prj`), a fixed DBF date so identical runs give identical files.
-    func exportZones(staging: String) throws -> [Manifest.ExportInfo] {
+    /// `runFolder` is where the run will be published (named in warnings).
+    func exportZones(staging: String, runFolder: String) throws -> [Manifest.ExportInfo] {
         let zones = staging.appendingComponent("zones.gpkg")
         func has(_ path: String, _ layer: String) -> Bool {
             guard FileManager.default.fileExists(atPath: path), let ds = try? Dataset(open: path, flags: [.vector]) else { return false }
@@ -34,15 +35,19 @@ extension ExportStage {
             let path = staging.appendingComponent("\(name).shp")
             // Shapefile field names have at most 10 characters.
             let code = withCode ? ", township_code AS twp_code" : ""
-            let select: String
+            let select: String, texts: [(column: String, field: String)]
             switch product {
             case .riskZones:
                 select = "SELECT class, class_name, area_ha, township\(code) FROM risk_zones"
+                texts = [("class_name", "class_name"), ("township", "township")]
             case .preventionZones:
                 select = "SELECT category AS class, name, english, area_ha, township\(code) FROM prevention_zones"
+                texts = [("name", "name"), ("english", "english"), ("township", "township")]
             }
             do {
                 let src = try Dataset(open: gpkg, flags: [.vector])
+                try warnOfCutText(src, layer: product.rawValue, texts: texts + (withCode ? [("township_code", "twp_code")] : []),
+                                  dbf: runFolder.appendingComponent("\(name).dbf"))
                 let out = try Utilities.vectorTranslate(src, to: path, arguments: [
                     "-f", "ESRI Shapefile", "-dialect", "OGRSQL", "-sql", select, "-nln", name, "-nlt", "POLYGON",
                     "-lco", "ENCODING=UTF-8", "-lco", "DBF_DATE_LAST_UPDATE=2000-01-01",
@@ -56,5 +61,24 @@ extension ExportStage {
             }
         }
         return result
+    }
+
+    /// The bytes a DBF text field holds. GDAL widens a text field to its longest value up to this;
+    /// a longer value it cuts at a character boundary, with one warning per layer that does not
+    /// reach the log.
+    static let dbfTextLimit = 254
+
+    /// One warning per text value the shapefile cannot hold whole (over `dbfTextLimit` bytes),
+    /// naming the file, the field and the value: the shapefile keeps its first 254 bytes, the
+    /// GeoPackage (`zones.gpkg`) and the statistics keep it whole.
+    func warnOfCutText(_ source: Dataset, layer: String, texts: [(column: String, field: String)], dbf: String) throws {
+        let limit = ExportStage.dbfTextLimit
+        for (column, field) in texts {
+            let rows = try source.query("SELECT DISTINCT \"\(column)\" AS v FROM \"\(layer)\" WHERE length(CAST(\"\(column)\" AS BLOB)) > \(limit)")
+            for value in rows.compactMap({ $0["v"].text }) {
+                logger.warning("a text is longer than a shapefile field holds: the shapefile keeps its first \(limit) bytes (zones.gpkg keeps it whole)",
+                               metadata: ["file": "\(dbf)", "field": "\(field)", "bytes": "\(value.utf8.count)", "value": "\(value)"])
+            }
+        }
     }
 }

@@ -364,7 +364,7 @@ extension SensitivityStage {
                                            levelChanges: Set(known).count > 1)
             }
             try write(try Manifest.json(rows), to: staging.appendingComponent("sensitivity.json"))
-            try write(Data(sensitivityCSV(rows, scenarios: S).utf8), to: staging.appendingComponent("sensitivity.csv"))
+            try write(Data(SensitivityStage.sensitivityCSV(rows, scenarios: S).utf8), to: staging.appendingComponent("sensitivity.csv"))
             changing = rows.filter(\.levelChanges).map(\.name)
             try writeChangingTownships(rows.filter(\.levelChanges), staging: staging)
         }
@@ -378,10 +378,10 @@ extension SensitivityStage {
                      below50Pixels: total.below50, townshipsChanging: changing)
     }
 
-    func sensitivityCSV(_ rows: [TownshipSensitivity], scenarios: Int) -> String {
+    static func sensitivityCSV(_ rows: [TownshipSensitivity], scenarios: Int) -> String {
         var lines = [(["township_id", "township", "valid_area_ha", "stable_100_percent", "stable_ge_80_percent", "stable_lt_50_percent",
                        "level", "lowest_level", "highest_level", "level_changes"] + (0..<scenarios).map { "level_scenario_\($0 + 1)" })
-            .joined(separator: ",")]
+            .map(csvText).joined(separator: ",")]
         for r in rows {
             func level(_ v: Int?) -> String { v.map { String($0) } ?? "" }
             var cells: [String] = ["\(r.id)", csvText(r.name)]
