@@ -113,7 +113,7 @@ extension JobLoader {
         var priorNode: YNode?
         if case .mapping = node.node {
             guard let o = node.object(allowed: ["members", "prior"], required: ["members"]) else { return nil }
-            items = o["members"]!.sequence()
+            items = o["members"]?.sequence()   // missing: reported by object(required:)
             priorNode = o["prior"]
         } else {
             items = node.sequence()
@@ -181,7 +181,7 @@ extension JobLoader {
     /// `ahp: { order: [a, b], matrix: [[1, 3], [1/3, 1]], max-consistency-ratio: 0.1 }`.
     private func parseAHP(_ node: YNode, _ p: ModelNodeParsing) -> ModelNode? {
         guard let obj = node.object(allowed: ["order", "matrix", "max-consistency-ratio"], required: ["order", "matrix"]),
-              let orderItems = obj["order"]!.sequence(), let rows = obj["matrix"]!.sequence() else { return nil }
+              let orderItems = obj["order"]?.sequence(), let rows = obj["matrix"]?.sequence() else { return nil }
         let order = orderItems.compactMap { item in item.string().map { ($0, item) } }
         guard order.count == orderItems.count, p.checkMembers(order, at: obj["order"]!) else { return nil }
         var matrix: [[Double]] = []

@@ -140,7 +140,8 @@ enum YAMLLimits {
 }
 
 /// Checks the composed document against `YAMLLimits`, walking it with aliases expanded but
-/// stopping at the first limit, so the walk itself is bounded. Returns the problem and its position.
+/// stopping at the first limit, so the walk itself is bounded (`expandedYAMLNodes` has already
+/// bounded the expanded size while parsing; the count here is the same). Returns the problem and its position.
 ///
 /// Yams hands an alias back as the anchored node itself, with the anchor's position; YAML defines
 /// an anchor before any alias of it, so a node positioned before its parent is an alias use, and
@@ -195,6 +196,11 @@ func checkYAMLLimits(_ root: Node) -> (message: String, line: Int, column: Int)?
 func composeYAML(text: String, file: String, sink: DiagnosticSink) -> YNode? {
     if text.utf8.count > YAMLLimits.fileBytes {
         sink.error(file, (1, 1), "the file has \(text.utf8.count) bytes; job and layer files are limited to \(YAMLLimits.fileBytes) bytes")
+        return nil
+    }
+    // Bounded while parsing, before Yams composes (and hashes mapping keys with aliases expanded).
+    if let over = expandedYAMLNodes(text, limit: YAMLLimits.expandedNodes) {
+        sink.error(file, (over.line, over.column), "YAML aliases expand to more than \(YAMLLimits.expandedNodes) nodes")
         return nil
     }
     do {
