@@ -86,10 +86,26 @@ extension RunScoped {
     /// The compute stage's cut for this run (see `MemoryPlan`).
     var memoryPlan: MemoryPlan {
         // The weight scenarios' stability and range COGs are two more Byte writers.
-        let sensitivity = plan.job.sensitivity != nil && plan.job.outputs.products.contains(.sensitivity)
-        return MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
-                               threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes,
-                               writerBytesPerPixel: sensitivity ? 7 : 5)
+        MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
+                        threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes,
+                        writerBytesPerPixel: plan.sensitivity == nil ? 5 : 7, sensitivity: plan.sensitivity)
+    }
+
+    /// The weight sets a statistics pass of the sensitivity's data-driven breaks gathers
+    /// (`SensitivityMemory`); refuses, before the main pass, a run whose weight scenarios alone
+    /// (their tallies, one worker's histograms, two units' township sums) exceed the budget less
+    /// the GDAL cache. (A budget below what one worker needs otherwise runs over it, with one
+    /// worker and the smallest unit, as without weight scenarios.)
+    func sensitivityBatch(_ setup: SensitivitySetup) throws -> Int {
+        guard let footprint = plan.sensitivity else { return setup.weightSets }
+        let memory = memoryPlan
+        let budget = options.maxMemory
+        let need = footprint.runBytes + footprint.workerBytes + 2 * footprint.unitBytes(pixels: memory.width * memory.height)
+        let room = budget - options.cacheBytes
+        if need > room {
+            throw RunError(.dataError, "\(plan.job.file): sensitivity.samples: \(setup.spec.samples) draws make \(setup.weightSets) weight sets, whose tallies over \(footprint.towns) townships and \(footprint.classes) classes need \(need >> 20) MiB: more than the \(room >> 20) MiB the memory budget of \(budget >> 20) MiB (--max-memory) leaves beside the GDAL cache; lower sensitivity.samples, use fewer townships or raise --max-memory")
+        }
+        return footprint.statisticsBatch(memory, budget: budget)
     }
 
     /// Runs `body` on every block of the grid on worker threads (each with its own datasets) and
