@@ -186,14 +186,14 @@ extension RunScoped {
                                 do {
                                     try buffers[k].withUnsafeMutableBufferPointer { try reader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
                                 } catch let error as GDALError {
-                                    throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.message)")
+                                    throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.readingMessage)")
                                 }
                             }
                             if let maskReader {
                                 do {
                                     try maskBuffer.withUnsafeMutableBufferPointer { try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
                                 } catch let error as GDALError {
-                                    throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.message)")
+                                    throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.readingMessage)")
                                 }
                             }
                             let result = try withUnsafeInputs(buffers) { pointers in
@@ -207,7 +207,7 @@ extension RunScoped {
                     } catch let error as RunError {
                         pipeline.fail(error)
                     } catch let error as GDALError {
-                        pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.message)"))
+                        pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.readingMessage)"))
                     } catch {
                         pipeline.fail(RunError(.software, "\(error)"))
                     }
@@ -232,6 +232,25 @@ extension RunScoped {
         pipeline.waitForWorkers()
         if let error = pipeline.error { throw error }
         guard done == blocks.count else { throw RunError(.software, "internal error: \(done) of \(blocks.count) blocks were processed") }
+    }
+}
+
+extension GDALError {
+    /// Whether GDAL ran out of memory during the call (`CPLE_OutOfMemory` in any record: the
+    /// decisive one is often the read that failed because of it).
+    var outOfMemory: Bool {
+        if case .cpl(_, let records) = self { return records.contains { $0.number == CPLErrorNumber.outOfMemory } }
+        return false
+    }
+
+    /// GDAL's messages for a failed read of a source or an aligned layer, or, when GDAL ran out of
+    /// memory, what that means here (GDAL's own message names its source file and line:
+    /// "gdalwarpoperation.cpp, 1847: cannot allocate 352138688 bytes"): a warp reads the extent of
+    /// a block at the source's resolution, so a source far finer than the grid needs a window far
+    /// larger than the block.
+    var readingMessage: String {
+        guard outOfMemory else { return message }
+        return "GDAL ran out of memory reading it (a source much finer than the grid is read over each block's extent at its own resolution); use a smaller grid.block-size, or resample the source nearer the grid's resolution first"
     }
 }
 
