@@ -1,5 +1,6 @@
 import Foundation
 import GDALKit
+import RasterKernel
 import Testing
 @testable import Zoning
 
@@ -327,6 +328,41 @@ func runProcessWithTimeout(_ program: String, _ arguments: [String], seconds: Do
             let d = try problems(fx) { $0.replacingOccurrences(of: weights, with: form) }
             #expect(d.count == 1 && d[0].line == 25 && d[0].message.contains("combine.\(form.prefix { $0 != ":" }): missing required key \"\(key)\""), "\(d)")
         }
+    }
+
+    /// Issue 21: a class name with a line break split the cron summary line. Control characters
+    /// and line breaks are refused in titles and class names, at the value, naming the character.
+    @Test func controlCharactersInClassNamesAndTitlesAreRefused() throws {
+        let fx = try Fixture()
+        let d = try problems(fx) {
+            $0.replacingOccurrences(of: "title: 测试", with: "title: \"测试\\n第二行\"")
+                .replacingOccurrences(of: "scheme: four-colour",
+                                      with: "scheme: [{ name: \"低\\a\", colour: \"#00ff00\" }, { name: 高, english: \"high\\Lx\", colour: \"#ff0000\" }]")
+                .replacingOccurrences(of: "breaks: [0.25, 0.5, 0.75]", with: "breaks: [0.5]") + "\nmaps:\n  subtitle: \"a\\tb\"\n"
+        }
+        let found = d.map { "\($0.line):\($0.column) \($0.message)" }
+        #expect(found.contains("3:8 title: must be one line without control characters; character 3 is U+000A"), "\(found)")
+        #expect(found.contains { $0.hasSuffix("classify.scheme[0].name: must be one line without control characters; character 2 is U+0007") }, "\(found)")
+        #expect(found.contains { $0.hasSuffix("classify.scheme[1].english: must be one line without control characters; character 5 is U+2028") }, "\(found)")
+        #expect(found.contains { $0.hasSuffix("maps.subtitle: must be one line without control characters; character 2 is U+0009") }, "\(found)")
+        #expect(found.count == 4, "\(found)")
+    }
+
+    /// Issue 21: `concentration: 1e-300` gave every Dirichlet draw the baseline's weights (all of
+    /// a draw's Gamma variates underflow); concentrations outside 0.1…10⁶ are refused with the range.
+    @Test func concentrationsWhereSamplingDegeneratesAreRefused() throws {
+        for (value, refused) in [("1e-300", true), ("0.05", true), ("0.1", false), ("1e6", false), ("2e6", true)] {
+            let fx = try Fixture()
+            let d = try problems(fx) { $0 + "\nsensitivity: { perturb: 0.2, samples: 10, concentration: \(value) }\n" }
+            if refused {
+                #expect(d.count == 1 && d[0].message.hasPrefix("sensitivity.concentration: concentration is 0.1 to 1000000, got "), "\(value): \(d)")
+            } else {
+                #expect(d.isEmpty, "\(value): \(d)")
+            }
+        }
+        let baseline = [0.45, 0.25, 0.30]
+        #expect(WeightScenarios.dirichlet(baseline, concentration: 1e-300, samples: 100, seed: 1).allSatisfy { $0.weights == baseline })
+        #expect(WeightScenarios.dirichlet(baseline, concentration: 0.1, samples: 1000, seed: 1).allSatisfy { $0.weights != baseline })
     }
 
     @Test func hugeValuesAndFilesAreRefused() throws {

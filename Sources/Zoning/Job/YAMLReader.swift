@@ -36,6 +36,19 @@ struct YNode {
         return s.string
     }
 
+    /// A string shown on one line (a title, a class name): control characters and line breaks
+    /// are refused, with the character's position in the value (they would split a log or
+    /// summary line, or move the terminal's cursor).
+    func line() -> String? {
+        guard let text = string() else { return nil }
+        if let (offset, scalar) = text.unicodeScalars.enumerated().first(where: { isLineBreakOrControl($0.1) }) {
+            let code = String(scalar.value, radix: 16, uppercase: true)
+            error("must be one line without control characters; character \(offset + 1) is U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code)")
+            return nil
+        }
+        return text
+    }
+
     func double() -> Double? {
         guard case .scalar(let s) = node, s.style == .plain, let v = Double(s.string.replacingOccurrences(of: "_", with: "")), v.isFinite else {
             error("expected a number, got \(describe)"); return nil
