@@ -10,7 +10,7 @@ import Glibc
 /// depend on which worker finished first. Units arrive in any order, and until the last has
 /// arrived every unit's sums are needed; with 10⁴ weight scenarios that is units × 10⁴ sums (per
 /// township, too), more than the memory budget on a large grid. Here they wait on disk (8 bytes a
-/// sum; unlinked when the pass is done), and memory holds only where each unit's sums are.
+/// sum, in an unlinked file of the work folder), and memory holds only where each unit's sums are.
 final class UnitSums {
     private let path: String
     private let fd: Int32
@@ -19,18 +19,18 @@ final class UnitSums {
     private var units: [Int: (start: Int, count: Int, keys: [Int])] = [:]
     private var end = 0
 
+    /// A new file at `path` (never one already there, never through a link), unlinked at once:
+    /// it lives as long as this object, whatever ends the run.
     init(path: String) throws {
-        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw RunError(.cantCreate, "\(path): cannot create a temporary file: \(String(cString: strerror(errno)))")
         }
+        unlink(path)
         self.path = path
     }
 
-    deinit {
-        close(fd)
-        unlink(path)
-    }
+    deinit { close(fd) }
 
     /// Unit `unit`'s sums (for `keys`, when they belong to some).
     func append(unit: Int, keys: [Int] = [], _ values: [Double]) throws {
