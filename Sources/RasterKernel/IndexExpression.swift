@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An arithmetic expression over named 0..1 indices, as a job states it:
 /// `hazard * exposure * vulnerability * (1 - 0.5 * capacity)`.
 ///
@@ -74,7 +80,7 @@ public indirect enum IndexExpression: Sendable, Equatable, Hashable, CustomStrin
     /// Parses `text`. Throws `SyntaxError` pointing at the offending character.
     public static func parse(_ text: String) throws -> IndexExpression {
         var parser = Parser(Array(text.unicodeScalars))
-        let e = try parser.expression()
+        let e = try parser.expression().expression
         parser.skipSpace()
         if parser.position < parser.chars.count {
             throw SyntaxError(offset: parser.position, message: "unexpected \"\(Character(parser.chars[parser.position]))\"; expected an operator or the end")
@@ -102,12 +108,53 @@ public indirect enum IndexExpression: Sendable, Equatable, Hashable, CustomStrin
         return result
     }
 
+    /// The value of an expression without names (folded as written, in Double), nil when it reads one.
+    public var constantValue: Double? {
+        switch self {
+        case .number(let v): return v
+        case .name: return nil
+        case .negate(let x): return x.constantValue.map { -$0 }
+        case .binary(let op, let a, let b):
+            guard let x = a.constantValue, let y = b.constantValue else { return nil }
+            switch op {
+            case .add: return x + y
+            case .subtract: return x - y
+            case .multiply: return x * y
+            case .divide: return x / y
+            case .power: return pow(x, y)
+            }
+        case .call(let f, let args):
+            let values = args.compactMap(\.constantValue)
+            guard values.count == args.count else { return nil }
+            switch f {
+            case .min: return values.min()
+            case .max: return values.max()
+            case .sqrt: return values[0].squareRoot()
+            case .clamp: return Swift.min(Swift.max(values[0], values[1]), values[2])
+            }
+        }
+    }
+
     struct Parser {
         let chars: [Unicode.Scalar]
         var position = 0
-        /// Nesting depth, bounded so a hostile expression cannot exhaust the stack.
+        /// Nesting depth of the parser, and height of the tree it builds (a chain `a + a + …` is
+        /// as high as it is long), both bounded so a hostile expression cannot exhaust the stack
+        /// here or in what walks the tree (the compiler, hashing, freeing it).
         var depth = 0
         static let maxDepth = 200
+
+        /// A subtree and its height.
+        typealias Tree = (expression: IndexExpression, height: Int)
+
+        /// `e` over subtrees of heights `children`, refused at `offset` past `maxDepth`.
+        func tree(_ e: IndexExpression, over children: Int..., at offset: Int) throws -> Tree {
+            let height = 1 + (children.max() ?? 0)
+            if height > Parser.maxDepth {
+                throw error("the expression nests deeper than \(Parser.maxDepth) levels (each operator or function applied to a result is one); split it into indices", at: offset)
+            }
+            return (e, height)
+        }
 
         init(_ chars: [Unicode.Scalar]) { self.chars = chars }
 
@@ -137,35 +184,39 @@ public indirect enum IndexExpression: Sendable, Equatable, Hashable, CustomStrin
             if depth > Parser.maxDepth { throw error("the expression nests deeper than \(Parser.maxDepth) levels") }
         }
 
-        mutating func expression() throws -> IndexExpression {
+        mutating func expression() throws -> Tree {
             try nest(); defer { depth -= 1 }
             var left = try term()
             while true {
                 skipSpace()
                 guard let c = peek(), c == "+" || c == "-" else { return left }
+                let at = position
                 position += 1
                 let right = try term()
-                left = .binary(c == "+" ? .add : .subtract, left, right)
+                left = try tree(.binary(c == "+" ? .add : .subtract, left.expression, right.expression), over: left.height, right.height, at: at)
             }
         }
 
-        mutating func term() throws -> IndexExpression {
+        mutating func term() throws -> Tree {
             var left = try unary()
             while true {
                 skipSpace()
                 guard let c = peek(), c == "*" || c == "/" else { return left }
+                let at = position
                 position += 1
                 let right = try unary()
-                left = .binary(c == "*" ? .multiply : .divide, left, right)
+                left = try tree(.binary(c == "*" ? .multiply : .divide, left.expression, right.expression), over: left.height, right.height, at: at)
             }
         }
 
-        mutating func unary() throws -> IndexExpression {
+        mutating func unary() throws -> Tree {
             try nest(); defer { depth -= 1 }
             skipSpace()
             if peek() == "-" {
+                let at = position
                 position += 1
-                return .negate(try unary())
+                let operand = try unary()
+                return try tree(.negate(operand.expression), over: operand.height, at: at)
             }
             if peek() == "+" {
                 position += 1
@@ -174,17 +225,19 @@ public indirect enum IndexExpression: Sendable, Equatable, Hashable, CustomStrin
             return try power()
         }
 
-        mutating func power() throws -> IndexExpression {
+        mutating func power() throws -> Tree {
             let base = try primary()
             skipSpace()
             if peek() == "^" {
+                let at = position
                 position += 1
-                return .binary(.power, base, try unary())
+                let exponent = try unary()
+                return try tree(.binary(.power, base.expression, exponent.expression), over: base.height, exponent.height, at: at)
             }
             return base
         }
 
-        mutating func primary() throws -> IndexExpression {
+        mutating func primary() throws -> Tree {
             skipSpace()
             guard let c = peek() else { throw error("unexpected end of the expression; expected a number, a name or \"(\"") }
             if c == "(" {
@@ -195,7 +248,7 @@ public indirect enum IndexExpression: Sendable, Equatable, Hashable, CustomStrin
                 position += 1
                 return inner
             }
-            if Parser.isDigit(c) || c == "." { return .number(try number()) }
+            if Parser.isDigit(c) || c == "." { return (.number(try number()), 1) }
             if Parser.isNameStart(c) {
                 let start = position
                 let n = name()
@@ -206,7 +259,7 @@ public indirect enum IndexExpression: Sendable, Equatable, Hashable, CustomStrin
                         throw error("unknown function \"\(n)\"; functions: \(known)", at: start)
                     }
                     position += 1
-                    var args: [IndexExpression] = []
+                    var args: [Tree] = []
                     skipSpace()
                     if peek() != ")" {
                         while true {
@@ -222,9 +275,12 @@ public indirect enum IndexExpression: Sendable, Equatable, Hashable, CustomStrin
                         let want = f.arity.lowerBound == f.arity.upperBound ? "\(f.arity.lowerBound)" : "at least \(f.arity.lowerBound)"
                         throw error("\(n) takes \(want) argument\(f.arity.upperBound == 1 ? "" : "s"), got \(args.count)", at: start)
                     }
-                    return .call(f, args)
+                    if f == .clamp, let lo = args[1].expression.constantValue, let hi = args[2].expression.constantValue, lo > hi {
+                        throw error("clamp(x, lo, hi) needs lo ≤ hi, got lo \(IndexExpression.number(lo)) > hi \(IndexExpression.number(hi))", at: start)
+                    }
+                    return try tree(.call(f, args.map(\.expression)), over: args.map(\.height).max() ?? 0, at: start)
                 }
-                return .name(n)
+                return (.name(n), 1)
             }
             throw error("unexpected \"\(Character(c))\"; expected a number, a name or \"(\"")
         }

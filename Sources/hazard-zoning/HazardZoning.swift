@@ -28,6 +28,13 @@ struct HazardZoning: ParsableCommand {
     )
 }
 
+/// `--wait SECONDS`: a number of seconds from 0 to a year (NaN, infinities and negative values are refused).
+func checkWait(_ wait: Double) throws {
+    guard wait >= 0 && wait <= 31_536_000 else {
+        throw ValidationError("--wait is a number of seconds from 0 to 31536000 (a year), got \(wait)")
+    }
+}
+
 struct JobOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Folder of layer definitions (default: <project>/layers, the project being the parent of the job's folder).", valueName: "dir"))
     var layers: String?
@@ -47,7 +54,7 @@ struct RunFlags: ParsableArguments {
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if wait < 0 { throw ValidationError("--wait must not be negative") }
+        try checkWait(wait)
         if cacheMb < 8 { throw ValidationError("--cache-mb must be at least 8") }
         if maxMemory < 64 || maxMemory > 1 << 30 { throw ValidationError("--max-memory must be between 64 and 1073741824 MiB") }
     }
@@ -342,6 +349,8 @@ struct Render: ParsableCommand {
     @OptionGroup var common: JobOptions
     @Option(help: ArgumentHelp("Output folder, as for run.", valueName: "dir")) var output: String?
     @Option(help: ArgumentHelp("Wait up to this many seconds for a running job of the same outputs.", valueName: "seconds")) var wait: Double = 0
+
+    func validate() throws { try checkWait(wait) }
 
     func run() throws {
         prepareProcess()

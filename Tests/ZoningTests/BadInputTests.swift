@@ -42,6 +42,17 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: plan.outputDirectory).filter { $0.hasPrefix(".staging") }.isEmpty)
     }
 
+    /// Issue 21: `--wait nan` was accepted (and `Int(wait)` in the lock's message traps on it).
+    @Test func waitIsAFiniteNumberOfSecondsUpToAYear() throws {
+        let fx = try Fixture()
+        for arguments in [["run", fx.jobPath, "--wait", "nan"], ["run", fx.jobPath, "--wait", "inf"], ["run", fx.jobPath, "--wait=-1"],
+                          ["run", fx.jobPath, "--wait", "1e300"], ["render", fx.jobPath, "--wait", "nan"]] {
+            let (status, _, err) = try runProcess(Self.executable, arguments)
+            #expect(status == 64 && err.contains("--wait is a number of seconds from 0 to 31536000 (a year), got "), "\(arguments): \(status) \(err)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: fx.project.path("out")))
+    }
+
     @Test func aTextFileNamedTif() throws {
         try expectFailure(status: .dataError, containing: ["flood.tif", "not recognized as a supported file format"]) { fx in
             try "not a raster".write(toFile: fx.project.path("layers/flood.tif"), atomically: true, encoding: .utf8)

@@ -1,5 +1,6 @@
 import Foundation
 import GDALKit
+import RasterKernel
 import Testing
 @testable import Zoning
 
@@ -55,20 +56,48 @@ import Testing
             lines[i] = rng.below(2) == 0 ? "  " + lines[i] : String(lines[i].drop(while: { $0 == " " }))
         case 7: // truncated
             return String(text.prefix(rng.below(text.count)))
-        case 8: // an alias bomb
-            var bomb = "x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        case 8: // an alias bomb, in lists or in mapping keys
             let levels = 3 + rng.below(5)
+            if rng.below(2) == 0 { return keyAliasBomb(levels: levels) + text }
+            var bomb = "x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
             for l in 1...levels { bomb += "x\(l): &a\(l) [" + Array(repeating: "*a\(l - 1)", count: 9).joined(separator: ", ") + "]\n" }
             return bomb + text.replacingOccurrences(of: "title:", with: "title: *a\(levels)\nunused:")
         case 9: // a huge scalar
             let huge = String(repeating: rng.pick(["x", "界", "9"]), count: 70_000 + rng.below(1_000_000))
             if let colon = lines[i].firstIndex(of: ":") { lines[i] = String(lines[i][...colon]) + " " + huge } else { lines[i] += huge }
-        case 10: // control characters and stray syntax
-            lines[i] += rng.pick(["\t", "\u{0}", " #", " [", " {", " &", " *", " |", " >", " - x", "\u{1b}[31m"])
+        case 10: // control characters and stray syntax, or a control character in a key
+            if rng.below(2) == 0, let keyed = withControlCharacterInKey(lines[i], rng.pick(controlEscapes)) {
+                lines[i] = keyed
+            } else {
+                lines[i] += rng.pick(["\t", "\u{0}", " #", " [", " {", " &", " *", " |", " >", " - x", "\u{1b}[31m"])
+            }
         default: // a second mutation of a different kind
             return mutate(mutate(text, &rng), &rng)
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Anchored mappings whose keys are aliases of the level below (`? [i, *a] : i`), nine a level,
+    /// and one more mapping keyed by the top level: Yams hashes such keys with aliases expanded.
+    static func keyAliasBomb(levels: Int) -> String {
+        var bomb = "k0: &a0 {lol: lol}\n"
+        for l in 1...levels {
+            bomb += "k\(l): &a\(l) {" + (0..<9).map { "? [\($0), *a\(l - 1)] : \($0)" }.joined(separator: ", ") + "}\n"
+        }
+        return bomb + "keyed: {? *a\(levels) : 1}\n"
+    }
+
+    /// YAML escapes of control characters (and line separators) a double-quoted key may hold.
+    static let controlEscapes = ["\\t", "\\n", "\\r", "\\e", "\\x01", "\\x7f", "\\0", "\\N", "\\L", "\\P", "\\b"]
+
+    /// The line with its key double-quoted and `escape` inserted in the middle of it; nil when
+    /// the line has no plain key.
+    static func withControlCharacterInKey(_ line: String, _ escape: String) -> String? {
+        guard let r = line.range(of: #"^(\s*(- )?)([A-Za-z0-9_.-]+):"#, options: .regularExpression) else { return nil }
+        let indent = line[r].prefix { $0 == " " || $0 == "-" }
+        let key = line[r].dropFirst(indent.count).dropLast()
+        let middle = key.index(key.startIndex, offsetBy: key.count / 2)
+        return indent + "\"" + key[..<middle] + escape + key[middle...] + "\":" + line[r.upperBound...]
     }
 
     /// Runs `body` on its own thread; nil if it did not finish within `seconds` (a hang).
@@ -227,14 +256,113 @@ func runProcessWithTimeout(_ program: String, _ arguments: [String], seconds: Do
         var bomb = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
         for l in 1...6 { bomb += "a\(l): &a\(l) [" + Array(repeating: "*a\(l - 1)", count: 9).joined(separator: ", ") + "]\n" }
         let d = try problems(fx) { bomb + $0 }
-        // a0…a4 hold 74 732 nodes with their aliases expanded; a5's list (6:5, anchor included) passes 100 000.
-        #expect(d.count == 1 && d[0].line == 6 && d[0].column == 5 && d[0].message.contains("expand to more than 100000"), "\(d)")
+        // a0…a4 hold 74 732 nodes with their aliases expanded; a5's first alias (6:10) passes 100 000.
+        #expect(d.count == 1 && d[0].line == 6 && d[0].column == 10 && d[0].message.contains("expand to more than 100000"), "\(d)")
         let fx2 = try Fixture()
         var chain = "b0: &b0 [x]\n"
         for l in 1...10 { chain += "b\(l): &b\(l) [*b\(l - 1)]\n" }
         let d2 = try problems(fx2) { chain + $0 }
         #expect(d2.count == 1 && d2[0].message.contains("nest more than 8"), "\(d2)")
         #expect(d2[0].line == 10, "\(d2)")   // b9's list: nine aliases deep (b8 … b0)
+    }
+
+    /// Issue 21: aliases as mapping keys (`? *a8`) took ten times longer per level inside Yams
+    /// (hashing the keys, aliases expanded) before any limit applied; now bounded while parsing.
+    @Test func aliasBombsAsMappingKeysAreRefusedWhileParsing() throws {
+        let fx = try Fixture()
+        let jobPath = fx.jobPath
+        try (FuzzTests.keyAliasBomb(levels: 8) + String(contentsOfFile: jobPath, encoding: .utf8))
+            .write(toFile: jobPath, atomically: true, encoding: .utf8)
+        let started = Date()
+        let lines = FuzzTests.withDeadline(20) { () -> [String] in
+            do { _ = try JobLoader().load(jobPath); return [] } catch let e as DiagnosticsError {
+                return e.diagnostics.map(\.description)
+            } catch { return ["\(error)"] }
+        }
+        #expect(Date().timeIntervalSince(started) < 5, "validate took \(Date().timeIntervalSince(started)) s")
+        // k0…k4 and their keys are 47 964 nodes, k4 alone 42 643: k5's second key alias (? [1, *a4], at 6:32) passes 100 000.
+        #expect(lines == ["\(jobPath):6:32: error: YAML aliases expand to more than 100000 nodes"], "\(lines ?? ["hangs"])")
+    }
+
+    /// Every key of every shipped job, double-quoted with a control character in it: refused as
+    /// an unknown key, positioned, on one line (the character echoed as a space).
+    @Test func controlCharactersInEveryKeyAreRefusedOnOneLine() throws {
+        let project = try Project()
+        let layers = FuzzTests.repository.appendingPathComponent("layers").path
+        let jobs = try FileManager.default.contentsOfDirectory(atPath: FuzzTests.repository.appendingPathComponent("jobs").path)
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+        var tried = 0
+        for job in jobs {
+            let lines = try String(contentsOf: FuzzTests.repository.appendingPathComponent("jobs/\(job)"), encoding: .utf8)
+                .components(separatedBy: "\n")
+            for i in lines.indices {
+                let escape = FuzzTests.controlEscapes[tried % FuzzTests.controlEscapes.count]
+                guard let keyed = FuzzTests.withControlCharacterInKey(lines[i], escape) else { continue }
+                var mutant = lines
+                mutant[i] = keyed
+                let path = try project.write("jobs/key-\(tried).yaml", mutant.joined(separator: "\n"))
+                tried += 1
+                do {
+                    _ = try JobLoader(layersDirectory: layers).load(path)
+                    Issue.record("\(job):\(i + 1): a key with \(escape) was accepted")
+                } catch let e as DiagnosticsError {
+                    #expect(e.exitStatus == .dataError, "\(job):\(i + 1)")
+                    for d in e.diagnostics.map(\.description) {
+                        #expect(FuzzTests.isPositioned(d) && d.hasPrefix(path), "\(job):\(i + 1) \(escape): \(d)")
+                        #expect(!d.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}" },
+                                "\(job):\(i + 1) \(escape): \(d.debugDescription)")
+                    }
+                }
+            }
+        }
+        #expect(tried > 300, "\(tried) keys")
+    }
+
+    /// Found by the key mutants: an `ahp:` without `matrix` (or `order`) and an `entropy:` mapping
+    /// without `members` crashed validate (a force-unwrap after the missing key was reported).
+    @Test func combinationsMissingARequiredKeyAreReported() throws {
+        let weights = "weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }"
+        for (form, key) in [("ahp: { order: [flood, fire, seismic] }", "matrix"), ("ahp: { matrix: [[1]] }", "order"),
+                            ("entropy: { prior: { flood: 1 } }", "members")] {
+            let fx = try Fixture()
+            let d = try problems(fx) { $0.replacingOccurrences(of: weights, with: form) }
+            #expect(d.count == 1 && d[0].line == 25 && d[0].message.contains("combine.\(form.prefix { $0 != ":" }): missing required key \"\(key)\""), "\(d)")
+        }
+    }
+
+    /// Issue 21: a class name with a line break split the cron summary line. Control characters
+    /// and line breaks are refused in titles and class names, at the value, naming the character.
+    @Test func controlCharactersInClassNamesAndTitlesAreRefused() throws {
+        let fx = try Fixture()
+        let d = try problems(fx) {
+            $0.replacingOccurrences(of: "title: 测试", with: "title: \"测试\\n第二行\"")
+                .replacingOccurrences(of: "scheme: four-colour",
+                                      with: "scheme: [{ name: \"低\\a\", colour: \"#00ff00\" }, { name: 高, english: \"high\\Lx\", colour: \"#ff0000\" }]")
+                .replacingOccurrences(of: "breaks: [0.25, 0.5, 0.75]", with: "breaks: [0.5]") + "\nmaps:\n  subtitle: \"a\\tb\"\n"
+        }
+        let found = d.map { "\($0.line):\($0.column) \($0.message)" }
+        #expect(found.contains("3:8 title: must be one line without control characters; character 3 is U+000A"), "\(found)")
+        #expect(found.contains { $0.hasSuffix("classify.scheme[0].name: must be one line without control characters; character 2 is U+0007") }, "\(found)")
+        #expect(found.contains { $0.hasSuffix("classify.scheme[1].english: must be one line without control characters; character 5 is U+2028") }, "\(found)")
+        #expect(found.contains { $0.hasSuffix("maps.subtitle: must be one line without control characters; character 2 is U+0009") }, "\(found)")
+        #expect(found.count == 4, "\(found)")
+    }
+
+    /// Issue 21: `concentration: 1e-300` gave every Dirichlet draw the baseline's weights (all of
+    /// a draw's Gamma variates underflow); concentrations outside 0.1…10⁶ are refused with the range.
+    @Test func concentrationsWhereSamplingDegeneratesAreRefused() throws {
+        for (value, refused) in [("1e-300", true), ("0.05", true), ("0.1", false), ("1e6", false), ("2e6", true)] {
+            let fx = try Fixture()
+            let d = try problems(fx) { $0 + "\nsensitivity: { perturb: 0.2, samples: 10, concentration: \(value) }\n" }
+            if refused {
+                #expect(d.count == 1 && d[0].message.hasPrefix("sensitivity.concentration: concentration is 0.1 to 1000000, got "), "\(value): \(d)")
+            } else {
+                #expect(d.isEmpty, "\(value): \(d)")
+            }
+        }
+        let baseline = [0.45, 0.25, 0.30]
+        #expect(WeightScenarios.dirichlet(baseline, concentration: 1e-300, samples: 100, seed: 1).allSatisfy { $0.weights == baseline })
+        #expect(WeightScenarios.dirichlet(baseline, concentration: 0.1, samples: 1000, seed: 1).allSatisfy { $0.weights != baseline })
     }
 
     @Test func hugeValuesAndFilesAreRefused() throws {

@@ -21,6 +21,74 @@ import Testing
         #expect(big.height < 4096)
     }
 
+    /// Issue 21: the census job with `sensitivity.samples: 10000` (the documented maximum; 10 007
+    /// weight sets) and natural breaks held every weight set's 10 001-bin histogram in each unit
+    /// in flight and again in total, every unit's township tallies and every weight set's
+    /// kernels: more than 2.5 GB against 256 MiB. On its 30 m grid the plan now holds the weight
+    /// scenarios within the budget: workers, units in flight and a batch of weight sets a pass.
+    @Test func tenThousandWeightScenariosFitTheBudget() throws {
+        let grid = GridGeometry(width: 6964, height: 5563, originX: 0, originY: 0, pixelWidth: 30, pixelHeight: 30)
+        let budget = 256 << 20
+        let natural = SensitivityMemory(weightSets: 10_007, towns: 7, classes: 5, bins: Histogram().binCount)
+        for threads in [1, 2, 4, 16] {
+            let memory = MemoryPlan.make(grid: grid, layers: 9, blockSize: 512, threads: threads, budget: budget, cacheBytes: 32 << 20,
+                                         writerBytesPerPixel: 7, sensitivity: natural)
+            let batch = natural.statisticsBatch(memory, budget: budget)
+            let held = memory.estimate + (batch - natural.minimumBatch) * natural.bytesPerBatchedSet(memory)
+            print("census 30 m, 10 007 weight sets, \(threads) threads: \(memory), batch \(batch), held \(held >> 20) MiB")
+            #expect(held <= budget && batch >= SensitivityMemory.minimumBatch && memory.height == 512, "\(threads): \(memory), batch \(batch)")
+            // Without the weight scenarios the same units: the job's sums keep their order.
+            let bare = MemoryPlan.make(grid: grid, layers: 9, blockSize: 512, threads: threads, budget: budget, cacheBytes: 32 << 20, writerBytesPerPixel: 7)
+            #expect(bare.width == memory.width && bare.height == memory.height)
+            // What the histograms alone took before: every weight set in every unit in flight and in total.
+            #expect(10_007 * Histogram().binCount * 8 * (memory.inFlight + 1) > 2 << 30)
+        }
+        // The shipped census job (six one-at-a-time scenarios) keeps the workers it had.
+        let shipped = SensitivityMemory(weightSets: 7, towns: 7, classes: 5, bins: Histogram().binCount)
+        for threads in [2, 4] {
+            let before = MemoryPlan.make(grid: grid, layers: 9, blockSize: 512, threads: threads, budget: budget, cacheBytes: 32 << 20, writerBytesPerPixel: 7)
+            let now = MemoryPlan.make(grid: grid, layers: 9, blockSize: 512, threads: threads, budget: budget, cacheBytes: 32 << 20,
+                                      writerBytesPerPixel: 7, sensitivity: shipped)
+            #expect(now.workers == before.workers && now.inFlight == before.inFlight && now.estimate <= budget, "\(before) \(now)")
+        }
+        // Fixed breaks gather no histograms: every weight set in the main pass.
+        let fixed = SensitivityMemory(weightSets: 10_007, towns: 7, classes: 5, bins: 0)
+        let memory = MemoryPlan.make(grid: grid, layers: 9, blockSize: 512, threads: 4, budget: budget, cacheBytes: 32 << 20,
+                                     writerBytesPerPixel: 7, sensitivity: fixed)
+        #expect(fixed.statisticsBatch(memory, budget: budget) == 10_007 && memory.estimate <= budget, "\(memory)")
+    }
+
+    /// Weight scenarios whose tallies alone exceed the budget (10 007 weight sets over 3 000
+    /// townships: 1.6 GB) are refused before the main pass, naming sensitivity.samples and the
+    /// budget; the same over two townships runs at a budget below the fixed allowance (one worker).
+    @Test func weightScenariosBeyondTheBudgetAreRefused() throws {
+        let fx = try Fixture()
+        let squares = (0..<3000).map { i -> String in
+            let (x, y) = (Fixture.xmin + Double(i % 60) * 150, Fixture.ymin + Double(i / 60) * 140)
+            let ring = [(x, y), (x + 150, y), (x + 150, y + 140), (x, y + 140), (x, y)].map { "[\($0.0),\($0.1)]" }.joined(separator: ",")
+            return "{\"type\":\"Feature\",\"properties\":{\"name\":\"t\(i)\"},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[\(ring)]]}}"
+        }
+        try fx.project.vector("layers/towns.gpkg", layer: "towns", crs: "EPSG:4545",
+                              geojson: "{\"type\":\"FeatureCollection\",\"features\":[\(squares.joined(separator: ","))]}")
+        try fx.project.write("layers/towns.yaml", "source: towns.gpkg\nlayer: towns\n")
+        let job = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+            .replacingOccurrences(of: "products: [risk-index, risk-class]", with: "products: [risk-index, risk-class, sensitivity]")
+        try fx.project.write("jobs/fixture.yaml", job + "\nzoning:\n  townships: { layer: towns, name: name }\nsensitivity: { perturb: 0.2, samples: 10000 }\n")
+        let plan = try fx.plan()
+        #expect(plan.sensitivity == SensitivityMemory(weightSets: 10_007, towns: 3000, classes: 4, bins: 0))
+        let error = try #require(throws: RunError.self) { try Runner(plan: plan, options: RunOptions(threads: 2)).run() }
+        #expect(error.status == .dataError && error.message.hasPrefix("\(fx.jobPath): sensitivity.samples: 10000 draws make 10007 weight sets, whose tallies over 3000 townships")
+                && error.message.contains("memory budget of 256 MiB (--max-memory)"), "\(error.message)")
+        #expect(!FileManager.default.fileExists(atPath: fx.project.path("out/fixture/latest")))
+        // Six weight sets fit a budget below the fixed allowance: it runs, with one worker, as without them.
+        try fx.project.write("jobs/fixture.yaml", job + "\nsensitivity: { perturb: 0.2 }\n")
+        var tight = RunOptions(threads: 2)
+        tight.maxMemory = 64 << 20
+        let runner = Runner(plan: try fx.plan(), options: tight)
+        #expect(runner.memoryPlan.workers == 1)
+        _ = try runner.run()
+    }
+
     @Test func stripsGiveTheSamePixelsAsWholeBlocks() throws {
         let fx = try Fixture(blockSize: 128, errorThreshold: 0)
         let plan = try fx.plan()

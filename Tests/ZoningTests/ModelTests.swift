@@ -257,6 +257,46 @@ import Testing
         #expect(found.contains { $0.hasPrefix("11:3 ") && $0.contains("has the name of a layer") })
     }
 
+    /// Issue 21: 15 000 chained indices passed validate and overflowed the stack (validate, or the
+    /// model compiler in run). Chains deeper than `ModelNode.maxDepth` are refused where the index
+    /// passing the limit is written; at the limit a ladder of indices (two a level, each using both
+    /// of the level below: 2⁶⁴ paths) under an entropy combination runs.
+    @Test func chainsOfIndicesDeeperThanTheLimitAreRefusedAtValidate() throws {
+        let fx = try Fixture()
+        let chain = (1..<15_000).map { "  i\($0): { weighted-sum: { i\($0 - 1): 1 } }" }.joined(separator: "\n")
+        let deep = try fx.project.write("jobs/deep.yaml", job(indices: "  i0: { weighted-sum: { flood: 0.5, fire: 0.5 } }\n" + chain,
+                                                              combine: "  weighted-sum: { i14999: 1 }"))
+        let (status, _, _, err) = try runProcessWithTimeout(BadInputTests.executable, ["validate", deep], seconds: 60)
+        #expect(status == 65 && err == "\(deep):72:3: error: indices.i64: indices nest 65 levels deep (i64 → i63 → i62 → … → i1 → i0); at most 64 levels: combine fewer indices in a row\n",
+                "\(status) \(err)")
+        let ladder = (1..<64).map { "  x\($0): { weighted-sum: { x\($0 - 1): 0.5, y\($0 - 1): 0.5 } }\n  y\($0): { weighted-sum: { y\($0 - 1): 0.5, x\($0 - 1): 0.5 } }" }
+        let limit = try fx.project.write("jobs/limit.yaml", job(indices: "  x0: { maximum: [flood, fire] }\n  y0: { product: [flood, fire] }\n" + ladder.joined(separator: "\n"),
+                                                                combine: "  entropy: [x63, y63]")
+            .replacingOccurrences(of: "resolution: 30,", with: "resolution: 300,"))   // 128 steps a pixel: a debug build's kernel is slow
+        let (ran, reason, _, runErr) = try runProcessWithTimeout(BadInputTests.executable, ["run", limit, "--threads", "2"], seconds: 60)
+        #expect(reason == .exit && ran == 0, "\(ran) \(runErr)")
+    }
+
+    /// Issue 21: an expression's tree is as high as its longest chain (`a + a + … + a`), and walks
+    /// over it recurse; past 200 levels it is refused at the operator that passes the limit.
+    /// `clamp(x, lo, hi)` with constant bounds needs lo ≤ hi.
+    @Test func expressionsTooDeepOrClampingBackwardsAreRefused() throws {
+        let long = try diagnostics(job(indices: "  h: { maximum: [flood, fire] }",
+                                       combine: "  expression: \"" + Array(repeating: "h", count: 5_000).joined(separator: " + ") + "\""))
+        // The 200th "+" (4 characters a term) makes the tree 201 high.
+        #expect(long.count == 1 && long[0].hasPrefix("10:\(16 + 200 * 4 - 2) ") && long[0].contains("nests deeper than 200 levels"), "\(long.map { $0.prefix(200) })")
+        let clamp = try diagnostics(job(indices: "  h: { maximum: [flood, fire] }", combine: "  expression: \"h * clamp(fire, 1, 0)\""))
+        #expect(clamp.count == 1 && clamp[0].hasPrefix("10:20 ") && clamp[0].contains("clamp(x, lo, hi) needs lo ≤ hi, got lo 1 > hi 0"), "\(clamp)")
+        let folded = try diagnostics(job(indices: "  h: { maximum: [flood, fire] }", combine: "  expression: \"clamp(h, 0.5 + 0.25, 1 / 2)\""))
+        #expect(folded.count == 1 && folded[0].hasPrefix("10:16 ") && folded[0].contains("got lo 0.75 > hi 0.5"), "\(folded)")
+        // Bounds that read a layer are the data's business; equal bounds are allowed.
+        let fine = try Fixture()
+        for expression in ["clamp(h, fire, 0)", "clamp(h, 0.5, 0.5) + 0 * fire"] {
+            let path = try fine.project.write("jobs/fine.yaml", job(indices: "  h: { maximum: [flood, fire] }", combine: "  expression: \"\(expression)\""))
+            _ = try JobLoader().load(path)
+        }
+    }
+
     @Test func expressionErrorsPointAtTheCharacterInTheJobFile() throws {
         let syntax = try diagnostics(job(indices: "  h: { maximum: [flood, fire] }", combine: "  expression: \"h * (1 - fire\""))
         #expect(syntax.count == 1 && syntax[0].hasPrefix("10:29 ") && syntax[0].contains("expected \")\""), "\(syntax)")

@@ -152,4 +152,48 @@ import Testing
         let next = try Runner(plan: plan, options: RunOptions(threads: 2, runID: "run-2")).run()
         #expect(publisher.latestRun == next.runDirectory)
     }
+
+    /// Issue 21: a compressed source rewritten in place while the main pass reads it made the
+    /// read fail ("ZIPDecode error", exit 65); that the input changed is what happened (75).
+    @Test func aSourceRewrittenWhileReadIsAnInputChange() throws {
+        let fx = try Fixture(blockSize: 32)
+        let flood = fx.project.path("layers/flood.tif")
+        // DEFLATE in 16-pixel tiles: each unit of the main pass decodes tiles of its own.
+        _ = try shell("/usr/bin/gdal_translate", ["-q", "-co", "COMPRESS=DEFLATE", "-co", "TILED=YES", "-co", "BLOCKXSIZE=16",
+                                                  "-co", "BLOCKYSIZE=16", flood, flood + ".z.tif"])
+        try FileManager.default.removeItem(atPath: flood)
+        try FileManager.default.moveItem(atPath: flood + ".z.tif", toPath: flood)
+        let plan = try fx.plan()
+        var options = RunOptions(threads: 2, runID: "run-rewritten")
+        options.progress = { progress in
+            // After the first unit: the tiles' bytes overwritten in place, the file's size kept.
+            guard progress.stage == "compute", progress.done == 1, let handle = FileHandle(forWritingAtPath: flood) else { return }
+            let size = Int(handle.seekToEndOfFile())
+            handle.seek(toFileOffset: 8192)
+            handle.write(Data(repeating: 0xA5, count: size - 8192))
+            handle.closeFile()
+        }
+        let error = #expect(throws: RunError.self) { try Runner(plan: plan, options: options).run() }
+        #expect(error?.status == .tempFail && error?.message == "\(flood): input changed during the run (it was rewritten); nothing was published, run again",
+                "\(String(describing: error))")
+        #expect(Publisher(outputDirectory: plan.outputDirectory).latestRun == nil)
+    }
+
+    /// Issue 21: a source far finer than the grid (31 000 × 24 500 px under a 9 × 7 px grid) is
+    /// warped from a window of ~3 GB; under an address limit GDAL's refusal named its own source
+    /// file ("./alg/gdalwarpoperation.cpp, 1847: cannot allocate …"). It is said in words.
+    @Test func gdalRunningOutOfMemoryIsSaidInWords() throws {
+        let fx = try Fixture(resolution: 1000)
+        let flood = fx.project.path("layers/flood.tif")
+        try FileManager.default.removeItem(atPath: flood)
+        // Sparse: no tile is written, so the file is small and reads as zeros.
+        _ = try shell("/usr/bin/gdal_create", ["-q", "-of", "GTiff", "-outsize", "31000", "24500", "-ot", "Float32", "-a_srs", "EPSG:4545",
+                                               "-a_ullr", "\(Fixture.xmin)", "\(Fixture.ymax)", "\(Fixture.xmax)", "\(Fixture.ymin)",
+                                               "-co", "SPARSE_OK=TRUE", "-co", "TILED=YES", flood])
+        let (status, _, _, err) = try runProcessWithTimeout(
+            "/bin/sh", ["-c", "ulimit -v 1000000 && exec \"$0\" run \"$1\" --threads 1", BadInputTests.executable, fx.jobPath], seconds: 60)
+        #expect(status == 74 && err.hasPrefix("error: \(flood) (layer flood-depth): reading block (0, 0) ")
+                && err.contains(": GDAL ran out of memory reading it (a source much finer than the grid is read over each block's extent at its own resolution); use a smaller grid.block-size")
+                && !err.contains(".cpp") && err.split(separator: "\n").count == 1, "\(status) \(err)")
+    }
 }

@@ -202,6 +202,28 @@ import Testing
         #expect(a != b && a == WeightScenarios.dirichlet([0.45, 0.25, 0.30], concentration: 50, samples: 3, seed: 42))
     }
 
+    /// Issue 21: `samples: 10000` (the documented maximum) with data-driven breaks held every
+    /// weight set's index histogram (80 KB) in each unit in flight and again in total, 1.6 GB
+    /// and more whatever the grid, against a 256 MiB budget: under an address limit the run
+    /// aborted. A batch of weight sets a pass now fits the budget (`SensitivityMemory`); a run
+    /// limited to 1 GiB of address space (ulimit -v, in a child process) publishes every scenario.
+    @Test func tenThousandSamplesRunUnderAnAddressLimit() throws {
+        let fx = try fixture(sensitivity: "{ perturb: 0.2, samples: 10000, seed: 5 }", method: "equal-interval")
+        // 10 × 8 pixels across both townships: what is measured is the memory of 10 007 weight
+        // sets, not of their pixels (each a kernel run, slow in a debug build).
+        let job = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+            .replacingOccurrences(of: #"extent: \[[^\]]*\]"#, with: "extent: [499300, 4403000, 499600, 4403240]", options: .regularExpression)
+        try fx.project.write("jobs/fixture.yaml", job)
+        let (status, reason, _, err) = try runProcessWithTimeout(
+            "/bin/sh", ["-c", "ulimit -v 1048576 && exec \"$0\" run \"$1\" --threads 2", BadInputTests.executable, fx.jobPath], seconds: 120)
+        #expect(reason == .exit && status == 0, "\(status) \(err)")
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fx.project.path("out/fixture/latest/manifest.json"))))
+        let scenarios = ((manifest as? [String: Any])?["sensitivity"] as? [String: Any])?["scenarios"] as? [[String: Any]]
+        #expect(scenarios?.count == 10_006 && scenarios?.last?["kind"] as? String == "dirichlet")
+        let table = try String(contentsOfFile: fx.project.path("out/fixture/latest/sensitivity.csv"), encoding: .utf8)
+        #expect(table.split(separator: "\n").first?.hasSuffix(",level_scenario_10006") == true)
+    }
+
     @Test func dirichletDrawsAreCentredOnTheBaseline() {
         let draws = WeightScenarios.dirichlet([0.5, 0.3, 0.2], concentration: 100, samples: 4000, seed: 9)
         for j in 0..<3 {

@@ -449,6 +449,26 @@ import Testing
         #expect(error2.diagnostics.contains { $0.message.contains("{code} needs the job's admin-code") })
     }
 
+    /// Issue 21: a naming template whose names pass the file system's 255 bytes (a file name)
+    /// passed validate and failed after computing; refused at the template, the longest name it
+    /// may make (251 characters before ".shp") still exported.
+    @Test func namingTemplatesMakingTooLongFileNamesAreRefusedAtValidate() throws {
+        let top = "admin-code: \"150625\"\nhazard-code: ZH\n"
+        func naming(_ filler: Int) -> String { "  export: [shapefile]\n  naming: \"{hazard}_{product}_{code}_{seq}_\(String(repeating: "x", count: filler))\"\n" }
+        let (fx, long) = try Self.fixture(top: top, outputs: naming(282), products: "  products: [risk-class, risk-zones]\n")
+        let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(long) }
+        let lines = try String(contentsOfFile: long, encoding: .utf8).components(separatedBy: "\n")
+        let line = try #require(lines.firstIndex { $0.hasPrefix("  naming:") }) + 1
+        #expect(error.diagnostics.map { "\($0.line):\($0.column) \($0.message)" }
+                == ["\(line):11 outputs.naming: the template makes names of 300 characters (\"ZH_FXQH_150625_01_\(String(repeating: "x", count: 22))…\"); file names have at most 255 bytes, so a name before \".shp\" at most 251"])
+        let (fx2, longest) = try Self.fixture(top: top, outputs: naming(233), products: "  products: [risk-class, risk-zones]\n")
+        let result = try Runner(plan: try Planner().resolve(try JobLoader().load(longest)), options: RunOptions(threads: 2)).run()
+        let name = "ZH_FXQH_150625_01_" + String(repeating: "x", count: 233)
+        #expect(result.manifest.exports?.map(\.name) == [name] && name.count == 251)
+        #expect(FileManager.default.fileExists(atPath: "\(result.runDirectory)/\(name).dbf"))
+        withExtendedLifetime((fx, fx2)) {}
+    }
+
     @Test func aVectorTotalAndAMissingCodeFieldAreOneClearErrorNamingTheFile() throws {
         let (fx, job) = try Self.fixture(zoning: "  totals:\n    bad: { layer: study-area, as: count }\n")
         let error = try #require(throws: RunError.self) { try Planner().resolve(try JobLoader().load(job)) }

@@ -98,11 +98,12 @@ extension JobLoader {
             var levels: [(name: String, english: String, rgb: (UInt8, UInt8, UInt8))] = []
             for item in items {
                 guard let o = item.object(allowed: ["name", "english", "colour", "color"], required: ["name"]) else { continue }
-                let name = o["name"]?.string()
+                let name = o["name"]?.line()
                 let colourNode = o["colour"] ?? o["color"]
                 if colourNode == nil { item.error("missing required key \"colour\"") }
                 let rgb = colourNode.flatMap(parseColour)
-                if let name, let rgb { levels.append((name, o["english"]?.string() ?? "", rgb)) }
+                let english = o["english"]?.line()
+                if let name, let rgb, o["english"] == nil || english != nil { levels.append((name, english ?? "", rgb)) }
             }
             if let first = levels.first, Set(levels.map(\.name)).count != levels.count {
                 node.error("level names must be unique (\"\(first.name)\"…)")

@@ -54,16 +54,25 @@ public struct RunError: Error, Sendable, CustomStringConvertible {
     public var description: String { oneLine(message) }
 }
 
-/// A message on one line: line breaks and other control characters (from GDAL, from a file's own
-/// text echoed back) become spaces, and a very long message is cut in the middle.
+/// A message on one line: line breaks (U+2028 and U+2029 too) and other control characters (from
+/// GDAL, from a file's own text echoed back) become spaces, and a very long message is cut in the middle.
 public func oneLine(_ text: String) -> String {
     var result = String(String.UnicodeScalarView(text.unicodeScalars.map {
-        $0.properties.generalCategory == .control ? " " : $0
+        isLineBreakOrControl($0) ? " " : $0
     }))
     if result.count > 2000 {
         result = String(result.prefix(1000)) + " … " + String(result.suffix(900))
     }
     return result
+}
+
+/// A control character (C0, DEL, C1) or a line or paragraph separator: what must not reach a
+/// one-line message or a one-line name.
+func isLineBreakOrControl(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.properties.generalCategory {
+    case .control, .lineSeparator, .paragraphSeparator: return true
+    default: return false
+    }
 }
 
 /// Collects diagnostics while a file is read.

@@ -39,7 +39,7 @@ extension JobLoader {
             }
         }
         let sources = m["sources"]?.sequence()?.compactMap { $0.string() }
-        return JobSpec.Maps(title: m["title"]?.string(), subtitle: m["subtitle"]?.string(), page: page,
+        return JobSpec.Maps(title: m["title"]?.line(), subtitle: m["subtitle"]?.line(), page: page,
                             context: context, sources: sources)
     }
 }

@@ -12,6 +12,7 @@ extension JobLoader {
         let indexEntries = top["indices"]?.entries() ?? []
         let indexNames = indexEntries.map(\.key)
         let memberNames = layerKeys + indexNames
+        let known = Set(memberNames)
         var modelOK = true
         for (name, keyNode, value) in indexEntries {
             indexNodes[name] = keyNode
@@ -26,7 +27,7 @@ extension JobLoader {
                 continue
             }
             guard let obj = value.object(allowed: JobLoader.combineForms + ["direction"]),
-                  let node = parseModelNode(name: name, obj, names: memberNames, requireAll: nil, file: file) else {
+                  let node = parseModelNode(name: name, obj, names: memberNames, known: known, requireAll: nil, file: file) else {
                 modelOK = false
                 continue
             }
@@ -39,7 +40,8 @@ extension JobLoader {
         if let c = top["combine"]?.object(allowed: JobLoader.combineForms) {
             // Without indices every layer takes part directly (the v1 rule); expressions name theirs.
             let requireAll = indexEntries.isEmpty && c["expression"] == nil ? layerKeys : nil
-            if let node = parseModelNode(name: "combine", c, names: memberNames, requireAll: requireAll, file: file) {
+            if let node = parseModelNode(name: "combine", c, names: memberNames, known: known, requireAll: requireAll,
+                                      file: file) {
                 combine = JobSpec.Combine(node: node)
             }
         }

@@ -77,7 +77,7 @@ public struct JobLoader: Sendable {
         var auxiliary: [String: LayerDefinition] = [:]
 
         let name = parseName(top)
-        let title = top["title"]?.string()
+        let title = top["title"]?.line()
         let grid = parseGrid(top, file: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
         let layers = parseLayers(top, gridCRS: grid?.crs, file: file, sink: sink, cache: &cache)
         let (indices, combine) = parseModel(top, file: file, sink: sink)

@@ -65,9 +65,11 @@ extension JobLoader {
     static let combineForms = ModelNode.Form.allCases.map(\.rawValue)
 
     /// One combination (`combine:` or an entry of `indices:`): exactly one form, plus `direction`
-    /// where `allowDirection`. `names` are the members it may name; with `requireAll`, every one of
+    /// where `allowDirection`. `names` are the members it may name (`known` the same as a set, built
+    /// once for every index of a job); with `requireAll`, every one of
     /// those must take part (a job without indices: every layer is combined).
-    func parseModelNode(name: String, _ object: YObject, names: [String], requireAll: [String]?, file: String) -> ModelNode? {
+    func parseModelNode(name: String, _ object: YObject, names: [String], known: Set<String>, requireAll: [String]?,
+                        file: String) -> ModelNode? {
         let forms = JobLoader.combineForms.filter { object[$0] != nil }
         let place = object.node
         if forms.count != 1 {
@@ -85,7 +87,7 @@ extension JobLoader {
         let form = ModelNode.Form(rawValue: forms[0])!
         let node = object[forms[0]]!
         let m = object.keys[forms[0]]!.mark
-        let parsing = ModelNodeParsing(name: name, names: names, requireAll: requireAll, file: file, negative: negative,
+        let parsing = ModelNodeParsing(name: name, names: names, known: known, requireAll: requireAll, file: file, negative: negative,
                                        position: JobSpec.Position(file: file, line: m.line, column: m.column))
         switch form {
         case .product, .maximum: return parseMemberList(node, form: form, parsing)
@@ -113,7 +115,7 @@ extension JobLoader {
         var priorNode: YNode?
         if case .mapping = node.node {
             guard let o = node.object(allowed: ["members", "prior"], required: ["members"]) else { return nil }
-            items = o["members"]!.sequence()
+            items = o["members"]?.sequence()   // missing: reported by object(required:)
             priorNode = o["prior"]
         } else {
             items = node.sequence()
@@ -162,7 +164,7 @@ extension JobLoader {
         var ok = true
         let read = expression.names
         for (n, offset) in IndexExpression.nameOffsets(in: text) where read.contains(n) && !members.contains(where: { $0.0 == n }) {
-            if !names.contains(n) || n == name {
+            if !p.known.contains(n) || n == name {
                 let hint = closest(to: n, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
                 reportInside(node, offset: offset, message: n == name
                     ? "expression: \"\(n)\" cannot refer to itself"
@@ -181,7 +183,7 @@ extension JobLoader {
     /// `ahp: { order: [a, b], matrix: [[1, 3], [1/3, 1]], max-consistency-ratio: 0.1 }`.
     private func parseAHP(_ node: YNode, _ p: ModelNodeParsing) -> ModelNode? {
         guard let obj = node.object(allowed: ["order", "matrix", "max-consistency-ratio"], required: ["order", "matrix"]),
-              let orderItems = obj["order"]!.sequence(), let rows = obj["matrix"]!.sequence() else { return nil }
+              let orderItems = obj["order"]?.sequence(), let rows = obj["matrix"]?.sequence() else { return nil }
         let order = orderItems.compactMap { item in item.string().map { ($0, item) } }
         guard order.count == orderItems.count, p.checkMembers(order, at: obj["order"]!) else { return nil }
         var matrix: [[Double]] = []
@@ -229,7 +231,7 @@ extension JobLoader {
         let membersOK = p.checkMembers(pairs, at: node)
         guard byKey.count == entries.count else { return nil }
         // The members the job knows (an unknown one is reported above).
-        let total = byKey.filter { p.names.contains($0.key) }.values.reduce(0, +)
+        let total = byKey.filter { p.known.contains($0.key) }.values.reduce(0, +)
         if abs(total - 1) > 1e-6 {
             node.error("weights must sum to 1, they sum to \(formatNumber(total))")
             return nil
@@ -270,43 +272,26 @@ extension JobLoader {
     }
 
     /// Orders indices so that every index follows its members; reports cycles at the member that
-    /// closes them, and layers or indices that nothing uses.
+    /// closes them, chains of indices deeper than `ModelNode.maxDepth`, and layers or indices that
+    /// nothing uses. Walks with explicit stacks: a job of thousands of chained indices is refused
+    /// here, positioned, rather than overflowing a stack here or in the compiler.
     /// `checkUse`: whether every layer and index must be used (false when some index failed to
     /// parse: what it would have used is unknown).
     func orderModel(indices: [ModelNode], combine: ModelNode?, layerKeys: [String], layerNodes: [String: YNode],
                     indexNodes: [String: YNode], checkUse: Bool, sink: DiagnosticSink) -> [ModelNode]? {
         let byName = Dictionary(uniqueKeysWithValues: indices.map { ($0.name, $0) })
-        var state: [String: Int] = [:]  // 1 = on the path, 2 = done
-        var ordered: [ModelNode] = []
-        var ok = true
-        func visit(_ name: String, path: [String]) {
-            guard let node = byName[name] else { return }
-            if state[name] == 2 { return }
-            if state[name] == 1 {
-                // The member that closes the cycle, in the node that names it.
-                let cycle = Array(path.drop(while: { $0 != name })) + [name]
-                let from = path.last!
-                let at = byName[from]!.memberNodes[name] ?? byName[from]!.position
-                sink.error(at.file, (at.line, at.column),
-                           "indices.\(from): cycle: \(cycle.joined(separator: " → ")); an index cannot depend on itself")
-                ok = false
-                return
-            }
-            state[name] = 1
-            for member in node.members { visit(member, path: path + [name]) }
-            state[name] = 2
-            ordered.append(node)
-        }
-        for index in indices { visit(index.name, path: []) }
-        guard ok, checkUse, let combine else { return ok ? ordered : nil }
+        guard let (ordered, heights) = ModelNode.dependencyOrder(indices, byName: byName, sink: sink),
+              ModelNode.checkDepth(ordered, heights: heights, byName: byName, indexNodes: indexNodes, sink: sink) else { return nil }
+        guard checkUse, let combine else { return ordered }
         // Everything must reach the result.
         var used = Set<String>()
-        func use(_ node: ModelNode) {
+        var pending = [combine]
+        while let node = pending.popLast() {
             for member in node.members where used.insert(member).inserted {
-                if let index = byName[member] { use(index) }
+                if let index = byName[member] { pending.append(index) }
             }
         }
-        use(combine)
+        var ok = true
         for key in layerKeys where !used.contains(key) {
             (layerNodes[key].map { $0.error("layer \"\(key)\" is not used by combine or by any index it uses") })
             ok = false
@@ -319,12 +304,79 @@ extension JobLoader {
     }
 }
 
+extension ModelNode {
+    /// Indices may use indices this many levels deep (an index of layers is level 1): the model
+    /// compiler and the walks over the model recurse once a level.
+    public static let maxDepth = 64
+
+    /// Depth-first, every index after its members (post-order, in the job's order), with an
+    /// explicit stack; each index's height (1 + its highest member index). Cycles are reported
+    /// at the member that closes them; nil when there is one.
+    static func dependencyOrder(_ indices: [ModelNode], byName: [String: ModelNode],
+                                sink: DiagnosticSink) -> (ordered: [ModelNode], heights: [String: Int])? {
+        var state: [String: Int] = [:]  // 1 = on the path, 2 = done
+        var heights: [String: Int] = [:]
+        var ordered: [ModelNode] = []
+        var ok = true
+        for root in indices where state[root.name] == nil {
+            state[root.name] = 1
+            var path: [(node: ModelNode, next: Int)] = [(root, 0)]
+            while let (node, next) = path.last {
+                guard next < node.members.count else {
+                    path.removeLast()
+                    state[node.name] = 2
+                    heights[node.name] = 1 + (node.members.compactMap { heights[$0] }.max() ?? 0)
+                    ordered.append(node)
+                    continue
+                }
+                path[path.count - 1].next += 1
+                let member = node.members[next]
+                guard let index = byName[member], state[member] != 2 else { continue }
+                if state[member] == 1 {
+                    // The member that closes the cycle, in the node that names it.
+                    let names = path.map(\.node.name)
+                    let cycle = Array(names.drop(while: { $0 != member })) + [member]
+                    let at = node.memberNodes[member] ?? node.position
+                    sink.error(at.file, (at.line, at.column),
+                               "indices.\(node.name): cycle: \(cycle.joined(separator: " → ")); an index cannot depend on itself")
+                    ok = false
+                    continue
+                }
+                state[member] = 1
+                path.append((index, 0))
+            }
+        }
+        return ok ? (ordered, heights) : nil
+    }
+
+    /// Reports the first index (in dependency order) whose chain of indices is deeper than
+    /// `maxDepth`, at its key, with the chain.
+    static func checkDepth(_ ordered: [ModelNode], heights: [String: Int], byName: [String: ModelNode],
+                           indexNodes: [String: YNode], sink: DiagnosticSink) -> Bool {
+        guard let deep = ordered.first(where: { heights[$0.name, default: 0] > maxDepth }) else { return true }
+        var chain = [deep.name]
+        var node = deep
+        while let lower = node.members.compactMap({ byName[$0] }).max(by: { heights[$0.name, default: 0] < heights[$1.name, default: 0] }) {
+            chain.append(lower.name)
+            node = lower
+        }
+        let shown = chain.count > 6 ? chain.prefix(3) + ["…"] + chain.suffix(2) : chain[...]
+        let message = "indices nest \(chain.count) levels deep (\(shown.joined(separator: " → "))); at most \(maxDepth) levels: combine fewer indices in a row"
+        if let keyNode = indexNodes[deep.name] { keyNode.error(message) } else {
+            sink.error(deep.position.file, (deep.position.line, deep.position.column), "\(deep.key): \(message)")
+        }
+        return false
+    }
+}
+
 /// What the forms of one combination share while it is parsed: its name, the names it may use,
 /// its direction and position, and how its members are checked.
 private struct ModelNodeParsing {
     let name: String
     /// The layers and indices it may name.
     let names: [String]
+    /// `names` as a set (a job may have thousands of indices).
+    let known: Set<String>
     /// Every one of these must take part (a job without indices: every layer is combined).
     let requireAll: [String]?
     let file: String
@@ -336,7 +388,7 @@ private struct ModelNodeParsing {
         var ok = true
         var seen = Set<String>()
         for (member, memberNode) in members {
-            if !names.contains(member) {
+            if !known.contains(member) {
                 let hint = closest(to: member, in: names).map { " (did you mean \"\($0)\"?)" } ?? ""
                 memberNode.error("\"\(member)\" is not a layer or index of this job\(hint); known: \(names.joined(separator: ", "))")
                 ok = false
@@ -394,7 +446,9 @@ public struct ModelCompiler: Sendable {
     }
 
     /// Compiles the registers of `targets` (node or layer names); entropy nodes must be resolved
-    /// unless they are not needed. Returns the program and each target's register.
+    /// unless they are not needed. Returns the program and each target's register. Recurses once
+    /// a level of indices, which validation bounds (`ModelNode.maxDepth`), and once a level of an
+    /// expression (bounded by its parser).
     public func program(targets: [String], resolution: ModelResolution) -> (ModelProgram, [String: Int]) {
         var program = ModelProgram()
         var registers: [String: Int] = [:]
@@ -452,10 +506,15 @@ public struct ModelCompiler: Sendable {
     /// The same, given the names of the entropy nodes whose weights are known.
     func nextEntropyNodes(resolved: Set<String>) -> [ModelNode] {
         let byName = Dictionary(uniqueKeysWithValues: job.indices.map { ($0.name, $0) })
+        // Once per index (indices shared by many are not walked again); as deep as the model,
+        // which validation bounds (`ModelNode.maxDepth`).
+        var known: [String: Bool] = [:]
         func ready(_ name: String) -> Bool {
             guard let node = byName[name] else { return true }
-            if node.form == .entropy && !resolved.contains(name) { return false }
-            return node.members.allSatisfy(ready)
+            if let answer = known[name] { return answer }
+            let answer = !(node.form == .entropy && !resolved.contains(name)) && node.members.allSatisfy(ready)
+            known[name] = answer
+            return answer
         }
         return (job.indices + [job.combine.node]).filter { node in
             node.form == .entropy && !resolved.contains(node.name) && node.members.allSatisfy(ready)

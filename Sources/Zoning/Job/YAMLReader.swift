@@ -36,6 +36,19 @@ struct YNode {
         return s.string
     }
 
+    /// A string shown on one line (a title, a class name): control characters and line breaks
+    /// are refused, with the character's position in the value (they would split a log or
+    /// summary line, or move the terminal's cursor).
+    func line() -> String? {
+        guard let text = string() else { return nil }
+        if let (offset, scalar) = text.unicodeScalars.enumerated().first(where: { isLineBreakOrControl($0.1) }) {
+            let code = String(scalar.value, radix: 16, uppercase: true)
+            error("must be one line without control characters; character \(offset + 1) is U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code)")
+            return nil
+        }
+        return text
+    }
+
     func double() -> Double? {
         guard case .scalar(let s) = node, s.style == .plain, let v = Double(s.string.replacingOccurrences(of: "_", with: "")), v.isFinite else {
             error("expected a number, got \(describe)"); return nil
@@ -140,7 +153,8 @@ enum YAMLLimits {
 }
 
 /// Checks the composed document against `YAMLLimits`, walking it with aliases expanded but
-/// stopping at the first limit, so the walk itself is bounded. Returns the problem and its position.
+/// stopping at the first limit, so the walk itself is bounded (`expandedYAMLNodes` has already
+/// bounded the expanded size while parsing; the count here is the same). Returns the problem and its position.
 ///
 /// Yams hands an alias back as the anchored node itself, with the anchor's position; YAML defines
 /// an anchor before any alias of it, so a node positioned before its parent is an alias use, and
@@ -195,6 +209,11 @@ func checkYAMLLimits(_ root: Node) -> (message: String, line: Int, column: Int)?
 func composeYAML(text: String, file: String, sink: DiagnosticSink) -> YNode? {
     if text.utf8.count > YAMLLimits.fileBytes {
         sink.error(file, (1, 1), "the file has \(text.utf8.count) bytes; job and layer files are limited to \(YAMLLimits.fileBytes) bytes")
+        return nil
+    }
+    // Bounded while parsing, before Yams composes (and hashes mapping keys with aliases expanded).
+    if let over = expandedYAMLNodes(text, limit: YAMLLimits.expandedNodes) {
+        sink.error(file, (over.line, over.column), "YAML aliases expand to more than \(YAMLLimits.expandedNodes) nodes")
         return nil
     }
     do {

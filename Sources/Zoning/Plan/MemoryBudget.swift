@@ -51,8 +51,11 @@ public struct MemoryPlan: Sendable, Equatable {
     /// The plan for a grid, `layers` aligned inputs, a block size, a thread count and a budget
     /// (bytes; the GDAL block cache counts against it). Units stay multiples of 16 rows; at least
     /// one worker runs even when a 16-row strip exceeds the budget.
+    /// `sensitivity`: what the weight scenarios hold besides (`SensitivityMemory`); it bounds the
+    /// workers and the units in flight, never the unit (units decide the order of floating-point
+    /// sums, so a job's products do not depend on it).
     public static func make(grid: GridGeometry, layers: Int, blockSize: Int, threads: Int,
-                            budget: Int, cacheBytes: Int, writerBytesPerPixel: Int = 5) -> MemoryPlan {
+                            budget: Int, cacheBytes: Int, writerBytesPerPixel: Int = 5, sensitivity: SensitivityMemory? = nil) -> MemoryPlan {
         let perPixel = bytesPerPixel(layers: layers)
         let tile = min(blockSize, 1024)
         let width = blockSize
@@ -68,15 +71,93 @@ public struct MemoryPlan: Sendable, Equatable {
         while height > 16 && (perPixel + 10) * width * height + workerBytes + tileScratchBytes(tileSize: tile) + writer(height) > base {
             height = max(16, height / 2)
         }
-        let available = max(0, base - writer(height))
-        let unit = perPixel * width * height + workerBytes + tileScratchBytes(tileSize: tile)
+        let held = sensitivity?.runBytes ?? 0
+        let available = max(0, base - writer(height) - held)
+        let pixels = width * height
+        // The weight scenarios: a worker's scratch and histograms, a unit's township sums.
+        let scenarioUnit = sensitivity?.unitBytes(pixels: pixels) ?? 0
+        let scenarioWorker = (sensitivity.map { SensitivityMemory.scratchBytesPerPixel * pixels + $0.workerBytes } ?? 0) + scenarioUnit
+        let unit = perPixel * pixels + workerBytes + tileScratchBytes(tileSize: tile) + scenarioWorker
         let units = (grid.width + width - 1) / width * ((grid.height + height - 1) / height)
         let workers = max(1, min(threads, units, available / max(unit, 1)))
         // A unit waiting for the writer costs its results only (index and classes, ~10 of perPixel).
-        let spare = max(0, (available - workers * unit) / max(10 * width * height, 1))
+        let waiting = 10 * pixels + scenarioUnit
+        let spare = max(0, (available - workers * unit) / max(waiting, 1))
         let inFlight = workers + max(1, min(workers, spare))
         return MemoryPlan(width: width, height: height, workers: workers, inFlight: inFlight,
-                          estimate: cacheBytes + fixedBytes + writer(height) + workers * unit + (inFlight - workers) * 10 * width * height)
+                          estimate: cacheBytes + fixedBytes + writer(height) + held + workers * unit + (inFlight - workers) * waiting)
+    }
+}
+
+/// What the weight scenarios of `sensitivity:` hold beside a pass's units (SensitivityStage.swift,
+/// SensitivityAccumulator.swift), so that their number — up to 10⁴ Dirichlet draws — is bounded
+/// by the budget. A worker holds one weight set's pixels at a time and compiles a weight set's
+/// kernel when it needs it; counts are merged as units finish; the townships' index sums of each
+/// unit wait on disk (`UnitSums`); the index histograms of data-driven breaks (10 001 bins, 80 KB a
+/// weight set) are gathered a batch of weight sets a pass, each worker into its own, as many as
+/// the budget leaves room for. Before, every weight set's histogram was held by each unit in
+/// flight and again in total, and every unit's tallies and every weight set's kernels until the
+/// end: the census job with 10 000 draws and natural breaks passed 2.5 GB against 256 MiB.
+public struct SensitivityMemory: Sendable, Equatable {
+    public let weightSets: Int
+    public let towns: Int
+    public let classes: Int
+    /// Bins of a weight set's index histogram (data-driven breaks); 0 for fixed breaks.
+    public let bins: Int
+
+    public init(weightSets: Int, towns: Int, classes: Int, bins: Int) {
+        self.weightSets = weightSets; self.towns = towns; self.classes = classes; self.bins = bins
+    }
+
+    /// A worker's scratch per pixel of its unit: one weight set's index (4) and classes (1), and
+    /// per pixel the scenarios with the baseline's class (4), the lowest and highest class (2), the
+    /// stability and range until written (2).
+    public static let scratchBytesPerPixel = 13
+    /// Per weight set: its weights (in the setup and the manifest record), its breaks.
+    static let weightSetBytes = 1 << 10
+    /// Weight sets a statistics pass gathers at least: every pass reads the aligned layers again,
+    /// so a batch is not made smaller than this (20 MiB of histograms a worker).
+    public static let minimumBatch = 256
+
+    /// Held through the run: per township and weight set the class counts and the index sum,
+    /// per weight set its weights and breaks.
+    public var runBytes: Int { (towns + 1) * weightSets * (8 * (classes + 1) + 8) + weightSets * Self.weightSetBytes }
+
+    /// A unit of `pixels` in flight: the index sums of its townships (at most every one) per weight set.
+    public func unitBytes(pixels: Int) -> Int { min(towns, pixels) * weightSets * 8 }
+
+    /// The weight sets of the smallest statistics batch (data-driven breaks; none for fixed breaks).
+    public var minimumBatch: Int { bins > 0 ? min(weightSets, Self.minimumBatch) : 0 }
+
+    /// A worker's histograms of the smallest batch.
+    public var workerBytes: Int { minimumBatch * bins * 8 }
+
+    /// A weight set of a statistics batch: each worker's histogram (merged into the first
+    /// worker's), and per unit in flight its sum, sum of squares and valid count.
+    public func bytesPerBatchedSet(_ memory: MemoryPlan) -> Int { memory.workers * bins * 8 + memory.inFlight * 24 }
+
+    /// The weight sets one statistics pass gathers: the smallest batch (in the plan's estimate)
+    /// and as many more as the budget leaves room for; every one when they fit (the main pass alone).
+    public func statisticsBatch(_ memory: MemoryPlan, budget: Int) -> Int {
+        guard bins > 0 else { return weightSets }
+        return min(weightSets, minimumBatch + max(0, budget - memory.estimate) / bytesPerBatchedSet(memory))
+    }
+}
+
+extension Planner {
+    /// The weight sets and townships (the township layer's features) of `sensitivity:` for the
+    /// memory plan; nil without the sensitivity product.
+    func planSensitivity(_ job: JobSpec) -> SensitivityMemory? {
+        guard let s = job.sensitivity, job.outputs.products.contains(.sensitivity) else { return nil }
+        let members = (job.indices + [job.combine.node]).first { $0.name == s.index }?.members.count ?? 0
+        var towns = 0
+        // Unreadable here, the township grid stage reports it.
+        if let t = job.zoning?.townships, let ds = try? Dataset(open: t.definition.source, flags: [.vector]),
+           let layer = try? (t.definition.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)) {
+            towns = layer.featureCount
+        }
+        return SensitivityMemory(weightSets: 1 + 2 * members + s.samples, towns: towns, classes: job.classify.scheme.classCount,
+                                 bins: job.classify.method == nil ? 0 : Histogram().binCount)
     }
 }
 

@@ -82,6 +82,8 @@ public struct Plan: Sendable {
     public var prevention: PreventionPlan? = nil
     /// One warp per `zoning.totals` entry, in the job's order (see `Totals.swift`).
     public var totals: [SourcePlan] = []
+    /// What the weight scenarios of `sensitivity:` hold, for the memory plan (`SensitivityMemory`).
+    public var sensitivity: SensitivityMemory? = nil
 
     public var blockCount: Int {
         ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
@@ -242,6 +244,7 @@ public struct Planner {
             plan.prevention = try planPrevention(prevention, job: job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         }
         plan.totals = try planTotals(job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
+        plan.sensitivity = planSensitivity(job)
         return plan
     }
 

@@ -33,6 +33,9 @@ public struct NamingTemplate: Sendable, Equatable {
     public let parts: [Part]
     public let text: String
 
+    /// Characters of a name it makes: the file system's 255 bytes a file name less ".shp".
+    public static let maximumLength = 251
+
     /// The file base name (no extension) of the `seq`-th export (1-based).
     public func name(hazard: String?, product: ExportProduct, code: String?, seq: Int) -> String {
         parts.map { part -> String in
@@ -126,6 +129,13 @@ extension JobLoader {
                 }
                 if template.parts.contains(.code) && top["admin-code"] == nil {
                     n.error("{code} needs the job's admin-code (the 6-digit code, e.g. admin-code: \"150625\")")
+                }
+                // The longest name it makes (codes as written; {seq} has two digits) must fit a file name.
+                let longest = ExportProduct.allCases.map {
+                    template.name(hazard: top["hazard-code"]?.scalarString, product: $0, code: top["admin-code"]?.scalarString, seq: 1)
+                }.max { $0.utf8.count < $1.utf8.count } ?? ""
+                if longest.utf8.count > NamingTemplate.maximumLength {
+                    n.error("the template makes names of \(longest.utf8.count) characters (\"\(longest.prefix(40))…\"); file names have at most 255 bytes, so a name before \".shp\" at most \(NamingTemplate.maximumLength)")
                 }
             }
         }

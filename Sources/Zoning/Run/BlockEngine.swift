@@ -86,10 +86,26 @@ extension RunScoped {
     /// The compute stage's cut for this run (see `MemoryPlan`).
     var memoryPlan: MemoryPlan {
         // The weight scenarios' stability and range COGs are two more Byte writers.
-        let sensitivity = plan.job.sensitivity != nil && plan.job.outputs.products.contains(.sensitivity)
-        return MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
-                               threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes,
-                               writerBytesPerPixel: sensitivity ? 7 : 5)
+        MemoryPlan.make(grid: plan.grid, layers: plan.sources.count + (plan.mask == nil ? 0 : 1), blockSize: plan.blockSize,
+                        threads: options.threads, budget: options.maxMemory, cacheBytes: options.cacheBytes,
+                        writerBytesPerPixel: plan.sensitivity == nil ? 5 : 7, sensitivity: plan.sensitivity)
+    }
+
+    /// The weight sets a statistics pass of the sensitivity's data-driven breaks gathers
+    /// (`SensitivityMemory`); refuses, before the main pass, a run whose weight scenarios alone
+    /// (their tallies, one worker's histograms, two units' township sums) exceed the budget less
+    /// the GDAL cache. (A budget below what one worker needs otherwise runs over it, with one
+    /// worker and the smallest unit, as without weight scenarios.)
+    func sensitivityBatch(_ setup: SensitivitySetup) throws -> Int {
+        guard let footprint = plan.sensitivity else { return setup.weightSets }
+        let memory = memoryPlan
+        let budget = options.maxMemory
+        let need = footprint.runBytes + footprint.workerBytes + 2 * footprint.unitBytes(pixels: memory.width * memory.height)
+        let room = budget - options.cacheBytes
+        if need > room {
+            throw RunError(.dataError, "\(plan.job.file): sensitivity.samples: \(setup.spec.samples) draws make \(setup.weightSets) weight sets, whose tallies over \(footprint.towns) townships and \(footprint.classes) classes need \(need >> 20) MiB: more than the \(room >> 20) MiB the memory budget of \(budget >> 20) MiB (--max-memory) leaves beside the GDAL cache; lower sensitivity.samples, use fewer townships or raise --max-memory")
+        }
+        return footprint.statisticsBatch(memory, budget: budget)
     }
 
     /// Runs `body` on every block of the grid on worker threads (each with its own datasets) and
@@ -170,14 +186,14 @@ extension RunScoped {
                                 do {
                                     try buffers[k].withUnsafeMutableBufferPointer { try reader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
                                 } catch let error as GDALError {
-                                    throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.message)")
+                                    throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.readingMessage)")
                                 }
                             }
                             if let maskReader {
                                 do {
                                     try maskBuffer.withUnsafeMutableBufferPointer { try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
                                 } catch let error as GDALError {
-                                    throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.message)")
+                                    throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.readingMessage)")
                                 }
                             }
                             let result = try withUnsafeInputs(buffers) { pointers in
@@ -191,7 +207,7 @@ extension RunScoped {
                     } catch let error as RunError {
                         pipeline.fail(error)
                     } catch let error as GDALError {
-                        pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.message)"))
+                        pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.readingMessage)"))
                     } catch {
                         pipeline.fail(RunError(.software, "\(error)"))
                     }
@@ -216,6 +232,25 @@ extension RunScoped {
         pipeline.waitForWorkers()
         if let error = pipeline.error { throw error }
         guard done == blocks.count else { throw RunError(.software, "internal error: \(done) of \(blocks.count) blocks were processed") }
+    }
+}
+
+extension GDALError {
+    /// Whether GDAL ran out of memory during the call (`CPLE_OutOfMemory` in any record: the
+    /// decisive one is often the read that failed because of it).
+    var outOfMemory: Bool {
+        if case .cpl(_, let records) = self { return records.contains { $0.number == CPLErrorNumber.outOfMemory } }
+        return false
+    }
+
+    /// GDAL's messages for a failed read of a source or an aligned layer, or, when GDAL ran out of
+    /// memory, what that means here (GDAL's own message names its source file and line:
+    /// "gdalwarpoperation.cpp, 1847: cannot allocate 352138688 bytes"): a warp reads the extent of
+    /// a block at the source's resolution, so a source far finer than the grid needs a window far
+    /// larger than the block.
+    var readingMessage: String {
+        guard outOfMemory else { return message }
+        return "GDAL ran out of memory reading it (a source much finer than the grid is read over each block's extent at its own resolution); use a smaller grid.block-size, or resample the source nearer the grid's resolution first"
     }
 }
 

@@ -50,8 +50,13 @@ final class InputLog: @unchecked Sendable {
 
     /// Fails with exit 75 when an input changed underneath the run.
     func verify() throws {
-        if let (path, what) = changed() {
-            throw RunError(.tempFail, "\(path): input changed during the run (\(what)); nothing was published, run again")
-        }
+        if let error = changeError() { throw error }
+    }
+
+    /// The failure (exit 75) when an input changed underneath the run, else nil: also what a run
+    /// that failed reports, when a read failed because its input was being rewritten ("ZIPDecode
+    /// error" is not what happened).
+    func changeError() -> RunError? {
+        changed().map { RunError(.tempFail, "\($0.path): input changed during the run (\($0.now)); nothing was published, run again") }
     }
 }

@@ -122,7 +122,8 @@ public struct Runner: RunScoped {
             }
             return RunResult(runID: runID, runDirectory: final, manifest: manifest, upToDate: false)
         } catch {
-            let failure = writeFailure(error)  // before the staging folder frees the space
+            // An input rewritten while it was read fails the read; that it changed is the news.
+            let failure = writeFailure(log.changeError() ?? error)  // before the staging folder frees the space
             try? FileManager.default.removeItem(atPath: staging)
             throw failure
         }

@@ -221,7 +221,7 @@ final class BlockReader {
             try band.read(source, into: buffer, offset: inner.y * stride + inner.x, lineStride: stride)
         } catch let error as GDALError {
             // The source itself is read here: a read failure is bad input, named by its file.
-            throw RunError(.dataError, "\(w.path): \(w.what): reading source pixels \(source.width)×\(source.height) at (\(source.x), \(source.y)): \(error.message)")
+            throw RunError(.dataError, "\(w.path): \(w.what): reading source pixels \(source.width)×\(source.height) at (\(source.x), \(source.y)): \(error.readingMessage)")
         }
         let nodata = w.nodata
         let nanIsNodata = nodata == .nan

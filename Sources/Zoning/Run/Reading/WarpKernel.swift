@@ -255,7 +255,7 @@ final class WarpKernelReader {
         do {
             try sourceBand.read(PixelWindow(x: wx0, y: wy0, width: ww, height: wh), into: sourcePixels)
         } catch let error as GDALError {
-            throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(ww)×\(wh) at (\(wx0), \(wy0)): \(error.message)")
+            throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(ww)×\(wh) at (\(wx0), \(wy0)): \(error.readingMessage)")
         }
         let source = (UnsafePointer(sourcePixels.baseAddress!), wx0, wy0, ww)
         let X = UnsafePointer(xs.baseAddress!), Y = UnsafePointer(ys.baseAddress!)

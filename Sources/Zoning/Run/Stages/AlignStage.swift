@@ -88,7 +88,7 @@ extension RunScoped {
             // GDAL moving data into the staging area (a full disk, a file-size limit, a read error
             // deep inside a vector source). GDAL's drivers report these with mixed numbers
             // (libtiff's write errors are CPLE_AppDefined), so the stage decides: an I/O error.
-            throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
+            throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.readingMessage)")
         }
     }
 }

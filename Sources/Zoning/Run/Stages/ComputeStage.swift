@@ -24,7 +24,7 @@ struct BlockResult: Sendable {
     /// Weight scenarios: their classes against this block's (fixed breaks), or their index
     /// statistics (data-driven breaks, classified in a later pass).
     var sensitivity: SensitivityBlock? = nil
-    var scenarioStatistics: [ScenarioStatistics]? = nil
+    var scenarioStatistics: UnitStatistics? = nil
 }
 
 /// What the main pass counted (and the merge of a sharded run adds up from its shards).
@@ -70,9 +70,11 @@ struct ComputeStage: Stage {
         let products = plan.job.outputs.products
         if units == nil, let spec = plan.job.sensitivity, products.contains(.sensitivity) {
             // Weight scenarios (sensitivity:) run inside the main pass.
-            let setup = try prepareSensitivity(spec, resolution: model.resolution,
+            var setup = try prepareSensitivity(spec, resolution: model.resolution,
                                                towns: context.townshipGrid?.townships.names.count ?? 0)
+            setup.statisticsBatch = try sensitivityBatch(setup)
             let accumulator = try SensitivityAccumulator(self, scenarios: setup.scenarioCount, files: context.files)
+            if !setup.classified { try accumulator.begin(batch: 0..<min(setup.weightSets, setup.statisticsBatch)) }
             context.sensitivity = (setup, accumulator)
         }
         let files = context.files
@@ -86,7 +88,7 @@ struct ComputeStage: Stage {
             guard let t = layer.tally?.total else { continue }
             context.inputs[l].statistics = t.statistics
         }
-        if let (setup, accumulator) = context.sensitivity, setup.classifiers != nil { try accumulator.finishCOGs(self) }
+        if let (setup, accumulator) = context.sensitivity, setup.classified { try accumulator.finishCOGs(self) }
     }
 }
 
@@ -122,8 +124,10 @@ extension ComputeStage {
         var squares = [Double](repeating: 0, count: blocks.count)
         var writtenCount = 0
         let unitCount = units?.count ?? blocks.count
-        try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) }, state: { SensitivitySetup.Scratch() },
-                         units: units) {
+        // Data-driven breaks: each worker gathers the first batch of weight sets into its own histograms.
+        let statistics = scenarios?.classified == false
+        try streamBlocks(rasters: rasters, mask: mask.map { ($0, names[aligned.count]) },
+                         state: { SensitivitySetup.Scratch(histograms: statistics ? sensitivity?.1.histograms() : nil) }, units: units) {
             scratch, block, buffers, maskValues in
             var result = try ComputeStage.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
                                                   histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
@@ -142,8 +146,8 @@ extension ComputeStage {
             for c in 0..<stats.classCounts.count { stats.classCounts[c] += result.classCounts[c] }
             for l in 0..<stats.layerValid.count { stats.layerValid[l] += result.layerValid[l] }
             if let h = result.histogram { stats.histogram?.merge(h) }
-            if let part = result.sensitivity { sensitivity?.1.add(block, part) }
-            if let part = result.scenarioStatistics { sensitivity?.1.add(block, part) }
+            if let part = result.sensitivity { try sensitivity?.1.add(block, part) }
+            if let part = result.scenarioStatistics { try sensitivity?.1.add(block, part) }
             sums[block.index] = result.indexSum
             squares[block.index] = result.indexSumSquares
             stats.counters.merge(result.counters)
@@ -198,14 +202,14 @@ extension ComputeStage {
                                      return h
                                  } : nil)
         if let sensitivity {
-            if sensitivity.classifiers != nil {
+            if sensitivity.classified {
                 result.sensitivity = classes.withUnsafeBufferPointer { c in
                     index.withUnsafeBufferPointer { x in
                         sensitivity.block(count: n, inputs: inputs, mask: mask, baseline: c, baselineIndex: x, town: town, scratch: &scratch)
                     }
                 }
             } else {
-                result.scenarioStatistics = sensitivity.statistics(count: n, inputs: inputs, mask: mask)
+                result.scenarioStatistics = sensitivity.statistics(count: n, inputs: inputs, mask: mask, scratch: &scratch)
             }
         }
         return result

@@ -17,45 +17,19 @@ func stabilityColour(_ v: Int) -> (UInt8, UInt8, UInt8) {
     return stabilityStops.last!.1
 }
 
-/// What the scenarios give on one block (merged in block order).
+/// What the weight scenarios give on one unit besides the tallies the worker merged itself
+/// (`SensitivityTallies`): the stability and range rasters (written by the worker), and the
+/// index sums of the unit's townships per weight set (floating point: added in unit order).
 struct SensitivityBlock: Sendable {
     var stability: [UInt8]
     var range: [UInt8]
-    /// Per scenario (0 = baseline): pixels with the baseline's class.
-    var same: [Int]
-    var valid = 0, stable = 0, atLeast80 = 0, below50 = 0
-    /// Per township (index = id): valid pixels, stable/≥80/<50 counts, and per scenario the class
-    /// counts and the index sum.
-    var townValid: [Int]
-    var townStable: [Int], townAtLeast80: [Int], townBelow50: [Int]
-    var townCounts: [[[Int]]]
-    var townSums: [[Double]]
-
-    init(pixels n: Int, scenarios: Int, towns: Int, classes k: Int) {
-        stability = [UInt8](repeating: SensitivityStage.stabilityNoData, count: n)
-        range = [UInt8](repeating: 0, count: n)
-        same = [Int](repeating: 0, count: scenarios + 1)
-        townValid = [Int](repeating: 0, count: towns + 1)
-        townStable = townValid; townAtLeast80 = townValid; townBelow50 = townValid
-        townCounts = [[[Int]]](repeating: [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: scenarios + 1), count: towns + 1)
-        townSums = [[Double]](repeating: [Double](repeating: 0, count: scenarios + 1), count: towns + 1)
-    }
-
-    mutating func merge(_ part: SensitivityBlock) {
-        valid += part.valid; stable += part.stable; atLeast80 += part.atLeast80; below50 += part.below50
-        for s in same.indices { same[s] += part.same[s] }
-        for t in townValid.indices {
-            townValid[t] += part.townValid[t]; townStable[t] += part.townStable[t]
-            townAtLeast80[t] += part.townAtLeast80[t]; townBelow50[t] += part.townBelow50[t]
-            for s in same.indices {
-                for c in townCounts[t][s].indices { townCounts[t][s][c] += part.townCounts[t][s][c] }
-                townSums[t][s] += part.townSums[t][s]
-            }
-        }
-    }
+    /// The unit's townships (ids) with valid pixels.
+    var towns: [Int]
+    /// Per township of `towns` and weight set: `townSums[i · weightSets + s]`.
+    var townSums: [Double]
 }
 
-/// One scenario's index statistics on a block, for its data-driven breaks.
+/// One weight set's index statistics over the grid, for its data-driven breaks.
 struct ScenarioStatistics: Sendable {
     var histogram: Histogram
     var sum: Double
@@ -63,194 +37,200 @@ struct ScenarioStatistics: Sendable {
     var valid: Int
 }
 
-/// The weight scenarios of a run and their kernels. Weight set 0 is the baseline (the model kernel
-/// reproduces the published index bit for bit); 1…S are the scenarios.
+/// One unit's statistics of a batch of weight sets (the histograms went into the worker's own):
+/// per weight set the sum and the sum of squares (`sums[2i]`, `sums[2i + 1]`), and the valid pixels.
+struct UnitStatistics: Sendable {
+    var sums: [Double]
+    var valid: [Int]
+}
+
+/// The weight scenarios of a run. Weight set 0 is the baseline (the model kernel reproduces the
+/// published index bit for bit); 1…S are the scenarios. A weight set's kernel is compiled where a
+/// unit needs it (`kernel`): a few microseconds against a unit's pixels, where 10⁴ kernels kept
+/// for the run would hold tens of MiB.
 struct SensitivitySetup: Sendable {
     let spec: JobSpec.Sensitivity
     let node: ModelNode
     let baseline: [Double]
     let scenarios: [WeightScenarios.Scenario]
-    /// Index-only kernels (data-driven breaks: the main pass gathers their statistics).
-    let unclassified: [ModelKernel]
-    /// Classifying kernels: built at once for fixed breaks, after the main pass for data-driven ones.
-    var classifiers: [ModelKernel]?
+    let compiler: ModelCompiler
+    let resolution: ModelResolution
+    /// Whether `thresholds` classify: fixed breaks at once, data-driven ones after their statistics.
+    var classified: Bool
     var thresholds: [[Double]]
     let towns: Int
     let classes: Int
+    /// Where the workers merge the units' integer tallies.
+    let tallies: SensitivityTallies
+    /// Weight sets whose statistics one pass gathers (data-driven breaks; `SensitivityMemory`).
+    var statisticsBatch: Int
 
     var scenarioCount: Int { scenarios.count }
+    var weightSets: Int { scenarios.count + 1 }
 
-    /// Per-worker buffers of `block`, reused from block to block.
+    /// The kernel of weight set `s`: the model with the node's weights replaced, classifying with
+    /// `breaks` (none: the index only).
+    func kernel(_ s: Int, breaks: [Double]) -> ModelKernel {
+        var r = resolution
+        r.overrides[node.name] = s == 0 ? baseline : scenarios[s - 1].weights
+        let (program, registers) = compiler.program(targets: ["combine"], resolution: r)
+        return ModelKernel(program: program, layerCount: compiler.job.layers.count, output: registers["combine"]!, breaks: breaks)
+    }
+
+    /// Per-worker buffers, reused from unit to unit: one weight set's classes and index at a time,
+    /// and per pixel the scenarios with the baseline's class, the lowest and highest class; the
+    /// unit's townships (`local`: township id → its place among them, −1 elsewhere).
     struct Scratch {
         var classes: [UInt8] = []
         var indices: [Float] = []
-    }
+        var same: [Int32] = []
+        var lowest: [UInt8] = []
+        var highest: [UInt8] = []
+        var local: [Int32] = []
+        /// This worker's histograms of the statistics batch (data-driven breaks).
+        var histograms: ScenarioHistograms?
 
-    /// One block: every scenario's classes against the baseline class; stability, range and the
-    /// township tallies. `inputs` are the aligned layers, `baselineIndex` the published index of the
-    /// block (nil: computed with weight set 0), `town` the township ids (or nil).
-    func block(count n: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
-               baseline baseClass: UnsafeBufferPointer<UInt8>, baselineIndex: UnsafeBufferPointer<Float>?,
-               town: UnsafeBufferPointer<Float>?, scratch: inout Scratch) -> SensitivityBlock {
-        let kernels = classifiers!
-        let S = scenarioCount
-        var result = SensitivityBlock(pixels: n, scenarios: S, towns: town == nil ? 0 : towns, classes: classes)
-        if scratch.classes.count < (S + 1) * n {
-            scratch.classes = [UInt8](repeating: 0, count: (S + 1) * n)
-            scratch.indices = [Float](repeating: 0, count: (S + 1) * n)
-        }
-        scratch.classes.withUnsafeMutableBufferPointer { cls in
-            scratch.indices.withUnsafeMutableBufferPointer { idx in
-                // Weight set 0 is the baseline: its index is the published one when given.
-                for (s, kernel) in kernels.enumerated() where s > 0 || (town != nil && baselineIndex == nil) {
-                    _ = kernel.run(count: n, inputs: inputs, mask: mask,
-                                   index: UnsafeMutableBufferPointer(rebasing: idx[(s * n)..<((s + 1) * n)]),
-                                   classes: UnsafeMutableBufferPointer(rebasing: cls[(s * n)..<((s + 1) * n)]))
-                }
-                if let baselineIndex, town != nil {
-                    for p in 0..<n { idx[p] = baselineIndex[p]; cls[p] = baseClass[p] }
-                }
-                let c = UnsafePointer(cls.baseAddress!), x = UnsafePointer(idx.baseAddress!)
-                for p in 0..<n {
-                    let b = baseClass[p]
-                    guard b != 0 else { continue }
-                    var same = 0, lo = UInt8.max, hi: UInt8 = 0
-                    for s in stride(from: 1, through: S, by: 1) {
-                        let v = c[s * n + p]
-                        if v == b { same += 1; result.same[s] += 1 }
-                        if v != 0 { lo = min(lo, v); hi = max(hi, v) }
-                    }
-                    let percent = S == 0 ? 100 : (200 * same + S) / (2 * S)   // round half up
-                    result.stability[p] = UInt8(percent)
-                    result.range[p] = lo == UInt8.max ? 0 : 10 * lo + hi
-                    result.valid += 1
-                    if percent == 100 { result.stable += 1 }
-                    if percent >= 80 { result.atLeast80 += 1 }
-                    if percent < 50 { result.below50 += 1 }
-                    if let town {
-                        let t = Int(town[p])
-                        guard t > 0 && t <= towns else { continue }
-                        result.townValid[t] += 1
-                        if percent == 100 { result.townStable[t] += 1 }
-                        if percent >= 80 { result.townAtLeast80[t] += 1 }
-                        if percent < 50 { result.townBelow50[t] += 1 }
-                        for s in 0...S {
-                            let v = Int(c[s * n + p])
-                            result.townCounts[t][s][v] += 1
-                            if v != 0 { result.townSums[t][s] += Double(x[s * n + p]) }
-                        }
-                    }
-                }
+        mutating func prepare(pixels n: Int, towns: Int) {
+            if classes.count < n {
+                classes = [UInt8](repeating: 0, count: n)
+                indices = [Float](repeating: 0, count: n)
+                same = [Int32](repeating: 0, count: n)
+                lowest = [UInt8](repeating: 0, count: n)
+                highest = [UInt8](repeating: 0, count: n)
             }
-        }
-        return result
-    }
-
-    /// One block: every weight set's index statistics (data-driven breaks).
-    func statistics(count n: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?) -> [ScenarioStatistics] {
-        var index = [Float](repeating: 0, count: n), classes = [UInt8](repeating: 0, count: n)
-        return unclassified.map { kernel in
-            index.withUnsafeMutableBufferPointer { ip in classes.withUnsafeMutableBufferPointer { cp in
-                _ = kernel.run(count: n, inputs: inputs, mask: mask, index: ip, classes: cp)
-            } }
-            var h = Histogram()
-            index.withUnsafeBufferPointer { h.add($0) }
-            var sum = 0.0, squares = 0.0, count = 0
-            for p in 0..<n where classes[p] != 0 {
-                let v = Double(index[p])
-                sum += v; squares += v * v; count += 1
-            }
-            return ScenarioStatistics(histogram: h, sum: sum, sumSquares: squares, valid: count)
+            if local.count < towns + 1 { local = [Int32](repeating: -1, count: towns + 1) }
         }
     }
 }
 
-/// What the blocks of the weight scenarios leave: the stability and range COGs (streamed by the
-/// workers, Sources/COGWriter, into the staging folder), the tallies per block (merged in block
-/// order at the end) and the scenarios' histograms.
-final class SensitivityAccumulator: @unchecked Sendable {
-    let stabilityPath: String
-    let rangePath: String
-    private let stability: COGWriter<UInt8>
-    private let range: COGWriter<UInt8>
-    /// By unit (block or strip) index; merged in that order (the consuming thread only).
-    private var partials: [Int: SensitivityBlock] = [:]
-    /// Data-driven breaks: per weight set the histogram so far (whole counts: merged as blocks
-    /// come, in any order) and, by unit index, the unit's sums (added in unit order at the end).
-    /// A unit's histograms are not kept: 10⁴ bins a weight set a unit came to ~90 MiB on the
-    /// census job.
-    private var histograms: [Histogram] = []
-    private var sums: [Int: [(sum: Double, squares: Double, valid: Int)]] = [:]
+/// The pixels of one unit as the weight scenarios read them.
+struct SensitivityUnit {
+    let count: Int
+    let inputs: [UnsafeBufferPointer<Float>]
+    let mask: UnsafeBufferPointer<Float>?
+    let baseClass: UnsafeBufferPointer<UInt8>
+    let baselineIndex: UnsafeBufferPointer<Float>?
+    let town: UnsafeBufferPointer<Float>?
+}
 
-    init(_ runner: some RunScoped, scenarios: Int, files: RunFiles) throws {
-        stabilityPath = files.staged("class_stability.tif")
-        rangePath = files.staged("class_range.tif")
-        let work = files.work
-        // The bands as the GeoTIFFs GDAL's COG driver converted before carried them.
-        let stabilityTags = try runner.cogTemplate(file: "class_stability.tif", type: .byte, predictor: false) { band in
-            try band.setNoDataValue(Double(SensitivityStage.stabilityNoData))
-            try band.setColorTable((0...255).map { v in
-                if v > 100 { return (0, 0, 0, 0) }
-                let c = stabilityColour(v)
-                return (c.0, c.1, c.2, 255)
-            })
-            band.setDescription("class stability (% of \(scenarios) weight scenarios with the baseline class)")
-        }
-        let rangeTags = try runner.cogTemplate(file: "class_range.tif", type: .byte, predictor: false) { band in
-            try band.setNoDataValue(0)
-            band.setDescription("class range over \(scenarios) weight scenarios (10 × lowest + highest class)")
-        }
-        stability = try runner.cogWriter(path: stabilityPath, work: work, nodata: Double(SensitivityStage.stabilityNoData),
-                                         resampling: .nearest, template: stabilityTags)
-        range = try runner.cogWriter(path: rangePath, work: work, nodata: 0, resampling: .nearest, template: rangeTags)
-    }
-
-    /// A block's stability and range into the COGs, on the worker that computed them; returns the
-    /// block without its rasters (what `add` keeps).
-    func write(_ block: Block, _ result: SensitivityBlock) throws -> SensitivityBlock {
-        try stability.write(block, result.stability)
-        try range.write(block, result.range)
-        var kept = result
-        kept.stability = []; kept.range = []
-        return kept
-    }
-
-    func add(_ block: Block, _ result: SensitivityBlock) {
-        partials[block.index] = result
-    }
-
-    func add(_ block: Block, _ result: [ScenarioStatistics]) {
-        if histograms.isEmpty { histograms = result.map { Histogram(resolution: $0.histogram.resolution) } }
-        for (s, x) in result.enumerated() { histograms[s].merge(x.histogram) }
-        sums[block.index] = result.map { ($0.sum, $0.sumSquares, $0.valid) }
-    }
-
-    /// Per weight set: the merged histogram and the sums in block order.
-    func scenarioStatistics() throws -> [ScenarioStatistics] {
-        guard !histograms.isEmpty else { throw RunError(.software, "internal error: no scenario statistics") }
-        var total = histograms.map { ScenarioStatistics(histogram: $0, sum: 0, sumSquares: 0, valid: 0) }
-        for key in sums.keys.sorted() {
-            for (s, x) in sums[key]!.enumerated() {
-                total[s].sum += x.sum; total[s].sumSquares += x.squares; total[s].valid += x.valid
+extension SensitivitySetup {
+    /// One unit: every weight set's classes against the baseline class, one weight set at a time;
+    /// stability, range and the township tallies. `inputs` are the aligned layers, `baselineIndex`
+    /// the published index of the unit (nil: computed with weight set 0), `town` the township ids
+    /// (or nil). Integer tallies go to `tallies` here; the township sums are returned.
+    func block(count n: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
+               baseline baseClass: UnsafeBufferPointer<UInt8>, baselineIndex: UnsafeBufferPointer<Float>?,
+               town: UnsafeBufferPointer<Float>?, scratch: inout Scratch) -> SensitivityBlock {
+        let unit = SensitivityUnit(count: n, inputs: inputs, mask: mask, baseClass: baseClass, baselineIndex: baselineIndex, town: town)
+        scratch.prepare(pixels: n, towns: towns)
+        for p in 0..<n { scratch.same[p] = 0; scratch.lowest[p] = UInt8.max; scratch.highest[p] = 0 }
+        // The unit's townships with valid pixels, in order of first appearance.
+        var ids: [Int] = []
+        if let town {
+            for p in 0..<n where baseClass[p] != 0 {
+                let t = Int(town[p])
+                if t > 0 && t <= towns && scratch.local[t] < 0 { scratch.local[t] = Int32(ids.count); ids.append(t) }
             }
         }
-        return total
+        var sums = [Double](repeating: 0, count: ids.count * weightSets)
+        // Weight set 0 is the baseline: needed for the township levels only.
+        for s in (town == nil ? 1 : 0)..<weightSets {
+            tally(set: s, unit, ids: ids, sums: &sums, scratch: &scratch)
+        }
+        var result = SensitivityBlock(stability: [UInt8](repeating: SensitivityStage.stabilityNoData, count: n),
+                                      range: [UInt8](repeating: 0, count: n), towns: ids, townSums: sums)
+        stabilityOfPixels(unit, ids: ids, scratch: scratch, into: &result)
+        for t in ids { scratch.local[t] = -1 }
+        return result
     }
 
-    /// Lays the COGs out once every unit is written (the main pass, or the pass after it).
-    func finishCOGs(_ runner: some RunScoped) throws {
-        guard !finished else { return }
-        try runner.finishCOG(stability)
-        try runner.finishCOG(range)
-        finished = true
+    /// Weight set `s` on a unit: its classes (the baseline's own for set 0 when given), then per
+    /// valid pixel whether the class is the baseline's, the lowest and highest class, and per
+    /// township the class counts (merged into `tallies`) and the index sum (in pixel order).
+    private func tally(set s: Int, _ unit: SensitivityUnit, ids: [Int], sums: inout [Double], scratch: inout Scratch) {
+        let n = unit.count, k = classes + 1
+        scratch.classes.withUnsafeMutableBufferPointer { cls in
+            scratch.indices.withUnsafeMutableBufferPointer { idx in
+                if s == 0, let baselineIndex = unit.baselineIndex {
+                    for p in 0..<n { idx[p] = baselineIndex[p]; cls[p] = unit.baseClass[p] }
+                } else {
+                    _ = kernel(s, breaks: thresholds[s]).run(count: n, inputs: unit.inputs, mask: unit.mask,
+                                            index: UnsafeMutableBufferPointer(rebasing: idx[0..<n]),
+                                            classes: UnsafeMutableBufferPointer(rebasing: cls[0..<n]))
+                }
+            }
+        }
+        var same = 0
+        var counts = [Int](repeating: 0, count: ids.count * k)
+        let W = weightSets
+        for p in 0..<n {
+            let b = unit.baseClass[p]
+            guard b != 0 else { continue }
+            let v = scratch.classes[p]
+            if s > 0 {
+                if v == b { same += 1; scratch.same[p] += 1 }
+                if v != 0 { scratch.lowest[p] = min(scratch.lowest[p], v); scratch.highest[p] = max(scratch.highest[p], v) }
+            }
+            guard let town = unit.town else { continue }
+            let t = Int(town[p])
+            guard t > 0 && t <= towns else { continue }
+            let i = Int(scratch.local[t])
+            counts[i * k + Int(v)] += 1
+            if v != 0 { sums[i * W + s] += Double(scratch.indices[p]) }
+        }
+        tallies.add(set: s, same: same, ids: ids, counts: counts)
     }
-    private var finished = false
 
-    /// The tallies of every block, merged in block order (the index sums are floating point).
-    func finish(scenarios: Int, towns: Int, classes: Int) -> SensitivityBlock {
-        var total = SensitivityBlock(pixels: 0, scenarios: scenarios, towns: towns, classes: classes)
-        for key in partials.keys.sorted() { total.merge(partials[key]!) }
-        return total
+    /// Per valid pixel of a unit, once every weight set is tallied: the share of scenarios with
+    /// the baseline's class (stability) and the class range; the stability counts into `tallies`.
+    private func stabilityOfPixels(_ unit: SensitivityUnit, ids: [Int], scratch: Scratch, into result: inout SensitivityBlock) {
+        let S = scenarioCount
+        var valid = 0, stable = 0, atLeast80 = 0, below50 = 0
+        var town = [[Int]](repeating: [Int](repeating: 0, count: ids.count), count: 4)
+        for p in 0..<unit.count where unit.baseClass[p] != 0 {
+            let same = Int(scratch.same[p]), lo = scratch.lowest[p], hi = scratch.highest[p]
+            let percent = S == 0 ? 100 : (200 * same + S) / (2 * S)   // round half up
+            result.stability[p] = UInt8(percent)
+            result.range[p] = lo == UInt8.max ? 0 : 10 * lo + hi
+            valid += 1
+            if percent == 100 { stable += 1 }
+            if percent >= 80 { atLeast80 += 1 }
+            if percent < 50 { below50 += 1 }
+            guard let ids = unit.town else { continue }
+            let t = Int(ids[p])
+            guard t > 0 && t <= towns else { continue }
+            let i = Int(scratch.local[t])
+            town[0][i] += 1
+            if percent == 100 { town[1][i] += 1 }
+            if percent >= 80 { town[2][i] += 1 }
+            if percent < 50 { town[3][i] += 1 }
+        }
+        tallies.add(valid: valid, stable: stable, atLeast80: atLeast80, below50: below50, ids: ids, town: town)
+    }
+
+    /// One unit: the index statistics of the weight sets of this worker's batch (data-driven
+    /// breaks): the index into the worker's histograms, the sums and the valid pixels.
+    func statistics(count n: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
+                    scratch: inout Scratch) -> UnitStatistics {
+        let batch = scratch.histograms!
+        scratch.prepare(pixels: n, towns: 0)
+        var result = UnitStatistics(sums: [], valid: [])
+        for (i, s) in batch.sets.enumerated() {
+            scratch.indices.withUnsafeMutableBufferPointer { ip in scratch.classes.withUnsafeMutableBufferPointer { cp in
+                let index = UnsafeMutableBufferPointer(rebasing: ip[0..<n])
+                _ = kernel(s, breaks: []).run(count: n, inputs: inputs, mask: mask, index: index,
+                                        classes: UnsafeMutableBufferPointer(rebasing: cp[0..<n]))
+                batch.histograms[i].add(UnsafeBufferPointer(index))
+            } }
+            var sum = 0.0, squares = 0.0, count = 0
+            for p in 0..<n where scratch.classes[p] != 0 {
+                let v = Double(scratch.indices[p])
+                sum += v; squares += v * v; count += 1
+            }
+            result.sums += [sum, squares]
+            result.valid.append(count)
+        }
+        return result
     }
 }
 
@@ -284,22 +264,14 @@ extension RunScoped {
         }
         let scenarios = WeightScenarios.oneAtATime(baseline, perturb: spec.perturb)
             + WeightScenarios.dirichlet(baseline, concentration: spec.concentration, samples: spec.samples, seed: spec.seed)
-        let weightSets = [baseline] + scenarios.map(\.weights)
-        func kernels(_ breaks: [Double]) -> [ModelKernel] {
-            weightSets.map { weights in
-                var r = resolution
-                r.overrides[node.name] = weights
-                let (program, registers) = compiler.program(targets: ["combine"], resolution: r)
-                return ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!, breaks: breaks)
-            }
-        }
-        let fixed = job.classify.method == nil
-        return SensitivitySetup(spec: spec, node: node, baseline: baseline, scenarios: scenarios,
-                                unclassified: fixed ? [] : kernels([]), classifiers: fixed ? kernels(job.classify.breaks) : nil,
-                                thresholds: weightSets.map { _ in job.classify.breaks }, towns: towns,
-                                classes: job.classify.scheme.classCount)
+        let weightSets = scenarios.count + 1
+        let classes = job.classify.scheme.classCount
+        return SensitivitySetup(spec: spec, node: node, baseline: baseline, scenarios: scenarios, compiler: compiler,
+                                resolution: resolution, classified: job.classify.method == nil,
+                                thresholds: (0..<weightSets).map { _ in job.classify.breaks }, towns: towns, classes: classes,
+                                tallies: SensitivityTallies(weightSets: weightSets, towns: towns, classes: classes),
+                                statisticsBatch: weightSets)
     }
-
 }
 
 extension SensitivityStage {
@@ -307,53 +279,30 @@ extension SensitivityStage {
     /// the classes (fixed breaks were done in the main pass); then the products.
     func finishSensitivity(_ setup: SensitivitySetup, accumulator: SensitivityAccumulator,
                            context: RunContext) throws -> Manifest.SensitivityInfo {
-        let aligned = context.aligned, mask = context.mask, classPath = context.files.classRaster
         let townships = context.townshipGrid, staging = context.files.staging
         var setup = setup
         let job = plan.job
-        if setup.classifiers == nil, let method = job.classify.method {
-            let stats = try accumulator.scenarioStatistics()
-            setup.thresholds = try stats.enumerated().map { s, x in
-                try breaks(method, histogram: x.histogram, sum: x.sum, sumSquares: x.sumSquares, valid: x.valid,
-                           classes: setup.classes, scenario: s == 0 ? "" : " (sensitivity scenario \(s))").thresholds
-            }
-            setup.classifiers = zip(setup.unclassified, setup.thresholds).map { kernel, breaks in
-                ModelKernel(program: kernel.program, layerCount: kernel.layerCount, output: kernel.output, breaks: breaks)
-            }
-            let pass = setup
-            let layerCount = job.layers.count
-            var rasters = aligned.indices.map { (aligned[$0], plan.sources[$0].definition.source) }
-            rasters.append((.file(classPath), "risk class"))
-            if let townships { rasters.append((.file(townships.raster), "townships")) }
-            try streamBlocks(rasters: rasters, mask: mask.map { ($0, "grid.mask") }, state: { SensitivitySetup.Scratch() }) {
-                scratch, block, buffers, maskValues in
-                let baseClass = buffers[layerCount].map { UInt8($0) }
-                let part = baseClass.withUnsafeBufferPointer {
-                    pass.block(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), mask: maskValues,
-                               baseline: $0, baselineIndex: nil, town: buffers.count > layerCount + 1 ? buffers[layerCount + 1] : nil,
-                               scratch: &scratch)
-                }
-                // The rasters are compressed here, on the worker.
-                return try accumulator.write(block, part)
-            } consume: { block, result in
-                accumulator.add(block, result)
-            }
+        if !setup.classified, let method = job.classify.method {
+            setup.thresholds = try scenarioThresholds(method, setup, accumulator: accumulator, context: context)
+            setup.classified = true
+            try classifyScenarios(setup, accumulator: accumulator, context: context)
         }
-        let S = setup.scenarioCount, k = setup.classes
+        let S = setup.scenarioCount
         let towns = townships?.townships.names.count ?? 0
         try accumulator.finishCOGs(self)
-        let total = accumulator.finish(scenarios: S, towns: towns, classes: k)
+        let total = setup.tallies
         try Data(SensitivityStage.stabilityQML.utf8).write(to: URL(fileURLWithPath: staging.appendingComponent("class_stability.qml")))
 
         var changing: [String]?
         if let names = townships?.townships.names, let rule = job.zoning?.townships?.level {
+            let sums = try accumulator.townshipSums(towns: towns, weightSets: setup.weightSets)
             let pixelHa = plan.grid.pixelArea / 10_000
             let rows = (1...max(towns, 1)).prefix(towns).map { t -> TownshipSensitivity in
                 let valid = total.townValid[t]
                 let levels = (0...S).map { s -> Int? in
-                    let counts = total.townCounts[t][s]
-                    return TownshipStatisticsStage.townshipLevel(rule, counts: counts, sum: total.townSums[t][s], valid: counts.dropFirst().reduce(0, +),
-                                                thresholds: setup.thresholds[s])
+                    let counts = total.counts(town: t, set: s)
+                    return TownshipStatisticsStage.townshipLevel(rule, counts: counts, sum: sums[t * setup.weightSets + s],
+                                                                 valid: counts.dropFirst().reduce(0, +), thresholds: setup.thresholds[s])
                 }
                 let known = levels.compactMap { $0 }
                 func share(_ x: Int) -> Double { valid > 0 ? 100 * Double(x) / Double(valid) : 0 }
@@ -376,6 +325,64 @@ extension SensitivityStage {
                      samples: setup.spec.samples, seed: setup.spec.seed, concentration: setup.spec.concentration, scenarios: scenarioInfo,
                      validPixels: total.valid, stablePixels: total.stable, atLeast80Pixels: total.atLeast80,
                      below50Pixels: total.below50, townshipsChanging: changing)
+    }
+
+    /// Per weight set, its data-driven thresholds: the statistics of the first batch of weight sets
+    /// gathered by the main pass, of each further batch by a pass of its own (`SensitivityMemory`:
+    /// a batch's histograms fit the memory budget), breaks computed as each batch completes.
+    func scenarioThresholds(_ method: JobSpec.ClassMethod, _ setup: SensitivitySetup, accumulator: SensitivityAccumulator,
+                            context: RunContext) throws -> [[Double]] {
+        var thresholds: [[Double]] = []
+        while true {
+            let first = accumulator.batch.lowerBound
+            for (i, x) in try accumulator.batchStatistics().enumerated() {
+                let s = first + i
+                thresholds.append(try breaks(method, histogram: x.histogram, sum: x.sum, sumSquares: x.sumSquares, valid: x.valid,
+                                             classes: setup.classes, scenario: s == 0 ? "" : " (sensitivity scenario \(s))").thresholds)
+            }
+            let next = accumulator.batch.upperBound
+            guard next < setup.weightSets else { return thresholds }
+            try accumulator.begin(batch: next..<min(setup.weightSets, next + setup.statisticsBatch))
+            logger.info("sensitivity statistics", metadata: ["weight-sets": "\(accumulator.batch)", "of": "\(setup.weightSets)"])
+            try streamBlocks(rasters: scenarioRasters(context, classes: false), mask: context.mask.map { ($0, "grid.mask") },
+                             state: { SensitivitySetup.Scratch(histograms: accumulator.histograms()) }) {
+                scratch, block, buffers, maskValues in
+                setup.statistics(count: block.window.count, inputs: buffers, mask: maskValues, scratch: &scratch)
+            } consume: { block, unit in
+                try accumulator.add(block, unit)
+            }
+        }
+    }
+
+    /// The aligned layers the scenarios read, with the names a read error gives; with `classes`,
+    /// the baseline's class raster and the township ids after them.
+    func scenarioRasters(_ context: RunContext, classes: Bool) -> [(layer: AlignedLayer, name: String)] {
+        let aligned = context.aligned
+        var rasters = aligned.indices.map { (layer: aligned[$0], name: plan.sources[$0].definition.source) }
+        guard classes else { return rasters }
+        rasters.append((.file(context.files.classRaster), "risk class"))
+        if let townships = context.townshipGrid { rasters.append((.file(townships.raster), "townships")) }
+        return rasters
+    }
+
+    /// The pass of data-driven breaks: every scenario classified with its own thresholds against
+    /// the published classes, into the stability and range COGs and the tallies.
+    func classifyScenarios(_ setup: SensitivitySetup, accumulator: SensitivityAccumulator, context: RunContext) throws {
+        let layerCount = plan.job.layers.count
+        try streamBlocks(rasters: scenarioRasters(context, classes: true), mask: context.mask.map { ($0, "grid.mask") },
+                         state: { SensitivitySetup.Scratch() }) {
+            scratch, block, buffers, maskValues in
+            let baseClass = buffers[layerCount].map { UInt8($0) }
+            let part = baseClass.withUnsafeBufferPointer {
+                setup.block(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), mask: maskValues,
+                            baseline: $0, baselineIndex: nil, town: buffers.count > layerCount + 1 ? buffers[layerCount + 1] : nil,
+                            scratch: &scratch)
+            }
+            // The rasters are compressed here, on the worker.
+            return try accumulator.write(block, part)
+        } consume: { block, result in
+            try accumulator.add(block, result)
+        }
     }
 
     static func sensitivityCSV(_ rows: [TownshipSensitivity], scenarios: Int) -> String {
