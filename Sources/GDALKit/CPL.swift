@@ -75,6 +75,10 @@ public enum ConfigOptions {
 public enum GDAL {
     private static let registered: Bool = {
         GDALAllRegister()
+        // Offline from the start: the one change of the driver list an offline process makes
+        // happens here, before any other thread can reach GDAL through GDALKit, never while
+        // another thread is in `GDALOpenEx` (see `NetworkPolicy`).
+        NetworkPolicy.startOffline()
         return true
     }()
 

@@ -166,7 +166,7 @@ public enum NetworkPolicy {
     ///
     /// The configuration is process-wide and GDAL reads it without a lock (`GDALOpenEx` counts the
     /// drivers once, then fetches them by index), so it is changed only when the mode changes, never
-    /// when a scope ends: the first `offline` scope configures GDAL offline and GDAL stays so until an
+    /// when a scope ends: GDAL starts offline (`startOffline`, at registration) and stays so until an
     /// `online` scope begins. Scopes of one mode run together (and nest); a scope of the other mode
     /// waits until they have all ended. A process running offline jobs therefore changes GDAL's
     /// configuration once, whatever other threads are doing with GDAL between its scopes.
@@ -199,6 +199,16 @@ public enum NetworkPolicy {
         enter(mode)
         defer { leave() }
         return try body()
+    }
+
+    /// Called once, from GDAL's registration: GDAL starts offline, so the first `offline` scope
+    /// of a process changes nothing (it used to deregister the network drivers then, racing any
+    /// other thread's open: a NULL driver in `GDALOpenEx`, seen as crashes of the full test run).
+    static func startOffline() {
+        state.condition.lock(); defer { state.condition.unlock() }
+        guard state.mode == .asRegistered, state.users == 0 else { return }
+        configureOffline()
+        state.mode = .offline
     }
 
     private static func enter(_ mode: Mode) {
