@@ -167,52 +167,52 @@ extension RunScoped {
         // The job's `gdal-config` holds on the workers too: GDAL reads it per thread
         // (`CPLSetThreadLocalConfigOption`), and the run never sets it process-wide.
         let gdalConfig = plan.job.gdalConfig
+        /// One worker: its own readers and buffers, blocks taken until none is left.
+        @Sendable func work() {
+            defer { pipeline.workerFinished() }
+            do {
+                let readers = try rasters.map { try $0.layer.reader() }
+                let maskReader = try mask.map { try $0.layer.reader() }
+                var buffers = rasters.map { _ in [Float](repeating: 0, count: capacity) }
+                var maskBuffer = [Float](repeating: 1, count: capacity)
+                var state = makeState()
+                while let i = pipeline.take() {
+                    let w = blocks[i].window
+                    let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                    let n = w.count
+                    for (k, reader) in readers.enumerated() {
+                        do {
+                            try buffers[k].withUnsafeMutableBufferPointer { try reader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        } catch let error as GDALError {
+                            throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.readingMessage)")
+                        }
+                    }
+                    if let maskReader {
+                        do {
+                            try maskBuffer.withUnsafeMutableBufferPointer { try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
+                        } catch let error as GDALError {
+                            throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.readingMessage)")
+                        }
+                    }
+                    let result = try withUnsafeInputs(buffers) { pointers in
+                        try maskBuffer.withUnsafeBufferPointer { m in
+                            try body(&state, blocks[i], pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) },
+                                     maskReader == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
+                        }
+                    }
+                    pipeline.submit((i, result))
+                }
+            } catch let error as RunError {
+                pipeline.fail(error)
+            } catch let error as GDALError {
+                pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.readingMessage)"))
+            } catch {
+                pipeline.fail(RunError(.software, "\(error)"))
+            }
+        }
         var threads: [Thread] = []
         for _ in 0..<workers {
-            let thread = Thread {
-                defer { pipeline.workerFinished() }
-                ConfigOptions.withThreadLocalOptions(gdalConfig) {
-                    do {
-                        let readers = try rasters.map { try $0.layer.reader() }
-                        let maskReader = try mask.map { try $0.layer.reader() }
-                        var buffers = rasters.map { _ in [Float](repeating: 0, count: capacity) }
-                        var maskBuffer = [Float](repeating: 1, count: capacity)
-                        var state = makeState()
-                        while let i = pipeline.take() {
-                            let w = blocks[i].window
-                            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                            let n = w.count
-                            for (k, reader) in readers.enumerated() {
-                                do {
-                                    try buffers[k].withUnsafeMutableBufferPointer { try reader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                                } catch let error as GDALError {
-                                    throw RunError(.ioError, "\(rasters[k].name): reading block \(w): \(error.readingMessage)")
-                                }
-                            }
-                            if let maskReader {
-                                do {
-                                    try maskBuffer.withUnsafeMutableBufferPointer { try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                                } catch let error as GDALError {
-                                    throw RunError(.ioError, "\(mask!.name): reading block \(w): \(error.readingMessage)")
-                                }
-                            }
-                            let result = try withUnsafeInputs(buffers) { pointers in
-                                try maskBuffer.withUnsafeBufferPointer { m in
-                                    try body(&state, blocks[i], pointers.map { UnsafeBufferPointer(rebasing: $0[0..<n]) },
-                                             maskReader == nil ? nil : UnsafeBufferPointer(rebasing: m[0..<n]))
-                                }
-                            }
-                            pipeline.submit((i, result))
-                        }
-                    } catch let error as RunError {
-                        pipeline.fail(error)
-                    } catch let error as GDALError {
-                        pipeline.fail(RunError(.ioError, "reading aligned layers: \(error.readingMessage)"))
-                    } catch {
-                        pipeline.fail(RunError(.software, "\(error)"))
-                    }
-                }
-            }
+            let thread = Thread { ConfigOptions.withThreadLocalOptions(gdalConfig, work) }
             thread.stackSize = 1 << 20
             threads.append(thread)
         }
