@@ -186,13 +186,14 @@ public struct Planner {
         }
         let crsName = gridSRS.authorityCode.map { "\($0) \(gridSRS.name)" } ?? gridSRS.name
 
-        // The grid extent.
+        // The grid extent (a standard grid's: the envelope of the county's cells).
+        let county = try standardGridCounty(job)
         let bounds: Bounds
         switch job.grid.extent {
         case .bounds(let b): bounds = b
         case .layer(let name):
             let def = job.auxiliary[name]!
-            bounds = try sourceBounds(def, in: gridSRS, role: "grid.extent")
+            bounds = try county?.bounds ?? sourceBounds(def, in: gridSRS, role: "grid.extent")
         }
         let grid: GridGeometry
         do {
@@ -222,6 +223,7 @@ public struct Planner {
             mask = try plan(job.auxiliary[name]!, key: "mask", use: nil, gridSRS: gridSRS, crsDefinition: job.grid.crs,
                             grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: true)
         }
+        if let county { mask = try standardGridMask(county, job: job, grid: grid) }
         if let zoning = job.zoning, zoning.minAreaHectares != nil || zoning.townships != nil, !gridSRS.isProjected {
             throw RunError(.dataError, "\(job.file): zoning: areas in hectares need a projected grid CRS (grid.crs is \(crsName))")
         }

@@ -1,0 +1,47 @@
+import Foundation
+import GDALKit
+import RasterKernel
+
+extension Planner {
+    /// The county's cells on the job's standard grid (`grid.standard-grid`), nil without one.
+    func standardGridCounty(_ job: JobSpec) throws -> CountyCells? {
+        guard let sg = job.grid.standardGrid, let def = job.auxiliary[sg.layer] else { return nil }
+        do { return try CountyCells.read(def.source, adminCode: sg.adminCode) } catch let error as RunError {
+            throw RunError(error.status, "\(error.message) (\(job.file):\(job.grid.position.line):\(job.grid.position.column): grid.standard-grid, admin-code \(sg.adminCode))")
+        }
+    }
+
+    /// The mask of a standard grid: exactly the county's cells. The standard grid read through a
+    /// VRT whose source is shifted by −county·1000 in Float64 (exact for 9-digit codes, which
+    /// Float32 is not) and mapped 0…999 → 1, everything else → 0 by a lookup table.
+    func standardGridMask(_ county: CountyCells, job: JobSpec, grid: GridGeometry) throws -> SourcePlan {
+        let sg = job.grid.standardGrid!
+        let def = job.auxiliary[sg.layer]!
+        let ds: Dataset
+        do { ds = try Dataset(open: def.source, flags: [.raster]) } catch { throw inputError(error, file: def.source, what: "grid.standard-grid") }
+        let vrt = Self.countyMaskVRT(source: def.source, width: ds.width, height: ds.height, geoTransform: county.geoTransform,
+                                     wkt: county.crsWKT, county: Int(county.adminCode)!)
+        let mask = LayerDefinition(name: def.name, file: def.file, source: vrt, layer: nil, attribute: nil, band: 1, nodata: nil,
+                                   units: nil, hazard: nil, description: "the cells of county \(county.adminCode) on \(def.source)",
+                                   sourceLine: def.sourceLine, sourceColumn: def.sourceColumn)
+        var warp = WarpSpec(targetCRS: job.grid.crs, grid: grid, resampling: .nearest, outputType: .float32, errorThreshold: 0,
+                            sourceNoData: nil)
+        warp.destinationNoData = 0
+        return SourcePlan(key: "mask", definition: mask, kind: .raster, sourceCRS: job.grid.crs,
+                          sourceDetail: "\(county.count) cells of county \(county.adminCode) (codes \(county.adminCode)000–\(county.adminCode)999)",
+                          layerName: nil, operation: .warp(warp), boundsInGrid: county.bounds)
+    }
+
+    static func countyMaskVRT(source: String, width: Int, height: Int, geoTransform gt: [Double], wkt: String, county: Int) -> String {
+        func xml(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let transform = gt.map { String(format: "%.17g", $0) }.joined(separator: ", ")
+        return "<VRTDataset rasterXSize=\"\(width)\" rasterYSize=\"\(height)\"><SRS>\(xml(wkt))</SRS>"
+            + "<GeoTransform>\(transform)</GeoTransform><VRTRasterBand dataType=\"Float64\" band=\"1\"><ComplexSource>"
+            + "<SourceFilename relativeToVRT=\"0\">\(xml(source))</SourceFilename><SourceBand>1</SourceBand>"
+            + "<ScaleOffset>-\(county)000</ScaleOffset><ScaleRatio>1</ScaleRatio><LUT>-0.5:0,0:1,999:1,999.5:0</LUT>"
+            + "</ComplexSource></VRTRasterBand></VRTDataset>"
+    }
+}
