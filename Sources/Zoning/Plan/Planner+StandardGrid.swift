@@ -45,3 +45,30 @@ extension Planner {
             + "</ComplexSource></VRTRasterBand></VRTDataset>"
     }
 }
+
+extension Plan {
+    /// `plan`'s extent line for a standard grid, nil otherwise.
+    var standardGridExtentLine: String? {
+        guard let sg = job.grid.standardGrid, let def = job.auxiliary[sg.layer] else { return nil }
+        return "  extent: the envelope of county \(sg.adminCode)'s cells (code // 1000 = \(sg.adminCode)) on the standard grid \(def.source), cell for cell"
+    }
+
+    /// `plan`'s mask line for a standard grid (its VRT is no command line to print), nil otherwise.
+    var standardGridMaskLine: String? {
+        guard let sg = job.grid.standardGrid, let mask, let def = job.auxiliary[sg.layer] else { return nil }
+        return "  mask: exactly the \(mask.sourceDetail) on \(def.source) (layer \(def.name))"
+    }
+
+    /// `plan`'s lines for `outputs.census`: every file of the package and how it is classified.
+    var censusSummaryLines: [String] {
+        guard let census = job.outputs.census else { return [] }
+        var lines = ["  census package (census/, checked by census-check before publishing; QC.json, 质检报告 QC report.txt):"]
+        for product in census.products {
+            let c = product.classify ?? job.classify
+            let how = c.method.map { "\($0.rawValue) breaks" } ?? "breaks \(c.breaks.map(formatNumber).joined(separator: ", "))"
+            let classes = product.classify == nil && product.index == "risk" ? "the job's classes" : "\(c.scheme.id), \(how)"
+            lines.append("    \(census.name(product)).\(product.format.rawValue): index \(product.index), \(classes)")
+        }
+        return lines
+    }
+}
