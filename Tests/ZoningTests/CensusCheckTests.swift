@@ -8,27 +8,31 @@ import Testing
 /// 150625 an ellipse of two townships (150625101 west, 150625102 east), county 150626 east of it,
 /// 0 (nodata) elsewhere; and deliverables cut to county 150625, each breaking one rule.
 struct CensusGrid {
-    static let width = 14, height = 12, x0 = 108.0, y0 = 40.0, cell = 1.0 / 120
+    static let x0 = 108.0, y0 = 40.0, cell = 1.0 / 120
     let project: Project
+    let width: Int, height: Int
     /// The codes, row-major.
     let codes: [Int32]
     var path: String { project.path("layers/standard-grid.tif") }
 
-    init(project: Project) throws {
+    init(project: Project, width: Int = 14, height: Int = 12) throws {
         self.project = project
-        var codes = [Int32](repeating: 0, count: CensusGrid.width * CensusGrid.height)
-        for r in 0..<CensusGrid.height {
-            for c in 0..<CensusGrid.width {
-                let dx = Double(c) - 5.5, dy = Double(r) - 5.5
-                if dx * dx / 20 + dy * dy / 22 < 1 {
-                    codes[r * CensusGrid.width + c] = c < 5 ? 150_625_101 : 150_625_102
-                } else if c >= 10 {
-                    codes[r * CensusGrid.width + c] = 150_626_001
+        self.width = width
+        self.height = height
+        var codes = [Int32](repeating: 0, count: width * height)
+        for r in 0..<height {
+            for c in 0..<width {
+                let dx = Double(c) - 5.5 * Double(width) / 14, dy = Double(r) - 5.5 * Double(height) / 12
+                let (a, b) = (20 * Double(width * width) / 196, 22 * Double(height * height) / 144)
+                if dx * dx / a + dy * dy / b < 1 {
+                    codes[r * width + c] = c < 5 * width / 14 ? 150_625_101 : 150_625_102
+                } else if c >= 10 * width / 14 {
+                    codes[r * width + c] = 150_626_001
                 }
             }
         }
         self.codes = codes
-        try writeRaster(project.path("layers/standard-grid.tif"), type: .int32, width: CensusGrid.width, height: CensusGrid.height,
+        try writeRaster(project.path("layers/standard-grid.tif"), type: .int32, width: width, height: height,
                         geoTransform: [CensusGrid.x0, CensusGrid.cell, 0, CensusGrid.y0, 0, -CensusGrid.cell], nodata: 0, values: codes)
     }
 
@@ -36,7 +40,7 @@ struct CensusGrid {
     var county: (c0: Int, r0: Int, c1: Int, r1: Int, count: Int) {
         var c0 = Int.max, r0 = Int.max, c1 = -1, r1 = -1, n = 0
         for (i, code) in codes.enumerated() where code / 1000 == 150_625 {
-            let c = i % CensusGrid.width, r = i / CensusGrid.width
+            let c = i % width, r = i / width
             c0 = min(c0, c); c1 = max(c1, c); r0 = min(r0, r); r1 = max(r1, r); n += 1
         }
         return (c0, r0, c1, r1, n)
@@ -56,7 +60,7 @@ struct CensusGrid {
         let w = k.c1 - k.c0 + 1, h = k.r1 - k.r0 + 1
         var values = [T](repeating: 0, count: w * h)
         for r in 0..<h {
-            for c in 0..<w where codes[(k.r0 + r) * CensusGrid.width + k.c0 + c] / 1000 == 150_625 { values[r * w + c] = value(c, r) }
+            for c in 0..<w where codes[(k.r0 + r) * width + k.c0 + c] / 1000 == 150_625 { values[r * w + c] = value(c, r) }
         }
         let path = project.path("out/\(name)")
         try FileManager.default.createDirectory(atPath: path.parentPath, withIntermediateDirectories: true)

@@ -15,9 +15,9 @@ struct CensusJob {
     /// The hazard values on the standard grid, row-major.
     let hazard: [Float]
 
-    init(hole: (Int, Int)? = nil) throws {
-        grid = try CensusGrid(project: try Project())
-        let w = CensusGrid.width, h = CensusGrid.height
+    init(hole: (Int, Int)? = nil, width: Int = 14, height: Int = 12, blockSize: Int = 512) throws {
+        grid = try CensusGrid(project: try Project(), width: width, height: height)
+        let w = width, h = height
         var values = [Float](repeating: 0, count: w * h)
         for r in 0..<h { for c in 0..<w { values[r * w + c] = Float((c * 7 + r * 5) % 20) / 19 } }
         if let (c, r) = hole { values[r * w + c] = -9999 }
@@ -29,7 +29,7 @@ struct CensusJob {
         try project.write("layers/standard-grid.yaml", "source: standard-grid.tif\n")
         try project.write("layers/h.yaml", "source: h.tif\n")
         try project.write("layers/p.yaml", "source: p.tif\n")
-        try project.write("jobs/census.yaml", CensusJob.text())
+        try project.write("jobs/census.yaml", CensusJob.text(grid: "  standard-grid: standard-grid\n  admin-code: \"150625\"\n  block-size: \(blockSize)\n"))
     }
 
     static func text(grid: String = "  standard-grid: standard-grid\n  admin-code: \"150625\"\n", census: String? = nil) -> String {
@@ -82,8 +82,8 @@ struct CensusJob {
         var expected = [UInt8](repeating: 0, count: classes.count)
         for i in expected.indices {
             let c = k.c0 + i % w, r = k.r0 + i / w
-            guard job.grid.codes[r * CensusGrid.width + c] / 1000 == 150_625 else { continue }
-            let v = Double(job.hazard[r * CensusGrid.width + c])
+            guard job.grid.codes[r * job.grid.width + c] / 1000 == 150_625 else { continue }
+            let v = Double(job.hazard[r * job.grid.width + c])
             expected[i] = 1 + UInt8(CensusJob.hazardBreaks.filter { v >= $0 }.count)
         }
         #expect(classes == expected)
@@ -127,6 +127,29 @@ struct CensusJob {
         let out = job.project.path("out/census")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: out))?.filter { !$0.hasPrefix(".") && $0 != "risk-database.gpkg" } ?? []
         #expect(left.isEmpty, "\(left)")
+    }
+
+    /// Every file of the package is byte-identical whatever the thread count (16-px blocks, 4 × 4).
+    @Test func thePackageIsTheSameWhateverTheThreadCount() throws {
+        let job = try CensusJob(width: 70, height: 60, blockSize: 16)
+        var packages: [[String: Data]] = []
+        for threads in ["1", "3"] {
+            let out = job.project.path("out/t\(threads)")
+            try shell(BadInputTests.executable, ["run", job.jobPath, "--threads", threads, "--output", out])
+            let census = out.appendingComponent("latest/census")
+            let names = try FileManager.default.contentsOfDirectory(atPath: census).sorted()
+            packages.append(Dictionary(uniqueKeysWithValues: try names.map { ($0, try Data(contentsOf: URL(fileURLWithPath: census.appendingComponent($0)))) }))
+        }
+        #expect(packages[0].count == 9)   // 2 GeoTIFFs, 5 shapefile parts, QC.json, the report
+        for (name, data) in packages[0] where name != "QC.json" && !name.hasSuffix(".txt") { #expect(packages[1][name] == data, "\(name)") }
+        // The risk product is the run's risk classes.
+        let risk = try readBytes(job.project.path("out/t1/latest/census/BY_P_02_150625_01.tif"))
+        #expect(risk == (try readBytes(job.project.path("out/t1/latest/risk_class.tif"))))
+        #expect(Set(risk).isSuperset(of: [0, 1, 2, 3, 4, 5]))
+        let plan = try shell(BadInputTests.executable, ["plan", job.jobPath])
+        #expect(StageListTests().stages(plan) == ["align", "statistics", "township grid", "compute", "classify", "export", "census",
+                                                  "write", "record", "manifest"], "\(plan)")
+        #expect(plan.contains("    BY_P_10_150625_01.shp: index hazard, hazard-four, breaks 0.25, 0.5, 0.75\n"), "\(plan)")
     }
 
     @Test func standardGridAndCensusKeysAreCheckedWithTheirPositions() throws {
