@@ -15,7 +15,9 @@ struct CensusGrid {
     let codes: [Int32]
     var path: String { project.path("layers/standard-grid.tif") }
 
-    init(project: Project, width: Int = 14, height: Int = 12) throws {
+    /// `edgeCodes`: the county's first cell holds 150625000 and its last 150625999, and the two
+    /// cells east of its last hold 150624999 and 150626000 (codes a Float32 read gets wrong).
+    init(project: Project, width: Int = 14, height: Int = 12, edgeCodes: Bool = false) throws {
         self.project = project
         self.width = width
         self.height = height
@@ -30,6 +32,13 @@ struct CensusGrid {
                     codes[r * width + c] = 150_626_001
                 }
             }
+        }
+        if edgeCodes, let first = codes.firstIndex(where: { $0 / 1000 == 150_625 }),
+           let last = codes.lastIndex(where: { $0 / 1000 == 150_625 }) {
+            codes[first] = 150_625_000
+            codes[last] = 150_625_999
+            codes[last + 1] = 150_624_999
+            codes[last + 2] = 150_626_000
         }
         self.codes = codes
         try writeRaster(project.path("layers/standard-grid.tif"), type: .int32, width: width, height: height,

@@ -1,6 +1,7 @@
 import Foundation
 import FilePaths
 import GDALKit
+import Logging
 import Testing
 @testable import Zoning
 
@@ -15,8 +16,8 @@ struct CensusJob {
     /// The hazard values on the standard grid, row-major.
     let hazard: [Float]
 
-    init(hole: (Int, Int)? = nil, width: Int = 14, height: Int = 12, blockSize: Int = 512) throws {
-        grid = try CensusGrid(project: try Project(), width: width, height: height)
+    init(hole: (Int, Int)? = nil, width: Int = 14, height: Int = 12, blockSize: Int = 512, edgeCodes: Bool = false) throws {
+        grid = try CensusGrid(project: try Project(), width: width, height: height, edgeCodes: edgeCodes)
         let w = width, h = height
         var values = [Float](repeating: 0, count: w * h)
         for r in 0..<h { for c in 0..<w { values[r * w + c] = Float((c * 7 + r * 5) % 20) / 19 } }
@@ -94,7 +95,7 @@ struct CensusJob {
     /// The grid and mask of `grid.standard-grid` are those gdal and numpy compute from the standard
     /// grid: the envelope of the cells whose code // 1000 is 150625, and exactly those cells.
     @Test func theStandardGridGridAndMaskAreTheCountysCells() throws {
-        let job = try CensusJob()
+        let job = try CensusJob(edgeCodes: true)
         try shell(BadInputTests.executable, ["run", job.jobPath])
         let script = """
             import sys, json, numpy as np
@@ -112,6 +113,14 @@ struct CensusJob {
         for (a, b) in zip(ds.geoTransform!, oracle["gt"] as! [Double]) { #expect(abs(a - b) < 1e-12) }
         let classes = try readBytes(job.project.path("out/census/latest/risk_class.tif"))
         #expect(classes.map { $0 > 0 ? 1 : 0 } == oracle["mask"] as! [Int])
+        // The cells of codes 150625000 and 150625999 are in, those of 150624999 and 150626000 out.
+        let codes = Array(job.grid.codes)
+        let k = job.grid.county
+        for edge: Int32 in [150_625_000, 150_625_999, 150_624_999, 150_626_000] {
+            let i = try #require(codes.firstIndex(of: edge))
+            let (c, r) = (i % job.grid.width - k.c0, i / job.grid.width - k.r0)
+            #expect((classes[r * ds.width + c] > 0) == (edge / 1000 == 150_625), "code \(edge)")
+        }
     }
 
     @Test func aPackageFailingTheCheckFailsTheRunAndPublishesNothing() throws {
@@ -175,5 +184,60 @@ struct CensusJob {
         #expect(products.map { "\($0.line):\($0.column)" } == ["20:9", "21:30"], "\(products)")
         #expect(products[0].message.contains("is its hazard product, classes 1–4: scheme census-five has 5"))
         #expect(products[1].message.contains("unknown index \"nothing\"; expected risk (the combined index) or one of indices: hazard, people"))
+    }
+}
+
+/// The township units of a standard grid are its 9-digit codes, joined by code to the townships
+/// layer for names (ids in the layer's order).
+@Suite struct StandardGridTownshipTests {
+    func townships(_ job: CensusJob, features: [(code: String, name: String)]) throws -> JobSpec.Townships {
+        let items = features.enumerated().map { i, f in
+            let x = CensusGrid.x0 + Double(i) * 0.01
+            return """
+                {"type":"Feature","properties":{"name":"\(f.name)","census_code":"\(f.code)"},"geometry":{"type":"Polygon","coordinates":[[[\(x),39.9],[\(x + 0.01),39.9],[\(x + 0.01),40],[\(x),40],[\(x),39.9]]]}}
+                """
+        }
+        try job.project.vector("layers/towns.gpkg", layer: "towns", crs: "EPSG:4490",
+                               geojson: "{\"type\":\"FeatureCollection\",\"features\":[\(items.joined(separator: ","))]}")
+        let file = try job.project.write("layers/towns.yaml", "source: towns.gpkg\n")
+        let def = try #require(LayerDefinition.load(name: "towns", file: file, sink: DiagnosticSink()))
+        var spec = JobSpec.Townships(definition: def, nameField: "name", level: .meanIndex)
+        spec.codeField = "census_code"
+        return spec
+    }
+
+    func stage(_ job: CensusJob) throws -> (TownshipGridStage, String) {
+        let plan = try Planner().resolve(try JobLoader().load(job.jobPath))
+        let work = job.project.path("work")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        return (TownshipGridStage(RunEnvironment(plan: plan, options: RunOptions(), logger: Logger(label: "test"))), work)
+    }
+
+    @Test func theTownshipGridIsTheGridsCodesJoinedByCode() throws {
+        let job = try CensusJob()
+        let spec = try townships(job, features: [("150625102", "东镇"), ("150625101", "西镇"), ("150625999", "无格网镇")])
+        let (stage, work) = try stage(job)
+        let grid = try stage.prepareStandardGridTownships(spec, work: work)
+        #expect(grid.townships.names == ["东镇", "西镇", "无格网镇"])
+        #expect(grid.townships.codes == ["150625102", "150625101", "150625999"])
+        let ds = try Dataset(open: grid.raster, flags: [.raster])
+        let ids = try ds.band(1).read(PixelWindow(x: 0, y: 0, width: ds.width, height: ds.height), as: Int32.self)
+        let k = job.grid.county
+        #expect(ds.width == k.c1 - k.c0 + 1 && ds.height == k.r1 - k.r0 + 1)
+        var expected = [Int32](repeating: 0, count: ids.count)
+        for i in expected.indices {
+            let code = job.grid.codes[(k.r0 + i / ds.width) * job.grid.width + k.c0 + i % ds.width]
+            expected[i] = code == 150_625_102 ? 1 : code == 150_625_101 ? 2 : 0
+        }
+        #expect(ids == expected)
+        #expect(Set(ids) == [0, 1, 2])
+    }
+
+    @Test func aCodeOfTheGridNoFeatureHasIsNamed() throws {
+        let job = try CensusJob()
+        let spec = try townships(job, features: [("150625102", "东镇")])
+        let (stage, work) = try stage(job)
+        let error = try #require(throws: RunError.self) { try stage.prepareStandardGridTownships(spec, work: work) }
+        #expect(error.message.contains("has cells of code(s) 150625101 in county 150625, which no feature has in field census_code"), "\(error.message)")
     }
 }

@@ -12,8 +12,11 @@ extension Planner {
     }
 
     /// The mask of a standard grid: exactly the county's cells. The standard grid read through a
-    /// VRT whose source is shifted by −county·1000 in Float64 (exact for 9-digit codes, which
-    /// Float32 is not) and mapped 0…999 → 1, everything else → 0 by a lookup table.
+    /// VRT whose source is shifted by −county·1000 and mapped 0…999 → 1, everything else → 0 by a
+    /// lookup table, warped as Float64: GDAL's VRT sources compute in the type the reader asks
+    /// for, and in Float32 a 9-digit code is off by up to 8 (150625000 reads as 150624992, out of
+    /// the county; 150624999 as 150625000, in it), so the mask is warped in Float64, where every
+    /// code is exact (measured with GDAL 3.6: Float32 loses the county's …000 and …999 cells).
     func standardGridMask(_ county: CountyCells, job: JobSpec, grid: GridGeometry) throws -> SourcePlan {
         let sg = job.grid.standardGrid!
         let def = job.auxiliary[sg.layer]!
@@ -24,7 +27,7 @@ extension Planner {
         let mask = LayerDefinition(name: def.name, file: def.file, source: vrt, layer: nil, attribute: nil, band: 1, nodata: nil,
                                    units: nil, hazard: nil, description: "the cells of county \(county.adminCode) on \(def.source)",
                                    sourceLine: def.sourceLine, sourceColumn: def.sourceColumn)
-        var warp = WarpSpec(targetCRS: job.grid.crs, grid: grid, resampling: .nearest, outputType: .float32, errorThreshold: 0,
+        var warp = WarpSpec(targetCRS: job.grid.crs, grid: grid, resampling: .nearest, outputType: .float64, errorThreshold: 0,
                             sourceNoData: nil)
         warp.destinationNoData = 0
         return SourcePlan(key: "mask", definition: mask, kind: .raster, sourceCRS: job.grid.crs,
@@ -32,6 +35,7 @@ extension Planner {
                           layerName: nil, operation: .warp(warp), boundsInGrid: county.bounds)
     }
 
+    /// The standard grid as a Float64 VRT: 1 where code − county·1000 is in 0…999, else 0.
     static func countyMaskVRT(source: String, width: Int, height: Int, geoTransform gt: [Double], wkt: String, county: Int) -> String {
         func xml(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
