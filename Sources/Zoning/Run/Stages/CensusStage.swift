@@ -114,14 +114,8 @@ extension CensusStage {
     /// A Byte raster of the grid (nodata 0) in the grid CRS.
     @discardableResult
     func writeClasses(_ classes: [UInt8], to path: String, driver: String, options: [String], keepOpen: Bool = false) throws -> Dataset? {
-        let g = plan.grid
         do {
-            let ds = try Dataset.create(driver: driver, path: path, width: g.width, height: g.height, bands: 1, type: .byte, options: options)
-            try ds.setGeoTransform([g.originX, g.pixelWidth, 0, g.originY, 0, -g.pixelHeight])
-            try ds.setSpatialReference(try SpatialReference(definition: plan.job.grid.crs))
-            let band = try ds.band(1)
-            try band.setNoDataValue(0)
-            try classes.withUnsafeBufferPointer { try band.write(PixelWindow(x: 0, y: 0, width: g.width, height: g.height), from: $0) }
+            let ds = try writeGridRaster(classes, type: .byte, to: path, driver: driver, options: options, nodata: 0)
             if keepOpen { return ds }
             try ds.close()
             return nil
@@ -146,5 +140,20 @@ extension CensusStage {
         } catch {
             throw RunError(.ioError, "\(path): cannot write the census shapefile: \((error as? GDALError)?.message ?? "\(error)")")
         }
+    }
+}
+
+extension RunScoped {
+    /// A one-band raster of the grid, in the grid CRS, with `values` row-major; left open.
+    func writeGridRaster<T: GDALPixel>(_ values: [T], type: PixelType, to path: String, driver: String = "GTiff",
+                                       options: [String], nodata: Double?) throws -> Dataset {
+        let g = plan.grid
+        let ds = try Dataset.create(driver: driver, path: path, width: g.width, height: g.height, bands: 1, type: type, options: options)
+        try ds.setGeoTransform([g.originX, g.pixelWidth, 0, g.originY, 0, -g.pixelHeight])
+        try ds.setSpatialReference(try SpatialReference(definition: plan.job.grid.crs))
+        let band = try ds.band(1)
+        if let nodata { try band.setNoDataValue(nodata) }
+        try values.withUnsafeBufferPointer { try band.write(PixelWindow(x: 0, y: 0, width: g.width, height: g.height), from: $0) }
+        return ds
     }
 }

@@ -36,13 +36,8 @@ extension RunScoped {
             let ds = try Dataset(open: source, flags: [.raster])
             let codes = try ds.band(1).read(county.window, as: Double.self)
             let values = codes.map { v -> Int32 in CountyCells.isCounty(v, Int(sg.adminCode)!) ? Int32(ids[Int(v)]!) : 0 }
-            let g = plan.grid
-            let out = try Dataset.create(driver: "GTiff", path: path, width: g.width, height: g.height, bands: 1, type: .int32,
-                                         options: ["TILED=YES", "BLOCKXSIZE=\(plan.blockSize)", "BLOCKYSIZE=\(plan.blockSize)"])
-            try out.setGeoTransform([g.originX, g.pixelWidth, 0, g.originY, 0, -g.pixelHeight])
-            try out.setSpatialReference(try SpatialReference(definition: plan.job.grid.crs))
-            try values.withUnsafeBufferPointer { try out.band(1).write(PixelWindow(x: 0, y: 0, width: g.width, height: g.height), from: $0) }
-            try out.close()
+            try writeGridRaster(values, type: .int32, to: path, options: ["TILED=YES", "BLOCKXSIZE=\(plan.blockSize)",
+                                                                           "BLOCKYSIZE=\(plan.blockSize)"], nodata: nil).close()
         } catch { throw inputError(error, file: source, what: "grid.standard-grid (the township grid by code)") }
         return TownshipGrid(townships: polygons.townships, raster: path)
     }
