@@ -26,10 +26,15 @@ struct CensusStage: Stage {
         }
         var files: [String] = []
         var rows: [CensusQC.Product] = []
+        let indices = try indexValues(Array(Set(census.products.map(\.index))).sorted(), context: context)
+        // Products of the same index and classification (a GeoTIFF and its shapefile) share their classes.
+        var classified: [String: ([UInt8], (scheme: String, method: String?, breaks: [Double]))] = [:]
         for (i, product) in census.products.enumerated() {
             report("census", i, census.products.count)
-            let values = try indexValues(product.index, context: context)
-            let (classes, info) = try classify(values, product: product, context: context)
+            let c = product.classify
+            let key = "\(product.index)|\(c?.scheme.id ?? "job")|\(c?.scheme.classCount ?? 0)|\(c?.method?.rawValue ?? "")|\(c?.breaks ?? [])"
+            let (classes, info) = try classified[key] ?? classify(indices[product.index]!, product: product, context: context)
+            classified[key] = (classes, info)
             let base = folder.appendingComponent(census.name(product))
             let path = base + "." + product.format.rawValue
             switch product.format {
@@ -54,34 +59,36 @@ struct CensusStage: Stage {
 }
 
 extension CensusStage {
-    /// The index `name` (`risk`, or an index of `indices:`) at every cell of the grid, row-major;
-    /// `RiskKernel.indexNoData` where it has no value.
-    func indexValues(_ name: String, context: RunContext) throws -> [Float] {
+    /// The indices `names` (`risk`, or indices of `indices:`) at every cell of the grid, row-major,
+    /// `RiskKernel.indexNoData` where they have no value: one pass over the layers for all of them.
+    func indexValues(_ names: [String], context: RunContext) throws -> [String: [Float]] {
         let model = context.required(context.model, .model, by: self.name)
-        let kernel: BlockKernel
-        if name == "risk" {
-            kernel = model.kernel
-        } else {
+        let kernels: [BlockKernel] = names.map { name in
+            if name == "risk" { return model.kernel }
             let (program, registers) = ModelCompiler(job: plan.job).program(targets: [name], resolution: model.resolution)
-            kernel = .model(ModelKernel(program: program, layerCount: plan.job.layers.count, output: registers[name]!, breaks: []))
+            return .model(ModelKernel(program: program, layerCount: plan.job.layers.count, output: registers[name]!, breaks: []))
         }
-        let parts = try mapBlocks(aligned: context.aligned, mask: context.mask, layers: nil) { block, inputs, mask -> (Window, [Float]) in
+        let parts = try mapBlocks(aligned: context.aligned, mask: context.mask, layers: nil) { block, inputs, mask -> (Window, [[Float]]) in
             let n = block.window.count
-            var index = [Float](repeating: 0, count: n)
             var classes = [UInt8](repeating: 0, count: n)
-            index.withUnsafeMutableBufferPointer { ip in
-                classes.withUnsafeMutableBufferPointer { cp in _ = kernel.run(count: n, inputs: inputs, mask: mask, index: ip, classes: cp) }
-            }
-            return (block.window, index)
+            return (block.window, kernels.map { kernel in
+                var index = [Float](repeating: 0, count: n)
+                index.withUnsafeMutableBufferPointer { ip in
+                    classes.withUnsafeMutableBufferPointer { cp in _ = kernel.run(count: n, inputs: inputs, mask: mask, index: ip, classes: cp) }
+                }
+                return index
+            })
         }
         let width = plan.grid.width
-        var values = [Float](repeating: RiskKernel.indexNoData, count: plan.grid.pixelCount)
-        for (w, part) in parts {
-            for r in 0..<w.height {
-                for c in 0..<w.width { values[(w.y + r) * width + w.x + c] = part[r * w.width + c] }
+        var values = names.map { _ in [Float](repeating: RiskKernel.indexNoData, count: plan.grid.pixelCount) }
+        for (w, blocks) in parts {
+            for (k, part) in blocks.enumerated() {
+                for r in 0..<w.height {
+                    for c in 0..<w.width { values[k][(w.y + r) * width + w.x + c] = part[r * w.width + c] }
+                }
             }
         }
-        return values
+        return Dictionary(uniqueKeysWithValues: zip(names, values))
     }
 
     /// The classes of `values` (0 where no value): the job's classification of the risk index for
