@@ -161,6 +161,20 @@ struct CensusJob {
         #expect(plan.contains("    BY_P_10_150625_01.shp: index hazard, hazard-four, breaks 0.25, 0.5, 0.75\n"), "\(plan)")
     }
 
+    /// Two shards and their merge write the same package as one process (16-px blocks).
+    @Test func aShardedRunWritesTheSamePackage() throws {
+        let job = try CensusJob(width: 70, height: 60, blockSize: 16)
+        let exe = BadInputTests.executable
+        let single = job.project.path("out/single"), sharded = job.project.path("out/sharded")
+        try shell(exe, ["run", job.jobPath, "--run-id", "r1", "--output", single, "--threads", "2"])
+        for i in 0..<2 { try shell(exe, ["run", job.jobPath, "--shard", "\(i)/2", "--run-id", "r1", "--output", sharded, "--threads", "1"]) }
+        try shell(exe, ["merge", job.jobPath, "--run-id", "r1", "--output", sharded])
+        for name in ["BY_P_01_150625_01.tif", "BY_P_02_150625_01.tif", "BY_P_10_150625_01.shp", "BY_P_10_150625_01.dbf"] {
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(single)/r1/census/\(name)"))
+            #expect(a == (try Data(contentsOf: URL(fileURLWithPath: "\(sharded)/r1/census/\(name)"))), "\(name)")
+        }
+    }
+
     @Test func standardGridAndCensusKeysAreCheckedWithTheirPositions() throws {
         let job = try CensusJob()
         func errors(_ text: String) throws -> [Diagnostic] {

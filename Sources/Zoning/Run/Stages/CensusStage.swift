@@ -62,7 +62,12 @@ extension CensusStage {
     /// The indices `names` (`risk`, or indices of `indices:`) at every cell of the grid, row-major,
     /// `RiskKernel.indexNoData` where they have no value: one pass over the layers for all of them.
     func indexValues(_ names: [String], context: RunContext) throws -> [String: [Float]] {
-        let model = context.required(context.model, .model, by: self.name)
+        // The merge of a sharded run has the shards' results but no kernel: the model is resolved
+        // again over the aligned layers (the same passes over the same data give the same model).
+        let model = try context.model ?? {
+            let (kernel, _, resolution) = try StatisticsStage(env).resolveModel(aligned: context.aligned, mask: context.mask)
+            return ResolvedModel(kernel: kernel, resolution: resolution)
+        }()
         let kernels: [BlockKernel] = names.map { name in
             if name == "risk" { return model.kernel }
             let (program, registers) = ModelCompiler(job: plan.job).program(targets: [name], resolution: model.resolution)
