@@ -255,3 +255,27 @@ struct CensusJob {
         #expect(error.message.contains("has cells of code(s) 150625101 in county 150625, which no feature has in field census_code"), "\(error.message)")
     }
 }
+
+/// A standard grid that is not one: each refused at `standard-grid:` with the reason.
+@Suite struct StandardGridInputTests {
+    @Test func aProjectedOrRemoteOrCountylessStandardGridIsRefused() throws {
+        let job = try CensusJob()
+        func messages(_ source: String) throws -> [String] {
+            try job.project.write("layers/standard-grid.yaml", "source: \(source)\n")
+            do { _ = try Planner().resolve(try JobLoader().load(job.jobPath)); return [] } catch let e as DiagnosticsError {
+                return e.diagnostics.map { "\($0.line):\($0.column): \($0.message)" }
+            } catch let e as RunError { return [e.message] }
+        }
+        try writeRaster(job.project.path("layers/projected.tif"), type: .int32, width: 4, height: 4,
+                        geoTransform: [500_000, 30, 0, 4_400_000, 0, -30], nodata: 0, values: [Int32](repeating: 150_625_101, count: 16),
+                        crs: "EPSG:4545")
+        let projected = try messages("projected.tif")
+        #expect(projected == ["4:18: grid.standard-grid: standard grid \(job.project.path("layers/projected.tif")) (layer standard-grid): expected a raster in a geographic CRS (CGCS2000, EPSG:4490)"], "\(projected)")
+        #expect(try messages("/vsicurl/https://example.invalid/grid.tif").first?.contains("expected a local raster file") == true)
+        try writeRaster(job.project.path("layers/other.tif"), type: .int32, width: 4, height: 4,
+                        geoTransform: [108, 1.0 / 120, 0, 40, 0, -1.0 / 120], nodata: 0, values: [Int32](repeating: 150_626_101, count: 16))
+        let other = try messages("other.tif")
+        #expect(other.count == 1 && other[0].contains("other.tif: standard grid: no cell of county 150625 (no code 150625000–150625999)"), "\(other)")
+        #expect(other.first?.contains("grid.standard-grid, admin-code 150625") == true)
+    }
+}

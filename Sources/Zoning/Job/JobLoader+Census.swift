@@ -46,7 +46,8 @@ extension JobLoader {
               let c = node.object(allowed: ["hazard-code", "type", "sequence", "products", "hazard-codes"],
                                   required: ["hazard-code", "products"]) else { return nil }
         guard let standard = grid?.standardGrid else {
-            node.error("outputs.census needs the census standard grid as the grid: grid: { standard-grid: LAYER, admin-code: \"150625\" }")
+            // A grid that failed to parse has reported its own problems.
+            if grid != nil { node.error("outputs.census needs the census standard grid as the grid: grid: { standard-grid: LAYER, admin-code: \"150625\" }") }
             return nil
         }
         let codes = c["hazard-codes"].flatMap { censusCatalogue($0, file: file) }

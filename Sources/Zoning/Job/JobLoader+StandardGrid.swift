@@ -40,7 +40,11 @@ extension JobLoader {
     /// The standard grid raster's CRS (`EPSG:…` when it has an authority code, else its WKT) and
     /// cell size: a north-up raster with square cells in a geographic CRS.
     private func standardGridCRS(_ def: LayerDefinition, at node: YNode) -> (String, Double)? {
-        guard def.isLocalFile, FileManager.default.fileExists(atPath: def.source) else { return nil }  // reported with the layer
+        guard def.isLocalFile else {
+            node.error("standard grid \(def.source) (layer \(def.name)): expected a local raster file (the census distributes it as one)")
+            return nil
+        }
+        if !FileManager.default.fileExists(atPath: def.source) { return nil }  // reported with the layer
         GDAL.ensureRegistered()
         guard let ds = try? Dataset(open: def.source, flags: [.raster]), ds.bandCount > 0 else {
             node.error("standard grid \(def.source) (layer \(def.name)) is not a raster GDAL can open")
