@@ -63,7 +63,8 @@ struct CensusGrid {
     }
 
     /// A class raster cut to the county's envelope: `value(column, row)` at the county's cells, 0 elsewhere.
-    func product<T: GDALPixel & Numeric>(_ name: String, type: PixelType, as _: T.Type, shift: Int = 0,
+    func product<T: GDALPixel & Numeric>(_ name: String, type: PixelType, as _: T.Type, shift: Int = 0, nodata: Double? = 0,
+                                         rotation: Double = 0, cellSize: Double = CensusGrid.cell,
                                          value: (Int, Int) -> T = { c, r in T(exactly: (c + r) % 4 + 1)! }) throws -> String {
         let k = county
         let w = k.c1 - k.c0 + 1, h = k.r1 - k.r0 + 1
@@ -74,14 +75,15 @@ struct CensusGrid {
         let path = project.path("out/\(name)")
         try FileManager.default.createDirectory(atPath: path.parentPath, withIntermediateDirectories: true)
         try writeRaster(path, type: type, width: w, height: h,
-                        geoTransform: [bounds.minX + Double(shift) / 120, CensusGrid.cell, 0, bounds.maxY, 0, -CensusGrid.cell],
-                        nodata: 0, values: values)
+                        geoTransform: [bounds.minX + Double(shift) / 120, cellSize, rotation, bounds.maxY, 0, -cellSize],
+                        nodata: nodata, values: values)
         return path
     }
 
     /// A shapefile of one polygon, the county's envelope, with `class` (nil: unset) and a `.prj` of `crs`.
-    func shapefile(_ name: String, classValue: Int?, crs: String = "EPSG:4490") throws -> String {
-        let b = bounds
+    func shapefile(_ name: String, classValue: Int?, crs: String = "EPSG:4490", shrink: Double = 0) throws -> String {
+        var b = bounds
+        b.maxX -= shrink
         let ring = "[[\(b.minX),\(b.minY)],[\(b.maxX),\(b.minY)],[\(b.maxX),\(b.maxY)],[\(b.minX),\(b.maxY)],[\(b.minX),\(b.minY)]]"
         let half = (b.minX + b.maxX) / 2
         let ring2 = "[[\(b.minX),\(b.minY)],[\(half),\(b.minY)],[\(half),\(b.maxY)],[\(b.minX),\(b.maxY)],[\(b.minX),\(b.minY)]]"
@@ -201,6 +203,25 @@ func writeRaster<T: GDALPixel>(_ path: String, type: PixelType, width: Int, heig
         let x = CensusGrid.x0 + (Double(k.c0 + cc) + 0.5) / 120, y = CensusGrid.y0 - (Double(k.r0 + cr) + 0.5) / 120
         #expect(report.line.contains(String(format: "1 cell(s) of county 150625 have no data (centres %.6f, %.6f)", x, y)))
         #expect(report.line.contains("\(k.count - 1) valid cells; county 150625 has \(k.count) standard-grid cells"))
+    }
+
+    @Test func aRotationACellSizeNoNodataAndAShapefileEnvelopeEachFail() throws {
+        let grid = try CensusGrid(project: try Project())
+        let rotated = check(grid, try grid.product("BY_P_02_150625_01.tif", type: .byte, as: UInt8.self, rotation: 1e-9))
+        #expect(failed(rotated) == ["rotation"])
+        #expect(rotated.line.contains("栅格有旋转参数 / the geotransform is rotated"))
+        let size = 1.0 / 120 + 2e-6
+        let coarse = check(grid, try grid.product("BY_P_03_150625_01.tif", type: .byte, as: UInt8.self, cellSize: size))
+        // Cells 2e-6° too wide also move the far corners of the envelope (by width × 2e-6°).
+        #expect(failed(coarse) == ["cell-size", "envelope"])
+        #expect(coarse.line.contains("cell size \(size) × \(size): expected 30″ = 1/120° within 1e-6°"))
+        let noNodata = check(grid, try grid.product("BY_P_04_150625_01.tif", type: .byte, as: UInt8.self, nodata: nil))
+        #expect(failed(noNodata) == ["nodata"])
+        #expect(noNodata.line.contains("未声明无效值(nodata) / no nodata value declared"))
+        let small = check(grid, try grid.shapefile("BY_P_10_150625_01.shp", classValue: 1, shrink: 1.0 / 120))
+        #expect(failed(small) == ["envelope"])
+        #expect(small.line.contains(String(format: "envelope [%.6f, %.6f, %.6f, %.6f] differs", grid.bounds.minX, grid.bounds.minY,
+                                           grid.bounds.maxX - 1.0 / 120, grid.bounds.maxY)))
     }
 
     @Test func theCommandPrintsALinePerFileAndFailsIfOneFails() throws {
