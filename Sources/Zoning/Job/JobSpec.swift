@@ -30,6 +30,8 @@ public struct JobSpec: Sendable {
         static func alignment(align: GridAlign, preset: String?) -> GridGeometry.Alignment {
             preset != nil ? .cells(perUnit: JobSpec.census30sCellsPerDegree) : align == .none ? .exact : .snapped
         }
+        /// `standard-grid:` the census standard grid and the county it is cut to (`JobLoader+StandardGrid.swift`).
+        public var standardGrid: StandardGrid? = nil
         /// Where `grid:` is written, for errors found when the grid is resolved.
         public var position = Position(file: "", line: 1, column: 1)
     }
@@ -185,6 +187,8 @@ public struct JobSpec: Sendable {
         public var database: String? = nil
         /// Where `directory` is written, for errors found when it is resolved.
         public var position: Position? = nil
+        /// `census:` the census submission package (`JobLoader+Census.swift`).
+        public var census: Census? = nil
         /// Where `database` is written.
         public var databasePosition: Position? = nil
     }
