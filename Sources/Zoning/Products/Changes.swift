@@ -2,6 +2,7 @@ import Cartography
 import Foundation
 import FilePaths
 import GDALKit
+import RasterKernel
 import RiskDatabase
 
 /// One published (or staged) run as the change products see it.
@@ -161,7 +162,7 @@ enum ChangeReport {
         try Data(QGISStyle.palettedQML(entries: allEntries).utf8).write(to: URL(fileURLWithPath: folder.appendingComponent("risk_change.qml")))
         files.append("risk_change.qml")
 
-        let pixelHa = abs(grid.geoTransform[1] * grid.geoTransform[5] - grid.geoTransform[2] * grid.geoTransform[4]) / 10_000
+        let pixelHa = grid.meanCellHectares
         let (townships, labels) = townshipChanges(tally, pixelHa: pixelHa, totals: totals)
         let valid = tally.counts.joined().reduce(0, +)
         let k = tally.k
@@ -187,6 +188,17 @@ enum ChangeReport {
 
     /// The two class rasters, open, checked to be on one grid.
     struct ChangeGrid {
+        /// The cell area in ha: the pixel area of a projected grid; on a lat/long grid the mean of
+        /// its rows' ellipsoidal cell areas (`CellAreas`; the change tables count cells, not rows).
+        var meanCellHectares: Double {
+            let gt = geoTransform
+            if srs.isGeographic, let axes = srs.ellipsoidAxes, gt[2] == 0, gt[4] == 0 {
+                let g = GridGeometry(width: width, height: height, originX: gt[0], originY: gt[3], pixelWidth: abs(gt[1]), pixelHeight: abs(gt[5]))
+                return CellAreas(geographic: g, ellipsoid: Ellipsoid(a: axes.semiMajor, f: axes.flattening)).mean / 10_000
+            }
+            return abs(gt[1] * gt[5] - gt[2] * gt[4]) / 10_000
+        }
+
         let previous: Dataset
         let current: Dataset
         let width: Int

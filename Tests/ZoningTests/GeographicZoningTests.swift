@@ -1,0 +1,164 @@
+import Foundation
+import GDALKit
+import RasterKernel
+import Testing
+@testable import Zoning
+
+/// A census-30s job (EPSG:4490, 30″) with a proximity layer, majority filter, minimum mapping unit,
+/// township statistics, zone polygons and maps: it runs, and its areas equal numpy's sums of the
+/// cells' ellipsoidal areas over rasters GDAL makes.
+@Suite(.serialized) struct GeographicZoningTests {
+    static let (x0, y1, res, w, h) = (107.5, 39.65, 1.0 / 120, 36, 30)
+
+    func project() throws -> (Project, String) {
+        let p = try Project()
+        let (w, h) = (Self.w, Self.h)
+        var v = [Float](repeating: 0, count: w * h)
+        for r in 0..<h {
+            for c in 0..<w {
+                // Bands of classes with single-cell specks the majority filter and the sieve remove.
+                let base = Float(((r / 6) + (c / 9)) % 4) / 4 + 0.1
+                v[r * w + c] = (r * 13 + c * 7) % 17 == 0 ? 0.95 : base
+            }
+        }
+        try p.raster("layers/hz.tif", width: w, height: h, geoTransform: [Self.x0, Self.res, 0, Self.y1, 0, -Self.res], crs: "EPSG:4490",
+                     nodata: nil, values: v)
+        try p.write("layers/hz.yaml", "source: hz.tif\n")
+        try p.vector("layers/roads.gpkg", layer: "roads", crs: "EPSG:4490", geojson: """
+            {"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":1},"geometry":{"type":"LineString","coordinates":[[107.52,39.43],[107.66,39.55],[107.83,39.58]]}}]}
+            """)
+        try p.write("layers/roads.yaml", "source: roads.gpkg\nlayer: roads\n")
+        func poly(_ pts: [(Double, Double)]) -> String { "[[" + (pts + [pts[0]]).map { "[\($0.0),\($0.1)]" }.joined(separator: ",") + "]]" }
+        try p.vector("layers/towns.gpkg", layer: "towns", crs: "EPSG:4490", geojson: """
+            {"type":"FeatureCollection","features":[
+            {"type":"Feature","properties":{"name":"西乡","tid":1,"code":"150625101"},"geometry":{"type":"Polygon","coordinates":\(poly([(107.4, 39.3), (107.61, 39.3), (107.67, 39.7), (107.4, 39.7)]))}},
+            {"type":"Feature","properties":{"name":"东乡","tid":2,"code":"150625102"},"geometry":{"type":"Polygon","coordinates":\(poly([(107.61, 39.3), (107.9, 39.3), (107.9, 39.7), (107.67, 39.7)]))}}]}
+            """)
+        try p.write("layers/towns.yaml", "source: towns.gpkg\nlayer: towns\n")
+        let job = try p.write("jobs/geo.yaml", """
+            version: 1
+            name: geo
+            grid:
+              preset: census-30s
+              extent: hz
+            layers:
+              hz: { layer: hz, normalize: { linear: [0, 1] } }
+              near: { layer: roads, normalize: { proximity: { linear: [0, 8000] } }, direction: negative }
+            combine: { weighted-sum: { hz: 0.7, near: 0.3 } }
+            classify: { scheme: four-colour, breaks: [0.3, 0.5, 0.7] }
+            zoning:
+              majority: 3
+              min-area-ha: 250
+              townships: { layer: towns, name: name, code: code }
+            outputs: { directory: out/geo, products: [risk-index, risk-class, risk-zones, statistics, maps] }
+
+            """)
+        return (p, job)
+    }
+
+    @Test func aCensusGridJobWithProximityAndZoningRunsAndItsAreasAreTheCellsEllipsoidalAreas() throws {
+        let (p, job) = try project()
+        let plan = try Planner().resolve(try JobLoader().load(job))
+        #expect(plan.ellipsoid == .grs80)
+        #expect(plan.sources[1].proximity?.marginRows == 9 && plan.sources[1].proximity?.marginPixels == 12, "\(String(describing: plan.sources[1].proximity))")
+        let result = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
+        let run = result.runDirectory
+        for file in ["risk_zones.tif", "zones.gpkg", "stats.json", "stats.csv"] {
+            #expect(FileManager.default.fileExists(atPath: "\(run)/\(file)"), "\(file)")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: run)
+        #expect(files.contains { $0.hasSuffix(".pdf") } && files.contains { $0.hasSuffix(".png") }, "maps: \(files)")
+        // The sieve threshold: 250 ha over the mean cell area of the grid's rows.
+        let threshold = try #require(result.manifest.zoning?.sieveThresholdPixels)
+        #expect(threshold == Int((250 * 10_000 / plan.cellAreas.mean).rounded(.up)) && threshold == 4)
+
+        // numpy: per township (gdal_rasterize, pixel-centre rule) and class, Σ cell areas by the
+        // closed form; per class of risk_zones.tif the same, against the polygons' area_ha.
+        let towns = p.path("towns.tif")
+        let te = ["-te", "107.5", "39.4", "107.8", "39.65", "-tr", "\(Self.res)", "\(Self.res)"]
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "tid", "-l", "towns"] + te + ["-ot", "UInt16", "-init", "0", p.path("layers/towns.gpkg"), towns])
+        let out = try shell("/usr/bin/python3", ["-c", """
+            import sys, json, numpy as np
+            from osgeo import gdal, ogr
+            run, towns = sys.argv[1], sys.argv[2]
+            ds = gdal.Open(f"{run}/risk_class.tif"); gt = ds.GetGeoTransform()
+            cls = ds.ReadAsArray(); zones = gdal.Open(f"{run}/risk_zones.tif").ReadAsArray()
+            town = gdal.Open(towns).ReadAsArray()
+            a, f = 6378137.0, 1 / 298.257222101
+            e2 = f * (2 - f); e = np.sqrt(e2); b = a * (1 - f)
+            def g(deg):
+                s = np.sin(np.radians(deg)); return s / (1 - e2 * s * s) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
+            north = gt[3] + np.arange(cls.shape[0]) * gt[5]
+            row = b * b * np.radians(gt[1]) / 2 * (g(north) - g(north + gt[5]))
+            cell = np.repeat(row[:, None], cls.shape[1], axis=1)
+            stats = {f"{t}-{c}": float(cell[(town == t) & (cls == c)].sum() / 1e4) for t in (1, 2) for c in range(0, 5)}
+            zoneArea = {str(c): float(cell[zones == c].sum() / 1e4) for c in range(1, 5)}
+            poly = {}
+            src = ogr.Open(f"{run}/zones.gpkg"); lyr = src.GetLayerByName("risk_zones")
+            for feat in lyr: poly[str(feat["class"])] = poly.get(str(feat["class"]), 0) + feat["area_ha"]
+            print(json.dumps({"stats": stats, "zones": zoneArea, "polygons": poly}))
+            """, run, towns])
+        let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: [String: Double]]
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))) as! [[String: Any]]
+        #expect(rows.count == 2)
+        var worst = 0.0
+        func compare(_ ours: Double, _ theirs: Double, _ what: String) {
+            let rel = theirs == 0 ? abs(ours) : abs(ours - theirs) / theirs
+            worst = max(worst, rel)
+            #expect(rel < 1e-9, "\(what): ours \(ours), numpy \(theirs)")
+        }
+        for row in rows {
+            let t = row["id"] as! Int
+            var valid = 0.0
+            for c in row["classes"] as! [[String: Any]] {
+                let v = c["value"] as! Int, ha = (c["areaHa"] ?? c["area_ha"]) as! Double
+                compare(ha, oracle["stats"]!["\(t)-\(v)"]!, "township \(t) class \(v)")
+                valid += oracle["stats"]!["\(t)-\(v)"]!
+            }
+            compare((row["validAreaHa"] ?? row["valid_area_ha"]) as! Double, valid, "township \(t) valid area")
+        }
+        for c in 1...4 where oracle["zones"]!["\(c)"]! > 0 {
+            compare(oracle["polygons"]!["\(c)"] ?? 0, oracle["zones"]!["\(c)"]!, "zone polygons of class \(c)")
+        }
+        print("geographic job: township and zone areas vs numpy, max relative error \(worst)")
+    }
+
+    @Test func theProximityLayerIsGeodesicMetres() throws {
+        let (p, job) = try project()
+        let text = try String(contentsOfFile: job, encoding: .utf8)
+            .replacingOccurrences(of: "combine: { weighted-sum: { hz: 0.7, near: 0.3 } }", with: "combine: { weighted-sum: { near: 1 } }")
+            .replacingOccurrences(of: "  hz: { layer: hz, normalize: { linear: [0, 1] } }\n", with: "")
+            .replacingOccurrences(of: ", direction: negative", with: "")
+        try text.write(toFile: job, atomically: true, encoding: .utf8)
+        let result = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let index = try readFloat("\(result.runDirectory)/risk_index.tif")
+        // The road burnt (all touched) on the grid grown by the margin, as the run burns it.
+        let burnt = p.path("burnt.tif")
+        let (mx, my) = (12.0, 9.0)
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-burn", "1", "-at", "-l", "roads", "-te", "\(Self.x0 - mx * Self.res)", "\(39.4 - my * Self.res)",
+                                              "\(107.8 + mx * Self.res)", "\(Self.y1 + my * Self.res)", "-tr", "\(Self.res)", "\(Self.res)",
+                                              "-ot", "Byte", "-init", "0", p.path("layers/roads.gpkg"), burnt])
+        let flags = try readBytes(burnt)
+        let ew = Self.w + 24
+        var sites: [(Double, Double)] = []
+        for (i, f) in flags.enumerated() where f != 0 {
+            sites.append((Self.x0 - mx * Self.res + (Double(i % ew) + 0.5) * Self.res, Self.y1 + my * Self.res - (Double(i / ew) + 0.5) * Self.res))
+        }
+        var pairs: [((Double, Double), (Double, Double))] = []
+        let cells = stride(from: 0, to: Self.w * Self.h, by: 7).map { $0 }
+        for i in cells {
+            let c = (Self.x0 + (Double(i % Self.w) + 0.5) * Self.res, Self.y1 - (Double(i / Self.w) + 0.5) * Self.res)
+            for s in sites { pairs.append((c, s)) }
+        }
+        let geod = try geodDistances(pairs)
+        var worst = 0.0
+        for (k, i) in cells.enumerated() {
+            let d = geod[(k * sites.count)..<((k + 1) * sites.count)].min()!
+            guard d > 0, d < 7900 else { continue }
+            let ours = Double(index[i]) * 8000
+            worst = max(worst, abs(ours - d) / d)
+        }
+        print("proximity on a census-30s job vs geod: max relative error \(worst) over \(cells.count) cells")
+        #expect(worst < 1e-3)
+    }
+}
