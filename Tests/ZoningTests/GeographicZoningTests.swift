@@ -24,6 +24,10 @@ import Testing
         try p.raster("layers/hz.tif", width: w, height: h, geoTransform: [Self.x0, Self.res, 0, Self.y1, 0, -Self.res], crs: "EPSG:4490",
                      nodata: nil, values: v)
         try p.write("layers/hz.yaml", "source: hz.tif\n")
+        // 100 persons/km² everywhere: a township's total is 100 × its area in km².
+        try p.raster("layers/pop.tif", width: w, height: h, geoTransform: [Self.x0, Self.res, 0, Self.y1, 0, -Self.res], crs: "EPSG:4490",
+                     nodata: nil, values: [Float](repeating: 100, count: w * h))
+        try p.write("layers/pop.yaml", "source: pop.tif\n")
         try p.vector("layers/roads.gpkg", layer: "roads", crs: "EPSG:4490", geojson: """
             {"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":1},"geometry":{"type":"LineString","coordinates":[[107.52,39.43],[107.66,39.55],[107.83,39.58]]}}]}
             """)
@@ -50,6 +54,7 @@ import Testing
               majority: 3
               min-area-ha: 250
               townships: { layer: towns, name: name, code: code }
+              totals: { persons: { layer: pop, as: per-km2, units: persons } }
             outputs: { directory: out/geo, products: [risk-index, risk-class, risk-zones, statistics, maps] }
 
             """)
@@ -60,6 +65,7 @@ import Testing
         let (p, job) = try project()
         let plan = try Planner().resolve(try JobLoader().load(job))
         #expect(plan.ellipsoid == .grs80)
+        #expect(plan.summary.contains("areas: each cell's ellipsoidal area (a = 6378137 m, 1/f = 298.2572221): 66.17982982…66.40684831 ha by row"), "\(plan.summary)")
         #expect(plan.sources[1].proximity?.marginRows == 9 && plan.sources[1].proximity?.marginPixels == 12, "\(String(describing: plan.sources[1].proximity))")
         let result = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
         let run = result.runDirectory
@@ -92,6 +98,7 @@ import Testing
             row = b * b * np.radians(gt[1]) / 2 * (g(north) - g(north + gt[5]))
             cell = np.repeat(row[:, None], cls.shape[1], axis=1)
             stats = {f"{t}-{c}": float(cell[(town == t) & (cls == c)].sum() / 1e4) for t in (1, 2) for c in range(0, 5)}
+            stats.update({f"{t}-persons": float(cell[town == t].sum() / 1e6 * 100) for t in (1, 2)})
             zoneArea = {str(c): float(cell[zones == c].sum() / 1e4) for c in range(1, 5)}
             poly = {}
             src = ogr.Open(f"{run}/zones.gpkg"); lyr = src.GetLayerByName("risk_zones")
@@ -116,6 +123,7 @@ import Testing
                 valid += oracle["stats"]!["\(t)-\(v)"]!
             }
             compare((row["validAreaHa"] ?? row["valid_area_ha"]) as! Double, valid, "township \(t) valid area")
+            compare(row["persons_total"] as! Double, oracle["stats"]!["\(t)-persons"]!, "township \(t) persons")
         }
         for c in 1...4 where oracle["zones"]!["\(c)"]! > 0 {
             compare(oracle["polygons"]!["\(c)"] ?? 0, oracle["zones"]!["\(c)"]!, "zone polygons of class \(c)")

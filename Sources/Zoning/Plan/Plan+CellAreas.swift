@@ -15,3 +15,12 @@ extension Plan {
     /// rows' cell areas (`CellAreas.smallest`…`largest`, ±0.7 % over a 1° tall grid at 40° N).
     var sieveCellArea: Double { cellAreas.mean }
 }
+
+extension Plan {
+    /// The `plan` line of a lat/long grid: how areas and distances are measured.
+    func geodesySummary(_ e: Ellipsoid) -> String {
+        let areas = cellAreas
+        return "  areas: each cell's ellipsoidal area (a = \(formatNumber(e.a)) m, 1/f = \(formatNumber(1 / e.f))): "
+            + "\(formatNumber(areas.smallest / 10_000))…\(formatNumber(areas.largest / 10_000)) ha by row; distances in geodesic metres"
+    }
+}

@@ -106,6 +106,7 @@ public struct Plan: Sendable {
             lines.append(job.grid.align == .none ? "  extent: exactly as given (gdalwarp -te … -tr …)"
                                                  : "  extent: corners snapped outwards to multiples of the resolution (gdalwarp -tap)")
         }
+        if let ellipsoid { lines.append(geodesySummary(ellipsoid)) }
         lines.append("  blocks: \(blockCount) of \(blockSize) × \(blockSize)")
         if let mask { lines.append("  mask: \(mask.definition.name) — \(mask.commandLine)") }
         lines.append("layers")
