@@ -169,4 +169,40 @@ import Testing
         print("proximity on a census-30s job vs geod: max relative error \(worst) over \(cells.count) cells")
         #expect(worst < 1e-3)
     }
+
+    /// The change tables between two runs on the grid: each transition's area is the sum of its
+    /// cells' own areas (numpy over the two class rasters).
+    @Test func changeTablesCountEachCellsOwnArea() throws {
+        let (p, job) = try project()
+        let text = try String(contentsOfFile: job, encoding: .utf8).replacingOccurrences(of: ", maps] }", with: "] }")
+        try text.write(toFile: job, atomically: true, encoding: .utf8)
+        let first = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        try text.replacingOccurrences(of: "breaks: [0.3, 0.5, 0.7]", with: "breaks: [0.25, 0.55, 0.8]").write(toFile: job, atomically: true, encoding: .utf8)
+        let second = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let out = try shell("/usr/bin/python3", ["-c", """
+            import sys, json, numpy as np
+            from osgeo import gdal
+            ds = gdal.Open(f"{sys.argv[1]}/risk_class.tif"); gt = ds.GetGeoTransform()
+            a = ds.ReadAsArray().astype(int); b = gdal.Open(f"{sys.argv[2]}/risk_class.tif").ReadAsArray().astype(int)
+            A, f = 6378137.0, 1 / 298.257222101
+            e2 = f * (2 - f); e = np.sqrt(e2); B = A * (1 - f)
+            def g(deg):
+                s = np.sin(np.radians(deg)); return s / (1 - e2 * s * s) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
+            north = gt[3] + np.arange(a.shape[0]) * gt[5]
+            cell = np.repeat((B * B * np.radians(gt[1]) / 2 * (g(north) - g(north + gt[5])))[:, None], a.shape[1], axis=1)
+            print(json.dumps({f"{x}-{y}": float(cell[(a == x) & (b == y)].sum() / 1e4) for x in range(1, 5) for y in range(1, 5)}))
+            """, first.runDirectory, second.runDirectory])
+        let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Double]
+        let changes = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(second.runDirectory)/changes.json"))) as! [String: Any]
+        let transitions = try #require(changes["transitions"] as? [[String: Any]])
+        #expect(transitions.count > 4)
+        var worst = 0.0
+        for t in transitions {
+            let key = "\(t["from"] as! Int)-\(t["to"] as! Int)", ha = t["area_ha"] as! Double
+            worst = max(worst, abs(ha - oracle[key]!) / oracle[key]!)
+        }
+        print("change transitions vs numpy: max relative error \(worst)")
+        #expect(worst < 1e-9)
+        withExtendedLifetime(p) {}
+    }
 }
