@@ -10,6 +10,18 @@ import Testing
 @Suite(.serialized) struct GeographicZoningTests {
     static let (x0, y1, res, w, h) = (107.5, 39.65, 1.0 / 120, 36, 30)
 
+    /// numpy: every cell's area (m²) of a north-up lat/long grid on GRS80, by the closed form
+    /// b²·Δλ/2·[sin φ/(1 − e² sin² φ) + ln((1 + e sin φ)/(1 − e sin φ))/(2e)] between its parallels.
+    static let cellAreasPython = """
+        def cell_areas(gt, shape):
+            a, f = 6378137.0, 1 / 298.257222101
+            e2 = f * (2 - f); e = np.sqrt(e2); b = a * (1 - f)
+            def g(deg):
+                s = np.sin(np.radians(deg)); return s / (1 - e2 * s * s) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
+            north = gt[3] + np.arange(shape[0]) * gt[5]
+            return np.repeat((b * b * np.radians(gt[1]) / 2 * (g(north) - g(north + gt[5])))[:, None], shape[1], axis=1)
+        """
+
     func project() throws -> (Project, String) {
         let p = try Project()
         let (w, h) = (Self.w, Self.h)
@@ -90,13 +102,8 @@ import Testing
             ds = gdal.Open(f"{run}/risk_class.tif"); gt = ds.GetGeoTransform()
             cls = ds.ReadAsArray(); zones = gdal.Open(f"{run}/risk_zones.tif").ReadAsArray()
             town = gdal.Open(towns).ReadAsArray()
-            a, f = 6378137.0, 1 / 298.257222101
-            e2 = f * (2 - f); e = np.sqrt(e2); b = a * (1 - f)
-            def g(deg):
-                s = np.sin(np.radians(deg)); return s / (1 - e2 * s * s) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
-            north = gt[3] + np.arange(cls.shape[0]) * gt[5]
-            row = b * b * np.radians(gt[1]) / 2 * (g(north) - g(north + gt[5]))
-            cell = np.repeat(row[:, None], cls.shape[1], axis=1)
+            \(Self.cellAreasPython)
+            cell = cell_areas(gt, cls.shape)
             stats = {f"{t}-{c}": float(cell[(town == t) & (cls == c)].sum() / 1e4) for t in (1, 2) for c in range(0, 5)}
             stats.update({f"{t}-persons": float(cell[town == t].sum() / 1e6 * 100) for t in (1, 2)})
             zoneArea = {str(c): float(cell[zones == c].sum() / 1e4) for c in range(1, 5)}
@@ -184,12 +191,8 @@ import Testing
             from osgeo import gdal
             ds = gdal.Open(f"{sys.argv[1]}/risk_class.tif"); gt = ds.GetGeoTransform()
             a = ds.ReadAsArray().astype(int); b = gdal.Open(f"{sys.argv[2]}/risk_class.tif").ReadAsArray().astype(int)
-            A, f = 6378137.0, 1 / 298.257222101
-            e2 = f * (2 - f); e = np.sqrt(e2); B = A * (1 - f)
-            def g(deg):
-                s = np.sin(np.radians(deg)); return s / (1 - e2 * s * s) + np.log((1 + e * s) / (1 - e * s)) / (2 * e)
-            north = gt[3] + np.arange(a.shape[0]) * gt[5]
-            cell = np.repeat((B * B * np.radians(gt[1]) / 2 * (g(north) - g(north + gt[5])))[:, None], a.shape[1], axis=1)
+            \(Self.cellAreasPython)
+            cell = cell_areas(gt, a.shape)
             print(json.dumps({f"{x}-{y}": float(cell[(a == x) & (b == y)].sum() / 1e4) for x in range(1, 5) for y in range(1, 5)}))
             """, first.runDirectory, second.runDirectory])
         let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Double]
