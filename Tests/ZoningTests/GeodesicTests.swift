@@ -121,3 +121,56 @@ func geodDistances(_ pairs: [((Double, Double), (Double, Double))]) throws -> [D
         #expect(worst < 1e-3)
     }
 }
+
+/// The minimum mapping unit on a lat/long grid: GDAL's sieve with regions measured by area.
+@Suite struct AreaSieveTests {
+    /// With every cell of area 1 and a threshold of N, the result is `gdal_sieve.py -st N` to the cell.
+    @Test func withEqualCellsItIsGDALsSieve() throws {
+        let p = try Project()
+        let (w, h) = (40, 30)
+        var compared = 0
+        for seed in 1...3 {
+            var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15
+            var values = [UInt8](repeating: 0, count: w * h)
+            for y in 0..<h {
+                for x in 0..<w {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    let noise = Int(state >> 60)   // 0…15
+                    let base = ((x / 7) + (y / 5) + seed) % 4 + 1
+                    values[y * w + x] = noise < 3 ? UInt8(noise + 1) : noise == 15 ? 0 : UInt8(base)
+                }
+            }
+            let input = p.path("in\(seed).tif")
+            let ds = try Dataset.create(driver: "GTiff", path: input, width: w, height: h, bands: 1, type: .byte, options: [])
+            try ds.setGeoTransform([0, 1, 0, Double(h), 0, -1])
+            try ds.band(1).setNoDataValue(0)
+            try values.withUnsafeBufferPointer { try ds.band(1).write(PixelWindow(x: 0, y: 0, width: w, height: h), from: $0) }
+            try ds.close()
+            for connectivity in [4, 8] {
+                for threshold in [3, 6] {
+                    let out = p.path("out\(seed)-\(connectivity)-\(threshold).tif")
+                    try shell("/usr/bin/gdal_sieve.py", ["-q", "-st", "\(threshold)", "-\(connectivity)", input, out])
+                    var ours = values
+                    AreaSieve.apply(&ours, width: w, height: h, rowAreas: [Double](repeating: 1, count: h), threshold: Double(threshold),
+                                    eightConnected: connectivity == 8)
+                    let gdal = try readBytes(out)
+                    #expect(ours != values, "the sieve changes something")
+                    #expect(ours == gdal, "seed \(seed), -\(connectivity), -st \(threshold): \(zip(ours, gdal).filter { $0 != $1 }.count) cells differ")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared == 12)
+    }
+
+    /// Two regions of two cells each: the one on rows of smaller cells is below the unit, the other not.
+    @Test func regionsAreMeasuredByTheirCellsAreas() {
+        var values = [UInt8](repeating: 1, count: 6 * 6)
+        values[0 * 6 + 2] = 2; values[0 * 6 + 3] = 2     // top row: cells of 1.0
+        values[5 * 6 + 2] = 3; values[5 * 6 + 3] = 3     // bottom row: cells of 1.2
+        let rows = [1.0, 1.0, 1.1, 1.1, 1.2, 1.2]
+        AreaSieve.apply(&values, width: 6, height: 6, rowAreas: rows, threshold: 2.2, eightConnected: true)
+        #expect(values[2] == 1 && values[3] == 1, "2 × 1.0 < 2.2: merged into its neighbour")
+        #expect(values[32] == 3 && values[33] == 3, "2 × 1.2 ≥ 2.2: kept")
+    }
+}

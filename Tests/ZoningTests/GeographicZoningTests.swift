@@ -110,6 +110,11 @@ import Testing
             poly = {}
             src = ogr.Open(f"{run}/zones.gpkg"); lyr = src.GetLayerByName("risk_zones")
             for feat in lyr: poly[str(feat["class"])] = poly.get(str(feat["class"]), 0) + feat["area_ha"]
+            # The minimum mapping unit: no region of the zones (8-connected) left below 250 ha.
+            from scipy import ndimage
+            smallest = min(float(cell[lab == i].sum() / 1e4) for c in range(1, 5)
+                           for lab, n in [ndimage.label(zones == c, structure=np.ones((3, 3)))] for i in range(1, n + 1))
+            zoneArea["smallest"] = smallest
             print(json.dumps({"stats": stats, "zones": zoneArea, "polygons": poly}))
             """, run, towns])
         let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: [String: Double]]
@@ -132,6 +137,7 @@ import Testing
             compare((row["validAreaHa"] ?? row["valid_area_ha"]) as! Double, valid, "township \(t) valid area")
             compare(row["persons_total"] as! Double, oracle["stats"]!["\(t)-persons"]!, "township \(t) persons")
         }
+        #expect(oracle["zones"]!["smallest"]! >= 250, "a region of \(oracle["zones"]!["smallest"]!) ha survived min-area-ha 250")
         for c in 1...4 where oracle["zones"]!["\(c)"]! > 0 {
             compare(oracle["polygons"]!["\(c)"] ?? 0, oracle["zones"]!["\(c)"]!, "zone polygons of class \(c)")
         }

@@ -9,10 +9,9 @@ extension Plan {
         return CellAreas(projected: grid)
     }
 
-    /// The area (m²) a minimum mapping unit is counted in cells with: the pixel area of a projected
-    /// grid; on a lat/long grid the mean cell area of the grid's rows. GDAL's sieve counts cells, so
-    /// on a lat/long grid a region's cell count stands for its area to within the spread of the
-    /// rows' cell areas (`CellAreas.smallest`…`largest`, ±0.7 % over a 1° tall grid at 40° N).
+    /// The area (m²) of the cells `sieveThresholdPixels` counts: the pixel area of a projected grid
+    /// (GDAL's sieve counts cells); on a lat/long grid, whose sieve measures each region's area
+    /// (`sieveByArea`), the mean cell area of the grid's rows, for the manifest only.
     var sieveCellArea: Double { cellAreas.mean }
 }
 

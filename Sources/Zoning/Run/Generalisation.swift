@@ -8,7 +8,8 @@ import RasterKernel
 
 extension RunScoped {
     /// Pixels a region needs to survive the minimum mapping unit: ⌈area / pixel area⌉ (on a
-    /// lat/long grid the grid's mean cell area, `Plan.sieveCellArea`).
+    /// lat/long grid, where the sieve measures areas (`sieveByArea`), the count of mean cells the
+    /// manifest shows, `Plan.sieveCellArea`).
     /// A unit larger than the grid removes every region but the largest, so the threshold is capped
     /// at the grid's pixel count (and at GDAL's Int32); never a trap, whatever `min-area-ha` is.
     func sieveThreshold(hectares: Double) -> Int {
@@ -137,7 +138,9 @@ extension RunScoped {
             try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
             report(stage, i + 1, blocks.count)
         }
-        if let ha = minAreaHectares {
+        if let ha = minAreaHectares, plan.ellipsoid != nil {
+            try sieveByArea(zonesBand, hectares: ha, eightConnected: connectivity == 8)
+        } else if let ha = minAreaHectares {
             try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),
                                 eightConnected: connectivity == 8)
         }
