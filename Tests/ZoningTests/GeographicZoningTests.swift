@@ -214,4 +214,54 @@ import Testing
         #expect(worst < 1e-9)
         withExtendedLifetime(p) {}
     }
+
+    /// Prevention zoning on the grid (a proximity factor in geodesic metres): its category areas
+    /// per township are numpy's sums of the cells' areas over prevention_class.tif.
+    @Test func preventionCategoryAreasAreTheCellsEllipsoidalAreas() throws {
+        let (p, job) = try project()
+        let text = try String(contentsOfFile: job, encoding: .utf8).replacingOccurrences(of: ", maps] }", with: ", prevention] }") + """
+            prevention:
+              factors:
+                exposure: { layer: pop, breaks: [50, 150] }
+                capacity: { layer: roads, proximity: [2000, 5000] }
+              categories:
+                - { value: 1, name: 重点防治区, english: key prevention zone, colour: [230, 0, 0] }
+                - { value: 2, name: 次重点防治区, english: secondary prevention zone, colour: [255, 170, 0] }
+                - { value: 3, name: 一般防治区, english: general prevention zone, colour: [56, 168, 0] }
+              matrix:
+                - { risk: [3, 4], exposure: any, capacity: [2, 3], category: 1 }
+                - { risk: [2, 3, 4], exposure: any, capacity: any, category: 2 }
+                - { risk: [1], exposure: any, capacity: any, category: 3 }
+
+            """
+        try text.write(toFile: job, atomically: true, encoding: .utf8)
+        let result = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let run = result.runDirectory
+        let towns = p.path("towns.tif")
+        try shell("/usr/bin/gdal_rasterize", ["-q", "-a", "tid", "-l", "towns", "-te", "107.5", "39.4", "107.8", "39.65", "-tr", "\(Self.res)", "\(Self.res)",
+                                              "-ot", "UInt16", "-init", "0", p.path("layers/towns.gpkg"), towns])
+        let out = try shell("/usr/bin/python3", ["-c", """
+            import sys, json, numpy as np
+            from osgeo import gdal
+            ds = gdal.Open(f"{sys.argv[1]}/prevention_class.tif"); gt = ds.GetGeoTransform()
+            cat = ds.ReadAsArray(); town = gdal.Open(sys.argv[2]).ReadAsArray()
+            \(Self.cellAreasPython)
+            cell = cell_areas(gt, cat.shape)
+            print(json.dumps({f"{t}-{c}": float(cell[(town == t) & (cat == c)].sum() / 1e4) for t in (1, 2) for c in (1, 2, 3)}))
+            """, run, towns])
+        let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Double]
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/prevention_stats.json"))) as! [[String: Any]]
+        #expect(rows.count == 2)
+        var worst = 0.0, categories = 0
+        for row in rows {
+            let t = row["id"] as! Int
+            for c in row["categories"] as! [[String: Any]] {
+                let key = "\(t)-\(c["value"] as! Int)", ha = (c["area_ha"] ?? c["areaHa"]) as! Double
+                if oracle[key]! > 0 { categories += 1 }
+                worst = max(worst, oracle[key]! == 0 ? ha : abs(ha - oracle[key]!) / oracle[key]!)
+            }
+        }
+        print("prevention categories vs numpy: max relative error \(worst) over \(categories) non-empty township categories")
+        #expect(worst < 1e-9 && categories >= 3)
+    }
 }
