@@ -264,4 +264,24 @@ import Testing
         print("prevention categories vs numpy: max relative error \(worst) over \(categories) non-empty township categories")
         #expect(worst < 1e-9 && categories >= 3)
     }
+
+    /// The class-stability table on the grid: each township's valid area is its classified cells'
+    /// ellipsoidal areas, the same number as stats.json's.
+    @Test func sensitivityValidAreasAreTheCellsEllipsoidalAreas() throws {
+        let (p, job) = try project()
+        let text = try String(contentsOfFile: job, encoding: .utf8).replacingOccurrences(of: ", maps] }", with: ", sensitivity] }")
+            + "sensitivity: { perturb: 0.2 }\n"
+        try text.write(toFile: job, atomically: true, encoding: .utf8)
+        let result = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
+        let rows = try JSONDecoder.snake.decode([TownshipSensitivity].self,
+                                                from: Data(contentsOf: URL(fileURLWithPath: "\(result.runDirectory)/sensitivity.json")))
+        let stats = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(result.runDirectory)/stats.json"))) as! [[String: Any]]
+        #expect(rows.count == 2 && stats.count == 2)
+        for (row, s) in zip(rows, stats) {
+            let valid = (s["valid_area_ha"] ?? s["validAreaHa"]) as! Double
+            #expect(abs(row.validAreaHa - valid) <= 1e-9 * valid, "\(row.name): \(row.validAreaHa) vs stats \(valid)")
+            #expect(abs(row.validAreaHa - Double(row.validPixels) * 66.3) < 0.01 * row.validAreaHa, "ellipsoidal hectares, not square degrees")
+        }
+        withExtendedLifetime(p) {}
+    }
 }
