@@ -284,4 +284,18 @@ import Testing
         }
         withExtendedLifetime(p) {}
     }
+
+    @Test func theSameNumbersWhateverTheThreadCount() throws {
+        let (p, job) = try project()
+        let text = try String(contentsOfFile: job, encoding: .utf8).replacingOccurrences(of: ", maps] }", with: "] }")
+        try text.write(toFile: job, atomically: true, encoding: .utf8)
+        var outputs: [String] = []
+        for threads in [1, 3] {
+            let plan = try Planner().resolve(try JobLoader().load(job), outputDirectory: p.path("out/t\(threads)"))
+            let run = try Runner(plan: plan, options: RunOptions(threads: threads)).run().runDirectory
+            let stats = try String(contentsOfFile: "\(run)/stats.json", encoding: .utf8)
+            outputs.append(stats + "\(try readFloat("\(run)/risk_index.tif"))" + "\(try readBytes("\(run)/risk_zones.tif"))")
+        }
+        #expect(outputs[0] == outputs[1])
+    }
 }

@@ -95,6 +95,16 @@ import Testing
         try check("{ quantile: data }", form: "quantile", manifestForm: "quantile-data")
     }
 
+    @Test func ranksAreTheSameWhateverTheThreadCount() throws {
+        let (p, job) = try project(normalize: "{ quantile: data }")
+        var indices: [[Float]] = []
+        for threads in [1, 4] {
+            let plan = try Planner().resolve(try JobLoader().load(job), outputDirectory: p.path("out/t\(threads)"))
+            indices.append(try readFloat("\(try Runner(plan: plan, options: RunOptions(threads: threads)).run().runDirectory)/risk_index.tif"))
+        }
+        #expect(indices[0] == indices[1])
+    }
+
     @Test func aLogOfValuesAtOrBelowMinusTheOffsetFailsNamingTheLayer() throws {
         let values = (0..<(Self.width * Self.height)).map { Float($0 % 50) - 3 }
         let (p, job) = try project(normalize: "{ log: data }", values: values)
