@@ -44,6 +44,8 @@ struct StatisticsStage: Stage {
         }
         context.model = ResolvedModel(kernel: kernel, resolution: resolution)
         context.modelInfo = info
+        // The pass of the value transforms (`transformedLayers`: ranks, the log's domain).
+        if plan.job.layers.contains(where: { $0.transform?.needsPass == true }) { context.modelInfo?.statisticsPasses += 1 }
     }
 
     /// The statistics passes the plan needs before the main pass: one for the min-max ranges
