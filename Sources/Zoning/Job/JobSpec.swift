@@ -63,6 +63,9 @@ public struct JobSpec: Sendable {
         /// `normalize: { min-max: data }`: (v − min) / (max − min) over the layer's valid pixels on
         /// the grid inside the mask, found by a statistics pass (`normalization` is a placeholder).
         public var dataMinMax: Bool = false
+        /// `normalize: { log: data }`, `{ quantile: data }`, `{ min-max: data, transform: cbrt }`
+        /// (`LayerTransform.swift`): applied to the values before the normalisation.
+        public var transform: LayerTransform? = nil
         /// `direction: negative`: the normalised value x becomes 1 − x.
         public var negative: Bool = false
     }

@@ -84,6 +84,8 @@ public struct Plan: Sendable {
     public var totals: [SourcePlan] = []
     /// What the weight scenarios of `sensitivity:` hold, for the memory plan (`SensitivityMemory`).
     public var sensitivity: SensitivityMemory? = nil
+    /// A lat/long grid's ellipsoid: areas and distances are then geodesic (`cellAreas`, `GeodesicProximity`).
+    public var ellipsoid: Ellipsoid? = nil
 
     public var blockCount: Int {
         ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
@@ -106,14 +108,15 @@ public struct Plan: Sendable {
             lines.append(job.grid.align == .none ? "  extent: exactly as given (gdalwarp -te … -tr …)"
                                                  : "  extent: corners snapped outwards to multiples of the resolution (gdalwarp -tap)")
         }
+        if let ellipsoid { lines.append(geodesySummary(ellipsoid)) }
         lines.append("  blocks: \(blockCount) of \(blockSize) × \(blockSize)")
         if let mask { lines.append(standardGridMaskLine ?? "  mask: \(mask.definition.name) — \(mask.commandLine)") }
         lines.append("layers")
         for (source, use) in zip(sources, job.layers) {
             lines.append("  \(source.key): \(source.definition.name) [\(source.kind.rawValue), \(source.sourceCRS), \(source.sourceDetail)]")
             lines.append("    align: \(source.commandLine)")
-            let normalize = use.dataMinMax ? "min-max over the layer's valid pixels on the grid inside the mask (computed at run time)"
-                : describe(use.normalization)
+            let normalize = use.transform?.summary ?? (use.dataMinMax ? "min-max over the layer's valid pixels on the grid inside the mask (computed at run time)"
+                : describe(use.normalization))
             lines.append("    normalize: \(use.proximity ? "distance to the nearest feature → " : "")\(normalize)\(use.negative ? ", direction negative (1 − x)" : "")")
         }
         lines.append("steps")
@@ -227,9 +230,6 @@ public struct Planner {
                             grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: true)
         }
         if let county { mask = try standardGridMask(county, job: job, grid: grid) }
-        if let zoning = job.zoning, zoning.minAreaHectares != nil || zoning.townships != nil, !gridSRS.isProjected {
-            throw RunError(.dataError, "\(job.file): zoning: areas in hectares need a projected grid CRS (grid.crs is \(crsName))")
-        }
         let kernel = job.usesFixedKernel
             ? RiskKernel(normalizations: job.layers.map(\.normalization), combination: job.combine.combination!,
                          breaks: job.classify.breaks)
@@ -245,6 +245,7 @@ public struct Planner {
         }
         var plan = Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
                         sources: sources, mask: mask, kernel: kernel, outputDirectory: out)
+        plan.ellipsoid = try geodesicEllipsoid(gridSRS, what: "\(job.file): grid.crs", crsDefinition: job.grid.crs)
         if let prevention = job.prevention {
             plan.prevention = try planPrevention(prevention, job: job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         }
