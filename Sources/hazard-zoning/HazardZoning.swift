@@ -24,7 +24,7 @@ struct HazardZoning: ParsableCommand {
             """,
         version: "\(ToolInfo.version) (GDAL \(GDAL.version), PROJ \(GDAL.projVersion))",
         subcommands: [Run.self, Batch.self, Merge.self, Submit.self, Validate.self, PlanCommand.self, Render.self, Rerun.self, History.self,
-                      Changes.self, DB.self, SlurmTask.self, SlurmSummary.self]
+                      Changes.self, BaselineCommand.self, DB.self, SlurmTask.self, SlurmSummary.self]
     )
 }
 
@@ -425,13 +425,15 @@ struct Changes: ParsableCommand {
 
     @Argument(help: "The earlier run: a run folder or JOB[@RUN] (JOB alone: its newest ok run).") var from: String
     @Argument(help: "The later run: a run folder or JOB[@RUN].") var to: String
+    @Flag(help: "Split each township's change of mean index into data, weights and interaction (re-runs both jobs with the other run's weights) and print it.") var explain = false
     @Option(help: ArgumentHelp("Folder for the products, which must not exist yet or be empty (default: changes/<from>_to_<to>/ beside the database).", valueName: "dir")) var output: String?
     @OptionGroup var db: DatabaseOption
 
     func run() throws {
         do {
-            let (folder, files) = try Operations.changes(from: from, to: to, output: output, database: db.database)
+            let (folder, files) = try Operations.changes(from: from, to: to, output: output, database: db.database, explain: explain)
             print("changes written to \(folder): \(files.joined(separator: ", "))")
+            if explain { print(try Operations.explanationTable(changesFolder: folder)) }
         } catch { fail(error) }
     }
 }
