@@ -86,7 +86,7 @@ extension BaselineImport {
         let delivered = try townshipSpec.flatMap { try deliveredLevels($0) }
         let (all, perTownship) = try countClasses(onGrid, townships: grid)
         _ = try ChangeReport.writeChangeCOG(onGrid, into: work, threads: options.threads)
-        try moveIntoPlace(work.appendingComponent("risk_class.tif"), staging.appendingComponent("risk_class.tif"))
+        try moveIntoPlace(work.appendingComponent("risk_change.tif"), staging.appendingComponent("risk_class.tif"))  // the COG writer names it so
         if let grid {
             let rows = townshipRows(grid, counts: perTownship, delivered: delivered)
             try write(try Manifest.json(rows), to: staging.appendingComponent("stats.json"))
