@@ -178,4 +178,99 @@ import Testing
         #expect(report.problems.contains { $0.hasPrefix("township_changes:") } && report.problems.contains { $0.hasPrefix("zone_changes:") },
                 "\(report.problems)")
     }
+
+    /// A run of the job with the given run id.
+    func run(_ job: String, _ id: String) throws -> RunResult {
+        try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2, runID: id)).run()
+    }
+
+    func setWeights(_ job: String, _ from: String, _ to: String) throws {
+        let text = try String(contentsOfFile: job, encoding: .utf8)
+        try text.replacingOccurrences(of: from, with: to).write(toFile: job, atomically: true, encoding: .utf8)
+    }
+
+    static let (w0, w1) = ("weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }", "weighted-sum: { flood: 0.25, fire: 0.45, seismic: 0.30 }")
+
+    /// `changes FROM TO --explain` into `folder`: the method and the townships of its changes.json.
+    func explained(_ fx: Fixture, _ from: String, _ to: String, _ folder: String) throws -> [[String: Any]] {
+        let out = fx.project.path(folder)
+        _ = try Operations.changes(from: from, to: to, output: out, database: fx.project.path("out/risk-database.gpkg"), explain: true)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/changes.json"))) as? [String: Any])
+        #expect((doc["explanation"] as? String)?.contains("f(D1,W0)") == true)
+        return try #require(doc["townships"] as? [[String: Any]])
+    }
+
+    /// Mean index per township code of a run's stats.json.
+    func means(_ r: RunResult) throws -> [String: Double] {
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(r.runDirectory)/stats.json"))) as? [[String: Any]])
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0["code"] as! String, $0["mean_index"] as! Double) })
+    }
+
+    /// `changes --explain` when only the weights changed: data + weights + interaction = the change
+    /// of the mean index (the two runs' stats.json, 1e-9), the whole change on the weights (data and
+    /// interaction exactly 0); `level_by_old_breaks` = 1 + the old breaks at or below the new mean.
+    @Test func explanationPutsAWeightsOnlyChangeOnWeights() throws {
+        let (fx, job) = try fixture()
+        let r1 = try run(job, "r1")
+        try setWeights(job, Self.w0, Self.w1)
+        let r2 = try run(job, "r2")
+        let weightsOnly = try explained(fx, "totals@r1", "totals@r2", "explain-1")
+        let (m1, m2) = (try means(r1), try means(r2))
+        #expect(weightsOnly.count == 2)
+        for t in weightsOnly {
+            let code = t["township_code"] as! String
+            let delta = t["delta_index"] as! Double, data = t["delta_index_data"] as! Double
+            let weights = t["delta_index_weights"] as! Double, interaction = t["delta_index_interaction"] as! Double
+            #expect(abs(delta - (m2[code]! - m1[code]!)) <= 1e-12 && abs(delta) > 1e-4, "\(code): \(delta) vs stats.json")
+            #expect(abs(data + weights + interaction - delta) <= 1e-9)
+            #expect(data == 0 && interaction == 0 && weights == delta, "\(code): weights only: \(t)")
+            #expect(t["level_by_old_breaks"] as? Int == 1 + Fixture.breaks.filter { m2[code]! >= $0 }.count)
+        }
+
+    }
+
+    /// New data in a new file (flood depths × 1.6) and new weights: both parts non-zero, the terms
+    /// sum to the change (1e-9); the earlier data rewritten in place: refused before computing.
+    @Test func explanationOfNewDataAndNewWeightsSumsToTheChange() throws {
+        let (fx, job) = try fixture()
+        let m2 = try means(try run(job, "r2"))
+        let layers = fx.project.path("layers")
+        try FileManager.default.copyItem(atPath: "\(layers)/flood.tif", toPath: "\(layers)/flood2.tif")
+        try scale("\(layers)/flood2.tif", by: 1.6)
+        let definition = try String(contentsOfFile: "\(layers)/flood-depth.yaml", encoding: .utf8)
+        try definition.replacingOccurrences(of: "source: flood.tif", with: "source: flood2.tif")
+            .write(toFile: "\(layers)/flood-depth.yaml", atomically: true, encoding: .utf8)
+        try setWeights(job, Self.w0, Self.w1)
+        let m3 = try means(try run(job, "r3"))
+        let both = try explained(fx, "totals@r2", "totals@r3", "explain-2")
+        #expect(both.count == 2)
+        for t in both {
+            let code = t["township_code"] as! String
+            let delta = t["delta_index"] as! Double, data = t["delta_index_data"] as! Double
+            let weights = t["delta_index_weights"] as! Double, interaction = t["delta_index_interaction"] as! Double
+            #expect(abs(delta - (m3[code]! - m2[code]!)) <= 1e-12)
+            #expect(abs(data + weights + interaction - delta) <= 1e-9, "\(code): \(t)")
+            #expect(abs(data) > 1e-4 && abs(weights) > 1e-4, "\(code): both parts: \(t)")
+        }
+        // The earlier run's data rewritten in place: the split is refused, naming the file.
+        try scale("\(layers)/flood.tif", by: 1.3)
+        do {
+            _ = try Operations.changes(from: "totals@r2", to: "totals@r3", output: fx.project.path("explain-3"),
+                                       database: fx.project.path("out/risk-database.gpkg"), explain: true)
+            Issue.record("an explanation without the earlier data")
+        } catch let error as RunError {
+            #expect("\(error)".contains("flood.tif") && "\(error)".contains("changed since run r2"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: fx.project.path("explain-3")))
+    }
+
+    func scale(_ path: String, by factor: Float) throws {
+        let ds = try Dataset(open: path, flags: [.raster, .update])
+        let band = try ds.band(1)
+        let window = PixelWindow(x: 0, y: 0, width: ds.width, height: ds.height)
+        var values: [Float] = try band.read(window)
+        for i in values.indices where values[i].isFinite && values[i] != -9999 { values[i] *= factor }
+        try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
+        try ds.close()
+    }
 }

@@ -38,9 +38,10 @@ enum ChangeExplanation {
         guard shape(m0) == shape(m1) else {
             throw RunError(.dataError, "\(to.directory): the model's structure differs from \(from.directory)'s (combinations, members or layers): the change is the method's, it cannot be split into data and weights")
         }
+        try checkData(of: from, fromManifest.inputs)
         let f00 = meanIndex(from.statisticsRows), f11 = meanIndex(to.statisticsRows)
-        let f10 = try counterfactual(to, weights: m0, expecting: nil, threads: threads, logger: logger)
-        let f01 = try counterfactual(from, weights: m1, expecting: fromManifest.inputs, threads: threads, logger: logger)
+        let f10 = try counterfactual(to, weights: m0, threads: threads, logger: logger)
+        let f01 = try counterfactual(from, weights: m1, threads: threads, logger: logger)
         var result: [String: Split] = [:]
         for (key, after) in f11 {
             guard let before = f00[key], let a = f10[key], let b = f01[key] else { continue }
@@ -49,6 +50,17 @@ enum ChangeExplanation {
                                 interaction: (after - before) - data - weights)
         }
         return result
+    }
+
+    /// The earlier run's input files still hold the bytes it read (else its data is gone and the
+    /// part from the data cannot be separated), checked before anything is computed.
+    static func checkData(of run: RunFolder, _ inputs: [Manifest.Input]) throws {
+        for file in inputs.flatMap(\.files) {
+            let now = try? SHA256.hex(fileAt: file.path)
+            guard now == file.sha256 else {
+                throw RunError(.dataError, "\(file.path): \(now == nil ? "gone" : "changed") since run \(run.runID) read it (SHA-256 \(now == nil ? "unknown" : "differs")): the earlier data is gone, so the part from the data cannot be separated from the weights")
+            }
+        }
     }
 
     static func manifest(of run: RunFolder) throws -> Manifest {
@@ -72,9 +84,8 @@ enum ChangeExplanation {
     }
 
     /// Runs `run`'s kept job with `weights` into a temporary folder (removed after) and returns the
-    /// townships' mean index. `expecting`: the inputs the run must read (the earlier run's data).
-    static func counterfactual(_ run: RunFolder, weights model: Manifest.ModelInfo, expecting: [Manifest.Input]?,
-                               threads: Int, logger: Logger) throws -> [String: Double] {
+    /// townships' mean index.
+    static func counterfactual(_ run: RunFolder, weights model: Manifest.ModelInfo, threads: Int, logger: Logger) throws -> [String: Double] {
         guard let spec = run.spec else {
             throw RunError(.noInput, "\(run.directory): its job copy (job/) cannot be loaded with the layers it names: the model cannot be re-evaluated")
         }
@@ -88,12 +99,6 @@ enum ChangeExplanation {
         options.database = root.appendingComponent("explain.gpkg")
         options.weightOverrides = weights(model)
         let result = try Runner(plan: plan, options: options, logger: logger).run()
-        if let expecting {
-            let then = Dictionary(expecting.flatMap(\.files).map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
-            for file in result.manifest.inputs.flatMap(\.files) where then[file.path] != nil && then[file.path] != file.sha256 {
-                throw RunError(.dataError, "\(file.path): changed since run \(run.runID) read it (SHA-256 differs): the earlier data is gone, so the part from the data cannot be separated from the weights")
-            }
-        }
         return meanIndex(RunFolder(directory: result.runDirectory, manifest: result.manifest).statisticsRows)
     }
 }
