@@ -273,4 +273,53 @@ import Testing
         try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
         try ds.close()
     }
+
+    /// The README's "What changed" queries, run with the sqlite3 command line against a database
+    /// made as scripts/demo makes it: the risk zoning (five levels, persons, townships with codes)
+    /// and a prevention zoning run, scripts/earlier-round makes the earlier round from the risk
+    /// zoning's result, `baseline import --levels` brings it in, the risk zoning runs again. Every
+    /// query returns rows; query 1 names exactly the townships scripts/earlier-round lowered.
+    @Test func readmeQueriesAnswerOnADatabaseMadeLikeTheDemos() throws {
+        let (fx, totalsJob) = try TotalsTests.fixture(zoning: Self.personsTotals,
+                                                      products: "  products: [risk-index, risk-class, risk-zones, statistics, prevention]\n",
+                                                      prevention: true, level: ", level: mean-index")
+        let text = try String(contentsOfFile: totalsJob, encoding: .utf8)
+            .replacingOccurrences(of: "scheme: four-colour", with: "scheme: five-level")
+            .replacingOccurrences(of: "breaks: [0.25, 0.5, 0.75]", with: "breaks: [0.2, 0.35, 0.5, 0.65]")
+            .replacingOccurrences(of: "risk: [3, 4]", with: "risk: [4, 5]").replacingOccurrences(of: "risk: [1, 2]", with: "risk: [1, 2, 3]")
+        func job(_ name: String) throws -> String {
+            try fx.project.write("jobs/\(name).yaml", text.replacingOccurrences(of: "name: totals", with: "name: \(name)")
+                .replacingOccurrences(of: "out/totals", with: "out/\(name)"))
+        }
+        let (risk, prevention) = (try job("hangjin-risk-zoning"), try job("hangjin-prevention-zoning"))
+        _ = try run(prevention, "p1")
+        let first = try run(risk, "r1")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let (csv, tif) = (fx.project.path("earlier-levels.csv"), fx.project.path("earlier.tif"))
+        try shell("\(root)/scripts/earlier-round", [first.runDirectory, fx.project.path("layers/towns.gpkg"), "towns", tif, csv])
+        let (code, _, err) = try runProcess(BadInputTests.executable, ["baseline", "import", risk, "--from", tif, "--date", "2022-06-30",
+                                                                       "--label", "2022", "--levels", csv, "--level-field", "level"])
+        #expect(code == 0, "\(err)")
+        let second = try run(risk, "r2")
+        #expect(second.manifest.applied?.previousRun?.runId != "r1", "the second run compares against the baseline")
+
+        let readme = try String(contentsOfFile: "\(root)/README.md", encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "## What changed").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let queries = section.components(separatedBy: "```sql\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        #expect(queries.count == 3)
+        let db = fx.project.path("out/risk-database.gpkg")
+        var answers: [[String]] = []
+        for query in queries {
+            let out = try shell("/usr/bin/sqlite3", ["-separator", "|", db, "\n" + query])  // a leading "--" would read as an option
+            answers.append(out.split(separator: "\n").map(String.init))
+            #expect(!answers.last!.isEmpty, "no rows: \(query)")
+        }
+        // Query 1: the townships lowered in the earlier round whose level is above 1 now, with people.
+        let levels = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(second.runDirectory)/stats.json"))) as? [[String: Any]])
+        let expectedUp = Set(levels.filter { ($0["level"] as? Int ?? 0) > 1 }.map { $0["name"] as! String })
+        #expect(Set(answers[0].map { String($0.split(separator: "|")[0]) }) == expectedUp, "\(answers[0])")
+        #expect(answers[0].allSatisfy { Double($0.split(separator: "|").last!)! > 0 }, "people in the area that went up: \(answers[0])")
+        #expect(answers[1].last?.hasPrefix("(county total)|") == true && answers[1].count == 3, "\(answers[1])")
+        #expect(answers[2].count >= 2, "\(answers[2])")
+    }
 }

@@ -133,3 +133,13 @@ struct BaselineImport: RunScoped {
         return (all, per)
     }
 }
+
+extension Publisher {
+    /// Whether the run folder `name` is a baseline (its manifest has `baseline`): `outputs.keep`
+    /// never removes one, the changes since it stay computable.
+    func isBaseline(_ name: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: outputDirectory.appendingComponent(name).appendingComponent("manifest.json")),
+              let manifest = try? Manifest.decode(data) else { return false }
+        return manifest.baseline != nil
+    }
+}
