@@ -71,15 +71,23 @@ extension RiskDatabase {
         _ = try ds.query("CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (constraint_name TEXT NOT NULL, constraint_type TEXT NOT NULL, value TEXT, min NUMERIC, min_is_inclusive BOOLEAN, max NUMERIC, max_is_inclusive BOOLEAN, description TEXT, CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value))")
         _ = try ds.query("CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))")
         for table in ["gpkg_data_columns", "gpkg_data_column_constraints"] {
-            _ = try ds.query("INSERT OR IGNORE INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) VALUES ('\(table)', NULL, 'gpkg_schema', 'http://www.geopackage.org/spec/#extension_schema', 'read-write')")
+            // Once (a NULL column_name never makes a UNIQUE conflict, so OR IGNORE would add a row each time).
+            _ = try ds.query("INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) SELECT '\(table)', NULL, 'gpkg_schema', 'http://www.geopackage.org/spec/#extension_schema', 'read-write' WHERE NOT EXISTS (SELECT 1 FROM gpkg_extensions WHERE table_name = '\(table)' AND extension_name = 'gpkg_schema')")
         }
+    }
+
+    /// The units and meanings of the columns there are (`columnDescriptions`).
+    func describeColumns(_ ds: Dataset) throws {
         for (table, columns) in RiskDatabase.columnDescriptions {
             for (column, description) in columns { try describeColumn(ds, table: table, column: column, description: description) }
         }
     }
 
+    /// A column's description in `gpkg_data_columns`, when the table (or view) has the column.
     func describeColumn(_ ds: Dataset, table: String, column: String, description: String) throws {
         let q = RiskDatabase.quote
+        let present = try ds.query("SELECT COUNT(*) AS n FROM pragma_table_info(\(q(table))) WHERE name = \(q(column))")
+        guard present.first?["n"].int == 1 else { return }
         _ = try ds.query("INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, title, description) VALUES (\(q(table)), \(q(column)), \(q(column)), \(q(column)), \(q(description)))")
     }
 

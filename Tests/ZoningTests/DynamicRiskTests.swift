@@ -160,6 +160,10 @@ import Testing
         let counts = check.components(separatedBy: " ")
         #expect(counts[1] == counts[2] && Int(counts[1])! > 2, "one row per township and transition: \(check)")
 
+        // GDAL's validate_gpkg.py passes (gpkg_data_columns, the views, zone_changes).
+        let (status, out, err) = try runProcess("/usr/bin/python3", ["\(RiskDatabaseTests.samples)/validate_gpkg.py", db])
+        #expect(status == 0 && out.isEmpty, "validate_gpkg.py: \(out) \(err)")
+
         // db import rebuilds the same rows from the run folders; db check covers the new tables.
         let rebuilt = fx.project.path("rebuilt.gpkg")
         try RiskDatabase(path: rebuilt).importAll(from: fx.project.path("out"))
