@@ -27,13 +27,8 @@ struct BaselineCommand: ParsableCommand {
             prepareProcess()
             do {
                 let spec = try JobLoader(layersDirectory: common.layers).load(job)
-                var request = BaselineOptions(source: from)
-                request.field = field
-                request.date = date
-                request.label = label
-                request.levels = levels
-                request.levelField = levelField
-                request.database = database
+                let request = BaselineOptions(source: from, field: field, date: date, label: label, levels: levels,
+                                              levelField: levelField, database: database)
                 let logger = Logger(label: "hazard-zoning") { LineLogHandler(label: $0, format: .text, level: .warning) }
                 let folder = try Operations.importBaseline(job: spec, request, logger: logger)
                 print("baseline recorded: \(folder) (status baseline; the next run of \(spec.name) compares against it)")

@@ -110,9 +110,8 @@ import Testing
     @Test func townshipChangesEqualNumpyAndSqlite() throws {
         let (fx, job) = try fixture()
         let polygons = try earlierPolygons(fx)
-        try Operations.importBaseline(job: try JobLoader().load(job), {
-            var o = BaselineOptions(source: polygons); o.field = "cls"; o.label = "2022"; o.date = "2022-06-30"; return o
-        }(), logger: Logger(label: "test"))
+        try Operations.importBaseline(job: try JobLoader().load(job), BaselineOptions(source: polygons, field: "cls", date: "2022-06-30", label: "2022"),
+                                      logger: Logger(label: "test"))
         let baseline = try FileManager.default.destinationOfSymbolicLink(atPath: fx.project.path("out/totals/latest"))
         let run = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2, runID: "r1")).run()
         #expect(run.manifest.applied?.previousRun?.runId == baseline)
@@ -268,14 +267,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: fx.project.path("explain-3")))
     }
 
+    /// Multiplies a raster's valid values by `factor` in place (numpy through GDAL's Python bindings).
     func scale(_ path: String, by factor: Float) throws {
-        let ds = try Dataset(open: path, flags: [.raster, .update])
-        let band = try ds.band(1)
-        let window = PixelWindow(x: 0, y: 0, width: ds.width, height: ds.height)
-        var values: [Float] = try band.read(window)
-        for i in values.indices where values[i].isFinite && values[i] != -9999 { values[i] *= factor }
-        try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
-        try ds.close()
+        _ = try python("""
+            import sys, numpy as np
+            from osgeo import gdal
+            ds = gdal.Open(sys.argv[1], gdal.GA_Update)
+            b = ds.GetRasterBand(1)
+            a = b.ReadAsArray()
+            ok = np.isfinite(a) & (a != -9999)
+            a[ok] *= np.float32(sys.argv[2])
+            b.WriteArray(a)
+            ds = None
+            """, [path, "\(factor)"])
     }
 
     /// The README's "What changed" queries, run with the sqlite3 command line against a database

@@ -36,7 +36,11 @@ public struct BaselineOptions: Sendable {
     public var levels: String?
     public var levelField: String?
     public var database: String?
-    public init(source: String) { self.source = source }
+    public init(source: String, field: String = "class", date: String? = nil, label: String? = nil, levels: String? = nil,
+                levelField: String? = nil, database: String? = nil) {
+        (self.source, self.field, self.date, self.label) = (source, field, date, label)
+        (self.levels, self.levelField, self.database) = (levels, levelField, database)
+    }
 }
 
 /// Brings a previous round's class raster or polygons onto a job's grid and publishes it as a run
