@@ -89,6 +89,10 @@ extension BaselineImport {
         try moveIntoPlace(work.appendingComponent("risk_change.tif"), staging.appendingComponent("risk_class.tif"))  // the COG writer names it so
         if let grid {
             let rows = townshipRows(grid, counts: perTownship, delivered: delivered)
+            let missing = delivered == nil ? [] : rows.filter { $0.level == nil }.map(\.name)
+            if !missing.isEmpty {
+                logger.warning("townships without a level in --levels: their baseline level is empty", metadata: ["file": "\(request.levels ?? "")", "townships": "\(missing.joined(separator: ", "))"])
+            }
             try write(try Manifest.json(rows), to: staging.appendingComponent("stats.json"))
         }
         let levelsFile = request.levels.map(absolutePath)

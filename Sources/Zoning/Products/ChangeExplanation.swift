@@ -164,7 +164,9 @@ extension ChangeReport {
                 let t = Int(towns[i])
                 guard t > 0 && t <= n else { continue }
                 let v = Double(values[i])
-                counts[t][1 + breaks.filter { v >= $0 }.count] += 1
+                var c = 1
+                for b in breaks where v >= b { c += 1 }
+                counts[t][c] += 1
                 sums[t] += v
             }
             y += window.height
