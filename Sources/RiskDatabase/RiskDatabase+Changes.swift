@@ -95,7 +95,7 @@ extension RiskDatabase {
     static func runExtras(_ manifest: RunManifest, jobText: String) -> [(String, FieldValue)] {
         let text: (String?) -> FieldValue = { $0.map { .string($0) } ?? .null }
         return [("product_type", .string(manifest.productType ?? derivedProductType(manifest))),
-                ("hazard", .string(manifest.hazard ?? hazardCode(jobText) ?? derivedHazard(job: manifest.job.name))),
+                ("hazard", .string(manifest.hazard ?? manifest.baseline?.hazardCode ?? hazardCode(jobText) ?? derivedHazard(job: manifest.job.name))),
                 ("baseline_label", text(manifest.baseline?.label)), ("baseline_date", text(manifest.baseline?.date)),
                 ("source_sha256", text(manifest.baseline?.sourceSha256))]
     }

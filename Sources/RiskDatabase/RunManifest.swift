@@ -35,7 +35,7 @@ struct RunManifest: Decodable {
     var applied: Applied?
 
     /// A previous round's result brought in by `baseline import` (status `baseline`).
-    struct Baseline: Decodable { var date: String?; var label: String?; var sourceSha256: String }
+    struct Baseline: Decodable { var date: String?; var label: String?; var sourceSha256: String; var hazardCode: String? }
     struct Total: Decodable { var name: String; var units: String? }
     var baseline: Baseline?
     /// The product type and hazard when the manifest names them (else derived: `runExtras`).

@@ -132,6 +132,7 @@ extension BaselineImport {
             statistics: .init(validPixels: valid, nodataPixels: all[0], indexMin: nil, indexMax: nil, indexMean: nil, classes: classes),
             timings: [:], threads: options.threads)
         manifest.baseline = info
+        manifest.baseline?.hazardCode = plan.job.hazardCode
         return manifest
     }
 

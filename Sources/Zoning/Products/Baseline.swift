@@ -24,6 +24,8 @@ extension Manifest {
         public var levelsSource: String?
         public var levelsSha256: String?
         public var levelField: String?
+        /// The job's `hazard-code` (the database's `hazard` of the run).
+        public var hazardCode: String? = nil
     }
 }
 
