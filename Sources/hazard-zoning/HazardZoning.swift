@@ -49,6 +49,7 @@ struct RunFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Memory budget of the computation in MiB (default 256): bounds blocks in flight × block size × layers, the GDAL cache included, whatever --threads and block-size are.", valueName: "MiB")) var maxMemory: Int = 256
     @Flag(help: "Take an input whose size and mtime are unchanged since the last good run as unchanged without hashing it (default: content hashes decide).") var trustMtime = false
     @Flag(help: "Align every layer with gdalwarp / gdal_rasterize into the staging folder instead of reading same-grid rasters as windows and burning vectors per block (a cross-check: products are identical; slower, needs disk).") var alignWithGdal = false
+    @Flag(help: "Split each township's change of mean index since the previous run into data, weights and interaction (two more runs of the model; into changes.json and the risk database).") var explainChanges = false
     @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
     @Option(help: ArgumentHelp("Risk database to record runs in (default: the job's outputs.database, else risk-database.gpkg beside the output folder, i.e. out/risk-database.gpkg).", valueName: "path")) var database: String?
 
@@ -72,6 +73,7 @@ struct RunFlags: ParsableArguments {
         options.trustMtime = trustMtime
         options.maxMemory = maxMemory << 20
         options.alignFastPaths = !alignWithGdal
+        options.explainChanges = explainChanges
         if let bar { options.progress = { bar.update($0) } }
         return options
     }

@@ -209,27 +209,37 @@ import Testing
         return Dictionary(uniqueKeysWithValues: rows.map { ($0["code"] as! String, $0["mean_index"] as! Double) })
     }
 
-    /// `changes --explain` when only the weights changed: data + weights + interaction = the change
-    /// of the mean index (the two runs' stats.json, 1e-9), the whole change on the weights (data and
-    /// interaction exactly 0); `level_by_old_breaks` = 1 + the old breaks at or below the new mean.
+    /// `run --explain-changes` when only the weights changed: data + weights + interaction = the
+    /// change of the mean index (the two runs' stats.json, 1e-9), the whole change on the weights
+    /// (data and interaction exactly 0), in the run's changes.json and its `township_changes` rows
+    /// (Python's sqlite3); `level_by_old_breaks` = 1 + the old breaks at or below the new mean.
     @Test func explanationPutsAWeightsOnlyChangeOnWeights() throws {
         let (fx, job) = try fixture()
         let r1 = try run(job, "r1")
         try setWeights(job, Self.w0, Self.w1)
-        let r2 = try run(job, "r2")
-        let weightsOnly = try explained(fx, "totals@r1", "totals@r2", "explain-1")
+        var options = RunOptions(threads: 2, runID: "r2")
+        options.explainChanges = true
+        let r2 = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: options).run()
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(r2.runDirectory)/changes.json"))) as? [String: Any])
+        #expect((doc["explanation"] as? String)?.contains("f(D1,W0)") == true)
+        let weightsOnly = try #require(doc["townships"] as? [[String: Any]])
         let (m1, m2) = (try means(r1), try means(r2))
         #expect(weightsOnly.count == 2)
-        for t in weightsOnly {
-            let code = t["township_code"] as! String
-            let delta = t["delta_index"] as! Double, data = t["delta_index_data"] as! Double
-            let weights = t["delta_index_weights"] as! Double, interaction = t["delta_index_interaction"] as! Double
-            #expect(abs(delta - (m2[code]! - m1[code]!)) <= 1e-12 && abs(delta) > 1e-4, "\(code): \(delta) vs stats.json")
-            #expect(abs(data + weights + interaction - delta) <= 1e-9)
-            #expect(data == 0 && interaction == 0 && weights == delta, "\(code): weights only: \(t)")
-            #expect(t["level_by_old_breaks"] as? Int == 1 + Fixture.breaks.filter { m2[code]! >= $0 }.count)
+        // The same split in township_changes (read back through JSON: equal to 1e-15).
+        let stored = try python("""
+            import sys, sqlite3, json
+            rows = sqlite3.connect(sys.argv[1]).execute(
+                "SELECT DISTINCT township_code, delta_index, delta_index_data, delta_index_weights, delta_index_interaction FROM township_changes WHERE run_id = 'r2' ORDER BY 1").fetchall()
+            print(json.dumps(rows))
+            """, [fx.project.path("out/risk-database.gpkg")])
+        let dbRows = try #require(try JSONSerialization.jsonObject(with: Data(stored.utf8)) as? [[Any]])
+        #expect(dbRows.count == 2)
+        for row in dbRows {
+            let t = try #require(weightsOnly.first { $0["township_code"] as? String == row[0] as? String })
+            for (i, key) in ["delta_index", "delta_index_data", "delta_index_weights", "delta_index_interaction"].enumerated() {
+                #expect(abs((row[i + 1] as! Double) - (t[key] as! Double)) <= 1e-15, "\(key): \(row) vs \(t)")
+            }
         }
-
     }
 
     /// New data in a new file (flood depths × 1.6) and new weights: both parts non-zero, the terms

@@ -30,8 +30,17 @@ enum ChangeExplanation {
     /// The counterfactual runs' means and the split per township. Throws when the two runs do not
     /// share one model structure (then the change is the method's) or the earlier run's data is gone.
     static func explain(from: RunFolder, to: RunFolder, threads: Int, logger: Logger) throws -> [String: Split] {
-        let (fromManifest, toManifest) = (try manifest(of: from), try manifest(of: to))
-        guard let m0 = fromManifest.model, let m1 = toManifest.model, fromManifest.baseline == nil, toManifest.baseline == nil else {
+        let toManifest = try manifest(of: to)
+        guard toManifest.baseline == nil, let m1 = toManifest.model else {
+            throw RunError(.dataError, "\(from.directory) → \(to.directory): the change can be explained only between two computed runs (a baseline or a run without a model record has no model to re-evaluate)")
+        }
+        return try explain(from: from, to: to, model: m1, threads: threads, logger: logger)
+    }
+
+    /// The same with the later run's model as applied (`model`): also for a run being staged.
+    static func explain(from: RunFolder, to: RunFolder, model m1: Manifest.ModelInfo, threads: Int, logger: Logger) throws -> [String: Split] {
+        let fromManifest = try manifest(of: from)
+        guard let m0 = fromManifest.model, fromManifest.baseline == nil else {
             throw RunError(.dataError, "\(from.directory) → \(to.directory): the change can be explained only between two computed runs (a baseline or a run without a model record has no model to re-evaluate)")
         }
         let shape: (Manifest.ModelInfo) -> [String] = { m in (m.indices + [m.combine]).map { "\($0.name) \($0.form) \($0.members)" } + m.layers.map(\.key) }
@@ -224,5 +233,21 @@ extension StatisticsStage {
         case .product, .maximum: return kernel
         }
         return RiskKernel(normalizations: plan.job.layers.map(\.normalization), combination: form, breaks: plan.job.classify.breaks)
+    }
+}
+
+extension RecordStage {
+    /// `run --explain-changes`: the explanation of the change since the previous run, computed
+    /// while the run is staged (two more runs of the model); nil when the previous run is a
+    /// baseline or the option is off. A change that cannot be explained is a warning.
+    func explanation(since previous: RunFolder, staging: String, runID: String, model: Manifest.ModelInfo) -> [String: ChangeExplanation.Split]? {
+        guard options.explainChanges else { return nil }
+        let current = RunFolder(directory: staging, plan: plan, runID: runID)
+        do {
+            return try ChangeExplanation.explain(from: previous, to: current, model: model, threads: options.threads, logger: logger)
+        } catch {
+            logger.warning("the change since the previous run is not explained", metadata: ["reason": "\(Operations.describe(error).message)"])
+            return nil
+        }
     }
 }
