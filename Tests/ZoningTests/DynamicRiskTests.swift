@@ -225,6 +225,15 @@ import Testing
         let weightsOnly = try #require(doc["townships"] as? [[String: Any]])
         let (m1, m2) = (try means(r1), try means(r2))
         #expect(weightsOnly.count == 2)
+        for t in weightsOnly {
+            let code = t["township_code"] as! String
+            let delta = t["delta_index"] as! Double, data = t["delta_index_data"] as! Double
+            let weights = t["delta_index_weights"] as! Double, interaction = t["delta_index_interaction"] as! Double
+            #expect(abs(delta - (m2[code]! - m1[code]!)) <= 1e-12 && abs(delta) > 1e-4, "\(code): \(delta) vs stats.json")
+            #expect(abs(data + weights + interaction - delta) <= 1e-9)
+            #expect(data == 0 && interaction == 0 && weights == delta, "\(code): weights only: \(t)")
+            #expect(t["level_by_old_breaks"] as? Int == 1 + Fixture.breaks.filter { m2[code]! >= $0 }.count)
+        }
         // The same split in township_changes (read back through JSON: equal to 1e-15).
         let stored = try python("""
             import sys, sqlite3, json
