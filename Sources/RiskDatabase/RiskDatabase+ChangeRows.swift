@@ -114,11 +114,12 @@ extension RiskDatabase {
         try layer.createField("area_ha", kind: .real)
         try changed.polygonize(into: layer, mask: changed, field: 0, eightConnected: false)
         let (from, to, area) = (layer.fieldIndex("from_class")!, layer.fieldIndex("to_class")!, layer.fieldIndex("area_ha")!)
+        let planar = !(source.spatialReference?.isGeographic ?? false)  // a lat/long grid's polygons: no planar area
         try layer.updateFeatures { f in
             let code = f.integer(0)
             f.set(from, code / 10)
             f.set(to, code % 10)
-            f.set(area, f.area / 10_000)
+            if planar { f.set(area, f.area / 10_000) }
         }
         return polygons
     }

@@ -42,7 +42,7 @@ extension RiskDatabase {
             "area_ha": "area of the class in the township (hectares, ha)", "share": "share of the township's classified area (0..1)",
             "mean_index": "mean risk index of the township (0..1, dimensionless)", "pixels": "pixels (count)",
         ],
-        "zone_changes": ["area_ha": "area of the polygon (hectares, ha)", "from_class": "class in the previous run", "to_class": "class in this run"],
+        "zone_changes": ["area_ha": "area of the polygon (hectares, ha; empty on a lat/long grid)", "from_class": "class in the previous run", "to_class": "class in this run"],
         "runs": [
             "product_type": "hazard, risk or prevention-zoning (from the manifest, else derived: see README)",
             "hazard": "the job's hazard-code (ZH comprehensive, ...), else the hazard its name names (flood, fire, seismic, ...), else multi-hazard",

@@ -49,16 +49,17 @@ extension BaselineImport {
 
     /// `stats.json` rows of the baseline: pixels per class per township, the level delivered or
     /// the dominant class (ties: the higher class); no index (none was delivered).
-    func townshipRows(_ grid: TownshipGrid, counts: [[Int]], delivered: [String: Int]?) -> [TownshipStatistics] {
+    func townshipRows(_ grid: TownshipGrid, counts: [[Int]], areas: AreaTally, delivered: [String: Int]?) -> [TownshipStatistics] {
         let townships = grid.townships
-        let pixelHa = plan.grid.pixelArea / 10_000
+        let k = scheme.classCount
         let name: (Int?) -> String? = { v in v.flatMap { v in scheme.classes.first { Int($0.value) == v }.map { "\($0.name) \($0.english)" } } }
         return townships.names.indices.map { i in
             let t = i + 1
             let valid = counts[t][1...].reduce(0, +)
             let classes = scheme.classes.map { info -> TownshipStatistics.ClassArea in
                 let px = counts[t][Int(info.value)]
-                return .init(value: Int(info.value), name: "\(info.name) \(info.english)", pixels: px, areaHa: Double(px) * pixelHa,
+                return .init(value: Int(info.value), name: "\(info.name) \(info.english)", pixels: px,
+                             areaHa: areas.hectares(t * (k + 1) + Int(info.value), count: px),
                              percent: valid > 0 ? 100 * Double(px) / Double(valid) : 0)
             }
             let dominant = valid > 0 ? classes.max { $0.pixels < $1.pixels || ($0.pixels == $1.pixels && $0.value > $1.value) }?.value : nil
@@ -67,7 +68,7 @@ extension BaselineImport {
                 level = townships.code(t).flatMap { delivered["code:\($0)"] } ?? delivered["name:\(townships.names[i])"]
             }
             return TownshipStatistics(id: t, code: townships.code(t), name: townships.names[i], english: townships.englishName(t),
-                                      validPixels: valid, validAreaHa: Double(valid) * pixelHa, meanIndex: nil, maxIndex: nil,
+                                      validPixels: valid, validAreaHa: classes.reduce(0) { $0 + $1.areaHa }, meanIndex: nil, maxIndex: nil,
                                       dominantClass: dominant, dominantClassName: name(dominant), level: level, levelName: name(level),
                                       classes: classes)
         }
@@ -84,11 +85,11 @@ extension BaselineImport {
         let townshipSpec = plan.job.zoning?.townships
         let grid = try townshipSpec.map { try prepareTownships($0, work: work) }
         let delivered = try townshipSpec.flatMap { try deliveredLevels($0) }
-        let (all, perTownship) = try countClasses(onGrid, townships: grid)
+        let (all, perTownship, areas) = try countClasses(onGrid, townships: grid)
         _ = try ChangeReport.writeChangeCOG(onGrid, into: work, threads: options.threads)
         try moveIntoPlace(work.appendingComponent("risk_change.tif"), staging.appendingComponent("risk_class.tif"))  // the COG writer names it so
         if let grid {
-            let rows = townshipRows(grid, counts: perTownship, delivered: delivered)
+            let rows = townshipRows(grid, counts: perTownship, areas: areas, delivered: delivered)
             let missing = delivered == nil ? [] : rows.filter { $0.level == nil }.map(\.name)
             if !missing.isEmpty {
                 logger.warning("townships without a level in --levels: their baseline level is empty", metadata: ["file": "\(request.levels ?? "")", "townships": "\(missing.joined(separator: ", "))"])

@@ -111,15 +111,17 @@ struct BaselineImport: RunScoped {
         }
     }
 
-    /// Pixels per class (index 0 = nodata), per township when `townships` is given; checks every
-    /// value is a class of the scheme.
-    func countClasses(_ path: String, townships: TownshipGrid?) throws -> (all: [Int], perTownship: [[Int]]) {
+    /// Pixels per class (index 0 = nodata), per township when `townships` is given, with their
+    /// areas (each cell's own on a lat/long grid: bucket township·(k+1)+class); checks every value
+    /// is a class of the scheme.
+    func countClasses(_ path: String, townships: TownshipGrid?) throws -> (all: [Int], perTownship: [[Int]], areas: AreaTally) {
         let k = scheme.classCount
         let band = try Dataset(open: path, flags: [.raster]).band(1)
         let townBand = try townships.map { try Dataset(open: $0.raster, flags: [.raster]).band(1) }
         let n = townships?.townships.names.count ?? 0
         var all = [Int](repeating: 0, count: k + 1)
         var per = [[Int]](repeating: all, count: n + 1)
+        var areas = AreaTally(plan.cellAreas, buckets: (n + 1) * (k + 1))
         let g = plan.grid
         var y = 0
         while y < g.height {
@@ -132,11 +134,14 @@ struct BaselineImport: RunScoped {
                     throw RunError(.dataError, "\(source): baseline --from: value \(c) at pixel (\(i % g.width), \(y + i / g.width)) of the grid; expected a class 1…\(k) of the job's scheme \(scheme.id) (0 or the source's nodata outside)")
                 }
                 all[c] += 1
-                if !town.isEmpty, town[i] > 0, Int(town[i]) <= n { per[Int(town[i])][c] += 1 }
+                if !town.isEmpty, town[i] > 0, Int(town[i]) <= n {
+                    per[Int(town[i])][c] += 1
+                    areas.add(Int(town[i]) * (k + 1) + c, row: y + i / g.width)
+                }
             }
             y += window.height
         }
-        return (all, per)
+        return (all, per, areas)
     }
 }
 
