@@ -47,6 +47,7 @@ extension RiskDatabase {
                 result.skipped.append(unreadable)
             }
         }
+        try refreshChangeViews(ds)
         return result
     }
 

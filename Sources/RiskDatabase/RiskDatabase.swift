@@ -66,8 +66,8 @@ public struct RiskDatabase: Sendable {
     /// own (`run_id`, `job`: rows of no run) or fail every import (`fid`).
     public static let reservedColumnNames: Set<String> = {
         var names: Set<String> = ["fid", "geom", "rowid", "oid", "_rowid_"]
-        for fields in [runFields, townshipFields, inputFields] { names.formUnion(fields.map(\.0)) }
-        return names.union(zoneFields)
+        for fields in [runFields, townshipFields, inputFields, runExtraFields, changeFields] { names.formUnion(fields.map(\.0)) }
+        return names.union(zoneFields).union(zoneChangeFields)
     }()
 
     // MARK: opening
@@ -179,6 +179,7 @@ public struct RiskDatabase: Sendable {
         for table in ["runs", "township_levels", "inputs"] {
             _ = try ds.query("CREATE INDEX IF NOT EXISTS \(table)_job_run_id ON \(table) (job, run_id)")
         }
+        try ensureChangeSchema(ds)
     }
 
     // MARK: recording runs
@@ -274,11 +275,13 @@ public struct RiskDatabase: Sendable {
             zoneSources.append((source, target!))
         }
 
+        let changes = try prepareChanges(folder: folder, into: ds)
+        try describeTotals(manifest, in: ds)
         let iso = ISO8601DateFormatter()
         try ds.inTransaction {
             try ds.layer(named: "runs").insert([
                 ("run_id", .string(runID)), ("job", .string(job)), ("title", applied?.title.map { .string($0) } ?? .null),
-                ("status", .string("ok")), ("started", .string(manifest.started)), ("finished", .string(manifest.finished)),
+                ("status", .string(manifest.baseline == nil ? "ok" : "baseline")), ("started", .string(manifest.started)), ("finished", .string(manifest.finished)),
                 ("job_sha256", .string(manifest.job.fileSha256)), ("job_text", .string(jobText)),
                 ("layers_text", .string(RiskDatabase.jsonText(layerTexts))),
                 ("tool_version", .string(manifest.tool.version)), ("gdal_version", .string(manifest.tool.gdal)),
@@ -288,7 +291,7 @@ public struct RiskDatabase: Sendable {
                 ("classes", .string(RiskDatabase.jsonText(manifest.statistics.classes))),
                 ("previous_run_id", applied?.previousRun.map { .string($0.runId) } ?? .null),
                 ("run_directory", .string(folder)), ("pruned", .integer(0)), ("recorded", .string(iso.string(from: Date()))),
-            ])
+            ] + RiskDatabase.runExtras(manifest, jobText: jobText))
             let inputs = try ds.layer(named: "inputs")
             for input in manifest.inputs {
                 for file in [input.definition] + input.files {
@@ -303,6 +306,7 @@ public struct RiskDatabase: Sendable {
             for (source, target) in zoneSources {
                 try target.append(from: source, setting: [("run_id", .string(runID)), ("job", .string(job))])
             }
+            try insertChanges(changes, runID: runID, job: job, into: ds)
         }
         return runID
     }
@@ -500,7 +504,7 @@ public struct RiskDatabase: Sendable {
                 }
             }
         }
-        for table in ["township_levels", "inputs"] + RiskDatabase.zoneLayers where ds.layerIfPresent(table) != nil {
+        for table in ["township_levels", "inputs", "township_changes", "zone_changes"] + RiskDatabase.zoneLayers where ds.layerIfPresent(table) != nil {
             let orphans = try ds.query("SELECT COUNT(*) AS n FROM \(table) t WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = t.job AND r.run_id = t.run_id)")
             if let n = orphans.first?["n"].int, n > 0 { report.problems.append("\(table): \(n) row(s) of runs missing from runs") }
         }

@@ -34,6 +34,17 @@ struct RunManifest: Decodable {
     /// Job copies, weights and the previous run; absent in runs made before runs kept their job.
     var applied: Applied?
 
+    /// A previous round's result brought in by `baseline import` (status `baseline`).
+    struct Baseline: Decodable { var date: String?; var label: String?; var sourceSha256: String; var hazardCode: String? }
+    struct Total: Decodable { var name: String; var units: String? }
+    var baseline: Baseline?
+    /// The product type and hazard when the manifest names them (else derived: `runExtras`).
+    var productType: String?
+    var hazard: String?
+    var prevention: JSONValue?
+    /// Exposure totals: their units describe the columns named after them.
+    var totals: [Total]?
+
     /// Decodes `manifest.json` (snake_case keys, as the runner writes it).
     static func decode(_ data: Data) throws -> RunManifest {
         let decoder = JSONDecoder()

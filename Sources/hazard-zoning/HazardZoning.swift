@@ -24,7 +24,7 @@ struct HazardZoning: ParsableCommand {
             """,
         version: "\(ToolInfo.version) (GDAL \(GDAL.version), PROJ \(GDAL.projVersion))",
         subcommands: [Run.self, Batch.self, Merge.self, Submit.self, Validate.self, PlanCommand.self, Render.self, Rerun.self, History.self,
-                      Changes.self, DB.self, SlurmTask.self, SlurmSummary.self, CensusCheckCommand.self]
+                      Changes.self, BaselineCommand.self, DB.self, SlurmTask.self, SlurmSummary.self, CensusCheckCommand.self]
     )
 }
 
@@ -49,6 +49,7 @@ struct RunFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Memory budget of the computation in MiB (default 256): bounds blocks in flight × block size × layers, the GDAL cache included, whatever --threads and block-size are.", valueName: "MiB")) var maxMemory: Int = 256
     @Flag(help: "Take an input whose size and mtime are unchanged since the last good run as unchanged without hashing it (default: content hashes decide).") var trustMtime = false
     @Flag(help: "Align every layer with gdalwarp / gdal_rasterize into the staging folder instead of reading same-grid rasters as windows and burning vectors per block (a cross-check: products are identical; slower, needs disk).") var alignWithGdal = false
+    @Flag(help: "Split each township's change of mean index since the previous run into data, weights and interaction (two more runs of the model; into changes.json and the risk database).") var explainChanges = false
     @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
     @Option(help: ArgumentHelp("Risk database to record runs in (default: the job's outputs.database, else risk-database.gpkg beside the output folder, i.e. out/risk-database.gpkg).", valueName: "path")) var database: String?
 
@@ -72,6 +73,7 @@ struct RunFlags: ParsableArguments {
         options.trustMtime = trustMtime
         options.maxMemory = maxMemory << 20
         options.alignFastPaths = !alignWithGdal
+        options.explainChanges = explainChanges
         if let bar { options.progress = { bar.update($0) } }
         return options
     }
@@ -425,13 +427,15 @@ struct Changes: ParsableCommand {
 
     @Argument(help: "The earlier run: a run folder or JOB[@RUN] (JOB alone: its newest ok run).") var from: String
     @Argument(help: "The later run: a run folder or JOB[@RUN].") var to: String
+    @Flag(help: "Split each township's change of mean index into data, weights and interaction (re-runs both jobs with the other run's weights) and print it.") var explain = false
     @Option(help: ArgumentHelp("Folder for the products, which must not exist yet or be empty (default: changes/<from>_to_<to>/ beside the database).", valueName: "dir")) var output: String?
     @OptionGroup var db: DatabaseOption
 
     func run() throws {
         do {
-            let (folder, files) = try Operations.changes(from: from, to: to, output: output, database: db.database)
+            let (folder, files) = try Operations.changes(from: from, to: to, output: output, database: db.database, explain: explain)
             print("changes written to \(folder): \(files.joined(separator: ", "))")
+            if explain { print(try Operations.explanationTable(changesFolder: folder)) }
         } catch { fail(error) }
     }
 }

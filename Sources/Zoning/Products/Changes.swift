@@ -2,6 +2,7 @@ import Cartography
 import Foundation
 import FilePaths
 import GDALKit
+import Logging
 import RasterKernel
 import RiskDatabase
 
@@ -113,6 +114,18 @@ enum ChangeReport {
         /// up, down, same, new (no previous level), gone (no current level).
         var change: String
         var transitions: [Transition]
+        /// The explanation of the change (`ChangeExplanation.swift`): mean index before and after,
+        /// its change split into data, weights and interaction (`changes --explain`), the level
+        /// under the previous run's breaks.
+        var townshipId: Int? = nil
+        var meanIndexBefore: Double? = nil
+        var meanIndexAfter: Double? = nil
+        var deltaIndex: Double? = nil
+        var deltaIndexData: Double? = nil
+        var deltaIndexWeights: Double? = nil
+        var deltaIndexInteraction: Double? = nil
+        var levelByOldBreaks: Int? = nil
+        var key: String { townshipCode.isEmpty ? "name:\(township)" : "code:\(townshipCode)" }
     }
 
     struct Document: Encodable {
@@ -127,12 +140,15 @@ enum ChangeReport {
         var transitions: [Transition]
         var townships: [TownshipChange]
         var files: [String]
+        /// How the change of mean index was split (`changes --explain`), nil when it was not.
+        var explanation: String? = nil
     }
 
     /// Writes the change products of `from` → `to` into `folder`; returns the files written
     /// (relative to `folder`). Throws `GridMismatch` when the two class rasters are not on one grid.
     static func write(from: RunFolder, to: RunFolder, into folder: String, threads: Int, map drawMap: Bool = true,
-                      withDirectories: Bool = true, totals: [TotalTransitions] = []) throws -> [String] {
+                      withDirectories: Bool = true, totals: [TotalTransitions] = [],
+                      explanation: [String: ChangeExplanation.Split]? = nil) throws -> [String] {
         GDAL.ensureRegistered()
         let grid = try ChangeGrid(from: from, to: to)
         let work: String
@@ -164,24 +180,27 @@ enum ChangeReport {
         files.append("risk_change.qml")
 
         let pixelHa = grid.meanCellHectares
-        let (townships, labels) = townshipChanges(tally, pixelHa: pixelHa, totals: totals)
+        var (townships, labels) = townshipChanges(tally, pixelHa: pixelHa, totals: totals)
+        try annotate(&townships, tally: tally, townshipBand: townshipBand, grid: grid, explanation: explanation)
         let valid = tally.counts.joined().reduce(0, +)
         let k = tally.k
         let changed = (1...k).reduce(0) { s, a in s + (1...k).filter { $0 != a }.reduce(0) { $0 + tally.counts[a][$1] } }
         let all = transitions(tally.counts, k: k, township: 0, pixelHa: pixelHa, totals: totals, areas: tally.areas)
-        let document = Document(
+        var document = Document(
             from: .init(job: from.job, runId: from.runID, directory: withDirectories ? from.directory : nil),
             to: .init(job: to.job, runId: to.runID, directory: withDirectories ? to.directory : nil),
             pixelAreaHa: pixelHa, validPixels: valid, changedPixels: changed,
             transitions: all, townships: townships,
             files: files + ["changes.csv", "changes.json"] + (drawMap && valid > 0 ? ["risk_change_map.pdf", "risk_change_map.png"] : []))
+        if explanation != nil { document.explanation = ChangeExplanation.method }
         try Manifest.json(document).write(to: URL(fileURLWithPath: folder.appendingComponent("changes.json")))
         try writeChangesCSV(all, townships: townships, totalNames: totals.map(\.name), to: folder.appendingComponent("changes.csv"))
         files += ["changes.csv", "changes.json"]
 
         if drawMap && !legend.isEmpty {
             let context = changeMapContext(from: from, to: to, srs: grid.srs, labels: labels, work: work)
-            try drawChangeMap(from: from, to: to, legend: legend, context: context, cog: folder.appendingComponent("risk_change.tif"), folder: folder)
+            try drawChangeMap(from: from, to: to, legend: legend, context: context, cog: folder.appendingComponent("risk_change.tif"), folder: folder,
+                              notes: explanationLines(townships))
             files += ["risk_change_map.pdf", "risk_change_map.png"]
         }
         return files.sorted()
@@ -359,15 +378,11 @@ enum ChangeReport {
     /// map labels ("name ↑ 中 → 较高") of the townships whose level changed, by township id.
     static func townshipChanges(_ tally: Tally, pixelHa: Double, totals: [TotalTransitions]) -> ([TownshipChange], [Int: String]) {
         let (from, to) = (tally.from, tally.to)
-        func key(_ row: JSONValue) -> String {
-            if let code = row["code"]?.string, !code.isEmpty { return "code:\(code)" }
-            return "name:\(row["name"]?.string ?? "")"
-        }
-        let previousByKey = Dictionary(from.statisticsRows.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let previousByKey = Dictionary(from.statisticsRows.map { (townshipKey($0), $0) }, uniquingKeysWith: { a, _ in a })
         var townships: [TownshipChange] = []
         var labels: [Int: String] = [:]
         for row in to.statisticsRows {
-            let previous = previousByKey[key(row)]
+            let previous = previousByKey[townshipKey(row)]
             let before = previous?["level"]?.int, after = row["level"]?.int
             let change: String
             switch (before, after) {
@@ -385,7 +400,7 @@ enum ChangeReport {
             townships.append(TownshipChange(
                 townshipCode: row["code"]?.string ?? "", township: row["name"]?.string ?? "",
                 previousLevel: before, previousLevelName: before.map(from.className), level: after, levelName: after.map(to.className),
-                change: change, transitions: pixels))
+                change: change, transitions: pixels, townshipId: row["id"]?.int))
         }
         return (townships, labels)
     }
@@ -432,7 +447,8 @@ enum ChangeReport {
     }
 
     /// The risk change map (风险变化图), PDF and PNG, of the change raster `cog`.
-    static func drawChangeMap(from: RunFolder, to: RunFolder, legend: [LegendEntry], context: [ContextLayer], cog: String, folder: String) throws {
+    static func drawChangeMap(from: RunFolder, to: RunFolder, legend: [LegendEntry], context: [ContextLayer], cog: String, folder: String,
+                              notes: [String] = []) throws {
         let title = "风险变化图 risk change map · \(to.title ?? to.job)"
         let subtitle = from.job == to.job
             ? "\(to.job) · \(from.runID) → \(to.runID)"
@@ -440,7 +456,7 @@ enum ChangeReport {
         var spec = MapSpec(title: title, subtitle: subtitle, legendTitle: "风险等级变化 Change of risk level",
                            legend: legend, classRaster: cog, context: context,
                            sources: ["Change of the risk class between two HazardZoning runs on one grid: value = 10 × previous class + current class",
-                                     "Townships outlined: level changed (↑ up, ↓ down)"],
+                                     "Townships outlined: level changed (↑ up, ↓ down)"] + notes,
                            footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
         spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
         let pdf = folder.appendingComponent("risk_change_map.pdf")
@@ -497,7 +513,7 @@ extension Operations {
     /// `hazard-zoning changes FROM TO`: FROM and TO are run folders or `JOB[@RUN]` (looked up in
     /// the database; `JOB` alone is its newest ok run). Writes the change products into `output`
     /// (default: `changes/<from>_to_<to>/` beside the database). Returns the folder and its files.
-    public static func changes(from: String, to: String, output: String?, database: String) throws -> (String, [String]) {
+    public static func changes(from: String, to: String, output: String?, database: String, explain: Bool = false) throws -> (String, [String]) {
         let db = RiskDatabase(path: database)
         let a = try RunFolder.open(try db.resolveRun(from))
         let b = try RunFolder.open(try db.resolveRun(to))
@@ -509,7 +525,9 @@ extension Operations {
             throw RunError(.cantCreate, error)
         }
         do {
-            let files = try ChangeReport.write(from: a, to: b, into: staging, threads: ProcessInfo.processInfo.activeProcessorCount)
+            let threads = ProcessInfo.processInfo.activeProcessorCount
+            let explanation = explain ? try ChangeExplanation.explain(from: a, to: b, threads: threads, logger: Logger(label: "hazard-zoning")) : nil
+            let files = try ChangeReport.write(from: a, to: b, into: staging, threads: threads, explanation: explanation)
             guard rename(staging, folder) == 0 else {
                 throw RunError(.cantCreate, "\(folder): cannot put the change products in place: \(String(cString: strerror(errno))) (remove it, or name another folder with --output)")
             }

@@ -105,6 +105,8 @@ public struct Manifest: Codable, Sendable {
     public var exports: [ExportInfo]? = nil
     /// Job copies, method as applied and the previous run (see `RunRecord.swift`).
     public var applied: Applied? = nil
+    /// A previous round's delivered result brought in by `baseline import` (see `Baseline.swift`).
+    public var baseline: BaselineInfo? = nil
 
     public func encoded() throws -> Data { try Manifest.json(self) }
 

@@ -60,14 +60,15 @@ public struct Publisher: Sendable {
         }.sorted()
     }
 
-    /// Removes all but the newest `keep` complete runs; never the one `latest` points at.
+    /// Removes all but the newest `keep` complete runs; never the one `latest` points at, nor a
+    /// baseline (`Baseline.swift`).
     /// Returns the removed run ids.
     @discardableResult
     public func prune(keep: Int) -> [String] {
         let all = runs()
         let latest = latestRun.map { $0.fileName }
         var removed: [String] = []
-        for name in all.dropLast(max(keep, 1)) where name != latest {
+        for name in all.dropLast(max(keep, 1)) where name != latest && !isBaseline(name) {
             if (try? FileManager.default.removeItem(atPath: outputDirectory.appendingComponent(name))) != nil {
                 removed.append(name)
             }

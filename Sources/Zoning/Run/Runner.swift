@@ -32,6 +32,12 @@ public struct RunOptions: Sendable {
     /// false aligns every layer with gdalwarp / gdal_rasterize into the staging folder
     /// (`--align-with-gdal`, a cross-check: the products are identical).
     public var alignFastPaths = true
+    /// Weights that replace the job's, by combination (`combine` or an index's name): the
+    /// counterfactual runs of `changes --explain` (`ChangeExplanation.swift`).
+    public var weightOverrides: [String: [Double]] = [:]
+    /// `--explain-changes`: split the change since the previous run into data and weights while
+    /// the run is made (`ChangeExplanation.swift`; two more runs of the model).
+    public var explainChanges = false
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, cacheBytes: Int = 32 << 20,
                 skipIfUpToDate: Bool = false, lockWait: Double = 0, runID: String? = nil,

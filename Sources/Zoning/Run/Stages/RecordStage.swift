@@ -88,11 +88,13 @@ extension RecordStage {
             let current = staging.appendingComponent("risk_class.tif")
             if FileManager.default.fileExists(atPath: current) {
                 do {
-                    changes = try ChangeReport.write(from: RunFolder(directory: run, manifest: manifest),
+                    let from = RunFolder(directory: run, manifest: manifest)
+                    changes = try ChangeReport.write(from: from,
                                                      to: RunFolder(directory: staging, plan: plan, runID: runID),
                                                      into: staging, threads: options.threads,
                                                      map: plan.job.outputs.products.contains(.maps), withDirectories: false,
-                                                     totals: totals)
+                                                     totals: totals,
+                                                     explanation: explanation(since: from, staging: staging, runID: runID, model: model))
                 } catch let error as ChangeReport.GridMismatch {
                     logger.warning("no changes written", metadata: ["reason": "\(error.message)"])
                 }

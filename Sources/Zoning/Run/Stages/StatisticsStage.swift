@@ -70,9 +70,10 @@ extension StatisticsStage {
     func resolveModel(aligned: [AlignedLayer], mask: AlignedLayer?) throws -> (BlockKernel, Manifest.ModelInfo, ModelResolution) {
         let job = plan.job
         var resolution = ModelResolution()
+        resolution.overrides = options.weightOverrides  // the counterfactual runs of `changes --explain`
         var passes = 0
         if let kernel = plan.kernel {
-            return (.fixed(kernel), modelInfo(resolution, passes: 0, kernel: "fixed"), resolution)
+            return (.fixed(reweighted(kernel, resolution)), modelInfo(resolution, passes: 0, kernel: "fixed"), resolution)
         }
         let compiler = ModelCompiler(job: job)
 
@@ -124,7 +125,7 @@ extension StatisticsStage {
 
     /// The kernel of the job's model with its data-driven parts resolved.
     func compile(_ resolution: ModelResolution) -> BlockKernel {
-        if let kernel = plan.kernel { return .fixed(kernel) }
+        if let kernel = plan.kernel { return .fixed(reweighted(kernel, resolution)) }
         let (program, registers) = ModelCompiler(job: plan.job).program(targets: ["combine"], resolution: resolution)
         return .model(ModelKernel(program: program, layerCount: plan.job.layers.count, output: registers["combine"]!,
                                   breaks: plan.job.classify.breaks))
