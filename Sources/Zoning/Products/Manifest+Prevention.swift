@@ -15,6 +15,8 @@ extension Manifest {
             public var cells: Int
             public var pixels: Int
             public var areaHa: Double
+            /// The job's recommendation for the category (`prevention.categories[].advice`).
+            public var advice: String? = nil
         }
         public struct Factor: Codable, Sendable, Equatable {
             public var name: String

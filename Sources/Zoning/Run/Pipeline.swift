@@ -61,6 +61,7 @@ struct Pipeline {
                 zoningSteps.append(TownshipTablesStage(env))
             }
             for (i, stage) in zoningSteps.enumerated() { add(stage, lap: i == zoningSteps.count - 1 ? "zoning" : nil) }
+            if zoning.townships != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
         }
         if plan.prevention != nil, products.contains(.prevention) { add(PreventionStage(env), lap: "prevention") }
         add(ExportStage(env))
@@ -69,6 +70,7 @@ struct Pipeline {
         if products.contains(.maps) { add(MapsStage(env), lap: "maps") }
         add(RecordStage(env))
         add(ManifestStage(env))
+        if plan.job.zoning != nil { add(ReportStage(env)) }
         self.steps = steps
     }
 

@@ -1,0 +1,36 @@
+import Foundation
+import FilePaths
+
+/// The report stage: `report.html`, `report.pdf` and `tables.xlsx` from the run's JSON products
+/// as staged (`Report.swift`). It runs after the manifest, which it reads: the three files are
+/// documents about the run's products, not among the products `manifest.json` lists and checks.
+struct ReportStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
+
+    var name: String { "report" }
+    var reads: [RunProduct] { [.manifest, .townshipTables, .attribution, .prevention, .sensitivity, .record] }
+    var produces: [RunProduct] { [.report] }
+
+    func run(_ context: RunContext) throws {
+        try ReportStage.write(folder: context.files.staging, job: plan.job)
+    }
+
+    /// Writes the three files into `folder` (a staged or published run folder of `job`).
+    static func write(folder: String, job: JobSpec) throws {
+        let inputs = try ReportInputs(folder: folder)
+        var builder = ReportBuilder(inputs: inputs, job: job)
+        let content = builder.content()
+        let html = try ReportHTML.page(content, folder: folder)
+        let htmlPath = folder.appendingComponent("report.html")
+        guard FileManager.default.createFile(atPath: htmlPath, contents: Data(html.utf8)) else { throw RunError(.ioError, "\(htmlPath): cannot write") }
+        let finished = ISO8601DateFormatter().date(from: inputs.manifest.finished) ?? Date(timeIntervalSince1970: 0)
+        let created = String(inputs.manifest.finished.prefix(19))
+        do {
+            try ReportPDF.document(content, folder: folder, created: created).renderPDF(to: folder.appendingComponent("report.pdf"))
+        } catch let error as RunError { throw error } catch {
+            throw RunError(.ioError, "\(folder.appendingComponent("report.pdf")): cannot write the report: \(error)")
+        }
+        try Workbook.write(content, to: folder.appendingComponent("tables.xlsx"), created: finished)
+    }
+}
