@@ -42,7 +42,7 @@ public struct ReportDocument: Sendable {
 
     static let page = (width: 595.28, height: 841.89)
     static let margin = 56.0
-    static let maxFigureHeight = 520.0
+    static let maxFigureHeight = 318.0
 
     /// Writes the report as a PDF at `path`.
     public func renderPDF(to path: String) throws {
@@ -71,7 +71,7 @@ public struct ReportDocument: Sendable {
         let width = w - 2 * ReportDocument.margin
         canvas.fillRect(PageRect(x: 0, y: 0, width: w, height: 12), RGB(170, 20, 20))
         var y = h * 0.28
-        for (text, size, bold) in [(title, 26.0, true), (subtitle, 14.0, false)] {
+        for (text, size, bold) in [(title, 22.0, true), (subtitle, 13.0, false)] {
             let t = canvas.text(text, size: size, bold: bold, wrapWidth: width, align: .center)
             canvas.draw(t, at: PagePoint(x: ReportDocument.margin, y: y), color: RGB(20, 20, 20))
             y += t.height + 18
@@ -96,7 +96,7 @@ struct ReportFlow {
     init(canvas: Canvas) { self.canvas = canvas }
 
     mutating func finishPage() {
-        let t = canvas.text("— \(pageNumber) —", size: 9, wrapWidth: width, align: .center)
+        let t = canvas.text("第 \(pageNumber) 页  Page \(pageNumber)", size: 8.5, wrapWidth: width, align: .center)
         canvas.draw(t, at: PagePoint(x: ReportDocument.margin, y: ReportDocument.page.height - 36), color: RGB(90, 90, 90))
         cairo_show_page(canvas.cr)
         pageNumber += 1
@@ -185,7 +185,23 @@ extension ReportFlow {
         return height
     }
 
+    /// Columns per printed table: a wider one is printed in parts, each repeating the first column.
+    static let maxColumns = 9
+
     mutating func placeTable(_ table: ReportDocument.Table) {
+        guard table.header.count > ReportFlow.maxColumns else { return placeTablePart(table) }
+        let rest = Array(1..<table.header.count)
+        let step = ReportFlow.maxColumns - 1
+        let parts = stride(from: 0, to: rest.count, by: step).map { Array(rest[$0..<min($0 + step, rest.count)]) }
+        for (k, columns) in parts.enumerated() {
+            let keep = [0] + columns
+            func pick(_ row: [String]) -> [String] { keep.map { $0 < row.count ? row[$0] : "" } }
+            placeTablePart(.init(caption: "\(table.caption) (\(k + 1)/\(parts.count))", header: pick(table.header),
+                                 rows: table.rows.map(pick), numeric: keep.map { $0 < table.numeric.count && table.numeric[$0] }))
+        }
+    }
+
+    mutating func placeTablePart(_ table: ReportDocument.Table) {
         let widths = columnWidths(table)
         let numeric = table.numeric + [Bool](repeating: false, count: max(0, table.header.count - table.numeric.count))
         let headerFill = RGB(235, 235, 240)

@@ -80,39 +80,64 @@ struct AttributionSplit: Sendable {
     let nodes: [Node]
     let indicators: [String]
 
-    /// The shares of `node`'s members at one pixel (`value(r)` reads register r), summing to 1.
-    static func shares(form: ModelNode.Form, weights: [Double], values x: [Double]) -> [Double] {
+    /// The shares of a combination's members at one pixel (values `x`), summing to 1, into `shares`.
+    static func shares(form: ModelNode.Form, weights: [Double], values x: [Double], into shares: inout [Double]) {
         let n = x.count
-        var terms = [Double](repeating: 0, count: n)
+        let even = 1 / Double(n)
         switch form {
         case .weightedSum, .ahp, .entropy:
-            for j in 0..<n { terms[j] = weights[j] * x[j] }
+            for j in 0..<n { shares[j] = weights[j] * x[j] }
         case .product, .geometricMean:
-            let zeros = x.indices.filter { x[$0] <= 0 }
-            if !zeros.isEmpty { return (0..<n).map { zeros.contains($0) ? 1 / Double(zeros.count) : 0 } }
-            for j in 0..<n { terms[j] = (form == .product ? 1 : weights[j]) * log(x[j]) }
+            var zeros = 0
+            for j in 0..<n where x[j] <= 0 { zeros += 1 }
+            if zeros > 0 {
+                for j in 0..<n { shares[j] = x[j] <= 0 ? 1 / Double(zeros) : 0 }
+                return
+            }
+            for j in 0..<n { shares[j] = (form == .product ? 1 : weights[j]) * log(x[j]) }
         case .maximum:
-            let top = x.indices.max { x[$0] < x[$1] || (x[$0] == x[$1] && $0 > $1) } ?? 0
-            return (0..<n).map { $0 == top ? 1 : 0 }
+            var top = 0
+            for j in 1..<max(n, 1) where x[j] > x[top] { top = j }
+            for j in 0..<n { shares[j] = j == top ? 1 : 0 }
+            return
         case .expression:
-            return [Double](repeating: 1 / Double(n), count: n)
+            for j in 0..<n { shares[j] = even }
+            return
         }
-        let total = terms.reduce(0, +)
-        guard total != 0, total.isFinite else { return [Double](repeating: 1 / Double(n), count: n) }
-        return terms.map { $0 / total }
+        var total = 0.0
+        for j in 0..<n { total += shares[j] }
+        guard total != 0, total.isFinite else {
+            for j in 0..<n { shares[j] = even }
+            return
+        }
+        for j in 0..<n { shares[j] /= total }
     }
 
-    /// Splits the index value `index` of one pixel: adds each indicator's part to `into`.
-    func split(index: Double, value: (Int) -> Double, into indicatorSums: inout [Double], top topSums: inout [Double]) {
-        var amounts = [Double](repeating: 0, count: nodes.count)
-        amounts[0] = index
+    /// Scratch space of `split`, one per worker: no allocation per pixel.
+    struct Scratch {
+        var amounts: [Double]
+        var x: [[Double]]
+        var shares: [[Double]]
+        init(_ split: AttributionSplit) {
+            amounts = [Double](repeating: 0, count: split.nodes.count)
+            x = split.nodes.map { [Double](repeating: 0, count: $0.members.count) }
+            shares = x
+        }
+    }
+
+    /// Splits the index value `index` of one pixel: adds each indicator's part to `indicatorSums`
+    /// and each member of the top combination's part to `topSums`.
+    func split(index: Double, value: (Int) -> Double, scratch s: inout Scratch, into indicatorSums: inout [Double], top topSums: inout [Double]) {
+        guard !nodes.isEmpty else { indicatorSums[0] += index; return }
+        for i in nodes.indices { s.amounts[i] = 0 }
+        s.amounts[0] = index
         for (i, node) in nodes.enumerated() {
-            let x = node.members.map { value($0.register) }
-            let s = AttributionSplit.shares(form: node.form, weights: node.weights, values: x)
+            for (j, m) in node.members.enumerated() { s.x[i][j] = value(m.register) }
+            AttributionSplit.shares(form: node.form, weights: node.weights, values: s.x[i], into: &s.shares[i])
             for (j, m) in node.members.enumerated() {
-                let part = amounts[i] * s[j]
+                let part = s.amounts[i] * s.shares[i][j]
                 if i == 0 { topSums[j] += part }
-                if let child = m.node { amounts[child] += part } else if let k = m.indicator { indicatorSums[k] += part }
+                if let child = m.node { s.amounts[child] += part } else if let k = m.indicator { indicatorSums[k] += part }
             }
         }
     }

@@ -13,11 +13,12 @@ extension ReportBuilder {
         let cells = rows.map { r -> [ReportContent.Cell] in
             [.text(r.name), .text(levelName(r.level)), .number(r.stablePercent, .percent), .number(r.atLeast80Percent, .percent),
              .number(r.below50Percent, .percent), .text(levelName(r.lowestLevel)), .text(levelName(r.highestLevel)),
+             .text(Set(r.scenarioLevels.compactMap { $0 }).sorted().map { levelName($0) }.joined(separator: "、")),
              .text(r.levelChanges ? "是 yes" : "否 no")]
         }
         blocks.append(table("sensitivity", "乡镇等级的稳定性 Stability of the township levels",
                             ["乡镇 township", "风险等级 level", "始终不变(%) stable (%)", "≥80%情景不变(%) ≥ 80 % (%)", "<50%情景不变(%) < 50 % (%)",
-                             "最低等级 lowest level", "最高等级 highest level", "等级会变 level changes"], cells))
+                             "最低等级 lowest level", "最高等级 highest level", "各情景等级 levels taken", "等级会变 level changes"], cells))
         return .init(title: "稳定性 Stability", blocks: blocks)
     }
 
@@ -62,7 +63,9 @@ extension ReportBuilder {
 
     /// The run's maps (PNG) as figures.
     mutating func maps() -> ReportContent.Section? {
+        let order = ["risk_map", "zoning_map", "township_map", "prevention_map", "stability_map", "risk_change_map"]
         let pngs = manifest.products.map(\.path).filter { $0.hasSuffix(".png") && !$0.contains("/") }
+            .sorted { (order.firstIndex(of: String($0.dropLast(4))) ?? order.count, $0) < (order.firstIndex(of: String($1.dropLast(4))) ?? order.count, $1) }
         guard !pngs.isEmpty else { return nil }
         let blocks = pngs.map { name -> ReportContent.Block in
             figureCount += 1

@@ -47,17 +47,21 @@ extension ReportBuilder {
     }
 
     /// The workbook's chart: people (the first total) per level per township, from stats.json.
-    var chart: (total: String, levels: [String], townships: [String], values: [[Double]])? {
+    var chart: ReportChart? {
         guard let total = inputs.totals.first, !inputs.stats.isEmpty else { return nil }
         let values = scheme.classes.map { c in inputs.stats.map { $0["\(total.name)_class_\(c.value)"]?.number ?? 0 } }
-        return ("\(total.name) (\(total.units))", scheme.classes.map { "\($0.name) \($0.english)" },
-                inputs.stats.map { $0["name"]?.string ?? "" }, values)
+        return ReportChart(total: "\(total.name) (\(total.units))", levels: scheme.classes.map { "\($0.name) \($0.english)" },
+                           colours: scheme.classes.map { UInt32($0.rgb.0) << 16 | UInt32($0.rgb.1) << 8 | UInt32($0.rgb.2) },
+                           townships: inputs.stats.map { $0["name"]?.string ?? "" }, values: values)
     }
 
     /// 归因: the townships in the two highest levels, their mean index split among the members.
     mutating func attribution() -> ReportContent.Section? {
         guard let a = inputs.attribution else { return nil }
-        let top = scheme.classCount - 1
+        // The scheme's two highest levels; when no township has them, the two highest levels held.
+        let held = Set(a.townships.compactMap(\.level)).sorted()
+        let schemeTop = scheme.classCount - 1
+        let top = a.townships.contains { ($0.level ?? 0) >= schemeTop } ? schemeTop : (held.suffix(2).first ?? schemeTop)
         let towns = a.townships.filter { ($0.level ?? 0) >= top }
         let how: String
         switch a.split {
@@ -66,7 +70,9 @@ extension ReportBuilder {
         case "argmax": how = "最大值：逐像元归于取最大值的成员。Maximum: each pixel goes wholly to its largest member."
         default: how = "表达式模型不分解 (the expression is not split)。"
         }
-        var blocks: [ReportContent.Block] = [.paragraph("最高两个等级中各乡镇平均指数的来源。\(how) 方法 Method: \(a.method)。")]
+        let which = top == schemeTop ? "最高两个等级中各乡镇 the townships in the two highest levels"
+            : "没有乡镇处于最高两个等级，下表为所处等级最高的两级中的乡镇 no township is in the two highest levels; the townships in the two highest levels held"
+        var blocks: [ReportContent.Block] = [.paragraph("\(which)：平均指数的来源 where their mean index comes from。\(how) 方法 Method: \(a.method)。")]
         var header = ["乡镇 township", "风险等级 level", "平均指数 mean index"]
         header += a.members.map { "\($0) 贡献 contribution" }
         header += a.members.map { "\($0) 占比(%) share (%)" }

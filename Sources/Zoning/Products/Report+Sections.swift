@@ -53,7 +53,6 @@ struct ReportBuilder {
         blocks.append(.subheading("分级 Classification"))
         blocks.append(.paragraph("分级方案 scheme \(c.scheme)，方法 method \(c.method ?? "固定断点 fixed breaks")，断点 breaks "
             + c.breaks.map { String(format: "%.4f", $0) }.joined(separator: ", ") + "：等级 = 1 + 不大于指数的断点数 (class = 1 + number of breaks ≤ index)。"))
-        blocks.append(.paragraph(levelRule))
         return .init(title: "评估概况 Overview", blocks: blocks)
     }
 

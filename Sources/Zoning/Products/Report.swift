@@ -48,7 +48,7 @@ struct ReportContent {
     var runID: String
     var sections: [Section] = []
     /// The people total shown in the chart of the workbook, and per township per level.
-    var chart: (total: String, levels: [String], townships: [String], values: [[Double]])?
+    var chart: ReportChart?
 
     static func show(_ v: Double, _ f: Format) -> String {
         switch f {
@@ -100,4 +100,15 @@ struct ReportInputs {
 
     /// The exposure totals of the run (name, units), in job order.
     var totals: [(name: String, units: String)] { (manifest.totals ?? []).map { ($0.name, $0.units ?? $0.name) } }
+}
+
+/// The workbook's chart: people (the first total) per level (series, in the scheme's colours) per township.
+struct ReportChart {
+    var total: String
+    var levels: [String]
+    /// 0xRRGGBB per level.
+    var colours: [UInt32]
+    var townships: [String]
+    /// values[level][township]
+    var values: [[Double]]
 }

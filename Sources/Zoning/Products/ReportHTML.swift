@@ -11,7 +11,7 @@ enum ReportHTML {
         table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:13px}th,td{border:1px solid #bbb;padding:3px 6px}
         th{background:#eef0f4;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
         caption{caption-side:top;text-align:left;font-weight:bold;padding:.3em 0}figure{margin:1em 0}
-        figure img{max-width:100%;border:1px solid #ccc}figcaption{font-weight:bold}.tree{overflow-x:auto}
+        figure img{max-width:100%;border:1px solid #ccc}figcaption{font-weight:bold}.tree,.wide{overflow-x:auto}
         .cover{color:#555}
         """
 
@@ -44,12 +44,12 @@ enum ReportHTML {
     }
 
     static func table(_ t: ReportContent.Table) -> String {
-        var html = "<table id=\"\(t.key)\"><caption>\(htmlEscaped(t.numbered))</caption><thead><tr>"
+        var html = "<div class=\"wide\"><table id=\"\(t.key)\"><caption>\(htmlEscaped(t.numbered))</caption><thead><tr>"
         html += t.header.map { "<th>\(htmlEscaped($0))</th>" }.joined() + "</tr></thead><tbody>"
         for row in t.rows {
             html += "<tr>" + row.map { c in c.number != nil ? "<td class=\"n\">\(htmlEscaped(c.text))</td>" : "<td>\(htmlEscaped(c.text))</td>" }.joined() + "</tr>"
         }
-        return html + "</tbody></table>"
+        return html + "</tbody></table></div>"
     }
 }
 

@@ -73,7 +73,7 @@ enum Workbook {
     }
 
     /// The chart sheet: people per level (columns) per township (rows), and a clustered bar chart of it.
-    static func addChart(_ wb: UnsafeMutablePointer<lxw_workbook>, _ chart: (total: String, levels: [String], townships: [String], values: [[Double]])) {
+    static func addChart(_ wb: UnsafeMutablePointer<lxw_workbook>, _ chart: ReportChart) {
         let ws = workbook_add_worksheet(wb, "chart")!
         let integer = workbook_add_format(wb)
         format_set_num_format(integer, "#,##0")
@@ -92,6 +92,8 @@ enum Workbook {
             chart_series_set_categories(series, "chart", 1, 0, last, 0)
             chart_series_set_values(series, "chart", 1, lxw_col_t(k + 1), last, lxw_col_t(k + 1))
             chart_series_set_name(series, chart.levels[k])
+            var fill = lxw_chart_fill(color: chart.colours[k], none: 0, transparency: 0)
+            chart_series_set_fill(series, &fill)
         }
         chart_title_set_name(c, "各乡镇各等级\(chart.total) per level per township")
         chart_axis_set_name(c.pointee.x_axis, "乡镇 township")

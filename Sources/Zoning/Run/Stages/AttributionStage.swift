@@ -62,6 +62,7 @@ extension AttributionStage {
             }
             var sums = [Double](repeating: 0, count: (n + 1) * width)
             var top = [Double](repeating: 0, count: m), parts = [Double](repeating: 0, count: k)
+            var scratch = AttributionSplit.Scratch(split)
             kernel.forEachStrip(count: w.count, inputs: inputs) { regs, start, count in
                 let S = ModelKernel.stripLength
                 for q in 0..<count {
@@ -69,7 +70,7 @@ extension AttributionStage {
                     guard t > 0, t <= n, classes[p] > 0 else { continue }
                     for j in 0..<m { top[j] = 0 }
                     for j in 0..<k { parts[j] = 0 }
-                    split.split(index: Double(index[p]), value: { Double(regs[$0 * S + q]) }, into: &parts, top: &top)
+                    split.split(index: Double(index[p]), value: { Double(regs[$0 * S + q]) }, scratch: &scratch, into: &parts, top: &top)
                     let base = t * width
                     sums[base] += 1
                     sums[base + 1] += Double(index[p])
