@@ -28,7 +28,9 @@ import Testing
               matrix:
 
             """)
-        try text.write(toFile: job, atomically: true, encoding: .utf8)
+        // The first run only gives the second its previous classes (changes): no maps, no sensitivity.
+        try text.replacingOccurrences(of: "risk-zones, statistics, prevention, maps, sensitivity]", with: "statistics]")
+            .write(toFile: job, atomically: true, encoding: .utf8)
         _ = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
         try text.replacingOccurrences(of: "weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }",
                                       with: "weighted-sum: { flood: 0.25, fire: 0.45, seismic: 0.30 }").write(toFile: job, atomically: true, encoding: .utf8)
@@ -107,8 +109,18 @@ extension ReportTests {
             #expect(row[9] == groupedInteger(s["persons_total"] as! Double))
             #expect(Array(row[10..<14]) == (1...4).map { groupedInteger(s["persons_class_\($0)"] as! Double) })
         }
-        #expect(tables["prevention"]?.contains { $0.last == "建设堤防并安排搬迁 build levees and resettle" } == true)
-        #expect(tables["sensitivity"]?.count == 1 + stats.count)
+        // Prevention areas from manifest.json, stability shares from sensitivity.json.
+        let categories = (manifest["prevention"] as! [String: Any])["categories"] as! [[String: Any]]
+        let prevention = try #require(tables["prevention"])
+        #expect(prevention.dropFirst().map { $0[1] } == categories.map { String(format: "%.1f", $0["area_ha"] as! Double) })
+        #expect(prevention.contains { $0.last == "建设堤防并安排搬迁 build levees and resettle" } && prevention.last?.last == "—")
+        let stability = try #require(try Self.json("\(run)/sensitivity.json") as? [[String: Any]])
+        let shown = try #require(tables["sensitivity"])
+        #expect(shown.count == 1 + stats.count)
+        for (row, s) in zip(shown.dropFirst(), stability) {
+            #expect(row[0] == s["name"] as! String && row[2] == String(format: "%.1f", s["stable_percent"] as! Double)
+                    && row[3] == String(format: "%.1f", s["at_least80_percent"] as! Double), "\(row) vs \(s)")
+        }
         #expect(tables["changes"] != nil && tables["provenance"]?.contains { $0.count == 4 && $0[3].count == 64 } == true)
     }
 
@@ -290,5 +302,23 @@ extension ReportTests {
             for (got, oracle) in zip(parts, want) { #expect(abs(got - oracle) <= 1e-7, "\(t["name"]!): \(parts) vs numpy \(want)") }
             #expect(abs(parts.reduce(0, +) - (e["mean"] as! Double)) <= 1e-9)
         }
+    }
+}
+
+extension ReportTests {
+    /// `report:` and `advice:` are checked where they are written.
+    @Test func badReportKeysAreReportedWithTheirLineAndColumn() throws {
+        let fx = try Fixture()
+        var text = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+        text += "report: { unit: \"  \", colour: red }\n"
+        try text.write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        let error = try #require(throws: DiagnosticsError.self) { try JobLoader().load(fx.jobPath) }
+        let found = error.diagnostics.map { "\($0.file):\($0.line):\($0.column) \($0.message)" }
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).count - 1
+        #expect(found.contains { $0.hasPrefix("\(fx.jobPath):\(line):") && $0.contains("colour") && $0.contains("expected one of: title, unit") }, "\(found)")
+        text = text.replacingOccurrences(of: "colour: red ", with: "")
+        try text.write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
+        let second = try #require(throws: DiagnosticsError.self) { try JobLoader().load(fx.jobPath) }
+        #expect(second.diagnostics.contains { $0.line == line && $0.message.contains("report.unit must be a non-empty text") }, "\(second.diagnostics)")
     }
 }

@@ -70,7 +70,7 @@ struct Pipeline {
         if products.contains(.maps) { add(MapsStage(env), lap: "maps") }
         add(RecordStage(env))
         add(ManifestStage(env))
-        if plan.job.zoning != nil { add(ReportStage(env)) }
+        if plan.job.zoning != nil { add(ReportStage(env), lap: "report") }
         self.steps = steps
     }
 
