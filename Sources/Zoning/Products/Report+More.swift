@@ -92,7 +92,7 @@ extension ReportBuilder {
         rows.append([.text("job"), .text(m.job.file), .text(""), .text(m.job.fileSha256)])
         let blocks: [ReportContent.Block] = [
             .paragraph("软件 Software: \(m.tool.name) \(m.tool.version)；GDAL \(m.tool.gdal)；PROJ \(m.tool.proj)。作业散列 job hash \(m.job.hash)；"
-                + "运行 run \(m.runId) (\(m.started) – \(m.finished))。"),
+                + "运行 run \(m.runId)。"),
             table("provenance", "输入数据与校验和 Inputs and their SHA-256", ["输入 input", "文件 file", "字节 bytes", "SHA-256"], rows),
         ]
         return .init(title: "数据来源与可追溯性 Provenance", blocks: blocks)

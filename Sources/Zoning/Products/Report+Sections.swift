@@ -29,7 +29,7 @@ struct ReportBuilder {
         var blocks: [ReportContent.Block] = [
             .paragraph("评估问题：\(job.title ?? job.name) —— 各乡镇的风险等级、各等级的面积与人口、等级的成因与稳定性。"
                 + " Assessment question: the risk level of every township of \(job.title ?? job.name), the area and people per level, why each township has its level and how stable it is."),
-            .paragraph("运行 Run \(m.runId)；完成时间 finished \(m.finished)；格网 grid \(m.grid.crs)，\(m.grid.width) × \(m.grid.height) 像元 pixels，"
+            .paragraph("运行 Run \(m.runId)；日期 date \(m.finished.prefix(10))；格网 grid \(m.grid.crs)，\(m.grid.width) × \(m.grid.height) 像元 pixels，"
                 + "像元大小 pixel size \(formatNumber(m.grid.geoTransform[1]))；有效像元 valid pixels \(groupedInteger(Double(m.statistics.validPixels)))。"),
         ]
         if let model = m.model {

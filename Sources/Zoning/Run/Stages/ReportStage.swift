@@ -24,13 +24,15 @@ struct ReportStage: Stage {
         let html = try ReportHTML.page(content, folder: folder)
         let htmlPath = folder.appendingComponent("report.html")
         guard FileManager.default.createFile(atPath: htmlPath, contents: Data(html.utf8)) else { throw RunError(.ioError, "\(htmlPath): cannot write") }
-        let finished = ISO8601DateFormatter().date(from: inputs.manifest.finished) ?? Date(timeIntervalSince1970: 0)
-        let created = String(inputs.manifest.finished.prefix(19))
+        // The run's day, not its times: a sharded run's merge writes the same bytes as a single run.
+        let day = String(inputs.manifest.finished.prefix(10))
+        let midnight = ISO8601DateFormatter().date(from: "\(day)T00:00:00Z") ?? Date(timeIntervalSince1970: 0)
+        let created = "\(day)T00:00:00"
         do {
             try ReportPDF.document(content, folder: folder, created: created).renderPDF(to: folder.appendingComponent("report.pdf"))
         } catch let error as RunError { throw error } catch {
             throw RunError(.ioError, "\(folder.appendingComponent("report.pdf")): cannot write the report: \(error)")
         }
-        try Workbook.write(content, to: folder.appendingComponent("tables.xlsx"), created: finished)
+        try Workbook.write(content, to: folder.appendingComponent("tables.xlsx"), created: midnight)
     }
 }
