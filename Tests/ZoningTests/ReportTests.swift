@@ -114,6 +114,7 @@ extension ReportTests {
         let prevention = try #require(tables["prevention"])
         #expect(prevention.dropFirst().map { $0[1] } == categories.map { String(format: "%.1f", $0["area_ha"] as! Double) })
         #expect(prevention.contains { $0.last == "建设堤防并安排搬迁 build levees and resettle" } && prevention.last?.last == "—")
+        try checkPreventionPeople(fx, run: run, table: prevention)
         let stability = try #require(try Self.json("\(run)/sensitivity.json") as? [[String: Any]])
         let shown = try #require(tables["sensitivity"])
         #expect(shown.count == 1 + stats.count)
@@ -320,5 +321,30 @@ extension ReportTests {
         try text.write(toFile: fx.jobPath, atomically: true, encoding: .utf8)
         let second = try #require(throws: DiagnosticsError.self) { try JobLoader().load(fx.jobPath) }
         #expect(second.diagnostics.contains { $0.line == line && $0.message.contains("report.unit must be a non-empty text") }, "\(second.diagnostics)")
+    }
+}
+
+extension ReportTests {
+    /// People per prevention category (manifest.json, shown in the report) against numpy: persons
+    /// warped by the gdalwarp command line (average × pixel area) summed over prevention_class.tif.
+    func checkPreventionPeople(_ fx: Fixture, run: String, table: [[String]]) throws {
+        let out = try shell("/usr/bin/python3", ["-c", """
+            import sys, json, subprocess, numpy as np
+            from osgeo import gdal
+            layers, run, work = sys.argv[1:4]
+            subprocess.run(['gdalwarp', '-q', '-t_srs', 'EPSG:4545', '-te', *sys.argv[4:8], '-tr', '30', '30', '-r', 'average',
+                            '-ot', 'Float64', '-dstnodata', 'nan', '-et', '0.125', '-srcnodata', '-9999', layers + '/pop.tif', work + '/persons.tif'], check=True)
+            q = gdal.Open(work + '/persons.tif').ReadAsArray() * (900 / 1e6)
+            c = gdal.Open(run + '/prevention_class.tif').ReadAsArray()
+            print(json.dumps([float(q[(c == k) & np.isfinite(q)].sum()) for k in (1, 2, 3)]))
+            """, fx.project.path("layers"), run, fx.project.root.path, "\(Fixture.xmin)", "\(Fixture.ymin)", "\(Fixture.xmax)", "\(Fixture.ymax)"])
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [Double])
+        let manifest = try #require(try Self.json("\(run)/manifest.json") as? [String: Any])
+        let categories = (manifest["prevention"] as! [String: Any])["categories"] as! [[String: Any]]
+        for (k, (category, want)) in zip(categories, expected).enumerated() {
+            let got = ((category["totals"] as? [String: Double])?["persons"]) ?? .nan
+            #expect(abs(got - want) <= 1e-6 * max(1, want), "category \(k + 1): \(got) persons vs numpy \(want)")
+            #expect(table[k + 1][2] == groupedInteger(got), "the report shows \(table[k + 1][2]) for \(got)")
+        }
     }
 }

@@ -52,12 +52,13 @@ extension ReportBuilder {
     /// 防治建议: per prevention category its area and the job's advice (manifest.json).
     mutating func prevention() -> ReportContent.Section? {
         guard let p = manifest.prevention else { return nil }
+        let totals = inputs.totals
         let rows = p.categories.map { c -> [ReportContent.Cell] in
-            [.text(c.name + (c.english.map { " \($0)" } ?? "")), .number(c.areaHa, .area), .text(c.advice ?? "—")]
+            [.text(c.name + (c.english.map { " \($0)" } ?? "")), .number(c.areaHa, .area)]
+                + totals.map { t in .number(c.totals?[t.name], .integer) } + [.text(c.advice ?? "—")]
         }
-        let blocks: [ReportContent.Block] = [
-            table("prevention", "防治分区与建议 Prevention categories and advice", ["防治分区 category", "面积(公顷) area (ha)", "防治建议 advice"], rows),
-        ]
+        let header = ["防治分区 category", "面积(公顷) area (ha)"] + totals.map { "\($0.name) (\($0.units))" } + ["防治建议 advice"]
+        let blocks: [ReportContent.Block] = [table("prevention", "防治分区、暴露与建议 Prevention categories, exposure and advice", header, rows)]
         return .init(title: "防治建议 Prevention", blocks: blocks)
     }
 

@@ -63,7 +63,10 @@ struct Pipeline {
             for (i, stage) in zoningSteps.enumerated() { add(stage, lap: i == zoningSteps.count - 1 ? "zoning" : nil) }
             if zoning.townships != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
         }
-        if plan.prevention != nil, products.contains(.prevention) { add(PreventionStage(env), lap: "prevention") }
+        if plan.prevention != nil, products.contains(.prevention) {
+            add(PreventionStage(env), lap: "prevention")
+            if !(plan.job.zoning?.totals.isEmpty ?? true) { add(PreventionTotalsStage(env), lap: "prevention_totals") }
+        }
         add(ExportStage(env))
         if plan.job.sensitivity != nil, products.contains(.sensitivity) { add(SensitivityStage(env), lap: "sensitivity") }
         add(WriteStage(env), lap: "write_cog")
