@@ -186,7 +186,7 @@ extension ReportFlow {
     }
 
     /// Columns per printed table: a wider one is printed in parts, each repeating the first column.
-    static let maxColumns = 9
+    static let maxColumns = 10
 
     mutating func placeTable(_ table: ReportDocument.Table) {
         guard table.header.count > ReportFlow.maxColumns else { return placeTablePart(table) }

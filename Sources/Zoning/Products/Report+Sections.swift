@@ -32,6 +32,10 @@ struct ReportBuilder {
             .paragraph("运行 Run \(m.runId)；日期 date \(m.finished.prefix(10))；格网 grid \(m.grid.crs)，\(m.grid.width) × \(m.grid.height) 像元 pixels，"
                 + "像元大小 pixel size \(formatNumber(m.grid.geoTransform[1]))；有效像元 valid pixels \(groupedInteger(Double(m.statistics.validPixels)))。"),
         ]
+        if let sources = job.maps.sources, !sources.isEmpty {
+            blocks.append(.subheading("数据来源与许可 Data sources and licences"))
+            blocks += sources.map { .paragraph("· \($0)") }
+        }
         if let model = m.model {
             blocks.append(.subheading("指标体系与权重 Indicator tree and weights"))
             blocks.append(.tree(ReportTree(model: model)))
