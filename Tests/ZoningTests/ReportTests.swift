@@ -268,8 +268,12 @@ extension ReportTests {
               directory: out/product
               products: [risk-index, risk-class, statistics]
             """)
-        let result = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 3)).run()
-        let run = result.runDirectory
+        // Through `batch`, which also writes the summary page of the outputs folder.
+        let entries = try Operations.runBatch(p.path("jobs"), options: RunOptions(threads: 3))
+        #expect(entries.map(\.status) == [.ok])
+        let run = try #require(Publisher(outputDirectory: p.path("out/product")).latestRun)
+        let summary = try String(contentsOfFile: p.path("out/index.html"), encoding: .utf8)
+        #expect(summary.contains("id=\"job-product\"") && summary.contains("product/\(run.fileName)/report.html"))
         let oracle = try shell("/usr/bin/python3", ["-c", """
             import sys, json, subprocess, numpy as np
             from osgeo import gdal

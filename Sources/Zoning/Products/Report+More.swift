@@ -64,15 +64,21 @@ extension ReportBuilder {
 
     /// The run's maps (PNG) as figures.
     mutating func maps() -> ReportContent.Section? {
-        let order = ["risk_map", "zoning_map", "township_map", "prevention_map", "stability_map", "risk_change_map"]
-        let pngs = manifest.products.map(\.path).filter { $0.hasSuffix(".png") && !$0.contains("/") }
-            .sorted { (order.firstIndex(of: String($0.dropLast(4))) ?? order.count, $0) < (order.firstIndex(of: String($1.dropLast(4))) ?? order.count, $1) }
+        let pngs = ReportBuilder.maps(of: manifest)
         guard !pngs.isEmpty else { return nil }
         let blocks = pngs.map { name -> ReportContent.Block in
             figureCount += 1
             return .figure(file: name, number: figureCount, caption: ReportBuilder.mapCaptions[name.replacingOccurrences(of: ".png", with: "")] ?? name)
         }
         return .init(title: "图件 Maps", blocks: blocks)
+    }
+
+    /// The run's maps (PNG files of its folder) in the order a planner reads them.
+    static func maps(of manifest: Manifest) -> [String] {
+        let order = ["risk_map", "zoning_map", "township_map", "prevention_map", "stability_map", "risk_change_map"]
+        func rank(_ name: String) -> Int { order.firstIndex(of: String(name.dropLast(4))) ?? order.count }
+        return manifest.products.map(\.path).filter { $0.hasSuffix(".png") && !$0.contains("/") }
+            .sorted { (rank($0), $0) < (rank($1), $1) }
     }
 
     static let mapCaptions = [
@@ -87,13 +93,14 @@ extension ReportBuilder {
         var rows: [[ReportContent.Cell]] = []
         for input in m.inputs {
             for f in [input.definition] + input.files {
-                rows.append([.text(input.key), .text(f.path), .number(Double(f.size), .integer), .text(f.sha256)])
+                rows.append([.text(input.key), .text(f.path.fileName), .number(Double(f.size), .integer), .text(f.sha256)])
             }
         }
-        rows.append([.text("job"), .text(m.job.file), .text(""), .text(m.job.fileSha256)])
+        rows.append([.text("job"), .text(m.job.file.fileName), .text(""), .text(m.job.fileSha256)])
         let blocks: [ReportContent.Block] = [
             .paragraph("软件 Software: \(m.tool.name) \(m.tool.version)；GDAL \(m.tool.gdal)；PROJ \(m.tool.proj)。作业散列 job hash \(m.job.hash)；"
                 + "运行 run \(m.runId)。"),
+            .paragraph("文件名与校验和足以识别输入（完整路径见 manifest.json）。File names and checksums identify the inputs (full paths in manifest.json)."),
             table("provenance", "输入数据与校验和 Inputs and their SHA-256", ["输入 input", "文件 file", "字节 bytes", "SHA-256"], rows),
         ]
         return .init(title: "数据来源与可追溯性 Provenance", blocks: blocks)

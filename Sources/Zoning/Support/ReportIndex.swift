@@ -26,7 +26,7 @@ public enum ReportIndex {
         }
         var html = "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>风险评估汇总 Risk assessment summary</title>"
         html += "<style>\(ReportHTML.style)</style></head><body>\n<h1>风险评估汇总 Risk assessment summary</h1>\n"
-        html += "<p>\(jobs.count) 个作业的最新运行 the latest run of \(jobs.count) jobs.</p>\n"
+        html += "<p>\(jobs.count) 个作业的最新运行 the latest run of \(jobs.count) job\(jobs.count == 1 ? "" : "s").</p>\n"
         html += sections.joined(separator: "\n") + "\n</body></html>\n"
         let path = folder.appendingComponent("index.html")
         guard FileManager.default.createFile(atPath: path + ".tmp", contents: Data(html.utf8)),
@@ -56,7 +56,7 @@ public enum ReportIndex {
             html += "</tr>"
         }
         html += "</tbody></table>"
-        for png in m.products.map(\.path) where png.hasSuffix(".png") && !png.contains("/") {
+        for png in ReportBuilder.maps(of: m) {
             html += "<figure><a href=\"\(htmlEscaped(base))/\(htmlEscaped(png))\"><img style=\"max-width:320px\" alt=\"\(htmlEscaped(png))\" src=\"\(htmlEscaped(base))/\(htmlEscaped(png))\"></a>"
                 + "<figcaption>\(htmlEscaped(ReportBuilder.mapCaptions[String(png.dropLast(4))] ?? png))</figcaption></figure>"
         }

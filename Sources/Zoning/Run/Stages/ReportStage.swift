@@ -2,8 +2,8 @@ import Foundation
 import FilePaths
 
 /// The report stage: `report.html`, `report.pdf` and `tables.xlsx` from the run's JSON products
-/// as staged (`Report.swift`). It runs after the manifest, which it reads: the three files are
-/// documents about the run's products, not among the products `manifest.json` lists and checks.
+/// as staged (`Report.swift`). It runs after the manifest, which it reads, then adds the three
+/// files to `manifest.json`'s products and the STAC Item (nothing in them depends on that list).
 struct ReportStage: Stage {
     let env: RunEnvironment
     init(_ env: RunEnvironment) { self.env = env }
@@ -12,8 +12,17 @@ struct ReportStage: Stage {
     var reads: [RunProduct] { [.manifest, .townshipTables, .attribution, .prevention, .sensitivity, .record] }
     var produces: [RunProduct] { [.report] }
 
+    static let files = ["report.html", "report.pdf", "tables.xlsx"]
+
     func run(_ context: RunContext) throws {
-        try ReportStage.write(folder: context.files.staging, job: plan.job)
+        let staging = context.files.staging
+        try ReportStage.write(folder: staging, job: plan.job)
+        var manifest = context.required(context.manifest, .manifest, by: name)
+        manifest.products = try (manifest.products + ReportStage.files.map { try fileEntry(staging.appendingComponent($0), relativeTo: staging) })
+            .sorted { $0.path < $1.path }
+        try write(try manifest.encoded(), to: staging.appendingComponent("manifest.json"))
+        try STAC.writeItem(plan: plan, manifest: manifest, folder: staging, classes: rasterProducts)
+        context.manifest = manifest
     }
 
     /// Writes the three files into `folder` (a staged or published run folder of `job`).
