@@ -96,7 +96,7 @@ extension ReportBuilder {
                 rows.append([.text(input.key), .text(f.path.fileName), .number(Double(f.size), .integer), .text(f.sha256)])
             }
         }
-        rows.append([.text("job"), .text(m.job.file.fileName), .text(""), .text(m.job.fileSha256)])
+        rows.append([.text("作业 job"), .text(m.job.name), .text(""), .text(m.job.fileSha256)])
         let blocks: [ReportContent.Block] = [
             .paragraph("软件 Software: \(m.tool.name) \(m.tool.version)；GDAL \(m.tool.gdal)；PROJ \(m.tool.proj)。作业散列 job hash \(m.job.hash)；"
                 + "运行 run \(m.runId)。"),
