@@ -6,6 +6,12 @@ extension JobLoader {
         guard let c = top["classify"]?.object(allowed: ["scheme", "breaks", "method", "classes"], required: ["scheme"]) else {
             return nil
         }
+        return parseClassification(c)
+    }
+
+    /// A classification (`classify:`, or a census product's own): the scheme and either fixed
+    /// breaks or a data-driven method.
+    func parseClassification(_ c: YObject) -> JobSpec.Classify? {
         var classify: JobSpec.Classify?
         let scheme = c["scheme"].flatMap(parseScheme)
         if (c["breaks"] == nil) == (c["method"] == nil) {

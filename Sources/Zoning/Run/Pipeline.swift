@@ -68,12 +68,13 @@ struct Pipeline {
             if !(plan.job.zoning?.totals.isEmpty ?? true) { add(PreventionTotalsStage(env), lap: "prevention_totals") }
         }
         add(ExportStage(env))
+        if plan.job.outputs.census != nil { add(CensusStage(env), lap: "census") }
         if plan.job.sensitivity != nil, products.contains(.sensitivity) { add(SensitivityStage(env), lap: "sensitivity") }
         add(WriteStage(env), lap: "write_cog")
         if products.contains(.maps) { add(MapsStage(env), lap: "maps") }
         add(RecordStage(env))
         add(ManifestStage(env))
-        if plan.job.zoning != nil { add(ReportStage(env), lap: "report") }
+        if plan.job.zoning != nil || plan.job.outputs.census != nil { add(ReportStage(env), lap: "report") }
         self.steps = steps
     }
 

@@ -21,9 +21,9 @@ struct ManifestStage: Stage {
             Manifest.ClassCount(value: Int($0.value), name: "\($0.name) \($0.english)", pixels: stats.classCounts[Int($0.value)])
         }
         let valid = classes.reduce(0) { $0 + $1.pixels }
-        let pixelHa = plan.grid.pixelArea / 10_000
+        let hectares = try classHectares(classPath: context.files.classRaster, counts: stats.classCounts)
         for i in classes.indices {
-            classes[i].areaHa = Double(classes[i].pixels) * pixelHa
+            classes[i].areaHa = hectares[classes[i].value]
             classes[i].percent = valid > 0 ? 100 * Double(classes[i].pixels) / Double(valid) : 0
         }
         let iso = ISO8601DateFormatter()

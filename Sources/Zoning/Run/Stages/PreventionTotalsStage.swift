@@ -20,7 +20,8 @@ struct PreventionTotalsStage: Stage {
         let work = context.files.temporary("prevention-totals")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let bands = try TotalsStage(env).alignTotals(work: work)
-        let factors = totals.map { $0.factor(pixelAreaSquareMetres: plan.grid.pixelArea) }
+        // Per row: a cell's area is its row's on a lat/long grid (as the totals stage counts it).
+        let factors = totals.map { t in plan.cellAreas.rows.map { t.factor(pixelAreaSquareMetres: $0) } }
         var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: totals.count)
         let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
         var values = [Double](repeating: 0, count: plan.blockSize * plan.blockSize)
@@ -34,7 +35,9 @@ struct PreventionTotalsStage: Stage {
                 } catch let error as GDALError {
                     throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(totals[i].name): reading block \(w): \(error.message)")
                 }
-                for p in 0..<w.count where categories[p] > 0 && values[p].isFinite { sums[i][Int(categories[p])] += values[p] * factors[i] }
+                for p in 0..<w.count where categories[p] > 0 && values[p].isFinite {
+                    sums[i][Int(categories[p])] += values[p] * factors[i][w.y + p / w.width]
+                }
             }
         }
         for j in info.categories.indices {
