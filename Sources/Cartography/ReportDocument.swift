@@ -155,7 +155,7 @@ extension ReportFlow {
     /// scaled to the text width.
     func columnWidths(_ table: ReportDocument.Table) -> [Double] {
         let n = table.header.count
-        var widest = [Double](repeating: 20, count: n)
+        var widest = [Double](repeating: 38, count: n)   // no column narrower than a short bilingual word
         for row in [table.header] + table.rows {
             for (j, cell) in row.prefix(n).enumerated() {
                 let w = canvas.text(cell, size: ReportFlow.cellSize).width + 2 * ReportFlow.pad
