@@ -43,6 +43,11 @@ let package = Package(
             pkgConfig: "pangocairo",
             providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
         ),
+        .systemLibrary(
+            name: "CXLSX",
+            pkgConfig: "xlsxwriter",
+            providers: [.apt(["libxlsxwriter-dev"])]
+        ),
         // Cartography: maps (PDF/PNG) and QGIS styles; imports CCairo, GDALKit, RasterKernel.
         .target(name: "Cartography", dependencies: ["CCairo", "GDALKit", "RasterKernel"]),
         // RasterKernel: the per-block arithmetic (normalisation, index, classes, AHP); imports no other target.
@@ -56,7 +61,7 @@ let package = Package(
         .target(
             name: "Zoning",
             dependencies: [
-                "FilePaths", "GDALKit", "RasterKernel", "Cartography", "COGWriter", "RiskDatabase",
+                "FilePaths", "GDALKit", "RasterKernel", "Cartography", "COGWriter", "RiskDatabase", "CXLSX",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

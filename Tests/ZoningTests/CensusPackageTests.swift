@@ -157,7 +157,7 @@ struct CensusJob {
         #expect(Set(risk).isSuperset(of: [0, 1, 2, 3, 4, 5]))
         let plan = try shell(BadInputTests.executable, ["plan", job.jobPath])
         #expect(StageListTests().stages(plan) == ["align", "statistics", "township grid", "compute", "classify", "export", "census",
-                                                  "write", "record", "manifest"], "\(plan)")
+                                                  "write", "record", "manifest", "report"], "\(plan)")
         #expect(plan.contains("    BY_P_10_150625_01.shp: index hazard, hazard-four, breaks 0.25, 0.5, 0.75\n"), "\(plan)")
     }
 

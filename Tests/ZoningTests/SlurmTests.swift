@@ -422,7 +422,7 @@ struct SlurmTests {
         let (zoningFixture, zoning) = try shardFixture()
         let plain = try withExtendedLifetime(zoningFixture) { try shell(BadInputTests.executable, ["plan", zoning]) }
         #expect(stages(plain) == ["align", "statistics", "township grid", "compute", "classify", "zone", "township statistics",
-                                  "township tables", "export", "write", "maps", "record", "manifest"], "\(plain)")
+                                  "township tables", "attribution", "export", "write", "maps", "record", "manifest", "report"], "\(plain)")
         #expect(!plain.contains("statistics, once"), "\(plain)")
         #expect(plain.contains("each shard: align → statistics → compute (shard units)\n"), "\(plain)")
     }

@@ -109,7 +109,7 @@ extension JobLoader {
         var categories: [JobSpec.Category] = []
         if items.isEmpty { c.error("at least one category is needed"); ok = false }
         for item in items {
-            guard let obj = item.object(allowed: ["value", "name", "english", "colour", "color"], required: ["value", "name"]) else {
+            guard let obj = item.object(allowed: ["value", "name", "english", "colour", "color", "advice"], required: ["value", "name"]) else {
                 ok = false; continue
             }
             let value = obj["value"]?.int()
@@ -131,7 +131,9 @@ extension JobLoader {
                 item.error("missing required key \"colour\" ([red, green, blue])"); ok = false
             }
             if let value, let name {
-                categories.append(.init(value: value, name: name, english: english, red: rgb[0], green: rgb[1], blue: rgb[2]))
+                var category = JobSpec.Category(value: value, name: name, english: english, red: rgb[0], green: rgb[1], blue: rgb[2])
+                category.advice = parseAdvice(obj["advice"], ok: &ok)
+                categories.append(category)
             }
         }
         return categories

@@ -70,7 +70,7 @@ public struct JobLoader: Sendable {
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
             allowed: ["version", "name", "title", "grid", "layers", "indices", "combine", "classify", "zoning", "prevention", "sensitivity", "maps", "outputs", "allow-network", "gdal-config",
-                      "admin-code", "hazard-code"],
+                      "admin-code", "hazard-code", "report"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         // Layer definitions read so far, and those used beyond `layers:` (extent, mask, townships, …).
         var cache: [String: LayerDefinition?] = [:]
@@ -111,6 +111,7 @@ public struct JobLoader: Sendable {
         spec.sensitivity = sensitivity
         spec.adminCode = adminCode
         spec.hazardCode = hazardCode
+        spec.report = top["report"].flatMap(parseReport)
         return spec
     }
 

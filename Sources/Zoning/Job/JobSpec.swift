@@ -229,6 +229,8 @@ public struct JobSpec: Sendable {
     public let allowNetwork: Bool
     /// `admin-code:` the 6-digit administrative code of the area (e.g. 150625, Hangjin Banner).
     public internal(set) var adminCode: String? = nil
+    /// `report:` — the assessment report's title and unit (`JobLoader+Report.swift`).
+    public internal(set) var report: ReportSettings? = nil
     /// `hazard-code:` the hazard code used in exported file names (e.g. ZH, comprehensive).
     public internal(set) var hazardCode: String? = nil
     /// GDAL configuration options set for the run (keys from `JobSpec.allowedConfigOptions`).

@@ -32,6 +32,8 @@ extension JobSpec {
         public let name: String
         public let english: String?
         public let red: UInt8, green: UInt8, blue: UInt8
+        /// `advice:` the recommendation for the category's areas (防治建议), printed in the report.
+        public var advice: String? = nil
         public var label: String { english.map { "\(name) \($0)" } ?? name }
     }
 

@@ -15,6 +15,10 @@ extension Manifest {
             public var cells: Int
             public var pixels: Int
             public var areaHa: Double
+            /// The job's recommendation for the category (`prevention.categories[].advice`).
+            public var advice: String? = nil
+            /// Each exposure total (`zoning.totals`) in the category's pixels, by name.
+            public var totals: [String: Double]? = nil
         }
         public struct Factor: Codable, Sendable, Equatable {
             public var name: String

@@ -47,7 +47,12 @@ public struct Manifest: Codable, Sendable {
         public var geoTransform: [Double]
         public var blockSize: Int
     }
-    public struct ClassCount: Codable, Sendable, Equatable { public var value: Int; public var name: String; public var pixels: Int }
+    public struct ClassCount: Codable, Sendable, Equatable {
+        public var value: Int; public var name: String; public var pixels: Int
+        /// Area (ha) and share (%) of the valid area: the county table of the report.
+        public var areaHa: Double? = nil
+        public var percent: Double? = nil
+    }
     public struct Statistics: Codable, Sendable {
         public var validPixels: Int
         public var nodataPixels: Int

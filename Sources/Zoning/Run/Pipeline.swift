@@ -61,8 +61,12 @@ struct Pipeline {
                 zoningSteps.append(TownshipTablesStage(env))
             }
             for (i, stage) in zoningSteps.enumerated() { add(stage, lap: i == zoningSteps.count - 1 ? "zoning" : nil) }
+            if zoning.townships != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
         }
-        if plan.prevention != nil, products.contains(.prevention) { add(PreventionStage(env), lap: "prevention") }
+        if plan.prevention != nil, products.contains(.prevention) {
+            add(PreventionStage(env), lap: "prevention")
+            if !(plan.job.zoning?.totals.isEmpty ?? true) { add(PreventionTotalsStage(env), lap: "prevention_totals") }
+        }
         add(ExportStage(env))
         if plan.job.outputs.census != nil { add(CensusStage(env), lap: "census") }
         if plan.job.sensitivity != nil, products.contains(.sensitivity) { add(SensitivityStage(env), lap: "sensitivity") }
@@ -70,6 +74,7 @@ struct Pipeline {
         if products.contains(.maps) { add(MapsStage(env), lap: "maps") }
         add(RecordStage(env))
         add(ManifestStage(env))
+        if plan.job.zoning != nil || plan.job.outputs.census != nil { add(ReportStage(env), lap: "report") }
         self.steps = steps
     }
 

@@ -48,6 +48,8 @@ enum RunProduct: String, Sendable, CaseIterable {
     case maps = "maps"
     case record = "run record, changes"
     case manifest = "manifest, STAC item"
+    case attribution = "attribution.json"
+    case report = "report.html/pdf, tables.xlsx"
 }
 
 /// One step of a run, as PDAL's stages: a name, what it reads and produces of the run

@@ -99,12 +99,14 @@ public enum Operations {
         let jobs = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
         if jobs.isEmpty { throw RunError(.noInput, "\(folder): no job files (*.yaml) found") }
         var entries: [BatchEntry] = []
+        var outputRoots: [String] = []
         for name in jobs {
             let path = folder.appendingComponent(name)
             let started = Date()
             let entry: BatchEntry
             do {
                 let result = try runJob(path, layers: layers, options: options, logger: logger)
+                outputRoots.append(result.runDirectory.parentPath.parentPath)
                 entry = BatchEntry(job: name, status: .ok,
                                    detail: result.upToDate ? "up to date (\(result.runID))" : "published \(result.runID)",
                                    seconds: Date().timeIntervalSince(started))
@@ -117,6 +119,7 @@ public enum Operations {
             entries.append(entry)
             each(entry)
         }
+        ReportIndex.regenerate(Array(Set(outputRoots)).sorted(), logger: logger)
         return entries
     }
 

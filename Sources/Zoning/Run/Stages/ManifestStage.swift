@@ -17,10 +17,15 @@ struct ManifestStage: Stage {
         let stats = context.required(context.stats, .mainPass, by: name)
         let names = try runFiles(in: staging)
         let products = try names.map { try fileEntry(staging.appendingComponent($0), relativeTo: staging) }
-        let classes = plan.job.classify.scheme.classes.map {
+        var classes = plan.job.classify.scheme.classes.map {
             Manifest.ClassCount(value: Int($0.value), name: "\($0.name) \($0.english)", pixels: stats.classCounts[Int($0.value)])
         }
         let valid = classes.reduce(0) { $0 + $1.pixels }
+        let hectares = try classHectares(classPath: context.files.classRaster, counts: stats.classCounts)
+        for i in classes.indices {
+            classes[i].areaHa = hectares[classes[i].value]
+            classes[i].percent = valid > 0 ? 100 * Double(classes[i].pixels) / Double(valid) : 0
+        }
         let iso = ISO8601DateFormatter()
         context.finishTimings()
         var manifest = Manifest(

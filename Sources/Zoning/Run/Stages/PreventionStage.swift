@@ -156,7 +156,7 @@ extension PreventionStage {
             categories: spec.categories.map { c in
                 .init(value: c.value, name: c.name, english: c.english, colour: [Int(c.red), Int(c.green), Int(c.blue)],
                       cells: spec.table.filter { Int($0) == c.value }.count, pixels: categoryPixels[c.value],
-                      areaHa: counts.categoryAreas.hectares(c.value, count: categoryPixels[c.value]))
+                      areaHa: counts.categoryAreas.hectares(c.value, count: categoryPixels[c.value]), advice: c.advice)
             },
             factors: zip(spec.factors, pp.sources).enumerated().map { f, pair in
                 .init(name: pair.0.name, layer: pair.0.definition.name, kind: pair.0.kind.rawValue, breaks: pair.0.breaks,

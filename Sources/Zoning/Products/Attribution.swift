@@ -1,0 +1,213 @@
+import Foundation
+import RasterKernel
+
+/// `attribution.json`: why each township has its level — the township's mean index split exactly
+/// into the contributions of the members of the model's top combination (hazard, exposure,
+/// vulnerability, capacity … or the layers themselves) and of the indicators (layers) under them.
+///
+/// The split is made pixel by pixel and averaged over the township's valid pixels, so the
+/// contributions sum to the township's `mean_index` of `stats.json` (the same pixels, the same
+/// published index values): a pixel's index I is shared among the members of a combination by
+/// - weighted sum, AHP, entropy: wⱼxⱼ / Σₖ wₖxₖ (so a member's contribution is wⱼ·mean(xⱼ) up to
+///   the Float32 rounding of the index), the `proportional` split;
+/// - product and geometric mean: ln-terms wⱼ·ln xⱼ / Σₖ wₖ·ln xₖ (wⱼ = 1 for a product), the
+///   `log` split (log-contribution: ln I = Σ wⱼ ln xⱼ, so the terms are exact shares of ln I);
+///   members equal to 0 take the whole pixel (I = 0 there anyway), all members 1 share equally;
+/// - maximum: the member that is the maximum takes it all (`argmax`);
+/// - an expression, or a combination with `direction: negative`, is not split (it is an indicator
+///   in its own right). Indicators are the layers and such unsplit combinations; a layer reached
+///   along several paths sums them.
+public struct Attribution: Codable, Sendable, Equatable {
+    public struct Part: Codable, Sendable, Equatable {
+        public var name: String
+        /// `index` (a combination of `indices:`) or `layer`.
+        public var kind: String
+        /// The weight of the member in the top combination (nil for unweighted forms and indicators).
+        public var weight: Double?
+        /// Mean of the member's value (0..1) over the township's valid pixels.
+        public var mean: Double?
+        /// Its contribution to the township's mean index, and as a share of it (%).
+        public var contribution: Double
+        public var percent: Double
+    }
+    public struct Township: Codable, Sendable, Equatable {
+        public var id: Int
+        public var code: String?
+        public var name: String
+        public var level: Int?
+        public var levelName: String?
+        public var validPixels: Int
+        public var meanIndex: Double?
+        public var members: [Part]
+        public var indicators: [Part]
+        /// The indicator with the largest contribution: the one that decides the level.
+        public var deciding: String?
+    }
+    /// The top combination: its form and how it is split (`proportional`, `log`, `argmax`, `none`).
+    public var form: String
+    public var split: String
+    public var method: String
+    public var members: [String]
+    public var weights: [Double]?
+    public var indicators: [String]
+    public var townships: [Township]
+
+    static func splitName(_ form: ModelNode.Form) -> String {
+        switch form {
+        case .weightedSum, .ahp, .entropy: return "proportional"
+        case .product, .geometricMean: return "log"
+        case .maximum: return "argmax"
+        case .expression: return "none"
+        }
+    }
+
+    static let methodText = "pixel by pixel, the published index I is shared among the members: weighted sums by wⱼxⱼ/Σwₖxₖ "
+        + "(contribution = wⱼ·mean(xⱼ)); products and geometric means by their log-contributions wⱼ·ln xⱼ / ln I; a maximum "
+        + "wholly to the largest member; the shares are averaged over the township's valid pixels, so they sum to its mean index"
+}
+
+/// The pixel-level split of the model: for every combination that can be split, its register,
+/// form, weights and members (registers, and which node or indicator each is).
+struct AttributionSplit: Sendable {
+    struct Node: Sendable {
+        let register: Int
+        let form: ModelNode.Form
+        let weights: [Double]
+        /// Per member: its register and either a node (index into `nodes`) or an indicator.
+        let members: [(register: Int, node: Int?, indicator: Int?)]
+    }
+    /// Nodes in an order where every node comes after all nodes that use it; node 0 is the top.
+    let nodes: [Node]
+    let indicators: [String]
+
+    /// The shares of a combination's members at one pixel (values `x`), summing to 1, into `shares`.
+    static func shares(form: ModelNode.Form, weights: [Double], values x: [Double], into shares: inout [Double]) {
+        let n = x.count
+        let even = 1 / Double(n)
+        switch form {
+        case .weightedSum, .ahp, .entropy:
+            for j in 0..<n { shares[j] = weights[j] * x[j] }
+        case .product, .geometricMean:
+            var zeros = 0
+            for j in 0..<n where x[j] <= 0 { zeros += 1 }
+            if zeros > 0 {
+                for j in 0..<n { shares[j] = x[j] <= 0 ? 1 / Double(zeros) : 0 }
+                return
+            }
+            for j in 0..<n { shares[j] = (form == .product ? 1 : weights[j]) * log(x[j]) }
+        case .maximum:
+            var top = 0
+            for j in 1..<max(n, 1) where x[j] > x[top] { top = j }
+            for j in 0..<n { shares[j] = j == top ? 1 : 0 }
+            return
+        case .expression:
+            for j in 0..<n { shares[j] = even }
+            return
+        }
+        var total = 0.0
+        for j in 0..<n { total += shares[j] }
+        guard total != 0, total.isFinite else {
+            for j in 0..<n { shares[j] = even }
+            return
+        }
+        for j in 0..<n { shares[j] /= total }
+    }
+
+    /// Scratch space of `split`, one per worker: no allocation per pixel.
+    struct Scratch {
+        var amounts: [Double]
+        var x: [[Double]]
+        var shares: [[Double]]
+        init(_ split: AttributionSplit) {
+            amounts = [Double](repeating: 0, count: split.nodes.count)
+            x = split.nodes.map { [Double](repeating: 0, count: $0.members.count) }
+            shares = x
+        }
+    }
+
+    /// Splits the index value `index` of one pixel: adds each indicator's part to `indicatorSums`
+    /// and each member of the top combination's part to `topSums`.
+    func split(index: Double, value: (Int) -> Double, scratch s: inout Scratch, into indicatorSums: inout [Double], top topSums: inout [Double]) {
+        guard !nodes.isEmpty else { indicatorSums[0] += index; return }
+        for i in nodes.indices { s.amounts[i] = 0 }
+        s.amounts[0] = index
+        for (i, node) in nodes.enumerated() {
+            for (j, m) in node.members.enumerated() { s.x[i][j] = value(m.register) }
+            AttributionSplit.shares(form: node.form, weights: node.weights, values: s.x[i], into: &s.shares[i])
+            for (j, m) in node.members.enumerated() {
+                let part = s.amounts[i] * s.shares[i][j]
+                if i == 0 { topSums[j] += part }
+                if let child = m.node { s.amounts[child] += part } else if let k = m.indicator { indicatorSums[k] += part }
+            }
+        }
+    }
+}
+
+extension AttributionSplit {
+    /// The split of `job`'s model over the program's `registers` (every node and layer compiled),
+    /// with the weights the run applied (`weights`, by node name: fixed, AHP or entropy).
+    init(job: JobSpec, registers: [String: Int], weights resolvedWeights: [String: [Double]]) {
+        let byName = Dictionary(uniqueKeysWithValues: (job.indices + [job.combine.node]).map { ($0.name, $0) })
+        func splittable(_ name: String) -> ModelNode? {
+            guard let node = byName[name], node.form != .expression, !node.negative else { return nil }
+            return node
+        }
+        // Reverse post-order from the top: every node after all its users.
+        var post: [String] = [], seen: Set<String> = []
+        func visit(_ name: String) {
+            guard let node = splittable(name), seen.insert(name).inserted else { return }
+            node.members.forEach(visit)
+            post.append(name)
+        }
+        visit("combine")
+        let order = Array(post.reversed())
+        let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        var indicators: [String] = []
+        func indicator(_ name: String) -> Int {
+            if let i = indicators.firstIndex(of: name) { return i }
+            indicators.append(name)
+            return indicators.count - 1
+        }
+        if order.isEmpty { _ = indicator("combine") }
+        nodes = order.map { name in
+            let node = byName[name]!
+            let members = node.members.map { m -> (register: Int, node: Int?, indicator: Int?) in
+                if let p = position[m] { return (registers[m]!, p, nil) }
+                return (registers[m]!, nil, indicator(m))
+            }
+            return Node(register: registers[name]!, form: node.form, weights: resolvedWeights[name] ?? node.weights, members: members)
+        }
+        self.indicators = indicators
+    }
+}
+
+extension Attribution {
+    /// `attribution.json` from the per-township sums of `AttributionStage` (row = township id:
+    /// pixels, Σ index, Σ top members' values, Σ their parts, Σ indicators' parts) and the rows of `stats.json`.
+    static func make(rows: [TownshipStatistics], sums: [[Double]], split: AttributionSplit, job: JobSpec, weights: [Double]?) -> Attribution {
+        let top = job.combine.node
+        let members = split.nodes.isEmpty ? [] : top.members
+        let m = members.count
+        let indexNames = Set(job.indices.map(\.name))
+        func kind(_ name: String) -> String { indexNames.contains(name) || name == "combine" ? "index" : "layer" }
+        let townships = rows.map { row -> Township in
+            let s = sums[row.id], count = s[0]
+            let mean = count > 0 ? s[1] / count : 0
+            func percent(_ c: Double) -> Double { mean != 0 ? 100 * c / mean : 0 }
+            let parts = members.enumerated().map { j, name in
+                Part(name: name, kind: kind(name), weight: weights.map { $0[j] }, mean: count > 0 ? s[2 + j] / count : nil,
+                     contribution: count > 0 ? s[2 + m + j] / count : 0, percent: count > 0 ? percent(s[2 + m + j] / count) : 0)
+            }
+            let indicators = split.indicators.enumerated().map { j, name in
+                let c = count > 0 ? s[2 + 2 * m + j] / count : 0
+                return Part(name: name, kind: kind(name), weight: nil, mean: nil, contribution: c, percent: percent(c))
+            }
+            let deciding = count > 0 ? indicators.max { $0.contribution < $1.contribution }?.name : nil
+            return Township(id: row.id, code: row.code, name: row.name, level: row.level, levelName: row.levelName,
+                            validPixels: Int(count), meanIndex: row.meanIndex, members: parts, indicators: indicators, deciding: deciding)
+        }
+        return Attribution(form: top.form.rawValue, split: split.nodes.isEmpty ? "none" : splitName(top.form), method: methodText,
+                           members: members, weights: split.nodes.isEmpty ? nil : weights, indicators: split.indicators,
+                           townships: townships)
+    }
+}

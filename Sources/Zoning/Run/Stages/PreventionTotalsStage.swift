@@ -1,0 +1,48 @@
+import Foundation
+import FilePaths
+import GDALKit
+
+/// The prevention totals stage: each exposure total (`zoning.totals`: people, GDP, …) summed per
+/// prevention category over `prevention_class.tif`, into `manifest.json`'s
+/// `prevention.categories[].totals` (the people per category of the report's 防治建议). The totals'
+/// layers are warped as the totals stage warps them; blocks in grid order on this thread.
+struct PreventionTotalsStage: Stage {
+    let env: RunEnvironment
+    init(_ env: RunEnvironment) { self.env = env }
+
+    var name: String { "prevention totals" }
+    var reads: [RunProduct] { [.prevention, .totals] }
+    var produces: [RunProduct] { [.prevention] }
+
+    func run(_ context: RunContext) throws {
+        guard var info = context.prevention, let totals = plan.job.zoning?.totals, !totals.isEmpty else { return }
+        let categoryPath = context.files.staged("prevention_class.tif")
+        let work = context.files.temporary("prevention-totals")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let bands = try TotalsStage(env).alignTotals(work: work)
+        // Per row: a cell's area is its row's on a lat/long grid (as the totals stage counts it).
+        let factors = totals.map { t in plan.cellAreas.rows.map { t.factor(pixelAreaSquareMetres: $0) } }
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: totals.count)
+        let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
+        var values = [Double](repeating: 0, count: plan.blockSize * plan.blockSize)
+        for block in plan.grid.blocks(width: plan.blockSize, height: plan.blockSize) {
+            let w = block.window
+            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+            let categories: [UInt8] = try categoryBand.read(window)
+            for (i, band) in bands.enumerated() {
+                do {
+                    try values.withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<w.count])) }
+                } catch let error as GDALError {
+                    throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(totals[i].name): reading block \(w): \(error.message)")
+                }
+                for p in 0..<w.count where categories[p] > 0 && values[p].isFinite {
+                    sums[i][Int(categories[p])] += values[p] * factors[i][w.y + p / w.width]
+                }
+            }
+        }
+        for j in info.categories.indices {
+            info.categories[j].totals = Dictionary(uniqueKeysWithValues: totals.enumerated().map { ($1.name, sums[$0][info.categories[j].value]) })
+        }
+        context.prevention = info
+    }
+}
