@@ -222,6 +222,10 @@ import Testing
         let r2 = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: options).run()
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(r2.runDirectory)/changes.json"))) as? [String: Any])
         #expect((doc["explanation"] as? String)?.contains("f(D1,W0)") == true)
+        // The report's 变化 section states the split and carries its columns.
+        let html = try String(contentsOfFile: "\(r2.runDirectory)/report.html", encoding: .utf8)
+        #expect(html.contains("How the change of the mean index splits") && html.contains("f(D1,W0)")
+                && html.contains("权重所致 Δ from weights") && html.contains("按上次分级的等级 level by the previous breaks"))
         let weightsOnly = try #require(doc["townships"] as? [[String: Any]])
         let (m1, m2) = (try means(r1), try means(r2))
         #expect(weightsOnly.count == 2)

@@ -31,6 +31,8 @@ extension ReportBuilder {
         var header = ["乡镇 township", "上次等级 previous level", "本次等级 level", "变化面积(公顷) changed area (ha)"]
         if let total { header += ["等级升高处\(total.name) (\(total.units)) in pixels whose class rose", "等级降低处\(total.name) (\(total.units)) in pixels whose class fell"] }
         let changed = towns.filter { $0["previous_level"]?.int != $0["level"]?.int }
+        let explained = c["explanation"]?.string != nil
+        header += explanationHeader(explained: explained)
         let rows = changed.map { t -> [ReportContent.Cell] in
             var up = 0.0, down = 0.0, area = 0.0
             for tr in t["transitions"]?.array ?? [] {
@@ -42,11 +44,28 @@ extension ReportBuilder {
             var row: [ReportContent.Cell] = [.text(t["township"]?.string ?? ""), .text(levelName(t["previous_level"]?.int)),
                                              .text(levelName(t["level"]?.int)), .number(area, .area)]
             if total != nil { row += [.number(up, .integer), .number(down, .integer)] }
-            return row
+            return row + explanationCells(t, explained: explained)
         }
         var blocks: [ReportContent.Block] = [.paragraph("与上次运行 \(from) 相比 (compared with the previous run \(from))：\(changed.count) 个乡镇等级变化 townships changed level。")]
+        if let method = c["explanation"]?.string {
+            blocks.append(.paragraph("平均指数变化的分解 How the change of the mean index splits: \(method)"))
+        }
         blocks.append(table("changes", "等级变化的乡镇 Townships whose level changed", header, rows))
         return .init(title: "变化 Changes since the previous run", blocks: blocks)
+    }
+
+    /// The columns of the explanation of a change (changes.json, `ChangeExplanation`): the change of
+    /// the mean index, the level the township would have under the previous run's breaks, and, when
+    /// the run explained its changes, the parts from the data, the weights and their interaction.
+    private func explanationHeader(explained: Bool) -> [String] {
+        ["平均指数变化 Δ mean index", "按上次分级的等级 level by the previous breaks"]
+            + (explained ? ["数据所致 Δ from data", "权重所致 Δ from weights", "交互项 interaction"] : [])
+    }
+
+    private func explanationCells(_ t: JSONValue, explained: Bool) -> [ReportContent.Cell] {
+        func index(_ key: String) -> ReportContent.Cell { t[key]?.number.map { .number($0, .index) } ?? .text("") }
+        return [index("delta_index"), .text(t["level_by_old_breaks"]?.int.map { levelName($0) } ?? "")]
+            + (explained ? [index("delta_index_data"), index("delta_index_weights"), index("delta_index_interaction")] : [])
     }
 
     /// 防治建议: per prevention category its area and the job's advice (manifest.json).
