@@ -34,7 +34,7 @@ extension MapFurniture {
         let digits = first.reversed().prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty, let start = Int(String(digits.reversed())) else { return [] }
         var stem = String(first.dropLast(digits.count))
-        if !stem.hasPrefix("图") { stem = "图" + stem }
+        if !stem.contains("图") { stem = "图" + stem }
         return (0..<count).map { "\(stem)\(start + $0)" }
     }
 }
