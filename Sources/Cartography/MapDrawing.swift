@@ -276,8 +276,11 @@ extension PreparedMap {
             frame.insetBy(2).contains(PagePoint(x: r.minX, y: r.minY)) && frame.insetBy(2).contains(PagePoint(x: r.maxX, y: r.maxY))
                 && !taken.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY }
         }
+        var labelRects: [PageRect] = []
         for (layer, features) in context where layer.labelField != nil {
-            for f in features {
+            // Seats of government first, so that no other label takes their place.
+            let ordered = features.filter { $0.attribute?.contains("驻地") == true } + features.filter { $0.attribute?.contains("驻地") != true }
+            for f in ordered {
                 guard let label = f.attribute, !label.isEmpty else { continue }
                 switch layer.kind {
                 case .place, .shelter:
@@ -292,8 +295,13 @@ extension PreparedMap {
                             PageRect(x: q.x - w / 2, y: q.y - d - h, width: w, height: h),
                             PageRect(x: q.x - w / 2, y: q.y + d, width: w, height: h),
                         ]
-                        guard let spot = candidates.first(where: free) else { continue }
+                        // The seat of government ("驻地" in its label) is never dropped: over symbols, else at the right.
+                        let seat = label.contains("驻地")
+                        let freeOfLabels = { (r: PageRect) in !labelRects.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY } }
+                        guard let spot = candidates.first(where: free)
+                                ?? (seat ? candidates.first(where: freeOfLabels) ?? candidates[0] : nil) else { continue }
                         taken.append(spot)
+                        labelRects.append(spot)
                         canvas.draw(text, at: PagePoint(x: spot.x, y: spot.y), color: .black, halo: .white)
                     }
                 case .boundary, .outline:
