@@ -199,7 +199,7 @@ import Testing
                        base.replacingOccurrences(of: "resolution: 3000", with: "resolution: 3000\n  max-pixels: 100"),
                        base]
             + (0..<5).map { _ in Self.mutate(base, &rng) }
-            + [zoning.replacingOccurrences(of: "min-area-ha: 100", with: "min-area-ha: 1e300"),
+            + [zoning.replacingOccurrences(of: "  majority: 5\n", with: "  majority: 5\n  min-area-ha: 1e300\n"),
                zoning.replacingOccurrences(of: "resampling: bilinear", with: "resampling: bilinear\n    error-threshold: 1e308")]
         for (n, text) in mutants.enumerated() {
             let path = try project.write("jobs/cli-\(n).yaml", text)

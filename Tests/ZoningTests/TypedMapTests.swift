@@ -129,4 +129,47 @@ import Testing
         #expect(codes == "150625100\n150625101\n", "\(codes)")
         _ = fx
     }
+
+    @Test func theCensusJobsClassRangeHasItsStyleAndAttributeTableInLevelWords() throws {
+        let root = ProductTypeTests.root
+        let p = try Project()
+        let text = try String(contentsOfFile: root.appendingPathComponent("jobs/hangjin-census-risk.yaml").path, encoding: .utf8)
+            .replacingOccurrences(of: "  resolution: 30\n", with: "  resolution: 600\n")
+        let job = try p.write("jobs/census.yaml", text)
+        let spec = try JobLoader(layersDirectory: root.appendingPathComponent("layers").path).load(job)
+        let result = try Runner(plan: try Planner().resolve(spec, outputDirectory: p.path("out")), options: RunOptions(threads: 2)).run()
+        let run = result.runDirectory
+        // The attribute table as GDAL reads it, and the pixel counts numpy finds.
+        let rat = try shell("/usr/bin/python3", ["-c", """
+            import sys, numpy
+            from osgeo import gdal
+            ds = gdal.Open(sys.argv[1]); b = ds.GetRasterBand(1); t = b.GetDefaultRAT(); a = ds.ReadAsArray()
+            cols = [t.GetNameOfCol(i) for i in range(t.GetColumnCount())]
+            v, n, c = cols.index('value'), cols.index('class_name'), cols.index('count')
+            rows = [(t.GetValueAsInt(r, v), t.GetValueAsString(r, n), t.GetValueAsInt(r, c)) for r in range(t.GetRowCount())]
+            print(len(rows), all(cnt == int((a == val).sum()) for val, name, cnt in rows), int((a > 0).sum()) == sum(r[2] for r in rows))
+            print('|'.join(name for val, name, cnt in rows if val in (11, 15, 33, 45)))
+            """, "\(run)/class_range.tif"])
+        #expect(rat == "15 True True\n始终低|低 → 高|始终中|中高 → 高\n", "\(rat)")
+        let qml = try String(contentsOfFile: "\(run)/class_range.qml", encoding: .utf8)
+        #expect(qml.contains("paletteEntry value=\"15\"") && qml.contains("低 → 高 low → high"))
+        // township_code as wide as the codes (XNZ …), not TEXT(1).
+        let info = try shell("/usr/bin/ogrinfo", ["-ro", "-so", "\(run)/township_levels.gpkg", "township_levels"])
+        #expect(info.contains("township_code: String (3.0)"), "\(info)")
+        #expect(try shell("/usr/bin/sqlite3", ["\(run)/township_levels.gpkg", "SELECT count(*) FROM township_levels WHERE length(township_code) = 3"]) == "7\n")
+    }
+
+    @Test func theChangeMapLegendHasOneRowPerColourNamingTheTransitions() {
+        let names = ["低", "中低", "中", "中高", "高"]
+        // As `Tally.legend` lists them: up (most levels first), unchanged (one grey row), down.
+        let present = [(1, 3), (2, 3), (3, 4), (3, 3), (4, 4), (4, 3)]
+        let legend = present.map { a, b in
+            LegendEntry(value: 10 * a + b, label: a == b ? "= 等级不变 unchanged" : "\(ChangeReport.arrow(from: a, to: b)) \(names[a - 1]) → \(names[b - 1])",
+                        color: ChangeReport.colour(from: a, to: b))
+        }
+        let grouped = ChangeReport.groupedLegend(legend)
+        #expect(grouped.map(\.label) == ["↑ 升2级 up 2 levels: 低 → 中", "↑ 升1级 up 1 level: 中低 → 中, 中 → 中高", "= 等级不变 unchanged",
+                                          "↓ 降1级 down 1 level: 中高 → 中"], "\(grouped.map(\.label))")
+        #expect(Set(grouped.map(\.color)).count == grouped.count)
+    }
 }

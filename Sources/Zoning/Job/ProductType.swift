@@ -52,21 +52,23 @@ public enum ProductType: String, Sendable, CaseIterable {
 
 extension ClassScheme {
     /// The census's four hazard levels 低 / 较低 / 较高 / 高 (pixel value 4 = most hazardous),
-    /// coloured like the risk levels (RdYlGn without its yellow middle).
-    public static let censusHazard = ClassScheme(id: "census-hazard", classes: [
-        ClassInfo(value: 1, name: "低", english: "low", rgb: (26, 150, 65)),
-        ClassInfo(value: 2, name: "较低", english: "relatively low", rgb: (166, 217, 106)),
-        ClassInfo(value: 3, name: "较高", english: "relatively high", rgb: (253, 174, 97)),
-        ClassInfo(value: 4, name: "高", english: "high", rgb: (215, 25, 28)),
+    /// coloured from the risk palette without its yellow middle (one palette for every product).
+    public static let censusHazard = hazardLevels(id: "census-hazard", [
+        ("低", "low"), ("较低", "relatively low"), ("较高", "relatively high"), ("高", "high"),
     ])
 
     /// The four hazard levels numbered as plans write them: Ⅰ级 is the most hazardous (value 4).
-    public static let censusHazardRoman = ClassScheme(id: "census-hazard-roman", classes: [
-        ClassInfo(value: 1, name: "Ⅳ级", english: "level IV (lowest)", rgb: (26, 150, 65)),
-        ClassInfo(value: 2, name: "Ⅲ级", english: "level III", rgb: (166, 217, 106)),
-        ClassInfo(value: 3, name: "Ⅱ级", english: "level II", rgb: (253, 174, 97)),
-        ClassInfo(value: 4, name: "Ⅰ级", english: "level I (highest)", rgb: (215, 25, 28)),
+    public static let censusHazardRoman = hazardLevels(id: "census-hazard-roman", [
+        ("Ⅳ级", "level IV (lowest)"), ("Ⅲ级", "level III"), ("Ⅱ级", "level II"), ("Ⅰ级", "level I (highest)"),
     ])
+
+    /// Four levels, lowest first, in the colours of `censusFive`'s levels 1, 2, 4 and 5.
+    static func hazardLevels(id: String, _ names: [(String, String)]) -> ClassScheme {
+        let colours = [0, 1, 3, 4].map { censusFive.classes[$0].rgb }
+        return ClassScheme(id: id, classes: zip(names, colours).enumerated().map { i, level in
+            ClassInfo(value: UInt8(i + 1), name: level.0.0, english: level.0.1, rgb: level.1)
+        })
+    }
 }
 
 extension JobLoader {
