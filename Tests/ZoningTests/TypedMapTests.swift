@@ -134,7 +134,8 @@ import Testing
         let root = ProductTypeTests.root
         let p = try Project()
         let text = try String(contentsOfFile: root.appendingPathComponent("jobs/hangjin-census-risk.yaml").path, encoding: .utf8)
-            .replacingOccurrences(of: "  resolution: 30\n", with: "  resolution: 600\n")
+            .replacingOccurrences(of: "  resolution: 30\n", with: "  resolution: 1200\n")
+            .replacingOccurrences(of: "  keep: 7\n", with: "  products: [risk-index, risk-class, risk-zones, statistics, sensitivity]\n")
         let job = try p.write("jobs/census.yaml", text)
         let spec = try JobLoader(layersDirectory: root.appendingPathComponent("layers").path).load(job)
         let result = try Runner(plan: try Planner().resolve(spec, outputDirectory: p.path("out")), options: RunOptions(threads: 2)).run()
