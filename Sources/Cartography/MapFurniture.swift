@@ -29,17 +29,18 @@ public struct MapFurniture: Sendable, Hashable {
 }
 
 extension PreparedMap {
-    /// Figure number (top left), usage line (top right, red) and the producer and data-date line
+    /// Figure number (top left margin), usage line (top right margin, red) and the producer and data-date line
     /// (bottom right, on the tool line).
     func drawFurniture(_ canvas: Canvas) {
         let f = spec.furniture, fonts = Fonts(fs)
+        // In the top margin, above the title row, so a long title never runs into them.
         if let figure = f.figure, !figure.isEmpty {
             let text = canvas.text(figure, size: fonts.heading, bold: true)
-            canvas.draw(text, at: PagePoint(x: parts.title.x, y: parts.title.y), color: .black)
+            canvas.draw(text, at: PagePoint(x: parts.title.x, y: parts.title.y - text.height - fs), color: .black)
         }
         if let usage = f.usage, !usage.isEmpty {
             let text = canvas.text(usage, size: fonts.heading, bold: true)
-            canvas.draw(text, at: PagePoint(x: parts.title.maxX - text.width, y: parts.title.y), color: RGB(200, 0, 0))
+            canvas.draw(text, at: PagePoint(x: parts.title.maxX - text.width, y: parts.title.y - text.height - fs), color: RGB(200, 0, 0))
         }
         let credit = f.creditLine
         if !credit.isEmpty {
