@@ -29,6 +29,7 @@ import Testing
             // One palette convention: the highest level red, the lowest green.
             let top = spec.classify.scheme.classes.last!.rgb, low = spec.classify.scheme.classes.first!.rgb
             #expect(top.0 > 200 && top.1 < 60 && low.1 > low.0 && low.1 > low.2, "\(file): palette \(top) … \(low)")
+            #expect((product == .prevention) == (spec.prevention != nil), "\(file): prevention section read: \(spec.prevention != nil)")
             if let townships = spec.zoning?.townships {
                 #expect(townships.level == .meanIndex, "\(file): township level rule \(townships.level)")
             }

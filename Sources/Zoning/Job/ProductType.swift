@@ -86,6 +86,12 @@ extension JobLoader {
         return type
     }
 
+    /// The levels of a typed job whose `classify.scheme` is left out (read without reporting:
+    /// `parseProduct` and `parseClassify` report).
+    func typedClassCount(_ top: YObject) -> Int? {
+        top["product"]?.scalarString.flatMap(ProductType.init(rawValue:))?.schemes[0].classCount
+    }
+
     /// A typed job classifies with its type's levels: `classify.scheme` may be left out (the type's
     /// default) or name one of the type's schemes.
     func checkScheme(_ scheme: ClassScheme, product: ProductType, at node: YNode) {
