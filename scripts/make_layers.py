@@ -21,6 +21,8 @@ Outputs (in LAYERS_DIR/):
   emergency-shelters.gpkg        ILLUSTRATIVE made-up shelter sites, EPSG:4326
   gdp-density.tif                ILLUSTRATIVE synthetic GDP density (10^4 CNY/km2), EPSG:4545, 250 m
   building-floor-area.tif        ILLUSTRATIVE synthetic building floor area (m2 per pixel), EPSG:4545, 250 m
+  hangjin-standard-grid.tif      ILLUSTRATIVE census standard grid: the townships at 30" (1/120 deg) on
+                                 multiples of 1/120 deg, EPSG:4490, UInt32 stand-in codes 150625xxx
 
 Everything is a pure function of the inputs: no clock, no random numbers.  The GeoPackages get
 a fixed timestamp (OGR_CURRENT_DATE) so two runs give byte-identical files.
@@ -655,6 +657,11 @@ TOWNSHIP_SHAPE_SEEDS = [
 ]
 # 杭锦旗经济开发区: a small box near Dugui Tala (W S E N), carved out of the Voronoi tiling
 EDZ = ("KFQ", "杭锦旗经济开发区", "Hangjin Qi Jingji Kaifaqu", (108.38, 40.63, 108.50, 40.69))
+# Stand-in 9-digit census codes (6-digit county 150625 + 3 digits; towns 1xx, sumu 2xx, the
+# development zone 4xx). NOT the official township codes.
+CENSUS_CODES = {"XNZ": "150625101", "DGT": "150625102", "JRG": "150625103", "HHM": "150625104",
+                "BLG": "150625105", "YHW": "150625201", "KFQ": "150625400"}
+CELLS_PER_DEGREE = 120        # the census standard grid: 30" cells on multiples of 1/120 deg
 # Smooth displacement of the cell edges (EPSG:4545 m) so that they are not straight lines:
 # dx = sum a*sin(2 pi y/L + p), dy = sum a*sin(2 pi x/L + p); max slope 0.57 < 1, so the
 # warp cannot fold and the cells still tile the plane.
@@ -798,7 +805,8 @@ def make_townships(out):
     for fname, typ in (("township_id", ogr.OFTInteger), ("code", ogr.OFTString),
                        ("name", ogr.OFTString), ("name_en", ogr.OFTString),
                        ("seat_lon", ogr.OFTReal), ("seat_lat", ogr.OFTReal),
-                       ("area_km2", ogr.OFTReal), ("approximate", ogr.OFTInteger)):
+                       ("area_km2", ogr.OFTReal), ("approximate", ogr.OFTInteger),
+                       ("census_code", ogr.OFTString)):
         lyr.CreateField(ogr.FieldDefn(fname, typ))
     seats = {t[0]: t[3] for t in TOWNSHIPS}
     seats[EDZ[0]] = ((EDZ[3][0] + EDZ[3][2]) / 2, (EDZ[3][1] + EDZ[3][3]) / 2)
@@ -818,6 +826,7 @@ def make_townships(out):
         f.SetField("seat_lat", seats[code][1])
         f.SetField("area_km2", round(to_gk(g).GetArea() / 1e6, 1))
         f.SetField("approximate", 1)
+        f.SetField("census_code", CENSUS_CODES[code])
         f.SetGeometry(g)
         lyr.CreateFeature(f)
         print("township %d %s %s: %d part(s), %.0f km2"
@@ -840,6 +849,38 @@ def make_townships(out):
           % (overlap, diff, total / study.GetArea() - 1))
     assert overlap / study.GetArea() < 1e-9 and diff < 1e-9 and abs(total / study.GetArea() - 1) < 1e-9
     return pieces
+
+
+def make_standard_grid(out):
+    """The townships rasterised at 30" (1/120 deg) cells on multiples of 1/120 deg, EPSG:4490,
+    each cell holding its township's stand-in 9-digit code (cell centre inside the polygon),
+    0 (nodata) outside the banner; the box is the townships' envelope snapped outwards plus
+    two cells. ILLUSTRATIVE: not the census's official standard grid."""
+    src = gdal.OpenEx(os.path.join(out, "hangjin-townships.gpkg"), gdal.OF_VECTOR)
+    mem = gdal.VectorTranslate("", src, format="Memory", dstSRS="EPSG:4490", layers=["hangjin_townships"])
+    lyr = mem.GetLayer(0)
+    minx, maxx, miny, maxy = lyr.GetExtent()
+    n = CELLS_PER_DEGREE
+    ix0, ix1 = math.floor(minx * n) - 2, math.ceil(maxx * n) + 2
+    iy0, iy1 = math.floor(miny * n) - 2, math.ceil(maxy * n) + 2
+    path = os.path.join(out, "hangjin-standard-grid.tif")
+    if os.path.exists(path):
+        os.remove(path)
+    ds = gdal.GetDriverByName("GTiff").Create(path, ix1 - ix0, iy1 - iy0, 1, gdal.GDT_UInt32,
+                                              ["COMPRESS=DEFLATE", "BIGTIFF=NO"])
+    ds.SetGeoTransform([ix0 / n, 1.0 / n, 0.0, iy1 / n, 0.0, -1.0 / n])
+    ds.SetProjection(srs(4490).ExportToWkt())
+    ds.SetMetadata({"DESCRIPTION": "ILLUSTRATIVE census standard grid for Hangjin Banner: stand-in "
+                                   "township codes 150625xxx, NOT the official standard grid"})
+    band = ds.GetRasterBand(1)
+    band.SetNoDataValue(0)
+    band.Fill(0)
+    gdal.RasterizeLayer(ds, [1], lyr, options=["ATTRIBUTE=census_code"])
+    codes = band.ReadAsArray()
+    ds = None
+    values, counts = np.unique(codes[codes > 0], return_counts=True)
+    print("standard grid: %d x %d cells, %d county cells, %s"
+          % (ix1 - ix0, iy1 - iy0, counts.sum(), ", ".join("%d: %d" % vc for vc in zip(values, counts))))
 
 
 # ------------------------------------------------------------------------------------------
@@ -1134,6 +1175,7 @@ def main():
     make_flood(out, river, dem)
     make_flood(out, river, dem, years=200)
     townships = make_townships(out)
+    make_standard_grid(out)
     make_detention(out, river)
     pop, pop_gt, pop_x, pop_y, pop_inside = make_population(out, river)
     make_shelters(out, townships)

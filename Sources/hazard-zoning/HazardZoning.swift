@@ -24,7 +24,7 @@ struct HazardZoning: ParsableCommand {
             """,
         version: "\(ToolInfo.version) (GDAL \(GDAL.version), PROJ \(GDAL.projVersion))",
         subcommands: [Run.self, Batch.self, Merge.self, Submit.self, Validate.self, PlanCommand.self, Render.self, Rerun.self, History.self,
-                      Changes.self, DB.self, SlurmTask.self, SlurmSummary.self]
+                      Changes.self, DB.self, SlurmTask.self, SlurmSummary.self, CensusCheckCommand.self]
     )
 }
 

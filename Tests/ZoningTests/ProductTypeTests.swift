@@ -16,6 +16,9 @@ import Testing
     @Test func everyShippedJobClassifiesWithItsTypesLevelsAndTheMeanIndexRule() throws {
         let jobs = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("jobs").path)
             .filter { $0.hasSuffix(".yaml") }.sorted()
+            // The census submission package is several products in one job (its own `outputs.census`
+            // schemes), checked by census-check: not one product type.
+            .filter { $0 != "hangjin-census-package.yaml" }
         #expect(jobs.count >= 11)
         let loader = JobLoader(layersDirectory: Self.root.appendingPathComponent("layers").path)
         var types: [ProductType: Int] = [:]

@@ -8,6 +8,12 @@ extension JobLoader {
                                               required: product == nil ? ["scheme"] : []) else {
             return nil
         }
+        return parseClassification(c, product: product)
+    }
+
+    /// A classification (`classify:`, or a census product's own): the scheme and either fixed
+    /// breaks or a data-driven method.
+    func parseClassification(_ c: YObject, product: ProductType? = nil) -> JobSpec.Classify? {
         var classify: JobSpec.Classify?
         var scheme = c["scheme"].flatMap(parseScheme)
         if let product, let node = c["scheme"], let s = scheme { checkScheme(s, product: product, at: node) }

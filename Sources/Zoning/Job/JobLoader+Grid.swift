@@ -7,6 +7,9 @@ extension JobLoader {
     /// how it aligns, the mask, block size and max-pixels. Layers it names are added to `auxiliary`.
     func parseGrid(_ top: YObject, file: String, sink: DiagnosticSink, cache: inout [String: LayerDefinition?],
                    auxiliary: inout [String: LayerDefinition]) -> JobSpec.Grid? {
+        if top["grid"]?.entries()?.contains(where: { $0.key == "standard-grid" }) == true {
+            return parseStandardGrid(top, file: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
+        }
         guard let g = top["grid"]?.object(allowed: ["crs", "resolution", "extent", "mask", "block-size", "max-pixels", "align", "preset"],
                                           required: ["extent"]) else { return nil }
         let preset = parseGridPreset(g)
@@ -39,12 +42,7 @@ extension JobLoader {
             mask = def.name
             auxiliary[def.name] = def
         }
-        let blockSize = g["block-size"]?.int() ?? 512
-        if let b = g["block-size"], blockSize < 16 || blockSize > 4096 || blockSize % 16 != 0 {
-            b.error("block-size must be a multiple of 16 between 16 and 4096")
-        }
-        let maxPixels = g["max-pixels"]?.int() ?? JobSpec.defaultMaxPixels
-        if let m = g["max-pixels"], maxPixels <= 0 { m.error("max-pixels must be positive") }
+        let (blockSize, maxPixels) = parseGridLimits(g)
         if let resolution, let extent, resolution > 0, maxPixels > 0, case .bounds(let b) = extent {
             // The grid as it will be computed: finite, addressable, within max-pixels.
             let alignment = JobSpec.Grid.alignment(align: align, preset: preset)
@@ -61,6 +59,17 @@ extension JobLoader {
         let m = top.keys["grid"]?.mark ?? (line: 1, column: 1)
         grid.position = JobSpec.Position(file: file, line: m.line, column: m.column)
         return grid
+    }
+
+    /// `grid.block-size` and `grid.max-pixels`, with their defaults.
+    func parseGridLimits(_ g: YObject) -> (blockSize: Int, maxPixels: Int) {
+        let blockSize = g["block-size"]?.int() ?? 512
+        if let b = g["block-size"], blockSize < 16 || blockSize > 4096 || blockSize % 16 != 0 {
+            b.error("block-size must be a multiple of 16 between 16 and 4096")
+        }
+        let maxPixels = g["max-pixels"]?.int() ?? JobSpec.defaultMaxPixels
+        if let m = g["max-pixels"], maxPixels <= 0 { m.error("max-pixels must be positive") }
+        return (blockSize, maxPixels)
     }
 
     /// `grid.preset`: `census-30s` (then crs and resolution must not be given), nil without one;

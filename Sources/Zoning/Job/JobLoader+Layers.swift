@@ -14,7 +14,9 @@ extension JobLoader {
                                          required: ["layer", "normalize"]) else { continue }
             let def = obj["layer"].flatMap { definition(named: $0, jobFile: file, sink: sink, cache: &cache) }
             let resampling = obj["resampling"].map(parseResampling) ?? .nearest
-            let (normalization, proximity, dataMinMax) = parseLayerNormalization(obj["normalize"], gridCRS: gridCRS)
+            let transformed = parseTransformedNormalization(obj["normalize"])
+            let (normalization, proximity, dataMinMax) = transformed.map { ($0.0, false, $0.1) }
+                ?? parseLayerNormalization(obj["normalize"], gridCRS: gridCRS)
             var negative = false
             if let d = obj["direction"], let text = d.string() {
                 if text == "negative" { negative = true } else if text != "positive" {
@@ -26,11 +28,13 @@ extension JobLoader {
             if let e = obj["error-threshold"], et < 0 { e.error("error-threshold must be ≥ 0 (pixels)") }
             if let def, let normalization {
                 let m = keyNode.mark
-                layers.append(JobSpec.LayerUse(key: key, definition: def, resampling: resampling,
+                var use = JobSpec.LayerUse(key: key, definition: def, resampling: resampling,
                                                normalization: normalization, allTouched: allTouched,
                                                errorThreshold: et,
                                                position: .init(file: file, line: m.line, column: m.column),
-                                               proximity: proximity, dataMinMax: dataMinMax, negative: negative))
+                                               proximity: proximity, dataMinMax: dataMinMax, negative: negative)
+                use.transform = transformed?.2
+                layers.append(use)
             }
         }
         return layers
@@ -88,3 +92,4 @@ extension JobLoader {
         return result
     }
 }
+

@@ -4,7 +4,7 @@ extension JobLoader {
     /// `outputs:` — the folder, the products (by default every one the job's sections make),
     /// runs to keep, the risk database, export formats and naming.
     func parseOutputs(_ top: YObject, zoning: JobSpec.Zoning?, file: String) -> JobSpec.Outputs? {
-        guard let o = top["outputs"]?.object(allowed: ["directory", "products", "keep", "export", "naming", "database"],
+        guard let o = top["outputs"]?.object(allowed: ["directory", "products", "keep", "export", "naming", "database", "census"],
                                              required: ["directory"]) else { return nil }
         let dir = o["directory"]?.printableString()
         if let dir, let node = o["directory"] { checkOutputDirectory(dir, at: node, file: file) }

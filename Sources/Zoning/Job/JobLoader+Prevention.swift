@@ -99,10 +99,6 @@ extension JobLoader {
         if values.count > 254 { b.error("at most 254 breaks (255 levels)"); breaks = nil }
         if proximity {
             if let first = values.first, first <= 0 { b.error("distances must be positive"); breaks = nil }
-            if let gridCRS, let srs = try? SpatialReference(definition: gridCRS), !srs.isProjected {
-                b.error("proximity measures distances in grid CRS units and needs a projected grid CRS (grid.crs is \(gridCRS))")
-                breaks = nil
-            }
         }
         return breaks
     }

@@ -18,10 +18,6 @@ extension JobLoader {
             parseTownships($0, file: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
         }
         var zoning = JobSpec.Zoning(majority: majority, minAreaHectares: minArea, connectivity: connectivity, townships: townships)
-        // Areas in hectares need metres: seen here rather than when the plan is made.
-        if minArea != nil || townships != nil, let crs = gridCRS, let srs = try? SpatialReference(definition: crs), !srs.isProjected {
-            z.node.error("areas in hectares (min-area-ha, townships) need a projected grid CRS; grid.crs is \(crs)")
-        }
         if let node = z["totals"] {
             zoning.totals = parseTotals(node, townships: z["townships"] != nil, jobFile: file, sink: sink, cache: &cache,
                                         auxiliary: &auxiliary)

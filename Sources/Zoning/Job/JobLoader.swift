@@ -89,7 +89,8 @@ public struct JobLoader: Sendable {
         let prevention = top["prevention"].flatMap {
             parsePrevention($0, top: top, gridCRS: grid?.crs, jobFile: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
         }
-        let outputs = parseOutputs(top, zoning: zoning, file: file)
+        var outputs = parseOutputs(top, zoning: zoning, file: file)
+        outputs?.census = parseCensus(top, grid: grid, indices: indices, classify: classify, file: file)
 
         // Confinement: network sources only when the job allows them; GDAL options from a list.
         let allowNetwork = top["allow-network"]?.bool() ?? false

@@ -30,6 +30,8 @@ public struct JobSpec: Sendable {
         static func alignment(align: GridAlign, preset: String?) -> GridGeometry.Alignment {
             preset != nil ? .cells(perUnit: JobSpec.census30sCellsPerDegree) : align == .none ? .exact : .snapped
         }
+        /// `standard-grid:` the census standard grid and the county it is cut to (`JobLoader+StandardGrid.swift`).
+        public var standardGrid: StandardGrid? = nil
         /// Where `grid:` is written, for errors found when the grid is resolved.
         public var position = Position(file: "", line: 1, column: 1)
     }
@@ -61,6 +63,9 @@ public struct JobSpec: Sendable {
         /// `normalize: { min-max: data }`: (v − min) / (max − min) over the layer's valid pixels on
         /// the grid inside the mask, found by a statistics pass (`normalization` is a placeholder).
         public var dataMinMax: Bool = false
+        /// `normalize: { log: data }`, `{ quantile: data }`, `{ min-max: data, transform: cbrt }`
+        /// (`LayerTransform.swift`): applied to the values before the normalisation.
+        public var transform: LayerTransform? = nil
         /// `direction: negative`: the normalised value x becomes 1 − x.
         public var negative: Bool = false
     }
@@ -187,6 +192,8 @@ public struct JobSpec: Sendable {
         public var database: String? = nil
         /// Where `directory` is written, for errors found when it is resolved.
         public var position: Position? = nil
+        /// `census:` the census submission package (`JobLoader+Census.swift`).
+        public var census: Census? = nil
         /// Where `database` is written.
         public var databasePosition: Position? = nil
     }

@@ -133,9 +133,6 @@ extension JobLoader {
             return (parseNormalization(node), false, false)
         }
         guard let obj = node.object(allowed: ["proximity"]), let inner = obj["proximity"] else { return (nil, true, false) }
-        if let gridCRS, let srs = try? SpatialReference(definition: gridCRS), !srs.isProjected {
-            obj.keys["proximity"]!.error("proximity measures distances in grid CRS units and needs a projected grid CRS (grid.crs is \(gridCRS))")
-        }
         if case .mapping(let m) = inner.node, m.contains(where: { $0.key.string == "table" || $0.key.string == "default" }) {
             inner.error("proximity takes curve or linear (a distance is continuous)")
             return (nil, true, false)

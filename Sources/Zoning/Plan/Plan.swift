@@ -84,6 +84,8 @@ public struct Plan: Sendable {
     public var totals: [SourcePlan] = []
     /// What the weight scenarios of `sensitivity:` hold, for the memory plan (`SensitivityMemory`).
     public var sensitivity: SensitivityMemory? = nil
+    /// A lat/long grid's ellipsoid: areas and distances are then geodesic (`cellAreas`, `GeodesicProximity`).
+    public var ellipsoid: Ellipsoid? = nil
 
     public var blockCount: Int {
         ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
@@ -98,20 +100,23 @@ public struct Plan: Sendable {
         lines.append("  crs: \(crsName) (\(job.grid.crs))")
         lines.append("  size: \(grid.width) × \(grid.height) px = \(grid.pixelCount) px, pixel \(formatNumber(grid.pixelWidth)) × \(formatNumber(grid.pixelHeight))")
         lines.append("  bounds: [\(formatNumber(grid.minX)), \(formatNumber(grid.minY)), \(formatNumber(grid.maxX)), \(formatNumber(grid.maxY))]")
-        if job.grid.preset != nil {
+        if let line = standardGridExtentLine {
+            lines.append(line)
+        } else if job.grid.preset != nil {
             lines.append("  extent: preset census-30s, corners snapped outwards to multiples of 30″ (the national standard grid)")
         } else {
             lines.append(job.grid.align == .none ? "  extent: exactly as given (gdalwarp -te … -tr …)"
                                                  : "  extent: corners snapped outwards to multiples of the resolution (gdalwarp -tap)")
         }
+        if let ellipsoid { lines.append(geodesySummary(ellipsoid)) }
         lines.append("  blocks: \(blockCount) of \(blockSize) × \(blockSize)")
-        if let mask { lines.append("  mask: \(mask.definition.name) — \(mask.commandLine)") }
+        if let mask { lines.append(standardGridMaskLine ?? "  mask: \(mask.definition.name) — \(mask.commandLine)") }
         lines.append("layers")
         for (source, use) in zip(sources, job.layers) {
             lines.append("  \(source.key): \(source.definition.name) [\(source.kind.rawValue), \(source.sourceCRS), \(source.sourceDetail)]")
             lines.append("    align: \(source.commandLine)")
-            let normalize = use.dataMinMax ? "min-max over the layer's valid pixels on the grid inside the mask (computed at run time)"
-                : describe(use.normalization)
+            let normalize = use.transform?.summary ?? (use.dataMinMax ? "min-max over the layer's valid pixels on the grid inside the mask (computed at run time)"
+                : describe(use.normalization))
             lines.append("    normalize: \(use.proximity ? "distance to the nearest feature → " : "")\(normalize)\(use.negative ? ", direction negative (1 − x)" : "")")
         }
         lines.append("steps")
@@ -138,6 +143,7 @@ public struct Plan: Sendable {
         if let prevention { lines += prevention.summaryLines(riskScheme: job.classify.scheme) }
         lines += totalsSummaryLines
         lines += exportSummaryLines
+        lines += censusSummaryLines
         if let s = job.sensitivity {
             let node = (job.indices + [job.combine.node]).first { $0.name == s.index }
             lines.append("  sensitivity: the weights of \(node?.key ?? s.index) (\(node?.members.joined(separator: ", ") ?? "")) each × (1 ± \(formatNumber(s.perturb))), renormalised (\(2 * (node?.members.count ?? 0)) scenarios)\(s.samples > 0 ? " + \(s.samples) Dirichlet draws (concentration \(formatNumber(s.concentration)), seed \(s.seed))" : ""); every scenario classified like the baseline → class_stability.tif, class_range.tif, sensitivity.csv/json")
@@ -186,13 +192,14 @@ public struct Planner {
         }
         let crsName = gridSRS.authorityCode.map { "\($0) \(gridSRS.name)" } ?? gridSRS.name
 
-        // The grid extent.
+        // The grid extent (a standard grid's: the envelope of the county's cells).
+        let county = try standardGridCounty(job)
         let bounds: Bounds
         switch job.grid.extent {
         case .bounds(let b): bounds = b
         case .layer(let name):
             let def = job.auxiliary[name]!
-            bounds = try sourceBounds(def, in: gridSRS, role: "grid.extent")
+            bounds = try county?.bounds ?? sourceBounds(def, in: gridSRS, role: "grid.extent")
         }
         let grid: GridGeometry
         do {
@@ -222,9 +229,7 @@ public struct Planner {
             mask = try plan(job.auxiliary[name]!, key: "mask", use: nil, gridSRS: gridSRS, crsDefinition: job.grid.crs,
                             grid: grid, gridBounds: gridBounds, blockSize: job.grid.blockSize, isMask: true)
         }
-        if let zoning = job.zoning, zoning.minAreaHectares != nil || zoning.townships != nil, !gridSRS.isProjected {
-            throw RunError(.dataError, "\(job.file): zoning: areas in hectares need a projected grid CRS (grid.crs is \(crsName))")
-        }
+        if let county { mask = try standardGridMask(county, job: job, grid: grid) }
         let kernel = job.usesFixedKernel
             ? RiskKernel(normalizations: job.layers.map(\.normalization), combination: job.combine.combination!,
                          breaks: job.classify.breaks)
@@ -240,6 +245,7 @@ public struct Planner {
         }
         var plan = Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
                         sources: sources, mask: mask, kernel: kernel, outputDirectory: out)
+        plan.ellipsoid = try geodesicEllipsoid(gridSRS, what: "\(job.file): grid.crs", crsDefinition: job.grid.crs)
         if let prevention = job.prevention {
             plan.prevention = try planPrevention(prevention, job: job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         }

@@ -44,10 +44,10 @@ extension Plan {
         guard let totals = job.zoning?.totals, !totals.isEmpty else { return [] }
         var lines = ["totals per township and class (zoning.totals)"]
         for (total, source) in zip(totals, self.totals) {
-            let factor = total.factor(pixelAreaSquareMetres: grid.pixelArea)
+            let factor = total.factor(pixelAreaSquareMetres: cellAreas.mean)
             lines.append("  \(total.name): \(total.definition.name) [\(total.measure.rawValue)\(total.units.map { ", \($0)" } ?? "")]")
             lines.append("    align: \(source.commandLine)")
-            lines.append("    per pixel: value × \(formatNumber(factor))\(total.measure == .count ? "" : " (pixel area in \(total.measure == .perKm2 ? "km²" : "ha"))"), summed per township and class")
+            lines.append("    per pixel: value × \(formatNumber(factor))\(total.measure == .count ? "" : " (pixel area in \(total.measure == .perKm2 ? "km²" : "ha"))\(ellipsoid == nil ? "" : "; on this lat/long grid each row's own cell area, the mean shown")"), summed per township and class")
         }
         return lines
     }

@@ -2,6 +2,7 @@ import Cartography
 import Foundation
 import FilePaths
 import GDALKit
+import RasterKernel
 import RiskDatabase
 
 /// One published (or staged) run as the change products see it.
@@ -152,6 +153,7 @@ enum ChangeReport {
         }
 
         var tally = Tally(from: from, to: to, townshipCount: townshipCount)
+        tally.areas = grid.geographicCellAreas.map { AreaTally($0, buckets: (townshipCount + 1) * (tally.k + 1) * (tally.k + 1)) }
         let tmp = work.appendingComponent("risk_change.tif")
         try tally.count(grid, townships: townshipBand, writingTo: tmp)
         var files = try writeChangeCOG(tmp, into: folder, threads: threads)
@@ -161,12 +163,12 @@ enum ChangeReport {
         try Data(QGISStyle.palettedQML(entries: allEntries).utf8).write(to: URL(fileURLWithPath: folder.appendingComponent("risk_change.qml")))
         files.append("risk_change.qml")
 
-        let pixelHa = abs(grid.geoTransform[1] * grid.geoTransform[5] - grid.geoTransform[2] * grid.geoTransform[4]) / 10_000
+        let pixelHa = grid.meanCellHectares
         let (townships, labels) = townshipChanges(tally, pixelHa: pixelHa, totals: totals)
         let valid = tally.counts.joined().reduce(0, +)
         let k = tally.k
         let changed = (1...k).reduce(0) { s, a in s + (1...k).filter { $0 != a }.reduce(0) { $0 + tally.counts[a][$1] } }
-        let all = transitions(tally.counts, k: k, township: 0, pixelHa: pixelHa, totals: totals)
+        let all = transitions(tally.counts, k: k, township: 0, pixelHa: pixelHa, totals: totals, areas: tally.areas)
         let document = Document(
             from: .init(job: from.job, runId: from.runID, directory: withDirectories ? from.directory : nil),
             to: .init(job: to.job, runId: to.runID, directory: withDirectories ? to.directory : nil),
@@ -187,6 +189,20 @@ enum ChangeReport {
 
     /// The two class rasters, open, checked to be on one grid.
     struct ChangeGrid {
+        /// A lat/long grid's cell areas (each row's own, `CellAreas`); nil on a projected grid.
+        var geographicCellAreas: CellAreas? {
+            let gt = geoTransform
+            guard srs.isGeographic, let axes = srs.ellipsoidAxes, gt[2] == 0, gt[4] == 0 else { return nil }
+            let g = GridGeometry(width: width, height: height, originX: gt[0], originY: gt[3], pixelWidth: abs(gt[1]), pixelHeight: abs(gt[5]))
+            return CellAreas(geographic: g, ellipsoid: Ellipsoid(a: axes.semiMajor, f: axes.flattening))
+        }
+        /// `pixelAreaHa`: the pixel area of a projected grid, the mean cell area of a lat/long one
+        /// (whose transitions' areas sum each cell's own area, `Tally.areas`).
+        var meanCellHectares: Double {
+            if let areas = geographicCellAreas { return areas.mean / 10_000 }
+            return abs(geoTransform[1] * geoTransform[5] - geoTransform[2] * geoTransform[4]) / 10_000
+        }
+
         let previous: Dataset
         let current: Dataset
         let width: Int
@@ -224,6 +240,9 @@ enum ChangeReport {
         var names: [String]
         var counts: [[Int]]
         var perTownship: [[[Int]]]
+        /// On a lat/long grid: the area of every transition, bucket (township × (k+1) + a) × (k+1) + b
+        /// (township 0: the whole grid).
+        var areas: AreaTally? = nil
 
         init(from: RunFolder, to: RunFolder, townshipCount: Int) {
             self.from = from
@@ -273,7 +292,11 @@ enum ChangeReport {
                     guard a > 0, b > 0, a <= k, b <= k else { continue }
                     v[i] = UInt8(10 * a + b)
                     counts[a][b] += 1
-                    if !t.isEmpty, Int(t[i]) > 0, Int(t[i]) <= townshipCount { perTownship[Int(t[i])][a][b] += 1 }
+                    areas?.add(a * (k + 1) + b, row: y + i / width)
+                    if !t.isEmpty, Int(t[i]) > 0, Int(t[i]) <= townshipCount {
+                        perTownship[Int(t[i])][a][b] += 1
+                        areas?.add((Int(t[i]) * (k + 1) + a) * (k + 1) + b, row: y + i / width)
+                    }
                 }
                 try v.withUnsafeBufferPointer { try band.write(window, from: $0) }
                 y += h
@@ -320,12 +343,13 @@ enum ChangeReport {
     }
 
     /// The transitions of one count matrix (township 0: the whole grid), with their exposure totals.
-    static func transitions(_ m: [[Int]], k: Int, township: Int, pixelHa: Double, totals: [TotalTransitions]) -> [Transition] {
+    static func transitions(_ m: [[Int]], k: Int, township: Int, pixelHa: Double, totals: [TotalTransitions],
+                            areas: AreaTally? = nil) -> [Transition] {
         var list: [Transition] = []
         for a in 1...k { for b in 1...k where m[a][b] > 0 {
             let sums = totals.filter { township < $0.byTransition.count }
                 .map { ($0.name, a < $0.byTransition[township].count && b < $0.byTransition[township][a].count ? $0.byTransition[township][a][b] : 0) }
-            list.append(Transition(from: a, to: b, pixels: m[a][b], areaHa: Double(m[a][b]) * pixelHa,
+            list.append(Transition(from: a, to: b, pixels: m[a][b], areaHa: areas?.hectares((township * (k + 1) + a) * (k + 1) + b, count: m[a][b]) ?? Double(m[a][b]) * pixelHa,
                                    totals: sums.isEmpty ? nil : Dictionary(uniqueKeysWithValues: sums)))
         } }
         return list
@@ -357,7 +381,7 @@ enum ChangeReport {
                 labels[id] = "\(row["name"]?.string ?? "") \(arrow(from: b, to: a)) \(from.className(b)) → \(to.className(a))"
             }
             let pixels = id > 0 && id <= tally.townshipCount
-                ? transitions(tally.perTownship[id], k: tally.k, township: id, pixelHa: pixelHa, totals: totals) : []
+                ? transitions(tally.perTownship[id], k: tally.k, township: id, pixelHa: pixelHa, totals: totals, areas: tally.areas) : []
             townships.append(TownshipChange(
                 townshipCode: row["code"]?.string ?? "", township: row["name"]?.string ?? "",
                 previousLevel: before, previousLevelName: before.map(from.className), level: after, levelName: after.map(to.className),

@@ -7,11 +7,13 @@ import RasterKernel
 // minimum mapping unit) and polygons cut by township.
 
 extension RunScoped {
-    /// Pixels a region needs to survive the minimum mapping unit: ⌈area / pixel area⌉.
+    /// Pixels a region needs to survive the minimum mapping unit: ⌈area / pixel area⌉ (on a
+    /// lat/long grid, where the sieve measures areas (`sieveByArea`), the count of mean cells the
+    /// manifest shows, `Plan.sieveCellArea`).
     /// A unit larger than the grid removes every region but the largest, so the threshold is capped
     /// at the grid's pixel count (and at GDAL's Int32); never a trap, whatever `min-area-ha` is.
     func sieveThreshold(hectares: Double) -> Int {
-        let pixels = (hectares * 10_000 / plan.grid.pixelArea).rounded(.up)
+        let pixels = (hectares * 10_000 / plan.sieveCellArea).rounded(.up)
         let cap = min(plan.grid.pixelCount + 1, Int(Int32.max))
         guard pixels.isFinite, pixels < Double(cap) else { return cap }
         return max(1, Int(pixels))
@@ -84,12 +86,12 @@ extension RunScoped {
                 let repair = try f.makeValidMultiPolygon()
                 if !repair.wasValid {
                     repaired += 1
-                    // MakeValid must not change the area (1e-6 ha = 0.01 m²).
-                    guard abs(repair.areaAfter - repair.areaBefore) <= 0.01 else {
+                    // MakeValid must not change the area (1e-6 ha = 0.01 m²; ~1e-12 square degrees).
+                    guard abs(repair.areaAfter - repair.areaBefore) <= (plan.ellipsoid == nil ? 0.01 : 1e-12) else {
                         throw RunError(.software, "\(gpkg): \(layerName): repairing polygon \(count) changed its area from \(repair.areaBefore) to \(repair.areaAfter) m²")
                     }
                 }
-                f.set(areaField, repair.areaAfter / 10_000)
+                f.set(areaField, try plan.ellipsoid.map { try $0.graticuleArea(polygons: f.polygonRings()) / 10_000 } ?? repair.areaAfter / 10_000)
                 if let towns = townships?.townships, town >= 1, town <= towns.names.count {
                     if !towns.codes[town - 1].isEmpty { f.set(areaField + 1, towns.codes[town - 1]) }
                     f.set(areaField + 2, towns.names[town - 1])
@@ -136,7 +138,9 @@ extension RunScoped {
             try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
             report(stage, i + 1, blocks.count)
         }
-        if let ha = minAreaHectares {
+        if let ha = minAreaHectares, plan.ellipsoid != nil {
+            try sieveByArea(zonesBand, hectares: ha, eightConnected: connectivity == 8)
+        } else if let ha = minAreaHectares {
             try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),
                                 eightConnected: connectivity == 8)
         }

@@ -64,6 +64,7 @@ struct Pipeline {
         }
         if plan.prevention != nil, products.contains(.prevention) { add(PreventionStage(env), lap: "prevention") }
         add(ExportStage(env))
+        if plan.job.outputs.census != nil { add(CensusStage(env), lap: "census") }
         if plan.job.sensitivity != nil, products.contains(.sensitivity) { add(SensitivityStage(env), lap: "sensitivity") }
         add(WriteStage(env), lap: "write_cog")
         if products.contains(.maps) { add(MapsStage(env), lap: "maps") }

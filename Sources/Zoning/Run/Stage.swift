@@ -42,6 +42,7 @@ enum RunProduct: String, Sendable, CaseIterable {
     case townshipTables = "stats.json/csv, township levels"
     case prevention = "prevention zones"
     case exports = "exports"
+    case census = "census package, QC"
     case sensitivity = "sensitivity"
     case rasterMetadata = "COG metadata, styles"
     case maps = "maps"

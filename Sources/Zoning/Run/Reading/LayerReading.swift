@@ -32,6 +32,8 @@ struct AlignedLayer: Sendable {
     }
     let reading: Reading
     let alignment: Alignment
+    /// Applied to every value read (`LayerTransform`), set by the statistics stage.
+    var transform: LayerTransform? = nil
 
     /// A raster of the grid on disk.
     static func file(_ path: String, alignment: Alignment = .grid) -> AlignedLayer {
@@ -47,6 +49,12 @@ struct AlignedLayer: Sendable {
 
     /// A reader for one worker thread (its own datasets).
     func reader() throws -> BlockReader {
+        let reader = try untransformedReader()
+        reader.transform = transform
+        return reader
+    }
+
+    private func untransformedReader() throws -> BlockReader {
         switch reading {
         case .raster(let path):
             let ds = try Dataset(open: path, flags: [.raster])
@@ -178,11 +186,19 @@ final class BlockReader {
         case warp(WarpKernelReader)
     }
     let kind: Kind
+    var transform: LayerTransform? = nil
 
     init(kind: Kind) { self.kind = kind }
 
-    /// The grid window's values into `buffer` (row-major, `window.count` values).
+    /// The grid window's values into `buffer` (row-major, `window.count` values), transformed.
     func read(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try readValues(window, into: buffer)
+        if let transform {
+            for i in 0..<window.count { buffer[i] = transform.apply(buffer[i]) }
+        }
+    }
+
+    private func readValues(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
         switch kind {
         case .raster(_, let band):
             try band.read(window, into: buffer)

@@ -49,7 +49,15 @@ extension RunScoped {
                                               type: .float32, options: [])
             try distance.setGeoTransform(e.geoTransform)
             try distance.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
-            try features.band(1).proximity(into: distance.band(1), noDataValue: window.noFeatureDistance)
+            if let ellipsoid = window.ellipsoid {
+                // A lat/long grid: geodesic metres (GDAL's proximity would give degrees).
+                let flags: [UInt8] = try features.band(1).read(PixelWindow(x: 0, y: 0, width: e.width, height: e.height))
+                let metres = GeodesicProximity.distances(features: flags, grid: e, ellipsoid: ellipsoid,
+                                                         noFeature: Float(window.noFeatureDistance))
+                try metres.withUnsafeBufferPointer { try distance.band(1).write(PixelWindow(x: 0, y: 0, width: e.width, height: e.height), from: $0) }
+            } else {
+                try features.band(1).proximity(into: distance.band(1), noDataValue: window.noFeatureDistance)
+            }
             try distance.close()
             try features.close()
             let path = work.appendingComponent("\(source.key).vrt")

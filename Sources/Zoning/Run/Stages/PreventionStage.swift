@@ -26,6 +26,8 @@ extension PreventionStage {
         var categoryPixels = [Int](repeating: 0, count: 256)
         var levelPixels: [[Int]]
         var factorNodata: [Int]
+        /// Per category: its area (on a lat/long grid; `AreaTally`).
+        var categoryAreas: AreaTally
     }
 
     /// Aligns the factors, applies the decision matrix block by block to the risk class, writes
@@ -100,7 +102,8 @@ extension PreventionStage {
         let table = spec.table
         let k = spec.riskLevels
         var counts = MatrixCounts(levelPixels: spec.factors.map { [Int](repeating: 0, count: $0.levels + 1) },
-                                  factorNodata: [Int](repeating: 0, count: spec.factors.count))
+                                  factorNodata: [Int](repeating: 0, count: spec.factors.count),
+                                  categoryAreas: AreaTally(plan.cellAreas, buckets: 256))
         var values = factorBands.map { _ in [Float](repeating: 0, count: bs * bs) }
         var risk = [UInt8](repeating: 0, count: bs * bs)
         var category = [UInt8](repeating: 0, count: bs * bs)
@@ -134,6 +137,7 @@ extension PreventionStage {
                 let c = valid ? table[index] : 0
                 category[p] = c
                 counts.categoryPixels[Int(c)] += 1
+                counts.categoryAreas.add(Int(c), row: w.y + p / w.width)
             }
             try category.withUnsafeBufferPointer { try outBand.write(window, from: UnsafeBufferPointer(rebasing: $0[0..<n])) }
             report("prevention", b + 1, blocks.count)
@@ -145,7 +149,6 @@ extension PreventionStage {
     /// The manifest's `prevention` section.
     func preventionInfo(_ pp: PreventionPlan, counts: MatrixCounts, gpkg: String, features: Int) -> Manifest.PreventionInfo {
         let spec = pp.spec, zoning = plan.job.zoning
-        let pixelHa = plan.grid.pixelArea / 10_000
         let categoryPixels = counts.categoryPixels
         let valid = categoryPixels[1...].reduce(0, +)
         return Manifest.PreventionInfo(
@@ -153,7 +156,7 @@ extension PreventionStage {
             categories: spec.categories.map { c in
                 .init(value: c.value, name: c.name, english: c.english, colour: [Int(c.red), Int(c.green), Int(c.blue)],
                       cells: spec.table.filter { Int($0) == c.value }.count, pixels: categoryPixels[c.value],
-                      areaHa: Double(categoryPixels[c.value]) * pixelHa)
+                      areaHa: counts.categoryAreas.hectares(c.value, count: categoryPixels[c.value]))
             },
             factors: zip(spec.factors, pp.sources).enumerated().map { f, pair in
                 .init(name: pair.0.name, layer: pair.0.definition.name, kind: pair.0.kind.rawValue, breaks: pair.0.breaks,
@@ -181,6 +184,7 @@ extension PreventionStage {
         let townships = grid.townships
         let n = townships.names.count
         var counts = [[Int]](repeating: [Int](repeating: 0, count: 256), count: n + 1)
+        var tally = AreaTally(plan.cellAreas, buckets: (n + 1) * 256)   // bucket t·256 + category
         let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
         let townBand = try Dataset(open: grid.raster, flags: [.raster]).band(1)
         let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
@@ -193,22 +197,23 @@ extension PreventionStage {
                 let t = Int(town[p])
                 guard t > 0 && t <= n else { continue }
                 counts[t][Int(cats[p])] += 1
+                tally.add(t * 256 + Int(cats[p]), row: w.y + p / w.width)
             }
             report("prevention-statistics", i + 1, blocks.count)
         }
-        let pixelHa = plan.grid.pixelArea / 10_000
         return (0..<n).map { i in
             let t = i + 1
             let valid = categories.reduce(0) { $0 + counts[t][$1.value] }
             let areas = categories.map { c -> TownshipPreventionStatistics.CategoryArea in
                 let px = counts[t][c.value]
-                return .init(value: c.value, name: c.label, pixels: px, areaHa: Double(px) * pixelHa,
+                return .init(value: c.value, name: c.label, pixels: px, areaHa: tally.hectares(t * 256 + c.value, count: px),
                              percent: valid > 0 ? 100 * Double(px) / Double(valid) : 0)
             }
             // Ties go to the lower value (the more urgent category when 1 is the key zone).
             let dominant = valid > 0 ? areas.max { $0.pixels < $1.pixels || ($0.pixels == $1.pixels && $0.value > $1.value) } : nil
             return TownshipPreventionStatistics(id: t, code: townships.code(t), name: townships.names[i], english: townships.englishName(t),
-                                                validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+                                                validPixels: valid, validAreaHa: tally.areas.constant.map { Double(valid) * ($0 / 10_000) }
+                                                    ?? categories.reduce(0) { $0 + tally.hectares(t * 256 + $1.value, count: 0) },
                                                 dominantCategory: dominant?.value, dominantCategoryName: dominant?.name,
                                                 categories: areas)
         }

@@ -58,9 +58,10 @@ extension RecordStage {
             let normalization = use.dataMinMax
                 ? "\(Normalization.linear(min: applied.minimum ?? 0, max: applied.maximum ?? 1)) (min-max over the data)"
                 : "\(use.normalization)"
+            let transformed = use.transform.map { "\($0.form): \(normalization)" } ?? normalization
             return Manifest.Applied.Layer(key: use.key, layer: use.definition.name, resampling: use.resampling.rawValue,
                                           errorThreshold: use.errorThreshold, allTouched: use.allTouched, proximity: use.proximity,
-                                          normalization: normalization + (use.negative ? ", direction negative" : ""))
+                                          normalization: transformed + (use.negative ? ", direction negative" : ""))
         }
         // The weights used by every weighted combination: the top level's keyed by member, an
         // index's by `index.member` (manifest.model has each combination in full).

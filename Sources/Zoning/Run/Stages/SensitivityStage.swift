@@ -297,6 +297,7 @@ extension SensitivityStage {
         if let names = townships?.townships.names, let rule = job.zoning?.townships?.level {
             let sums = try accumulator.townshipSums(towns: towns, weightSets: setup.weightSets)
             let pixelHa = plan.grid.pixelArea / 10_000
+            let geographicHa = try townships.flatMap { try classifiedTownshipHectares(classPath: context.files.classRaster, townships: $0) }
             let rows = (1...max(towns, 1)).prefix(towns).map { t -> TownshipSensitivity in
                 let valid = total.townValid[t]
                 let levels = (0...S).map { s -> Int? in
@@ -306,7 +307,7 @@ extension SensitivityStage {
                 }
                 let known = levels.compactMap { $0 }
                 func share(_ x: Int) -> Double { valid > 0 ? 100 * Double(x) / Double(valid) : 0 }
-                return TownshipSensitivity(id: t, name: names[t - 1], validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+                return TownshipSensitivity(id: t, name: names[t - 1], validPixels: valid, validAreaHa: geographicHa?[t] ?? Double(valid) * pixelHa,
                                            stablePercent: share(total.townStable[t]), atLeast80Percent: share(total.townAtLeast80[t]),
                                            below50Percent: share(total.townBelow50[t]), level: levels[0],
                                            scenarioLevels: Array(levels.dropFirst()), lowestLevel: known.min(), highestLevel: known.max(),

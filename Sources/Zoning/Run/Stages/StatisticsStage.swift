@@ -31,6 +31,7 @@ struct StatisticsStage: Stage {
     var produces: [RunProduct] { [.model] }
 
     func run(_ context: RunContext) throws {
+        context.aligned = try transformedLayers(context.aligned, mask: context.mask)
         if let shared = context.sharedStatistics {
             // A shard of a sharded run whose statistics were computed once (`run --shard-statistics`).
             let resolution = shared.resolution
@@ -43,13 +44,16 @@ struct StatisticsStage: Stage {
         }
         context.model = ResolvedModel(kernel: kernel, resolution: resolution)
         context.modelInfo = info
+        // The pass of the value transforms (`transformedLayers`: ranks, the log's domain).
+        if plan.job.layers.contains(where: { $0.transform?.needsPass == true }) { context.modelInfo?.statisticsPasses += 1 }
     }
 
     /// The statistics passes the plan needs before the main pass: one for the min-max ranges
     /// taken from the data, one per level of entropy weights (0 for fixed ranges and weights).
     static func passes(_ plan: Plan) -> Int {
-        guard plan.kernel == nil else { return 0 }
-        var passes = plan.job.layers.contains(where: \.dataMinMax) ? 1 : 0
+        let transformPass = plan.job.layers.contains { $0.transform?.needsPass == true } ? 1 : 0
+        guard plan.kernel == nil else { return transformPass }
+        var passes = transformPass + (plan.job.layers.contains(where: \.dataMinMax) ? 1 : 0)
         let compiler = ModelCompiler(job: plan.job)
         var resolved = Set<String>()
         while case let nodes = compiler.nextEntropyNodes(resolved: resolved), !nodes.isEmpty {
@@ -142,6 +146,7 @@ extension StatisticsStage {
                 lo = resolution.ranges[use.key]?.minimum
                 hi = resolution.ranges[use.key]?.maximum
             }
+            if let transform = use.transform { form = transform.form }
             return .init(key: use.key, normalization: form, minimum: lo, maximum: hi,
                          direction: use.negative ? "negative" : "positive", resampling: use.resampling.rawValue,
                          errorThreshold: use.errorThreshold)

@@ -61,7 +61,9 @@ extension TotalsStage {
         guard !totals.isEmpty else { return [] }
         let k = plan.job.classify.scheme.classCount
         let bands = try alignTotals(work: work)
-        let factors = totals.map { $0.factor(pixelAreaSquareMetres: plan.grid.pixelArea) }
+        // Per total and row (a lat/long grid's cell area depends on its row; a projected grid's does not).
+        let cellAreas = plan.cellAreas
+        let factors = totals.map { t in cellAreas.rows.map { t.factor(pixelAreaSquareMetres: $0) } }
         // The previous run's classes, when it is on this grid (pixel for pixel).
         let previousBand: RasterBand? = try previousClassPath.flatMap { path in
             let ds = try Dataset(open: path, flags: [.raster])
@@ -101,9 +103,10 @@ extension TotalsStage {
                 } catch let error as GDALError {
                     throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(totals[i].name): reading block \(w): \(error.message)")
                 }
-                let f = factors[i]
+                let rowFactors = factors[i]
                 var s = sums[i]
                 for p in 0..<n {
+                    let f = rowFactors[w.y + p / w.width]
                     let inside = mask.map { $0[p] } ?? true
                     let v = values[p]
                     guard v.isFinite else {
@@ -170,7 +173,7 @@ extension TotalsStage {
         return zip(plan.job.zoning?.totals ?? [], sums).map { total, s in
             Manifest.TotalInfo(
                 name: total.name, layer: total.definition.name, measure: total.measure.rawValue, units: total.units,
-                resampling: total.resampling.rawValue, pixelFactor: total.factor(pixelAreaSquareMetres: plan.grid.pixelArea),
+                resampling: total.resampling.rawValue, pixelFactor: total.factor(pixelAreaSquareMetres: plan.cellAreas.mean),
                 total: s.inMask.reduce(0, +),
                 classes: scheme.classes.map { .init(value: Int($0.value), name: "\($0.name) \($0.english)", total: s.inMask[Int($0.value)]) },
                 unclassified: s.inMask[0], townships: s.byTownship.dropFirst().map { $0.reduce(0, +) }.reduce(0, +),

@@ -34,7 +34,8 @@ struct TownshipGridStage: Stage {
         let products = plan.job.outputs.products
         guard let t = plan.job.zoning?.townships,
               products.contains(.statistics) || products.contains(.riskZones) || products.contains(.sensitivity) else { return }
-        context.townshipGrid = try prepareTownships(t, work: context.files.work)
+        context.townshipGrid = plan.job.grid.standardGrid != nil ? try prepareStandardGridTownships(t, work: context.files.work)
+            : try prepareTownships(t, work: context.files.work)
     }
 }
 

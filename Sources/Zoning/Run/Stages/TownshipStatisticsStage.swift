@@ -33,6 +33,7 @@ extension TownshipStatisticsStage {
         var counts = [[Int]](repeating: [Int](repeating: 0, count: k + 1), count: n + 1)
         var sums = [Double](repeating: 0, count: n + 1)
         var maxima = [Float](repeating: -.infinity, count: n + 1)
+        var areas = AreaTally(plan.cellAreas, buckets: (n + 1) * (k + 1))   // bucket t·(k+1)+c
         let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
         let indexBand = try Dataset(open: indexPath, flags: [.raster]).band(1)
         let townBand = try Dataset(open: grid.raster, flags: [.raster]).band(1)
@@ -48,6 +49,7 @@ extension TownshipStatisticsStage {
                 guard t > 0 && t <= n else { continue }
                 let c = Int(classes[p])
                 counts[t][c] += 1
+                areas.add(t * (k + 1) + c, row: w.y + p / w.width)
                 if c > 0 {
                     sums[t] += Double(index[p])
                     maxima[t] = max(maxima[t], index[p])
@@ -55,12 +57,11 @@ extension TownshipStatisticsStage {
             }
             report("statistics", i + 1, blocks.count)
         }
-        let pixelHa = plan.grid.pixelArea / 10_000
         return (1...max(n, 1)).prefix(n).map { t in
             let valid = counts[t][1...].reduce(0, +)
             let classes = scheme.classes.map { info -> TownshipStatistics.ClassArea in
                 let px = counts[t][Int(info.value)]
-                return .init(value: Int(info.value), name: "\(info.name) \(info.english)", pixels: px, areaHa: Double(px) * pixelHa,
+                return .init(value: Int(info.value), name: "\(info.name) \(info.english)", pixels: px, areaHa: areas.hectares(t * (k + 1) + Int(info.value), count: px),
                              percent: valid > 0 ? 100 * Double(px) / Double(valid) : 0)
             }
             let mean = valid > 0 ? sums[t] / Double(valid) : nil
@@ -68,11 +69,20 @@ extension TownshipStatisticsStage {
             let levelValue = TownshipStatisticsStage.townshipLevel(level, counts: counts[t], sum: sums[t], valid: valid, thresholds: thresholds)
             let name: (Int?) -> String? = { v in v.flatMap { v in scheme.classes.first { Int($0.value) == v }.map { "\($0.name) \($0.english)" } } }
             return TownshipStatistics(id: t, code: townships.code(t), name: townships.names[t - 1], english: townships.englishName(t),
-                                      validPixels: valid, validAreaHa: Double(valid) * pixelHa,
+                                      validPixels: valid, validAreaHa: validHectares(areas, t: t, k: k, valid: valid),
                                       meanIndex: mean, maxIndex: valid > 0 ? Double(maxima[t]) : nil,
                                       dominantClass: dominant, dominantClassName: name(dominant),
                                       level: levelValue, levelName: name(levelValue), classes: classes)
         }
+    }
+
+    /// The valid (classified) area of township `t`: valid × pixel area on a projected grid (today's
+    /// numbers), the sum of its classes' cell areas on a lat/long grid.
+    func validHectares(_ areas: AreaTally, t: Int, k: Int, valid: Int) -> Double {
+        if let c = areas.areas.constant { return Double(valid) * (c / 10_000) }
+        var sum = 0.0
+        for c in 1...k { sum += areas.sums[t * (k + 1) + c] }
+        return sum / 10_000
     }
 
     /// A township's level from its class counts (index = class, 0 = nodata) and index sum.
