@@ -76,8 +76,15 @@ extension RunScoped {
         try band.setNoDataValue(0)
         let all = PixelWindow(x: 0, y: 0, width: window.width, height: window.height)
         try own.withUnsafeBufferPointer { try band.write(all, from: $0) }
-        try band.sieve(into: band, mask: band.maskBand(), threshold: threshold, eightConnected: connectivity == 8)
-        let sieved: [UInt8] = try band.read(all)
+        // GDAL merges a small region into its largest neighbour in one pass; a chain of small
+        // regions (a narrow strip cut by the township line) can leave some: sieve until nothing changes.
+        var sieved = own
+        for _ in 0..<4 {
+            try band.sieve(into: band, mask: band.maskBand(), threshold: threshold, eightConnected: connectivity == 8)
+            let next: [UInt8] = try band.read(all)
+            if next == sieved { break }
+            sieved = next
+        }
         for p in 0..<z.count where inside[p] { z[p] = sieved[p] }
         try z.withUnsafeBufferPointer { try zones.write(window, from: $0) }
     }
