@@ -580,6 +580,20 @@ def make_study_area(out, river):
 # ------------------------------------------------------------------------------------------
 # e. Context extracts
 # ------------------------------------------------------------------------------------------
+# Map labels of the GeoNames places: Chinese name and pinyin. Places whose Chinese name is not
+# certain keep their GeoNames name. "驻地" marks the seat of government (its label is never dropped).
+PLACE_LABELS = {
+    "Bayan Nur": "巴彦淖尔市 Bayan Nur",
+    "Wuhai": "乌海市 Wuhai",
+    "Shizuishan": "石嘴山市 Shizuishan",
+    "Wuda": "乌达区 Wuda",
+    "Xinli": "锡尼镇(杭锦旗政府驻地) Xini",
+    "Ulan": "乌兰镇 Ulan",
+    "Pingluo Chengguanzhen": "平罗县城关镇 Pingluo",
+    "Ulashan": "乌拉山镇 Ulashan",
+}
+
+
 def make_context(out, ref, river):
     gp = new_gpkg(os.path.join(out, "yellow-river.gpkg"))
     lyr = gp.CreateLayer("yellow_river", srs(4326), ogr.wkbLineString,
@@ -613,8 +627,9 @@ def make_context(out, ref, river):
         f = ogr.Feature(lyr.GetLayerDefn())
         nm = sf.GetField("name")
         f.SetField("name", nm)
-        # GeoNames "Xinli" sits at Xini town (锡尼镇), the banner seat
-        f.SetField("label", "Xini (锡尼镇, banner seat)" if nm == "Xinli" else nm)
+        # Chinese names where the place is certain (GeoNames alternate names are not in the
+        # reference data); GeoNames "Xinli" sits at Xini town (锡尼镇), the banner seat (旗政府驻地).
+        f.SetField("label", PLACE_LABELS.get(nm, nm))
         f.SetField("population", sf.GetField("population"))
         f.SetGeometry(sf.GetGeometryRef())
         lyr.CreateFeature(f)

@@ -23,7 +23,7 @@ enum Style {
     static let riverLabel = RGB(16, 90, 180)
     static let lakeFill = RGB(190, 224, 250)
     static let faultColour = RGB(110, 40, 150)
-    static let boundaryColour = RGB(70, 70, 70)
+    static let boundaryColour = RGB(110, 110, 110)
     static let outlineColour = RGB(25, 25, 25)
 
     /// Strokes drawn one over the other (a white casing first where the line crosses colours).
@@ -34,8 +34,10 @@ enum Style {
         case .fault:
             return [Stroke(color: .white, alpha: 0.8, width: 2.6), Stroke(color: faultColour, width: 1.2, dash: [7, 2.2])]
         case .boundary:
-            return [Stroke(color: .white, alpha: 0.6, width: 2.0),
-                    Stroke(color: boundaryColour, width: 0.8, dash: [5, 1.6, 1.2, 1.6])]
+            // Township boundaries as survey offices draw them: thin grey dash-dot (dash 4, gap 1.2,
+            // dot 0.6), on a faint white casing so they read across every class colour.
+            return [Stroke(color: .white, alpha: 0.5, width: 1.4),
+                    Stroke(color: boundaryColour, width: 0.55, dash: [4, 1.2, 0.6, 1.2])]
         case .outline:
             return [Stroke(color: .white, alpha: 0.85, width: 4.0), Stroke(color: outlineColour, width: 1.8)]
         case .place, .shelter:
@@ -113,6 +115,7 @@ extension PreparedMap {
         let crs = PreparedMap.crsText(crsText, canvas: canvas, fs: fs, width: parts.crs.width)
         canvas.draw(crs, at: PagePoint(x: parts.crs.x, y: parts.crs.y), color: RGB(40, 40, 40))
         drawSources(canvas: canvas)
+        drawFurniture(canvas)
 
         if !spec.footer.isEmpty {
             let footer = canvas.text(spec.footer, size: fonts.small, wrapWidth: parts.footer.width)
@@ -273,8 +276,11 @@ extension PreparedMap {
             frame.insetBy(2).contains(PagePoint(x: r.minX, y: r.minY)) && frame.insetBy(2).contains(PagePoint(x: r.maxX, y: r.maxY))
                 && !taken.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY }
         }
+        var labelRects: [PageRect] = []
         for (layer, features) in context where layer.labelField != nil {
-            for f in features {
+            // Seats of government first, so that no other label takes their place.
+            let ordered = features.filter { $0.attribute?.contains("驻地") == true } + features.filter { $0.attribute?.contains("驻地") != true }
+            for f in ordered {
                 guard let label = f.attribute, !label.isEmpty else { continue }
                 switch layer.kind {
                 case .place, .shelter:
@@ -289,8 +295,13 @@ extension PreparedMap {
                             PageRect(x: q.x - w / 2, y: q.y - d - h, width: w, height: h),
                             PageRect(x: q.x - w / 2, y: q.y + d, width: w, height: h),
                         ]
-                        guard let spot = candidates.first(where: free) else { continue }
+                        // The seat of government ("驻地" in its label) is never dropped: over symbols, else at the right.
+                        let seat = label.contains("驻地")
+                        let freeOfLabels = { (r: PageRect) in !labelRects.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY } }
+                        guard let spot = candidates.first(where: free)
+                                ?? (seat ? candidates.first(where: freeOfLabels) ?? candidates[0] : nil) else { continue }
                         taken.append(spot)
+                        labelRects.append(spot)
                         canvas.draw(text, at: PagePoint(x: spot.x, y: spot.y), color: .black, halo: .white)
                     }
                 case .boundary, .outline:

@@ -176,6 +176,8 @@ public struct MapSpec: Sendable {
     /// The PDF's creation date (ISO 8601, e.g. the run's date), so that a map drawn again from the
     /// same data has the same bytes.
     public var pdfDate: String = "2000-01-01T00:00:00Z"
+    /// Producer, figure number, usage line and data date (nothing drawn for what is unset).
+    public var furniture = MapFurniture()
 
     public init(title: String, subtitle: String? = nil, page: PageSetup = .a3Landscape,
                 legendTitle: String = "图例 Legend", legend: [LegendEntry], classRaster: String, band: Int = 1,

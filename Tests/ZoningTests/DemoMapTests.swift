@@ -13,7 +13,7 @@ import Testing
         let p = try Project()
         let text = try String(contentsOfFile: Self.root.appendingPathComponent("jobs/hangjin-risk-zoning.yaml").path, encoding: .utf8)
             .replacingOccurrences(of: "  resolution: 30\n", with: "  resolution: 600\n")
-            .replacingOccurrences(of: "  min-area-ha: 100\n", with: "  min-area-ha: 2000\n")
+            .replacingOccurrences(of: "  majority: 5\n", with: "  majority: 5\n  min-area-ha: 2000\n")
         let job = try p.write("jobs/zoning.yaml", text)
         let spec = try JobLoader(layersDirectory: Self.root.appendingPathComponent("layers").path).load(job)
         let plan = try Planner().resolve(spec, outputDirectory: p.path("out"))
@@ -58,7 +58,7 @@ import Testing
 
         // Text: title, every legend label, township names, licences, the scale; no replacement glyphs.
         let words = try shell("/usr/bin/pdftotext", [zones, "-"])
-        for label in [spec.title!, "低 low", "较低 relatively low", "中 moderate", "较高 relatively high", "高 high",
+        for label in [spec.title!, "低 low", "中低 medium-low", "中 medium", "中高 medium-high", "高 high", "风险区划图",
                       "锡尼镇", "独贵塔拉镇", "黄河 Yellow River", "CC BY 4.0", layout.scaleBar.label, "EPSG:4545"] {
             #expect(words.contains(label), "\(label) missing from the map text")
         }
@@ -76,7 +76,7 @@ import Testing
         #expect(rows.count == 7)
         for row in rows {
             let people = (row["persons_class_5"] as! Double) + (row["persons_class_4"] as! Double)
-            let label = "高+较高 \(groupedInteger(people)) persons"
+            let label = "高+中高 \(groupedInteger(people)) persons"
             #expect(townshipText.contains(row["name"] as! String) && townshipText.contains(label), "\(row["name"]!): \(label)")
         }
         #expect(result.manifest.exports?.map(\.name) == ["ZH_FXQH_150625_01"])

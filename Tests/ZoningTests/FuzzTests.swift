@@ -199,7 +199,7 @@ import Testing
                        base.replacingOccurrences(of: "resolution: 3000", with: "resolution: 3000\n  max-pixels: 100"),
                        base]
             + (0..<5).map { _ in Self.mutate(base, &rng) }
-            + [zoning.replacingOccurrences(of: "min-area-ha: 100", with: "min-area-ha: 1e300"),
+            + [zoning.replacingOccurrences(of: "  majority: 5\n", with: "  majority: 5\n  min-area-ha: 1e300\n"),
                zoning.replacingOccurrences(of: "resampling: bilinear", with: "resampling: bilinear\n    error-threshold: 1e308")]
         for (n, text) in mutants.enumerated() {
             let path = try project.write("jobs/cli-\(n).yaml", text)
@@ -353,7 +353,10 @@ func runProcessWithTimeout(_ program: String, _ arguments: [String], seconds: Do
     @Test func concentrationsWhereSamplingDegeneratesAreRefused() throws {
         for (value, refused) in [("1e-300", true), ("0.05", true), ("0.1", false), ("1e6", false), ("2e6", true)] {
             let fx = try Fixture()
-            let d = try problems(fx) { $0 + "\nsensitivity: { perturb: 0.2, samples: 10, concentration: \(value) }\n" }
+            let d = try problems(fx) {
+                $0.replacingOccurrences(of: "products: [risk-index, risk-class]", with: "products: [risk-index, risk-class, sensitivity]")
+                    + "\nsensitivity: { perturb: 0.2, samples: 10, concentration: \(value) }\n"
+            }
             if refused {
                 #expect(d.count == 1 && d[0].message.hasPrefix("sensitivity.concentration: concentration is 0.1 to 1000000, got "), "\(value): \(d)")
             } else {

@@ -241,6 +241,7 @@ import Testing
     @Test func validation() throws {
         let fx = try Fixture()
         let base = try String(contentsOfFile: fx.jobPath, encoding: .utf8)
+            .replacingOccurrences(of: "products: [risk-index, risk-class]", with: "products: [risk-index, risk-class, sensitivity]")
         func errors(_ extra: String, combine: String? = nil) throws -> [String] {
             var text = base + "\nsensitivity: \(extra)\n"
             if let combine { text = text.replacingOccurrences(of: "weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }", with: combine) }

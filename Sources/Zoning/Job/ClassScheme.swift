@@ -33,7 +33,8 @@ public struct ClassScheme: Sendable, Equatable {
         ClassInfo(value: 5, name: "高", english: "high", rgb: (255, 0, 0)),
     ])
 
-    public static let all: [ClassScheme] = [.fourColour, .fiveLevel, .censusFive, .romanFive, .hazardFour]
+    public static let all: [ClassScheme] = [.fourColour, .fiveLevel, .censusFive, .romanFive, .hazardFour,
+                                                .censusHazard, .censusHazardRoman]
 
     public static func named(_ id: String) -> ClassScheme? { all.first { $0.id == id } }
 

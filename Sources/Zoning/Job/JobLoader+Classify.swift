@@ -2,18 +2,22 @@ import Foundation
 
 extension JobLoader {
     /// `classify:` — the scheme and either fixed breaks or a data-driven method.
-    func parseClassify(_ top: YObject) -> JobSpec.Classify? {
-        guard let c = top["classify"]?.object(allowed: ["scheme", "breaks", "method", "classes"], required: ["scheme"]) else {
+    /// With `product:`, the scheme may be left out (the type's default) and must be one of the type's.
+    func parseClassify(_ top: YObject, product: ProductType? = nil) -> JobSpec.Classify? {
+        guard let c = top["classify"]?.object(allowed: ["scheme", "breaks", "method", "classes"],
+                                              required: product == nil ? ["scheme"] : []) else {
             return nil
         }
-        return parseClassification(c)
+        return parseClassification(c, product: product)
     }
 
     /// A classification (`classify:`, or a census product's own): the scheme and either fixed
     /// breaks or a data-driven method.
-    func parseClassification(_ c: YObject) -> JobSpec.Classify? {
+    func parseClassification(_ c: YObject, product: ProductType? = nil) -> JobSpec.Classify? {
         var classify: JobSpec.Classify?
-        let scheme = c["scheme"].flatMap(parseScheme)
+        var scheme = c["scheme"].flatMap(parseScheme)
+        if let product, let node = c["scheme"], let s = scheme { checkScheme(s, product: product, at: node) }
+        if let product, c["scheme"] == nil { scheme = product.schemes[0] }
         if (c["breaks"] == nil) == (c["method"] == nil) {
             c.node.error("give either breaks (fixed) or method (\(JobSpec.ClassMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

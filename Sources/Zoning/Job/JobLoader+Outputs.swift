@@ -83,6 +83,9 @@ extension JobLoader {
                 item.error("unknown product \"\(text)\"; expected one of: \(JobSpec.Product.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
+        if let s = top.keys["sensitivity"], !products.contains(.sensitivity) {
+            s.error("sensitivity: is set but outputs.products (line \(p.mark.line)) leaves out sensitivity; add it there or remove the sensitivity: section")
+        }
         return products
     }
 }

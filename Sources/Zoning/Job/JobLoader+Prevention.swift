@@ -16,7 +16,7 @@ extension JobLoader {
     func parsePrevention(_ node: YNode, top: YObject, gridCRS: String?, jobFile: String, sink: DiagnosticSink,
                          cache: inout [String: LayerDefinition?], auxiliary: inout [String: LayerDefinition]) -> JobSpec.Prevention? {
         guard let p = node.object(allowed: ["factors", "categories", "matrix"], required: ["factors", "matrix"]) else { return nil }
-        let riskLevels = schemeClassCount(top["classify"])
+        let riskLevels = schemeClassCount(top["classify"]) ?? typedClassCount(top)
         var ok = true
 
         // factors

@@ -70,7 +70,7 @@ public struct JobLoader: Sendable {
     private func parse(root: YNode, text: String, file: String, sink: DiagnosticSink) -> JobSpec? {
         guard let top = root.object(
             allowed: ["version", "name", "title", "grid", "layers", "indices", "combine", "classify", "zoning", "prevention", "sensitivity", "maps", "outputs", "allow-network", "gdal-config",
-                      "admin-code", "hazard-code", "report"],
+                      "admin-code", "hazard-code", "report", "product"],
             required: ["version", "name", "grid", "layers", "combine", "classify", "outputs"]) else { return nil }
         // Layer definitions read so far, and those used beyond `layers:` (extent, mask, townships, …).
         var cache: [String: LayerDefinition?] = [:]
@@ -82,7 +82,8 @@ public struct JobLoader: Sendable {
         let layers = parseLayers(top, gridCRS: grid?.crs, file: file, sink: sink, cache: &cache)
         let (indices, combine) = parseModel(top, file: file, sink: sink)
         let sensitivity = top["sensitivity"].flatMap { parseSensitivity($0, combine: combine, indices: indices) }
-        let classify = parseClassify(top)
+        let product = parseProduct(top)
+        let classify = parseClassify(top, product: product)
         let zoning = parseZoning(top, gridCRS: grid?.crs, file: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
         let maps = parseMaps(top, file: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
         let prevention = top["prevention"].flatMap {
@@ -112,6 +113,7 @@ public struct JobLoader: Sendable {
         spec.adminCode = adminCode
         spec.hazardCode = hazardCode
         spec.report = top["report"].flatMap(parseReport)
+        spec.product = product
         return spec
     }
 

@@ -142,6 +142,8 @@ public struct JobSpec: Sendable {
         public let context: [MapContext]?
         /// nil = one line per layer from its definition's description.
         public let sources: [String]?
+        /// Plan furniture (see `JobLoader+MapFurniture.swift`): producer, figure number, usage line, data date.
+        public var furniture = MapFurniture()
     }
 
     /// How the township level is decided from its pixels.
@@ -233,6 +235,8 @@ public struct JobSpec: Sendable {
     public internal(set) var report: ReportSettings? = nil
     /// `hazard-code:` the hazard code used in exported file names (e.g. ZH, comprehensive).
     public internal(set) var hazardCode: String? = nil
+    /// `product:` what the job makes (hazard, risk, zoning, prevention); nil for an untyped job.
+    public internal(set) var product: ProductType? = nil
     /// GDAL configuration options set for the run (keys from `JobSpec.allowedConfigOptions`).
     public let gdalConfig: [String: String]
 

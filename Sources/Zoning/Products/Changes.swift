@@ -453,12 +453,14 @@ enum ChangeReport {
         let subtitle = from.job == to.job
             ? "\(to.job) · \(from.runID) → \(to.runID)"
             : "\(from.job) \(from.runID) → \(to.job) \(to.runID)"
+        let job = jobFurniture(to.spec ?? from.spec)
         var spec = MapSpec(title: title, subtitle: subtitle, legendTitle: "风险等级变化 Change of risk level",
-                           legend: legend, classRaster: cog, context: context,
+                           legend: groupedLegend(legend), classRaster: cog, context: context + job.context,
                            sources: ["Change of the risk class between two HazardZoning runs on one grid: value = 10 × previous class + current class",
-                                     "Townships outlined: level changed (↑ up, ↓ down)"] + notes,
+                                     "Townships outlined: level changed (↑ up, ↓ down)"] + notes + job.sources,
                            footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
         spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
+        spec.furniture = job.furniture
         let pdf = folder.appendingComponent("risk_change_map.pdf")
         let png = folder.appendingComponent("risk_change_map.png")
         do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {

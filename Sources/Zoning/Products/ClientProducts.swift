@@ -96,30 +96,37 @@ extension RunScoped {
                 try write(Data(QGISStyle.rampQML(stops: IndexStyle.ramp, min: 0, max: 1).utf8), to: qml)
                 continue
             }
-            do {
-                let ds = try Dataset(open: path, flags: [.raster])
-                let band = try ds.band(1)
-                let counts = try Self.valueCounts(band, width: ds.width, height: ds.height)
-                let top = classes.map(\.value).max() ?? 0
-                let byValue = Dictionary(uniqueKeysWithValues: classes.map { ($0.value, $0) })
-                try band.setColorTable((0...top).map { v in byValue[v].map { ($0.rgb.0, $0.rgb.1, $0.rgb.2, 255) } ?? (0, 0, 0, 0) })
-                try band.setCategoryNames((0...top).map { v in v == 0 ? "nodata" : byValue[v]?.label ?? "" })
-                try band.setAttributeTable([
-                    .init("value", usage: .value, integers: classes.map(\.value)),
-                    .init("class_name", usage: .name, strings: classes.map(\.name)),
-                    .init("english", usage: .generic, strings: classes.map(\.english)),
-                    .init("red", usage: .red, integers: classes.map { Int($0.rgb.0) }),
-                    .init("green", usage: .green, integers: classes.map { Int($0.rgb.1) }),
-                    .init("blue", usage: .blue, integers: classes.map { Int($0.rgb.2) }),
-                    .init("count", usage: .pixelCount, integers: classes.map { counts[$0.value] }),
-                ])
-                try ds.close()
-            } catch let error as GDALError {
-                throw RunError(.ioError, "\(path): cannot write the colour table and attribute table: \(error.message)")
-            }
-            let legend = classes.map { LegendEntry(value: $0.value, label: $0.label, color: RGB($0.rgb)) }
-            try write(Data(QGISStyle.palettedQML(entries: legend).utf8), to: qml)
+            try finishClassRaster(at: path, classes: classes)
         }
+    }
+
+    /// One class raster's colour table, category names and attribute table (in its `.aux.xml`)
+    /// and its paletted QGIS style (`.qml`).
+    func finishClassRaster(at path: String, classes: [RasterProduct.Class]) throws {
+        let qml = path.removingExtension + ".qml"
+        do {
+            let ds = try Dataset(open: path, flags: [.raster])
+            let band = try ds.band(1)
+            let counts = try Self.valueCounts(band, width: ds.width, height: ds.height)
+            let top = classes.map(\.value).max() ?? 0
+            let byValue = Dictionary(uniqueKeysWithValues: classes.map { ($0.value, $0) })
+            try band.setColorTable((0...top).map { v in byValue[v].map { ($0.rgb.0, $0.rgb.1, $0.rgb.2, 255) } ?? (0, 0, 0, 0) })
+            try band.setCategoryNames((0...top).map { v in v == 0 ? "nodata" : byValue[v]?.label ?? "" })
+            try band.setAttributeTable([
+                .init("value", usage: .value, integers: classes.map(\.value)),
+                .init("class_name", usage: .name, strings: classes.map(\.name)),
+                .init("english", usage: .generic, strings: classes.map(\.english)),
+                .init("red", usage: .red, integers: classes.map { Int($0.rgb.0) }),
+                .init("green", usage: .green, integers: classes.map { Int($0.rgb.1) }),
+                .init("blue", usage: .blue, integers: classes.map { Int($0.rgb.2) }),
+                .init("count", usage: .pixelCount, integers: classes.map { counts[$0.value] }),
+            ])
+            try ds.close()
+        } catch let error as GDALError {
+            throw RunError(.ioError, "\(path): cannot write the colour table and attribute table: \(error.message)")
+        }
+        let legend = classes.map { LegendEntry(value: $0.value, label: $0.label, color: RGB($0.rgb)) }
+        try write(Data(QGISStyle.palettedQML(entries: legend).utf8), to: qml)
     }
 
     /// Pixels per value 0…255 of a Byte band, in full-width strips.

@@ -12,8 +12,8 @@ struct MapMaker {
     struct Target {
         let raster: String
         let base: String
-        let title: String
-        let legendTitle: String
+        var title: String
+        var legendTitle: String
         let legend: [LegendEntry]
         /// Layers drawn over the job's context (e.g. the townships whose level is not stable).
         var extraContext: [ContextLayer] = []
@@ -21,6 +21,10 @@ struct MapMaker {
         var areas: AreaLayer? = nil
         var kind: Kind = .risk
         enum Kind { case risk, zoning, prevention }
+        /// The figure number printed on the sheet (`maps.figure`, counted on per map).
+        var figure: String? = nil
+        /// Lines printed before the sources (e.g. the township level rule).
+        var notes: [String] = []
     }
 
     /// What the job's risk is of, for titles: comprehensive (综合) when its layers cover more than
@@ -82,7 +86,7 @@ struct MapMaker {
                                  legendTitle: "乡镇风险等级 Township risk level", legend: legend,
                                  areas: AreaLayer(source: levels, layer: "township_levels", classField: "level", labelField: "label")))
         }
-        return result
+        return furnished(result, folder: folder)
     }
 
     /// The risk classes, highest first.
@@ -171,7 +175,7 @@ struct MapMaker {
     func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil,
               kind: Target.Kind = .risk, areas: AreaLayer? = nil, extraContext: [ContextLayer] = []) -> MapSpec {
         var context = self.context
-        if areas != nil, let towns = plan.job.zoning?.townships?.definition {
+        if areas?.labelField != nil, let towns = plan.job.zoning?.townships?.definition {
             for i in context.indices where context[i].source == towns.source && context[i].layer == towns.layer {
                 context[i].labelField = nil
             }
@@ -183,6 +187,7 @@ struct MapMaker {
                            footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · run \(runID)")
         spec.areas = areas
         spec.pdfDate = MapMaker.pdfDate(runID: runID)
+        spec.furniture = plan.job.maps.furniture
         return spec
     }
 
@@ -192,8 +197,10 @@ struct MapMaker {
         var written: [String] = []
         for target in targets(in: folder) {
             let (raster, base) = (target.raster, target.base)
-            let spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
+            var spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
                                  kind: target.kind, areas: target.areas, extraContext: target.extraContext)
+            spec.furniture.figure = target.figure
+            spec.sources = target.notes + spec.sources
             let pdf = folder.appendingComponent("\(base).pdf")
             let png = folder.appendingComponent("\(base).png")
             do {

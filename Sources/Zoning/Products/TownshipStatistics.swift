@@ -31,9 +31,12 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
     /// Exposure totals, `<total>_class_<k>` and `<total>_total`: written as top-level keys of the
     /// JSON row and as CSV columns (decoding ignores them; read them from the JSON object).
     public var totals: [Column] = []
+    /// How `level` was decided (`JobSpec.TownshipLevel.rule`), e.g. "mean-index: …".
+    public var levelRule: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, code, name, english, validPixels, validAreaHa, meanIndex, maxIndex, dominantClass, dominantClassName, level, levelName, classes
+        case levelRule
     }
 
     struct ColumnKey: CodingKey {
@@ -57,6 +60,7 @@ public struct TownshipStatistics: Codable, Sendable, Equatable {
         try c.encodeIfPresent(dominantClassName, forKey: .dominantClassName)
         try c.encodeIfPresent(level, forKey: .level)
         try c.encodeIfPresent(levelName, forKey: .levelName)
+        try c.encodeIfPresent(levelRule, forKey: .levelRule)
         try c.encode(classes, forKey: .classes)
         var extra = encoder.container(keyedBy: ColumnKey.self)
         for column in totals { try extra.encode(column.value, forKey: ColumnKey(stringValue: column.name)) }

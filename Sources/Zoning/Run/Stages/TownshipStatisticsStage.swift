@@ -18,6 +18,7 @@ struct TownshipStatisticsStage: Stage {
         let classification = context.required(context.classification, .classification, by: name)
         context.townshipRows = try townshipStatistics(classPath: context.files.classRaster, indexPath: context.files.indexForReading,
                                                       townships: grid, level: spec.level, thresholds: classification.breaks)
+            .map { var row = $0; row.levelRule = spec.level.rule; return row }
     }
 }
 

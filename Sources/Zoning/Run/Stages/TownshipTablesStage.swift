@@ -49,7 +49,9 @@ extension TownshipTablesStage {
                 let layer = try def.layer.map { try src.layer(named: $0) } ?? src.layer(0)
                 func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
                 var select = "SELECT \(quoted(spec.nameField)) AS township"
-                if let code = spec.codeField { select += ", CAST(\(quoted(code)) AS character) AS township_code" }
+                // The declared width is the longest code (CAST … AS character alone declares TEXT(1)).
+                let width = max(1, rows.map { ($0.code ?? "").count }.max() ?? 1)
+                if let code = spec.codeField { select += ", CAST(\(quoted(code)) AS character(\(width))) AS township_code" }
                 select += " FROM \(quoted(layer.name))"
                 let out = try Utilities.vectorTranslate(src, to: path, arguments: [
                     "-f", "GPKG", "-dialect", "OGRSQL", "-sql", select, "-t_srs", plan.job.grid.crs,
@@ -64,6 +66,7 @@ extension TownshipTablesStage {
                 let columns = rows.first?.totals.map(\.name) ?? []
                 for name in columns { try levels.createField(name, kind: .real) }
                 try levels.createField("label", kind: .string)
+                try levels.createField("level_rule", kind: .string)
                 var i = 0
                 try levels.inTransaction {
                     try levels.updateFeatures { f in
@@ -76,6 +79,7 @@ extension TownshipTablesStage {
                         if let mean = row.meanIndex { f.set(base + 3, mean) }
                         for (j, column) in row.totals.enumerated() { f.set(base + 4 + j, column.value) }
                         f.set(base + 4 + columns.count, townshipLabel(row))
+                        if let rule = row.levelRule { f.set(base + 5 + columns.count, rule) }
                     }
                 }
                 guard i == rows.count else {
@@ -108,6 +112,8 @@ extension TownshipTablesStage {
         let q = csvText, f = csvNumber
         var header = csvTownshipHeader + ["有效面积(公顷) valid_area_ha", "平均指数 mean_index", "最大指数 max_index",
                                           "主导等级 dominant_class", "主导等级名称 dominant_class_name", "乡镇风险等级 level", "等级名称 level_name"]
+        let rule = rows.first?.levelRule != nil
+        if rule { header.append("等级规则 level_rule") }
         for c in scheme.classes { header += ["\(c.name)面积(公顷) class_\(c.value)_area_ha", "\(c.name)占比(%) class_\(c.value)_pct"] }
         header += rows.first?.totals.map(\.name) ?? []
         var lines = [header.map(q).joined(separator: ",")]
@@ -115,6 +121,7 @@ extension TownshipTablesStage {
             var cells = csvTownshipCells(id: r.id, code: r.code, name: r.name, english: r.english)
             cells += [f(r.validAreaHa), f(r.meanIndex), f(r.maxIndex),
                          r.dominantClass.map(String.init) ?? "", q(r.dominantClassName ?? ""), r.level.map(String.init) ?? "", q(r.levelName ?? "")]
+            if rule { cells.append(q(r.levelRule ?? "")) }
             for c in r.classes { cells += [f(c.areaHa), f(c.percent)] }
             cells += r.totals.map { f($0.value) }
             lines.append(cells.joined(separator: ","))

@@ -17,5 +17,6 @@ struct WriteStage: Stage {
         report("write", 0, plan.job.outputs.products.count)
         try FileManager.default.removeItem(atPath: context.files.work)
         try finishRasters(in: context.files.staging)
+        try finishClassRange(in: context.files.staging)
     }
 }

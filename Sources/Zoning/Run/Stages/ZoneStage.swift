@@ -15,10 +15,13 @@ struct ZoneStage: Stage {
     func run(_ context: RunContext) throws {
         guard let zoning = plan.job.zoning else { return }
         var features: Int?
+        var minArea = zoning.minAreaHectares
         if plan.job.outputs.products.contains(.riskZones) {
             let files = context.files
             let zonesTmp = files.temporary("risk_zones.tif")
-            try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning)
+            minArea = try effectiveMinAreaHectares(classPath: files.classRaster, runID: context.runID)
+            try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning, minArea: minArea,
+                           townships: context.townshipGrid)
             try writeCOG(from: zonesTmp, to: files.staged("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
             let gpkg = files.staged("zones.gpkg")
             // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
@@ -30,20 +33,27 @@ struct ZoneStage: Stage {
                 return n
             }
         }
-        context.zoning = .init(majority: zoning.majority, minAreaHa: zoning.minAreaHectares,
-                               sieveThresholdPixels: zoning.minAreaHectares.map(sieveThreshold(hectares:)),
+        context.zoning = .init(majority: zoning.majority, minAreaHa: minArea,
+                               sieveThresholdPixels: minArea.map(sieveThreshold(hectares:)),
                                connectivity: zoning.connectivity, zoneFeatures: features)
     }
 }
 
 extension ZoneStage {
-    /// Majority filter (streamed with a halo) and minimum mapping unit (sieve) of the class raster.
-    func generalise(classPath: String, zonesPath: String, zoning: JobSpec.Zoning) throws {
+    /// Majority filter (streamed with a halo) and minimum mapping unit (sieve) of the class raster;
+    /// a typed job with townships applies the unit within each township (`sieveWithinTownships`).
+    func generalise(classPath: String, zonesPath: String, zoning: JobSpec.Zoning, minArea: Double?,
+                    townships: TownshipGrid?) throws {
         let scheme = plan.job.classify.scheme
+        let withinTownships = plan.job.product != nil ? townships : nil
         try generaliseCategories(classPath: classPath, zonesPath: zonesPath, majority: zoning.majority,
-                                 minAreaHectares: zoning.minAreaHectares, connectivity: zoning.connectivity,
+                                 minAreaHectares: withinTownships == nil ? minArea : nil, connectivity: zoning.connectivity,
                                  colorTable: scheme.colorTable, categoryNames: scheme.categoryNames,
                                  description: "risk zones (\(scheme.id), generalised)", stage: "zones")
+        if let towns = withinTownships, let minArea {
+            try sieveWithinTownships(zonesPath: zonesPath, townships: towns, threshold: sieveThreshold(hectares: minArea),
+                                     connectivity: zoning.connectivity)
+        }
     }
 
     /// Polygons of the zones raster into `zones.gpkg`, layer `risk_zones`.
