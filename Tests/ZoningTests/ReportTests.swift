@@ -30,6 +30,7 @@ import Testing
             """)
         // The first run only gives the second its previous classes (changes): no maps, no sensitivity.
         try text.replacingOccurrences(of: "risk-zones, statistics, prevention, maps, sensitivity]", with: "statistics]")
+            .replacingOccurrences(of: "sensitivity: { perturb: 0.2 }\n", with: "")
             .write(toFile: job, atomically: true, encoding: .utf8)
         _ = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
         try text.replacingOccurrences(of: "weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }",
