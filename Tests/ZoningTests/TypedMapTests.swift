@@ -102,6 +102,9 @@ import Testing
             b = gdal.Open(sys.argv[2]).ReadAsArray()[:, y0:y1, x0:x1].astype(int)
             print((abs(a - b).max(axis=0) > 24).mean())
             """, "\(run)/risk_map.png", "\(run)/zoning_map.png", "\(frame.minX * k)", "\(frame.minY * k)", "\(frame.maxX * k)", "\(frame.maxY * k)"])
+        // Without report.unit the report's cover names the maps' producer as 制图单位.
+        let report = try Self.words("\(run)/report.pdf")
+        #expect(report.contains("制图单位 Unit: 测试制图院"), "report.pdf's cover lacks the producer")
         let differing = try #require(Double(share.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(differing > 0.03, "only \(differing * 100) % of the frame's pixels differ")
         print("zoning map vs class map: \(differing * 100) % of the frame's pixels differ; unit \(unit) ha at 1:\(Int(denominator))")

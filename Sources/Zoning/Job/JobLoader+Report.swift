@@ -1,7 +1,8 @@
 import Foundation
 
 /// `report:` of a job — what the assessment report (report.html, report.pdf) prints on its cover:
-/// `unit` (制图单位, the organisation making the assessment) and `title` (default: the job's title).
+/// `unit` (制图单位, the organisation making the assessment; default `maps.producer`) and `title`
+/// (default: the job's title).
 public struct ReportSettings: Sendable, Equatable {
     public var title: String?
     public var unit: String?

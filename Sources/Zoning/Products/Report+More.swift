@@ -128,7 +128,7 @@ extension ReportBuilder {
     /// The whole report.
     mutating func content() -> ReportContent {
         var content = ReportContent(title: job.report?.title ?? (job.title.map { "\($0) 风险评估报告" } ?? "\(job.name) 风险评估报告"),
-                                    unit: job.report?.unit, date: String(manifest.finished.prefix(10)), runID: manifest.runId)
+                                    unit: job.report?.unit ?? job.maps.furniture.producer, date: String(manifest.finished.prefix(10)), runID: manifest.runId)
         content.sections = [overview(), results()]
         content.sections += [maps(), attribution(), stability(), changes(), prevention()].compactMap { $0 }
         content.sections.append(provenance())
