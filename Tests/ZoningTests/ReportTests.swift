@@ -229,85 +229,136 @@ extension ReportTests {
 }
 
 extension ReportTests {
-    /// A product model a × b (two indicators on the grid, identity normalisation) over two townships:
-    /// attribution.json against numpy's log-contribution split of the published index.
-    @Test func aProductModelIsSplitByLogContributionsAsNumpyDoes() throws {
+    /// Two townships (西: columns 0–24, 东: 25–59) on a 60 × 50 grid of 30 m cells with the layers
+    /// `a`, `b` (and `c`) in 0..100 (identity normalisation, /100), the model `combine`, run through
+    /// `batch` (which also writes the summary page); returns the project and the run folder.
+    static func twoTownRun(combine: String, name: String, layers: [String] = ["a", "b", "c"]) throws -> (Project, String) {
         let p = try Project()
         let (w, h, x0, y1) = (60, 50, 500_000.0, 4_401_500.0)
-        var a = [Float](repeating: 0, count: w * h), b = a
+        var a = [Float](repeating: 0, count: w * h), b = a, c = a
         for r in 0..<h {
-            for c in 0..<w {
-                a[r * w + c] = Float(5 + 90 * Double(c) / Double(w - 1))
-                b[r * w + c] = (r * 7 + c * 3) % 41 == 0 ? 0 : Float(20 + 70 * abs(sin(Double(r) * 0.2 + Double(c) * 0.05)))
+            for col in 0..<w {
+                a[r * w + col] = Float(5 + 90 * Double(col) / Double(w - 1))
+                b[r * w + col] = (r * 7 + col * 3) % 41 == 0 ? 0 : Float(20 + 70 * abs(sin(Double(r) * 0.2 + Double(col) * 0.05)))
+                c[r * w + col] = Float(100 * Double(r) / Double(h - 1))
             }
         }
         let gt = [x0, 30, 0, y1, 0, -30]
-        try p.raster("layers/a.tif", width: w, height: h, geoTransform: gt, crs: "EPSG:4545", nodata: -9999, values: a)
-        try p.raster("layers/b.tif", width: w, height: h, geoTransform: gt, crs: "EPSG:4545", nodata: -9999, values: b)
+        for (n, v) in [("a", a), ("b", b), ("c", c)] {
+            try p.raster("layers/\(n).tif", width: w, height: h, geoTransform: gt, crs: "EPSG:4545", nodata: -9999, values: v)
+            try p.write("layers/\(n).yaml", "source: \(n).tif\n")
+        }
         let (x1, y0, xm) = (x0 + 30 * Double(w), y1 - 30 * Double(h), x0 + 30 * 25)
         func box(_ name: String, _ id: Int, _ l: Double, _ r: Double) -> String {
             "{\"type\":\"Feature\",\"properties\":{\"name\":\"\(name)\",\"tid\":\(id)},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[\(l),\(y0)],[\(r),\(y0)],[\(r),\(y1)],[\(l),\(y1)],[\(l),\(y0)]]]}}"
         }
         try p.vector("layers/towns.gpkg", layer: "towns", crs: "EPSG:4545",
                      geojson: "{\"type\":\"FeatureCollection\",\"features\":[\(box("西", 1, x0, xm)),\(box("东", 2, xm, x1))]}")
-        try p.write("layers/a.yaml", "source: a.tif\n")
-        try p.write("layers/b.yaml", "source: b.tif\n")
         try p.write("layers/towns.yaml", "source: towns.gpkg\nlayer: towns\nattribute: tid\n")
-        let job = try p.write("jobs/product.yaml", """
+        try p.write("jobs/\(name).yaml", """
             version: 1
-            name: product
+            name: \(name)
             grid: { crs: EPSG:4545, resolution: 30, extent: [\(x0), \(y0), \(x1), \(y1)] }
             layers:
-              a: { layer: a, normalize: { linear: [0, 100] } }
-              b: { layer: b, normalize: { linear: [0, 100] } }
+            \(layers.map { "  \($0): { layer: \($0), normalize: { linear: [0, 100] } }" }.joined(separator: "\n"))
             combine:
-              product: [a, b]
+              \(combine)
             classify: { scheme: four-colour, breaks: [0.1, 0.3, 0.5] }
             zoning:
               townships: { layer: towns, name: name }
             outputs:
-              directory: out/product
+              directory: out/\(name)
               products: [risk-index, risk-class, statistics]
             """)
-        // Through `batch`, which also writes the summary page of the outputs folder.
         let entries = try Operations.runBatch(p.path("jobs"), options: RunOptions(threads: 3))
         #expect(entries.map(\.status) == [.ok])
-        let run = try #require(Publisher(outputDirectory: p.path("out/product")).latestRun)
-        let summary = try String(contentsOfFile: p.path("out/index.html"), encoding: .utf8)
-        #expect(summary.contains("id=\"job-product\"") && summary.contains("product/\(run.fileName)/report.html"))
+        let run = try #require(Publisher(outputDirectory: p.path("out/\(name)")).latestRun)
+        return (p, run)
+    }
+
+    /// numpy: the towns rasterised by gdal_rasterize, the layers x = [a, b, c] / 100, the published
+    /// index I and classes; `shares` (Python computing the per-pixel shares list from x) gives each
+    /// town's mean index and mean(I · share) per member.
+    static func twoTownOracle(_ p: Project, run: String, shares: String) throws -> [[String: Any]] {
         let oracle = try shell("/usr/bin/python3", ["-c", """
-            import sys, json, subprocess, numpy as np
+            import sys, json, subprocess, itertools, math, numpy as np
             from osgeo import gdal
             layers, run, work = sys.argv[1:4]
-            subprocess.run(['gdal_rasterize', '-q', '-a', 'tid', '-l', 'towns', '-te', sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7],
+            subprocess.run(['gdal_rasterize', '-q', '-a', 'tid', '-l', 'towns', '-te', '500000', '4400000', '501800', '4401500',
                             '-tr', '30', '30', '-ot', 'UInt16', '-init', '0', layers + '/towns.gpkg', work + '/towns.tif'], check=True)
             t = gdal.Open(work + '/towns.tif').ReadAsArray()
-            x = [np.clip(gdal.Open(f'{layers}/{n}.tif').ReadAsArray().astype(np.float64) / 100, 0, 1) for n in 'ab']
+            x = [np.clip(gdal.Open(f'{layers}/{n}.tif').ReadAsArray().astype(np.float64) / 100, 0, 1) for n in 'abc']
             I = gdal.Open(run + '/risk_index.tif').ReadAsArray().astype(np.float64)
             cls = gdal.Open(run + '/risk_class.tif').ReadAsArray()
-            with np.errstate(divide='ignore', invalid='ignore'):
-                logs = [np.log(v) for v in x]
-                total = logs[0] + logs[1]
-                zero = [v <= 0 for v in x]
-                nz = zero[0].astype(float) + zero[1].astype(float)
-                shares = [np.where(nz > 0, z / np.maximum(nz, 1), np.where(total != 0, l / total, 0.5)) for z, l in zip(zero, logs)]
+            \(shares)
             out = []
             for town in (1, 2):
                 m = (t == town) & (cls > 0)
                 out.append({'mean': float(I[m].mean()), 'parts': [float((I * s)[m].mean()) for s in shares]})
             print(json.dumps(out))
-            """, p.path("layers"), run, p.root.path, "\(x0)", "\(y0)", "\(x1)", "\(y1)"])
-        let expected = try #require(try JSONSerialization.jsonObject(with: Data(oracle.utf8)) as? [[String: Any]])
-        let a11n = try #require(try Self.json("\(run)/attribution.json") as? [String: Any])
-        #expect(a11n["split"] as? String == "log" && a11n["form"] as? String == "product")
+            """, p.path("layers"), run, p.root.path])
+        return try #require(try JSONSerialization.jsonObject(with: Data(oracle.utf8)) as? [[String: Any]])
+    }
+
+    /// attribution.json's member contributions against numpy's (1e-7: the kernel normalises in
+    /// Float32, numpy in float64) and their sum against the township's mean index (1e-9).
+    static func expectParts(_ run: String, equal expected: [[String: Any]], split: String, form: String) throws {
+        let a11n = try #require(try json("\(run)/attribution.json") as? [String: Any])
+        #expect(a11n["split"] as? String == split && a11n["form"] as? String == form)
         for (t, e) in zip(a11n["townships"] as! [[String: Any]], expected) {
             let parts = (t["members"] as! [[String: Any]]).map { $0["contribution"] as! Double }
             let want = e["parts"] as! [Double]
             #expect(abs((t["mean_index"] as! Double) - (e["mean"] as! Double)) <= 1e-9)
-            // The kernel normalises in Float32, numpy in float64: the shares agree to ~1e-8.
+            #expect(parts.count == want.count)
             for (got, oracle) in zip(parts, want) { #expect(abs(got - oracle) <= 1e-7, "\(t["name"]!): \(parts) vs numpy \(want)") }
             #expect(abs(parts.reduce(0, +) - (e["mean"] as! Double)) <= 1e-9)
         }
+    }
+
+    /// A product model a × b over two townships: attribution.json against numpy's log-contribution
+    /// split of the published index.
+    @Test func aProductModelIsSplitByLogContributionsAsNumpyDoes() throws {
+        let (p, run) = try Self.twoTownRun(combine: "product: [a, b]", name: "product", layers: ["a", "b"])
+        let summary = try String(contentsOfFile: p.path("out/index.html"), encoding: .utf8)
+        #expect(summary.contains("id=\"job-product\"") && summary.contains("product/\(run.fileName)/report.html"))
+        let expected = try Self.twoTownOracle(p, run: run, shares: """
+            with np.errstate(divide='ignore', invalid='ignore'):
+                logs = [np.log(v) for v in x[:2]]
+                total = logs[0] + logs[1]
+                zero = [v <= 0 for v in x[:2]]
+                nz = zero[0].astype(float) + zero[1].astype(float)
+                shares = [np.where(nz > 0, z / np.maximum(nz, 1), np.where(total != 0, l / total, 0.5)) for z, l in zip(zero, logs)]
+            """)
+        try Self.expectParts(run, equal: expected, split: "log", form: "product")
+    }
+
+    /// An expression a·(0.2 + 0.8·b)·(1 − 0.5·c) (c lowers the index): split by the members' Shapley
+    /// values with the all-zero baseline, against numpy's over all coalitions; c's part is negative.
+    @Test func anExpressionIsSplitByShapleyValuesAsNumpyDoes() throws {
+        let (p, run) = try Self.twoTownRun(combine: "expression: \"a * (0.2 + 0.8 * b) * (1 - 0.5 * c)\"", name: "expression")
+        let expected = try Self.twoTownOracle(p, run: run, shares: """
+            f = lambda a, b, c: a * (0.2 + 0.8 * b) * (1 - 0.5 * c)
+            phi = [np.zeros_like(I) for _ in range(3)]
+            for j in range(3):
+                others = [k for k in range(3) if k != j]
+                for size in range(3):
+                    for S in itertools.combinations(others, size):
+                        w = math.factorial(size) * math.factorial(2 - size) / math.factorial(3)
+                        base = [x[k] if k in S else np.zeros_like(I) for k in range(3)]
+                        withj = list(base); withj[j] = x[j]
+                        phi[j] += w * (f(*withj) - f(*base))
+            total = phi[0] + phi[1] + phi[2]
+            with np.errstate(divide='ignore', invalid='ignore'):
+                shares = [np.where(total != 0, v / total, 1 / 3) for v in phi]
+            """)
+        try Self.expectParts(run, equal: expected, split: "shapley", form: "expression")
+        let a11n = try #require(try Self.json("\(run)/attribution.json") as? [String: Any])
+        for t in a11n["townships"] as! [[String: Any]] {
+            let c = try #require((t["members"] as! [[String: Any]]).first { $0["name"] as? String == "c" })
+            #expect((c["contribution"] as! Double) < 0, "capacity-like c lowers the index: \(c)")
+        }
+        let html = try String(contentsOfFile: "\(run)/report.html", encoding: .utf8)
+        #expect(html.contains("Shapley values (baseline: every member at 0)"))
     }
 }
 

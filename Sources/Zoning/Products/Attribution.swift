@@ -14,8 +14,13 @@ import RasterKernel
 ///   `log` split (log-contribution: ln I = Σ wⱼ ln xⱼ, so the terms are exact shares of ln I);
 ///   members equal to 0 take the whole pixel (I = 0 there anyway), all members 1 share equally;
 /// - maximum: the member that is the maximum takes it all (`argmax`);
-/// - an expression, or a combination with `direction: negative`, is not split (it is an indicator
-///   in its own right). Indicators are the layers and such unsplit combinations; a layer reached
+/// - an expression: by the members' Shapley values with the all-zero baseline (`shapley`,
+///   `Attribution+Shapley.swift`): φⱼ averages, over the coalitions without j, what adding j at its
+///   value adds to the expression with the members outside the coalition at 0; the shares φⱼ/Σφₖ
+///   (Σφₖ = f(x) − f(0)) split the pixel's index, so a member that lowers it (capacity in
+///   `1 − 0.5·capacity`) has a negative part;
+/// - a combination with `direction: negative`, or an expression of more than 8 members, is not
+///   split (it is an indicator in its own right). Indicators are the layers and such unsplit combinations; a layer reached
 ///   along several paths sums them.
 public struct Attribution: Codable, Sendable, Equatable {
     public struct Part: Codable, Sendable, Equatable {
@@ -57,13 +62,14 @@ public struct Attribution: Codable, Sendable, Equatable {
         case .weightedSum, .ahp, .entropy: return "proportional"
         case .product, .geometricMean: return "log"
         case .maximum: return "argmax"
-        case .expression: return "none"
+        case .expression: return "shapley"
         }
     }
 
     static let methodText = "pixel by pixel, the published index I is shared among the members: weighted sums by wⱼxⱼ/Σwₖxₖ "
         + "(contribution = wⱼ·mean(xⱼ)); products and geometric means by their log-contributions wⱼ·ln xⱼ / ln I; a maximum "
-        + "wholly to the largest member; the shares are averaged over the township's valid pixels, so they sum to its mean index"
+        + "wholly to the largest member; expressions by the members' Shapley values φⱼ with the all-zero baseline (shares φⱼ/Σφₖ, "
+        + "Σφₖ = f(x) − f(0); a member that lowers the index has a negative part); the shares are averaged over the township's valid pixels, so they sum to its mean index"
 }
 
 /// The pixel-level split of the model: for every combination that can be split, its register,
@@ -75,6 +81,8 @@ struct AttributionSplit: Sendable {
         let weights: [Double]
         /// Per member: its register and either a node (index into `nodes`) or an indicator.
         let members: [(register: Int, node: Int?, indicator: Int?)]
+        /// The Shapley split of an expression node (nil for the other forms).
+        var shapley: ShapleySplit? = nil
     }
     /// Nodes in an order where every node comes after all nodes that use it; node 0 is the top.
     let nodes: [Node]
@@ -118,10 +126,12 @@ struct AttributionSplit: Sendable {
         var amounts: [Double]
         var x: [[Double]]
         var shares: [[Double]]
+        var shapley: [ShapleySplit.Scratch?]
         init(_ split: AttributionSplit) {
             amounts = [Double](repeating: 0, count: split.nodes.count)
             x = split.nodes.map { [Double](repeating: 0, count: $0.members.count) }
             shares = x
+            shapley = split.nodes.map { $0.shapley.map(ShapleySplit.Scratch.init) }
         }
     }
 
@@ -133,7 +143,11 @@ struct AttributionSplit: Sendable {
         s.amounts[0] = index
         for (i, node) in nodes.enumerated() {
             for (j, m) in node.members.enumerated() { s.x[i][j] = value(m.register) }
-            AttributionSplit.shares(form: node.form, weights: node.weights, values: s.x[i], into: &s.shares[i])
+            if let shapley = node.shapley {
+                shapley.shares(values: s.x[i], scratch: &s.shapley[i]!, into: &s.shares[i])
+            } else {
+                AttributionSplit.shares(form: node.form, weights: node.weights, values: s.x[i], into: &s.shares[i])
+            }
             for (j, m) in node.members.enumerated() {
                 let part = s.amounts[i] * s.shares[i][j]
                 if i == 0 { topSums[j] += part }
@@ -149,7 +163,8 @@ extension AttributionSplit {
     init(job: JobSpec, registers: [String: Int], weights resolvedWeights: [String: [Double]]) {
         let byName = Dictionary(uniqueKeysWithValues: (job.indices + [job.combine.node]).map { ($0.name, $0) })
         func splittable(_ name: String) -> ModelNode? {
-            guard let node = byName[name], node.form != .expression, !node.negative else { return nil }
+            guard let node = byName[name], !node.negative else { return nil }
+            if node.form == .expression, Self.shapley(node) == nil { return nil }
             return node
         }
         // Reverse post-order from the top: every node after all its users.
@@ -175,9 +190,16 @@ extension AttributionSplit {
                 if let p = position[m] { return (registers[m]!, p, nil) }
                 return (registers[m]!, nil, indicator(m))
             }
-            return Node(register: registers[name]!, form: node.form, weights: resolvedWeights[name] ?? node.weights, members: members)
+            return Node(register: registers[name]!, form: node.form, weights: resolvedWeights[name] ?? node.weights, members: members,
+                        shapley: Self.shapley(node))
         }
         self.indicators = indicators
+    }
+
+    /// The Shapley split of an expression node; nil for other forms and expressions it cannot split.
+    static func shapley(_ node: ModelNode) -> ShapleySplit? {
+        guard node.form == .expression, let e = node.expression else { return nil }
+        return ShapleySplit(e, members: node.members)
     }
 }
 

@@ -68,7 +68,8 @@ extension ReportBuilder {
         case "proportional": how = "加权和：成员贡献 = 权重 × 成员均值 (w·mean(x))。Weighted sum: a member's contribution is its weight times its mean."
         case "log": how = "乘积/几何平均：按对数贡献分解 (wⱼ·ln xⱼ / ln I，逐像元)。Product or geometric mean: split by log-contributions, pixel by pixel."
         case "argmax": how = "最大值：逐像元归于取最大值的成员。Maximum: each pixel goes wholly to its largest member."
-        default: how = "表达式模型不分解 (the expression is not split)。"
+        case "shapley": how = "表达式：按成员的沙普利值分解（基准为全部成员取 0），降低指数的成员（如防灾减灾能力）贡献为负。Expression: split by the members' Shapley values (baseline: every member at 0); a member that lowers the index has a negative part."
+        default: how = "不分解 (not split: a combination with direction negative, or an expression of more than 8 members)。"
         }
         let which = top == schemeTop ? "最高两个等级中各乡镇 the townships in the two highest levels"
             : "没有乡镇处于最高两个等级，下表为所处等级最高的两级中的乡镇 no township is in the two highest levels; the townships in the two highest levels held"
