@@ -1,0 +1,135 @@
+import Foundation
+import FilePaths
+import Testing
+@testable import Zoning
+
+/// A job on the census standard grid with `zoning:` but no townships layer: the township units are
+/// the grid's 9-digit codes (`TownshipSource.standardGridCodes`), checked against numpy and GDAL.
+@Suite(.serialized) struct CodeTownshipTests {
+    /// The census fixture (`CensusJob`: codes 150625101 west, 150625102 east) with a population of
+    /// 100 persons/km², zoning without `townships` (or, with `townships`, the layer joined by code)
+    /// and statistics.
+    func job(townshipsLayer: Bool) throws -> (CensusJob, String) {
+        let job = try CensusJob()
+        let gt = [CensusGrid.x0, CensusGrid.cell, 0, CensusGrid.y0, 0, -CensusGrid.cell]
+        try job.project.raster("layers/pop.tif", width: job.grid.width, height: job.grid.height, geoTransform: gt, crs: "EPSG:4490",
+                               nodata: nil, values: [Float](repeating: 100, count: job.grid.width * job.grid.height))
+        try job.project.write("layers/pop.yaml", "source: pop.tif\n")
+        var townships = ""
+        if townshipsLayer {
+            _ = try StandardGridTownshipTests().townships(job, features: [("150625102", "东镇"), ("150625101", "西镇")])
+            townships = "  townships: { layer: towns, name: name, code: census_code }\n"
+        }
+        let text = CensusJob.text(census: "").replacingOccurrences(of: "products: [risk-index, risk-class]",
+                                                                   with: "products: [risk-index, risk-class, risk-zones, statistics, maps]")
+            + "zoning:\n  connectivity: 4\n" + townships + "  totals: { persons: { layer: pop, as: per-km2, units: persons } }\n"
+        try job.project.write("jobs/census.yaml", text)
+        return (job, job.project.path("out/census/latest"))
+    }
+
+    /// numpy over the run's rasters and the standard grid: per code, the valid cells, the class
+    /// areas (ha, the cells' ellipsoidal areas) and the persons (100 per km²); and per code the
+    /// cells `township_levels.gpkg`'s polygon of that code covers (gdal_rasterize, pixel centres)
+    /// against the code's cells, and the polygon's area in square degrees against its cells'.
+    static let oracle = """
+        import sys, json, numpy as np
+        from osgeo import gdal, ogr
+        run, grid = sys.argv[1], sys.argv[2]
+        ds = gdal.Open(f"{run}/risk_class.tif"); gt = ds.GetGeoTransform(); cls = ds.ReadAsArray()
+        sg = gdal.Open(grid); sgt = sg.GetGeoTransform()
+        c0 = round((gt[0] - sgt[0]) / sgt[1]); r0 = round((gt[3] - sgt[3]) / sgt[5])
+        codes = sg.GetRasterBand(1).ReadAsArray(c0, r0, ds.RasterXSize, ds.RasterYSize).astype(np.int64)
+        \(GeographicZoningTests.cellAreasPython)
+        cell = cell_areas(gt, cls.shape)
+        rows = {}
+        for code in sorted(set(codes[codes // 1000 == 150625].tolist())):
+            m = (codes == code) & (cls > 0)
+            rows[str(code)] = {"pixels": int(m.sum()), "persons": float(cell[m].sum() / 1e6 * 100),
+                               "classes": {str(c): float(cell[m & (cls == c)].sum() / 1e4) for c in range(1, 6)}}
+        src = ogr.Open(f"{run}/township_levels.gpkg"); lv = src.GetLayerByName("township_levels")
+        polys = {}
+        for f in lv:
+            code = f["township_code"]
+            out = gdal.GetDriverByName("MEM").Create("", ds.RasterXSize, ds.RasterYSize, 1, gdal.GDT_Byte)
+            out.SetGeoTransform(gt); out.SetProjection(ds.GetProjection())
+            mem = ogr.GetDriverByName("Memory").CreateDataSource(""); l = mem.CreateLayer("p", lv.GetSpatialRef())
+            g = ogr.Feature(l.GetLayerDefn()); g.SetGeometry(f.GetGeometryRef().Clone()); l.CreateFeature(g)
+            gdal.RasterizeLayer(out, [1], l, burn_values=[1])
+            covered = out.ReadAsArray() == 1
+            polys[code] = {"name": f["township"], "same_cells": bool((covered == (codes == int(code))).all()),
+                           "area": f.GetGeometryRef().GetArea(), "cells_area": float((codes == int(code)).sum() * gt[1] * gt[1]),
+                           "level": f["level"], "valid": f.GetGeometryRef().IsValid()}
+        print(json.dumps({"rows": rows, "polygons": polys}))
+        """
+
+    func stats(_ run: String) throws -> [String: [String: Any]] {
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))) as! [[String: Any]]
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0["code"] as? String ?? "?", $0) })
+    }
+
+    @Test func codeOnlyTownshipsGiveStatisticsPerCodeEqualToNumpy() throws {
+        let (job, run) = try job(townshipsLayer: false)
+        let (status, _, err) = try runProcess(BadInputTests.executable, ["run", job.jobPath])
+        #expect(status == 0, "\(err)")
+        let out = try shell("/usr/bin/python3", ["-c", Self.oracle, run, job.grid.path])
+        let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: [String: [String: Any]]]
+        let rows = try stats(run)
+        #expect(rows.keys.sorted() == ["150625101", "150625102"] && oracle["rows"]!.keys.sorted() == rows.keys.sorted())
+        var worst = 0.0
+        func compare(_ ours: Double, _ theirs: Double, _ what: String) {
+            let rel = theirs == 0 ? abs(ours) : abs(ours - theirs) / theirs
+            worst = max(worst, rel)
+            #expect(rel < 1e-9, "\(what): ours \(ours), numpy \(theirs)")
+        }
+        for (code, row) in rows {
+            let o = oracle["rows"]![code]!
+            #expect(row["name"] as? String == code && row["english"] == nil, "\(row)")
+            #expect((row["validPixels"] ?? row["valid_pixels"]) as? Int == o["pixels"] as? Int, "\(code)")
+            let classes = o["classes"] as! [String: Double]
+            for c in row["classes"] as! [[String: Any]] {
+                let v = c["value"] as! Int
+                compare((c["areaHa"] ?? c["area_ha"]) as! Double, classes["\(v)"]!, "\(code) class \(v)")
+            }
+            compare((row["validAreaHa"] ?? row["valid_area_ha"]) as! Double, classes.values.reduce(0, +), "\(code) valid area")
+            compare(row["persons_total"] as! Double, o["persons"] as! Double, "\(code) persons")
+            let poly = oracle["polygons"]![code]!
+            #expect(poly["name"] as? String == code && poly["same_cells"] as? Bool == true && poly["valid"] as? Bool == true, "\(poly)")
+            compare(poly["area"] as! Double, poly["cells_area"] as! Double, "\(code) polygon area")
+            #expect(poly["level"] as? Int == row["level"] as? Int)
+        }
+        print("code-only townships: stats and polygons vs numpy/GDAL, max relative error \(worst)")
+        let csv = try String(contentsOfFile: "\(run)/stats.csv", encoding: .utf8)
+        #expect(csv.contains("\n1,150625101,150625101,") && csv.contains("\n2,150625102,150625102,"), "\(csv)")
+        let zones = try shell("/usr/bin/ogrinfo", ["-q", "-sql", "SELECT DISTINCT township_code FROM risk_zones ORDER BY township_code",
+                                                   "\(run)/zones.gpkg"])
+        #expect(zones.contains("township_code (String) = 150625101") && zones.contains("township_code (String) = 150625102"), "\(zones)")
+        let words = try shell("/usr/bin/pdftotext", ["\(run)/risk_map.pdf", "-"])
+        #expect(words.contains("150625101") && words.contains("150625102"), "\(words)")
+    }
+
+    @Test func theSameJobWithTheTownshipsLayerGivesTheSameNumbersPerCode() throws {
+        let (codeJob, codeRun) = try job(townshipsLayer: false)
+        let (layerJob, layerRun) = try job(townshipsLayer: true)
+        for j in [codeJob, layerJob] {
+            let (status, _, err) = try runProcess(BadInputTests.executable, ["run", j.jobPath])
+            #expect(status == 0, "\(err)")
+        }
+        let byCode = try stats(codeRun), byLayer = try stats(layerRun)
+        #expect(byCode.keys.sorted() == byLayer.keys.sorted() && byCode.count == 2)
+        for (code, a) in byCode {
+            let b = try #require(byLayer[code])
+            #expect(b["name"] as? String == (code == "150625101" ? "西镇" : "东镇"))
+            for key in ["validPixels", "valid_pixels", "validAreaHa", "valid_area_ha", "meanIndex", "mean_index", "maxIndex", "max_index",
+                        "level", "dominantClass", "dominant_class", "persons_total"] where a[key] != nil || b[key] != nil {
+                #expect("\(a[key]!)" == "\(b[key]!)", "\(code) \(key)")
+            }
+            let (ca, cb) = (a["classes"] as! [[String: Any]], b["classes"] as! [[String: Any]])
+            #expect(ca.count == cb.count)
+            for (x, y) in zip(ca, cb) {
+                for key in ["value", "pixels", "area_ha", "areaHa", "percent"] where x[key] != nil || y[key] != nil {
+                    #expect("\(x[key]!)" == "\(y[key]!)", "\(code) class \(x["value"]!) \(key)")
+                }
+            }
+        }
+    }
+}
