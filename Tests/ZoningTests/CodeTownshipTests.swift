@@ -132,4 +132,67 @@ import Testing
             }
         }
     }
+
+    /// Prevention and sensitivity with code-only townships: the prevention category areas per code
+    /// are numpy's sums of the cells' ellipsoidal areas over prevention_class.tif, and the
+    /// sensitivity table has one row per code with stats.json's valid area.
+    @Test func preventionAndSensitivityCountPerCode() throws {
+        let (job, run) = try job(townshipsLayer: false)
+        let text = try String(contentsOfFile: job.jobPath, encoding: .utf8)
+            .replacingOccurrences(of: "statistics, maps]", with: "statistics, prevention, sensitivity]") + """
+            prevention:
+              factors:
+                exposure: { layer: pop, breaks: [50, 150] }
+              categories:
+                - { value: 1, name: 重点防治区, english: key prevention zone, colour: [230, 0, 0] }
+                - { value: 2, name: 一般防治区, english: general prevention zone, colour: [56, 168, 0] }
+              matrix:
+                - { risk: [4, 5], exposure: any, category: 1 }
+                - { risk: [1, 2, 3], exposure: any, category: 2 }
+            sensitivity: { perturb: 0.2, index: people }
+
+            """
+        try job.project.write("jobs/census.yaml", text)
+        let (status, _, err) = try runProcess(BadInputTests.executable, ["run", job.jobPath])
+        #expect(status == 0, "\(err)")
+        let out = try shell("/usr/bin/python3", ["-c", """
+            import sys, json, numpy as np
+            from osgeo import gdal
+            run, grid = sys.argv[1], sys.argv[2]
+            ds = gdal.Open(f"{run}/prevention_class.tif"); gt = ds.GetGeoTransform(); cat = ds.ReadAsArray()
+            sg = gdal.Open(grid); sgt = sg.GetGeoTransform()
+            c0 = round((gt[0] - sgt[0]) / sgt[1]); r0 = round((gt[3] - sgt[3]) / sgt[5])
+            codes = sg.GetRasterBand(1).ReadAsArray(c0, r0, ds.RasterXSize, ds.RasterYSize).astype(np.int64)
+            \(GeographicZoningTests.cellAreasPython)
+            cell = cell_areas(gt, cat.shape)
+            print(json.dumps({f"{t}-{c}": float(cell[(codes == t) & (cat == c)].sum() / 1e4) for t in (150625101, 150625102) for c in (1, 2)}))
+            """, run, job.grid.path])
+        let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Double]
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/prevention_stats.json"))) as! [[String: Any]]
+        #expect(rows.map { $0["code"] as? String } == ["150625101", "150625102"], "\(rows)")
+        var worst = 0.0, nonEmpty = 0
+        for row in rows {
+            for c in row["categories"] as! [[String: Any]] {
+                let key = "\(row["code"] as! String)-\(c["value"] as! Int)", ha = (c["area_ha"] ?? c["areaHa"]) as! Double
+                if oracle[key]! > 0 { nonEmpty += 1 }
+                worst = max(worst, oracle[key]! == 0 ? ha : abs(ha - oracle[key]!) / oracle[key]!)
+            }
+        }
+        print("code-only prevention categories vs numpy: max relative error \(worst) over \(nonEmpty) non-empty")
+        #expect(worst < 1e-9 && nonEmpty >= 3)
+        let sensitivity = try JSONDecoder.snake.decode([TownshipSensitivity].self,
+                                                       from: Data(contentsOf: URL(fileURLWithPath: "\(run)/sensitivity.json")))
+        let stats = try stats(run)
+        #expect(sensitivity.map(\.name) == ["150625101", "150625102"])
+        for row in sensitivity {
+            let valid = try #require((stats[row.name]?["valid_area_ha"] ?? stats[row.name]?["validAreaHa"]) as? Double)
+            #expect(abs(row.validAreaHa - valid) <= 1e-9 * valid, "\(row.name): \(row.validAreaHa) vs stats \(valid)")
+        }
+        // The townships whose level changes, outlined by their polygons made from the codes.
+        let changing = sensitivity.filter(\.levelChanges).map(\.name)
+        #expect(!changing.isEmpty)
+        let changes = try shell("/usr/bin/ogrinfo", ["-q", "-sql", "SELECT code FROM level_changes ORDER BY code", "\(run)/sensitivity.gpkg"])
+        let listed = changes.split(separator: "\n").filter { $0.contains("code (String) = ") }.map { String($0.split(separator: " ").last!) }
+        #expect(listed == changing, "\(changes)")
+    }
 }
