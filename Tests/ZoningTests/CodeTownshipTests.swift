@@ -195,4 +195,40 @@ import Testing
         let listed = changes.split(separator: "\n").filter { $0.contains("code (String) = ") }.map { String($0.split(separator: " ").last!) }
         #expect(listed == changing, "\(changes)")
     }
+
+    /// The changes since the previous run count per code: each code's transitions (from, to,
+    /// pixels) in changes.csv are numpy's over the two runs' class rasters and the code cells.
+    @Test func changesSinceThePreviousRunCountPerCode() throws {
+        let (job, run) = try job(townshipsLayer: false)
+        try shell(BadInputTests.executable, ["run", job.jobPath])
+        let first = try FileManager.default.destinationOfSymbolicLink(atPath: run)
+        let text = try String(contentsOfFile: job.jobPath, encoding: .utf8)
+            .replacingOccurrences(of: "breaks: [0.2, 0.4, 0.6, 0.8]", with: "breaks: [0.1, 0.3, 0.5, 0.7]")
+        try job.project.write("jobs/census.yaml", text)
+        try shell(BadInputTests.executable, ["run", job.jobPath])
+        let second = job.project.path("out/census").appendingComponent(try FileManager.default.destinationOfSymbolicLink(atPath: run))
+        let out = try shell("/usr/bin/python3", ["-c", """
+            import sys, json, numpy as np
+            from osgeo import gdal
+            a, b, grid = sys.argv[1:4]
+            ds = gdal.Open(f"{b}/risk_class.tif"); gt = ds.GetGeoTransform()
+            old = gdal.Open(f"{a}/risk_class.tif").ReadAsArray(); new = ds.ReadAsArray()
+            sg = gdal.Open(grid); sgt = sg.GetGeoTransform()
+            c0 = round((gt[0] - sgt[0]) / sgt[1]); r0 = round((gt[3] - sgt[3]) / sgt[5])
+            codes = sg.GetRasterBand(1).ReadAsArray(c0, r0, ds.RasterXSize, ds.RasterYSize).astype(np.int64)
+            out = []
+            for code in (150625101, 150625102):
+                m = codes == code
+                for f in range(1, 6):
+                    for t in range(1, 6):
+                        n = int((m & (old == f) & (new == t)).sum())
+                        if n: out.append(f"{code},{f},{t},{n}")
+            print("\\n".join(out))
+            """, job.project.path("out/census").appendingComponent(first), second, job.grid.path])
+        let csv = try String(contentsOfFile: "\(second)/changes.csv", encoding: .utf8)
+        let ours = csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            .filter { $0[0].hasPrefix("150625") && !$0[7].isEmpty }.map { "\($0[0]),\($0[7]),\($0[8]),\($0[9])" }
+        #expect(!ours.isEmpty && ours == out.split(separator: "\n").map(String.init), "\(csv)")
+        #expect(csv.contains("150625101,150625101,") && csv.contains("150625102,150625102,"))
+    }
 }
