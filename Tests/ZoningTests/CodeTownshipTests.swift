@@ -27,20 +27,37 @@ import Testing
         return (job, job.project.path("out/census/latest"))
     }
 
+    /// numpy: the standard grid's codes on the cells of a run raster `ds` (the county's window).
+    static let countyCodesPython = """
+        def county_codes(ds, grid):
+            gt = ds.GetGeoTransform(); sg = gdal.Open(grid); sgt = sg.GetGeoTransform()
+            c0 = round((gt[0] - sgt[0]) / sgt[1]); r0 = round((gt[3] - sgt[3]) / sgt[5])
+            return sg.GetRasterBand(1).ReadAsArray(c0, r0, ds.RasterXSize, ds.RasterYSize).astype(np.int64)
+        """
+
+    /// numpy: `values` of the run raster `name` (the run folder is argv[1], the standard grid
+    /// argv[2]), the standard grid's `codes` on its cells and their ellipsoidal areas `cell`.
+    static func prelude(_ name: String) -> String {
+        """
+        import sys, json, numpy as np
+        from osgeo import gdal
+        run, grid = sys.argv[1], sys.argv[2]
+        ds = gdal.Open(f"{run}/\(name)"); gt = ds.GetGeoTransform(); values = ds.ReadAsArray()
+        \(countyCodesPython)
+        codes = county_codes(ds, grid)
+        \(GeographicZoningTests.cellAreasPython)
+        cell = cell_areas(gt, values.shape)
+        """
+    }
+
     /// numpy over the run's rasters and the standard grid: per code, the valid cells, the class
     /// areas (ha, the cells' ellipsoidal areas) and the persons (100 per km²); and per code the
     /// cells `township_levels.gpkg`'s polygon of that code covers (gdal_rasterize, pixel centres)
     /// against the code's cells, and the polygon's area in square degrees against its cells'.
     static let oracle = """
-        import sys, json, numpy as np
-        from osgeo import gdal, ogr
-        run, grid = sys.argv[1], sys.argv[2]
-        ds = gdal.Open(f"{run}/risk_class.tif"); gt = ds.GetGeoTransform(); cls = ds.ReadAsArray()
-        sg = gdal.Open(grid); sgt = sg.GetGeoTransform()
-        c0 = round((gt[0] - sgt[0]) / sgt[1]); r0 = round((gt[3] - sgt[3]) / sgt[5])
-        codes = sg.GetRasterBand(1).ReadAsArray(c0, r0, ds.RasterXSize, ds.RasterYSize).astype(np.int64)
-        \(GeographicZoningTests.cellAreasPython)
-        cell = cell_areas(gt, cls.shape)
+        \(Self.prelude("risk_class.tif"))
+        from osgeo import ogr
+        cls = values
         rows = {}
         for code in sorted(set(codes[codes // 1000 == 150625].tolist())):
             m = (codes == code) & (cls > 0)
@@ -156,15 +173,8 @@ import Testing
         let (status, _, err) = try runProcess(BadInputTests.executable, ["run", job.jobPath])
         #expect(status == 0, "\(err)")
         let out = try shell("/usr/bin/python3", ["-c", """
-            import sys, json, numpy as np
-            from osgeo import gdal
-            run, grid = sys.argv[1], sys.argv[2]
-            ds = gdal.Open(f"{run}/prevention_class.tif"); gt = ds.GetGeoTransform(); cat = ds.ReadAsArray()
-            sg = gdal.Open(grid); sgt = sg.GetGeoTransform()
-            c0 = round((gt[0] - sgt[0]) / sgt[1]); r0 = round((gt[3] - sgt[3]) / sgt[5])
-            codes = sg.GetRasterBand(1).ReadAsArray(c0, r0, ds.RasterXSize, ds.RasterYSize).astype(np.int64)
-            \(GeographicZoningTests.cellAreasPython)
-            cell = cell_areas(gt, cat.shape)
+            \(Self.prelude("prevention_class.tif"))
+            cat = values
             print(json.dumps({f"{t}-{c}": float(cell[(codes == t) & (cat == c)].sum() / 1e4) for t in (150625101, 150625102) for c in (1, 2)}))
             """, run, job.grid.path])
         let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Double]
@@ -213,9 +223,8 @@ import Testing
             a, b, grid = sys.argv[1:4]
             ds = gdal.Open(f"{b}/risk_class.tif"); gt = ds.GetGeoTransform()
             old = gdal.Open(f"{a}/risk_class.tif").ReadAsArray(); new = ds.ReadAsArray()
-            sg = gdal.Open(grid); sgt = sg.GetGeoTransform()
-            c0 = round((gt[0] - sgt[0]) / sgt[1]); r0 = round((gt[3] - sgt[3]) / sgt[5])
-            codes = sg.GetRasterBand(1).ReadAsArray(c0, r0, ds.RasterXSize, ds.RasterYSize).astype(np.int64)
+            \(Self.countyCodesPython)
+            codes = county_codes(ds, grid)
             out = []
             for code in (150625101, 150625102):
                 m = codes == code
