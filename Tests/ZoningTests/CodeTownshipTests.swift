@@ -240,4 +240,25 @@ import Testing
         #expect(!ours.isEmpty && ours == out.split(separator: "\n").map(String.init), "\(csv)")
         #expect(csv.contains("150625101,150625101,") && csv.contains("150625102,150625102,"))
     }
+
+    /// A baseline imported from an earlier class raster counts per code: its stats.json has one
+    /// row per code with the class pixels of that raster, here the first run's own classes.
+    @Test func aBaselineCountsPerCode() throws {
+        let (job, run) = try job(townshipsLayer: false)
+        try shell(BadInputTests.executable, ["run", job.jobPath])
+        let first = try stats(run)
+        let earlier = job.project.path("earlier.tif")
+        try FileManager.default.copyItem(atPath: "\(run)/risk_class.tif", toPath: earlier)
+        let (code, _, err) = try runProcess(BadInputTests.executable, ["baseline", "import", job.jobPath, "--from", earlier,
+                                                                       "--date", "2022-06-30", "--label", "2022"])
+        #expect(code == 0, "\(err)")
+        let manifest = try String(contentsOfFile: "\(run)/manifest.json", encoding: .utf8)
+        #expect(manifest.contains("\"baseline\""), "latest is the baseline")
+        let baseline = try stats(run)
+        #expect(baseline.keys.sorted() == ["150625101", "150625102"], "\(baseline)")
+        for (code, row) in baseline {
+            let pixels = { (r: [String: Any]) in (r["classes"] as! [[String: Any]]).map { "\($0["value"]!):\($0["pixels"]!)" } }
+            #expect(pixels(row) == pixels(first[code]!), "\(code)")
+        }
+    }
 }

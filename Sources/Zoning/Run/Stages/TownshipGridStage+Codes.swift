@@ -3,9 +3,10 @@ import Foundation
 import GDALKit
 
 extension RunScoped {
-    /// The township grid the prevention zones are cut by and counted in: the townships layer
-    /// rasterised (as before the standard grid's codes were units), or the codes' townships.
-    func preventionTownships(work: String) throws -> TownshipGrid? {
+    /// The township grid the prevention zones and a published baseline are counted in: the
+    /// townships layer rasterised (as before the standard grid's codes were units), or the codes'
+    /// townships; nil without townships.
+    func layerOrCodeTownships(work: String) throws -> TownshipGrid? {
         switch plan.job.townshipSource {
         case .layer(let t): return try prepareTownships(t, work: work)
         case .standardGridCodes(let sg): return try prepareCodeTownships(sg, work: work)
