@@ -61,7 +61,8 @@ extension JobLoader {
     private func parseProducts(_ node: YNode?, top: YObject, zoning: JobSpec.Zoning?) -> [JobSpec.Product] {
         var products: [JobSpec.Product] = [.riskIndex, .riskClass]
         if zoning != nil { products.append(.riskZones) }
-        if zoning?.townships != nil { products.append(.statistics) }
+        let townshipUnits = zoning != nil && (zoning?.townships != nil || namesStandardGrid(top))
+        if townshipUnits { products.append(.statistics) }
         if top["prevention"] != nil { products.append(.prevention) }
         if top["sensitivity"] != nil { products.append(.sensitivity) }
         products.append(.maps)
@@ -74,7 +75,7 @@ extension JobLoader {
                 if product == .riskZones && top["zoning"] == nil { item.error("risk-zones needs a zoning: section") }
                 if product == .prevention && top["prevention"] == nil { item.error("prevention needs a prevention: section") }
                 if product == .sensitivity && top["sensitivity"] == nil { item.error("sensitivity needs a sensitivity: section") }
-                if product == .statistics && zoning?.townships == nil && top["zoning"] != nil {
+                if product == .statistics && !townshipUnits && top["zoning"] != nil {
                     item.error("statistics needs zoning.townships")
                 } else if product == .statistics && top["zoning"] == nil {
                     item.error("statistics needs zoning.townships")

@@ -19,7 +19,7 @@ extension JobLoader {
         }
         var zoning = JobSpec.Zoning(majority: majority, minAreaHectares: minArea, connectivity: connectivity, townships: townships)
         if let node = z["totals"] {
-            zoning.totals = parseTotals(node, townships: z["townships"] != nil, jobFile: file, sink: sink, cache: &cache,
+            zoning.totals = parseTotals(node, townships: z["townships"] != nil || namesStandardGrid(top), jobFile: file, sink: sink, cache: &cache,
                                         auxiliary: &auxiliary)
         }
         return zoning

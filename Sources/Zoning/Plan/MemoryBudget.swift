@@ -150,12 +150,7 @@ extension Planner {
     func planSensitivity(_ job: JobSpec) -> SensitivityMemory? {
         guard let s = job.sensitivity, job.outputs.products.contains(.sensitivity) else { return nil }
         let members = (job.indices + [job.combine.node]).first { $0.name == s.index }?.members.count ?? 0
-        var towns = 0
-        // Unreadable here, the township grid stage reports it.
-        if let t = job.zoning?.townships, let ds = try? Dataset(open: t.definition.source, flags: [.vector]),
-           let layer = try? (t.definition.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)) {
-            towns = layer.featureCount
-        }
+        let towns = townshipCount(job)
         return SensitivityMemory(weightSets: 1 + 2 * members + s.samples, towns: towns, classes: job.classify.scheme.classCount,
                                  bins: job.classify.method == nil ? 0 : Histogram().binCount)
     }

@@ -83,7 +83,7 @@ extension BaselineImport {
         let onGrid = work.appendingComponent("classes.tif")
         let kind = try classesOnGrid(path: onGrid)
         let townshipSpec = plan.job.zoning?.townships
-        let grid = try townshipSpec.map { try prepareTownships($0, work: work) }
+        let grid = try layerOrCodeTownships(work: work)
         let delivered = try townshipSpec.flatMap { try deliveredLevels($0) }
         let (all, perTownship, areas) = try countClasses(onGrid, townships: grid)
         _ = try ChangeReport.writeChangeCOG(onGrid, into: work, threads: options.threads)

@@ -148,7 +148,7 @@ extension ChangeReport {
     /// with the old breaks (`level: high-share`). Empty when the previous run has no breaks (a
     /// baseline) or the current run keeps no index raster.
     static func levelsByOldBreaks(tally: Tally, townshipBand: RasterBand?, grid: ChangeGrid) throws -> [Int: Int] {
-        guard let rule = (tally.to.spec ?? tally.from.spec)?.zoning?.townships?.level,
+        guard let rule = (tally.to.spec ?? tally.from.spec)?.townshipSource?.level,
               let old = try? ChangeExplanation.manifest(of: tally.from), old.baseline == nil, !old.classification.breaks.isEmpty else { return [:] }
         let breaks = old.classification.breaks
         if case .meanIndex = rule {

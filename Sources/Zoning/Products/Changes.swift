@@ -156,12 +156,12 @@ enum ChangeReport {
         defer { try? FileManager.default.removeItem(atPath: work) }
 
         // Townships on the grid (ids = layer order, as in stats.json).
-        let townshipSpec = to.spec?.zoning?.townships ?? from.spec?.zoning?.townships
+        let townshipLayer = changeTownships(from: from, to: to)
         var townshipBand: RasterBand?   // keeps its dataset open
         var townshipCount = 0
-        if let townshipSpec {
+        if let townshipLayer {
             let path = work.appendingComponent("townships.tif")
-            if let (ds, n) = try? rasteriseTownships(townshipSpec.definition, srs: grid.srs, geoTransform: grid.geoTransform,
+            if let (ds, n) = try? rasteriseTownships(townshipLayer.source, layer: townshipLayer.layer, srs: grid.srs, geoTransform: grid.geoTransform,
                                                      width: grid.width, height: grid.height, path: path) {
                 townshipBand = try ds.band(1)
                 townshipCount = n
@@ -433,11 +433,11 @@ enum ChangeReport {
         if let mask = spec.grid.mask, let def = spec.auxiliary[mask] {
             context.append(ContextLayer(kind: .outline, source: def.source, layer: def.layer, legendLabel: "研究区范围 Study area"))
         }
-        if let townshipSpec = to.spec?.zoning?.townships ?? from.spec?.zoning?.townships {
-            context.append(ContextLayer(kind: .boundary, source: townshipSpec.definition.source, layer: townshipSpec.definition.layer,
-                                        labelField: labels.isEmpty ? townshipSpec.nameField : nil))
+        if let towns = changeTownships(from: from, to: to) {
+            context.append(ContextLayer(kind: .boundary, source: towns.source, layer: towns.layer,
+                                        labelField: labels.isEmpty ? towns.nameField : nil))
             if !labels.isEmpty,
-               let changed = try? changedTownships(townshipSpec.definition, srs: srs, labels: labels,
+               let changed = try? changedTownships(towns.source, layer: towns.layer, srs: srs, labels: labels,
                                                    path: work.appendingComponent("changed.gpkg")) {
                 context.append(ContextLayer(kind: .outline, source: changed, layer: "changed", labelField: "label",
                                             legendLabel: "等级变化的乡镇 Township level changed"))
@@ -474,10 +474,10 @@ enum ChangeReport {
     }
 
     /// The township layer in the grid CRS, rasterised onto the grid (value = 1-based layer order).
-    static func rasteriseTownships(_ def: LayerDefinition, srs: SpatialReference, geoTransform gt: [Double],
+    static func rasteriseTownships(_ source: String, layer name: String?, srs: SpatialReference, geoTransform gt: [Double],
                                    width: Int, height: Int, path: String) throws -> (Dataset, Int) {
-        let ds = try Dataset(open: def.source, flags: [.vector])
-        let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
+        let ds = try Dataset(open: source, flags: [.vector])
+        let layer = try name.map { try ds.layer(named: $0) } ?? ds.layer(0)
         let memory = try Utilities.vectorTranslate(ds, to: "", arguments: ["-f", "Memory", "-t_srs", srs.wkt, layer.name])
         let copy = try memory.layer(named: layer.name)
         try copy.createField("hz_id", kind: .integer)
@@ -493,9 +493,9 @@ enum ChangeReport {
     }
 
     /// The townships whose level changed (by 1-based layer order), with their label, as a GeoPackage.
-    static func changedTownships(_ def: LayerDefinition, srs: SpatialReference, labels: [Int: String], path: String) throws -> String {
-        let ds = try Dataset(open: def.source, flags: [.vector])
-        let layer = try def.layer.map { try ds.layer(named: $0) } ?? ds.layer(0)
+    static func changedTownships(_ source: String, layer name: String?, srs: SpatialReference, labels: [Int: String], path: String) throws -> String {
+        let ds = try Dataset(open: source, flags: [.vector])
+        let layer = try name.map { try ds.layer(named: $0) } ?? ds.layer(0)
         let memory = try Utilities.vectorTranslate(ds, to: "", arguments: ["-f", "Memory", "-t_srs", srs.wkt, "-nln", "changed", layer.name])
         let copy = try memory.layer(named: "changed")
         try copy.createField("label", kind: .string)

@@ -12,7 +12,7 @@ extension MapMaker {
         let figures = plan.job.maps.furniture.figure.map { MapFurniture.figureNumbers($0, count: targets.count) } ?? []
         for i in result.indices {
             if i < figures.count { result[i].figure = figures[i] }
-            if result[i].base == "township_map", let level = plan.job.zoning?.townships?.level {
+            if result[i].base == "township_map", let level = plan.job.townshipSource?.level {
                 result[i].notes.append("乡镇定级规则 Township level rule (level_rule) — \(level.rule)")
             }
         }

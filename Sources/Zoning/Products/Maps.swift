@@ -7,6 +7,8 @@ import GDALKit
 struct MapMaker {
     let plan: Plan
     let runID: String
+    /// Code-only townships: the run folder's `township_levels.gpkg` (`withCodeTownships(in:)`).
+    var codeTownships: String? = nil
 
     /// One map: the class raster, the map's file base name, title, legend title and legend.
     struct Target {
@@ -112,9 +114,7 @@ struct MapMaker {
         if let name = plan.job.grid.mask, let def = plan.job.auxiliary[name] {
             layers.append(ContextLayer(kind: .outline, source: def.source, layer: def.layer))
         }
-        if let t = plan.job.zoning?.townships {
-            layers.append(ContextLayer(kind: .boundary, source: t.definition.source, layer: t.definition.layer, labelField: t.nameField))
-        }
+        if let boundary = townshipBoundary { layers.append(boundary) }
         return layers
     }
 
@@ -175,7 +175,7 @@ struct MapMaker {
     func spec(raster: String, title: String, legendTitle: String? = nil, legend: [LegendEntry]? = nil,
               kind: Target.Kind = .risk, areas: AreaLayer? = nil, extraContext: [ContextLayer] = []) -> MapSpec {
         var context = self.context
-        if areas?.labelField != nil, let towns = plan.job.zoning?.townships?.definition {
+        if areas?.labelField != nil, let towns = townshipBoundary {
             for i in context.indices where context[i].source == towns.source && context[i].layer == towns.layer {
                 context[i].labelField = nil
             }
@@ -195,9 +195,10 @@ struct MapMaker {
     /// Returns the files written.
     func render(folder: String) throws -> [String] {
         var written: [String] = []
+        let maker = withCodeTownships(in: folder)
         for target in targets(in: folder) {
             let (raster, base) = (target.raster, target.base)
-            var spec = self.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
+            var spec = maker.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
                                  kind: target.kind, areas: target.areas, extraContext: target.extraContext)
             spec.furniture.figure = target.figure
             spec.sources = target.notes + spec.sources

@@ -62,7 +62,7 @@ struct ReportBuilder {
 
     /// The township level rule in words.
     var levelRule: String {
-        switch job.zoning?.townships?.level {
+        switch job.townshipSource?.level {
         case .highShare(let share)?:
             let p = formatNumber(share * 100)
             return "乡镇风险等级：从最高等级往下累计面积，首个使累计面积达到乡镇有效面积 \(p)% 的等级即为乡镇等级。"

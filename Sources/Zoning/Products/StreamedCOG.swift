@@ -108,7 +108,7 @@ extension RunScoped {
     /// floating-point predictor at ~10 Mpx/s: 1.7 s against 0.1 s for 4096², measured), more
     /// than writing the temporary; the class COG decodes as fast as raw bytes, so it is read as is.
     func indexTemporary(work: String) -> String? {
-        let statistics = plan.job.outputs.products.contains(.statistics) && plan.job.zoning?.townships != nil
+        let statistics = plan.job.outputs.products.contains(.statistics) && plan.job.townshipSource != nil
         guard plan.job.classify.method != nil || statistics else { return nil }
         return work.appendingComponent("risk_index.raw.tif")
     }

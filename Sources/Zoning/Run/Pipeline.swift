@@ -55,13 +55,13 @@ struct Pipeline {
 
         if let zoning = plan.job.zoning {
             var zoningSteps: [any Stage] = [ZoneStage(env)]
-            if zoning.townships != nil, products.contains(.statistics) {
+            if plan.job.townshipSource != nil, products.contains(.statistics) {
                 zoningSteps.append(TownshipStatisticsStage(env))
                 if !zoning.totals.isEmpty { zoningSteps.append(TotalsStage(env)) }
                 zoningSteps.append(TownshipTablesStage(env))
             }
             for (i, stage) in zoningSteps.enumerated() { add(stage, lap: i == zoningSteps.count - 1 ? "zoning" : nil) }
-            if zoning.townships != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
+            if plan.job.townshipSource != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
         }
         if plan.prevention != nil, products.contains(.prevention) {
             add(PreventionStage(env), lap: "prevention")

@@ -30,6 +30,9 @@ struct RunFiles: Sendable {
 struct TownshipGrid {
     let townships: Townships
     let raster: String
+    /// Code-only townships (`TownshipSource.standardGridCodes`): the GeoPackage of their polygons
+    /// made from the code cells (layer `townships`, field `code`), nil for a townships layer.
+    var codePolygons: String? = nil
 }
 
 /// The resolved model: the kernel the blocks stream through and the data-driven parts it used.

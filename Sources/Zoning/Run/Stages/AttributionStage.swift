@@ -20,7 +20,7 @@ struct AttributionStage: Stage {
     }
 
     func run(_ context: RunContext) throws {
-        guard plan.job.zoning?.townships != nil, let rows = context.townshipRows else { return }
+        guard plan.job.townshipSource != nil, let rows = context.townshipRows else { return }
         let info = context.required(context.modelInfo, .model, by: name)
         let grid = context.required(context.townshipGrid, .townshipGrid, by: name)
         let job = plan.job

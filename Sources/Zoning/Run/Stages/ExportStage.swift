@@ -27,7 +27,7 @@ extension ExportStage {
             guard FileManager.default.fileExists(atPath: path), let ds = try? Dataset(open: path, flags: [.vector]) else { return false }
             return (try? ds.layer(named: layer)) != nil
         }
-        let withCode = plan.job.zoning?.townships?.codeField != nil
+        let withCode = plan.job.townshipSource?.hasCodes == true
         var result: [Manifest.ExportInfo] = []
         for (product, name) in plan.plannedExports {
             // The prevention zones go to zones.gpkg next to the risk zones, else to prevention.gpkg.

@@ -58,7 +58,7 @@ extension PreventionStage {
             try writeCOG(from: polygonSource, to: staging.appendingComponent("prevention_zones.tif"),
                          resampling: "NEAREST", predictor: nil)
         }
-        let townships = try zoning?.townships.map { try prepareTownships($0, work: dir) }
+        let townships = try layerOrCodeTownships(work: dir)
         let zonesGpkg = staging.appendingComponent("zones.gpkg")
         let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : staging.appendingComponent("prevention.gpkg")
         let features = try withFixedGeoPackageDate {

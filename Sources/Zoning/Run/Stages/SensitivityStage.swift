@@ -294,7 +294,7 @@ extension SensitivityStage {
         try Data(SensitivityStage.stabilityQML.utf8).write(to: URL(fileURLWithPath: staging.appendingComponent("class_stability.qml")))
 
         var changing: [String]?
-        if let names = townships?.townships.names, let rule = job.zoning?.townships?.level {
+        if let names = townships?.townships.names, let rule = job.townshipSource?.level {
             let sums = try accumulator.townshipSums(towns: towns, weightSets: setup.weightSets)
             let pixelHa = plan.grid.pixelArea / 10_000
             let geographicHa = try townships.flatMap { try classifiedTownshipHectares(classPath: context.files.classRaster, townships: $0) }
@@ -316,7 +316,7 @@ extension SensitivityStage {
             try write(try Manifest.json(rows), to: staging.appendingComponent("sensitivity.json"))
             try write(Data(SensitivityStage.sensitivityCSV(rows, scenarios: S).utf8), to: staging.appendingComponent("sensitivity.csv"))
             changing = rows.filter(\.levelChanges).map(\.name)
-            try writeChangingTownships(rows.filter(\.levelChanges), staging: staging)
+            try writeChangingTownships(rows.filter(\.levelChanges), townships: townshipPolygons(townships), staging: staging)
         }
         let scenarioInfo = setup.scenarios.enumerated().map { i, sc in
             Manifest.SensitivityInfo.Scenario(kind: sc.kind, member: sc.member.map { setup.node.members[$0] }, sign: sc.sign,
@@ -403,17 +403,16 @@ extension SensitivityStage {
 
     /// `sensitivity.gpkg` layer `level_changes`: the townships whose level changes in some scenario,
     /// with their baseline, lowest and highest level (outlined on the stability map).
-    func writeChangingTownships(_ rows: [TownshipSensitivity], staging: String) throws {
-        guard let t = plan.job.zoning?.townships else { return }
+    func writeChangingTownships(_ rows: [TownshipSensitivity], townships: TownshipPolygons?, staging: String) throws {
+        guard let t = townships else { return }
         let gpkg = staging.appendingComponent("sensitivity.gpkg")
-        let def = t.definition
         let quoted = rows.map { "'" + $0.name.replacingOccurrences(of: "'", with: "''") + "'" }
         // An empty selection still makes the layer, so the file always has the same layout.
         let filter = quoted.isEmpty ? "1 = 0" : "\"\(t.nameField)\" IN (\(quoted.joined(separator: ", ")))"
         do {
             try withFixedGeoPackageDate {
-                let src = try Dataset(open: def.source, flags: [.vector])
-                let layer = try def.layer.map { try src.layer(named: $0) } ?? src.layer(0)
+                let src = try Dataset(open: t.source, flags: [.vector])
+                let layer = try t.layer.map { try src.layer(named: $0) } ?? src.layer(0)
                 let out = try Utilities.vectorTranslate(src, to: gpkg, arguments: [
                     "-f", "GPKG", "-t_srs", plan.job.grid.crs, "-nln", "level_changes", "-where", filter,
                     "-nlt", "PROMOTE_TO_MULTI", layer.name])

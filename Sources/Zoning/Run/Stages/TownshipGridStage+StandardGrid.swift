@@ -30,6 +30,15 @@ extension RunScoped {
         guard missing.isEmpty else {
             throw RunError(.dataError, "\(spec.definition.source): \(what): the standard grid \(source) has cells of code(s) \(missing.map(String.init).joined(separator: ", ")) in county \(sg.adminCode), which no feature has in field \(codeField)")
         }
+        let path = try writeTownshipIDs(ids, county: county, work: work)
+        return TownshipGrid(townships: polygons.townships, raster: path)
+    }
+
+    /// Writes `townships-by-code.tif` into `work`: each county cell of the standard grid holds the
+    /// township id `ids` gives its 9-digit code, every other cell 0. Returns its path.
+    func writeTownshipIDs(_ ids: [Int: Int], county: CountyCells, work: String) throws -> String {
+        let sg = plan.job.grid.standardGrid!
+        let source = plan.job.auxiliary[sg.layer]!.source
         let path = work.appendingComponent("townships-by-code.tif")
         do {
             // Read as Float64: exact for 9-digit codes (Float32 is not).
@@ -39,6 +48,6 @@ extension RunScoped {
             try writeGridRaster(values, type: .int32, to: path, options: ["TILED=YES", "BLOCKXSIZE=\(plan.blockSize)",
                                                                            "BLOCKYSIZE=\(plan.blockSize)"], nodata: nil).close()
         } catch { throw inputError(error, file: source, what: "grid.standard-grid (the township grid by code)") }
-        return TownshipGrid(townships: polygons.townships, raster: path)
+        return path
     }
 }

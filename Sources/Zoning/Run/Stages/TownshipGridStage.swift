@@ -32,10 +32,15 @@ struct TownshipGridStage: Stage {
 
     func run(_ context: RunContext) throws {
         let products = plan.job.outputs.products
-        guard let t = plan.job.zoning?.townships,
+        guard let source = plan.job.townshipSource,
               products.contains(.statistics) || products.contains(.riskZones) || products.contains(.sensitivity) else { return }
-        context.townshipGrid = plan.job.grid.standardGrid != nil ? try prepareStandardGridTownships(t, work: context.files.work)
-            : try prepareTownships(t, work: context.files.work)
+        switch source {
+        case .layer(let t):
+            context.townshipGrid = plan.job.grid.standardGrid != nil ? try prepareStandardGridTownships(t, work: context.files.work)
+                : try prepareTownships(t, work: context.files.work)
+        case .standardGridCodes(let sg):
+            context.townshipGrid = try prepareCodeTownships(sg, work: context.files.work)
+        }
     }
 }
 

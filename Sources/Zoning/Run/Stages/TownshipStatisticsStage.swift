@@ -13,7 +13,7 @@ struct TownshipStatisticsStage: Stage {
     var produces: [RunProduct] { [.townshipRows] }
 
     func run(_ context: RunContext) throws {
-        guard let spec = plan.job.zoning?.townships else { return }
+        guard let spec = plan.job.townshipSource else { return }
         let grid = context.required(context.townshipGrid, .townshipGrid, by: name)
         let classification = context.required(context.classification, .classification, by: name)
         context.townshipRows = try townshipStatistics(classPath: context.files.classRaster, indexPath: context.files.indexForReading,

@@ -16,10 +16,10 @@ struct TownshipTablesStage: Stage {
     var produces: [RunProduct] { [.townshipTables] }
 
     func run(_ context: RunContext) throws {
-        guard let spec = plan.job.zoning?.townships else { return }
+        guard let polygons = townshipPolygons(context.townshipGrid) else { return }
         let rows = context.required(context.townshipRows, .townshipRows, by: name)
         let files = context.files
-        try writeTownshipLevels(rows, townships: spec, staging: files.staging)
+        try writeTownshipLevels(rows, townships: polygons, staging: files.staging)
         try write(try Manifest.json(rows), to: files.staged("stats.json"))
         try write(Data(TownshipTablesStage.statisticsCSV(rows, scheme: plan.job.classify.scheme).utf8), to: files.staged("stats.csv"))
     }
@@ -39,14 +39,13 @@ extension TownshipTablesStage {
     /// Writes `township_levels.gpkg` (layer `township_levels`) into the staging folder: the township
     /// polygons reprojected to the grid CRS, in the layer's order, with `township_id`, `township`,
     /// `township_code` (with `code:`), `level`, `level_name`, `mean_index`, every total column and `label`.
-    func writeTownshipLevels(_ rows: [TownshipStatistics], townships spec: JobSpec.Townships, staging: String) throws {
-        let def = spec.definition
+    func writeTownshipLevels(_ rows: [TownshipStatistics], townships spec: TownshipPolygons, staging: String) throws {
         let path = staging.appendingComponent("township_levels.gpkg")
-        let what = "zoning.townships (layer \(def.name))"
+        let what = spec.what
         do {
             try withFixedGeoPackageDate {
-                let src = try Dataset(open: def.source, flags: [.vector])
-                let layer = try def.layer.map { try src.layer(named: $0) } ?? src.layer(0)
+                let src = try Dataset(open: spec.source, flags: [.vector])
+                let layer = try spec.layer.map { try src.layer(named: $0) } ?? src.layer(0)
                 func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
                 var select = "SELECT \(quoted(spec.nameField)) AS township"
                 // The declared width is the longest code (CAST … AS character alone declares TEXT(1)).
@@ -83,7 +82,7 @@ extension TownshipTablesStage {
                     }
                 }
                 guard i == rows.count else {
-                    throw RunError(.software, "\(def.source): \(what): \(i) polygons written for \(rows.count) townships")
+                    throw RunError(.software, "\(spec.source): \(what): \(i) polygons written for \(rows.count) townships")
                 }
                 try out.close()
             }
