@@ -51,32 +51,44 @@ struct ExpressionProgram: Sendable {
         self.depth = maxDepth
     }
 
-    /// The value with member i = `x[i]`, on `stack` (at least `depth` long).
-    func evaluate(_ x: [Double], stack: inout [Double]) -> Double {
+    /// Evaluates the program over a strip of `n` pixels (`S` apart in the buffers): member i's
+    /// values at `x + i·S` where bit i of `mask` is set, 0 elsewhere; the stack holds `depth`
+    /// strips; the result is left in the stack's first strip. Per pixel the same operations in the
+    /// same order as a scalar evaluation, one dispatch per operation and strip.
+    func evaluateStrip(mask: Int, x: UnsafePointer<Double>, n: Int, S: Int, stack: UnsafeMutablePointer<Double>) {
         var top = -1
         for op in ops {
             switch op {
-            case .constant(let v): top += 1; stack[top] = v
-            case .load(let i): top += 1; stack[top] = x[i]
-            case .negate: stack[top] = -stack[top]
-            case .sqrt: stack[top] = Foundation.sqrt(stack[top])
-            case .add: top -= 1; stack[top] += stack[top + 1]
-            case .subtract: top -= 1; stack[top] -= stack[top + 1]
-            case .multiply: top -= 1; stack[top] *= stack[top + 1]
-            case .divide: top -= 1; stack[top] /= stack[top + 1]
-            case .power: top -= 1; stack[top] = pow(stack[top], stack[top + 1])
-            case .minimum(let n):
-                top -= n - 1
-                for k in 1..<n { stack[top] = Swift.min(stack[top], stack[top + k]) }
-            case .maximum(let n):
-                top -= n - 1
-                for k in 1..<n { stack[top] = Swift.max(stack[top], stack[top + k]) }
+            case .constant(let v): top += 1; (stack + top * S).update(repeating: v, count: n)
+            case .load(let i):
+                top += 1
+                if mask & (1 << i) != 0 { (stack + top * S).update(from: x + i * S, count: n) } else { (stack + top * S).update(repeating: 0, count: n) }
+            case .negate: let a = stack + top * S; for q in 0..<n { a[q] = -a[q] }
+            case .sqrt: let a = stack + top * S; for q in 0..<n { a[q] = Foundation.sqrt(a[q]) }
+            case .add, .subtract, .multiply, .divide, .power:
+                top -= 1
+                let a = stack + top * S, b = a + S
+                switch op {
+                case .add: for q in 0..<n { a[q] += b[q] }
+                case .subtract: for q in 0..<n { a[q] -= b[q] }
+                case .multiply: for q in 0..<n { a[q] *= b[q] }
+                case .divide: for q in 0..<n { a[q] /= b[q] }
+                default: for q in 0..<n { a[q] = pow(a[q], b[q]) }
+                }
+            case .minimum(let k), .maximum(let k):
+                top -= k - 1
+                let a = stack + top * S
+                let isMin = if case .minimum = op { true } else { false }
+                for r in 1..<k {
+                    let b = a + r * S
+                    for q in 0..<n { a[q] = isMin ? Swift.min(a[q], b[q]) : Swift.max(a[q], b[q]) }
+                }
             case .clamp:
                 top -= 2
-                stack[top] = Swift.min(Swift.max(stack[top], stack[top + 1]), stack[top + 2])
+                let a = stack + top * S, lo = a + S, hi = a + 2 * S
+                for q in 0..<n { a[q] = Swift.min(Swift.max(a[q], lo[q]), hi[q]) }
             }
         }
-        return stack[0]
     }
 }
 
@@ -103,38 +115,48 @@ struct ShapleySplit: Sendable {
         weights = (0..<m).map { s in factorial(s) * factorial(m - s - 1) / factorial(m) }
     }
 
+    /// Buffers of `stripShares`, one per worker.
     struct Scratch {
         var values: [Double]
-        var x: [Double]
         var stack: [Double]
-        init(_ split: ShapleySplit) {
-            values = [Double](repeating: 0, count: 1 << split.members)
-            x = [Double](repeating: 0, count: split.members)
-            stack = [Double](repeating: 0, count: max(split.program.depth, 1))
+        var phi: [Double]
+        init(_ split: ShapleySplit, strip S: Int) {
+            values = [Double](repeating: 0, count: (1 << split.members) * S)
+            stack = [Double](repeating: 0, count: max(split.program.depth, 1) * S)
+            phi = [Double](repeating: 0, count: S)
         }
     }
 
-    /// The shares of the members with values `x` into `shares` (summing to 1).
-    func shares(values x: [Double], scratch s: inout Scratch, into shares: inout [Double]) {
+    /// The shares of the members at each of the `n` pixels of a strip: member j's values at
+    /// `x + j·S`, its shares (summing to 1 per pixel) into `shares + j·S`.
+    func stripShares(x: UnsafePointer<Double>, n: Int, S: Int, scratch s: inout Scratch, into shares: UnsafeMutablePointer<Double>) {
         let m = members
-        for mask in 0..<(1 << m) {
-            for i in 0..<m { s.x[i] = mask & (1 << i) != 0 ? x[i] : 0 }
-            s.values[mask] = program.evaluate(s.x, stack: &s.stack)
-        }
-        var total = 0.0
-        for j in 0..<m {
-            var phi = 0.0
-            let bit = 1 << j
-            for mask in 0..<(1 << m) where mask & bit == 0 {
-                phi += weights[mask.nonzeroBitCount] * (s.values[mask | bit] - s.values[mask])
+        s.values.withUnsafeMutableBufferPointer { values in
+            s.stack.withUnsafeMutableBufferPointer { stack in
+                for mask in 0..<(1 << m) {
+                    program.evaluateStrip(mask: mask, x: x, n: n, S: S, stack: stack.baseAddress!)
+                    (values.baseAddress! + mask * S).update(from: stack.baseAddress!, count: n)
+                }
             }
-            shares[j] = phi
-            total += phi
+            s.phi.withUnsafeMutableBufferPointer { total in
+                for q in 0..<n { total[q] = 0 }
+                for j in 0..<m {
+                    let bit = 1 << j, out = shares + j * S
+                    for q in 0..<n { out[q] = 0 }
+                    for mask in 0..<(1 << m) where mask & bit == 0 {
+                        let w = weights[mask.nonzeroBitCount]
+                        let with = values.baseAddress! + (mask | bit) * S, without = values.baseAddress! + mask * S
+                        for q in 0..<n { out[q] += w * (with[q] - without[q]) }
+                    }
+                    for q in 0..<n { total[q] += out[q] }
+                }
+                for q in 0..<n {
+                    let t = total[q]
+                    for j in 0..<m {
+                        shares[j * S + q] = t != 0 && t.isFinite ? shares[j * S + q] / t : 1 / Double(m)
+                    }
+                }
+            }
         }
-        guard total != 0, total.isFinite else {
-            for j in 0..<m { shares[j] = 1 / Double(m) }
-            return
-        }
-        for j in 0..<m { shares[j] /= total }
     }
 }

@@ -126,25 +126,52 @@ struct AttributionSplit: Sendable {
         var amounts: [Double]
         var x: [[Double]]
         var shares: [[Double]]
+        /// Per expression node: its buffers, its members' values over the strip and their shares.
         var shapley: [ShapleySplit.Scratch?]
+        var stripValues: [[Double]]
+        var stripShares: [[Double]]
         init(_ split: AttributionSplit) {
             amounts = [Double](repeating: 0, count: split.nodes.count)
             x = split.nodes.map { [Double](repeating: 0, count: $0.members.count) }
             shares = x
-            shapley = split.nodes.map { $0.shapley.map(ShapleySplit.Scratch.init) }
+            let S = AttributionSplit.strip
+            shapley = split.nodes.map { node in node.shapley.map { ShapleySplit.Scratch($0, strip: S) } }
+            stripValues = split.nodes.map { [Double](repeating: 0, count: $0.shapley == nil ? 0 : $0.members.count * S) }
+            stripShares = stripValues
         }
     }
 
-    /// Splits the index value `index` of one pixel: adds each indicator's part to `indicatorSums`
-    /// and each member of the top combination's part to `topSums`.
-    func split(index: Double, value: (Int) -> Double, scratch s: inout Scratch, into indicatorSums: inout [Double], top topSums: inout [Double]) {
+    /// The strip length of `prepareStrip` (the kernel's).
+    static let strip = ModelKernel.stripLength
+
+    /// The Shapley shares of every expression node over a strip of `n` pixels (`value(register, q)`
+    /// the register's value at pixel q), for `split(pixel:)`: an expression is evaluated strip by
+    /// strip, 2^m times, not pixel by pixel.
+    func prepareStrip(n: Int, value: (Int, Int) -> Double, scratch s: inout Scratch) {
+        let S = Self.strip
+        for (i, node) in nodes.enumerated() {
+            guard let shapley = node.shapley else { continue }
+            for (j, m) in node.members.enumerated() {
+                for q in 0..<n { s.stripValues[i][j * S + q] = value(m.register, q) }
+            }
+            s.stripValues[i].withUnsafeBufferPointer { x in
+                s.stripShares[i].withUnsafeMutableBufferPointer { out in
+                    shapley.stripShares(x: x.baseAddress!, n: n, S: S, scratch: &s.shapley[i]!, into: out.baseAddress!)
+                }
+            }
+        }
+    }
+
+    /// Splits the index value `index` of pixel `q` of the prepared strip: adds each indicator's
+    /// part to `indicatorSums` and each member of the top combination's part to `topSums`.
+    func split(index: Double, pixel q: Int, value: (Int) -> Double, scratch s: inout Scratch, into indicatorSums: inout [Double], top topSums: inout [Double]) {
         guard !nodes.isEmpty else { indicatorSums[0] += index; return }
         for i in nodes.indices { s.amounts[i] = 0 }
         s.amounts[0] = index
         for (i, node) in nodes.enumerated() {
             for (j, m) in node.members.enumerated() { s.x[i][j] = value(m.register) }
-            if let shapley = node.shapley {
-                shapley.shares(values: s.x[i], scratch: &s.shapley[i]!, into: &s.shares[i])
+            if node.shapley != nil {
+                for j in node.members.indices { s.shares[i][j] = s.stripShares[i][j * Self.strip + q] }
             } else {
                 AttributionSplit.shares(form: node.form, weights: node.weights, values: s.x[i], into: &s.shares[i])
             }

@@ -65,12 +65,13 @@ extension AttributionStage {
             var scratch = AttributionSplit.Scratch(split)
             kernel.forEachStrip(count: w.count, inputs: inputs) { regs, start, count in
                 let S = ModelKernel.stripLength
+                split.prepareStrip(n: count, value: { Double(regs[$0 * S + $1]) }, scratch: &scratch)
                 for q in 0..<count {
                     let p = start + q, t = Int(town[p])
                     guard t > 0, t <= n, classes[p] > 0 else { continue }
                     for j in 0..<m { top[j] = 0 }
                     for j in 0..<k { parts[j] = 0 }
-                    split.split(index: Double(index[p]), value: { Double(regs[$0 * S + q]) }, scratch: &scratch, into: &parts, top: &top)
+                    split.split(index: Double(index[p]), pixel: q, value: { Double(regs[$0 * S + q]) }, scratch: &scratch, into: &parts, top: &top)
                     let base = t * width
                     sums[base] += 1
                     sums[base + 1] += Double(index[p])
