@@ -169,10 +169,10 @@ struct AttributionSplit: Sendable {
         for i in nodes.indices { s.amounts[i] = 0 }
         s.amounts[0] = index
         for (i, node) in nodes.enumerated() {
-            for (j, m) in node.members.enumerated() { s.x[i][j] = value(m.register) }
             if node.shapley != nil {
                 for j in node.members.indices { s.shares[i][j] = s.stripShares[i][j * Self.strip + q] }
             } else {
+                for (j, m) in node.members.enumerated() { s.x[i][j] = value(m.register) }
                 AttributionSplit.shares(form: node.form, weights: node.weights, values: s.x[i], into: &s.shares[i])
             }
             for (j, m) in node.members.enumerated() {
