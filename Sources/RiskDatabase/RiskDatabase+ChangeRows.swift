@@ -85,7 +85,8 @@ extension RiskDatabase {
         return rows
     }
 
-    /// A total's column: its name in lower-case ASCII letters, digits and `_`; nil when reserved.
+    /// A column named after a total or a stats.json key: lower-case ASCII letters, digits and `_`;
+    /// nil when reserved.
     static func totalColumn(_ name: String) -> String? {
         let mapped = String(name.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII ? $0 : "_" })
         return reservedColumnNames.contains(mapped) ? nil : mapped

@@ -323,10 +323,7 @@ public struct RiskDatabase: Sendable {
         let known: Set<String> = ["id", "name", "code", "valid_pixels", "valid_area_ha", "mean_index", "max_index",
                                   "dominant_class", "dominant_class_name", "level", "level_name", "classes"]
         let knownClass: Set<String> = ["value", "name", "pixels", "area_ha", "percent"]
-        func column(_ s: String) -> String? {
-            let mapped = String(s.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII ? $0 : "_" })
-            return reservedColumnNames.contains(mapped) ? nil : mapped
-        }
+        let column = totalColumn
         func number(_ v: JSONValue?) -> FieldValue {
             guard let v, let d = v.number else { return .null }
             return .real(d)
