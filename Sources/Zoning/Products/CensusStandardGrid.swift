@@ -8,8 +8,6 @@ import RasterKernel
 /// mask exactly those cells; the census checker compares every product with them.
 public struct CountyCells: Sendable {
     public let adminCode: String
-    /// The standard grid raster.
-    public let path: String
     public let geoTransform: [Double]
     public let crsWKT: String
     /// The county's envelope in pixels of the standard grid.
@@ -26,12 +24,6 @@ public struct CountyCells: Sendable {
         let gt = geoTransform
         return Bounds(minX: gt[0] + Double(window.x) * gt[1], minY: gt[3] + Double(window.y + window.height) * gt[5],
                       maxX: gt[0] + Double(window.x + window.width) * gt[1], maxY: gt[3] + Double(window.y) * gt[5])
-    }
-
-    /// The job's grid: the county's envelope, cell for cell on the standard grid.
-    public var grid: GridGeometry {
-        GridGeometry(width: window.width, height: window.height, originX: bounds.minX, originY: bounds.maxY,
-                     pixelWidth: geoTransform[1], pixelHeight: -geoTransform[5])
     }
 
     /// Whether the standard-grid cell holding the point (x, y) is the county's.
@@ -70,7 +62,7 @@ public struct CountyCells: Sendable {
             var inside = [Bool](repeating: false, count: window.count)
             let values = try band.read(window, as: Double.self)
             for i in 0..<values.count where isCounty(values[i], county) { inside[i] = true }
-            return CountyCells(adminCode: adminCode, path: path, geoTransform: gt, crsWKT: srs.wkt, window: window,
+            return CountyCells(adminCode: adminCode, geoTransform: gt, crsWKT: srs.wkt, window: window,
                                inside: inside, count: count, codes: codes)
         } catch let error as RunError { throw error } catch { throw inputError(error, file: path, what: "standard grid") }
     }

@@ -118,7 +118,9 @@ extension CensusStage {
         let t = thresholds.map(Float.init)
         let classes = values.map { v -> UInt8 in
             guard v.isFinite && v != RiskKernel.indexNoData else { return 0 }
-            return 1 + UInt8(t.filter { v >= $0 }.count)
+            var c: UInt8 = 1
+            for threshold in t where v >= threshold { c += 1 }
+            return c
         }
         return (classes, (c.scheme.id, c.method?.rawValue, thresholds))
     }
@@ -161,7 +163,7 @@ extension RunScoped {
                                        options: [String], nodata: Double?) throws -> Dataset {
         let g = plan.grid
         let ds = try Dataset.create(driver: driver, path: path, width: g.width, height: g.height, bands: 1, type: type, options: options)
-        try ds.setGeoTransform([g.originX, g.pixelWidth, 0, g.originY, 0, -g.pixelHeight])
+        try ds.setGeoTransform(g.geoTransform)
         try ds.setSpatialReference(try SpatialReference(definition: plan.job.grid.crs))
         let band = try ds.band(1)
         if let nodata { try band.setNoDataValue(nodata) }
