@@ -14,11 +14,6 @@ struct AttributionStage: Stage {
     var reads: [RunProduct] { [.alignedLayers, .model, .indexRaster, .classRaster, .townshipGrid, .townshipTables] }
     var produces: [RunProduct] { [.attribution] }
 
-    /// Per township (row = id, 0 unused): valid pixels, Σ index, Σ member values, Σ member parts, Σ indicator parts.
-    struct Sums: Sendable {
-        var values: [[Double]]
-    }
-
     func run(_ context: RunContext) throws {
         guard plan.job.townshipSource != nil, let rows = context.townshipRows else { return }
         let info = context.required(context.modelInfo, .model, by: name)
@@ -43,7 +38,8 @@ struct AttributionStage: Stage {
 }
 
 extension AttributionStage {
-    /// The per-township sums (`Sums`), block by block over the aligned layers on the block engine.
+    /// The per-township sums, block by block over the aligned layers on the block engine: per
+    /// township (row = id, 0 unused) valid pixels, Σ index, Σ member values, Σ member parts, Σ indicator parts.
     func sumBlocks(_ context: RunContext, kernel: ModelKernel, split: AttributionSplit, townships: TownshipGrid) throws -> [[Double]] {
         let n = townships.townships.names.count
         let m = split.nodes.first?.members.count ?? 0, k = split.indicators.count
