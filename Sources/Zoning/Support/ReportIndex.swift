@@ -29,10 +29,7 @@ public enum ReportIndex {
         html += "<p>\(jobs.count) 个作业的最新运行 the latest run of \(jobs.count) job\(jobs.count == 1 ? "" : "s").</p>\n"
         html += sections.joined(separator: "\n") + "\n</body></html>\n"
         let path = folder.appendingComponent("index.html")
-        guard FileManager.default.createFile(atPath: path + ".tmp", contents: Data(html.utf8)),
-              rename(path + ".tmp", path) == 0 else {
-            throw RunError(.ioError, "\(path): cannot write")
-        }
+        try STAC.writeAtomically(Data(html.utf8), to: path)
         return (path, jobs)
     }
 
