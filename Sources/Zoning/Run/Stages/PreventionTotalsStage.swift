@@ -19,9 +19,9 @@ struct PreventionTotalsStage: Stage {
         let categoryPath = context.files.staged("prevention_class.tif")
         let work = context.files.temporary("prevention-totals")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let bands = try TotalsStage(env).alignTotals(work: work)
-        // Per row: a cell's area is its row's on a lat/long grid (as the totals stage counts it).
-        let factors = totals.map { t in plan.cellAreas.rows.map { t.factor(pixelAreaSquareMetres: $0) } }
+        let totalsStage = TotalsStage(env)
+        let bands = try totalsStage.alignTotals(work: work)
+        let factors = totalsStage.rowFactors()
         var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: totals.count)
         let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
         var values = [Double](repeating: 0, count: plan.blockSize * plan.blockSize)
@@ -30,11 +30,7 @@ struct PreventionTotalsStage: Stage {
             let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
             let categories: [UInt8] = try categoryBand.read(window)
             for (i, band) in bands.enumerated() {
-                do {
-                    try values.withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<w.count])) }
-                } catch let error as GDALError {
-                    throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(totals[i].name): reading block \(w): \(error.message)")
-                }
+                try totalsStage.readTotal(i, band, block: w, into: &values)
                 for p in 0..<w.count where categories[p] > 0 && values[p].isFinite {
                     sums[i][Int(categories[p])] += values[p] * factors[i][w.y + p / w.width]
                 }

@@ -61,9 +61,7 @@ extension TotalsStage {
         guard !totals.isEmpty else { return [] }
         let k = plan.job.classify.scheme.classCount
         let bands = try alignTotals(work: work)
-        // Per total and row (a lat/long grid's cell area depends on its row; a projected grid's does not).
-        let cellAreas = plan.cellAreas
-        let factors = totals.map { t in cellAreas.rows.map { t.factor(pixelAreaSquareMetres: $0) } }
+        let factors = rowFactors()
         // The previous run's classes, when it is on this grid (pixel for pixel).
         let previousBand: RasterBand? = try previousClassPath.flatMap { path in
             let ds = try Dataset(open: path, flags: [.raster])
@@ -98,11 +96,7 @@ extension TotalsStage {
             }
             let previous: [UInt8]? = try previousBand?.read(window)
             for (i, band) in bands.enumerated() {
-                do {
-                    try values.withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                } catch let error as GDALError {
-                    throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(totals[i].name): reading block \(w): \(error.message)")
-                }
+                try readTotal(i, band, block: w, into: &values)
                 let rowFactors = factors[i]
                 var s = sums[i]
                 for p in 0..<n {
@@ -193,6 +187,25 @@ extension TotalsStage {
                 }
                 rows[i].totals.append(.init(name: "\(total.name)_total", value: s.byTownship[t].reduce(0, +)))
             }
+        }
+    }
+}
+
+extension TotalsStage {
+    /// Per total and row, the factor from a cell's density to its amount (a lat/long grid's cell
+    /// area depends on its row; a projected grid's does not).
+    func rowFactors() -> [[Double]] {
+        let rows = plan.cellAreas.rows
+        return (plan.job.zoning?.totals ?? []).map { t in rows.map { t.factor(pixelAreaSquareMetres: $0) } }
+    }
+
+    /// Reads block `w` of total `i`'s aligned band into the start of `values`.
+    func readTotal(_ i: Int, _ band: RasterBand, block w: Window, into values: inout [Double]) throws {
+        let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+        do {
+            try values.withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<w.count])) }
+        } catch let error as GDALError {
+            throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(plan.job.zoning!.totals[i].name): reading block \(w): \(error.message)")
         }
     }
 }
