@@ -147,10 +147,10 @@ public struct SensitivityMemory: Sendable, Equatable {
 extension Planner {
     /// The weight sets and townships (the township layer's features) of `sensitivity:` for the
     /// memory plan; nil without the sensitivity product.
-    func planSensitivity(_ job: JobSpec) -> SensitivityMemory? {
+    func planSensitivity(_ job: JobSpec, county: CountyCells?) -> SensitivityMemory? {
         guard let s = job.sensitivity, job.outputs.products.contains(.sensitivity) else { return nil }
         let members = (job.indices + [job.combine.node]).first { $0.name == s.index }?.members.count ?? 0
-        let towns = townshipCount(job)
+        let towns = townshipCount(job, county: county)
         return SensitivityMemory(weightSets: 1 + 2 * members + s.samples, towns: towns, classes: job.classify.scheme.classCount,
                                  bins: job.classify.method == nil ? 0 : Histogram().binCount)
     }

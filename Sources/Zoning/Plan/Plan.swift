@@ -86,6 +86,8 @@ public struct Plan: Sendable {
     public var sensitivity: SensitivityMemory? = nil
     /// A lat/long grid's ellipsoid: areas and distances are then geodesic (`cellAreas`, `GeodesicProximity`).
     public var ellipsoid: Ellipsoid? = nil
+    /// The county's cells of the standard grid (`grid.standard-grid`), read once when planning.
+    public var county: CountyCells? = nil
 
     public var blockCount: Int {
         ((grid.width + blockSize - 1) / blockSize) * ((grid.height + blockSize - 1) / blockSize)
@@ -246,11 +248,12 @@ public struct Planner {
         var plan = Plan(job: job, crsWKT: gridSRS.wkt, crsName: crsName, grid: grid, blockSize: job.grid.blockSize,
                         sources: sources, mask: mask, kernel: kernel, outputDirectory: out)
         plan.ellipsoid = try geodesicEllipsoid(gridSRS, what: "\(job.file): grid.crs", crsDefinition: job.grid.crs)
+        plan.county = county
         if let prevention = job.prevention {
             plan.prevention = try planPrevention(prevention, job: job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
         }
         plan.totals = try planTotals(job, gridSRS: gridSRS, grid: grid, gridBounds: gridBounds)
-        plan.sensitivity = planSensitivity(job)
+        plan.sensitivity = planSensitivity(job, county: county)
         return plan
     }
 

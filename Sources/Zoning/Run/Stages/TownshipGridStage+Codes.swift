@@ -21,8 +21,7 @@ extension RunScoped {
     /// of one code grouped into one MultiPolygon, written to `townships-by-code.gpkg` in `work`
     /// (layer `townships`, fields `code`, `township_id`).
     func prepareCodeTownships(_ sg: JobSpec.StandardGrid, work: String) throws -> TownshipGrid {
-        let source = plan.job.auxiliary[sg.layer]!.source
-        let county = try CountyCells.read(source, adminCode: sg.adminCode)
+        let county = plan.county!
         let codes = county.codes.map(String.init)
         let ids = Dictionary(uniqueKeysWithValues: county.codes.enumerated().map { ($0.element, $0.offset + 1) })
         let raster = try writeTownshipIDs(ids, county: county, work: work)

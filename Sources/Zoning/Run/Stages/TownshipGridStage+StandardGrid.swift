@@ -16,7 +16,7 @@ extension RunScoped {
         guard let codeField = spec.codeField else {
             throw RunError(.dataError, "\(plan.job.file): \(what): with grid.standard-grid the townships are joined to the grid's 9-digit codes by code; give zoning.townships.code (the field holding them)")
         }
-        let county = try CountyCells.read(source, adminCode: sg.adminCode)
+        let county = plan.county!
         let polygons = try prepareTownships(spec, work: work)
         var ids: [Int: Int] = [:]
         for (i, code) in polygons.townships.codes.enumerated() {
