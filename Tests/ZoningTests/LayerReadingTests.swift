@@ -251,6 +251,35 @@ import Testing
         }
     }
 
+    /// Each input warped once per run: a warped layer with a block cache is read from its source
+    /// once, every later pass reads the cached values, and every pass equals gdalwarp on every
+    /// pixel; the cache leaves no file in the work folder.
+    @Test func aCachedLayerIsWarpedOnceAndEveryPassEqualsGdalwarp() throws {
+        let c = Case(type: .float32, size: (170, 130), offset: (0.3, 0.3), nodata: -9999)
+        let (p, plan) = try project(type: .float32, width: 170, height: 130, offset: (0.3, 0.3), nodata: -9999,
+                                    resampling: "bilinear", value: Self.value(c))
+        let runner = Runner(plan: plan, options: RunOptions(threads: 1))
+        let work = p.path("work")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let before = try FileManager.default.contentsOfDirectory(atPath: work)
+        let layer = runner.cachingBlocks([try runner.alignLayer(plan.sources[0], work: work)], work: work, names: ["a"])[0]
+        let cache = try #require(layer.cache)
+        #expect(layer.alignment == .warpKernel)
+        let expected = try gdalwarp(plan.sources[0], folder: p.path("layers"))
+        let blocks = plan.grid.blocks(width: 64, height: 64).count
+        #expect(differing(try readAll(layer, grid: plan.grid, block: 64), expected) == 0)
+        #expect(cache.stored == blocks && cache.loaded == 0)
+        for pass in 2...3 {
+            #expect(differing(try readAll(layer, grid: plan.grid, block: 64), expected) == 0, "pass \(pass)")
+        }
+        #expect(cache.stored == blocks && cache.loaded == 2 * blocks)
+        // Another cut of the grid is read from the source, and equals gdalwarp too.
+        #expect(differing(try readAll(layer, grid: plan.grid, block: 50), expected) == 0)
+        #expect(cache.loaded == 2 * blocks)
+        let after = Set(try FileManager.default.contentsOfDirectory(atPath: work)).subtracting(before)
+        #expect(after.allSatisfy { $0.hasSuffix(".vrt") }, "\(after)")
+    }
+
     @Test func perBlockBurningEqualsGdalRasterizeOnEveryPixel() throws {
         // The fixture's seismic polygons (EPSG:4490, reprojected, burnt by attribute) and mask
         // (grid CRS, burn 1); the same with all-touched; plus lines and points burnt all-touched.

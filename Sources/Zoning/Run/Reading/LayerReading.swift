@@ -34,6 +34,8 @@ struct AlignedLayer: Sendable {
     let alignment: Alignment
     /// Applied to every value read (`LayerTransform`), set by the statistics stage.
     var transform: LayerTransform? = nil
+    /// The values of the units already read, for the later passes (`LayerBlockCache`).
+    var cache: LayerBlockCache? = nil
 
     /// A raster of the grid on disk.
     static func file(_ path: String, alignment: Alignment = .grid) -> AlignedLayer {
@@ -51,6 +53,7 @@ struct AlignedLayer: Sendable {
     func reader() throws -> BlockReader {
         let reader = try untransformedReader()
         reader.transform = transform
+        reader.cache = cache
         return reader
     }
 
@@ -187,12 +190,19 @@ final class BlockReader {
     }
     let kind: Kind
     var transform: LayerTransform? = nil
+    var cache: LayerBlockCache? = nil
 
     init(kind: Kind) { self.kind = kind }
 
-    /// The grid window's values into `buffer` (row-major, `window.count` values), transformed.
+    /// The grid window's values into `buffer` (row-major, `window.count` values), transformed;
+    /// from the layer's cache when an earlier pass read the window.
     func read(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
-        try readValues(window, into: buffer)
+        let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<window.count])
+        if let cache, cache.load(window, into: values) {
+        } else {
+            try readValues(window, into: buffer)
+            cache?.store(window, from: values)
+        }
         if let transform {
             for i in 0..<window.count { buffer[i] = transform.apply(buffer[i]) }
         }

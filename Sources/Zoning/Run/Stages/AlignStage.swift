@@ -30,6 +30,7 @@ struct AlignStage: Stage {
             aligned.append(layer)
         }
         report("align", all.count, all.count)
+        aligned = cachingBlocks(aligned, work: context.files.work, names: all.map(\.key))
         context.mask = plan.mask == nil ? nil : aligned.removeLast()
         context.aligned = aligned
     }
