@@ -71,6 +71,8 @@ final class RunContext: RunScoped {
     var zoning: Manifest.ZoningInfo?
     var townshipRows: [TownshipStatistics]?
     var totals: [Manifest.TotalInfo]?
+    /// The totals' layers on the grid and the values the totals stage read (for the prevention totals).
+    var totalLayers: TotalLayers?
     var totalTransitions: [ChangeReport.TotalTransitions] = []
     var prevention: Manifest.PreventionInfo?
     var exports: [Manifest.ExportInfo] = []

@@ -5,7 +5,7 @@ import GDALKit
 /// The prevention totals stage: each exposure total (`zoning.totals`: people, GDP, …) summed per
 /// prevention category over `prevention_class.tif`, into `manifest.json`'s
 /// `prevention.categories[].totals` (the people per category of the report's 防治建议). The totals'
-/// layers are warped as the totals stage warps them; blocks in grid order on this thread.
+/// layers' values are the ones the totals stage read (`TotalLayers`); summed in grid block order on this thread.
 struct PreventionTotalsStage: Stage {
     let env: RunEnvironment
     init(_ env: RunEnvironment) { self.env = env }
@@ -17,20 +17,20 @@ struct PreventionTotalsStage: Stage {
     func run(_ context: RunContext) throws {
         guard var info = context.prevention, let totals = plan.job.zoning?.totals, !totals.isEmpty else { return }
         let categoryPath = context.files.staged("prevention_class.tif")
-        let work = context.files.temporary("prevention-totals")
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let totalsStage = TotalsStage(env)
-        let bands = try totalsStage.alignTotals(work: work)
+        // The values the totals stage read, when it ran; else the layers warped here.
+        let layers = try context.totalLayers ?? {
+            let work = context.files.temporary("prevention-totals")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            return try totalsStage.alignTotals(work: work)
+        }()
         let factors = totalsStage.rowFactors()
         var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: totals.count)
         let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
-        var values = [Double](repeating: 0, count: plan.blockSize * plan.blockSize)
-        for block in plan.grid.blocks(width: plan.blockSize, height: plan.blockSize) {
-            let w = block.window
+        try forEachTotalsBlock(layers) { _, w, blockValues in
             let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
             let categories: [UInt8] = try categoryBand.read(window)
-            for (i, band) in bands.enumerated() {
-                try totalsStage.readTotal(i, band, block: w, into: &values)
+            for (i, values) in blockValues.enumerated() {
                 for p in 0..<w.count where categories[p] > 0 && values[p].isFinite {
                     sums[i][Int(categories[p])] += values[p] * factors[i][w.y + p / w.width]
                 }

@@ -40,9 +40,11 @@ struct TotalsStage: Stage {
         let previousClasses = Publisher(outputDirectory: plan.outputDirectory).latestRun
             .map { $0.appendingComponent("risk_class.tif") }
             .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        let layers = try alignTotals(work: context.files.work)
+        context.totalLayers = layers
         let sums = try computeTotals(classPath: context.files.classRaster, townshipPath: grid.raster,
                                      townshipCount: grid.townships.names.count, mask: context.mask,
-                                     previousClassPath: previousClasses, work: context.files.work)
+                                     previousClassPath: previousClasses, layers: layers)
         addTotals(sums, to: &rows)
         context.townshipRows = rows
         context.totals = totalsInfo(sums)
@@ -54,13 +56,13 @@ struct TotalsStage: Stage {
 
 extension TotalsStage {
     /// Sums every total per township and class, block by block in grid order on this thread (the
-    /// sums do not depend on `--threads`). `classPath` is the published class raster's source.
+    /// sums do not depend on `--threads`; the layers are read on all workers, `forEachTotalsBlock`).
+    /// `classPath` is the published class raster's source.
     func computeTotals(classPath: String, townshipPath: String, townshipCount: Int, mask maskLayer: AlignedLayer?,
-                       previousClassPath: String? = nil, work: String) throws -> [TotalSums] {
+                       previousClassPath: String? = nil, layers: TotalLayers) throws -> [TotalSums] {
         let totals = plan.job.zoning?.totals ?? []
         guard !totals.isEmpty else { return [] }
         let k = plan.job.classify.scheme.classCount
-        let bands = try alignTotals(work: work)
         let factors = rowFactors()
         // The previous run's classes, when it is on this grid (pixel for pixel).
         let previousBand: RasterBand? = try previousClassPath.flatMap { path in
@@ -81,10 +83,8 @@ extension TotalsStage {
         let townBand = try Dataset(open: townshipPath, flags: [.raster]).band(1)
         let maskReader = try maskLayer.map { try $0.reader() }
         var maskValues = [Float](repeating: 0, count: maskLayer == nil ? 0 : plan.blockSize * plan.blockSize)
-        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
-        var values = [Double](repeating: 0, count: plan.blockSize * plan.blockSize)
-        for (b, block) in blocks.enumerated() {
-            let w = block.window
+        let blockCount = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count
+        try forEachTotalsBlock(layers) { b, w, blockValues in
             let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
             let n = w.count
             let classes: [UInt8] = try classBand.read(window)
@@ -95,8 +95,7 @@ extension TotalsStage {
                 mask = maskValues[0..<n].map { $0 != 0 }
             }
             let previous: [UInt8]? = try previousBand?.read(window)
-            for (i, band) in bands.enumerated() {
-                try readTotal(i, band, block: w, into: &values)
+            for (i, values) in blockValues.enumerated() {
                 let rowFactors = factors[i]
                 var s = sums[i]
                 for p in 0..<n {
@@ -121,16 +120,16 @@ extension TotalsStage {
                 }
                 sums[i] = s
             }
-            report("totals", b + 1, blocks.count)
+            report("totals", b + 1, blockCount)
         }
         return sums
     }
 
     /// Each total's layer warped onto the grid as a VRT in `work` (sum or average per its
-    /// measure), open: band 1 of each.
-    func alignTotals(work: String) throws -> [RasterBand] {
+    /// measure), with a cache of the values read for the prevention totals when the work folder has room.
+    func alignTotals(work: String) throws -> TotalLayers {
         let totals = plan.job.zoning?.totals ?? []
-        var bands: [RasterBand] = []
+        var paths: [String] = []
         for (total, source) in zip(totals, plan.totals) {
             let def = source.definition
             let what = "zoning.totals.\(total.name) (layer \(def.name))"
@@ -153,12 +152,14 @@ extension TotalsStage {
                 // Written to disk and reopened: the warped VRT then opens its own source.
                 try vrt.close()
                 try input.close()
-                bands.append(try Dataset(open: path, flags: [.raster]).band(1))
+                paths.append(path)
             } catch let error as GDALError {
                 throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
             }
         }
-        return bands
+        // Only the prevention totals read them again.
+        let cached = plan.job.prevention != nil && roomForCaches(layers: paths.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
+        return TotalLayers(paths: paths, caches: totals.map { cached ? LayerBlockCache(folder: work, name: "total-\($0.name)") : nil })
     }
 
     /// The manifest's account of the totals.
@@ -197,15 +198,5 @@ extension TotalsStage {
     func rowFactors() -> [[Double]] {
         let rows = plan.cellAreas.rows
         return (plan.job.zoning?.totals ?? []).map { t in rows.map { t.factor(pixelAreaSquareMetres: $0) } }
-    }
-
-    /// Reads block `w` of total `i`'s aligned band into the start of `values`.
-    func readTotal(_ i: Int, _ band: RasterBand, block w: Window, into values: inout [Double]) throws {
-        let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-        do {
-            try values.withUnsafeMutableBufferPointer { try band.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<w.count])) }
-        } catch let error as GDALError {
-            throw RunError(.ioError, "\(plan.totals[i].definition.source): zoning.totals.\(plan.job.zoning!.totals[i].name): reading block \(w): \(error.message)")
-        }
     }
 }
