@@ -88,9 +88,9 @@ struct AttributionSplit: Sendable {
     let nodes: [Node]
     let indicators: [String]
 
-    /// The shares of a combination's members at one pixel (values `x`), summing to 1, into `shares`.
-    static func shares(form: ModelNode.Form, weights: [Double], values x: [Double], into shares: inout [Double]) {
-        let n = x.count
+    /// The shares of a combination's `n` members at one pixel (values `x`), summing to 1, into `shares`.
+    static func shares(form: ModelNode.Form, weights: UnsafePointer<Double>, values x: UnsafePointer<Double>, n: Int,
+                       into shares: UnsafeMutablePointer<Double>) {
         let even = 1 / Double(n)
         switch form {
         case .weightedSum, .ahp, .entropy:
@@ -121,23 +121,41 @@ struct AttributionSplit: Sendable {
         for j in 0..<n { shares[j] /= total }
     }
 
-    /// Scratch space of `split`, one per worker: no allocation per pixel.
-    struct Scratch {
-        var amounts: [Double]
-        var x: [[Double]]
-        var shares: [[Double]]
-        /// Per expression node: its buffers, its members' values over the strip and their shares.
+    /// Scratch space of `split`, one per worker: no allocation per pixel. The nodes' members are
+    /// flattened (node i's are `start[i]..<start[i + 1]`), so a pixel touches no array of arrays.
+    final class Scratch {
+        let start: [Int], register: [Int], child: [Int], indicator: [Int], forms: [ModelNode.Form], isShapley: [Bool]
+        /// Per member: its weight (0 where its node has none), value and share at the pixel.
+        let weights: UnsafeMutablePointer<Double>, x: UnsafeMutablePointer<Double>, shares: UnsafeMutablePointer<Double>
+        let amounts: UnsafeMutablePointer<Double>
+        /// Per expression node: its buffers, its members' values over the strip and their shares
+        /// (member j of node i at `(start[i] + j) · S`).
         var shapley: [ShapleySplit.Scratch?]
-        var stripValues: [[Double]]
-        var stripShares: [[Double]]
+        let stripValues: UnsafeMutablePointer<Double>, stripShares: UnsafeMutablePointer<Double>
+
         init(_ split: AttributionSplit) {
-            amounts = [Double](repeating: 0, count: split.nodes.count)
-            x = split.nodes.map { [Double](repeating: 0, count: $0.members.count) }
-            shares = x
+            let nodes = split.nodes
+            start = nodes.reduce(into: [0]) { $0.append($0.last! + $1.members.count) }
+            let members = nodes.flatMap(\.members), count = max(members.count, 1)
+            register = members.map(\.register)
+            child = members.map { $0.node ?? -1 }
+            indicator = members.map { $0.indicator ?? -1 }
+            forms = nodes.map(\.form)
+            isShapley = nodes.map { $0.shapley != nil }
+            weights = .allocate(capacity: count)
+            weights.initialize(from: nodes.flatMap { n in n.members.indices.map { $0 < n.weights.count ? n.weights[$0] : 0 } }
+                                   + [Double](repeating: 0, count: count - members.count), count: count)
+            x = .allocate(capacity: count); x.initialize(repeating: 0, count: count)
+            shares = .allocate(capacity: count); shares.initialize(repeating: 0, count: count)
+            amounts = .allocate(capacity: max(nodes.count, 1)); amounts.initialize(repeating: 0, count: max(nodes.count, 1))
             let S = AttributionSplit.strip
-            shapley = split.nodes.map { node in node.shapley.map { ShapleySplit.Scratch($0, strip: S) } }
-            stripValues = split.nodes.map { [Double](repeating: 0, count: $0.shapley == nil ? 0 : $0.members.count * S) }
-            stripShares = stripValues
+            shapley = nodes.map { node in node.shapley.map { ShapleySplit.Scratch($0, strip: S) } }
+            stripValues = .allocate(capacity: count * S); stripValues.initialize(repeating: 0, count: count * S)
+            stripShares = .allocate(capacity: count * S); stripShares.initialize(repeating: 0, count: count * S)
+        }
+
+        deinit {
+            for p in [weights, x, shares, amounts, stripValues, stripShares] { p.deallocate() }
         }
     }
 
@@ -147,38 +165,40 @@ struct AttributionSplit: Sendable {
     /// The Shapley shares of every expression node over a strip of `n` pixels (`value(register, q)`
     /// the register's value at pixel q), for `split(pixel:)`: an expression is evaluated strip by
     /// strip, 2^m times, not pixel by pixel.
-    func prepareStrip(n: Int, value: (Int, Int) -> Double, scratch s: inout Scratch) {
+    func prepareStrip(n: Int, value: (Int, Int) -> Double, scratch s: Scratch) {
         let S = Self.strip
         for (i, node) in nodes.enumerated() {
             guard let shapley = node.shapley else { continue }
+            let base = s.start[i] * S
             for (j, m) in node.members.enumerated() {
-                for q in 0..<n { s.stripValues[i][j * S + q] = value(m.register, q) }
+                for q in 0..<n { s.stripValues[base + j * S + q] = value(m.register, q) }
             }
-            s.stripValues[i].withUnsafeBufferPointer { x in
-                s.stripShares[i].withUnsafeMutableBufferPointer { out in
-                    shapley.stripShares(x: x.baseAddress!, n: n, S: S, scratch: &s.shapley[i]!, into: out.baseAddress!)
-                }
-            }
+            shapley.stripShares(x: s.stripValues + base, n: n, S: S, scratch: &s.shapley[i]!, into: s.stripShares + base)
         }
     }
 
     /// Splits the index value `index` of pixel `q` of the prepared strip: adds each indicator's
     /// part to `indicatorSums` and each member of the top combination's part to `topSums`.
-    func split(index: Double, pixel q: Int, value: (Int) -> Double, scratch s: inout Scratch, into indicatorSums: inout [Double], top topSums: inout [Double]) {
+    func split(index: Double, pixel q: Int, value: (Int) -> Double, scratch s: Scratch,
+               into indicatorSums: UnsafeMutablePointer<Double>, top topSums: UnsafeMutablePointer<Double>) {
         guard !nodes.isEmpty else { indicatorSums[0] += index; return }
-        for i in nodes.indices { s.amounts[i] = 0 }
-        s.amounts[0] = index
-        for (i, node) in nodes.enumerated() {
-            if node.shapley != nil {
-                for j in node.members.indices { s.shares[i][j] = s.stripShares[i][j * Self.strip + q] }
+        let S = Self.strip
+        let amounts = s.amounts, shares = s.shares
+        for i in 0..<nodes.count { amounts[i] = 0 }
+        amounts[0] = index
+        for i in 0..<nodes.count {
+            let a = s.start[i], n = s.start[i + 1] - a
+            if s.isShapley[i] {
+                for j in 0..<n { shares[a + j] = s.stripShares[(a + j) * S + q] }
             } else {
-                for (j, m) in node.members.enumerated() { s.x[i][j] = value(m.register) }
-                AttributionSplit.shares(form: node.form, weights: node.weights, values: s.x[i], into: &s.shares[i])
+                for j in 0..<n { s.x[a + j] = value(s.register[a + j]) }
+                AttributionSplit.shares(form: s.forms[i], weights: s.weights + a, values: s.x + a, n: n, into: shares + a)
             }
-            for (j, m) in node.members.enumerated() {
-                let part = s.amounts[i] * s.shares[i][j]
+            for j in 0..<n {
+                let part = amounts[i] * shares[a + j]
                 if i == 0 { topSums[j] += part }
-                if let child = m.node { s.amounts[child] += part } else if let k = m.indicator { indicatorSums[k] += part }
+                let c = s.child[a + j], k = s.indicator[a + j]
+                if c >= 0 { amounts[c] += part } else if k >= 0 { indicatorSums[k] += part }
             }
         }
     }

@@ -57,23 +57,30 @@ extension AttributionStage {
                 return .failure(RunError(.ioError, "attribution: cannot read the index, classes or townships: \((error as? GDALError)?.message ?? "\(error)")"))
             }
             var sums = [Double](repeating: 0, count: (n + 1) * width)
-            var top = [Double](repeating: 0, count: m), parts = [Double](repeating: 0, count: k)
-            var scratch = AttributionSplit.Scratch(split)
-            kernel.forEachStrip(count: w.count, inputs: inputs) { regs, start, count in
-                let S = ModelKernel.stripLength
-                split.prepareStrip(n: count, value: { Double(regs[$0 * S + $1]) }, scratch: &scratch)
-                for q in 0..<count {
-                    let p = start + q, t = Int(town[p])
-                    guard t > 0, t <= n, classes[p] > 0 else { continue }
-                    for j in 0..<m { top[j] = 0 }
-                    for j in 0..<k { parts[j] = 0 }
-                    split.split(index: Double(index[p]), pixel: q, value: { Double(regs[$0 * S + q]) }, scratch: &scratch, into: &parts, top: &top)
-                    let base = t * width
-                    sums[base] += 1
-                    sums[base + 1] += Double(index[p])
-                    for j in 0..<m { sums[base + 2 + j] += Double(regs[split.nodes[0].members[j].register * S + q]) }
-                    for j in 0..<m { sums[base + 2 + m + j] += top[j] }
-                    for j in 0..<k { sums[base + 2 + 2 * m + j] += parts[j] }
+            var top = [Double](repeating: 0, count: max(m, 1)), parts = [Double](repeating: 0, count: max(k, 1))
+            let scratch = AttributionSplit.Scratch(split)
+            let S = ModelKernel.stripLength
+            sums.withUnsafeMutableBufferPointer { sums in
+                top.withUnsafeMutableBufferPointer { top in
+                    parts.withUnsafeMutableBufferPointer { parts in
+                        kernel.forEachStrip(count: w.count, inputs: inputs) { regs, start, count in
+                            split.prepareStrip(n: count, value: { Double(regs[$0 * S + $1]) }, scratch: scratch)
+                            for q in 0..<count {
+                                let p = start + q, t = Int(town[p])
+                                guard t > 0, t <= n, classes[p] > 0 else { continue }
+                                for j in 0..<m { top[j] = 0 }
+                                for j in 0..<k { parts[j] = 0 }
+                                split.split(index: Double(index[p]), pixel: q, value: { Double(regs[$0 * S + q]) }, scratch: scratch,
+                                            into: parts.baseAddress!, top: top.baseAddress!)
+                                let base = t * width
+                                sums[base] += 1
+                                sums[base + 1] += Double(index[p])
+                                for j in 0..<m { sums[base + 2 + j] += Double(regs[scratch.register[j] * S + q]) }
+                                for j in 0..<m { sums[base + 2 + m + j] += top[j] }
+                                for j in 0..<k { sums[base + 2 + 2 * m + j] += parts[j] }
+                            }
+                        }
+                    }
                 }
             }
             return .success(sums)
