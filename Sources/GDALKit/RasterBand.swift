@@ -62,7 +62,9 @@ public final class RasterBand {
         }
     }
 
-    /// Reads a window into a new array.
+    /// Reads a window into a new array (inlinable: specialised where it is called, so the array is
+    /// filled without a generic copy a value).
+    @inlinable
     public func read<T: GDALPixel & Numeric>(_ window: PixelWindow, as _: T.Type = T.self) throws -> [T] {
         var result = [T](repeating: 0, count: window.count)
         try result.withUnsafeMutableBufferPointer { try read(window, into: $0) }
