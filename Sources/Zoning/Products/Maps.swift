@@ -202,6 +202,8 @@ struct MapMaker {
                                  kind: target.kind, areas: target.areas, extraContext: target.extraContext)
             spec.furniture.figure = target.figure
             spec.sources = target.notes + spec.sources
+            spec.location = locationInset
+            spec.details = detailInsets(base: base)
             let pdf = folder.appendingComponent("\(base).pdf")
             let png = folder.appendingComponent("\(base).png")
             do {
