@@ -465,6 +465,10 @@ enum ChangeReport {
                            footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
         spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
         spec.furniture = job.furniture
+        if let jobSpec = to.spec ?? from.spec, let location = MapMaker.locationInset(of: jobSpec) {
+            spec.location = location
+            spec.sources += MapMaker.locationSource(of: jobSpec)
+        }
         let pdf = folder.appendingComponent("risk_change_map.pdf")
         let png = folder.appendingComponent("risk_change_map.png")
         do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {

@@ -209,6 +209,7 @@ struct MapMaker {
             spec.furniture.figure = target.figure
             spec.sources = target.notes + spec.sources
             spec.location = locationInset
+            spec.sources += MapMaker.locationSource(of: plan.job)
             spec.details = detailInsets(base: base)
             let pdf = folder.appendingComponent("\(base).pdf")
             let png = folder.appendingComponent("\(base).png")
