@@ -14,14 +14,8 @@ public enum ZoneCells {
             var size = 0
             while let i = stack.popLast() {
                 size += 1
-                let x = i % width, y = i / width
-                for dy in -1...1 {
-                    for dx in -1...1 where dx != 0 || dy != 0 {
-                        let nx = x + dx, ny = y + dy
-                        guard nx >= 0, ny >= 0, nx < width, ny < height else { continue }
-                        let j = ny * width + nx
-                        if mask[j] && label[j] == 0 { label[j] = next; stack.append(j) }
-                    }
+                neighbours(of: i, width: width, height: height) { j in
+                    if mask[j] && label[j] == 0 { label[j] = next; stack.append(j) }
                 }
             }
             if best == nil || size > best!.size { best = (next, size) }
@@ -47,17 +41,23 @@ public enum ZoneCells {
         while head < queue.count {
             let i = queue[head]; head += 1
             deepest = max(deepest, distance[i])
-            let x = i % width, y = i / width
-            for dy in -1...1 {
-                for dx in -1...1 where dx != 0 || dy != 0 {
-                    let nx = x + dx, ny = y + dy
-                    guard nx >= 0, ny >= 0, nx < width, ny < height else { continue }
-                    let j = ny * width + nx
-                    if part[j] && distance[j] == Int.max { distance[j] = distance[i] + 1; queue.append(j) }
-                }
+            neighbours(of: i, width: width, height: height) { j in
+                if part[j] && distance[j] == Int.max { distance[j] = distance[i] + 1; queue.append(j) }
             }
         }
         return deepest == 0 ? 0 : 2 * deepest - 1
+    }
+
+    /// Calls `body` with each of the (up to 8) cells around cell `i` inside the grid.
+    @inline(__always)
+    static func neighbours(of i: Int, width: Int, height: Int, _ body: (Int) -> Void) {
+        let x = i % width, y = i / width
+        for dy in -1...1 {
+            for dx in -1...1 where dx != 0 || dy != 0 {
+                let nx = x + dx, ny = y + dy
+                if nx >= 0, ny >= 0, nx < width, ny < height { body(ny * width + nx) }
+            }
+        }
     }
 
     /// The top-left cell of the `windowWidth` × `windowHeight` window holding the most true cells

@@ -75,9 +75,33 @@ import Testing
         let b = try Runner(plan: try Planner().resolve(try JobLoader().load(jobB)), options: RunOptions(threads: 2)).run()
         let (folder, _) = try Operations.changes(from: a.runDirectory, to: b.runDirectory, output: fx.project.path("changes-ab"),
                                                  database: fx.project.path("out/risk-database.gpkg"))
-        let layers = fx.project.path("layers"), work = fx.project.path("oracle")
+        let expected = try TotalsTests.transitionTotalsOracle(fx, previous: "\(a.runDirectory)/risk_class.tif", current: "\(b.runDirectory)/risk_class.tif")
+        let csv = try String(contentsOfFile: "\(folder)/changes.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = try #require(csv.first)
+        #expect(header.suffix(2) == ["persons", "floor"], "\(header)")
+        let town = ["(all)": 0, "西乡": 1, "东乡": 2]
+        var seen: [String: Double] = [:]
+        for row in csv.dropFirst() where row.count == header.count && !row[7].isEmpty {
+            let t = try #require(town[row[1]])
+            seen["persons \(t) \(row[7]) \(row[8])"] = Double(row[11])
+            seen["floor \(t) \(row[7]) \(row[8])"] = Double(row[12])
+        }
+        #expect(!expected.isEmpty && Set(seen.keys) == Set(expected.keys), "keys \(seen.keys.sorted()) vs numpy \(expected.keys.sorted())")
+        #expect(expected.keys.contains { $0.hasPrefix("persons 1 ") && $0.split(separator: " ")[2] != $0.split(separator: " ")[3] }, "some class changed in 西乡")
+        for (key, value) in expected {
+            #expect(abs((seen[key] ?? .nan) - value) <= max(2e-6, 1e-9 * abs(value)), "\(key): \(seen[key] ?? .nan) vs numpy \(value)")
+        }
+    }
+}
+
+extension TotalsTests {
+    /// numpy: the persons (pop, per km²) and floor area (floor, per pixel) of the totals fixture in
+    /// every transition previous → current class, over both classes' pixels (key "persons 0 1 2")
+    /// and per township (1 西乡, 2 东乡), from gdalwarp-aligned layers and gdal_rasterize.
+    static func transitionTotalsOracle(_ fx: Fixture, previous: String, current: String) throws -> [String: Double] {
+        let work = fx.project.path("oracle-changes")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let oracle = try shell("/usr/bin/python3", ["-c", """
+        let out = try shell("/usr/bin/python3", ["-c", """
             import sys, json, subprocess, numpy as np
             from osgeo import gdal
             layers, work, prev, cur = sys.argv[1:5]
@@ -101,22 +125,7 @@ import Testing
                             m = sel & (a == i) & (b == j)
                             if m.any(): out[f'{name} {town} {i} {j}'] = float(v[m].sum())
             print(json.dumps(out))
-            """, layers, work, "\(a.runDirectory)/risk_class.tif", "\(b.runDirectory)/risk_class.tif"])
-        let expected = try #require(try JSONSerialization.jsonObject(with: Data(oracle.utf8)) as? [String: Double])
-        let csv = try String(contentsOfFile: "\(folder)/changes.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        let header = try #require(csv.first)
-        #expect(header.suffix(2) == ["persons", "floor"], "\(header)")
-        let town = ["(all)": 0, "西乡": 1, "东乡": 2]
-        var seen: [String: Double] = [:]
-        for row in csv.dropFirst() where row.count == header.count && !row[7].isEmpty {
-            let t = try #require(town[row[1]])
-            seen["persons \(t) \(row[7]) \(row[8])"] = Double(row[11])
-            seen["floor \(t) \(row[7]) \(row[8])"] = Double(row[12])
-        }
-        #expect(!expected.isEmpty && Set(seen.keys) == Set(expected.keys), "keys \(seen.keys.sorted()) vs numpy \(expected.keys.sorted())")
-        #expect(expected.keys.contains { $0.hasPrefix("persons 1 ") && $0.split(separator: " ")[2] != $0.split(separator: " ")[3] }, "some class changed in 西乡")
-        for (key, value) in expected {
-            #expect(abs((seen[key] ?? .nan) - value) <= max(2e-6, 1e-9 * abs(value)), "\(key): \(seen[key] ?? .nan) vs numpy \(value)")
-        }
+            """, fx.project.path("layers"), work, previous, current])
+        return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Double])
     }
 }
