@@ -274,6 +274,7 @@ extension PreparedMap {
         var taken: [PageRect] = context.filter { $0.0.kind == .place || $0.0.kind == .shelter }.flatMap { $0.1 }.flatMap { $0.geometry.points }
             .map { t.apply(x: $0.x, y: $0.y) }
             .map { PageRect(x: $0.x - symbolRadius, y: $0.y - symbolRadius, width: 2 * symbolRadius, height: 2 * symbolRadius) }
+        taken += view.reserved
         func free(_ r: PageRect) -> Bool {
             frame.insetBy(2).contains(PagePoint(x: r.minX, y: r.minY)) && frame.insetBy(2).contains(PagePoint(x: r.maxX, y: r.maxY))
                 && !taken.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY }

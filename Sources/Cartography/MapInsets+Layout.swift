@@ -9,6 +9,8 @@ struct MapView {
     var ground: Bounds
     /// The part of the class raster drawn, in page points.
     var rasterRect: PageRect
+    /// Where no point label goes (a detail inset's caption and scale bar).
+    var reserved: [PageRect] = []
 }
 
 /// An inset ready to draw.
@@ -70,7 +72,10 @@ extension PreparedMap {
             let (size, denominator) = detailSize(box)
             guard let corner = bestCorner(size: size, occupancy: occupancy, avoiding: taken) else { continue }
             taken.append(corner)
-            let v = view(of: box, in: corner)
+            var v = view(of: box, in: corner)
+            let line = (Fonts(fs).small + 1 * fs) * 1.4
+            v.reserved = [PageRect(x: corner.minX, y: corner.minY, width: corner.width, height: 2 * line + 3 * fs),
+                          PageRect(x: corner.minX, y: corner.maxY - 3 * line - 8 * fs, width: corner.width * 0.5, height: 3 * line + 8 * fs)]
             result.append(PreparedInset(
                 layout: InsetLayout(kind: .detail(label), frame: corner, mainMapBox: pageBox, scaleDenominator: denominator),
                 content: .detail(view: v, label: label, groundPerPoint: layout.groundMetresPerMapUnit / v.transform.a,
