@@ -12,7 +12,9 @@ import Testing
     /// (numpy over prevention_class.tif and the rasterised townships), labelled with the category and
     /// its share, the rule printed.
     @Test func townshipPreventionMapColoursEachTownshipByItsDominantCategory() throws {
-        let (fx, job) = try TotalsTests.fixture(products: "  products: [risk-class, risk-zones, statistics, prevention, maps]\n", prevention: true)
+        // A4 and no zoning map: fewer pixels to draw, so the test stays quick.
+        let (fx, job) = try TotalsTests.fixture(top: "maps: { page: a4-landscape }\n",
+                                                products: "  products: [risk-class, statistics, prevention, maps]\n", prevention: true)
         let plan = try Planner().resolve(try JobLoader().load(job))
         let result = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
         let run = result.runDirectory
