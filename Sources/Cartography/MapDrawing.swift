@@ -100,6 +100,7 @@ extension PreparedMap {
         }
 
         try drawMapBody(canvas, rasterDPI: rasterDPI)
+        try drawInsets(canvas, rasterDPI: rasterDPI)
         drawGraticule(canvas)
 
         // Frames: a thin line round the map, a heavy neatline round map and panel.
@@ -125,20 +126,21 @@ extension PreparedMap {
 
     // MARK: the map body
 
-    func drawMapBody(_ canvas: Canvas, rasterDPI: Double) throws {
+    /// The map body in `view` (default: the main map frame; a detail inset draws its own view).
+    func drawMapBody(_ canvas: Canvas, rasterDPI: Double, view: MapView? = nil) throws {
+        let view = view ?? mainView
         canvas.save()
-        canvas.rect(parts.frame)
+        canvas.rect(view.frame)
         canvas.clip()
-        canvas.fillRect(parts.frame, .white)
+        canvas.fillRect(view.frame, .white)
 
         // The class raster, one image, exact class colours (or, with areas, the polygons by class).
-        let g0 = layout.frameGroundBounds
         if spec.areas != nil {
-            drawAreas(canvas)
-        } else if let window = raster.visibleWindow(Bounds(minX: g0.minX, minY: g0.minY, maxX: g0.maxX, maxY: g0.maxY)) {
-            let (w, h, values) = try raster.readForDisplay(window, pageRect: layout.rasterRect, dpi: rasterDPI)
+            drawAreas(canvas, view: view)
+        } else if let window = raster.visibleWindow(view.ground) {
+            let (w, h, values) = try raster.readForDisplay(window, pageRect: view.rasterRect, dpi: rasterDPI)
             let palette = raster.palette(legend: spec.legend, nodata: spec.nodata)
-            try canvas.drawImage(width: w, height: h, into: layout.rasterRect) { y, row in
+            try canvas.drawImage(width: w, height: h, into: view.rasterRect) { y, row in
                 switch values {
                 case .bytes(let v):
                     let table = palette.byteTable
@@ -150,7 +152,7 @@ extension PreparedMap {
         }
 
         // Context layers, by kind, then their labels on top.
-        let t = layout.transform
+        let t = view.transform
         func page(_ line: [GeoPoint]) -> [PagePoint] { line.map { t.apply(x: $0.x, y: $0.y) } }
         for kind in Style.order {
             for (layer, features) in context where layer.kind == kind {
@@ -189,14 +191,14 @@ extension PreparedMap {
                 }
             }
         }
-        drawLabels(canvas)
-        drawAreaLabels(canvas)
+        drawLabels(canvas, view: view)
+        drawAreaLabels(canvas, view: view)
         canvas.restore()
     }
 
     /// The choropleth: each polygon filled with its class colour, then thin outlines.
-    func drawAreas(_ canvas: Canvas) {
-        let t = layout.transform
+    func drawAreas(_ canvas: Canvas, view: MapView) {
+        let t = view.transform
         let colours = Dictionary(spec.legend.map { ($0.value, $0.color) }, uniquingKeysWith: { a, _ in a })
         for area in areas {
             guard let value = area.value, let colour = colours[value] else { continue }
@@ -218,8 +220,8 @@ extension PreparedMap {
     }
 
     /// Choropleth labels (several lines, centred) on a point inside each feature's largest part.
-    func drawAreaLabels(_ canvas: Canvas) {
-        let fonts = Fonts(fs), t = layout.transform, frame = parts.frame
+    func drawAreaLabels(_ canvas: Canvas, view: MapView) {
+        let fonts = Fonts(fs), t = view.transform, frame = view.frame
         for area in areas {
             guard let label = area.label, !label.isEmpty else { continue }
             let pieces = area.geometry.polygons.map { $0.map { ring in ring.map { t.apply(x: $0.x, y: $0.y) } } }
@@ -264,14 +266,15 @@ extension PreparedMap {
         return best.map { PagePoint(x: ($0.0 + $0.1) / 2, y: c.y) }
     }
 
-    func drawLabels(_ canvas: Canvas) {
-        let fonts = Fonts(fs), t = layout.transform, frame = parts.frame
+    func drawLabels(_ canvas: Canvas, view: MapView) {
+        let fonts = Fonts(fs), t = view.transform, frame = view.frame
         // Greedy placement for point labels: the first free spot of right, left, above, below;
         // a label that fits nowhere is left out rather than drawn over another.
         let symbolRadius = 3.2
         var taken: [PageRect] = context.filter { $0.0.kind == .place || $0.0.kind == .shelter }.flatMap { $0.1 }.flatMap { $0.geometry.points }
             .map { t.apply(x: $0.x, y: $0.y) }
             .map { PageRect(x: $0.x - symbolRadius, y: $0.y - symbolRadius, width: 2 * symbolRadius, height: 2 * symbolRadius) }
+        taken += view.reserved
         func free(_ r: PageRect) -> Bool {
             frame.insetBy(2).contains(PagePoint(x: r.minX, y: r.minY)) && frame.insetBy(2).contains(PagePoint(x: r.maxX, y: r.maxY))
                 && !taken.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY }

@@ -87,4 +87,6 @@ public struct MapLayout: Sendable {
     /// The PNG preview's size in pixels.
     public var pngPixelWidth: Int
     public var pngPixelHeight: Int
+    /// The location and detail insets (`MapInsets.swift`).
+    public var insets: [InsetLayout] = []
 }

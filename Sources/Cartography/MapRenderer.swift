@@ -52,12 +52,14 @@ final class PreparedMap {
     let fs: Double  // font scale: 1 on A3, smaller on smaller paper
     let raster: RasterSource
     let parts: PageParts
-    let layout: MapLayout
+    private(set) var layout: MapLayout
     let crsText: String
     let context: [(ContextLayer, [GeometryFeature])]
     /// The choropleth polygons (`spec.areas`) in the raster's CRS: class value and label per feature.
     let areas: [AreaFeature]
     let ticks: [GraticuleTick]
+    /// The location and detail insets (`MapInsets.swift`), placed.
+    private(set) var insets: [PreparedInset] = []
 
     struct AreaFeature {
         var value: Int?
@@ -199,6 +201,8 @@ final class PreparedMap {
         self.areas = areas
         ticks = (try? PreparedMap.graticule(frame: frame, frameGround: frameGround, transform: transform,
                                             toLonLat: toLonLat, fromLonLat: fromLonLat)) ?? []
+        insets = try prepareInsets()
+        layout.insets = insets.map(\.layout)
     }
 
     // MARK: page frame

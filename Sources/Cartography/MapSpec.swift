@@ -178,6 +178,10 @@ public struct MapSpec: Sendable {
     public var pdfDate: String = "2000-01-01T00:00:00Z"
     /// Producer, figure number, usage line and data date (nothing drawn for what is unset).
     public var furniture = MapFurniture()
+    /// The location inset (区位图), nil for none (`MapInsets.swift`).
+    public var location: LocationInset? = nil
+    /// Detail insets (局部放大图) of narrow zones.
+    public var details: DetailInsets = .none
 
     public init(title: String, subtitle: String? = nil, page: PageSetup = .a3Landscape,
                 legendTitle: String = "图例 Legend", legend: [LegendEntry], classRaster: String, band: Int = 1,

@@ -281,37 +281,7 @@ import Testing
         try text.replacingOccurrences(of: "weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }",
                                       with: "weighted-sum: { flood: 0.25, fire: 0.45, seismic: 0.30 }").write(toFile: job, atomically: true, encoding: .utf8)
         let second = try Runner(plan: try Planner().resolve(try JobLoader().load(job)), options: RunOptions(threads: 2)).run()
-        let script = """
-            import sys, json, subprocess, numpy as np
-            from osgeo import gdal
-            layers, work, prev, cur = sys.argv[1:5]
-            te = ['-te', '\(Fixture.xmin)', '\(Fixture.ymin)', '\(Fixture.xmax)', '\(Fixture.ymax)', '-tr', '30', '30']
-            def warp(name, alg):
-                subprocess.run(['gdalwarp', '-q', '-t_srs', 'EPSG:4545', *te, '-r', alg, '-ot', 'Float64', '-dstnodata', 'nan',
-                                '-et', '0.125', '-srcnodata', '-9999', f'{layers}/{name}.tif', f'{work}/{name}.tif'], check=True)
-                return gdal.Open(f'{work}/{name}.tif').ReadAsArray()
-            persons = warp('pop', 'average') * (30 * 30 / 1e6)
-            floor = warp('floor', 'sum')
-            subprocess.run(['gdal_rasterize', '-q', '-a', 'tid', '-l', 'towns', *te, '-ot', 'UInt16', '-init', '0',
-                            f'{layers}/towns.gpkg', f'{work}/towns.tif'], check=True)
-            t = gdal.Open(f'{work}/towns.tif').ReadAsArray()
-            a = gdal.Open(prev).ReadAsArray().astype(int); b = gdal.Open(cur).ReadAsArray().astype(int)
-            out = {}
-            for name, v in (('persons', persons), ('floor', floor)):
-                ok = (a > 0) & (b > 0) & np.isfinite(v)
-                for town in (0, 1, 2):
-                    sel = ok if town == 0 else ok & (t == town)
-                    for i in range(1, 5):
-                        for j in range(1, 5):
-                            m = sel & (a == i) & (b == j)
-                            if m.any(): out[f'{name} {town} {i} {j}'] = float(v[m].sum())
-            print(json.dumps(out))
-            """
-        let work = fx.project.path("oracle-changes")
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let out = try shell("/usr/bin/python3", ["-c", script, fx.project.path("layers"), work,
-                                                 "\(first.runDirectory)/risk_class.tif", "\(second.runDirectory)/risk_class.tif"])
-        let expected = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Double])
+        let expected = try Self.transitionTotalsOracle(fx, previous: "\(first.runDirectory)/risk_class.tif", current: "\(second.runDirectory)/risk_class.tif")
         let changes = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(second.runDirectory)/changes.json"))) as? [String: Any])
         var seen: [String: Double] = [:]
         func collect(_ transitions: [[String: Any]], town: Int) {

@@ -5,7 +5,7 @@ extension JobLoader {
     /// `maps:` — title, subtitle, page, context layers and source lines; every key has a default.
     func parseMaps(_ top: YObject, file: String, sink: DiagnosticSink, cache: inout [String: LayerDefinition?],
                    auxiliary: inout [String: LayerDefinition]) -> JobSpec.Maps {
-        guard let m = top["maps"]?.object(allowed: ["title", "subtitle", "page", "context", "sources"] + MapFurniture.keys) else {
+        guard let m = top["maps"]?.object(allowed: ["title", "subtitle", "page", "context", "sources", "location", "insets"] + MapFurniture.keys) else {
             return JobSpec.Maps(title: nil, subtitle: nil, page: .a3Landscape, context: nil, sources: nil)
         }
         var page = PageSetup.a3Landscape
@@ -42,6 +42,7 @@ extension JobLoader {
         var maps = JobSpec.Maps(title: m["title"]?.line(), subtitle: m["subtitle"]?.line(), page: page,
                                 context: context, sources: sources)
         maps.furniture = parseFurniture(m)
+        parseMapInsets(m, into: &maps, file: file, sink: sink, cache: &cache, auxiliary: &auxiliary)
         return maps
     }
 }

@@ -144,6 +144,10 @@ public struct JobSpec: Sendable {
         public let sources: [String]?
         /// Plan furniture (see `JobLoader+MapFurniture.swift`): producer, figure number, usage line, data date.
         public var furniture = MapFurniture()
+        /// `maps.location`: the province polygons of the location inset (`JobLoader+MapInsets.swift`).
+        public var location: LayerDefinition? = nil
+        /// `maps.insets`: detail boxes; nil = automatic around the top class on a typed job.
+        public var insets: [MapInset]? = nil
     }
 
     /// How the township level is decided from its pixels.

@@ -214,6 +214,7 @@ public struct Planner {
             throw RunError(.dataError, "\(job.file):\(job.grid.position.line):\(job.grid.position.column): grid: \(error)\(origin); raise grid.max-pixels or coarsen grid.resolution")
         }
         let gridBounds = Bounds(minX: grid.minX, minY: grid.minY, maxX: grid.maxX, maxY: grid.maxY)
+        try checkMapInsets(job, gridBounds: gridBounds)
 
         var sources: [SourcePlan] = []
         for use in job.layers {

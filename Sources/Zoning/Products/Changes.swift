@@ -147,7 +147,7 @@ enum ChangeReport {
     /// Writes the change products of `from` → `to` into `folder`; returns the files written
     /// (relative to `folder`). Throws `GridMismatch` when the two class rasters are not on one grid.
     static func write(from: RunFolder, to: RunFolder, into folder: String, threads: Int, map drawMap: Bool = true,
-                      withDirectories: Bool = true, totals: [TotalTransitions] = [],
+                      withDirectories: Bool = true, totals given: [TotalTransitions] = [], summingTotals: Bool = false,
                       explanation: [String: ChangeExplanation.Split]? = nil) throws -> [String] {
         GDAL.ensureRegistered()
         let grid = try ChangeGrid(from: from, to: to)
@@ -169,6 +169,10 @@ enum ChangeReport {
         }
 
         var tally = Tally(from: from, to: to, townshipCount: townshipCount)
+        // Between two jobs (`changes`) the totals are summed here; a run's own come from its totals stage.
+        let totals = summingTotals && given.isEmpty
+            ? try crossJobTotals(from: from, to: to, grid: grid, townships: townshipBand, townshipCount: townshipCount, k: tally.k, work: work)
+            : given
         tally.areas = grid.geographicCellAreas.map { AreaTally($0, buckets: (townshipCount + 1) * (tally.k + 1) * (tally.k + 1)) }
         let tmp = work.appendingComponent("risk_change.tif")
         try tally.count(grid, townships: townshipBand, writingTo: tmp)
@@ -461,6 +465,10 @@ enum ChangeReport {
                            footer: "\(ToolInfo.name) \(ToolInfo.version) · GDAL \(GDAL.version) · \(from.runID) → \(to.runID)")
         spec.pdfDate = MapMaker.pdfDate(runID: to.runID)
         spec.furniture = job.furniture
+        if let jobSpec = to.spec ?? from.spec, let location = MapMaker.locationInset(of: jobSpec) {
+            spec.location = location
+            spec.sources += MapMaker.locationSource(of: jobSpec)
+        }
         let pdf = folder.appendingComponent("risk_change_map.pdf")
         let png = folder.appendingComponent("risk_change_map.png")
         do { _ = try MapRenderer.render(spec, pdf: pdf, png: png) } catch {
@@ -529,7 +537,8 @@ extension Operations {
         do {
             let threads = ProcessInfo.processInfo.activeProcessorCount
             let explanation = explain ? try ChangeExplanation.explain(from: a, to: b, threads: threads, logger: Logger(label: "hazard-zoning")) : nil
-            let files = try ChangeReport.write(from: a, to: b, into: staging, threads: threads, explanation: explanation)
+            let files = try ChangeReport.write(from: a, to: b, into: staging, threads: threads, summingTotals: true,
+                                               explanation: explanation)
             guard rename(staging, folder) == 0 else {
                 throw RunError(.cantCreate, "\(folder): cannot put the change products in place: \(String(cString: strerror(errno))) (remove it, or name another folder with --output)")
             }

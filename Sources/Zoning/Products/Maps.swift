@@ -41,8 +41,9 @@ struct MapMaker {
         return (names[h] ?? "", "\(h) ")
     }
 
-    /// The classified rasters of a run folder that get a map, with their map file base names.
-    func targets(in folder: String) -> [Target] {
+    /// The classified rasters of a run folder that get a map, with their map file base names
+    /// (with `work`, also the township prevention map whose polygons `render` writes there).
+    func targets(in folder: String, work: String? = nil) -> [Target] {
         let title = plan.job.maps.title ?? plan.job.title ?? plan.job.name
         func path(_ name: String) -> String? {
             let p = folder.appendingComponent(name)
@@ -88,6 +89,7 @@ struct MapMaker {
                                  legendTitle: "乡镇风险等级 Township risk level", legend: legend,
                                  areas: AreaLayer(source: levels, layer: "township_levels", classField: "level", labelField: "label")))
         }
+        if let townships = townshipPreventionTarget(in: folder, work: work) { result.append(townships) }
         return furnished(result, folder: folder)
     }
 
@@ -196,12 +198,19 @@ struct MapMaker {
     func render(folder: String) throws -> [String] {
         var written: [String] = []
         let maker = withCodeTownships(in: folder)
-        for target in targets(in: folder) {
+        let work: String
+        do { work = try SafeFiles.makeFreshDirectory(in: folder, prefix: ".maps-work") } catch { throw RunError(.cantCreate, error) }
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        for target in targets(in: folder, work: work) {
             let (raster, base) = (target.raster, target.base)
+            if base == "township_prevention_map" { try writeTownshipPrevention(folder: folder, work: work) }
             var spec = maker.spec(raster: raster, title: target.title, legendTitle: target.legendTitle, legend: target.legend,
                                  kind: target.kind, areas: target.areas, extraContext: target.extraContext)
             spec.furniture.figure = target.figure
             spec.sources = target.notes + spec.sources
+            spec.location = locationInset
+            spec.sources += MapMaker.locationSource(of: plan.job)
+            spec.details = detailInsets(base: base)
             let pdf = folder.appendingComponent("\(base).pdf")
             let png = folder.appendingComponent("\(base).png")
             do {
