@@ -8,7 +8,7 @@ agreement check against hazard-zoning, the measured floors and the summary.
   bench_zoning.py step NAME WORK             one step of the peer (run by `peer`)
   bench_zoning.py check RUN_DIR WORK         the peer's products against the run's; exit 1 when they disagree
   bench_zoning.py floors RUN_DIR WORK        measured floors (JSON on stdout)
-  bench_zoning.py report BENCH_ZONING_DIR    summary table + bench-zoning.json
+  bench_zoning.py report ZONING_DIR JSON     summary table (stdout) + JSON (e.g. $BENCH_DIR/bench-zoning.json)
 
 The peer starts from the tool's own risk_index.tif and risk_class.tif (the census model — AHP,
 entropy weights, proximity, natural breaks — is not redone in numpy; scripts/bench measures the index
@@ -572,7 +572,7 @@ def print_stages(s):
         print("%s   | %s" % (left, right))
 
 
-def cmd_report(bench):
+def cmd_report(bench, summary):
     res = os.path.join(bench, "results")
     s = summarise(res)
     tool, peer = s["tool"], s["peer"]
@@ -603,8 +603,8 @@ def cmd_report(bench):
     busy = [r["busy_before_pct"] for r in tool["runs"] + peer["runs"] if r["busy_before_pct"] is not None]
     others = [r["others_cpu_s"] for r in tool["runs"] + peer["runs"] if r["others_cpu_s"] is not None]
     print("machine: busy before the runs %s %%, others' CPU during them %s s" % (busy, others))
-    json.dump(s, open(os.path.join(bench, "bench-zoning.json"), "w"), indent=1, ensure_ascii=False)
-    print("summary: %s" % os.path.join(bench, "bench-zoning.json"))
+    json.dump(s, open(summary, "w"), indent=1, ensure_ascii=False)
+    print("summary: %s" % summary)
 
 
 def main(argv):
@@ -621,8 +621,8 @@ def main(argv):
         cmd_check(*args)
     elif cmd == "floors" and len(args) == 2:
         cmd_floors(*args)
-    elif cmd == "report" and len(args) == 1:
-        cmd_report(args[0])
+    elif cmd == "report" and len(args) == 2:
+        cmd_report(*args)
     else:
         raise SystemExit(__doc__)
 
