@@ -487,7 +487,8 @@ def cmd_floors(run_dir, work):
     mem = gdal.GetDriverByName("MEM").Create("", cfg["width"], cfg["height"], 1, gdal.GDT_Int32)
     mem.GetRasterBand(1).WriteArray(composite)
     mem.GetRasterBand(1).SetNoDataValue(0)
-    layer = ogr.GetDriverByName("Memory").CreateDataSource("").CreateLayer("z", geom_type=ogr.wkbPolygon)
+    polygons = ogr.GetDriverByName("Memory").CreateDataSource("")     # kept alive while its layer is used
+    layer = polygons.CreateLayer("z", geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
     band = mem.GetRasterBand(1)
     floors["polygonize_in_memory_s"] = timed(lambda: gdal.Polygonize(band, band.GetMaskBand(), layer, 0, ["8CONNECTED=8"]))
@@ -556,9 +557,19 @@ def summarise(res):
 FLOOR_OF = {"statistics": "read_class_index_townships_s", "totals": "totals_warp_s", "polygonize": "polygonize_in_memory_s"}
 
 
+# The laps in the order the pipeline runs them (Pipeline.swift); others after them.
+LAP_ORDER = ["hash_inputs", "align", "statistics", "compute", "zoning", "attribution", "prevention", "prevention_totals",
+             "census", "sensitivity", "write_cog", "maps", "report"]
+
+
+def laps_in_order(timings):
+    keys = sorted((k for k in timings if k != "total"), key=lambda k: (LAP_ORDER.index(k) if k in LAP_ORDER else len(LAP_ORDER), k))
+    return [(k, timings[k]) for k in keys]
+
+
 def print_stages(s):
     tool, peer, floors = s["tool"]["best"], s["peer"]["best"], s["floors"] or {}
-    laps = [(k, v) for k, v in tool["timings"].items() if k != "total"]
+    laps = laps_in_order(tool["timings"])
     steps = list(peer["steps"].items())
     print("%-26s %8s   | %-12s %8s %9s %8s" % ("tool stage (manifest)", "s", "peer step", "wall s", "RSS MiB", "floor s"))
     for i in range(max(len(laps), len(steps))):
@@ -593,7 +604,7 @@ def cmd_report(bench, summary):
     if s["census"]:
         c = s["census"]["best"]
         print("\nhangjin-census-risk (maps off), time per stage: " + ", ".join(
-            "%s %.2f" % kv for kv in c["timings"].items() if kv[0] != "total") + " (total %.2f s, wall %.2f s; target ≤ 15 s)"
+            "%s %.2f" % kv for kv in laps_in_order(c["timings"])) + " (total %.2f s, wall %.2f s; target ≤ 15 s)"
             % (c["timings"].get("total", 0), c["wall_s"]))
     if s["check"]:
         ch = s["check"]
