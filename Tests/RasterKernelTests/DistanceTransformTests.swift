@@ -116,3 +116,45 @@ func transformAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y:
         #expect(seen == (0..<131).filter { flags[2 * 131 + $0] != 0 })
     }
 }
+
+func sweepAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y: Int, w: Int, h: Int), pw: Double, bandRows: Int) -> [Float] {
+    var bits = FeatureBits(width: width, height: height)
+    flags.withUnsafeBufferPointer { bits.setRows(0, height, from: $0) }
+    let s = ProximitySweep(features: bits, x: window.x, y: window.y, width: window.w, height: window.h, pixelWidth: pw, noFeature: -1)
+    var out = [Float](repeating: .nan, count: window.w * window.h)
+    s.run(bandRows: bandRows) { row, rows, values in
+        for i in 0..<values.count { out[row * window.w + i] = values[i] }
+    }
+    return out
+}
+
+/// GDAL's two-pass propagation in memory (bit for bit against gdal_proximity.py in ZoningTests):
+/// here, that bands and windows do not change a value, and that it is never nearer than the exact
+/// distance (it can only miss the nearest feature).
+@Suite struct ProximitySweepTests {
+    @Test func bandsAndWindowsChangeNothingAndNeverBeatTheExactDistance() {
+        var seed: UInt64 = 500
+        var missed = 0, pixels = 0
+        for (w, h) in DistanceTransformTests.sizes {
+            for density in [0, 1, 8, 60, 400] {
+                seed += 1
+                let flags = randomFeatures(width: w, height: h, density: density, seed: seed)
+                let whole = sweepAll(flags, width: w, height: h, window: (0, 0, w, h), pw: 30, bandRows: h)
+                let exact = bruteForceDistances(flags, width: w, height: h, window: (0, 0, w, h), pw: 30, ph: 30, noFeature: -1)
+                #expect(zip(whole, exact).allSatisfy { $0.0 == $0.1 || ($0.1 >= 0 && $0.0 > $0.1) }, "\(w)×\(h) density \(density)")
+                missed += zip(whole, exact).filter { $0.0 != $0.1 }.count
+                pixels += whole.count
+                var rng = OracleRandom(seed: seed &* 11)
+                let x = rng.below(w), y = rng.below(h)
+                let window = (x: x, y: y, w: 1 + rng.below(w - x), h: 1 + rng.below(h - y))
+                for bandRows in [1, 3, 64] {
+                    let got = sweepAll(flags, width: w, height: h, window: window, pw: 30, bandRows: bandRows)
+                    var expected: [Float] = []
+                    for r in window.y..<(window.y + window.h) { expected += whole[(r * w + window.x)..<(r * w + window.x + window.w)] }
+                    #expect(got == expected, "\(w)×\(h) window \(window) bands \(bandRows)")
+                }
+            }
+        }
+        #expect(missed < pixels / 50, "the sweeps missed the nearest feature at \(missed) of \(pixels) pixels")
+    }
+}

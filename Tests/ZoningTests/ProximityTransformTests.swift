@@ -20,13 +20,14 @@ private func collection(_ features: [String]) -> String {
 
 /// numpy oracle: `gdal_rasterize` (the plan's arguments) and `gdal_proximity.py -distunits GEO`
 /// on the command line, and the exact distance by brute force over every burnt pixel centre
-/// (value as GDAL writes it: Float32 of Float32(√d px) × pixel width). Compares with `ours`
-/// (the window `x y w h` of the burnt raster) and prints the counts.
+/// (value as GDAL writes it: Float32 of Float32(√d px) × pixel width). Compares `sweep` (GDAL's
+/// algorithm in memory, "-" for none) and `exact` (the distance transform) with them on the
+/// window `x y w h` of the burnt raster and prints the counts.
 private let proximityOracle = """
     import sys, json, subprocess, numpy as np
     from osgeo import gdal
-    work, ours, x, y, w, h, pw, ph = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7]), float(sys.argv[7]), float(sys.argv[8])
-    rasterize = json.loads(sys.argv[9]); nofeature = np.float32(float(sys.argv[10]))
+    work, sweep, ours, x, y, w, h, pw, ph = *sys.argv[1:4], *map(int, sys.argv[4:8]), float(sys.argv[8]), float(sys.argv[9])
+    rasterize = json.loads(sys.argv[10]); nofeature = np.float32(float(sys.argv[11]))
     def sh(*a): subprocess.run(a, check=True, stdout=subprocess.DEVNULL)
     sh('gdal_rasterize', '-q', *rasterize, work + '/f.tif')
     sh('gdal_proximity.py', '-q', work + '/f.tif', work + '/g.tif', '-distunits', 'GEO', '-ot', 'Float32', '-nodata', repr(float(nofeature)))
@@ -46,7 +47,9 @@ private let proximityOracle = """
         else: exact = np.sqrt(best).astype(np.float32)
     exact[np.isinf(best)] = nofeature
     gdal_exact = g == exact
+    s = gdal.Open(sweep).ReadAsArray() if sweep != '-' else g
     print(json.dumps({
+        "sweep_eq_gdal": int((s.view(np.uint32) == g.view(np.uint32)).sum()),
         "pixels": int(o.size), "shape": list(o.shape), "burnt": int(len(fx)),
         "ours_eq_exact": int((o.view(np.uint32) == exact.view(np.uint32)).sum()),
         "ours_eq_gdal_where_gdal_exact": bool((o[gdal_exact] == g[gdal_exact]).all()),
@@ -115,15 +118,21 @@ private let proximityOracle = """
             #expect(window.marginPixels == 100 && window.ellipsoid == nil)
             let work = p.path("work-\(source.key)")
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let ours = try Runner(plan: plan, options: RunOptions(threads: 2)).alignProximity(source, work: work)
-            #expect(ours.hasSuffix("\(source.key).tif"))
+            let sweep = try Runner(plan: plan, options: RunOptions(threads: 2)).alignProximity(source, work: work)
+            #expect(sweep.hasSuffix("\(source.key).tif"))
+            try FileManager.default.moveItem(atPath: sweep, toPath: work + "/sweep.tif")
+            var options = RunOptions(threads: 2)
+            options.exactProximity = true
+            let exact = try Runner(plan: plan, options: options).alignProximity(source, work: work)
             let args = source.arguments + [source.definition.source]
-            let r = try oracle(proximityOracle, [work, ours, "\(window.marginPixels)", "\(window.marginRows)", "\(Self.width)",
+            let r = try oracle(proximityOracle, [work, work + "/sweep.tif", exact, "\(window.marginPixels)", "\(window.marginRows)", "\(Self.width)",
                                                  "\(Self.height)", "30", "30", String(decoding: try JSONEncoder().encode(args), as: UTF8.self),
                                                  "\(window.noFeatureDistance)"])
             let pixels = Self.width * Self.height
             #expect(r["shape"] as? [Int] == [Self.height, Self.width], "\(source.key): \(r)")
-            // Bit for bit the exact distance everywhere, and GDAL's value wherever GDAL's sweeps are exact.
+            // GDAL's algorithm in memory: gdal_proximity.py bit for bit, everywhere.
+            #expect(r["sweep_eq_gdal"] as? Int == pixels, "\(source.key): \(r)")
+            // The exact transform: bit for bit the exact distance everywhere, and GDAL's value wherever GDAL's sweeps are exact.
             #expect(r["ours_eq_exact"] as? Int == pixels, "\(source.key): \(r)")
             #expect(r["ours_eq_gdal_where_gdal_exact"] as? Bool == true, "\(source.key): \(r)")
             // GDAL's propagation only ever overestimates.
@@ -139,19 +148,18 @@ private let proximityOracle = """
         print("gdal_proximity.py differs from the exact transform at pixels: \(gdalDiffers.sorted { $0.key < $1.key })")
     }
 
-    /// `--align-with-gdal` keeps GDAL's proximity: the VRT of GDAL's distances, equal to ours
-    /// wherever GDAL is exact (checked above); here: the path and the cross-check run.
+    /// `--align-with-gdal` keeps GDAL's proximity (a VRT of GDAL's distances on disk): identical to
+    /// the in-memory path, also where GDAL's sweeps miss the nearest feature (34 pixels of this layer).
     @Test func alignWithGdalKeepsGdalsProximity() throws {
         let (p, plan) = try project()
-        let source = try #require(plan.sources.first { $0.key == "points" })
+        let source = try #require(plan.sources.first { $0.key == "outside" })
         var options = RunOptions(threads: 1)
         options.alignFastPaths = false
         let work = p.path("work")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let gdalPath = try Runner(plan: plan, options: options).alignProximity(source, work: work)
-        #expect(gdalPath.hasSuffix("points.vrt"))
+        #expect(gdalPath.hasSuffix("outside.vrt"))
         let ours = try Runner(plan: plan, options: RunOptions(threads: 2)).alignProximity(source, work: work)
-        // Three points: GDAL's sweeps are exact, so the rasters are identical.
         let out = try shell("/usr/bin/python3", ["-c", """
             import sys, numpy as np
             from osgeo import gdal
@@ -161,8 +169,9 @@ private let proximityOracle = """
         #expect(out.trimmingCharacters(in: .whitespacesAndNewlines) == "0 (\(Self.height), \(Self.width)) True")
     }
 
-    /// Non-square pixels (no job grid has them: the kernel alone, on a raster GDAL burnt): the exact
-    /// distance dx²·pw² + dy²·ph²; GDAL multiplies the pixel distance by the pixel width only.
+    /// Non-square pixels (no job grid has them: the kernels alone, on a raster GDAL burnt): the exact
+    /// distance dx²·pw² + dy²·ph²; GDAL (and `ProximitySweep`, bit for bit) multiplies the pixel
+    /// distance by the pixel width only.
     @Test func anisotropicPixelsAreExact() throws {
         let p = try Project()
         let (x0, y0) = (Self.x0, Self.y0)
@@ -188,9 +197,16 @@ private let proximityOracle = """
         try out.close()
         let work = p.path("o")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let r = try oracle(proximityOracle, [work, p.path("ours.tif"), "5", "4", "70", "50", "30", "20",
+        let sweep = ProximitySweep(features: bits, x: 5, y: 4, width: 70, height: 50, pixelWidth: 30, noFeature: -1)
+        let gdalLike = try Dataset.create(driver: "GTiff", path: p.path("sweep.tif"), width: 70, height: 50, bands: 1, type: .float32)
+        try sweep.run(bandRows: 16) { row, rows, values in
+            try gdalLike.band(1).write(PixelWindow(x: 0, y: row, width: 70, height: rows), from: values)
+        }
+        try gdalLike.close()
+        let r = try oracle(proximityOracle, [work, p.path("sweep.tif"), p.path("ours.tif"), "5", "4", "70", "50", "30", "20",
                                              String(decoding: try JSONEncoder().encode(args), as: UTF8.self), "-1"])
         #expect(r["ours_eq_exact"] as? Int == 70 * 50, "\(r)")
+        #expect(r["sweep_eq_gdal"] as? Int == 70 * 50, "\(r)")
         // GDAL's "Pixels not square, distances will be inaccurate": most pixels differ.
         #expect((r["gdal_differs"] as? Int ?? 0) > 1000, "\(r)")
     }

@@ -29,7 +29,7 @@ extension RunScoped {
         let def = source.definition
         let what = source.key.contains(".") ? "\(source.key) (layer \(def.name))" : "layers.\(source.key) (layer \(def.name))"
         guard let window = source.proximity else { throw RunError(.software, "\(what): a proximity source without its window") }
-        // Projected grids: the exact distance transform in memory (`ProximityTransform.swift`);
+        // Projected grids: computed in memory, band by band (`ProximityTransform.swift`);
         // `--align-with-gdal`: GDAL's proximity below, the cross-check.
         if window.ellipsoid == nil && options.alignFastPaths { return try alignProximityTransform(source, window: window, work: work) }
         let ds: Dataset
