@@ -32,6 +32,9 @@ public struct RunOptions: Sendable {
     /// false aligns every layer with gdalwarp / gdal_rasterize into the staging folder
     /// (`--align-with-gdal`, a cross-check: the products are identical).
     public var alignFastPaths = true
+    /// Proximity on projected grids by the exact distance transform instead of GDAL's two sweeps
+    /// (`ProximityTransform.swift`): differs from today's products where GDAL's sweeps miss.
+    public var exactProximity = false
     /// Weights that replace the job's, by combination (`combine` or an index's name): the
     /// counterfactual runs of `changes --explain` (`ChangeExplanation.swift`).
     public var weightOverrides: [String: [Double]] = [:]

@@ -23,12 +23,15 @@ func proximityMargin(_ n: Normalization) -> Double {
 }
 
 extension RunScoped {
-    /// Rasterises the features on the expanded raster, computes GDAL proximity on it and returns a
-    /// VRT of the grid's window (Float32 distances in grid CRS units).
+    /// Rasterises the features on the expanded raster, computes GDAL proximity (geodesic metres on a
+    /// lat/long grid) on it and returns a VRT of the grid's window (Float32 distances).
     func alignProximity(_ source: SourcePlan, work: String) throws -> String {
         let def = source.definition
         let what = source.key.contains(".") ? "\(source.key) (layer \(def.name))" : "layers.\(source.key) (layer \(def.name))"
         guard let window = source.proximity else { throw RunError(.software, "\(what): a proximity source without its window") }
+        // Projected grids: computed in memory, band by band (`ProximityTransform.swift`);
+        // `--align-with-gdal`: GDAL's proximity below, the cross-check.
+        if window.ellipsoid == nil && options.alignFastPaths { return try alignProximityTransform(source, window: window, work: work) }
         let ds: Dataset
         do { ds = try Dataset(open: def.source) } catch { throw inputError(error, file: def.source, what: what) }
         do {
