@@ -98,9 +98,10 @@ extension RunScoped {
     }
 
     /// Attaches a block cache to every aligned layer a second pass would read again at a cost
-    /// (warped, window-read, burnt; not the run's own uncompressed rasters).
+    /// (warped, window-read, burnt; not the run's own rasters of the grid, nor the distances of a
+    /// proximity layer, already an uncompressed tiled raster of the grid).
     func cachingBlocks(_ layers: [AlignedLayer], work: String, names: [String]) -> [AlignedLayer] {
-        let worth = layers.indices.filter { layers[$0].alignment != .grid }
+        let worth = layers.indices.filter { ![.grid, .proximity].contains(layers[$0].alignment) }
         guard roomForCaches(layers: worth.count, bytesPerPixel: MemoryLayout<Float>.size, work: work) else { return layers }
         var cached = layers
         for i in worth { cached[i].cache = LayerBlockCache(folder: work, name: names[i]) }
