@@ -30,12 +30,40 @@ extension RunScoped {
     /// count on a projected grid, `sieveThreshold`, by area on a lat/long grid, as the grid-wide
     /// sieve) merges into its largest neighbour in the same township (never across a township
     /// line); pixels in no township become nodata. Each township is sieved in its bounding window,
-    /// in memory. Same as `gdal_sieve.py` on the zones masked to one township.
+    /// in memory, townships on `options.threads` workers (each touches only its own pixels, so the
+    /// result is the same whatever the threads). Same as `gdal_sieve.py` on the zones masked to one township.
     func sieveWithinTownships(_ zones: inout [UInt8], townships: TownshipGrid, hectares: Double, connectivity: Int) throws {
+        let boxes = try townshipWindows(&zones, townships: townships)
+        let rowAreas = plan.ellipsoid == nil ? nil : plan.cellAreas.rows
+        let threshold = rowAreas == nil ? Double(sieveThreshold(hectares: hectares)) : hectares * 10_000
+        let width = plan.grid.width, raster = townships.raster
+        let failures = Failures(count: boxes.count)
+        let next = Counter()
+        zones.withUnsafeMutableBufferPointer { buffer in
+            let shared = SendablePointer(buffer)
+            DispatchQueue.concurrentPerform(iterations: max(1, min(options.threads, boxes.count))) { _ in
+                let town: RasterBand
+                do { town = try Dataset(open: raster, flags: [.raster]).band(1) } catch { return failures.set(0, error) }
+                while let k = next.take(below: boxes.count) {
+                    let (id, window) = boxes[k]
+                    do {
+                        let t: [Int32] = try town.read(window)
+                        sieveTownship(id, window: window, gridWidth: width, zones: shared.buffer, town: t, threshold: threshold,
+                                      rowAreas: rowAreas.map { Array($0[window.y..<(window.y + window.height)]) },
+                                      connectivity: connectivity)
+                    } catch { failures.set(k, error) }
+                }
+            }
+        }
+        try failures.throwFirst()
+    }
+
+    /// Each township's id and bounding window, in id order; pixels of no township set to 0.
+    private func townshipWindows(_ zones: inout [UInt8], townships: TownshipGrid) throws -> [(Int, PixelWindow)] {
         let g = plan.grid, bs = plan.blockSize
         let town = try Dataset(open: townships.raster, flags: [.raster]).band(1)
         let count = townships.townships.names.count
-        // Bounding windows per township (columns and rows, inclusive); pixels of no township → 0.
+        // Bounding windows per township (columns and rows, inclusive).
         var boxes = [(Int, Int, Int, Int)](repeating: (Int.max, Int.max, -1, -1), count: count + 1)
         for block in g.blocks(width: bs, height: bs) {
             let w = block.window
@@ -47,33 +75,42 @@ extension RunScoped {
                 boxes[id] = (min(b.0, c), min(b.1, r), max(b.2, c), max(b.3, r))
             }
         }
-        let rowAreas = plan.ellipsoid == nil ? nil : plan.cellAreas.rows
-        for id in 1...max(1, count) where id <= count && boxes[id].2 >= 0 {
+        return (0...count).compactMap { id in
             let b = boxes[id]
-            let window = PixelWindow(x: b.0, y: b.1, width: b.2 - b.0 + 1, height: b.3 - b.1 + 1)
-            let t: [Int32] = try town.read(window)
-            let threshold = rowAreas == nil ? Double(sieveThreshold(hectares: hectares)) : hectares * 10_000
-            sieveTownship(id, window: window, zones: &zones, town: t, threshold: threshold,
-                          rowAreas: rowAreas.map { Array($0[window.y..<(window.y + window.height)]) }, connectivity: connectivity)
+            return id >= 1 && b.2 >= 0 ? (id, PixelWindow(x: b.0, y: b.1, width: b.2 - b.0 + 1, height: b.3 - b.1 + 1)) : nil
         }
     }
+}
 
-    /// One township's sieve in its window: the township's zones, 0 elsewhere. GDAL merges a small
-    /// region into its largest neighbour in one pass; a chain of small regions (a narrow strip cut
-    /// by the township line) can leave some: sieved until nothing changes, at most 4 times.
-    private func sieveTownship(_ id: Int, window: PixelWindow, zones: inout [UInt8], town: [Int32], threshold: Double,
-                               rowAreas: [Double]?, connectivity: Int) {
-        let width = plan.grid.width
-        var own = [UInt8](repeating: 0, count: window.width * window.height)
-        for p in 0..<own.count where Int(town[p]) == id {
-            own[p] = zones[(window.y + p / window.width) * width + window.x + p % window.width]
-        }
-        for _ in 0..<4 {
-            guard LabelSieve.apply(&own, width: window.width, height: window.height, threshold: threshold,
-                                   rowAreas: rowAreas, eightConnected: connectivity == 8) else { break }
-        }
-        for p in 0..<own.count where Int(town[p]) == id {
-            zones[(window.y + p / window.width) * width + window.x + p % window.width] = own[p]
-        }
+/// The first error of each task of a parallel loop, thrown in task order.
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [(any Error)?]
+    init(count: Int) { errors = Array(repeating: nil, count: max(1, count)) }
+    func set(_ index: Int, _ error: any Error) {
+        lock.lock(); defer { lock.unlock() }
+        if errors[index] == nil { errors[index] = error }
+    }
+    func throwFirst() throws {
+        if let error = errors.compactMap({ $0 }).first { throw error }
+    }
+}
+
+/// One township's sieve in its window: the township's zones, 0 elsewhere. GDAL merges a small
+/// region into its largest neighbour in one pass; a chain of small regions (a narrow strip cut
+/// by the township line) can leave some: sieved until nothing changes, at most 4 times.
+/// Reads and writes only the township's own pixels of `zones`.
+private func sieveTownship(_ id: Int, window: PixelWindow, gridWidth width: Int, zones: UnsafeMutableBufferPointer<UInt8>,
+                           town: [Int32], threshold: Double, rowAreas: [Double]?, connectivity: Int) {
+    var own = [UInt8](repeating: 0, count: window.width * window.height)
+    for p in 0..<own.count where Int(town[p]) == id {
+        own[p] = zones[(window.y + p / window.width) * width + window.x + p % window.width]
+    }
+    for _ in 0..<4 {
+        guard LabelSieve.apply(&own, width: window.width, height: window.height, threshold: threshold,
+                               rowAreas: rowAreas, eightConnected: connectivity == 8) else { break }
+    }
+    for p in 0..<own.count where Int(town[p]) == id {
+        zones[(window.y + p / window.width) * width + window.x + p % window.width] = own[p]
     }
 }
