@@ -141,11 +141,7 @@ func geodDistances(_ pairs: [((Double, Double), (Double, Double))]) throws -> [D
                 }
             }
             let input = p.path("in\(seed).tif")
-            let ds = try Dataset.create(driver: "GTiff", path: input, width: w, height: h, bands: 1, type: .byte, options: [])
-            try ds.setGeoTransform([0, 1, 0, Double(h), 0, -1])
-            try ds.band(1).setNoDataValue(0)
-            try values.withUnsafeBufferPointer { try ds.band(1).write(PixelWindow(x: 0, y: 0, width: w, height: h), from: $0) }
-            try ds.close()
+            try writeClassRaster(values, width: w, height: h, to: input)
             for connectivity in [4, 8] {
                 for threshold in [3, 6] {
                     let out = p.path("out\(seed)-\(connectivity)-\(threshold).tif")

@@ -33,11 +33,7 @@ import Testing
         for (seed, (w, h, classes)) in [(71, 53, 4), (128, 37, 3), (33, 90, 6), (1, 1, 2)].enumerated() {
             let values = Self.raster(width: w, height: h, classes: classes, seed: UInt64(seed + 3))
             let input = p.path("in\(seed).tif")
-            let ds = try Dataset.create(driver: "GTiff", path: input, width: w, height: h, bands: 1, type: .byte, options: [])
-            try ds.setGeoTransform([0, 1, 0, Double(h), 0, -1])
-            try ds.band(1).setNoDataValue(0)
-            try values.withUnsafeBufferPointer { try ds.band(1).write(PixelWindow(x: 0, y: 0, width: w, height: h), from: $0) }
-            try ds.close()
+            try writeClassRaster(values, width: w, height: h, to: input)
             for connectivity in [4, 8] {
                 for threshold in [2, 4, 9, 40, w * h + 1] {
                     cases.append((input, values, w, h, connectivity, threshold, p.path("out\(seed)-\(connectivity)-\(threshold).tif")))

@@ -24,16 +24,16 @@ extension RunScoped {
     /// label, `area_ha`, `township_code`, `township` and `township_en`. Returns the number of polygons.
     ///
     /// With townships, the zones are cut by the township raster the statistics count with (the
-    /// pixel-centre rule): the polygonised value is township id × 256 + class, so each polygon lies
+    /// pixel-centre rule): the polygonised value is one per township and class (`compositeZones`), so each polygon lies
     /// in exactly one township and the areas per township sum to the statistics' valid area.
     /// Polygons are GEOS-valid MultiPolygons: `MakeValid` repairs only the invalid ones (rings that
     /// touch themselves at a vertex, as 8-connected regions make), and the area must not change.
-    func polygonizeZones(zones: [UInt8], gpkg: String, layer layerName: String, valueField: String,
+    func polygonizeZones(zones: inout [UInt8], gpkg: String, layer layerName: String, valueField: String,
                          labels: [(field: String, text: (Int) -> String?)], townships: TownshipGrid?,
                          connectivity: Int) throws -> Int {
         let srs = try SpatialReference(definition: plan.crsWKT)
-        // The value to polygonise: township id × 256 + class (0 = nodata), in memory.
-        let source = try compositeZones(zones, townships: townships, srs: srs)
+        // The value to polygonise: one per township and class (0 = nodata), in memory; `zones` released.
+        let (source, decode) = try compositeZones(&zones, townships: townships, srs: srs)
         let band = try source.band(1)
         let memory = try Dataset.createVector(driver: "Memory", path: "")
         let raw = try memory.createLayer(layerName, srs: srs, geometry: .polygon)
@@ -55,8 +55,7 @@ extension RunScoped {
         try layer.inTransaction {
             try layer.appendFeatures(from: raw) { src, f in
                 count += 1
-                let composite = src.integer(0)
-                let value = composite % 256, town = composite / 256
+                let (value, town) = decode(src.integer(0))
                 f.set(0, value)
                 for (i, label) in labels.enumerated() {
                     if let text = label.text(value) { f.set(i + 1, text) }

@@ -68,37 +68,58 @@ extension RunScoped {
         try ds.close()
     }
 
-    /// The polygon source of `polygonizeZones`: a MEM band of the grid holding township id × 256 +
-    /// zone (0 = nodata), UInt16 while the ids fit (≤ 255 townships), else Int32, filled in one pass.
-    func compositeZones(_ zones: [UInt8], townships: TownshipGrid?, srs: SpatialReference) throws -> Dataset {
-        let g = plan.grid, bs = plan.blockSize
-        let narrow = (townships?.townships.names.count ?? 0) <= 255
-        let ds = try Dataset.create(driver: "MEM", path: "", width: g.width, height: g.height, bands: 1, type: narrow ? .uint16 : .int32)
+    /// The polygon source of `polygonizeZones`: a MEM band of the grid whose value is one per
+    /// (township, zone) pair, 0 = nodata, filled in one pass; `zones` is released once it is
+    /// filled. Byte (town × K + zone, K the largest zone) while the pairs fit, else township id ×
+    /// 256 + zone as UInt16 (≤ 255 townships) or Int32. GDAL's polygon enumeration compares values
+    /// only for equality, so the features and their order do not depend on the encoding.
+    /// `decode` gives a value's zone and township id.
+    func compositeZones(_ zones: inout [UInt8], townships: TownshipGrid?, srs: SpatialReference) throws
+        -> (source: Dataset, decode: @Sendable (Int) -> (zone: Int, town: Int)) {
+        let g = plan.grid
+        let count = townships?.townships.names.count ?? 0, k = Int(zones.max() ?? 0)
+        let type: PixelType = k == 0 || (count + 1) * k <= 255 ? .byte : count <= 255 ? .uint16 : .int32
+        let ds = try Dataset.create(driver: "MEM", path: "", width: g.width, height: g.height, bands: 1, type: type)
         try ds.setGeoTransform(g.geoTransform)
         try ds.setSpatialReference(srs)
         let band = try ds.band(1)
         try band.setNoDataValue(0)
         let townBand = try townships.map { try Dataset(open: $0.raster, flags: [.raster]).band(1) }
+        let what = townships?.raster ?? ""
+        switch type {
+        case .byte:
+            try fillComposite(band, zones, town: townBand) { t, z -> UInt8 in
+                guard t >= 0 && Int(t) <= count else { throw RunError(.software, "\(what): township id \(t) outside 0…\(count)") }
+                return UInt8(Int(t) * k + Int(z))
+            }
+        case .uint16:
+            try fillComposite(band, zones, town: townBand) { t, z -> UInt16 in
+                guard let v = UInt16(exactly: t * 256 + Int32(z)) else { throw RunError(.software, "\(what): township id \(t) outside 0…255") }
+                return v
+            }
+        default:
+            try fillComposite(band, zones, town: townBand) { t, z -> Int32 in t * 256 + Int32(z) }
+        }
+        zones = []
+        if type == .byte { return (ds, { v in ((v - 1) % max(k, 1) + 1, (v - 1) / max(k, 1)) }) }
+        return (ds, { v in (v % 256, v / 256) })
+    }
+
+    /// Writes `code(township id, zone)` of every pixel with a zone (0 elsewhere) into `band`, block by block.
+    private func fillComposite<T: GDALPixel & FixedWidthInteger>(_ band: RasterBand, _ zones: [UInt8], town: RasterBand?,
+                                                                  code: (Int32, UInt8) throws -> T) throws {
+        let g = plan.grid, bs = plan.blockSize
         for block in g.blocks(width: bs, height: bs) {
             let w = block.window
             let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            let town: [Int32] = try townBand?.read(window) ?? [Int32](repeating: 0, count: w.count)
-            var values = [Int32](repeating: 0, count: w.count)
+            let town: [Int32] = try town?.read(window) ?? [Int32](repeating: 0, count: w.count)
+            var values = [T](repeating: 0, count: w.count)
             for p in 0..<w.count {
                 let z = zones[(w.y + p / w.width) * g.width + w.x + p % w.width]
-                if z != 0 { values[p] = town[p] * 256 + Int32(z) }
+                if z != 0 { values[p] = try code(town[p], z) }
             }
-            if narrow {
-                let packed = try values.map {
-                    guard let v = UInt16(exactly: $0) else { throw RunError(.software, "\(townships?.raster ?? ""): township id \($0 / 256) outside 0…255") }
-                    return v
-                }
-                try packed.withUnsafeBufferPointer { try band.write(window, from: $0) }
-            } else {
-                try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
-            }
+            try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
         }
-        return ds
     }
 }
 

@@ -48,7 +48,7 @@ extension PreventionStage {
 
         // Generalisation (the zoning's majority filter and minimum mapping unit), polygons.
         let zoning = plan.job.zoning
-        let zones: [UInt8]
+        var zones: [UInt8]
         if let zoning, zoning.majority != nil || zoning.minAreaHectares != nil {
             let zonesTmp = dir.appendingComponent("prevention_zones.tif")
             zones = try generaliseCategories(classPath: classTmp, zonesPath: zonesTmp, majority: zoning.majority,
@@ -64,7 +64,7 @@ extension PreventionStage {
         let zonesGpkg = staging.appendingComponent("zones.gpkg")
         let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : staging.appendingComponent("prevention.gpkg")
         let features = try withFixedGeoPackageDate {
-            let n = try polygonizeCategories(zones: zones, gpkg: gpkg, layerName: "prevention_zones",
+            let n = try polygonizeCategories(zones: &zones, gpkg: gpkg, layerName: "prevention_zones",
                                              categories: spec.categories, townships: townships,
                                              connectivity: zoning?.connectivity ?? 8)
             try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "prevention_zones", field: "category", legend: MapMaker.legend(spec.categories))
@@ -172,10 +172,10 @@ extension PreventionStage {
 
     /// Polygons of a category raster into a (new or existing) GeoPackage: category, name, english,
     /// area_ha, township.
-    func polygonizeCategories(zones: [UInt8], gpkg: String, layerName: String, categories: [JobSpec.Category],
+    func polygonizeCategories(zones: inout [UInt8], gpkg: String, layerName: String, categories: [JobSpec.Category],
                               townships: TownshipGrid?, connectivity: Int) throws -> Int {
         let byValue = Dictionary(uniqueKeysWithValues: categories.map { ($0.value, $0) })
-        return try polygonizeZones(zones: zones, gpkg: gpkg, layer: layerName, valueField: "category",
+        return try polygonizeZones(zones: &zones, gpkg: gpkg, layer: layerName, valueField: "category",
                                    labels: [("name", { byValue[$0]?.name ?? "\($0)" }), ("english", { byValue[$0]?.english })],
                                    townships: townships, connectivity: connectivity)
     }

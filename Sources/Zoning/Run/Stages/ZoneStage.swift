@@ -20,13 +20,13 @@ struct ZoneStage: Stage {
             let files = context.files
             let zonesTmp = files.temporary("risk_zones.tif")
             minArea = try effectiveMinAreaHectares(classPath: files.classRaster, runID: context.runID)
-            let zones = try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning, minArea: minArea,
+            var zones = try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning, minArea: minArea,
                                        townships: context.townshipGrid)
             try writeCOG(from: zonesTmp, to: files.staged("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
             let gpkg = files.staged("zones.gpkg")
             // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
             features = try withFixedGeoPackageDate {
-                let n = try polygonize(zones: zones, gpkg: gpkg, townships: context.townshipGrid,
+                let n = try polygonize(zones: &zones, gpkg: gpkg, townships: context.townshipGrid,
                                        connectivity: zoning.connectivity)
                 try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", field: "class",
                                                legend: MapMaker(plan: plan, runID: context.runID).legend)
@@ -57,9 +57,9 @@ extension ZoneStage {
     }
 
     /// Polygons of the zones raster into `zones.gpkg`, layer `risk_zones`.
-    func polygonize(zones: [UInt8], gpkg: String, townships: TownshipGrid?, connectivity: Int) throws -> Int {
+    func polygonize(zones: inout [UInt8], gpkg: String, townships: TownshipGrid?, connectivity: Int) throws -> Int {
         let names = Dictionary(uniqueKeysWithValues: plan.job.classify.scheme.classes.map { (Int($0.value), "\($0.name) \($0.english)") })
-        return try polygonizeZones(zones: zones, gpkg: gpkg, layer: "risk_zones", valueField: "class",
+        return try polygonizeZones(zones: &zones, gpkg: gpkg, layer: "risk_zones", valueField: "class",
                                    labels: [("class_name", { names[$0] ?? "\($0)" })],
                                    townships: townships, connectivity: connectivity)
     }
