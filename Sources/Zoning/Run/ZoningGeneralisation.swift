@@ -47,8 +47,8 @@ extension RunScoped {
                 while let k = next.take(below: boxes.count) {
                     let (id, window) = boxes[k]
                     do {
-                        let t: [Int32] = try town.read(window)
-                        sieveTownship(id, window: window, gridWidth: width, zones: shared.buffer, town: t, threshold: threshold,
+                        let ids: [UInt16] = try town.read(window)
+                        sieveTownship(id, window: window, gridWidth: width, zones: shared.buffer, town: ids, threshold: threshold,
                                       rowAreas: rowAreas.map { Array($0[window.y..<(window.y + window.height)]) },
                                       connectivity: connectivity)
                     } catch { failures.set(k, error) }
@@ -99,18 +99,21 @@ final class Failures: @unchecked Sendable {
 /// One township's sieve in its window: the township's zones, 0 elsewhere. GDAL merges a small
 /// region into its largest neighbour in one pass; a chain of small regions (a narrow strip cut
 /// by the township line) can leave some: sieved until nothing changes, at most 4 times.
-/// Reads and writes only the township's own pixels of `zones`.
+/// Reads and writes only the township's own pixels of `zones` (the sieve never makes a 0 non-zero
+/// nor the reverse, so its non-zero cells are the ones to write back); `town` (ids as UInt16, 2
+/// bytes a cell of the window) is released before the sieve.
 private func sieveTownship(_ id: Int, window: PixelWindow, gridWidth width: Int, zones: UnsafeMutableBufferPointer<UInt8>,
-                           town: [Int32], threshold: Double, rowAreas: [Double]?, connectivity: Int) {
+                           town: consuming [UInt16], threshold: Double, rowAreas: [Double]?, connectivity: Int) {
     var own = [UInt8](repeating: 0, count: window.width * window.height)
     for p in 0..<own.count where Int(town[p]) == id {
         own[p] = zones[(window.y + p / window.width) * width + window.x + p % window.width]
     }
+    town = []
     for _ in 0..<4 {
         guard LabelSieve.apply(&own, width: window.width, height: window.height, threshold: threshold,
                                rowAreas: rowAreas, eightConnected: connectivity == 8) else { break }
     }
-    for p in 0..<own.count where Int(town[p]) == id {
+    for p in 0..<own.count where own[p] != 0 {
         zones[(window.y + p / window.width) * width + window.x + p % window.width] = own[p]
     }
 }
