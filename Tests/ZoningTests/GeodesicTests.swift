@@ -141,18 +141,14 @@ func geodDistances(_ pairs: [((Double, Double), (Double, Double))]) throws -> [D
                 }
             }
             let input = p.path("in\(seed).tif")
-            let ds = try Dataset.create(driver: "GTiff", path: input, width: w, height: h, bands: 1, type: .byte, options: [])
-            try ds.setGeoTransform([0, 1, 0, Double(h), 0, -1])
-            try ds.band(1).setNoDataValue(0)
-            try values.withUnsafeBufferPointer { try ds.band(1).write(PixelWindow(x: 0, y: 0, width: w, height: h), from: $0) }
-            try ds.close()
+            try writeClassRaster(values, width: w, height: h, to: input)
             for connectivity in [4, 8] {
                 for threshold in [3, 6] {
                     let out = p.path("out\(seed)-\(connectivity)-\(threshold).tif")
                     try shell("/usr/bin/gdal_sieve.py", ["-q", "-st", "\(threshold)", "-\(connectivity)", input, out])
                     var ours = values
-                    AreaSieve.apply(&ours, width: w, height: h, rowAreas: [Double](repeating: 1, count: h), threshold: Double(threshold),
-                                    eightConnected: connectivity == 8)
+                    LabelSieve.apply(&ours, width: w, height: h, threshold: Double(threshold), rowAreas: [Double](repeating: 1, count: h),
+                                     eightConnected: connectivity == 8)
                     let gdal = try readBytes(out)
                     #expect(ours != values, "the sieve changes something")
                     #expect(ours == gdal, "seed \(seed), -\(connectivity), -st \(threshold): \(zip(ours, gdal).filter { $0 != $1 }.count) cells differ")
@@ -169,7 +165,7 @@ func geodDistances(_ pairs: [((Double, Double), (Double, Double))]) throws -> [D
         values[0 * 6 + 2] = 2; values[0 * 6 + 3] = 2     // top row: cells of 1.0
         values[5 * 6 + 2] = 3; values[5 * 6 + 3] = 3     // bottom row: cells of 1.2
         let rows = [1.0, 1.0, 1.1, 1.1, 1.2, 1.2]
-        AreaSieve.apply(&values, width: 6, height: 6, rowAreas: rows, threshold: 2.2, eightConnected: true)
+        LabelSieve.apply(&values, width: 6, height: 6, threshold: 2.2, rowAreas: rows, eightConnected: true)
         #expect(values[2] == 1 && values[3] == 1, "2 × 1.0 < 2.2: merged into its neighbour")
         #expect(values[32] == 3 && values[33] == 3, "2 × 1.2 ≥ 2.2: kept")
     }

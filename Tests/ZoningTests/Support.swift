@@ -86,6 +86,15 @@ func readFloat(_ path: String) throws -> [Float] {
     return try ds.band(1).read(PixelWindow(x: 0, y: 0, width: ds.width, height: ds.height))
 }
 
+/// A `width`×`height` Byte GeoTIFF of `values` (1-unit pixels, nodata 0), as `gdal_sieve.py` reads it.
+func writeClassRaster(_ values: [UInt8], width w: Int, height h: Int, to path: String) throws {
+    let ds = try Dataset.create(driver: "GTiff", path: path, width: w, height: h, bands: 1, type: .byte, options: [])
+    try ds.setGeoTransform([0, 1, 0, Double(h), 0, -1])
+    try ds.band(1).setNoDataValue(0)
+    try values.withUnsafeBufferPointer { try ds.band(1).write(PixelWindow(x: 0, y: 0, width: w, height: h), from: $0) }
+    try ds.close()
+}
+
 func readBytes(_ path: String) throws -> [UInt8] {
     let ds = try Dataset(open: path, flags: [.raster])
     return try ds.band(1).read(PixelWindow(x: 0, y: 0, width: ds.width, height: ds.height))

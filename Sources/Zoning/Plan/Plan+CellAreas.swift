@@ -11,7 +11,7 @@ extension Plan {
 
     /// The area (m²) of the cells `sieveThresholdPixels` counts: the pixel area of a projected grid
     /// (GDAL's sieve counts cells); on a lat/long grid, whose sieve measures each region's area
-    /// (`sieveByArea`), the mean cell area of the grid's rows, for the manifest only.
+    /// (`sieveInMemory`), the mean cell area of the grid's rows, for the manifest only.
     var sieveCellArea: Double { cellAreas.mean }
 }
 

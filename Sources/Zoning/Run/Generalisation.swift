@@ -8,7 +8,7 @@ import RasterKernel
 
 extension RunScoped {
     /// Pixels a region needs to survive the minimum mapping unit: ⌈area / pixel area⌉ (on a
-    /// lat/long grid, where the sieve measures areas (`sieveByArea`), the count of mean cells the
+    /// lat/long grid, where the sieve measures areas (`sieveInMemory`), the count of mean cells the
     /// manifest shows, `Plan.sieveCellArea`).
     /// A unit larger than the grid removes every region but the largest, so the threshold is capped
     /// at the grid's pixel count (and at GDAL's Int32); never a trap, whatever `min-area-ha` is.
@@ -24,38 +24,16 @@ extension RunScoped {
     /// label, `area_ha`, `township_code`, `township` and `township_en`. Returns the number of polygons.
     ///
     /// With townships, the zones are cut by the township raster the statistics count with (the
-    /// pixel-centre rule): the polygonised value is township id × 256 + class, so each polygon lies
+    /// pixel-centre rule): the polygonised value is one per township and class (`compositeZones`), so each polygon lies
     /// in exactly one township and the areas per township sum to the statistics' valid area.
     /// Polygons are GEOS-valid MultiPolygons: `MakeValid` repairs only the invalid ones (rings that
     /// touch themselves at a vertex, as 8-connected regions make), and the area must not change.
-    func polygonizeZones(zonesPath: String, gpkg: String, layer layerName: String, valueField: String,
+    func polygonizeZones(zones: inout [UInt8], gpkg: String, layer layerName: String, valueField: String,
                          labels: [(field: String, text: (Int) -> String?)], townships: TownshipGrid?,
                          connectivity: Int) throws -> Int {
-        let g = plan.grid, bs = plan.blockSize
         let srs = try SpatialReference(definition: plan.crsWKT)
-        // The value to polygonise: township id × 256 + class (0 = nodata).
-        let composite = zonesPath.removingExtension + "-\(layerName)-by-township.tif"
-        do {
-            let zonesBand = try Dataset(open: zonesPath, flags: [.raster]).band(1)
-            let townBand = try townships.map { try Dataset(open: $0.raster, flags: [.raster]).band(1) }
-            let out = try Dataset.create(driver: "GTiff", path: composite, width: g.width, height: g.height, bands: 1, type: .int32,
-                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
-            try out.setGeoTransform(g.geoTransform)
-            try out.setSpatialReference(srs)
-            let band = try out.band(1)
-            try band.setNoDataValue(0)
-            for block in g.blocks(width: bs, height: bs) {
-                let w = block.window
-                let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                let zones: [UInt8] = try zonesBand.read(window)
-                let town: [Int32] = try townBand?.read(window) ?? [Int32](repeating: 0, count: w.count)
-                var values = [Int32](repeating: 0, count: w.count)
-                for p in 0..<w.count where zones[p] != 0 { values[p] = town[p] * 256 + Int32(zones[p]) }
-                try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
-            }
-            try out.close()
-        }
-        let source = try Dataset(open: composite, flags: [.raster])
+        // The value to polygonise: one per township and class (0 = nodata), in memory; `zones` released.
+        let (source, decode) = try compositeZones(&zones, townships: townships, srs: srs)
         let band = try source.band(1)
         let memory = try Dataset.createVector(driver: "Memory", path: "")
         let raw = try memory.createLayer(layerName, srs: srs, geometry: .polygon)
@@ -77,8 +55,7 @@ extension RunScoped {
         try layer.inTransaction {
             try layer.appendFeatures(from: raw) { src, f in
                 count += 1
-                let composite = src.integer(0)
-                let value = composite % 256, town = composite / 256
+                let (value, town) = decode(src.integer(0))
                 f.set(0, value)
                 for (i, label) in labels.enumerated() {
                     if let text = label.text(value) { f.set(i + 1, text) }
@@ -100,50 +77,28 @@ extension RunScoped {
             }
         }
         try out.close()
-        try? FileManager.default.removeItem(atPath: composite)
         if repaired > 0 {
             logger.debug("repaired invalid polygons", metadata: ["layer": "\(layerName)", "count": "\(repaired)"])
         }
         return count
     }
 
-    /// Majority filter and sieve of a category raster (the risk zones' steps with another palette).
+    /// Majority filter and sieve of a category raster (the risk zones' steps with another palette),
+    /// in memory: the classes read once, filtered on all workers, sieved (`LabelSieve`), then
+    /// `refine` (e.g. the sieve within townships), then written to `zonesPath`. Returns the zones.
+    @discardableResult
     func generaliseCategories(classPath: String, zonesPath: String, majority: Int?, minAreaHectares: Double?, connectivity: Int,
                               colorTable: [(UInt8, UInt8, UInt8, UInt8)], categoryNames: [String], description: String,
-                              stage: String = "prevention-zones") throws {
-        let g = plan.grid
-        let bs = plan.blockSize
-        let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
-        let zonesDS = try Dataset.create(driver: "GTiff", path: zonesPath, width: g.width, height: g.height, bands: 1, type: .byte,
-                                         options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
-        try zonesDS.setGeoTransform(g.geoTransform)
-        try zonesDS.setSpatialReference(try SpatialReference(definition: plan.crsWKT))
-        let zonesBand = try zonesDS.band(1)
-        try zonesBand.setNoDataValue(0)
-        try zonesBand.setColorTable(colorTable)
-        try zonesBand.setCategoryNames(categoryNames)
-        zonesBand.setDescription(description)
-        let filter = majority.map { MajorityFilter(radius: $0 / 2) }
-        let blocks = g.blocks(width: bs, height: bs)
-        for (i, block) in blocks.enumerated() {
-            let w = block.window
-            let out: [UInt8]
-            if let filter {
-                let iw = filter.inputWindow(for: w, gridWidth: g.width, gridHeight: g.height)
-                let input: [UInt8] = try classBand.read(PixelWindow(x: iw.x, y: iw.y, width: iw.width, height: iw.height))
-                out = filter.apply(input, inputWindow: iw, block: w, gridWidth: g.width, gridHeight: g.height)
-            } else {
-                out = try classBand.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
-            }
-            try out.withUnsafeBufferPointer { try zonesBand.write(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height), from: $0) }
-            report(stage, i + 1, blocks.count)
+                              stage: String = "prevention-zones", refine: ((inout [UInt8]) throws -> Void)? = nil) throws -> [UInt8] {
+        var zones = try readGrid(classPath)
+        if let majority {
+            zones = majorityInMemory(zones, filter: MajorityFilter(radius: majority / 2), stage: stage)
+        } else {
+            report(stage, 1, 1)
         }
-        if let ha = minAreaHectares, plan.ellipsoid != nil {
-            try sieveByArea(zonesBand, hectares: ha, eightConnected: connectivity == 8)
-        } else if let ha = minAreaHectares {
-            try zonesBand.sieve(into: zonesBand, mask: zonesBand.maskBand(), threshold: sieveThreshold(hectares: ha),
-                                eightConnected: connectivity == 8)
-        }
-        try zonesDS.close()
+        if let ha = minAreaHectares { sieveInMemory(&zones, hectares: ha, connectivity: connectivity) }
+        try refine?(&zones)
+        try writeZones(zones, to: zonesPath, colorTable: colorTable, categoryNames: categoryNames, description: description)
+        return zones
     }
 }

@@ -24,17 +24,3 @@ extension RunScoped {
         return (0...n).map { tally.hectares($0, count: 0) }
     }
 }
-
-extension RunScoped {
-    /// The minimum mapping unit on a lat/long grid: GDAL's sieve with each region measured by the
-    /// sum of its cells' ellipsoidal areas (`AreaSieve`), over the whole band in memory (value 0 is
-    /// nodata, as the band's mask makes it for GDAL's sieve).
-    func sieveByArea(_ band: RasterBand, hectares: Double, eightConnected: Bool) throws {
-        let g = plan.grid
-        let window = PixelWindow(x: 0, y: 0, width: g.width, height: g.height)
-        var values: [UInt8] = try band.read(window)
-        AreaSieve.apply(&values, width: g.width, height: g.height, rowAreas: plan.cellAreas.rows, threshold: hectares * 10_000,
-                        eightConnected: eightConnected)
-        try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
-    }
-}

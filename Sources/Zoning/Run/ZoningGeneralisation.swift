@@ -26,66 +26,94 @@ extension RunScoped {
         return side * side / 10_000
     }
 
-    /// The sieve of the zones within each township: a region smaller than `threshold` pixels merges
-    /// into its largest neighbour in the same township (never across a township line); pixels in no
-    /// township become nodata. Each township is sieved in its bounding window only, so the whole
-    /// grid is read about once. Same as `gdal_sieve.py` on the zones masked to one township.
-    func sieveWithinTownships(zonesPath: String, townships: TownshipGrid, threshold: Int, connectivity: Int) throws {
+    /// The sieve of the zones within each township: a region below the unit (`hectares`; by pixel
+    /// count on a projected grid, `sieveThreshold`, by area on a lat/long grid, as the grid-wide
+    /// sieve) merges into its largest neighbour in the same township (never across a township
+    /// line); pixels in no township become nodata. Each township is sieved in its bounding window,
+    /// in memory, townships on `options.threads` workers (each touches only its own pixels, so the
+    /// result is the same whatever the threads). Same as `gdal_sieve.py` on the zones masked to one township.
+    func sieveWithinTownships(_ zones: inout [UInt8], townships: TownshipGrid, hectares: Double, connectivity: Int) throws {
+        let boxes = try townshipWindows(&zones, townships: townships)
+        let rowAreas = plan.ellipsoid == nil ? nil : plan.cellAreas.rows
+        let threshold = rowAreas == nil ? Double(sieveThreshold(hectares: hectares)) : hectares * 10_000
+        let width = plan.grid.width, raster = townships.raster
+        let failures = Failures(count: boxes.count)
+        let next = Counter()
+        zones.withUnsafeMutableBufferPointer { buffer in
+            let shared = SendablePointer(buffer)
+            DispatchQueue.concurrentPerform(iterations: max(1, min(options.threads, boxes.count))) { _ in
+                let town: RasterBand
+                do { town = try Dataset(open: raster, flags: [.raster]).band(1) } catch { return failures.set(0, error) }
+                while let k = next.take(below: boxes.count) {
+                    let (id, window) = boxes[k]
+                    do {
+                        let ids: [UInt16] = try town.read(window)
+                        sieveTownship(id, window: window, gridWidth: width, zones: shared.buffer, town: ids, threshold: threshold,
+                                      rowAreas: rowAreas.map { Array($0[window.y..<(window.y + window.height)]) },
+                                      connectivity: connectivity)
+                    } catch { failures.set(k, error) }
+                }
+            }
+        }
+        try failures.throwFirst()
+    }
+
+    /// Each township's id and bounding window, in id order; pixels of no township set to 0.
+    private func townshipWindows(_ zones: inout [UInt8], townships: TownshipGrid) throws -> [(Int, PixelWindow)] {
         let g = plan.grid, bs = plan.blockSize
-        let zonesDS = try Dataset(open: zonesPath, flags: [.raster, .update])
-        let zones = try zonesDS.band(1)
         let town = try Dataset(open: townships.raster, flags: [.raster]).band(1)
         let count = townships.townships.names.count
-        // Bounding windows per township (columns and rows, inclusive); pixels of no township → 0.
+        // Bounding windows per township (columns and rows, inclusive).
         var boxes = [(Int, Int, Int, Int)](repeating: (Int.max, Int.max, -1, -1), count: count + 1)
         for block in g.blocks(width: bs, height: bs) {
             let w = block.window
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            var z: [UInt8] = try zones.read(window)
-            let t: [Int32] = try town.read(window)
-            var changed = false
+            let t: [Int32] = try town.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
             for p in 0..<w.count {
-                let id = Int(t[p])
-                if id < 1 || id > count {
-                    if z[p] != 0 { z[p] = 0; changed = true }
-                    continue
-                }
-                let (c, r) = (w.x + p % w.width, w.y + p / w.width)
+                let id = Int(t[p]), (c, r) = (w.x + p % w.width, w.y + p / w.width)
+                if id < 1 || id > count { zones[r * g.width + c] = 0; continue }
                 let b = boxes[id]
                 boxes[id] = (min(b.0, c), min(b.1, r), max(b.2, c), max(b.3, r))
             }
-            if changed { try z.withUnsafeBufferPointer { try zones.write(window, from: $0) } }
         }
-        for id in 1...max(1, count) where id <= count && boxes[id].2 >= 0 {
+        return (0...count).compactMap { id in
             let b = boxes[id]
-            let window = PixelWindow(x: b.0, y: b.1, width: b.2 - b.0 + 1, height: b.3 - b.1 + 1)
-            try sieveTownship(id, window: window, zones: zones, town: town, threshold: threshold, connectivity: connectivity)
+            return id >= 1 && b.2 >= 0 ? (id, PixelWindow(x: b.0, y: b.1, width: b.2 - b.0 + 1, height: b.3 - b.1 + 1)) : nil
         }
-        try zonesDS.close()
     }
+}
 
-    /// One township's sieve in its window (an in-memory band: the township's zones, 0 elsewhere).
-    private func sieveTownship(_ id: Int, window: PixelWindow, zones: RasterBand, town: RasterBand,
-                               threshold: Int, connectivity: Int) throws {
-        var z: [UInt8] = try zones.read(window)
-        let t: [Int32] = try town.read(window)
-        let inside = t.map { Int($0) == id }
-        let own = zip(z, inside).map { $1 ? $0 : 0 }
-        let memory = try Dataset.create(driver: "MEM", path: "", width: window.width, height: window.height, bands: 1, type: .byte)
-        let band = try memory.band(1)
-        try band.setNoDataValue(0)
-        let all = PixelWindow(x: 0, y: 0, width: window.width, height: window.height)
-        try own.withUnsafeBufferPointer { try band.write(all, from: $0) }
-        // GDAL merges a small region into its largest neighbour in one pass; a chain of small
-        // regions (a narrow strip cut by the township line) can leave some: sieve until nothing changes.
-        var sieved = own
-        for _ in 0..<4 {
-            try band.sieve(into: band, mask: band.maskBand(), threshold: threshold, eightConnected: connectivity == 8)
-            let next: [UInt8] = try band.read(all)
-            if next == sieved { break }
-            sieved = next
-        }
-        for p in 0..<z.count where inside[p] { z[p] = sieved[p] }
-        try z.withUnsafeBufferPointer { try zones.write(window, from: $0) }
+/// The first error of each task of a parallel loop, thrown in task order.
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [(any Error)?]
+    init(count: Int) { errors = Array(repeating: nil, count: max(1, count)) }
+    func set(_ index: Int, _ error: any Error) {
+        lock.lock(); defer { lock.unlock() }
+        if errors[index] == nil { errors[index] = error }
+    }
+    func throwFirst() throws {
+        if let error = errors.compactMap({ $0 }).first { throw error }
+    }
+}
+
+/// One township's sieve in its window: the township's zones, 0 elsewhere. GDAL merges a small
+/// region into its largest neighbour in one pass; a chain of small regions (a narrow strip cut
+/// by the township line) can leave some: sieved until nothing changes, at most 4 times.
+/// Reads and writes only the township's own pixels of `zones` (the sieve never makes a 0 non-zero
+/// nor the reverse, so its non-zero cells are the ones to write back); `town` (ids as UInt16, 2
+/// bytes a cell of the window) is released before the sieve.
+private func sieveTownship(_ id: Int, window: PixelWindow, gridWidth width: Int, zones: UnsafeMutableBufferPointer<UInt8>,
+                           town: consuming [UInt16], threshold: Double, rowAreas: [Double]?, connectivity: Int) {
+    var own = [UInt8](repeating: 0, count: window.width * window.height)
+    for p in 0..<own.count where Int(town[p]) == id {
+        own[p] = zones[(window.y + p / window.width) * width + window.x + p % window.width]
+    }
+    town = []
+    for _ in 0..<4 {
+        guard LabelSieve.apply(&own, width: window.width, height: window.height, threshold: threshold,
+                               rowAreas: rowAreas, eightConnected: connectivity == 8) else { break }
+    }
+    for p in 0..<own.count where own[p] != 0 {
+        zones[(window.y + p / window.width) * width + window.x + p % window.width] = own[p]
     }
 }

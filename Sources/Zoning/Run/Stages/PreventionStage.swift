@@ -48,21 +48,23 @@ extension PreventionStage {
 
         // Generalisation (the zoning's majority filter and minimum mapping unit), polygons.
         let zoning = plan.job.zoning
-        var polygonSource = classTmp
+        var zones: [UInt8]
         if let zoning, zoning.majority != nil || zoning.minAreaHectares != nil {
-            polygonSource = dir.appendingComponent("prevention_zones.tif")
-            try generaliseCategories(classPath: classTmp, zonesPath: polygonSource, majority: zoning.majority,
-                                     minAreaHectares: zoning.minAreaHectares, connectivity: zoning.connectivity,
-                                     colorTable: spec.colorTable, categoryNames: spec.categoryNames,
-                                     description: "prevention zones (generalised)")
-            try writeCOG(from: polygonSource, to: staging.appendingComponent("prevention_zones.tif"),
+            let zonesTmp = dir.appendingComponent("prevention_zones.tif")
+            zones = try generaliseCategories(classPath: classTmp, zonesPath: zonesTmp, majority: zoning.majority,
+                                             minAreaHectares: zoning.minAreaHectares, connectivity: zoning.connectivity,
+                                             colorTable: spec.colorTable, categoryNames: spec.categoryNames,
+                                             description: "prevention zones (generalised)")
+            try writeCOG(from: zonesTmp, to: staging.appendingComponent("prevention_zones.tif"),
                          resampling: "NEAREST", predictor: nil)
+        } else {
+            zones = try readGrid(classTmp)
         }
         let townships = try layerOrCodeTownships(work: dir)
         let zonesGpkg = staging.appendingComponent("zones.gpkg")
         let gpkg = FileManager.default.fileExists(atPath: zonesGpkg) ? zonesGpkg : staging.appendingComponent("prevention.gpkg")
         let features = try withFixedGeoPackageDate {
-            let n = try polygonizeCategories(zonesPath: polygonSource, gpkg: gpkg, layerName: "prevention_zones",
+            let n = try polygonizeCategories(zones: &zones, gpkg: gpkg, layerName: "prevention_zones",
                                              categories: spec.categories, townships: townships,
                                              connectivity: zoning?.connectivity ?? 8)
             try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "prevention_zones", field: "category", legend: MapMaker.legend(spec.categories))
@@ -170,10 +172,10 @@ extension PreventionStage {
 
     /// Polygons of a category raster into a (new or existing) GeoPackage: category, name, english,
     /// area_ha, township.
-    func polygonizeCategories(zonesPath: String, gpkg: String, layerName: String, categories: [JobSpec.Category],
+    func polygonizeCategories(zones: inout [UInt8], gpkg: String, layerName: String, categories: [JobSpec.Category],
                               townships: TownshipGrid?, connectivity: Int) throws -> Int {
         let byValue = Dictionary(uniqueKeysWithValues: categories.map { ($0.value, $0) })
-        return try polygonizeZones(zonesPath: zonesPath, gpkg: gpkg, layer: layerName, valueField: "category",
+        return try polygonizeZones(zones: &zones, gpkg: gpkg, layer: layerName, valueField: "category",
                                    labels: [("name", { byValue[$0]?.name ?? "\($0)" }), ("english", { byValue[$0]?.english })],
                                    townships: townships, connectivity: connectivity)
     }

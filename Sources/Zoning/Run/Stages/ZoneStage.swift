@@ -20,13 +20,13 @@ struct ZoneStage: Stage {
             let files = context.files
             let zonesTmp = files.temporary("risk_zones.tif")
             minArea = try effectiveMinAreaHectares(classPath: files.classRaster, runID: context.runID)
-            try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning, minArea: minArea,
-                           townships: context.townshipGrid)
+            var zones = try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning, minArea: minArea,
+                                       townships: context.townshipGrid)
             try writeCOG(from: zonesTmp, to: files.staged("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
             let gpkg = files.staged("zones.gpkg")
             // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
             features = try withFixedGeoPackageDate {
-                let n = try polygonize(zonesPath: zonesTmp, gpkg: gpkg, townships: context.townshipGrid,
+                let n = try polygonize(zones: &zones, gpkg: gpkg, townships: context.townshipGrid,
                                        connectivity: zoning.connectivity)
                 try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", field: "class",
                                                legend: MapMaker(plan: plan, runID: context.runID).legend)
@@ -43,23 +43,23 @@ extension ZoneStage {
     /// Majority filter (streamed with a halo) and minimum mapping unit (sieve) of the class raster;
     /// a typed job with townships applies the unit within each township (`sieveWithinTownships`).
     func generalise(classPath: String, zonesPath: String, zoning: JobSpec.Zoning, minArea: Double?,
-                    townships: TownshipGrid?) throws {
+                    townships: TownshipGrid?) throws -> [UInt8] {
         let scheme = plan.job.classify.scheme
         let withinTownships = plan.job.product != nil ? townships : nil
-        try generaliseCategories(classPath: classPath, zonesPath: zonesPath, majority: zoning.majority,
-                                 minAreaHectares: withinTownships == nil ? minArea : nil, connectivity: zoning.connectivity,
-                                 colorTable: scheme.colorTable, categoryNames: scheme.categoryNames,
-                                 description: "risk zones (\(scheme.id), generalised)", stage: "zones")
-        if let towns = withinTownships, let minArea {
-            try sieveWithinTownships(zonesPath: zonesPath, townships: towns, threshold: sieveThreshold(hectares: minArea),
-                                     connectivity: zoning.connectivity)
+        return try generaliseCategories(classPath: classPath, zonesPath: zonesPath, majority: zoning.majority,
+                                        minAreaHectares: withinTownships == nil ? minArea : nil, connectivity: zoning.connectivity,
+                                        colorTable: scheme.colorTable, categoryNames: scheme.categoryNames,
+                                        description: "risk zones (\(scheme.id), generalised)", stage: "zones") { zones in
+            if let towns = withinTownships, let minArea {
+                try sieveWithinTownships(&zones, townships: towns, hectares: minArea, connectivity: zoning.connectivity)
+            }
         }
     }
 
     /// Polygons of the zones raster into `zones.gpkg`, layer `risk_zones`.
-    func polygonize(zonesPath: String, gpkg: String, townships: TownshipGrid?, connectivity: Int) throws -> Int {
+    func polygonize(zones: inout [UInt8], gpkg: String, townships: TownshipGrid?, connectivity: Int) throws -> Int {
         let names = Dictionary(uniqueKeysWithValues: plan.job.classify.scheme.classes.map { (Int($0.value), "\($0.name) \($0.english)") })
-        return try polygonizeZones(zonesPath: zonesPath, gpkg: gpkg, layer: "risk_zones", valueField: "class",
+        return try polygonizeZones(zones: &zones, gpkg: gpkg, layer: "risk_zones", valueField: "class",
                                    labels: [("class_name", { names[$0] ?? "\($0)" })],
                                    townships: townships, connectivity: connectivity)
     }
