@@ -210,6 +210,23 @@ extension RunScoped {
                 pipeline.fail(RunError(.software, "\(error)"))
             }
         }
+        var done = 0
+        try pipeline.drive(workers: workers, gdalConfig: gdalConfig, work: work) { i, result in
+            try consume(blocks[i], result)
+            pipeline.written()
+            done += 1
+        }
+        guard done == blocks.count else { throw RunError(.software, "internal error: \(done) of \(blocks.count) blocks were processed") }
+    }
+}
+
+extension BlockPipeline {
+    /// Runs `work` on `workers` threads, each in the job's GDAL configuration (`gdal-config`, set
+    /// per thread), hands every result to `consume` on the calling thread (which calls `written`
+    /// for the results it is done with) and waits for the workers; a worker's failure, or
+    /// `consume`'s, is thrown once every worker has stopped.
+    func drive<T>(workers: Int, gdalConfig: [String: String], work: @escaping @Sendable () -> Void,
+                  consume: (Int, T) throws -> Void) throws where Result == (Int, T) {
         var threads: [Thread] = []
         for _ in 0..<workers {
             let thread = Thread { ConfigOptions.withThreadLocalOptions(gdalConfig, work) }
@@ -217,21 +234,15 @@ extension RunScoped {
             threads.append(thread)
         }
         threads.forEach { $0.start() }
-        var done = 0
         do {
-            while let (i, result) = pipeline.next() {
-                try consume(blocks[i], result)
-                pipeline.written()
-                done += 1
-            }
+            while let (i, result) = next() { try consume(i, result) }
         } catch {
-            pipeline.fail(RunError(.software, "cancelled"))
-            pipeline.waitForWorkers()
+            fail(RunError(.software, "cancelled"))
+            waitForWorkers()
             throw error
         }
-        pipeline.waitForWorkers()
-        if let error = pipeline.error { throw error }
-        guard done == blocks.count else { throw RunError(.software, "internal error: \(done) of \(blocks.count) blocks were processed") }
+        waitForWorkers()
+        if let error = self.error { throw error }
     }
 }
 

@@ -21,49 +21,32 @@ extension RunScoped {
         let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
         let workers = min(options.threads, max(1, blocks.count))
         let pipeline = BlockPipeline<(Int, [[Double]])>(total: blocks.count, workers: workers, capacity: workers + 1)
-        let gdalConfig = plan.job.gdalConfig
         // What a read error names: the total's source and key.
         let names = zip(plan.totals, plan.job.zoning?.totals ?? []).map { "\($0.definition.source): zoning.totals.\($1.name)" }
         let read = { @Sendable (bands: [RasterBand], i: Int) throws -> [[Double]] in
             try readTotals(bands, layers: layers, names: names, window: blocks[i].window)
         }
-        var threads: [Thread] = []
-        for _ in 0..<workers {
-            let thread = Thread {
-                ConfigOptions.withThreadLocalOptions(gdalConfig) {
-                    defer { pipeline.workerFinished() }
-                    do {
-                        let bands = try layers.paths.map { try Dataset(open: $0, flags: [.raster]).band(1) }
-                        while let i = pipeline.take() { pipeline.submit((i, try read(bands, i))) }
-                    } catch let error as RunError {
-                        pipeline.fail(error)
-                    } catch {
-                        pipeline.fail(RunError(.ioError, "zoning.totals: opening the aligned layers: \((error as? GDALError)?.message ?? "\(error)")"))
-                    }
-                }
+        let work = { @Sendable in
+            defer { pipeline.workerFinished() }
+            do {
+                let bands = try layers.paths.map { try Dataset(open: $0, flags: [.raster]).band(1) }
+                while let i = pipeline.take() { pipeline.submit((i, try read(bands, i))) }
+            } catch let error as RunError {
+                pipeline.fail(error)
+            } catch {
+                pipeline.fail(RunError(.ioError, "zoning.totals: opening the aligned layers: \((error as? GDALError)?.message ?? "\(error)")"))
             }
-            thread.stackSize = 1 << 20
-            threads.append(thread)
         }
-        threads.forEach { $0.start() }
         var pending: [Int: [[Double]]] = [:]
         var next = 0
-        do {
-            while let (i, values) = pipeline.next() {
-                pending[i] = values
-                while let v = pending.removeValue(forKey: next) {
-                    try body(next, blocks[next].window, v)
-                    pipeline.written()
-                    next += 1
-                }
+        try pipeline.drive(workers: workers, gdalConfig: plan.job.gdalConfig, work: work) { i, values in
+            pending[i] = values
+            while let v = pending.removeValue(forKey: next) {
+                try body(next, blocks[next].window, v)
+                pipeline.written()
+                next += 1
             }
-        } catch {
-            pipeline.fail(RunError(.software, "cancelled"))
-            pipeline.waitForWorkers()
-            throw error
         }
-        pipeline.waitForWorkers()
-        if let error = pipeline.error { throw error }
         guard next == blocks.count else { throw RunError(.software, "internal error: \(next) of \(blocks.count) totals blocks were summed") }
     }
 }
