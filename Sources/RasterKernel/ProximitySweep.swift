@@ -37,8 +37,9 @@ public struct ProximitySweep: Sendable {
     struct State { var nearX: [Int32], nearY: [Int32] }
 
     /// Computes the window band by band: `emit(firstRow, rows, values)` with `rows` × `width`
-    /// values, `firstRow` counted from the window's top.
-    public func run(bandRows: Int, emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void) rethrows {
+    /// values, `firstRow` counted from the window's top. `threads`: 1 runs a band's two passes one
+    /// after the other, more runs them side by side; the values are the same.
+    public func run(bandRows: Int, threads: Int = 2, emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void) rethrows {
         precondition(bandRows > 0, "bands need rows")
         let bands = (height + bandRows - 1) / bandRows
         let upStates = upwardStates(bandRows: bandRows, bands: bands)
@@ -50,7 +51,7 @@ public struct ProximitySweep: Sendable {
         var out = [Float](repeating: noFeature, count: bandRows * width)
         for b in 0..<bands {
             let first = y + b * bandRows, rows = min(bandRows, height - b * bandRows), start = upStates[b]
-            DispatchQueue.concurrentPerform(iterations: 2) { job in
+            let pass: @Sendable (Int) -> Void = { job in
                 if job == 0 {
                     var s = start
                     for r in stride(from: rows - 1, through: 0, by: -1) {
@@ -64,6 +65,7 @@ public struct ProximitySweep: Sendable {
                     }
                 }
             }
+            if threads >= 2 { DispatchQueue.concurrentPerform(iterations: 2, execute: pass) } else { pass(0); pass(1) }
             for i in 0..<(rows * width) { out[i] = value(min(up[i], near[i])) }
             try out.withUnsafeBufferPointer { try emit(b * bandRows, rows, UnsafeBufferPointer(rebasing: $0[0..<rows * width])) }
         }

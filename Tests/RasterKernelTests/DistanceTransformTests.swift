@@ -117,12 +117,13 @@ func transformAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y:
     }
 }
 
-func sweepAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y: Int, w: Int, h: Int), pw: Double, bandRows: Int) -> [Float] {
+func sweepAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y: Int, w: Int, h: Int), pw: Double, bandRows: Int,
+              threads: Int = 2) -> [Float] {
     var bits = FeatureBits(width: width, height: height)
     flags.withUnsafeBufferPointer { bits.setRows(0, height, from: $0) }
     let s = ProximitySweep(features: bits, x: window.x, y: window.y, width: window.w, height: window.h, pixelWidth: pw, noFeature: -1)
     var out = [Float](repeating: .nan, count: window.w * window.h)
-    s.run(bandRows: bandRows) { row, rows, values in
+    s.run(bandRows: bandRows, threads: threads) { row, rows, values in
         for i in 0..<values.count { out[row * window.w + i] = values[i] }
     }
     return out
@@ -147,11 +148,11 @@ func sweepAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y: Int
                 var rng = OracleRandom(seed: seed &* 11)
                 let x = rng.below(w), y = rng.below(h)
                 let window = (x: x, y: y, w: 1 + rng.below(w - x), h: 1 + rng.below(h - y))
-                for bandRows in [1, 3, 64] {
-                    let got = sweepAll(flags, width: w, height: h, window: window, pw: 30, bandRows: bandRows)
+                for (bandRows, threads) in [(1, 2), (3, 1), (64, 2)] {
+                    let got = sweepAll(flags, width: w, height: h, window: window, pw: 30, bandRows: bandRows, threads: threads)
                     var expected: [Float] = []
                     for r in window.y..<(window.y + window.h) { expected += whole[(r * w + window.x)..<(r * w + window.x + window.w)] }
-                    #expect(got == expected, "\(w)×\(h) window \(window) bands \(bandRows)")
+                    #expect(got == expected, "\(w)×\(h) window \(window) bands \(bandRows) threads \(threads)")
                 }
             }
         }

@@ -47,7 +47,7 @@ extension RunScoped {
                                       pixelHeight: e.pixelHeight, noFeature: noFeature).run(bandRows: bs, threads: max(1, options.threads), emit: write)
             } else {
                 try ProximitySweep(features: features, x: x, y: y, width: w, height: h, pixelWidth: e.pixelWidth,
-                                   noFeature: noFeature).run(bandRows: bs, emit: write)
+                                   noFeature: noFeature).run(bandRows: bs, threads: max(1, options.threads), emit: write)
             }
             try out.close()
             return path
