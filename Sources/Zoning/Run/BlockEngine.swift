@@ -110,15 +110,17 @@ extension RunScoped {
 
     /// Runs `body` on every block of the grid on worker threads (each with its own datasets) and
     /// returns the results in block order. `layers` limits which aligned layers are read (`body`
-    /// gets their buffers in that order); nil reads all.
+    /// gets their buffers in that order); nil reads all. `extra` rasters of the grid (the run's
+    /// index, classes, townships) are read after them, their buffers last.
     func mapBlocks<T: Sendable>(aligned: [AlignedLayer], mask: AlignedLayer?, layers: [Int]?,
+                                extra: [(layer: AlignedLayer, name: String)] = [],
                                 _ body: @escaping @Sendable (Block, [UnsafeBufferPointer<Float>], UnsafeBufferPointer<Float>?) -> T) throws -> [T] {
         let memory = memoryPlan
         var slots = [T?](repeating: nil, count: plan.grid.blocks(width: memory.width, height: memory.height).count)
         // What to name in a read error: the layer's own source, not the aligned copy.
         let names = (plan.sources + (plan.mask.map { [$0] } ?? [])).map { "\($0.definition.source) (layer \($0.definition.name))" }
         let wanted = layers ?? Array(aligned.indices)
-        try streamBlocks(rasters: wanted.map { (aligned[$0], names[$0]) }, mask: mask.map { ($0, names[aligned.count]) }, body) { block, result in
+        try streamBlocks(rasters: wanted.map { (aligned[$0], names[$0]) } + extra, mask: mask.map { ($0, names[aligned.count]) }, body) { block, result in
             slots[block.index] = result
         }
         return slots.map { $0! }

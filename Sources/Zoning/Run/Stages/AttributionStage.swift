@@ -44,18 +44,16 @@ extension AttributionStage {
         let n = townships.townships.names.count
         let m = split.nodes.first?.members.count ?? 0, k = split.indicators.count
         let width = 2 + 2 * m + k
-        let (indexPath, classPath, townPath) = (context.files.indexForReading, context.files.classRaster, townships.raster)
-        let partials = try mapBlocks(aligned: context.aligned, mask: nil, layers: nil) { block, inputs, _ -> Result<[Double], RunError> in
+        let layerCount = context.aligned.count
+        // The index, classes and townships read by the engine beside the layers (as Float32: exact
+        // for the index, the class bytes and township ids).
+        let extra: [(layer: AlignedLayer, name: String)] = [(.file(context.files.indexForReading), "the risk index"),
+                                                            (.file(context.files.classRaster), "risk class"),
+                                                            (.file(townships.raster), "townships")]
+        let partials = try mapBlocks(aligned: context.aligned, mask: nil, layers: nil, extra: extra) { block, buffers, _ -> [Double] in
             let w = block.window
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            let index: [Float], classes: [UInt8], town: [Int32]
-            do {
-                index = try Dataset(open: indexPath, flags: [.raster]).band(1).read(window)
-                classes = try Dataset(open: classPath, flags: [.raster]).band(1).read(window)
-                town = try Dataset(open: townPath, flags: [.raster]).band(1).read(window)
-            } catch {
-                return .failure(RunError(.ioError, "attribution: cannot read the index, classes or townships: \((error as? GDALError)?.message ?? "\(error)")"))
-            }
+            let inputs = Array(buffers.prefix(layerCount))
+            let (index, classes, town) = (buffers[layerCount], buffers[layerCount + 1], buffers[layerCount + 2])
             var sums = [Double](repeating: 0, count: (n + 1) * width)
             var top = [Double](repeating: 0, count: max(m, 1)), parts = [Double](repeating: 0, count: max(k, 1))
             let scratch = AttributionSplit.Scratch(split)
@@ -83,11 +81,10 @@ extension AttributionStage {
                     }
                 }
             }
-            return .success(sums)
+            return sums
         }
         var total = [Double](repeating: 0, count: (n + 1) * width)
-        for partial in partials {  // block order: independent of the thread count
-            let sums = try partial.get()
+        for sums in partials {  // block order: independent of the thread count
             for i in total.indices { total[i] += sums[i] }
         }
         return (0...n).map { Array(total[($0 * width)..<(($0 + 1) * width)]) }
