@@ -63,7 +63,7 @@ struct Pipeline {
             for (i, stage) in zoningSteps.enumerated() { add(stage, lap: i == zoningSteps.count - 1 ? "zoning" : nil) }
             if plan.job.townshipSource != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
         }
-        if plan.prevention != nil, products.contains(.prevention) {
+        if plan.makesPrevention {
             add(PreventionStage(env), lap: "prevention")
             if !(plan.job.zoning?.totals.isEmpty ?? true) { add(PreventionTotalsStage(env), lap: "prevention_totals") }
         }
@@ -99,6 +99,9 @@ struct Pipeline {
 }
 
 extension Plan {
+    /// Whether a run makes the prevention zoning (its stages, and the totals they read again).
+    var makesPrevention: Bool { prevention != nil && job.outputs.products.contains(.prevention) }
+
     /// The statistics passes a run of this plan makes before its main pass (min-max ranges taken
     /// from the data, entropy weights): a sharded run makes them once, in its statistics job.
     public var statisticsPasses: Int { StatisticsStage.passes(self) }

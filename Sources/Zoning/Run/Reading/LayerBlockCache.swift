@@ -66,6 +66,14 @@ final class LayerBlockCache: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// The window's values into `buffer`: read back when a pass read them before, else by `read`
+    /// (from the source) and kept.
+    func readThrough<T>(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<T>, _ read: () throws -> Void) rethrows {
+        if load(window, into: buffer) { return }
+        try read()
+        store(window, from: buffer)
+    }
+
     /// `pread`/`pwrite` of the whole buffer at `offset`, retried on short transfers and EINTR.
     private func transfer(read: Bool, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
         var done = 0

@@ -197,11 +197,12 @@ final class BlockReader {
     /// The grid window's values into `buffer` (row-major, `window.count` values), transformed;
     /// from the layer's cache when an earlier pass read the window.
     func read(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
-        let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<window.count])
-        if let cache, cache.load(window, into: values) {
+        if let cache {
+            try cache.readThrough(window, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<window.count])) {
+                try readValues(window, into: buffer)
+            }
         } else {
             try readValues(window, into: buffer)
-            cache?.store(window, from: values)
         }
         if let transform {
             for i in 0..<window.count { buffer[i] = transform.apply(buffer[i]) }

@@ -56,14 +56,16 @@ private func readTotals(_ bands: [RasterBand], layers: TotalLayers, names: [Stri
     let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
     return try bands.indices.map { i in
         var values = [Double](repeating: 0, count: w.count)
-        try values.withUnsafeMutableBufferPointer { buffer in
-            if let cache = layers.caches[i], cache.load(window, into: buffer) { return }
-            do {
-                try bands[i].read(window, into: buffer)
-            } catch let error as GDALError {
-                throw RunError(.ioError, "\(names[i]): reading block \(w): \(error.message)")
+        try values.withUnsafeMutableBufferPointer { pointer in
+            let buffer = pointer
+            let read = {
+                do {
+                    try bands[i].read(window, into: buffer)
+                } catch let error as GDALError {
+                    throw RunError(.ioError, "\(names[i]): reading block \(w): \(error.message)")
+                }
             }
-            layers.caches[i]?.store(window, from: buffer)
+            if let cache = layers.caches[i] { try cache.readThrough(window, into: buffer, read) } else { try read() }
         }
         return values
     }

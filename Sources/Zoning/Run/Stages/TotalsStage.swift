@@ -158,7 +158,7 @@ extension TotalsStage {
             }
         }
         // Only the prevention totals read them again.
-        let cached = plan.job.prevention != nil && roomForCaches(layers: paths.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
+        let cached = plan.makesPrevention && roomForCaches(layers: paths.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
         return TotalLayers(paths: paths, caches: totals.map { cached ? LayerBlockCache(folder: work, name: "total-\($0.name)") : nil })
     }
 
