@@ -4,6 +4,7 @@ import CGDAL
 public protocol GDALPixel { static var gdalType: GDALDataType { get } }
 extension UInt8: GDALPixel { public static var gdalType: GDALDataType { GDT_Byte } }
 extension Int16: GDALPixel { public static var gdalType: GDALDataType { GDT_Int16 } }
+extension UInt16: GDALPixel { public static var gdalType: GDALDataType { GDT_UInt16 } }
 extension Int32: GDALPixel { public static var gdalType: GDALDataType { GDT_Int32 } }
 extension Float: GDALPixel { public static var gdalType: GDALDataType { GDT_Float32 } }
 extension Double: GDALPixel { public static var gdalType: GDALDataType { GDT_Float64 } }
