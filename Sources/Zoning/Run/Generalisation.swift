@@ -19,6 +19,12 @@ extension RunScoped {
         return max(1, Int(pixels))
     }
 
+    /// The minimum mapping unit as `LabelSieve` takes it: pixels (`sieveThreshold`) on a projected
+    /// grid; square metres with the rows' cell areas on a lat/long grid (regions measured by area).
+    func sieveUnit(hectares: Double) -> (threshold: Double, rowAreas: [Double]?) {
+        plan.ellipsoid == nil ? (Double(sieveThreshold(hectares: hectares)), nil) : (hectares * 10_000, plan.cellAreas.rows)
+    }
+
     /// One polygon per connected region of a zones raster within one township, written to layer
     /// `layer` of a new or existing GeoPackage with the fields `valueField`, one text field per
     /// label, `area_ha`, `township_code`, `township` and `township_en`. Returns the number of polygons.

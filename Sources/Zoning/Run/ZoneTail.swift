@@ -24,11 +24,11 @@ extension RunScoped {
         let workers = max(1, min(options.threads, strips))
         classes.withUnsafeBufferPointer { input in
             zones.withUnsafeMutableBufferPointer { output in
-                let source = SendableInput(input), target = SendablePointer(output)
+                let source = SendablePointer(UnsafeMutableBufferPointer(mutating: input)), target = SendablePointer(output)
                 DispatchQueue.concurrentPerform(iterations: workers) { _ in
                     while let s = next.take(below: strips) {
                         let strip = Window(x: 0, y: s * rows, width: g.width, height: min(rows, g.height - s * rows))
-                        filter.applyPacked(input: source.buffer, inputWindow: grid, block: strip, gridWidth: g.width,
+                        filter.applyPacked(input: UnsafeBufferPointer(source.buffer), inputWindow: grid, block: strip, gridWidth: g.width,
                                            gridHeight: g.height, output: target.buffer, outputWindow: grid)
                     }
                 }
@@ -41,14 +41,9 @@ extension RunScoped {
     /// The grid-wide minimum mapping unit in memory: GDAL's sieve by pixel count on a projected
     /// grid (`sieveThreshold`), by area on a lat/long grid (regions measured by their cells' row areas).
     func sieveInMemory(_ zones: inout [UInt8], hectares: Double, connectivity: Int) {
-        let g = plan.grid
-        if plan.ellipsoid != nil {
-            LabelSieve.apply(&zones, width: g.width, height: g.height, threshold: hectares * 10_000,
-                             rowAreas: plan.cellAreas.rows, eightConnected: connectivity == 8)
-        } else {
-            LabelSieve.apply(&zones, width: g.width, height: g.height, threshold: Double(sieveThreshold(hectares: hectares)),
-                             eightConnected: connectivity == 8)
-        }
+        let g = plan.grid, unit = sieveUnit(hectares: hectares)
+        LabelSieve.apply(&zones, width: g.width, height: g.height, threshold: unit.threshold, rowAreas: unit.rowAreas,
+                         eightConnected: connectivity == 8)
     }
 
     /// Writes generalised zones as a tiled Byte GeoTIFF of the grid with their palette and names.
@@ -121,10 +116,4 @@ extension RunScoped {
             try values.withUnsafeBufferPointer { try band.write(window, from: $0) }
         }
     }
-}
-
-/// A read-only buffer shared by workers.
-struct SendableInput<T>: @unchecked Sendable {
-    let buffer: UnsafeBufferPointer<T>
-    init(_ buffer: UnsafeBufferPointer<T>) { self.buffer = buffer }
 }

@@ -34,8 +34,7 @@ extension RunScoped {
     /// result is the same whatever the threads). Same as `gdal_sieve.py` on the zones masked to one township.
     func sieveWithinTownships(_ zones: inout [UInt8], townships: TownshipGrid, hectares: Double, connectivity: Int) throws {
         let boxes = try townshipWindows(&zones, townships: townships)
-        let rowAreas = plan.ellipsoid == nil ? nil : plan.cellAreas.rows
-        let threshold = rowAreas == nil ? Double(sieveThreshold(hectares: hectares)) : hectares * 10_000
+        let (threshold, rowAreas) = sieveUnit(hectares: hectares)
         let width = plan.grid.width, raster = townships.raster
         let failures = Failures(count: boxes.count)
         let next = Counter()
