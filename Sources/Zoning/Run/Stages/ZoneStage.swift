@@ -40,7 +40,7 @@ struct ZoneStage: Stage {
 }
 
 extension ZoneStage {
-    /// Majority filter (streamed with a halo) and minimum mapping unit (sieve) of the class raster;
+    /// Majority filter (in memory, strips on all workers) and minimum mapping unit (sieve) of the class raster;
     /// a typed job with townships applies the unit within each township (`sieveWithinTownships`).
     func generalise(classPath: String, zonesPath: String, zoning: JobSpec.Zoning, minArea: Double?,
                     townships: TownshipGrid?) throws -> [UInt8] {
