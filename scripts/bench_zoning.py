@@ -246,7 +246,8 @@ def step_sieve(cfg, work):
     if cfg["threshold"] and cfg["typed"]:
         towns = read(os.path.join(work, "towns.tif"))
         for t in range(1, json.load(open(os.path.join(work, "towns.json")))["count"] + 1):
-            rows, cols = np.nonzero(np.any(towns == t, axis=1))[0], np.nonzero(np.any(towns == t, axis=0))[0]
+            inside = towns == t
+            rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
             if len(rows) == 0:
                 continue
             win = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
@@ -401,7 +402,7 @@ def compare_rows(tool_rows, peer_rows, totals):
     """Differences between the tool's stats.json and the peer's, as messages."""
     bad = []
     if len(tool_rows) != len(peer_rows):
-        return ["townships: tool %d, peer %d" % (len(tool_rows), len(peer_rows))]
+        return ["townships: tool %d, peer %d" % (len(tool_rows), len(peer_rows))], 0.0
     worst = 0.0
     for t, p in zip(tool_rows, peer_rows):
         label = "township %d" % t["id"]
