@@ -277,7 +277,7 @@ extension PreparedMap {
         taken += view.reserved
         func free(_ r: PageRect) -> Bool {
             frame.insetBy(2).contains(PagePoint(x: r.minX, y: r.minY)) && frame.insetBy(2).contains(PagePoint(x: r.maxX, y: r.maxY))
-                && !taken.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY }
+                && !taken.contains { $0.intersects(r) }
         }
         var labelRects: [PageRect] = []
         for (layer, features) in context where layer.labelField != nil {
@@ -300,7 +300,7 @@ extension PreparedMap {
                         ]
                         // The seat of government ("驻地" in its label) is never dropped: over symbols, else at the right.
                         let seat = label.contains("驻地")
-                        let freeOfLabels = { (r: PageRect) in !labelRects.contains { $0.minX < r.maxX && r.minX < $0.maxX && $0.minY < r.maxY && r.minY < $0.maxY } }
+                        let freeOfLabels = { (r: PageRect) in !labelRects.contains { $0.intersects(r) } }
                         guard let spot = candidates.first(where: free)
                                 ?? (seat ? candidates.first(where: freeOfLabels) ?? candidates[0] : nil) else { continue }
                         taken.append(spot)

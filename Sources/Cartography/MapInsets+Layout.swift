@@ -58,12 +58,14 @@ extension PreparedMap {
     /// Places each detail inset, then the location inset, each where it covers the least data
     /// (`bestCorner`) and no other inset, nor a detail box on the main map.
     func prepareInsets() throws -> [PreparedInset] {
-        let occupancy = try dataOccupancy()
         let main = mainView.transform
         let boxes = try detailBoxes().map { box -> (Bounds, PageRect) in
             let a = main.apply(x: box.minX, y: box.maxY), b = main.apply(x: box.maxX, y: box.minY)
             return (box, PageRect(x: a.x, y: a.y, width: b.x - a.x, height: b.y - a.y))
         }
+        // A map without insets reads no raster for their placement.
+        guard !boxes.isEmpty || spec.location != nil else { return [] }
+        let occupancy = try dataOccupancy()
         var taken = boxes.map { $0.1.insetBy(-4) }
         var result: [PreparedInset] = []
         // The detail insets first (larger, harder to place), then the location inset.
@@ -139,9 +141,8 @@ extension PreparedMap {
             let x = f.minX + t * (f.width - w), y = f.minY + t * (f.height - h)
             candidates += [at(x, f.maxY - h), at(x, f.minY), at(f.minX, y), at(f.maxX - w, y)]
         }
-        func overlaps(_ a: PageRect, _ b: PageRect) -> Bool { a.minX < b.maxX && b.minX < a.maxX && a.minY < b.maxY && b.minY < a.maxY }
         func cost(_ r: PageRect) -> Int { occupancy.reduce(0) { $0 + (r.contains($1.0) ? $1.1 : 0) } }
-        let free = candidates.filter { c in !avoiding.contains { overlaps($0, c) } }
+        let free = candidates.filter { c in !avoiding.contains { $0.intersects(c) } }
         return free.map { ($0, cost($0)) }.min { $0.1 < $1.1 }?.0
     }
 

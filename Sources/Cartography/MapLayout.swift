@@ -25,6 +25,8 @@ public struct PageRect: Sendable, Hashable, CustomStringConvertible {
     public var midX: Double { x + width / 2 }
     public var midY: Double { y + height / 2 }
     public func contains(_ p: PagePoint) -> Bool { p.x >= minX && p.x <= maxX && p.y >= minY && p.y <= maxY }
+    /// Whether the two rectangles share interior (touching edges do not count).
+    public func intersects(_ o: PageRect) -> Bool { minX < o.maxX && o.minX < maxX && minY < o.maxY && o.minY < maxY }
     public func insetBy(_ d: Double) -> PageRect { PageRect(x: x + d, y: y + d, width: width - 2 * d, height: height - 2 * d) }
     public var description: String { "[\(x), \(y) \(width)×\(height)] pt" }
 }
