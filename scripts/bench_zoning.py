@@ -319,21 +319,25 @@ def step_totals(cfg, work):
     n, k = len(rows), len(cfg["breaks"]) + 1
     classes_ds, classes = open_band(os.path.join(cfg["run"], "risk_class.tif"))
     towns_ds, towns = open_band(os.path.join(work, "towns.tif"))
-    for total in cfg["totals"]:
-        vrt, band = open_band(warped_vrt(total, work))
-        sums = np.zeros((n + 1) * (k + 1))
-        for y in range(0, cfg["height"], 512):
-            for x in range(0, cfg["width"], 512):
-                w, h = min(512, cfg["width"] - x), min(512, cfg["height"] - y)
+    totals = cfg["totals"]
+    opened = [open_band(warped_vrt(total, work)) for total in totals]   # (dataset, band): the dataset keeps its band alive
+    sums = [np.zeros((n + 1) * (k + 1)) for _ in totals]
+    # Windows outside, totals inside: the classes and townships are read once (each total's sums
+    # in the same window order as before).
+    for y in range(0, cfg["height"], 512):
+        for x in range(0, cfg["width"], 512):
+            w, h = min(512, cfg["width"] - x), min(512, cfg["height"] - y)
+            c = classes.ReadAsArray(x, y, w, h).ravel().astype(np.int64)
+            t = towns.ReadAsArray(x, y, w, h).ravel().astype(np.int64)
+            for i, (total, (_, band)) in enumerate(zip(totals, opened)):
                 v = band.ReadAsArray(x, y, w, h, buf_type=gdal.GDT_Float64).ravel()
-                c = classes.ReadAsArray(x, y, w, h).ravel().astype(np.int64)
-                t = towns.ReadAsArray(x, y, w, h).ravel().astype(np.int64)
                 ok = np.isfinite(v) & (t >= 1) & (t <= n)
-                sums += np.bincount(t[ok] * (k + 1) + c[ok], weights=v[ok] * total["factor"], minlength=sums.size)
-        sums = sums.reshape(n + 1, k + 1)
+                sums[i] += np.bincount(t[ok] * (k + 1) + c[ok], weights=v[ok] * total["factor"], minlength=sums[i].size)
+    for total, total_sums in zip(totals, sums):
+        total_sums = total_sums.reshape(n + 1, k + 1)
         for r in rows:
-            r.update({"%s_class_%d" % (total["name"], c): float(sums[r["id"], c]) for c in range(1, k + 1)})
-            r["%s_total" % total["name"]] = float(sums[r["id"]].sum())
+            r.update({"%s_class_%d" % (total["name"], c): float(total_sums[r["id"], c]) for c in range(1, k + 1)})
+            r["%s_total" % total["name"]] = float(total_sums[r["id"]].sum())
     json.dump(rows, open(os.path.join(work, "stats.json"), "w"), indent=1)
     with open(os.path.join(work, "stats.csv"), "w", newline="", encoding="utf-8") as f:
         keys = [key for key in rows[0] if key != "pixels"] if rows else []
