@@ -427,7 +427,9 @@ def class_expr(demo, var):
 
 
 COLOURS = {"four-colour": [(0, 112, 192), (255, 230, 0), (255, 140, 0), (230, 0, 0)],
-           "five-level": [(56, 168, 0), (176, 224, 0), (255, 255, 0), (255, 128, 0), (255, 0, 0)]}
+           "five-level": [(56, 168, 0), (176, 224, 0), (255, 255, 0), (255, 128, 0), (255, 0, 0)],
+           # The census hazard levels (ClassScheme.censusHazard), the scheme of the comprehensive job since issue 24.
+           "census-hazard": [(26, 150, 65), (166, 217, 106), (253, 174, 97), (215, 25, 28)]}
 
 
 def parse_plan(text):

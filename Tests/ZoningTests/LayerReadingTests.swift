@@ -1,5 +1,6 @@
 import Foundation
 import GDALKit
+import Logging
 import RasterKernel
 import Testing
 @testable import Zoning
@@ -278,6 +279,22 @@ import Testing
         #expect(cache.loaded == 2 * blocks)
         let after = Set(try FileManager.default.contentsOfDirectory(atPath: work)).subtracting(before)
         #expect(after.allSatisfy { $0.hasSuffix(".vrt") }, "\(after)")
+    }
+
+    /// The layers are cached only when more than one pass reads them: the one-pass comprehensive
+    /// job writes no cache, the census job (statistics passes, attribution, sensitivity) does, a
+    /// shard (its statistics from statistics.json) does not.
+    @Test func layersAreCachedOnlyWhenASecondPassReadsThem() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        func align(_ job: String, role: Pipeline.Role = .run) throws -> AlignStage {
+            let plan = try Planner().resolve(try JobLoader().load(root.appendingPathComponent("jobs/\(job).yaml").path))
+            let env = RunEnvironment(plan: plan, options: RunOptions(), logger: Logger(label: "test"))
+            return try #require(Pipeline(env, role: role).steps.first?.stage as? AlignStage)
+        }
+        #expect(try !align("hangjin-comprehensive-risk").cachesBlocks)
+        #expect(try align("hangjin-census-risk").cachesBlocks)
+        #expect(try align("hangjin-census-risk", role: .statistics).cachesBlocks)
+        #expect(try !align("hangjin-census-risk", role: .shard(units: 0..<1, rasters: ShardRasters(index: "", classes: ""))).cachesBlocks)
     }
 
     @Test func perBlockBurningEqualsGdalRasterizeOnEveryPixel() throws {

@@ -33,12 +33,14 @@ struct Pipeline {
         func add(_ stage: any Stage, lap: String? = nil) { steps.append(Step(stage: stage, lap: lap)) }
 
         add(AlignStage(env), lap: "align")
+        var statisticsPasses = 0
         switch role {
         case .statistics:
             add(StatisticsStage(env), lap: "statistics")
-            self.steps = steps
+            self.steps = Self.cachingLayers(steps, passes: StatisticsStage.passes(plan))
             return
         case .shard(let units, let rasters):
+            // A shard's statistics come from its job's statistics.json: its main pass is its only pass.
             add(StatisticsStage(env), lap: StatisticsStage.passes(plan) > 0 ? "statistics" : nil)
             add(ComputeStage(env, units: units, shardRasters: rasters), lap: "compute")
             self.steps = steps
@@ -47,6 +49,7 @@ struct Pipeline {
             add(TownshipGridStage(env))
             add(MergeStage(env))
         case .run:
+            statisticsPasses = StatisticsStage.passes(plan)
             add(StatisticsStage(env), lap: StatisticsStage.passes(plan) > 0 ? "statistics" : nil)
             add(TownshipGridStage(env))
             add(ComputeStage(env))
@@ -75,7 +78,23 @@ struct Pipeline {
         add(RecordStage(env))
         add(ManifestStage(env))
         if plan.job.zoning != nil || plan.job.outputs.census != nil { add(ReportStage(env), lap: "report") }
-        self.steps = steps
+        self.steps = Self.cachingLayers(steps, passes: Self.layerPasses(steps, statistics: statisticsPasses))
+    }
+
+    /// The passes over the aligned layers of these steps: the statistics stage's own (`statistics`),
+    /// one for every other stage that reads them but the totals (which read the mask only).
+    static func layerPasses(_ steps: [Step], statistics: Int) -> Int {
+        steps.reduce(statistics) { n, step in
+            let s = step.stage
+            return n + (s.reads.contains(.alignedLayers) && !(s is StatisticsStage) && !(s is TotalsStage) ? 1 : 0)
+        }
+    }
+
+    /// The steps with the align stage keeping the layers' blocks when more than one pass reads them.
+    static func cachingLayers(_ steps: [Step], passes: Int) -> [Step] {
+        guard var align = steps.first?.stage as? AlignStage else { return steps }
+        align.cachesBlocks = passes > 1
+        return [Step(stage: align, lap: steps[0].lap)] + steps.dropFirst()
     }
 
     /// Runs every step in order on `context`.

@@ -10,6 +10,9 @@ import RasterKernel
 /// read it (refused after the first pass that reads all its blocks).
 struct AlignStage: Stage {
     let env: RunEnvironment
+    /// Whether the layers' blocks are kept for later passes (`LayerBlockCache`): only when more
+    /// than one pass reads the layers (`Pipeline.layerPasses`).
+    var cachesBlocks = false
     init(_ env: RunEnvironment) { self.env = env }
 
     var name: String { "align" }
@@ -30,7 +33,7 @@ struct AlignStage: Stage {
             aligned.append(layer)
         }
         report("align", all.count, all.count)
-        aligned = cachingBlocks(aligned, work: context.files.work, names: all.map(\.key))
+        if cachesBlocks { aligned = cachingBlocks(aligned, work: context.files.work, names: all.map(\.key)) }
         context.mask = plan.mask == nil ? nil : aligned.removeLast()
         context.aligned = aligned
     }
