@@ -51,7 +51,7 @@ struct RunFlags: ParsableArguments {
     @Flag(help: "Take an input whose size and mtime are unchanged since the last good run as unchanged without hashing it (default: content hashes decide).") var trustMtime = false
     @Flag(help: "Align every layer with gdalwarp / gdal_rasterize into the staging folder instead of reading same-grid rasters as windows and burning vectors per block (a cross-check: products are identical; slower, needs disk).") var alignWithGdal = false
     @Flag(help: "Split each township's change of mean index since the previous run into data, weights and interaction (two more runs of the model; into changes.json and the risk database).") var explainChanges = false
-    @Flag(name: .shortAndLong, help: "Log every stage (default: warnings only, plus a progress bar on a terminal).") var verbose = false
+    @Flag(name: .shortAndLong, help: "Log every stage; -vv also every step of a stage with its seconds (default: warnings only, plus a progress bar on a terminal).") var verbose: Int
     @Option(help: ArgumentHelp("Risk database to record runs in (default: the job's outputs.database, else risk-database.gpkg beside the output folder, i.e. out/risk-database.gpkg).", valueName: "path")) var database: String?
 
     func validate() throws {
@@ -62,7 +62,7 @@ struct RunFlags: ParsableArguments {
     }
 
     var logger: Logger {
-        let format = logFormat, level: Logger.Level = verbose ? .info : .warning
+        let format = logFormat, level: Logger.Level = verbose > 1 ? .debug : verbose == 1 ? .info : .warning
         return Logger(label: "hazard-zoning") { LineLogHandler(label: $0, format: format, level: level) }
     }
 

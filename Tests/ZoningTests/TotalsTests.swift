@@ -212,6 +212,57 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(again.runDirectory)/stats.json")) == (try Data(contentsOf: URL(fileURLWithPath: "\(run)/stats.json"))))
     }
 
+    /// A model layer and a total on the same source, resampling, grid and nodata are warped once
+    /// (issue 26): the layer as Float64 read as Float32, the total from the Float64 values the model's
+    /// passes kept. The model's index equals the run that aligns every layer with gdalwarp (Float32),
+    /// the totals equal numpy over gdalwarp's Float64 warp, and a total on another warp (`sum`, or a
+    /// layer resampled otherwise) keeps its own.
+    @Test func aTotalSharingAModelLayersWarpReadsItsFloat64ValuesOnceAndChangesNothing() throws {
+        let (fx, job) = try Self.fixture(zoning: Self.totals, products: "  products: [risk-index, risk-class, statistics]\n")
+        let text = try String(contentsOfFile: job, encoding: .utf8)
+        try text.replacingOccurrences(of: "  seismic:\n    layer: seismic-pga\n", with: """
+              people:
+                layer: pop
+                resampling: average
+                normalize: { min-max: data }
+              patches:
+                layer: patchy
+                resampling: bilinear
+                normalize: { min-max: data }
+              seismic:
+                layer: seismic-pga
+
+            """).replacingOccurrences(of: "weighted-sum: { flood: 0.45, fire: 0.25, seismic: 0.30 }",
+                                      with: "weighted-sum: { flood: 0.35, fire: 0.15, people: 0.2, patches: 0.05, seismic: 0.25 }")
+            .write(toFile: job, atomically: true, encoding: .utf8)
+        let plan = try Planner().resolve(try JobLoader().load(job))
+        // persons (0) and pop_ha (2) average `pop` as the layer `people` does; floor sums, patchy is
+        // bilinear in the model.
+        let people = try #require(plan.sources.firstIndex { $0.key == "people" })
+        #expect(plan.totalsSharingALayerWarp == [0: people], "\(plan.totalsSharingALayerWarp)")
+
+        let shared = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
+        var gdalOptions = RunOptions(threads: 1, runID: "gdal")
+        gdalOptions.alignFastPaths = false
+        let own = try Runner(plan: plan, options: gdalOptions).run()
+        let totals = try #require(shared.manifest.totals)
+        #expect(totals.map(\.sharedWarp) == ["layers.people", nil, nil, nil])
+        #expect(try #require(own.manifest.totals).allSatisfy { $0.sharedWarp == nil })
+        for file in ["risk_index.tif", "risk_class.tif"] {
+            let a: [Float] = try Dataset(open: "\(shared.runDirectory)/\(file)", flags: [.raster]).band(1).read(PixelWindow(x: 0, y: 0, width: plan.grid.width, height: plan.grid.height))
+            let b: [Float] = try Dataset(open: "\(own.runDirectory)/\(file)", flags: [.raster]).band(1).read(PixelWindow(x: 0, y: 0, width: plan.grid.width, height: plan.grid.height))
+            #expect(a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(file) differs from the gdalwarp-aligned run")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(shared.runDirectory)/stats.json"))
+                == (try Data(contentsOf: URL(fileURLWithPath: "\(own.runDirectory)/stats.json"))), "the same sums in the same order")
+        let out = try shell("/usr/bin/python3", ["-c", Self.oracle, fx.project.path(""), fx.project.path("layers"), shared.runDirectory,
+                                                 "\(Fixture.xmin)", "\(Fixture.ymin)", "\(Fixture.xmax)", "\(Fixture.ymax)"])
+        let oracle = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: [String: Any]]
+        let mask = oracle["persons"]!["mask"] as! [Double]
+        for c in totals[0].classes { #expect(Self.near(c.total, mask[c.value]), "persons class \(c.value): \(c.total) vs numpy \(mask[c.value])") }
+        #expect(mask[1...].reduce(0, +) > 0)
+    }
+
     @Test func shapefilesKeepTheClassFieldTheChineseNamesAndTheGeometryOfTheGeoPackage() throws {
         let (fx, job) = try Self.fixture(top: "admin-code: \"150625\"\nhazard-code: ZH\n",
                                          outputs: "  export: [shapefile]\n  naming: \"{hazard}_{product}_{code}_{seq}\"\n",

@@ -52,3 +52,30 @@ extension Plan {
         return lines
     }
 }
+
+extension Plan {
+    /// The totals whose warp is a model layer's warp but for its type (`zoning.totals.X` and
+    /// `layers.Y` read the same band of the same source with the same resampling, grid, nodata
+    /// and error threshold; the total Float64, the layer Float32): total index → layer index.
+    /// Such a layer is warped once, as Float64, and read as Float32 by the model — GDAL's warper
+    /// computes every pixel in double precision and stores `static_cast<float>` of it, so the
+    /// layer's values are unchanged — while the totals take the Float64 values the first pass kept
+    /// (`AlignStage`, `LayerBlockCache`). The run decides whether it may (`sharedWarpLayer`).
+    var totalsSharingALayerWarp: [Int: Int] {
+        var shared: [Int: Int] = [:]
+        for (t, total) in totals.enumerated() {
+            // Only `average`: GDAL's other kernels have Float32 specialisations computing in float.
+            guard var spec = total.warp, spec.outputType == .float64, spec.resampling == .average else { continue }
+            spec.outputType = .float32
+            // Compared as gdalwarp's arguments: a NaN nodata is never `==` to itself.
+            let arguments = spec.gdalwarpArguments
+            let layer = sources.indices.first { i in
+                let s = sources[i]
+                return s.kind == .raster && s.proximity == nil && s.warp != nil && s.arguments == arguments
+                    && s.definition.source == total.definition.source && s.definition.band == total.definition.band
+            }
+            if let layer, !shared.values.contains(layer) { shared[t] = layer }
+        }
+        return shared
+    }
+}

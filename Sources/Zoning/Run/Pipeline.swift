@@ -94,13 +94,17 @@ struct Pipeline {
     static func cachingLayers(_ steps: [Step], passes: Int) -> [Step] {
         guard var align = steps.first?.stage as? AlignStage else { return steps }
         align.cachesBlocks = passes > 1
+        align.sharesTotalWarps = steps.contains { $0.stage is ComputeStage } && steps.contains { $0.stage is TotalsStage }
         return [Step(stage: align, lap: steps[0].lap)] + steps.dropFirst()
     }
 
     /// Runs every step in order on `context`.
     func run(_ context: RunContext) throws {
         for step in steps {
+            let started = Date()
             try step.stage.run(context)
+            let seconds = (Date().timeIntervalSince(started) * 1000).rounded() / 1000
+            context.logger.debug("step done", metadata: ["stage": "\(step.stage.name)", "seconds": "\(seconds)"])
             if let lap = step.lap { context.lap(lap) }
         }
     }

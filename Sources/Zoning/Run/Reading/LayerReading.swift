@@ -36,6 +36,10 @@ struct AlignedLayer: Sendable {
     var transform: LayerTransform? = nil
     /// The values of the units already read, for the later passes (`LayerBlockCache`).
     var cache: LayerBlockCache? = nil
+    /// A warp a total shares (`Plan.totalsSharingALayerWarp`): the VRT is Float64, read as
+    /// Float32 by `static_cast` as GDAL's warper stores a Float32 pixel, and the Float64 values of
+    /// the units read are kept here for the totals.
+    var float64: LayerBlockCache? = nil
 
     /// A raster of the grid on disk.
     static func file(_ path: String, alignment: Alignment = .grid) -> AlignedLayer {
@@ -54,6 +58,7 @@ struct AlignedLayer: Sendable {
         let reader = try untransformedReader()
         reader.transform = transform
         reader.cache = cache
+        reader.float64 = float64
         return reader
     }
 
@@ -191,8 +196,13 @@ final class BlockReader {
     let kind: Kind
     var transform: LayerTransform? = nil
     var cache: LayerBlockCache? = nil
+    /// The Float64 values of a warp a total shares (`AlignedLayer.float64`).
+    var float64: LayerBlockCache? = nil
+    private var wide: UnsafeMutableBufferPointer<Double>? = nil
 
     init(kind: Kind) { self.kind = kind }
+
+    deinit { wide?.deallocate() }
 
     /// The grid window's values into `buffer` (row-major, `window.count` values), transformed;
     /// from the layer's cache when an earlier pass read the window.
@@ -212,7 +222,11 @@ final class BlockReader {
     private func readValues(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
         switch kind {
         case .raster(_, let band):
-            try band.read(window, into: buffer)
+            if let float64 {
+                try readFloat64(band, window, cache: float64, into: buffer)
+            } else {
+                try band.read(window, into: buffer)
+            }
         case .window(let w, _, let band):
             try readShifted(w, band: band, window, into: buffer)
         case .burn(let b):
@@ -224,6 +238,20 @@ final class BlockReader {
         case .warp(let w):
             try w.read(window, into: buffer)
         }
+    }
+
+    /// A shared warp's window: its Float64 values (kept for the totals), each stored as Float32 as
+    /// GDAL's warper stores a Float32 pixel (`static_cast<float>` of its double result).
+    private func readFloat64(_ band: RasterBand, _ window: PixelWindow, cache: LayerBlockCache,
+                             into buffer: UnsafeMutableBufferPointer<Float>) throws {
+        let n = window.count
+        if (wide?.count ?? 0) < n {
+            wide?.deallocate()
+            wide = .allocate(capacity: n)
+        }
+        let values = UnsafeMutableBufferPointer(rebasing: wide![0..<n])
+        try cache.readThrough(window, into: values) { try band.read(window, into: values) }
+        for i in 0..<n { buffer[i] = Float(values[i]) }
     }
 
     private func readShifted(_ w: ShiftedWindow, band: RasterBand, _ window: PixelWindow,
@@ -308,7 +336,7 @@ extension Runner {
 extension RunScoped {
     /// Aligns a source for reading: the window path or burning per block where they give exactly
     /// what `gdalwarp` / `gdal_rasterize` with the plan's arguments give; otherwise `align`.
-    func alignLayer(_ source: SourcePlan, work: String) throws -> AlignedLayer {
+    func alignLayer(_ source: SourcePlan, work: String, float64: Bool = false) throws -> AlignedLayer {
         if !options.alignFastPaths {
             let kind: AlignedLayer.Alignment = source.kind == .raster ? .warp : source.kind == .vector ? .rasterise : .proximity
             return .file(try align(source, work: work), alignment: kind)
@@ -316,7 +344,7 @@ extension RunScoped {
         switch source.kind {
         case .raster:
             if let window = try shiftedWindow(source) { return AlignedLayer(reading: .window(window), alignment: .window) }
-            let vrt = try align(source, work: work)
+            let vrt = try align(source, work: work, float64: float64)
             if let kernel = try WarpKernel.make(vrt: vrt, what: "layers.\(source.key) (layer \(source.definition.name))") {
                 return AlignedLayer(reading: .warp(kernel), alignment: .warpKernel)
             }

@@ -13,6 +13,9 @@ struct AlignStage: Stage {
     /// Whether the layers' blocks are kept for later passes (`LayerBlockCache`): only when more
     /// than one pass reads the layers (`Pipeline.layerPasses`).
     var cachesBlocks = false
+    /// Whether a total may share a layer's warp (`Plan.totalsSharingALayerWarp`): only when a
+    /// pass of the model reads the layer before the totals stage does.
+    var sharesTotalWarps = false
     init(_ env: RunEnvironment) { self.env = env }
 
     var name: String { "align" }
@@ -23,9 +26,11 @@ struct AlignStage: Stage {
         var all = plan.sources
         if let mask = plan.mask { all.append(mask) }
         var aligned: [AlignedLayer] = []
+        let shared = sharesTotalWarps ? sharedWarpCaches(work: context.files.work) : [:]
         for (i, source) in all.enumerated() {
             report("align", i, all.count)
-            let layer = try alignLayer(source, work: context.files.work)
+            var layer = try alignLayer(source, work: context.files.work, float64: shared[i] != nil)
+            if layer.alignment == .warp { layer.float64 = shared[i] }
             if source.kind == .raster, layer.tally == nil {
                 context.inputs[i].statistics = try scanSource(source).statistics
             }
@@ -39,11 +44,37 @@ struct AlignStage: Stage {
     }
 }
 
+extension AlignStage {
+    /// The layers whose warp a total shares (`Plan.totalsSharingALayerWarp`), each with the cache
+    /// of its Float64 values: only where the fast paths read the layers, the model's units are the
+    /// totals' blocks, the source reaches the warper unchanged in Float32 and Float64 (Byte, Int16,
+    /// UInt16 or Float32 values, a nodata exact in Float32, no mask band) and the work folder has room.
+    func sharedWarpCaches(work: String) -> [Int: LayerBlockCache] {
+        let layers = Set(plan.totalsSharingALayerWarp.values)
+        let units = memoryPlan
+        guard !layers.isEmpty, options.alignFastPaths, units.width == plan.blockSize, units.height == plan.blockSize,
+              roomForCaches(layers: layers.count, bytesPerPixel: MemoryLayout<Double>.size, work: work) else { return [:] }
+        var caches: [Int: LayerBlockCache] = [:]
+        for i in layers.sorted() {
+            let source = plan.sources[i], def = source.definition
+            guard let ds = try? Dataset(open: def.source, flags: [.raster]), def.band >= 1, def.band <= ds.bandCount,
+                  let band = try? ds.band(def.band), band.readsAsTheWarperDoes else { continue }
+            if let n = source.warp?.sourceNoData ?? band.noDataValue, !n.isNaN, Double(Float(n)) != n { continue }
+            caches[i] = LayerBlockCache(folder: work, name: "\(source.key)-float64")
+        }
+        if !caches.isEmpty {
+            logger.debug("warps shared with totals", metadata: ["layers": "\(caches.keys.sorted().map { plan.sources[$0].key })"])
+        }
+        return caches
+    }
+}
+
 extension RunScoped {
 
     /// Aligns a source onto the grid. Rasters become a warped VRT (warping happens block by block
     /// as workers read); vectors are rasterised once into a tiled GeoTIFF.
-    func align(_ source: SourcePlan, work: String) throws -> String {
+    /// `float64`: a raster warped to Float64 instead of the plan's type (a warp a total shares).
+    func align(_ source: SourcePlan, work: String, float64: Bool = false) throws -> String {
         let def = source.definition
         let what = source.key == "mask" ? "grid.mask (layer \(def.name))" : "layers.\(source.key) (layer \(def.name))"
         let ds: Dataset
@@ -60,7 +91,12 @@ extension RunScoped {
                 let path = work.appendingComponent("\(source.key).vrt")
                 // Warped in units of the compute stage (whole blocks unless the memory budget cuts them).
                 let bs = "\(plan.blockSize)", rows = "\(memoryPlan.height)"
-                let vrt = try Utilities.warp([input], to: path, arguments: source.arguments
+                var arguments = source.arguments
+                if float64, var spec = source.warp {
+                    spec.outputType = .float64
+                    arguments = spec.gdalwarpArguments
+                }
+                let vrt = try Utilities.warp([input], to: path, arguments: arguments
                     + ["-of", "VRT", "-co", "BLOCKXSIZE=\(bs)", "-co", "BLOCKYSIZE=\(rows)"])
                 guard vrt.width == plan.grid.width, vrt.height == plan.grid.height else {
                     throw RunError(.software, "\(def.source): warped size \(vrt.width)×\(vrt.height) differs from the grid \(plan.grid.width)×\(plan.grid.height)")

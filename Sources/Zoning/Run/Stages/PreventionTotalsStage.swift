@@ -26,11 +26,9 @@ struct PreventionTotalsStage: Stage {
         }()
         let factors = totalsStage.rowFactors()
         var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: totals.count)
-        let categoryBand = try Dataset(open: categoryPath, flags: [.raster]).band(1)
-        try forEachTotalsBlock(layers) { _, w, blockValues in
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            let categories: [UInt8] = try categoryBand.read(window)
-            for (i, values) in blockValues.enumerated() {
+        try forEachTotalsBlock(layers, grids: [categoryPath]) { _, w, block in
+            let categories = block.grids[0]
+            for (i, values) in block.values.enumerated() {
                 for p in 0..<w.count where categories[p] > 0 && values[p].isFinite {
                     sums[i][Int(categories[p])] += values[p] * factors[i][w.y + p / w.width]
                 }

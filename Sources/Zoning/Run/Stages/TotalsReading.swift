@@ -13,36 +13,66 @@ struct TotalLayers: Sendable {
     let caches: [LayerBlockCache?]
 }
 
+/// One block of the totals and what their sums are keyed by, read on a worker.
+struct TotalsBlock {
+    /// Every total's values (NaN: no data).
+    let values: [[Double]]
+    /// The grid rasters asked for (classes, townships …), as Int32.
+    let grids: [[Int32]]
+    /// Whether each pixel is inside the grid's mask (nil: no mask).
+    let inside: [Bool]?
+}
+
 extension RunScoped {
-    /// Every total's values, block by block (the grid's blocks, row by row), read on the run's
-    /// workers and handed to `body` on this thread in block order: (block index, window, values
-    /// per total). At most workers + 1 blocks of values are held at once.
-    func forEachTotalsBlock(_ layers: TotalLayers, _ body: (Int, Window, [[Double]]) throws -> Void) throws {
+    /// Every total's values, block by block (the grid's blocks, row by row), with the same window
+    /// of the rasters of the grid in `grids` and of the mask, read on the run's workers and handed
+    /// to `body` on this thread in block order, so the sums are the same whatever the thread count.
+    /// At most workers + 1 blocks are held at once.
+    func forEachTotalsBlock(_ layers: TotalLayers, grids: [String] = [], mask: AlignedLayer? = nil,
+                            _ body: (Int, Window, TotalsBlock) throws -> Void) throws {
         let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
         let workers = min(options.threads, max(1, blocks.count))
-        let pipeline = BlockPipeline<(Int, [[Double]])>(total: blocks.count, workers: workers, capacity: workers + 1)
+        let pipeline = BlockPipeline<(Int, TotalsBlock)>(total: blocks.count, workers: workers, capacity: workers + 1)
         // What a read error names: the total's source and key.
         let names = zip(plan.totals, plan.job.zoning?.totals ?? []).map { "\($0.definition.source): zoning.totals.\($1.name)" }
-        let read = { @Sendable (bands: [RasterBand], i: Int) throws -> [[Double]] in
-            try readTotals(bands, layers: layers, names: names, window: blocks[i].window)
-        }
+        let unit = plan.blockSize * plan.blockSize
         let work = { @Sendable in
             defer { pipeline.workerFinished() }
             do {
                 let bands = try layers.paths.map { try Dataset(open: $0, flags: [.raster]).band(1) }
-                while let i = pipeline.take() { pipeline.submit((i, try read(bands, i))) }
+                let gridBands = try grids.map { try Dataset(open: $0, flags: [.raster]).band(1) }
+                let maskReader = try mask?.reader()
+                var maskValues = [Float](repeating: 0, count: mask == nil ? 0 : unit)
+                while let i = pipeline.take() {
+                    let w = blocks[i].window
+                    let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
+                    let values = try readTotals(bands, layers: layers, names: names, window: w)
+                    let gridValues: [[Int32]] = try gridBands.indices.map { g in
+                        do { return try gridBands[g].read(window) } catch let error as GDALError {
+                            throw RunError(.ioError, "\(grids[g]): reading block \(w): \(error.message)")
+                        }
+                    }
+                    var inside: [Bool]?
+                    if let maskReader {
+                        try maskValues.withUnsafeMutableBufferPointer {
+                            try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<w.count]))
+                        }
+                        inside = maskValues[0..<w.count].map { $0 != 0 }
+                    }
+                    pipeline.submit((i, TotalsBlock(values: values, grids: gridValues, inside: inside)))
+                }
             } catch let error as RunError {
                 pipeline.fail(error)
             } catch {
                 pipeline.fail(RunError(.ioError, "zoning.totals: opening the aligned layers: \((error as? GDALError)?.message ?? "\(error)")"))
             }
         }
-        var pending: [Int: [[Double]]] = [:]
+        var pending: [Int: TotalsBlock] = [:]
         var next = 0
-        try pipeline.drive(workers: workers, gdalConfig: plan.job.gdalConfig, work: work) { i, values in
-            pending[i] = values
-            while let v = pending.removeValue(forKey: next) {
-                try body(next, blocks[next].window, v)
+        try pipeline.drive(workers: workers, gdalConfig: plan.job.gdalConfig, work: work) { i, block in
+            pending[i] = block
+            while let b = pending.removeValue(forKey: next) {
+                try body(next, blocks[next].window, b)
                 pipeline.written()
                 next += 1
             }

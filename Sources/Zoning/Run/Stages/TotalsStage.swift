@@ -40,14 +40,23 @@ struct TotalsStage: Stage {
         let previousClasses = Publisher(outputDirectory: plan.outputDirectory).latestRun
             .map { $0.appendingComponent("risk_class.tif") }
             .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
-        let layers = try alignTotals(work: context.files.work)
+        let layers = try alignTotals(work: context.files.work, aligned: context.aligned)
         context.totalLayers = layers
         let sums = try computeTotals(classPath: context.files.classRaster, townshipPath: grid.raster,
                                      townshipCount: grid.townships.names.count, mask: context.mask,
                                      previousClassPath: previousClasses, layers: layers)
+        for (total, cache) in zip(zoning.totals, layers.caches) {
+            logger.debug("totals read", metadata: ["total": "\(total.name)", "cached_blocks": "\(cache?.loaded ?? 0)",
+                                                   "blocks_kept": "\(cache?.stored ?? 0)"])
+        }
         addTotals(sums, to: &rows)
         context.townshipRows = rows
         context.totals = totalsInfo(sums)
+        // A total read (in part) from a model layer's Float64 values says so.
+        for (t, l) in plan.totalsSharingALayerWarp where layers.caches[t] != nil && layers.caches[t] === context.aligned[l].float64
+            && (layers.caches[t]?.loaded ?? 0) > 0 {
+            context.totals?[t].sharedWarp = "layers.\(plan.sources[l].key)"
+        }
         context.totalTransitions = zip(zoning.totals, sums).compactMap { total, s in
             s.byTransition.map { ChangeReport.TotalTransitions(name: total.name, byTransition: $0) }
         }
@@ -71,63 +80,72 @@ extension TotalsStage {
                   let gt = ds.geoTransform, zip(gt, plan.grid.geoTransform).allSatisfy({ abs($0 - $1) <= 1e-9 * max(1, abs($1)) }) else { return nil }
             return try ds.band(1)
         }
-        let kp = 255
-        var sums = totals.map { _ in
-            TotalSums(byTownship: [[Double]](repeating: [Double](repeating: 0, count: k + 1), count: townshipCount + 1),
-                      inMask: [Double](repeating: 0, count: k + 1), grid: 0, nodataInMask: 0,
-                      byTransition: previousBand == nil ? nil
-                          : [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: k + 1), count: kp + 1),
-                                         count: townshipCount + 1))
-        }
-        let classBand = try Dataset(open: classPath, flags: [.raster]).band(1)
-        let townBand = try Dataset(open: townshipPath, flags: [.raster]).band(1)
-        let maskReader = try maskLayer.map { try $0.reader() }
-        var maskValues = [Float](repeating: 0, count: maskLayer == nil ? 0 : plan.blockSize * plan.blockSize)
+        let kp = 255, k1 = k + 1, towns = townshipCount + 1
+        // Flat accumulators per total (township × class, mask × class, township × previous class ×
+        // class): the same additions in the same order as nested arrays, without their checks.
+        var byTownship = [[Double]](repeating: [Double](repeating: 0, count: towns * k1), count: totals.count)
+        var inMask = [[Double]](repeating: [Double](repeating: 0, count: k1), count: totals.count)
+        var grid = [Double](repeating: 0, count: totals.count)
+        var nodataInMask = [Int](repeating: 0, count: totals.count)
+        var byTransition = [[Double]](repeating: [Double](repeating: 0, count: previousBand == nil ? 0 : towns * (kp + 1) * k1),
+                                      count: totals.count)
         let blockCount = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count
-        try forEachTotalsBlock(layers) { b, w, blockValues in
-            let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-            let n = w.count
-            let classes: [UInt8] = try classBand.read(window)
-            let town: [Int32] = try townBand.read(window)
-            var mask: [Bool]?
-            if let maskReader {
-                try maskValues.withUnsafeMutableBufferPointer { try maskReader.read(window, into: UnsafeMutableBufferPointer(rebasing: $0[0..<n])) }
-                mask = maskValues[0..<n].map { $0 != 0 }
-            }
-            let previous: [UInt8]? = try previousBand?.read(window)
-            for (i, values) in blockValues.enumerated() {
+        let grids = [classPath, townshipPath] + (previousBand == nil ? [] : [previousClassPath!])
+        try forEachTotalsBlock(layers, grids: grids, mask: maskLayer) { b, w, block in
+            let classes = block.grids[0], town = block.grids[1]
+            let previous: [Int32]? = previousBand == nil ? nil : block.grids[2]
+            for (i, values) in block.values.enumerated() {
                 let rowFactors = factors[i]
-                var s = sums[i]
-                for p in 0..<n {
-                    let f = rowFactors[w.y + p / w.width]
-                    let inside = mask.map { $0[p] } ?? true
-                    let v = values[p]
-                    guard v.isFinite else {
-                        if inside { s.nodataInMask += 1 }
-                        continue
-                    }
-                    let q = v * f
-                    s.grid += q
-                    let c = Int(classes[p])
-                    if inside { s.inMask[c] += q }
-                    let t = Int(town[p])
-                    if t > 0 && t <= townshipCount { s.byTownship[t][c] += q }
-                    if let previous, c != 0, previous[p] != 0 {
-                        let a = Int(previous[p])
-                        if inside { s.byTransition![0][a][c] += q }
-                        if t > 0 && t <= townshipCount { s.byTransition![t][a][c] += q }
+                var g = grid[i], nodata = nodataInMask[i]
+                byTownship[i].withUnsafeMutableBufferPointer { township in
+                inMask[i].withUnsafeMutableBufferPointer { masked in
+                byTransition[i].withUnsafeMutableBufferPointer { transition in
+                    for r in 0..<w.height {
+                        let f = rowFactors[w.y + r]
+                        for p in (r * w.width)..<((r + 1) * w.width) {
+                            let inside = block.inside?[p] ?? true
+                            let v = values[p]
+                            guard v.isFinite else {
+                                if inside { nodata += 1 }
+                                continue
+                            }
+                            let q = v * f
+                            g += q
+                            let c = Int(classes[p])
+                            if inside { masked[c] += q }
+                            let t = Int(town[p])
+                            let inTownship = t > 0 && t <= townshipCount
+                            if inTownship { township[t * k1 + c] += q }
+                            if let previous, c != 0, previous[p] != 0 {
+                                let a = Int(previous[p])
+                                if inside { transition[a * k1 + c] += q }
+                                if inTownship { transition[(t * (kp + 1) + a) * k1 + c] += q }
+                            }
+                        }
                     }
                 }
-                sums[i] = s
+                }
+                }
+                grid[i] = g
+                nodataInMask[i] = nodata
             }
             report("totals", b + 1, blockCount)
+        }
+        let sums = totals.indices.map { i in
+            TotalSums(byTownship: (0..<towns).map { t in Array(byTownship[i][(t * k1)..<((t + 1) * k1)]) },
+                      inMask: inMask[i], grid: grid[i], nodataInMask: nodataInMask[i],
+                      byTransition: previousBand == nil ? nil : (0..<towns).map { t in
+                          (0...kp).map { a in Array(byTransition[i][((t * (kp + 1) + a) * k1)..<((t * (kp + 1) + a + 1) * k1)]) }
+                      })
         }
         return sums
     }
 
     /// Each total's layer warped onto the grid as a VRT in `work` (sum or average per its
     /// measure), with a cache of the values read for the prevention totals when the work folder has room.
-    func alignTotals(work: String) throws -> TotalLayers {
+    /// A total sharing a layer's warp (`Plan.totalsSharingALayerWarp`) reads the Float64 values
+    /// the passes of the model kept (`aligned`, `AlignedLayer.float64`), its own VRT where they miss.
+    func alignTotals(work: String, aligned: [AlignedLayer] = []) throws -> TotalLayers {
         let totals = plan.job.zoning?.totals ?? []
         var paths: [String] = []
         for (total, source) in zip(totals, plan.totals) {
@@ -157,9 +175,13 @@ extension TotalsStage {
                 throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
             }
         }
-        // Only the prevention totals read them again.
-        let cached = plan.makesPrevention && roomForCaches(layers: paths.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
-        return TotalLayers(paths: paths, caches: totals.map { cached ? LayerBlockCache(folder: work, name: "total-\($0.name)") : nil })
+        let shared = plan.totalsSharingALayerWarp.compactMapValues { $0 < aligned.count ? aligned[$0].float64 : nil }
+        // Only the prevention totals read the others again.
+        let own = totals.indices.filter { shared[$0] == nil }
+        let cached = plan.makesPrevention && roomForCaches(layers: own.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
+        return TotalLayers(paths: paths, caches: totals.indices.map { t in
+            shared[t] ?? (cached ? LayerBlockCache(folder: work, name: "total-\(totals[t].name)") : nil)
+        })
     }
 
     /// The manifest's account of the totals.
