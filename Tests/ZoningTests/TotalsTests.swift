@@ -1,6 +1,7 @@
 import Cartography
 import Foundation
 import GDALKit
+import Logging
 import Testing
 @testable import Zoning
 
@@ -241,13 +242,18 @@ import Testing
         let people = try #require(plan.sources.firstIndex { $0.key == "people" })
         #expect(plan.totalsSharingALayerWarp == [0: people], "\(plan.totalsSharingALayerWarp)")
 
-        let shared = try Runner(plan: plan, options: RunOptions(threads: 2)).run()
+        let lines = LogTests.Lines()
+        let logger = Logger(label: "t") { LineLogHandler(label: $0, format: .text, level: .debug, sink: { lines.add($0) }) }
+        let shared = try Runner(plan: plan, options: RunOptions(threads: 2), logger: logger).run()
         var gdalOptions = RunOptions(threads: 1, runID: "gdal")
         gdalOptions.alignFastPaths = false
         let own = try Runner(plan: plan, options: gdalOptions).run()
         let totals = try #require(shared.manifest.totals)
-        #expect(totals.map(\.sharedWarp) == ["layers.people", nil, nil, nil])
-        #expect(try #require(own.manifest.totals).allSatisfy { $0.sharedWarp == nil })
+        // The debug log says which values each total summed: persons every block from the layer's cache.
+        let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count
+        let read = lines.all.filter { $0.contains("totals read") }
+        #expect(read.count == 4 && read[0].contains("shared_warp=layers.people") && read[0].contains("blocks_from_cache=\(blocks)"), "\(read)")
+        #expect(read.dropFirst().allSatisfy { $0.contains("shared_warp=none") }, "\(read)")
         for file in ["risk_index.tif", "risk_class.tif"] {
             let a: [Float] = try Dataset(open: "\(shared.runDirectory)/\(file)", flags: [.raster]).band(1).read(PixelWindow(x: 0, y: 0, width: plan.grid.width, height: plan.grid.height))
             let b: [Float] = try Dataset(open: "\(own.runDirectory)/\(file)", flags: [.raster]).band(1).read(PixelWindow(x: 0, y: 0, width: plan.grid.width, height: plan.grid.height))

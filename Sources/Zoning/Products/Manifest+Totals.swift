@@ -25,8 +25,5 @@ extension Manifest {
         public var grid: Double
         /// Pixels inside the mask where the layer itself has no data (they count 0).
         public var nodataPixels: Int
-        /// The model layer whose warp the total shared (`layers.<key>`): its Float64 values, warped
-        /// once by the passes of the model, were summed (nil: the total's own warp).
-        public var sharedWarp: String? = nil
     }
 }

@@ -20,6 +20,13 @@ extension RunScoped {
     var options: RunOptions { env.options }
     var logger: Logger { env.logger }
 
+    /// `body`, its seconds logged at debug level (`-vv`) as a part of a step.
+    func timed<T>(_ part: String, _ body: () throws -> T) rethrows -> T {
+        let started = Date()
+        defer { logger.debug("part done", metadata: ["part": "\(part)", "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"]) }
+        return try body()
+    }
+
     func report(_ stage: String, _ done: Int, _ total: Int) {
         options.progress?(Progress(stage: stage, done: done, total: total))
     }

@@ -45,18 +45,17 @@ struct TotalsStage: Stage {
         let sums = try computeTotals(classPath: context.files.classRaster, townshipPath: grid.raster,
                                      townshipCount: grid.townships.names.count, mask: context.mask,
                                      previousClassPath: previousClasses, layers: layers)
-        for (total, cache) in zip(zoning.totals, layers.caches) {
-            logger.debug("totals read", metadata: ["total": "\(total.name)", "cached_blocks": "\(cache?.loaded ?? 0)",
-                                                   "blocks_kept": "\(cache?.stored ?? 0)"])
+        // Which values each total summed: a model layer's warp it shares (the blocks the model's
+        // passes kept), its own (blocks kept for the prevention totals), or its VRT read as it goes.
+        let sharing = plan.totalsSharingALayerWarp
+        for (t, (total, cache)) in zip(zoning.totals, layers.caches).enumerated() {
+            let shared = sharing[t].flatMap { l in cache != nil && cache === context.aligned[l].float64 ? "layers.\(plan.sources[l].key)" : nil }
+            logger.debug("totals read", metadata: ["total": "\(total.name)", "shared_warp": "\(shared ?? "none")",
+                                                   "blocks_from_cache": "\(cache?.loaded ?? 0)", "blocks_kept": "\(cache?.stored ?? 0)"])
         }
         addTotals(sums, to: &rows)
         context.townshipRows = rows
         context.totals = totalsInfo(sums)
-        // A total read (in part) from a model layer's Float64 values says so.
-        for (t, l) in plan.totalsSharingALayerWarp where layers.caches[t] != nil && layers.caches[t] === context.aligned[l].float64
-            && (layers.caches[t]?.loaded ?? 0) > 0 {
-            context.totals?[t].sharedWarp = "layers.\(plan.sources[l].key)"
-        }
         context.totalTransitions = zip(zoning.totals, sums).compactMap { total, s in
             s.byTransition.map { ChangeReport.TotalTransitions(name: total.name, byTransition: $0) }
         }

@@ -19,19 +19,38 @@ struct ZoneStage: Stage {
         if plan.job.outputs.products.contains(.riskZones) {
             let files = context.files
             let zonesTmp = files.temporary("risk_zones.tif")
-            minArea = try effectiveMinAreaHectares(classPath: files.classRaster, runID: context.runID)
-            var zones = try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning, minArea: minArea,
-                                       townships: context.townshipGrid)
-            try writeCOG(from: zonesTmp, to: files.staged("risk_zones.tif"), resampling: "NEAREST", predictor: nil)
+            let runID = context.runID, townships = context.townshipGrid
+            // The print scale's unit (a map layout) is found beside the majority filter when only
+            // the sieve within townships needs it.
+            let layoutAside = zoning.minAreaHectares == nil && plan.job.product != nil && townships != nil
+            let unit = layoutAside ? BackgroundTask(gdalConfig: plan.job.gdalConfig) { [self] in
+                try timed("minimum area") { try effectiveMinAreaHectares(classPath: files.classRaster, runID: runID) }
+            } : nil
+            defer { unit?.wait() }
+            if unit == nil {
+                minArea = try timed("minimum area") { try effectiveMinAreaHectares(classPath: files.classRaster, runID: runID) }
+            }
+            var zones = try timed("generalise") {
+                try generalise(classPath: files.classRaster, zonesPath: zonesTmp, zoning: zoning, minArea: minArea,
+                               townships: townships, unit: { try unit?.value() })
+            }
+            if let unit { minArea = try unit.value() }
+            // The zones' COG is written beside their polygons (each reads its own copy of the zones).
+            let cog = BackgroundTask(gdalConfig: plan.job.gdalConfig) { [self] in
+                try timed("zones COG") { try writeCOG(from: zonesTmp, to: files.staged("risk_zones.tif"), resampling: "NEAREST", predictor: nil) }
+            }
+            defer { cog.wait() }
             let gpkg = files.staged("zones.gpkg")
             // A fixed GeoPackage timestamp keeps the file identical for identical inputs.
-            features = try withFixedGeoPackageDate {
-                let n = try polygonize(zones: &zones, gpkg: gpkg, townships: context.townshipGrid,
-                                       connectivity: zoning.connectivity)
-                try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", field: "class",
-                                               legend: MapMaker(plan: plan, runID: context.runID).legend)
-                return n
+            features = try timed("polygonize") {
+                try withFixedGeoPackageDate {
+                    let n = try polygonize(zones: &zones, gpkg: gpkg, townships: townships, connectivity: zoning.connectivity)
+                    try MapMaker.storeDefaultStyle(gpkg: gpkg, layer: "risk_zones", field: "class",
+                                                   legend: MapMaker(plan: plan, runID: runID).legend)
+                    return n
+                }
             }
+            try cog.value()
         }
         context.zoning = .init(majority: zoning.majority, minAreaHa: minArea,
                                sieveThresholdPixels: minArea.map(sieveThreshold(hectares:)),
@@ -42,15 +61,17 @@ struct ZoneStage: Stage {
 extension ZoneStage {
     /// Majority filter (in memory, strips on all workers) and minimum mapping unit (sieve) of the class raster;
     /// a typed job with townships applies the unit within each township (`sieveWithinTownships`).
+    /// `unit`: the minimum mapping unit of the sieve within townships, asked for once the majority
+    /// filter is done (it may still be being computed); `minArea` is the grid-wide sieve's.
     func generalise(classPath: String, zonesPath: String, zoning: JobSpec.Zoning, minArea: Double?,
-                    townships: TownshipGrid?) throws -> [UInt8] {
+                    townships: TownshipGrid?, unit: @escaping () throws -> Double? = { nil }) throws -> [UInt8] {
         let scheme = plan.job.classify.scheme
         let withinTownships = plan.job.product != nil ? townships : nil
         return try generaliseCategories(classPath: classPath, zonesPath: zonesPath, majority: zoning.majority,
                                         minAreaHectares: withinTownships == nil ? minArea : nil, connectivity: zoning.connectivity,
                                         colorTable: scheme.colorTable, categoryNames: scheme.categoryNames,
                                         description: "risk zones (\(scheme.id), generalised)", stage: "zones") { zones in
-            if let towns = withinTownships, let minArea {
+            if let towns = withinTownships, let minArea = try minArea ?? unit() {
                 try sieveWithinTownships(&zones, townships: towns, hectares: minArea, connectivity: zoning.connectivity)
             }
         }
