@@ -38,13 +38,13 @@ extension RunScoped {
                          labels: [(field: String, text: (Int) -> String?)], townships: TownshipGrid?,
                          connectivity: Int) throws -> Int {
         let srs = try SpatialReference(definition: plan.crsWKT)
-        // The value to polygonise: one per township and class (0 = nodata), in memory; `zones` released.
-        let (source, decode) = try timed("composite") { try compositeZones(&zones, townships: townships, srs: srs) }
-        let band = try source.band(1)
         let memory = try Dataset.createVector(driver: "Memory", path: "")
         let raw = try memory.createLayer(layerName, srs: srs, geometry: .polygon)
         try raw.createField("value", kind: .integer)
-        try timed("GDALPolygonize") { try band.polygonize(into: raw, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8) }
+        // The value to polygonise: one per township and class (0 = nodata), in memory; `zones` released.
+        let decode = try withCompositeZones(&zones, townships: townships, srs: srs) { band in
+            try timed("GDALPolygonize") { try band.polygonize(into: raw, mask: band.maskBand(), field: 0, eightConnected: connectivity == 8) }
+        }
 
         let out = FileManager.default.fileExists(atPath: gpkg)
             ? try Dataset(open: gpkg, flags: [.vector, .update])

@@ -7,6 +7,9 @@ struct Pipeline {
     struct Step {
         let stage: any Stage
         let lap: String?
+        /// Runs on its own thread beside the steps after it, until one of them reads what it
+        /// produces (or the run ends): the zone stage beside the township statistics and totals.
+        var beside = false
     }
 
     let steps: [Step]
@@ -23,6 +26,9 @@ struct Pipeline {
         /// The statistics passes of a sharded run, once, for its shards (`ShardStatistics`).
         case statistics
     }
+
+    /// These steps as they are (tests of the order of a run).
+    init(steps: [Step]) { self.steps = steps }
 
     /// align → statistics → compute → classify → zone → township statistics → totals → township
     /// tables → prevention → export → sensitivity → write → maps → record → manifest, each where
@@ -64,6 +70,9 @@ struct Pipeline {
                 zoningSteps.append(TownshipTablesStage(env))
             }
             for (i, stage) in zoningSteps.enumerated() { add(stage, lap: i == zoningSteps.count - 1 ? "zoning" : nil) }
+            // The zones (majority, sieve, polygons, their COG: a single-threaded tail for the most
+            // part) beside the statistics and totals, which read the classes, not the zones.
+            if zoningSteps.count > 1 { steps[steps.count - zoningSteps.count].beside = true }
             if plan.job.townshipSource != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
         }
         if plan.makesPrevention {
@@ -95,18 +104,43 @@ struct Pipeline {
         guard var align = steps.first?.stage as? AlignStage else { return steps }
         align.cachesBlocks = passes > 1
         align.sharesTotalWarps = steps.contains { $0.stage is ComputeStage } && steps.contains { $0.stage is TotalsStage }
-        return [Step(stage: align, lap: steps[0].lap)] + steps.dropFirst()
+        return [Step(stage: align, lap: steps[0].lap, beside: steps[0].beside)] + steps.dropFirst()
     }
 
-    /// Runs every step in order on `context`.
+    /// Runs every step in order on `context`; a step `beside` on its own thread, joined before the
+    /// first later step that reads one of its products, and before the run goes on after a failure.
     func run(_ context: RunContext) throws {
+        var aside: [(task: BackgroundTask<Void>, produces: Set<RunProduct>)] = []
+        defer { aside.forEach { $0.task.wait() } }
         for step in steps {
-            let started = Date()
-            try step.stage.run(context)
-            let seconds = (Date().timeIntervalSince(started) * 1000).rounded() / 1000
-            context.logger.debug("step done", metadata: ["stage": "\(step.stage.name)", "seconds": "\(seconds)"])
-            if let lap = step.lap { context.lap(lap) }
+            for (i, a) in aside.enumerated().reversed() where !a.produces.isDisjoint(with: step.stage.reads) {
+                aside.remove(at: i)
+                try a.task.value()
+            }
+            let stage = step.stage
+            if step.beside {
+                let box = Beside(stage: stage, context: context)
+                aside.append((BackgroundTask(gdalConfig: context.plan.job.gdalConfig) { try Self.run(box.stage, box.context) },
+                              Set(stage.produces)))
+                continue
+            }
+            try Self.run(stage, context)
+            if let lap = step.lap {
+                // A lap ends with every step of it.
+                for a in aside { try a.task.value() }
+                aside.removeAll()
+                context.lap(lap)
+            }
         }
+        for a in aside { try a.task.value() }
+    }
+
+    /// One step, its seconds logged at debug level (`-vv`).
+    private static func run(_ stage: any Stage, _ context: RunContext) throws {
+        let started = Date()
+        try stage.run(context)
+        let seconds = (Date().timeIntervalSince(started) * 1000).rounded() / 1000
+        context.logger.debug("step done", metadata: ["stage": "\(stage.name)", "seconds": "\(seconds)"])
     }
 
     /// The stages as `hazard-zoning plan` prints them: name, what each reads and produces.
@@ -116,7 +150,8 @@ struct Pipeline {
             let s = step.stage
             let name = s.name.padding(toLength: width, withPad: " ", startingAt: 0)
             let reads = s.reads.isEmpty ? "inputs" : s.reads.map(\.rawValue).joined(separator: ", ")
-            return "\(String(format: "%2d", i + 1)). \(name)  \(reads) → \(s.produces.map(\.rawValue).joined(separator: ", "))"
+            let beside = step.beside ? "  (on its own thread, beside the next steps until one reads what it produces)" : ""
+            return "\(String(format: "%2d", i + 1)). \(name)  \(reads) → \(s.produces.map(\.rawValue).joined(separator: ", "))\(beside)"
         }.joined(separator: "\n")
     }
 }
@@ -144,4 +179,11 @@ extension Plan {
         }
         return text + "\n  their merge: \(names(Pipeline(env, role: .merge)))\n"
     }
+}
+
+/// The run's context handed to a step running beside others: that step and the ones running on
+/// the calling thread read and write distinct products of it (`Stage.reads`/`produces`).
+private struct Beside: @unchecked Sendable {
+    let stage: any Stage
+    let context: RunContext
 }

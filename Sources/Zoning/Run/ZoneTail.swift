@@ -63,41 +63,77 @@ extension RunScoped {
         try ds.close()
     }
 
-    /// The polygon source of `polygonizeZones`: a MEM band of the grid whose value is one per
-    /// (township, zone) pair, 0 = nodata, filled in one pass; `zones` is released once it is
-    /// filled. Byte (town × K + zone, K the largest zone) while the pairs fit, else township id ×
-    /// 256 + zone as UInt16 (≤ 255 townships) or Int32. GDAL's polygon enumeration compares values
-    /// only for equality, so the features and their order do not depend on the encoding.
-    /// `decode` gives a value's zone and township id.
-    func compositeZones(_ zones: inout [UInt8], townships: TownshipGrid?, srs: SpatialReference) throws
-        -> (source: Dataset, decode: @Sendable (Int) -> (zone: Int, town: Int)) {
+    /// The polygon source of `polygonizeZones`, handed to `body`: a MEM band of the grid whose
+    /// value is one per (township, zone) pair, 0 = nodata; `zones` is released afterwards. Byte
+    /// (town × K + zone, K the largest zone) while the pairs fit — computed in place in `zones`,
+    /// which the MEM band reads without a copy — else township id × 256 + zone as UInt16 (≤ 255
+    /// townships) or Int32 in a band of its own. GDAL's polygon enumeration compares values only
+    /// for equality, so the features and their order do not depend on the encoding. Returns
+    /// `decode`: a value's zone and township id.
+    func withCompositeZones(_ zones: inout [UInt8], townships: TownshipGrid?, srs: SpatialReference,
+                            _ body: (RasterBand) throws -> Void) throws -> @Sendable (Int) -> (zone: Int, town: Int) {
         let g = plan.grid
         let count = townships?.townships.names.count ?? 0, k = Int(zones.max() ?? 0)
         let type: PixelType = k == 0 || (count + 1) * k <= 255 ? .byte : count <= 255 ? .uint16 : .int32
-        let ds = try Dataset.create(driver: "MEM", path: "", width: g.width, height: g.height, bands: 1, type: type)
-        try ds.setGeoTransform(g.geoTransform)
-        try ds.setSpatialReference(srs)
-        let band = try ds.band(1)
-        try band.setNoDataValue(0)
         let townBand = try townships.map { try Dataset(open: $0.raster, flags: [.raster]).band(1) }
         let what = townships?.raster ?? ""
-        switch type {
-        case .byte:
-            try fillComposite(band, zones, town: townBand) { t, z -> UInt8 in
-                guard t >= 0 && Int(t) <= count else { throw RunError(.software, "\(what): township id \(t) outside 0…\(count)") }
-                return UInt8(Int(t) * k + Int(z))
+        defer { zones = [] }
+        func describe(_ ds: Dataset) throws -> RasterBand {
+            try ds.setGeoTransform(g.geoTransform)
+            try ds.setSpatialReference(srs)
+            let band = try ds.band(1)
+            try band.setNoDataValue(0)
+            return band
+        }
+        if type == .byte {
+            try timed("composite") {
+                if let townBand { try codeInPlace(&zones, town: townBand, townships: count, classes: max(k, 1), what: what) }
             }
-        case .uint16:
-            try fillComposite(band, zones, town: townBand) { t, z -> UInt16 in
-                guard let v = UInt16(exactly: t * 256 + Int32(z)) else { throw RunError(.software, "\(what): township id \(t) outside 0…255") }
-                return v
+            try zones.withUnsafeMutableBufferPointer { buffer in
+                let address = UInt(bitPattern: buffer.baseAddress!)
+                let ds = try Dataset(open: "MEM:::DATAPOINTER=\(address),PIXELS=\(g.width),LINES=\(g.height),BANDS=1,DATATYPE=Byte",
+                                     flags: [.raster])
+                try body(try describe(ds))
+                try ds.close()
             }
-        default:
-            try fillComposite(band, zones, town: townBand) { t, z -> Int32 in t * 256 + Int32(z) }
+            return { v in ((v - 1) % max(k, 1) + 1, (v - 1) / max(k, 1)) }
+        }
+        let ds = try Dataset.create(driver: "MEM", path: "", width: g.width, height: g.height, bands: 1, type: type)
+        let band = try describe(ds)
+        try timed("composite") {
+            if type == .uint16 {
+                try fillComposite(band, zones, town: townBand) { t, z -> UInt16 in
+                    guard let v = UInt16(exactly: t * 256 + Int32(z)) else { throw RunError(.software, "\(what): township id \(t) outside 0…255") }
+                    return v
+                }
+            } else {
+                try fillComposite(band, zones, town: townBand) { t, z -> Int32 in t * 256 + Int32(z) }
+            }
         }
         zones = []
-        if type == .byte { return (ds, { v in ((v - 1) % max(k, 1) + 1, (v - 1) / max(k, 1)) }) }
-        return (ds, { v in (v % 256, v / 256) })
+        try body(band)
+        try ds.close()
+        return { v in (v % 256, v / 256) }
+    }
+
+    /// Byte composite in place: every zone pixel z becomes township id × `classes` + z (the id
+    /// read block by block from `town`), pixels with no zone stay 0.
+    private func codeInPlace(_ zones: inout [UInt8], town: RasterBand, townships count: Int, classes k: Int, what: String) throws {
+        let g = plan.grid, bs = plan.blockSize
+        try zones.withUnsafeMutableBufferPointer { z in
+            for block in g.blocks(width: bs, height: bs) {
+                let w = block.window
+                let ids: [Int32] = try town.read(PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height))
+                for r in 0..<w.height {
+                    let row = (w.y + r) * g.width + w.x, src = r * w.width
+                    for c in 0..<w.width where z[row + c] != 0 {
+                        let t = Int(ids[src + c])
+                        guard t >= 0 && t <= count else { throw RunError(.software, "\(what): township id \(t) outside 0…\(count)") }
+                        z[row + c] = UInt8(t * k + Int(z[row + c]))
+                    }
+                }
+            }
+        }
     }
 
     /// Writes `code(township id, zone)` of every pixel with a zone (0 elsewhere) into `band`, block by block.
