@@ -1,3 +1,5 @@
+import Dispatch
+
 /// The majority filter with packed counters (as GRASS's r.neighbors keeps a running count per
 /// category, here one byte per class in a UInt64): a vertical running count per column, then a
 /// horizontal running sum of those, so a pixel costs a few adds and a scan of ≤ 8 byte counts
@@ -103,4 +105,59 @@ extension MajorityFilter {
             for c in 0..<block.width { output[start + c] = filtered[row * block.width + c] }
         }
     }
+}
+
+extension MajorityFilter {
+    /// The packed filter over a whole grid, in place, in strips of `stripRows` rows on `workers`
+    /// threads (strip s on worker s mod workers): each strip's input — its rows and its
+    /// neighbours' `radius` rows next to it, as they were before any strip was filtered — is copied
+    /// into the worker's buffer, then its filtered rows overwrite its rows of the grid. The rows a
+    /// neighbour needs are copied from every strip first, so no strip reads a row another has
+    /// filtered, and no second grid-sized buffer is held. Equal to `apply(to:…)` on every pixel,
+    /// for any `workers` and `stripRows` ≥ `radius`.
+    public func applyInPlace(_ grid: UnsafeMutableBufferPointer<UInt8>, width W: Int, height H: Int, stripRows rows: Int = 64,
+                             workers: Int) {
+        precondition(grid.count >= W * H && rows >= radius && rows > 0)
+        guard W > 0, H > 0 else { return }
+        let r = radius, strips = (H + rows - 1) / rows
+        @Sendable func span(_ s: Int) -> Range<Int> { (s * rows)..<min(H, (s + 1) * rows) }
+        // Strip s's first and last min(r, its rows) rows, as they are now. Every strip but the last
+        // has `rows` ≥ r rows, so a strip's halo lies in its two neighbours (clipped to the grid).
+        let edges: [(first: [UInt8], last: [UInt8])] = (0..<strips).map { s in
+            let y = span(s), n = min(r, y.count)
+            return (Array(grid[(y.lowerBound * W)..<((y.lowerBound + n) * W)]), Array(grid[((y.upperBound - n) * W)..<(y.upperBound * W)]))
+        }
+        let target = UncheckedBuffer(grid)
+        let whole = Window(x: 0, y: 0, width: W, height: H)
+        let n = max(1, min(workers, strips))
+        DispatchQueue.concurrentPerform(iterations: n) { worker in
+            var input = [UInt8](repeating: 0, count: (rows + 2 * r) * W)
+            input.withUnsafeMutableBufferPointer { inp in
+                for s in stride(from: worker, to: strips, by: n) {
+                    let y = span(s)
+                    var o = 0
+                    if s > 0 {
+                        for v in edges[s - 1].last { inp[o] = v; o += 1 }
+                    }
+                    let above = o / W
+                    let own = UnsafeMutableBufferPointer(rebasing: target.buffer[(y.lowerBound * W)..<(y.upperBound * W)])
+                    _ = UnsafeMutableBufferPointer(rebasing: inp[o..<(o + own.count)]).initialize(from: own)
+                    o += own.count
+                    if s + 1 < strips {
+                        for v in edges[s + 1].first { inp[o] = v; o += 1 }
+                    }
+                    let window = Window(x: 0, y: y.lowerBound - above, width: W, height: o / W)
+                    applyPacked(input: UnsafeBufferPointer(rebasing: inp[0..<o]), inputWindow: window,
+                                block: Window(x: 0, y: y.lowerBound, width: W, height: y.count), gridWidth: W, gridHeight: H,
+                                output: target.buffer, outputWindow: whole)
+                }
+            }
+        }
+    }
+}
+
+/// A grid buffer the strips of `applyInPlace` share: each writes only its own rows.
+private struct UncheckedBuffer: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<UInt8>
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
 }

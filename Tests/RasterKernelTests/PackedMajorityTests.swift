@@ -43,6 +43,28 @@ import Testing
         #expect(compared == 9 * 7 * 3 && changed > 1000, "the filter changes pixels, so the comparison means something")
     }
 
+    /// In place, strips on several workers (issue 26: no second grid-sized buffer): every pixel as
+    /// the scalar filter, for strips of `radius`…64 rows, a last strip shorter than the radius, and
+    /// 1…3 workers (each pixel depends only on the input, so the result is the same).
+    @Test(arguments: [1, 2])
+    func inPlaceInStripsOnWorkersAsTheScalarFilter(radius: Int) {
+        let filter = MajorityFilter(radius: radius)
+        var compared = 0
+        for (width, height) in MajorityFilterTests.sizes + [(101, 77), (33, 65), (20, 129), (7, 1), (9, 2)] {
+            for classCount in [3, 8, 12] {
+                let input = randomClasses(width: width, height: height, classes: classCount, seed: UInt64(width * 31 + height * 7 + classCount))
+                let reference = filter.apply(to: input, width: width, height: height)
+                for (rows, workers) in [(radius, 2), (3, 3), (8, 2), (64, 1), (64, 2)] {
+                    var grid = input
+                    grid.withUnsafeMutableBufferPointer { filter.applyInPlace($0, width: width, height: height, stripRows: rows, workers: workers) }
+                    #expect(grid == reference, "radius \(radius), \(width)×\(height), \(classCount) classes, strips of \(rows), \(workers) workers")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared == (MajorityFilterTests.sizes.count + 5) * 3 * 5)
+    }
+
     /// A block in the middle of a grid with its halo as the input window, the output a block buffer.
     @Test func aBlockWithItsHaloAsInput() {
         let (width, height) = (50, 40)

@@ -98,7 +98,7 @@ extension RunScoped {
                               stage: String = "prevention-zones", refine: ((inout [UInt8]) throws -> Void)? = nil) throws -> [UInt8] {
         var zones = try readGrid(classPath)
         if let majority {
-            zones = majorityInMemory(zones, filter: MajorityFilter(radius: majority / 2), stage: stage)
+            majorityInMemory(&zones, filter: MajorityFilter(radius: majority / 2), stage: stage)
         } else {
             report(stage, 1, 1)
         }

@@ -35,6 +35,9 @@ public struct RunOptions: Sendable {
     /// Proximity on projected grids by the exact distance transform instead of GDAL's two sweeps
     /// (`ProximityTransform.swift`): differs from today's products where GDAL's sweeps miss.
     public var exactProximity = false
+    /// Rows of a proximity band (default: the block size); halved while two proximity layers are
+    /// computed at once (`AlignStage.proximityAside`), so the two together hold what one did.
+    var proximityBandRows: Int? = nil
     /// Weights that replace the job's, by combination (`combine` or an index's name): the
     /// counterfactual runs of `changes --explain` (`ChangeExplanation.swift`).
     public var weightOverrides: [String: [Double]] = [:]

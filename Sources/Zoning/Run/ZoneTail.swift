@@ -13,29 +13,13 @@ extension RunScoped {
         return try Dataset(open: path, flags: [.raster]).band(1).read(PixelWindow(x: 0, y: 0, width: g.width, height: g.height))
     }
 
-    /// The majority filter of a grid's classes, in strips of rows on `options.threads` workers;
+    /// The majority filter of a grid's classes in place, in strips of rows on `options.threads` workers
+    /// (`MajorityFilter.applyInPlace`):
     /// each pixel depends only on the input, so the result is the same whatever the threads.
-    func majorityInMemory(_ classes: [UInt8], filter: MajorityFilter, stage: String) -> [UInt8] {
+    func majorityInMemory(_ zones: inout [UInt8], filter: MajorityFilter, stage: String) {
         let g = plan.grid
-        let grid = Window(x: 0, y: 0, width: g.width, height: g.height)
-        let rows = 64, strips = (g.height + rows - 1) / rows
-        var zones = [UInt8](repeating: 0, count: classes.count)
-        let next = Counter()
-        let workers = max(1, min(options.threads, strips))
-        classes.withUnsafeBufferPointer { input in
-            zones.withUnsafeMutableBufferPointer { output in
-                let source = SendablePointer(UnsafeMutableBufferPointer(mutating: input)), target = SendablePointer(output)
-                DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                    while let s = next.take(below: strips) {
-                        let strip = Window(x: 0, y: s * rows, width: g.width, height: min(rows, g.height - s * rows))
-                        filter.applyPacked(input: UnsafeBufferPointer(source.buffer), inputWindow: grid, block: strip, gridWidth: g.width,
-                                           gridHeight: g.height, output: target.buffer, outputWindow: grid)
-                    }
-                }
-            }
-        }
-        report(stage, strips, strips)
-        return zones
+        zones.withUnsafeMutableBufferPointer { filter.applyInPlace($0, width: g.width, height: g.height, workers: options.threads) }
+        report(stage, 1, 1)
     }
 
     /// The grid-wide minimum mapping unit in memory: GDAL's sieve by pixel count on a projected

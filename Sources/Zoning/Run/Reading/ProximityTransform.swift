@@ -33,7 +33,7 @@ extension RunScoped {
             let (e, noFeature) = (window.expanded, Float(window.noFeatureDistance))
             let (x, y, w, h) = (window.marginPixels, window.marginRows, window.gridWidth, window.gridHeight)
             let path = work.appendingComponent("\(source.key).tif")
-            let bs = plan.blockSize
+            let bs = plan.blockSize, bandRows = options.proximityBandRows ?? bs
             let out = try Dataset.create(driver: "GTiff", path: path, width: plan.grid.width, height: plan.grid.height, bands: 1,
                                          type: .float32, options: ["TILED=YES", "BLOCKXSIZE=\(bs)", "BLOCKYSIZE=\(bs)"])
             try out.setGeoTransform(plan.grid.geoTransform)
@@ -44,10 +44,10 @@ extension RunScoped {
             }
             if options.exactProximity {
                 try DistanceTransform(features: features, x: x, y: y, width: w, height: h, pixelWidth: e.pixelWidth,
-                                      pixelHeight: e.pixelHeight, noFeature: noFeature).run(bandRows: bs, threads: max(1, options.threads), emit: write)
+                                      pixelHeight: e.pixelHeight, noFeature: noFeature).run(bandRows: bandRows, threads: max(1, options.threads), emit: write)
             } else {
                 try ProximitySweep(features: features, x: x, y: y, width: w, height: h, pixelWidth: e.pixelWidth,
-                                   noFeature: noFeature).run(bandRows: bs, threads: max(1, options.threads), emit: write)
+                                   noFeature: noFeature).run(bandRows: bandRows, threads: max(1, options.threads), emit: write)
             }
             try out.close()
             return path

@@ -27,9 +27,13 @@ struct AlignStage: Stage {
         if let mask = plan.mask { all.append(mask) }
         var aligned: [AlignedLayer] = []
         let shared = sharesTotalWarps ? sharedWarpCaches(work: context.files.work) : [:]
+        let distances = proximityAside(all, work: context.files.work)
+        defer { distances.forEach { $0.wait() } }
         for (i, source) in all.enumerated() {
             report("align", i, all.count)
-            var layer = try alignLayer(source, work: context.files.work, float64: shared[i] != nil)
+            var layer = try distances.isEmpty || source.kind != .proximity
+                ? alignLayer(source, work: context.files.work, float64: shared[i] != nil)
+                : alignedAside(i, all, distances)
             if layer.alignment == .warp { layer.float64 = shared[i] }
             if source.kind == .raster, layer.tally == nil {
                 context.inputs[i].statistics = try scanSource(source).statistics
@@ -45,6 +49,41 @@ struct AlignStage: Stage {
 }
 
 extension AlignStage {
+    typealias Distances = BackgroundTask<[Int: Result<AlignedLayer, any Error>]>
+
+    /// The proximity layers of `all` computed two at a time beside the other layers' alignment
+    /// (each sweep on all workers; a sweep's serial upward pass overlaps the other's): two tasks,
+    /// each aligning every other proximity layer in order until one fails. None when there are
+    /// fewer than two, or when GDAL aligns every layer (`--align-with-gdal`).
+    func proximityAside(_ all: [SourcePlan], work: String) -> [Distances] {
+        let indices = all.indices.filter { all[$0].kind == .proximity }
+        guard indices.count > 1, options.alignFastPaths else { return [] }
+        var halved = options
+        halved.proximityBandRows = max(1, plan.blockSize / 2)
+        let stage = AlignStage(RunEnvironment(plan: plan, options: halved, logger: logger))
+        return (0..<2).map { k in
+            let mine = stride(from: k, to: indices.count, by: 2).map { indices[$0] }
+            return Distances(gdalConfig: plan.job.gdalConfig) {
+                var out: [Int: Result<AlignedLayer, any Error>] = [:]
+                for i in mine {
+                    let r = Result { try stage.alignLayer(all[i], work: work) }
+                    out[i] = r
+                    if case .failure = r { break }
+                }
+                return out
+            }
+        }
+    }
+
+    /// Proximity layer `i` as its task aligned it (its error, as the loop in layer order would meet it).
+    func alignedAside(_ i: Int, _ all: [SourcePlan], _ tasks: [Distances]) throws -> AlignedLayer {
+        let position = all.indices.filter { all[$0].kind == .proximity }.firstIndex(of: i) ?? 0
+        guard let result = try tasks[position % tasks.count].value()[i] else {
+            throw RunError(.software, "internal error: layers.\(all[i].key) was not aligned")
+        }
+        return try result.get()
+    }
+
     /// The layers whose warp a total shares (`Plan.totalsSharingALayerWarp`), each with the cache
     /// of its Float64 values: only where the fast paths read the layers, the model's units are the
     /// totals' blocks, the source reaches the warper unchanged in Float32 and Float64 (Byte, Int16,

@@ -26,8 +26,8 @@ struct PreventionTotalsStage: Stage {
         }()
         let factors = totalsStage.rowFactors()
         var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: totals.count)
-        try forEachTotalsBlock(layers, grids: [categoryPath]) { _, w, block in
-            let categories = block.grids[0]
+        try forEachTotalsBlock(layers, bytes: [categoryPath]) { _, w, block in
+            let categories = block.bytes[0]
             for (i, values) in block.values.enumerated() {
                 for p in 0..<w.count where categories[p] > 0 && values[p].isFinite {
                     sums[i][Int(categories[p])] += values[p] * factors[i][w.y + p / w.width]

@@ -17,8 +17,10 @@ struct TotalLayers: Sendable {
 struct TotalsBlock {
     /// Every total's values (NaN: no data).
     let values: [[Double]]
-    /// The grid rasters asked for (classes, townships …), as Int32.
-    let grids: [[Int32]]
+    /// The Byte rasters of the grid asked for (classes, previous classes, categories).
+    let bytes: [[UInt8]]
+    /// The township ids, when asked for.
+    let townships: [Int32]?
     /// Whether each pixel is inside the grid's mask (nil: no mask).
     let inside: [Bool]?
 }
@@ -27,12 +29,12 @@ extension RunScoped {
     /// Every total's values, block by block (the grid's blocks, row by row), with the same window
     /// of the rasters of the grid in `grids` and of the mask, read on the run's workers and handed
     /// to `body` on this thread in block order, so the sums are the same whatever the thread count.
-    /// At most workers + 1 blocks are held at once.
-    func forEachTotalsBlock(_ layers: TotalLayers, grids: [String] = [], mask: AlignedLayer? = nil,
+    /// At most `workers` blocks are held at once (they overlap the zone stage: `Pipeline.Step.beside`).
+    func forEachTotalsBlock(_ layers: TotalLayers, bytes: [String] = [], townships: String? = nil, mask: AlignedLayer? = nil,
                             _ body: (Int, Window, TotalsBlock) throws -> Void) throws {
         let blocks = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize)
         let workers = min(options.threads, max(1, blocks.count))
-        let pipeline = BlockPipeline<(Int, TotalsBlock)>(total: blocks.count, workers: workers, capacity: workers + 1)
+        let pipeline = BlockPipeline<(Int, TotalsBlock)>(total: blocks.count, workers: workers, capacity: workers)
         // What a read error names: the total's source and key.
         let names = zip(plan.totals, plan.job.zoning?.totals ?? []).map { "\($0.definition.source): zoning.totals.\($1.name)" }
         let unit = plan.blockSize * plan.blockSize
@@ -40,18 +42,21 @@ extension RunScoped {
             defer { pipeline.workerFinished() }
             do {
                 let bands = try layers.paths.map { try Dataset(open: $0, flags: [.raster]).band(1) }
-                let gridBands = try grids.map { try Dataset(open: $0, flags: [.raster]).band(1) }
+                let byteBands = try bytes.map { try Dataset(open: $0, flags: [.raster]).band(1) }
+                let townBand = try townships.map { try Dataset(open: $0, flags: [.raster]).band(1) }
                 let maskReader = try mask?.reader()
                 var maskValues = [Float](repeating: 0, count: mask == nil ? 0 : unit)
                 while let i = pipeline.take() {
                     let w = blocks[i].window
                     let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
                     let values = try readTotals(bands, layers: layers, names: names, window: w)
-                    let gridValues: [[Int32]] = try gridBands.indices.map { g in
-                        do { return try gridBands[g].read(window) } catch let error as GDALError {
-                            throw RunError(.ioError, "\(grids[g]): reading block \(w): \(error.message)")
+                    func read<T: GDALPixel & Numeric>(_ band: RasterBand, _ path: String) throws -> [T] {
+                        do { return try band.read(window) } catch let error as GDALError {
+                            throw RunError(.ioError, "\(path): reading block \(w): \(error.message)")
                         }
                     }
+                    let byteValues: [[UInt8]] = try byteBands.indices.map { try read(byteBands[$0], bytes[$0]) }
+                    let townValues: [Int32]? = try townBand.map { try read($0, townships!) }
                     var inside: [Bool]?
                     if let maskReader {
                         try maskValues.withUnsafeMutableBufferPointer {
@@ -59,7 +64,7 @@ extension RunScoped {
                         }
                         inside = maskValues[0..<w.count].map { $0 != 0 }
                     }
-                    pipeline.submit((i, TotalsBlock(values: values, grids: gridValues, inside: inside)))
+                    pipeline.submit((i, TotalsBlock(values: values, bytes: byteValues, townships: townValues, inside: inside)))
                 }
             } catch let error as RunError {
                 pipeline.fail(error)

@@ -89,10 +89,10 @@ extension TotalsStage {
         var byTransition = [[Double]](repeating: [Double](repeating: 0, count: previousBand == nil ? 0 : towns * (kp + 1) * k1),
                                       count: totals.count)
         let blockCount = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count
-        let grids = [classPath, townshipPath] + (previousBand == nil ? [] : [previousClassPath!])
-        try forEachTotalsBlock(layers, grids: grids, mask: maskLayer) { b, w, block in
-            let classes = block.grids[0], town = block.grids[1]
-            let previous: [Int32]? = previousBand == nil ? nil : block.grids[2]
+        let bytes = [classPath] + (previousBand == nil ? [] : [previousClassPath!])
+        try forEachTotalsBlock(layers, bytes: bytes, townships: townshipPath, mask: maskLayer) { b, w, block in
+            let classes = block.bytes[0], town = block.townships!
+            let previous: [UInt8]? = previousBand == nil ? nil : block.bytes[1]
             for (i, values) in block.values.enumerated() {
                 let rowFactors = factors[i]
                 var g = grid[i], nodata = nodataInMask[i]
