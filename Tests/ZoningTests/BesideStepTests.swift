@@ -8,12 +8,7 @@ import Testing
 /// what it produces and before the run ends or fails, and its failure is the run's.
 @Suite struct BesideStepTests {
     /// What the test stages saw, in order.
-    final class Journal: @unchecked Sendable {
-        private let lock = NSLock()
-        private var items: [String] = []
-        func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
-        var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
-    }
+    typealias Journal = LogTests.Lines
 
     struct Probe: Stage {
         let env: RunEnvironment
