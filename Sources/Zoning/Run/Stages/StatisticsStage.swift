@@ -80,8 +80,10 @@ extension StatisticsStage {
         // Pass: min and max of every `min-max: data` layer over its valid pixels inside the mask.
         let minMax = job.layers.indices.filter { job.layers[$0].dataMinMax }
         if !minMax.isEmpty {
-            let partials = try mapBlocks(aligned: aligned, mask: mask, layers: minMax) { _, inputs, maskValues in
-                minMax.indices.map { i in ModelKernel.finiteRange(inputs[i], mask: maskValues) }
+            let partials = try timed("min-max pass") {
+                try mapBlocks(aligned: aligned, mask: mask, layers: minMax) { _, inputs, maskValues in
+                    minMax.indices.map { i in ModelKernel.finiteRange(inputs[i], mask: maskValues) }
+                }
             }
             passes += 1
             for (i, l) in minMax.enumerated() {
@@ -106,9 +108,20 @@ extension StatisticsStage {
             let (program, registers) = compiler.program(targets: targets, resolution: resolution)
             let kernel = ModelKernel(program: program, layerCount: job.layers.count, output: registers[targets[0]]!, breaks: [])
             let groups = nodes.map { $0.members.map { registers[$0]! } }
-            let partials = try mapBlocks(aligned: aligned, mask: mask, layers: nil) { block, inputs, maskValues in
-                kernel.entropySums(count: block.window.count, inputs: inputs, mask: maskValues, groups: groups)
-            }
+            // Only the layers the members are computed from are read; the others stand in as NaN
+            // (no step of this program loads them, and a sum's validity is its members').
+            let needed = Set(program.steps.compactMap { step -> Int? in
+                if case .normalize(let layer, _) = step { return layer } else { return nil }
+            }).sorted()
+            let layerCount = job.layers.count, unit = memoryPlan.width * memoryPlan.height
+            let filler = [Float](repeating: .nan, count: unit)
+            let partials = try timed("entropy pass") { try mapBlocks(aligned: aligned, mask: mask, layers: needed) { block, inputs, maskValues in
+                filler.withUnsafeBufferPointer { nan in
+                    var all = [UnsafeBufferPointer<Float>](repeating: UnsafeBufferPointer(rebasing: nan[0..<block.window.count]), count: layerCount)
+                    for (k, layer) in needed.enumerated() { all[layer] = inputs[k] }
+                    return kernel.entropySums(count: block.window.count, inputs: all, mask: maskValues, groups: groups)
+                }
+            } }
             passes += 1
             for (g, node) in nodes.enumerated() {
                 var sums = EntropySums(members: node.members.count)
