@@ -11,6 +11,9 @@ import RasterKernel
 struct TotalLayers: Sendable {
     let paths: [String]
     let caches: [LayerBlockCache?]
+    /// Per total, the model layer whose warp it shares (`layers.<key>`, its cache the layer's
+    /// Float64 values: `Plan.totalsSharingALayerWarp`), nil for its own warp.
+    var sharedWarps: [String?] = []
 }
 
 /// One block of the totals and what their sums are keyed by, read on a worker.
@@ -27,7 +30,7 @@ struct TotalsBlock {
 
 extension RunScoped {
     /// Every total's values, block by block (the grid's blocks, row by row), with the same window
-    /// of the rasters of the grid in `grids` and of the mask, read on the run's workers and handed
+    /// of the Byte rasters of the grid in `bytes`, of `townships` and of the mask, read on the run's workers and handed
     /// to `body` on this thread in block order, so the sums are the same whatever the thread count.
     /// At most `workers` blocks are held at once (they overlap the zone stage: `Pipeline.Step.beside`).
     func forEachTotalsBlock(_ layers: TotalLayers, bytes: [String] = [], townships: String? = nil, mask: AlignedLayer? = nil,

@@ -47,10 +47,9 @@ struct TotalsStage: Stage {
                                      previousClassPath: previousClasses, layers: layers)
         // Which values each total summed: a model layer's warp it shares (the blocks the model's
         // passes kept), its own (blocks kept for the prevention totals), or its VRT read as it goes.
-        let sharing = plan.totalsSharingALayerWarp
-        for (t, (total, cache)) in zip(zoning.totals, layers.caches).enumerated() {
-            let shared = sharing[t].flatMap { l in cache != nil && cache === context.aligned[l].float64 ? "layers.\(plan.sources[l].key)" : nil }
-            logger.debug("totals read", metadata: ["total": "\(total.name)", "shared_warp": "\(shared ?? "none")",
+        for (t, total) in zoning.totals.enumerated() {
+            let cache = layers.caches[t]
+            logger.debug("totals read", metadata: ["total": "\(total.name)", "shared_warp": "\(layers.sharedWarps[t] ?? "none")",
                                                    "blocks_from_cache": "\(cache?.loaded ?? 0)", "blocks_kept": "\(cache?.stored ?? 0)"])
         }
         addTotals(sums, to: &rows)
@@ -72,12 +71,12 @@ extension TotalsStage {
         guard !totals.isEmpty else { return [] }
         let k = plan.job.classify.scheme.classCount
         let factors = rowFactors()
-        // The previous run's classes, when it is on this grid (pixel for pixel).
-        let previousBand: RasterBand? = try previousClassPath.flatMap { path in
+        // The previous run's classes, when they are on this grid (pixel for pixel); the workers read them.
+        let previous: String? = try previousClassPath.flatMap { path in
             let ds = try Dataset(open: path, flags: [.raster])
             guard ds.width == plan.grid.width, ds.height == plan.grid.height,
                   let gt = ds.geoTransform, zip(gt, plan.grid.geoTransform).allSatisfy({ abs($0 - $1) <= 1e-9 * max(1, abs($1)) }) else { return nil }
-            return try ds.band(1)
+            return path
         }
         let kp = 255, k1 = k + 1, towns = townshipCount + 1
         // Flat accumulators per total (township × class, mask × class, township × previous class ×
@@ -86,13 +85,12 @@ extension TotalsStage {
         var inMask = [[Double]](repeating: [Double](repeating: 0, count: k1), count: totals.count)
         var grid = [Double](repeating: 0, count: totals.count)
         var nodataInMask = [Int](repeating: 0, count: totals.count)
-        var byTransition = [[Double]](repeating: [Double](repeating: 0, count: previousBand == nil ? 0 : towns * (kp + 1) * k1),
+        var byTransition = [[Double]](repeating: [Double](repeating: 0, count: previous == nil ? 0 : towns * (kp + 1) * k1),
                                       count: totals.count)
         let blockCount = plan.grid.blocks(width: plan.blockSize, height: plan.blockSize).count
-        let bytes = [classPath] + (previousBand == nil ? [] : [previousClassPath!])
-        try forEachTotalsBlock(layers, bytes: bytes, townships: townshipPath, mask: maskLayer) { b, w, block in
+        try forEachTotalsBlock(layers, bytes: [classPath] + (previous.map { [$0] } ?? []), townships: townshipPath, mask: maskLayer) { b, w, block in
             let classes = block.bytes[0], town = block.townships!
-            let previous: [UInt8]? = previousBand == nil ? nil : block.bytes[1]
+            let previous: [UInt8]? = previous == nil ? nil : block.bytes[1]
             for (i, values) in block.values.enumerated() {
                 let rowFactors = factors[i]
                 var g = grid[i], nodata = nodataInMask[i]
@@ -133,7 +131,7 @@ extension TotalsStage {
         let sums = totals.indices.map { i in
             TotalSums(byTownship: (0..<towns).map { t in Array(byTownship[i][(t * k1)..<((t + 1) * k1)]) },
                       inMask: inMask[i], grid: grid[i], nodataInMask: nodataInMask[i],
-                      byTransition: previousBand == nil ? nil : (0..<towns).map { t in
+                      byTransition: previous == nil ? nil : (0..<towns).map { t in
                           (0...kp).map { a in Array(byTransition[i][((t * (kp + 1) + a) * k1)..<((t * (kp + 1) + a + 1) * k1)]) }
                       })
         }
@@ -174,13 +172,14 @@ extension TotalsStage {
                 throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
             }
         }
-        let shared = plan.totalsSharingALayerWarp.compactMapValues { $0 < aligned.count ? aligned[$0].float64 : nil }
+        // The layer (index) whose Float64 values each total shares, where the model's passes keep them.
+        let shared = plan.totalsSharingALayerWarp.filter { $0.value < aligned.count && aligned[$0.value].float64 != nil }
         // Only the prevention totals read the others again.
-        let own = totals.indices.filter { shared[$0] == nil }
-        let cached = plan.makesPrevention && roomForCaches(layers: own.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
+        let cached = plan.makesPrevention
+            && roomForCaches(layers: totals.count - shared.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
         return TotalLayers(paths: paths, caches: totals.indices.map { t in
-            shared[t] ?? (cached ? LayerBlockCache(folder: work, name: "total-\(totals[t].name)") : nil)
-        })
+            shared[t].map { aligned[$0].float64 } ?? (cached ? LayerBlockCache(folder: work, name: "total-\(totals[t].name)") : nil)
+        }, sharedWarps: totals.indices.map { t in shared[t].map { "layers.\(plan.sources[$0].key)" } })
     }
 
     /// The manifest's account of the totals.
