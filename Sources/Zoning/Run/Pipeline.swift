@@ -91,12 +91,9 @@ struct Pipeline {
     }
 
     /// The passes over the aligned layers of these steps: the statistics stage's own (`statistics`),
-    /// one for every other stage that reads them but the totals (which read the mask only).
+    /// one for every other stage that makes one (`Stage.readsLayerUnits`).
     static func layerPasses(_ steps: [Step], statistics: Int) -> Int {
-        steps.reduce(statistics) { n, step in
-            let s = step.stage
-            return n + (s.reads.contains(.alignedLayers) && !(s is StatisticsStage) && !(s is TotalsStage) ? 1 : 0)
-        }
+        statistics + steps.filter { $0.stage.readsLayerUnits }.count
     }
 
     /// The steps with the align stage keeping the layers' blocks when more than one pass reads them.

@@ -66,5 +66,12 @@ protocol Stage: RunScoped {
     var name: String { get }
     var reads: [RunProduct] { get }
     var produces: [RunProduct] { get }
+    /// Whether the stage makes a pass over the aligned layers' units (what decides whether the
+    /// layers' blocks are cached: `Pipeline.layerPasses`); by default, whether it reads them.
+    var readsLayerUnits: Bool { get }
     func run(_ context: RunContext) throws
+}
+
+extension Stage {
+    var readsLayerUnits: Bool { reads.contains(.alignedLayers) }
 }

@@ -246,6 +246,9 @@ struct SensitivityStage: Stage {
     var name: String { "sensitivity" }
     var reads: [RunProduct] { [.mainPass, .alignedLayers, .classRaster, .townshipGrid] }
     var produces: [RunProduct] { [.sensitivity] }
+    /// A pass classifies the scenarios only with data-driven breaks (`finishSensitivity`); fixed
+    /// breaks classify them in the main pass.
+    var readsLayerUnits: Bool { plan.job.classify.method != nil }
 
     func run(_ context: RunContext) throws {
         guard let (setup, accumulator) = context.sensitivity else { return }

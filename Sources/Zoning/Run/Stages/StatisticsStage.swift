@@ -29,6 +29,8 @@ struct StatisticsStage: Stage {
     var name: String { "statistics" }
     var reads: [RunProduct] { [.alignedLayers] }
     var produces: [RunProduct] { [.model] }
+    /// Its passes are counted by `passes(plan)`.
+    var readsLayerUnits: Bool { false }
 
     func run(_ context: RunContext) throws {
         context.aligned = try transformedLayers(context.aligned, mask: context.mask)

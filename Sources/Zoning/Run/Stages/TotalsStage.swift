@@ -31,6 +31,8 @@ struct TotalsStage: Stage {
     var name: String { "totals" }
     var reads: [RunProduct] { [.classRaster, .townshipGrid, .townshipRows, .alignedLayers] }
     var produces: [RunProduct] { [.totals] }
+    /// It reads the mask and the totals' own layers (or a layer's Float64 values), not the layers' units.
+    var readsLayerUnits: Bool { false }
 
     func run(_ context: RunContext) throws {
         guard let zoning = plan.job.zoning, !zoning.totals.isEmpty else { return }
