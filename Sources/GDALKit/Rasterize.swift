@@ -111,10 +111,10 @@ extension RasterBand {
     /// `GMF_NODATA` (8). The corresponding C function is `GDALGetMaskFlags`.
     public var maskFlags: Int { Int(GDALGetMaskFlags(handle)) }
 
-    /// Reads a window as Float32 into `buffer` starting at `offset`, consecutive rows `lineStride`
+    /// Reads a window as `T` into `buffer` starting at `offset`, consecutive rows `lineStride`
     /// values apart (a window placed inside a larger block buffer).
     /// The corresponding C function is `GDALRasterIO` (with a line spacing).
-    public func read(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>, offset: Int, lineStride: Int) throws {
+    public func read<T: GDALPixel>(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<T>, offset: Int, lineStride: Int) throws {
         guard window.width <= lineStride, window.count > 0,
               offset + (window.height - 1) * lineStride + window.width <= buffer.count else {
             throw GDALError.invalidArgument("read of \(window.width)×\(window.height) at \(offset) (stride \(lineStride)) into \(buffer.count) values")
@@ -122,8 +122,8 @@ extension RasterBand {
         let h = handle
         try gdalCheck("GDALRasterIO") {
             GDALRasterIO(h, GF_Read, Int32(window.x), Int32(window.y), Int32(window.width), Int32(window.height),
-                         buffer.baseAddress! + offset, Int32(window.width), Int32(window.height), GDT_Float32,
-                         4, Int32(lineStride * 4))
+                         buffer.baseAddress! + offset, Int32(window.width), Int32(window.height), T.gdalType,
+                         Int32(MemoryLayout<T>.stride), Int32(lineStride * MemoryLayout<T>.stride))
         }
     }
 }

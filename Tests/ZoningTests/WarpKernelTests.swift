@@ -23,7 +23,8 @@ import Testing
 
     /// A project whose layer `src` is `source` (values with nodata, NaN, ±inf and nodata's ulp
     /// neighbours for Float32) on a `gridWidth` × `gridHeight` grid of 30 m pixels, bilinear.
-    func project(_ s: Source, gridWidth: Int = 150, gridHeight: Int = 110, blockSize: Int = 64) throws -> (Project, Plan) {
+    func project(_ s: Source, gridWidth: Int = 150, gridHeight: Int = 110, blockSize: Int = 64,
+                 resampling: String = "bilinear") throws -> (Project, Plan) {
         let p = try Project()
         let ds = try Dataset.create(driver: "GTiff", path: p.path("layers/src.tif"), width: s.width, height: s.height, bands: 1,
                                     type: s.type, options: ["TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32"])
@@ -44,7 +45,7 @@ import Testing
             name: t
             grid: { crs: EPSG:4545, resolution: 30, extent: [\(Self.x0), \(y0), \(x1), \(Self.y1)], block-size: \(blockSize) }
             layers:
-              a: { layer: src, resampling: bilinear, normalize: { linear: [0, 100] } }
+              a: { layer: src, resampling: \(resampling), normalize: { linear: [0, 100] } }
             combine: { weighted-sum: { a: 1 } }
             classify: { scheme: four-colour, breaks: [0.25, 0.5, 0.75] }
             outputs: { directory: out/t, products: [risk-index, risk-class] }
@@ -54,9 +55,9 @@ import Testing
 
     /// The layer aligned by the run (kernel or not), every pixel read in the run's units, and the
     /// same VRT read through GDAL's warper in the same blocks.
-    func compare(_ s: Source, gridWidth: Int = 150, gridHeight: Int = 110, blockSize: Int = 64,
+    func compare(_ s: Source, gridWidth: Int = 150, gridHeight: Int = 110, blockSize: Int = 64, resampling: String = "bilinear",
                  expectKernel: Bool = true, _ note: String) throws -> (kernel: [Float], gdal: [Float], reader: WarpKernelReader?) {
-        let (p, plan) = try project(s, gridWidth: gridWidth, gridHeight: gridHeight, blockSize: blockSize)
+        let (p, plan) = try project(s, gridWidth: gridWidth, gridHeight: gridHeight, blockSize: blockSize, resampling: resampling)
         try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
         let runner = Runner(plan: plan, options: RunOptions(threads: 1))
         let layer = try runner.alignLayer(plan.sources[0], work: p.path("work"))
@@ -144,5 +145,67 @@ import Testing
         var options = RunOptions(threads: 1)
         options.alignFastPaths = false
         #expect(try Runner(plan: plan, options: options).alignLayer(plan.sources[0], work: p.path("work")).alignment == .warp)
+    }
+
+    // MARK: - average
+
+    @Test func sameCRSAverageEqualsTheWarperOnEveryPixel() throws {
+        // The demo's case: a 250 m source averaged onto 30 m (8⅓ × upsampled, a pixel's corners
+        // within one or two source pixels), the origin off the source's pixel edges.
+        let (_, _, reader) = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 1007.3, originY: Self.y1 + 993.1, pixelX: 250, pixelY: -250,
+                                                width: 30, height: 22), resampling: "average", "4545 250 m average")
+        #expect(reader?.kernel.method == .average)
+        // 45 m, 1.5 × upsampled, nodata holes, NaN, ±inf and nodata's ulp neighbours.
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 200.3, originY: Self.y1 + 100.7, pixelX: 45, pixelY: -45,
+                               width: 130, height: 100), resampling: "average", "4545 45 m average")
+        // Downsampled 10 m → 30 m: three or four source pixels a side, partial weights at the edges.
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 95.5, originY: Self.y1 + 55.25, pixelX: 10, pixelY: -10,
+                               width: 500, height: 400), resampling: "average", "4545 10 m average")
+        // Integer types, a layer nodata overriding the band's, NaN nodata, no nodata, an odd block size.
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 200.3, originY: Self.y1 + 100.7, pixelX: 45, pixelY: -45,
+                               width: 130, height: 100, type: .int16, nodata: -3), blockSize: 48, resampling: "average", "Int16 average")
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 200.3, originY: Self.y1 + 100.7, pixelX: 45, pixelY: -45,
+                               width: 130, height: 100, type: .uint16, nodata: nil, layerNodata: 17), resampling: "average", "UInt16 layer nodata average")
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 1007.3, originY: Self.y1 + 993.1, pixelX: 250, pixelY: -250,
+                               width: 30, height: 22, nodata: .nan), gridWidth: 173, gridHeight: 131, blockSize: 48,
+                        resampling: "average", "NaN nodata average")
+    }
+
+    @Test func averagePartsOffTheSourceAreLeftToTheWarper() throws {
+        // The source ends inside the grid on every side: the chunks over its edges go to the VRT,
+        // the others to the kernel, all equal to GDAL.
+        let (_, _, reader) = try compare(Source(crs: "EPSG:4545", originX: Self.x0 + 400.3, originY: Self.y1 - 300.7, pixelX: 45, pixelY: -45,
+                                                width: 150, height: 110), gridWidth: 300, gridHeight: 220,
+                                         resampling: "average", expectKernel: false, "4545 45 m inside the grid")
+        #expect((reader?.chunks ?? 0) > 0 && (reader?.delegated ?? 0) > 0, "some parts resampled here, some by the warper")
+        // A reprojection: the warper's window is not bounded by the chunk's edges; the VRT reads it.
+        let (p, plan) = try project(Source(), resampling: "average")
+        try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
+        #expect(try Runner(plan: plan, options: RunOptions(threads: 1)).alignLayer(plan.sources[0], work: p.path("work")).alignment == .warp)
+    }
+
+    @Test func averageFloat64ValuesAreTheWarpedVRTs() throws {
+        // A warp a total shares is Float64: the kernel's doubles against the VRT's, every pixel,
+        // in windows that cut chunks (the totals' blocks need not be the VRT's).
+        let (p, plan) = try project(Source(crs: "EPSG:4545", originX: Self.x0 - 1007.3, originY: Self.y1 + 993.1, pixelX: 250, pixelY: -250,
+                                           width: 30, height: 22), resampling: "average")
+        try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
+        let layer = try Runner(plan: plan, options: RunOptions(threads: 1)).alignLayer(plan.sources[0], work: p.path("work"), float64: true)
+        guard case .warp(let kernel) = layer.reading else { Issue.record("the kernel was not taken (\(layer.alignment))"); return }
+        let reader = try WarpKernelReader(kernel)
+        let band = try Dataset(open: p.path("work/a.vrt"), flags: [.raster]).band(1)
+        #expect(band.pixelType == .float64)
+        var differ = 0, valid = 0
+        for w in [PixelWindow(x: 0, y: 0, width: 150, height: 110), PixelWindow(x: 37, y: 21, width: 71, height: 50)] {
+            var got = [Double](repeating: 0, count: w.count), expected = got
+            try got.withUnsafeMutableBufferPointer { try reader.readAverage(w, into: $0) }
+            try expected.withUnsafeMutableBufferPointer { try band.read(w, into: $0) }
+            for i in 0..<w.count {
+                if got[i].bitPattern != expected[i].bitPattern && !(got[i].isNaN && expected[i].isNaN) { differ += 1 }
+                if !expected[i].isNaN { valid += 1 }
+            }
+        }
+        #expect(differ == 0, "\(differ) Float64 pixels differ from the VRT's")
+        #expect(valid > 0 && reader.chunks > 0 && reader.delegated == 0)
     }
 }

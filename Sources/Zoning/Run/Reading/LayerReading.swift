@@ -223,7 +223,7 @@ final class BlockReader {
         switch kind {
         case .raster(_, let band):
             if let float64 {
-                try readFloat64(band, window, cache: float64, into: buffer)
+                try readFloat64(window, cache: float64, into: buffer) { try band.read(window, into: $0) }
             } else {
                 try band.read(window, into: buffer)
             }
@@ -236,21 +236,25 @@ final class BlockReader {
             try b.geometries.rasterize(into: buffer, width: window.width, height: window.height, geoTransform: gt,
                                        type: b.type, initial: b.initial, allTouched: b.allTouched)
         case .warp(let w):
-            try w.read(window, into: buffer)
+            if let float64, w.kernel.method == .average {
+                try readFloat64(window, cache: float64, into: buffer) { try w.readAverage(window, into: $0) }
+            } else {
+                try w.read(window, into: buffer)
+            }
         }
     }
 
     /// A shared warp's window: its Float64 values (kept for the totals), each stored as Float32 as
     /// GDAL's warper stores a Float32 pixel (`static_cast<float>` of its double result).
-    private func readFloat64(_ band: RasterBand, _ window: PixelWindow, cache: LayerBlockCache,
-                             into buffer: UnsafeMutableBufferPointer<Float>) throws {
+    private func readFloat64(_ window: PixelWindow, cache: LayerBlockCache, into buffer: UnsafeMutableBufferPointer<Float>,
+                             _ read: (UnsafeMutableBufferPointer<Double>) throws -> Void) throws {
         let n = window.count
         if (wide?.count ?? 0) < n {
             wide?.deallocate()
             wide = .allocate(capacity: n)
         }
         let values = UnsafeMutableBufferPointer(rebasing: wide![0..<n])
-        try cache.readThrough(window, into: values) { try band.read(window, into: values) }
+        try cache.readThrough(window, into: values) { try read(values) }
         for i in 0..<n { buffer[i] = Float(values[i]) }
     }
 

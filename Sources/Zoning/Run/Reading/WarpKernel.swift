@@ -23,6 +23,10 @@ import GDALKit
 /// VRT blocks. Checked against GDAL on every pixel (`WarpKernelTests`, and `scripts/bench`'s
 /// agreement step at 8192²).
 struct WarpKernel: Sendable {
+    /// The warper's formula the kernel follows: `GWKBilinearResample4Sample` in `GWKRealCase`, or
+    /// `GWKAverageOrModeThread`'s weighted average (`WarpKernel+Average.swift`).
+    enum Method: Sendable { case bilinear, average }
+    let method: Method
     /// The warped VRT (read through GDAL for chunks the kernel leaves to the warper).
     let vrtPath: String
     let description: WarpedVRTDescription
@@ -37,7 +41,15 @@ struct WarpKernel: Sendable {
         // A VRT this reader cannot read is left to GDAL, which can.
         guard let d = try? WarpedVRTDescription(path: path) else { return nil }
         let allowedOptions: Set<String> = ["ERROR_THRESHOLD", "INIT_DEST", "ERROR_OUT_IF_EMPTY_SOURCE_WINDOW"]
-        guard d.resampling == "Bilinear", d.workingType == "Float64", d.bands.count == 1,
+        // Average: only without a reprojection, where a pixel's corners stay inside the source
+        // window the warper computes from the chunk's edges (WarpKernel+Average.swift).
+        let method: Method
+        switch d.resampling {
+        case "Bilinear": method = .bilinear
+        case "Average" where !d.reprojects: method = .average
+        default: return nil
+        }
+        guard d.workingType == "Float64", d.bands.count == 1,
               let mapping = d.bands.first, mapping.destination == 1,
               d.otherElements.isEmpty, Set(d.options.keys).isSubset(of: allowedOptions),
               d.options["INIT_DEST"] == "NO_DATA", let dstNoData = mapping.destinationNoData, dstNoData.isNaN,
@@ -57,7 +69,7 @@ struct WarpKernel: Sendable {
         guard band.readsAsTheWarperDoes, ds.width >= 2, ds.height >= 2 else { return nil }
         // A source nodata from the band that the VRT does not carry would be the warper's too.
         if mapping.sourceNoData == nil, band.noDataValue != nil { return nil }
-        return WarpKernel(vrtPath: path, description: d, sourceBand: mapping.source, sourceWidth: ds.width,
+        return WarpKernel(method: method, vrtPath: path, description: d, sourceBand: mapping.source, sourceWidth: ds.width,
                           sourceHeight: ds.height, noData: mapping.sourceNoData, what: what)
     }
 }
@@ -66,22 +78,28 @@ struct WarpKernel: Sendable {
 /// to the warper), the decisions taken per chunk, and the buffers of one chunk.
 final class WarpKernelReader {
     let kernel: WarpKernel
-    private let transformer: CoordinateTransformer
+    let transformer: CoordinateTransformer
     private let source: Dataset
-    private let sourceBand: RasterBand
+    let sourceBand: RasterBand
     private let vrt: Dataset
-    private let vrtBand: RasterBand
+    let vrtBand: RasterBand
     /// Reused from chunk to chunk (grown by `reserve`): a part's accepted source coordinates, one
     /// row's points for the transformer and their success flags, the source window read.
-    private var xs = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), ys = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
-    private var rowX = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), rowY = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
-    private var rowZ = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
-    private var rowOK = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
-    private var sourcePixels = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
+    var xs = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), ys = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    var rowX = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), rowY = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    var rowZ = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    var rowOK = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
+    /// The average's second corner of each pixel (its bottom-right), transformed beside `rowX`…
+    var rowX2 = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), rowY2 = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    var rowZ2 = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    var rowOK2 = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
+    var sourcePixels = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
+    /// The average's Float64 results of a part (converted to the caller's type).
+    var averages = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
     /// Per chunk (VRT block index): whether the kernel resamples it (false: the warper does).
     private var decisions: [Int: Bool] = [:]
     /// Chunk parts resampled here and parts read from the VRT (for tests).
-    private(set) var chunks = 0, delegated = 0
+    var chunks = 0, delegated = 0
 
     init(_ kernel: WarpKernel) throws {
         self.kernel = kernel
@@ -93,13 +111,14 @@ final class WarpKernelReader {
     }
 
     deinit {
-        [xs, ys, rowX, rowY, rowZ].forEach { $0.deallocate() }
+        [xs, ys, rowX, rowY, rowZ, rowX2, rowY2, rowZ2, averages].forEach { $0.deallocate() }
         rowOK.deallocate()
+        rowOK2.deallocate()
         sourcePixels.deallocate()
     }
 
     /// `buffer` holding at least `count` values.
-    private static func reserve<T: Numeric>(_ buffer: inout UnsafeMutableBufferPointer<T>, _ count: Int) {
+    static func reserve<T: Numeric>(_ buffer: inout UnsafeMutableBufferPointer<T>, _ count: Int) {
         guard buffer.count < count else { return }
         buffer.deallocate()
         buffer = .allocate(capacity: count)
@@ -109,6 +128,7 @@ final class WarpKernelReader {
     /// The grid window's values (row-major) into `buffer`: chunk by chunk (the VRT's blocks, which
     /// the warper warps one at a time), each part resampled here or read from the VRT.
     func read(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
+        if kernel.method == .average { return try readAverage(window, into: buffer) }
         let d = kernel.description
         let bw = d.blockWidth, bh = d.blockHeight
         let across = (d.width + bw - 1) / bw
