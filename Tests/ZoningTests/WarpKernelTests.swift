@@ -158,6 +158,9 @@ import Testing
         // 45 m, 1.5 × upsampled, nodata holes, NaN, ±inf and nodata's ulp neighbours.
         _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 200.3, originY: Self.y1 + 100.7, pixelX: 45, pixelY: -45,
                                width: 130, height: 100), resampling: "average", "4545 45 m average")
+        // The grid's own pixel size, 0.3 px off: every pixel straddles two source pixels each way.
+        _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 21, originY: Self.y1 + 21, pixelX: 30, pixelY: -30,
+                               width: 160, height: 120), resampling: "average", "4545 30 m offset 0.3 px average")
         // Downsampled 10 m → 30 m: three or four source pixels a side, partial weights at the edges.
         _ = try compare(Source(crs: "EPSG:4545", originX: Self.x0 - 95.5, originY: Self.y1 + 55.25, pixelX: 10, pixelY: -10,
                                width: 500, height: 400), resampling: "average", "4545 10 m average")
@@ -207,5 +210,83 @@ import Testing
         }
         #expect(differ == 0, "\(differ) Float64 pixels differ from the VRT's")
         #expect(valid > 0 && reader.chunks > 0 && reader.delegated == 0)
+    }
+
+    // MARK: - sum
+
+    /// The layer warped with `resampling` to Float64 (as a total's warp is), the kernel's doubles
+    /// against the VRT's in `windows` (every pixel of each), NaN equal to NaN.
+    func compareFloat64(_ s: Source, gridWidth: Int = 150, gridHeight: Int = 110, blockSize: Int = 64, resampling: String,
+                        windows: [PixelWindow], _ note: String) throws -> WarpKernelReader? {
+        let (p, plan) = try project(s, gridWidth: gridWidth, gridHeight: gridHeight, blockSize: blockSize, resampling: resampling)
+        try FileManager.default.createDirectory(atPath: p.path("work"), withIntermediateDirectories: true)
+        let layer = try Runner(plan: plan, options: RunOptions(threads: 1)).alignLayer(plan.sources[0], work: p.path("work"), float64: true)
+        guard case .warp(let kernel) = layer.reading else { Issue.record("\(note): the kernel was not taken (\(layer.alignment))"); return nil }
+        let reader = try WarpKernelReader(kernel)
+        let band = try Dataset(open: p.path("work/a.vrt"), flags: [.raster]).band(1)
+        #expect(band.pixelType == .float64)
+        var differ = 0, valid = 0, invalid = 0
+        for w in windows {
+            var got = [Double](repeating: 0, count: w.count), expected = got
+            try got.withUnsafeMutableBufferPointer { try reader.readDouble(w, into: $0) }
+            try expected.withUnsafeMutableBufferPointer { try band.read(w, into: $0) }
+            for i in 0..<w.count {
+                if got[i].bitPattern != expected[i].bitPattern && !(got[i].isNaN && expected[i].isNaN) { differ += 1 }
+                if expected[i].isNaN { invalid += 1 } else { valid += 1 }
+            }
+        }
+        #expect(differ == 0, "\(note): \(differ) Float64 pixels differ from the VRT's")
+        #expect(valid > 0 && invalid > 0, "\(note): values and nodata")
+        return reader
+    }
+
+    @Test func sumEqualsTheWarperOnEveryPixel() throws {
+        let whole = [PixelWindow(x: 0, y: 0, width: 150, height: 110), PixelWindow(x: 37, y: 21, width: 71, height: 50)]
+        // The demo's floor area: 250 m summed onto 30 m. The chunks at x 64 and 128 have source
+        // pixels the warper's antimeridian repair moves (two scales left of the chunk's offset).
+        let coarse = Source(crs: "EPSG:4545", originX: Self.x0 - 1007.3, originY: Self.y1 + 993.1, pixelX: 250, pixelY: -250, width: 30, height: 22)
+        var reader = try compareFloat64(coarse, resampling: "sum", windows: whole, "4545 250 m sum")
+        #expect((reader?.chunks ?? 0) > 0 && reader?.delegated == 0 && reader?.kernel.method == .sum)
+        // Through the model's Float32 reading too, in the run's units.
+        _ = try compare(coarse, resampling: "sum", "4545 250 m sum, Float32")
+        // 45 m (1.5 × upsampled) and 10 m (a destination pixel sums about nine source pixels: a deeper tree).
+        reader = try compareFloat64(Source(crs: "EPSG:4545", originX: Self.x0 - 200.3, originY: Self.y1 + 100.7, pixelX: 45, pixelY: -45,
+                                           width: 130, height: 100), resampling: "sum", windows: whole, "4545 45 m sum")
+        #expect(reader?.delegated == 0)
+        reader = try compareFloat64(Source(crs: "EPSG:4545", originX: Self.x0 - 95.5, originY: Self.y1 + 55.25, pixelX: 10, pixelY: -10,
+                                           width: 500, height: 400), blockSize: 48, resampling: "sum", windows: whole, "4545 10 m sum")
+        #expect(reader?.delegated == 0)
+        // Integer source with nodata; the source ending inside the grid (chunks off it go to the VRT).
+        _ = try compareFloat64(Source(crs: "EPSG:4545", originX: Self.x0 - 200.3, originY: Self.y1 + 100.7, pixelX: 45, pixelY: -45,
+                                      width: 130, height: 100, type: .int16, nodata: -3), resampling: "sum", windows: whole, "Int16 sum")
+        reader = try compareFloat64(Source(crs: "EPSG:4545", originX: Self.x0 + 400.3, originY: Self.y1 - 300.7, pixelX: 45, pixelY: -45,
+                                           width: 150, height: 110), gridWidth: 300, gridHeight: 220, resampling: "sum",
+                                    windows: [PixelWindow(x: 0, y: 0, width: 300, height: 220)], "4545 45 m sum inside the grid")
+        #expect((reader?.chunks ?? 0) > 0)
+    }
+
+    @Test func sumWithWarperThreadsIsLeftToTheWarper() throws {
+        // GDAL_NUM_THREADS splits a chunk's rows between threads, each with a tree of its own.
+        let reader = try ConfigOptions.withThreadLocalOptions(["GDAL_NUM_THREADS": "2"]) {
+            try compareFloat64(Source(crs: "EPSG:4545", originX: Self.x0 - 1007.3, originY: Self.y1 + 993.1, pixelX: 250, pixelY: -250,
+                                      width: 30, height: 22), resampling: "sum",
+                               windows: [PixelWindow(x: 0, y: 0, width: 150, height: 110)], "sum, 2 warper threads")
+        }
+        #expect(reader?.chunks == 0 && (reader?.delegated ?? 0) > 0)
+    }
+
+    @Test func quadTreeOrderIsDepthFirstWithSplitsAsCPL() {
+        // Ten rectangles in a 100 × 100 tree. The ninth insertion splits the root (square: along y
+        // first, then each half along x, ratio 0.55): quads [0,55]², [45,100]×[0,55], [0,55]×[45,100],
+        // [45,100]². The rectangle [40,60]² fits none and stays in the root; the others go to
+        // their quads in insertion order; a search lists the root's, then each quad's.
+        typealias R = WarpKernelReader.Rect
+        let at = { (x: Double, y: Double) in R(minX: x, minY: y, maxX: x + 1, maxY: y + 1) }
+        let rects = [at(80, 80), at(10, 10), R(minX: 40, minY: 40, maxX: 60, maxY: 60), at(10, 80), at(80, 10), at(20, 20), at(90, 90),
+                     at(20, 70), at(30, 30), at(85, 5)]
+        let order = QuadTreeOrder(bounds: R(minX: 0, minY: 0, maxX: 100, maxY: 100), rects: rects).order
+        #expect(order == [2, 1, 5, 8, 4, 9, 3, 7, 0, 6], "\(order)")
+        // Eight rectangles: no split, insertion order.
+        #expect(QuadTreeOrder(bounds: R(minX: 0, minY: 0, maxX: 100, maxY: 100), rects: Array(rects.prefix(8))).order == Array(0..<8))
     }
 }

@@ -236,8 +236,8 @@ final class BlockReader {
             try b.geometries.rasterize(into: buffer, width: window.width, height: window.height, geoTransform: gt,
                                        type: b.type, initial: b.initial, allTouched: b.allTouched)
         case .warp(let w):
-            if let float64, w.kernel.method == .average {
-                try readFloat64(window, cache: float64, into: buffer) { try w.readAverage(window, into: $0) }
+            if let float64, w.kernel.method != .bilinear {
+                try readFloat64(window, cache: float64, into: buffer) { try w.readDouble(window, into: $0) }
             } else {
                 try w.read(window, into: buffer)
             }

@@ -25,7 +25,7 @@ import GDALKit
 struct WarpKernel: Sendable {
     /// The warper's formula the kernel follows: `GWKBilinearResample4Sample` in `GWKRealCase`, or
     /// `GWKAverageOrModeThread`'s weighted average (`WarpKernel+Average.swift`).
-    enum Method: Sendable { case bilinear, average }
+    enum Method: Sendable { case bilinear, average, sum }
     let method: Method
     /// The warped VRT (read through GDAL for chunks the kernel leaves to the warper).
     let vrtPath: String
@@ -47,6 +47,7 @@ struct WarpKernel: Sendable {
         switch d.resampling {
         case "Bilinear": method = .bilinear
         case "Average" where !d.reprojects: method = .average
+        case "Sum" where !d.reprojects: method = .sum
         default: return nil
         }
         guard d.workingType == "Float64", d.bands.count == 1,
@@ -129,6 +130,7 @@ final class WarpKernelReader {
     /// the warper warps one at a time), each part resampled here or read from the VRT.
     func read(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
         if kernel.method == .average { return try readAverage(window, into: buffer) }
+        if kernel.method == .sum { return try readSum(window, into: buffer) }
         let d = kernel.description
         let bw = d.blockWidth, bh = d.blockHeight
         let across = (d.width + bw - 1) / bw
@@ -156,6 +158,16 @@ final class WarpKernelReader {
                     try vrtBand.read(part, into: buffer, offset: offset, lineStride: window.width)
                 }
             }
+        }
+    }
+
+    /// The grid window's Float64 values (row-major) as the VRT's Float64 band holds them: the
+    /// average and the sum from the kernel, bilinear through the VRT.
+    func readDouble(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Double>) throws {
+        switch kernel.method {
+        case .average: try readAverage(window, into: buffer)
+        case .sum: try readSum(window, into: buffer)
+        case .bilinear: try vrtBand.read(window, into: buffer)
         }
     }
 

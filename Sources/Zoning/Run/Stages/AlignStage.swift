@@ -35,7 +35,7 @@ struct AlignStage: Stage {
                 ? alignLayer(source, work: context.files.work, float64: shared[i] != nil)
                 : alignedAside(i, all, distances)
             if layer.alignment == .warp { layer.float64 = shared[i] }
-            if case .warp(let kernel) = layer.reading, kernel.method == .average { layer.float64 = shared[i] }
+            if case .warp(let kernel) = layer.reading, kernel.method != .bilinear { layer.float64 = shared[i] }
             if source.kind == .raster, layer.tally == nil {
                 context.inputs[i].statistics = try scanSource(source).statistics
             }

@@ -14,6 +14,8 @@ struct TotalLayers: Sendable {
     /// Per total, the model layer whose warp it shares (`layers.<key>`, its cache the layer's
     /// Float64 values: `Plan.totalsSharingALayerWarp`), nil for its own warp.
     var sharedWarps: [String?] = []
+    /// Per total, the own warp kernel that reads its VRT (`WarpKernel`: average or sum), nil: GDAL's warper.
+    var kernels: [WarpKernel?] = []
 }
 
 /// One block of the totals and what their sums are keyed by, read on a worker.
@@ -45,6 +47,9 @@ extension RunScoped {
             defer { pipeline.workerFinished() }
             do {
                 let bands = try layers.paths.map { try Dataset(open: $0, flags: [.raster]).band(1) }
+                let kernels = try layers.paths.indices.map { i in
+                    try (i < layers.kernels.count ? layers.kernels[i] : nil).map { try WarpKernelReader($0) }
+                }
                 let byteBands = try bytes.map { try Dataset(open: $0, flags: [.raster]).band(1) }
                 let townBand = try townships.map { try Dataset(open: $0, flags: [.raster]).band(1) }
                 let maskReader = try mask?.reader()
@@ -52,7 +57,7 @@ extension RunScoped {
                 while let i = pipeline.take() {
                     let w = blocks[i].window
                     let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
-                    let values = try readTotals(bands, layers: layers, names: names, window: w)
+                    let values = try readTotals(bands, kernels: kernels, layers: layers, names: names, window: w)
                     func read<T: GDALPixel & Numeric>(_ band: RasterBand, _ path: String) throws -> [T] {
                         do { return try band.read(window) } catch let error as GDALError {
                             throw RunError(.ioError, "\(path): reading block \(w): \(error.message)")
@@ -90,7 +95,8 @@ extension RunScoped {
 }
 
 /// One block of every total: from the cache when a pass read it before, else from the warped VRT.
-private func readTotals(_ bands: [RasterBand], layers: TotalLayers, names: [String], window w: Window) throws -> [[Double]] {
+private func readTotals(_ bands: [RasterBand], kernels: [WarpKernelReader?], layers: TotalLayers, names: [String],
+                        window w: Window) throws -> [[Double]] {
     let window = PixelWindow(x: w.x, y: w.y, width: w.width, height: w.height)
     return try bands.indices.map { i in
         var values = [Double](repeating: 0, count: w.count)
@@ -98,7 +104,7 @@ private func readTotals(_ bands: [RasterBand], layers: TotalLayers, names: [Stri
             let buffer = pointer
             let read = {
                 do {
-                    try bands[i].read(window, into: buffer)
+                    if let kernel = kernels[i] { try kernel.readDouble(window, into: buffer) } else { try bands[i].read(window, into: buffer) }
                 } catch let error as GDALError {
                     throw RunError(.ioError, "\(names[i]): reading block \(w): \(error.message)")
                 }

@@ -147,6 +147,7 @@ extension TotalsStage {
     func alignTotals(work: String, aligned: [AlignedLayer] = []) throws -> TotalLayers {
         let totals = plan.job.zoning?.totals ?? []
         var paths: [String] = []
+        var kernels: [WarpKernel?] = []
         for (total, source) in zip(totals, plan.totals) {
             let def = source.definition
             let what = "zoning.totals.\(total.name) (layer \(def.name))"
@@ -170,6 +171,8 @@ extension TotalsStage {
                 try vrt.close()
                 try input.close()
                 paths.append(path)
+                // Averages and sums by the own kernel, equal to the warper (`WarpKernel`).
+                kernels.append(options.alignFastPaths ? try WarpKernel.make(vrt: path, what: what) : nil)
             } catch let error as GDALError {
                 throw RunError(.ioError, "\(def.source): \(what): aligning onto the grid in \(work) failed: \(error.message)")
             }
@@ -181,7 +184,7 @@ extension TotalsStage {
             && roomForCaches(layers: totals.count - shared.count, bytesPerPixel: MemoryLayout<Double>.size, work: work)
         return TotalLayers(paths: paths, caches: totals.indices.map { t in
             shared[t].map { aligned[$0].float64 } ?? (cached ? LayerBlockCache(folder: work, name: "total-\(totals[t].name)") : nil)
-        }, sharedWarps: totals.indices.map { t in shared[t].map { "layers.\(plan.sources[$0].key)" } })
+        }, sharedWarps: totals.indices.map { t in shared[t].map { "layers.\(plan.sources[$0].key)" } }, kernels: kernels)
     }
 
     /// The manifest's account of the totals.
