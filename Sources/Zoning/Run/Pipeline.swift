@@ -73,7 +73,12 @@ struct Pipeline {
             // The zones (majority, sieve, polygons, their COG: a single-threaded tail for the most
             // part) beside the statistics and totals, which read the classes, not the zones.
             if zoningSteps.count > 1 { steps[steps.count - zoningSteps.count].beside = true }
-            if plan.job.townshipSource != nil, products.contains(.statistics) { add(AttributionStage(env), lap: "attribution") }
+            if plan.job.townshipSource != nil, products.contains(.statistics) {
+                // A run's main pass sums the attribution (`ComputeStage`); a merge has none, the stage makes a pass.
+                var inMainPass = false
+                if case .run = role { inMainPass = true }
+                add(AttributionStage(env, inMainPass: inMainPass), lap: "attribution")
+            }
         }
         if plan.makesPrevention {
             add(PreventionStage(env), lap: "prevention")

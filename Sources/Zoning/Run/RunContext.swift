@@ -70,6 +70,8 @@ final class RunContext: RunScoped {
     var classification: Manifest.Classification?
     var zoning: Manifest.ZoningInfo?
     var townshipRows: [TownshipStatistics]?
+    /// The attribution's sums per township, when the main pass made them (`AttributionPass`).
+    var attributionSums: [[Double]]?
     var totals: [Manifest.TotalInfo]?
     /// The totals' layers on the grid and the values the totals stage read (for the prevention totals).
     var totalLayers: TotalLayers?

@@ -8,17 +8,42 @@ import RasterKernel
 /// township grid; partial sums per block, added in block order (independent of `--threads`).
 struct AttributionStage: Stage {
     let env: RunEnvironment
-    init(_ env: RunEnvironment) { self.env = env }
+    /// The main pass sums the attribution (a run's pipeline): this stage then makes no pass of its own.
+    let inMainPass: Bool
+    init(_ env: RunEnvironment, inMainPass: Bool = false) {
+        self.env = env
+        self.inMainPass = inMainPass
+    }
 
     var name: String { "attribution" }
     var reads: [RunProduct] { [.alignedLayers, .model, .indexRaster, .classRaster, .townshipGrid, .townshipTables] }
     var produces: [RunProduct] { [.attribution] }
+    var readsLayerUnits: Bool { !inMainPass }
 
     func run(_ context: RunContext) throws {
         guard plan.job.townshipSource != nil, let rows = context.townshipRows else { return }
         let info = context.required(context.modelInfo, .model, by: name)
         let grid = context.required(context.townshipGrid, .townshipGrid, by: name)
-        let job = plan.job
+        let pass = AttributionPass(job: plan.job, info: info, towns: grid.townships.names.count)
+        // The main pass summed them while the layers were in memory (an unsharded run), else a pass of its own.
+        let sums = try context.attributionSums ?? sumBlocks(context, pass: pass, townships: grid)
+        let attribution = Attribution.make(rows: rows, sums: sums, split: pass.split, job: plan.job, weights: pass.weights[plan.job.combine.node.name])
+        try write(try Manifest.json(attribution), to: context.files.staged("attribution.json"))
+    }
+}
+
+/// The attribution's sums over the pixels of one unit, made by the attribution stage's own pass
+/// or inside the main pass (`ComputeStage`), where the unit's layers are already read: per
+/// township (row = id, 0 unused) valid pixels, Σ index, Σ member values, Σ member parts, Σ
+/// indicator parts; the units' sums are added in unit order (independent of `--threads`).
+struct AttributionPass: Sendable {
+    let kernel: ModelKernel
+    let split: AttributionSplit
+    let weights: [String: [Double]]
+    /// Townships (ids 1…towns).
+    let towns: Int
+
+    init(job: JobSpec, info: Manifest.ModelInfo, towns: Int) {
         var weights: [String: [Double]] = [:]
         var resolution = ModelResolution()
         for node in info.indices + [info.combine] {
@@ -29,21 +54,68 @@ struct AttributionStage: Stage {
         }
         let targets = job.layers.map(\.key) + job.indices.map(\.name) + ["combine"]
         let (program, registers) = ModelCompiler(job: job).program(targets: targets, resolution: resolution)
-        let kernel = ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!, breaks: [])
-        let split = AttributionSplit(job: job, registers: registers, weights: weights)
-        let sums = try sumBlocks(context, kernel: kernel, split: split, townships: grid)
-        let attribution = Attribution.make(rows: rows, sums: sums, split: split, job: job, weights: weights[job.combine.node.name])
-        try write(try Manifest.json(attribution), to: context.files.staged("attribution.json"))
+        kernel = ModelKernel(program: program, layerCount: job.layers.count, output: registers["combine"]!, breaks: [])
+        split = AttributionSplit(job: job, registers: registers, weights: weights)
+        self.weights = weights
+        self.towns = towns
+    }
+
+    /// Values per township row.
+    var width: Int { 2 + 2 * (split.nodes.first?.members.count ?? 0) + split.indicators.count }
+
+    /// One unit's sums, `(towns + 1) × width`: `valid(p)` says whether pixel p has a class (the
+    /// published class raster's rule), `index` is the published index, `town` the township ids.
+    func sums(count: Int, inputs: [UnsafeBufferPointer<Float>], index: UnsafeBufferPointer<Float>,
+              town: UnsafeBufferPointer<Float>, valid: (Int) -> Bool) -> [Double] {
+        let n = towns
+        let m = split.nodes.first?.members.count ?? 0, k = split.indicators.count
+        let width = self.width
+        var sums = [Double](repeating: 0, count: (n + 1) * width)
+        var top = [Double](repeating: 0, count: max(m, 1)), parts = [Double](repeating: 0, count: max(k, 1))
+        let scratch = AttributionSplit.Scratch(split)
+        let S = ModelKernel.stripLength
+        let split = self.split
+        sums.withUnsafeMutableBufferPointer { sums in
+            top.withUnsafeMutableBufferPointer { top in
+                parts.withUnsafeMutableBufferPointer { parts in
+                    kernel.forEachStrip(count: count, inputs: inputs) { regs, start, count in
+                        split.prepareStrip(n: count, value: { Double(regs[$0 * S + $1]) }, scratch: scratch)
+                        for q in 0..<count {
+                            let p = start + q, t = Int(town[p])
+                            guard t > 0, t <= n, valid(p) else { continue }
+                            for j in 0..<m { top[j] = 0 }
+                            for j in 0..<k { parts[j] = 0 }
+                            split.split(index: Double(index[p]), pixel: q, value: { Double(regs[$0 * S + q]) }, scratch: scratch,
+                                        into: parts.baseAddress!, top: top.baseAddress!)
+                            let base = t * width
+                            sums[base] += 1
+                            sums[base + 1] += Double(index[p])
+                            for j in 0..<m { sums[base + 2 + j] += Double(regs[scratch.register[j] * S + q]) }
+                            for j in 0..<m { sums[base + 2 + m + j] += top[j] }
+                            for j in 0..<k { sums[base + 2 + 2 * m + j] += parts[j] }
+                        }
+                    }
+                }
+            }
+        }
+        return sums
+    }
+
+    /// The units' sums added in unit order, as rows per township.
+    func total(_ partials: [[Double]]) -> [[Double]] {
+        let width = self.width
+        var total = [Double](repeating: 0, count: (towns + 1) * width)
+        for sums in partials {  // unit order: independent of the thread count
+            for i in total.indices { total[i] += sums[i] }
+        }
+        return (0...towns).map { Array(total[($0 * width)..<(($0 + 1) * width)]) }
     }
 }
 
 extension AttributionStage {
-    /// The per-township sums, block by block over the aligned layers on the block engine: per
-    /// township (row = id, 0 unused) valid pixels, Σ index, Σ member values, Σ member parts, Σ indicator parts.
-    func sumBlocks(_ context: RunContext, kernel: ModelKernel, split: AttributionSplit, townships: TownshipGrid) throws -> [[Double]] {
-        let n = townships.townships.names.count
-        let m = split.nodes.first?.members.count ?? 0, k = split.indicators.count
-        let width = 2 + 2 * m + k
+    /// The sums in a pass of the stage's own over the aligned layers, the published index and
+    /// classes and the township grid.
+    func sumBlocks(_ context: RunContext, pass: AttributionPass, townships: TownshipGrid) throws -> [[Double]] {
         let layerCount = context.aligned.count
         // The index, classes and townships read by the engine beside the layers (as Float32: exact
         // for the index, the class bytes and township ids).
@@ -51,42 +123,10 @@ extension AttributionStage {
                                                             (.file(context.files.classRaster), "risk class"),
                                                             (.file(townships.raster), "townships")]
         let partials = try mapBlocks(aligned: context.aligned, mask: nil, layers: nil, extra: extra) { block, buffers, _ -> [Double] in
-            let w = block.window
-            let inputs = Array(buffers.prefix(layerCount))
-            let (index, classes, town) = (buffers[layerCount], buffers[layerCount + 1], buffers[layerCount + 2])
-            var sums = [Double](repeating: 0, count: (n + 1) * width)
-            var top = [Double](repeating: 0, count: max(m, 1)), parts = [Double](repeating: 0, count: max(k, 1))
-            let scratch = AttributionSplit.Scratch(split)
-            let S = ModelKernel.stripLength
-            sums.withUnsafeMutableBufferPointer { sums in
-                top.withUnsafeMutableBufferPointer { top in
-                    parts.withUnsafeMutableBufferPointer { parts in
-                        kernel.forEachStrip(count: w.count, inputs: inputs) { regs, start, count in
-                            split.prepareStrip(n: count, value: { Double(regs[$0 * S + $1]) }, scratch: scratch)
-                            for q in 0..<count {
-                                let p = start + q, t = Int(town[p])
-                                guard t > 0, t <= n, classes[p] > 0 else { continue }
-                                for j in 0..<m { top[j] = 0 }
-                                for j in 0..<k { parts[j] = 0 }
-                                split.split(index: Double(index[p]), pixel: q, value: { Double(regs[$0 * S + q]) }, scratch: scratch,
-                                            into: parts.baseAddress!, top: top.baseAddress!)
-                                let base = t * width
-                                sums[base] += 1
-                                sums[base + 1] += Double(index[p])
-                                for j in 0..<m { sums[base + 2 + j] += Double(regs[scratch.register[j] * S + q]) }
-                                for j in 0..<m { sums[base + 2 + m + j] += top[j] }
-                                for j in 0..<k { sums[base + 2 + 2 * m + j] += parts[j] }
-                            }
-                        }
-                    }
-                }
-            }
-            return sums
+            let classes = buffers[layerCount + 1]
+            return pass.sums(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), index: buffers[layerCount],
+                             town: buffers[layerCount + 2], valid: { classes[$0] > 0 })
         }
-        var total = [Double](repeating: 0, count: (n + 1) * width)
-        for sums in partials {  // block order: independent of the thread count
-            for i in total.indices { total[i] += sums[i] }
-        }
-        return (0...n).map { Array(total[($0 * width)..<(($0 + 1) * width)]) }
+        return pass.total(partials)
     }
 }

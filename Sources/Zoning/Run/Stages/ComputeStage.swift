@@ -25,6 +25,8 @@ struct BlockResult: Sendable {
     /// statistics (data-driven breaks, classified in a later pass).
     var sensitivity: SensitivityBlock? = nil
     var scenarioStatistics: UnitStatistics? = nil
+    /// The attribution's sums over the block (`AttributionPass`).
+    var attribution: [Double]? = nil
 }
 
 /// What the main pass counted (and the merge of a sharded run adds up from its shards).
@@ -79,11 +81,19 @@ struct ComputeStage: Stage {
         }
         let files = context.files
         let aligned = context.aligned
+        // The attribution summed here while the layers are in memory (a run's main pass, not a shard's).
+        var attribution: AttributionPass?
+        if units == nil, shardRasters == nil, plan.job.zoning != nil, plan.job.townshipSource != nil, products.contains(.statistics),
+           let grid = context.townshipGrid, let info = context.modelInfo {
+            attribution = AttributionPass(job: plan.job, info: info, towns: grid.townships.names.count)
+        }
+        var attributionSums: [[Double]]?
         context.stats = try checkingSources(aligned) {
             try stream(aligned: aligned, mask: context.mask, kernel: model.kernel,
                        files: shardRasters == nil ? files : nil, sensitivity: context.sensitivity,
-                       townshipPath: context.townshipGrid?.raster)
+                       townshipPath: context.townshipGrid?.raster, attribution: attribution, attributionSums: &attributionSums)
         }
+        context.attributionSums = attributionSums
         for (l, layer) in aligned.enumerated() {
             guard let t = layer.tally?.total else { continue }
             context.inputs[l].statistics = t.statistics
@@ -97,7 +107,8 @@ extension ComputeStage {
     /// The main pass over the grid (or the shard's `units`): into the run's index and class
     /// rasters (`files`), or a shard's `shardRasters`; the merge streams those into the COGs.
     func stream(aligned: [AlignedLayer], mask: AlignedLayer?, kernel: BlockKernel, files: RunFiles?,
-                sensitivity: (setup: SensitivitySetup, accumulator: SensitivityAccumulator)?, townshipPath: String?) throws -> StreamStats {
+                sensitivity: (setup: SensitivitySetup, accumulator: SensitivityAccumulator)?, townshipPath: String?,
+                attribution: AttributionPass? = nil, attributionSums: inout [[Double]]?) throws -> StreamStats {
         let grid = plan.grid
         let memory = memoryPlan
         // The main pass only: the later stages hold other buffers than the plan's.
@@ -115,7 +126,12 @@ extension ComputeStage {
         let scenarios = sensitivity?.0
         let layerCount = aligned.count
         var rasters = aligned.indices.map { (aligned[$0], names[$0]) }
-        let withTownships = scenarios != nil && townshipPath != nil
+        let withTownships = (scenarios != nil || attribution != nil) && townshipPath != nil
+        let attribution = withTownships ? attribution : nil
+        // Which pixels the class raster gives a class: the kernel's classes with fixed breaks, else
+        // the classify stage's rule on the index.
+        let kernelClasses = plan.job.classify.method == nil
+        var attributionPartials = [[Double]?](repeating: nil, count: attribution == nil ? 0 : blocks.count)
         if withTownships, let townshipPath { rasters.append((.file(townshipPath), "zoning.townships")) }
 
         var stats = StreamStats(histogram: plan.job.classify.method == nil ? nil : Histogram(), layerValid: [Int](repeating: 0, count: aligned.count), classCounts: [Int](repeating: 0, count: classCount + 1), indexSum: 0,
@@ -132,6 +148,15 @@ extension ComputeStage {
             var result = try ComputeStage.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
                                                   histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
                                                   town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
+            if let attribution, let town = withTownships ? buffers[layerCount] : nil {
+                result.attribution = result.index.withUnsafeBufferPointer { index in
+                    result.classes.withUnsafeBufferPointer { classes in
+                        attribution.sums(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), index: index, town: town,
+                                         valid: kernelClasses ? { classes[$0] > 0 }
+                                                              : { index[$0] != RiskKernel.indexNoData && index[$0].isFinite })
+                    }
+                }
+            }
             // Tiles are predicted and compressed here, on the worker; the pixels need not wait for the writer.
             try indexWriter?.write(block, result.index)
             try indexRaw?.write(block, result.index)
@@ -148,6 +173,7 @@ extension ComputeStage {
             if let h = result.histogram { stats.histogram?.merge(h) }
             if let part = result.sensitivity { try sensitivity?.1.add(block, part) }
             if let part = result.scenarioStatistics { try sensitivity?.1.add(block, part) }
+            if let part = result.attribution { attributionPartials[block.index] = part }
             sums[block.index] = result.indexSum
             squares[block.index] = result.indexSumSquares
             stats.counters.merge(result.counters)
@@ -155,6 +181,9 @@ extension ComputeStage {
             stats.indexMax = max(stats.indexMax, result.indexMax)
             writtenCount += 1
             report("compute", writtenCount, unitCount)
+        }
+        if let attribution, attributionPartials.allSatisfy({ $0 != nil }) {
+            attributionSums = attribution.total(attributionPartials.map { $0! })
         }
         // Sum in block order, so the mean does not depend on which thread finished first.
         stats.indexSum = sums.reduce(0, +)
