@@ -248,57 +248,143 @@ public struct ModelKernel: Sendable {
     public func run(count: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
                     index: UnsafeMutableBufferPointer<Float>, classes: UnsafeMutableBufferPointer<UInt8>) -> Counters {
         precondition(index.count >= count && classes.count >= count, "buffers must hold at least count values")
+        var tally = OutputTally()
+        strips(count: count, inputs: inputs, mask: mask) { regs, maskPointer, start, n in
+            output(regs: regs, mask: maskPointer, start: start, n: n, breaks: breaks, index: index, classes: classes, tally: &tally)
+        }
+        return tally.counters
+    }
+
+    /// A program that differs from this kernel's only in some steps' arguments (another weight set
+    /// of a node): the steps to evaluate again (the changed ones and every step that reads them,
+    /// in program order) and its breaks. `runVariants` gives each exactly what a kernel of its own
+    /// program gives.
+    public struct Variant: Sendable {
+        let steps: [(Int, ModelProgram.Step)]
+        let breaks: [Float]
+    }
+
+    /// The variant of this kernel that is `other` (classifying with `breaks`), or nil where `other`
+    /// differs otherwise (another number of steps, another normalisation).
+    public func variant(_ other: ModelProgram, breaks: [Double]) -> Variant? {
+        guard other.steps.count == program.steps.count else { return nil }
+        var dirty = Set<Int>()
+        var steps: [(Int, ModelProgram.Step)] = []
+        for (i, step) in other.steps.enumerated() {
+            let changed = step != program.steps[i]
+            if changed, case .normalize = step { return nil }
+            if changed, case .normalize = program.steps[i] { return nil }
+            if changed || Self.operands(step).contains(where: dirty.contains) {
+                dirty.insert(i)
+                steps.append((i, step))
+            }
+        }
+        return Variant(steps: steps, breaks: breaks.map(Float.init))
+    }
+
+    /// The registers a step reads.
+    static func operands(_ step: ModelProgram.Step) -> [Int] {
+        switch step {
+        case .normalize, .constant: return []
+        case .oneMinus(let a), .negate(let a), .squareRoot(let a), .scale(let a, _): return [a]
+        case .binary(_, let a, let b), .scaledAdd(let a, let b, _): return [a, b]
+        case .minimum(let rs), .maximum(let rs), .product(let rs): return rs
+        case .clamp(let a, let b, let c): return [a, b, c]
+        case .weightedSum(let rs, _), .geometricMean(let rs, _): return rs
+        }
+    }
+
+    /// Every variant over `count` pixels into its own index and classes, the steps no variant
+    /// changes evaluated once per strip: each variant's index, classes and counters are those of
+    /// `ModelKernel(program: its program, …).run` (the same steps on the same registers in the same
+    /// order; a step that does not read a changed one holds the same value in both).
+    @discardableResult
+    public func runVariants(count: Int, inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?,
+                            variants: [Variant], index: [UnsafeMutableBufferPointer<Float>],
+                            classes: [UnsafeMutableBufferPointer<UInt8>]) -> [Counters] {
+        precondition(index.count == variants.count && classes.count == variants.count, "one index and classes buffer per variant")
+        precondition(index.allSatisfy { $0.count >= count } && classes.allSatisfy { $0.count >= count },
+                     "buffers must hold at least count values")
+        var tallies = [OutputTally](repeating: OutputTally(), count: variants.count)
+        // Every variant evaluates the steps any variant changes (its own where it changes them, the
+        // base's elsewhere): a register an earlier variant wrote is written again before a later
+        // step reads it, and the others hold the base's values.
+        let changed = Set(variants.flatMap { $0.steps.map(\.0) }).sorted()
+        let steps = variants.map { variant in
+            let own = Dictionary(uniqueKeysWithValues: variant.steps.map { ($0.0, $0.1) })
+            return changed.map { ($0, own[$0] ?? program.steps[$0]) }
+        }
+        strips(count: count, inputs: inputs, mask: mask) { regs, maskPointer, start, n in
+            let vectors = (n + 7) / 8
+            for (v, variant) in variants.enumerated() {
+                evaluate(regs: regs, inputs: [], vectors: vectors, only: steps[v])
+                output(regs: regs, mask: maskPointer, start: start, n: n, breaks: variant.breaks, index: index[v], classes: classes[v],
+                       tally: &tallies[v])
+            }
+        }
+        return tallies.map(\.counters)
+    }
+
+    /// `run`'s counts across strips.
+    struct OutputTally {
         var nonFinite = SIMD8<Int32>(), outOfRange = SIMD8<Int32>()
         var lowest = V(repeating: .infinity), highest = V(repeating: -.infinity)
-        strips(count: count, inputs: inputs, mask: mask) { regs, maskPointer, start, n in
-            let S = ModelKernel.stripLength
-            let stride = MemoryLayout<V>.stride
-            let zero = V(repeating: 0), one32 = SIMD8<Int32>(repeating: 1), none32 = SIMD8<Int32>(repeating: 0)
-            let infinity = V(repeating: .infinity), negInfinity = V(repeating: -.infinity)
-            let below = V(repeating: -ModelKernel.rangeTolerance), above = V(repeating: 1 + ModelKernel.rangeTolerance)
-            let noData = V(repeating: RiskKernel.indexNoData)
-            let out = UnsafeRawPointer(regs + output * S)
-            for j in 0..<(n + 7) / 8 {
-                var ok: SIMDMask<SIMD8<Int32>>
-                if let maskPointer {
-                    ok = UnsafeRawPointer(maskPointer).loadUnaligned(fromByteOffset: j * stride, as: V.self) .!= zero
-                } else {
-                    ok = zero .== zero
-                }
-                for r in layerRegisters {
-                    let x = UnsafeRawPointer(regs + r * S).load(fromByteOffset: j * stride, as: V.self)
-                    ok = ok .& (x .== x)
-                }
-                let v = out.load(fromByteOffset: j * stride, as: V.self)
-                let finite = (v .< infinity) .& (v .> negInfinity)
-                nonFinite &+= none32.replacing(with: one32, where: ok .& .!finite)
-                ok = ok .& finite
-                outOfRange &+= none32.replacing(with: one32, where: ok .& ((v .< below) .| (v .> above)))
-                lowest = lowest.replacing(with: v, where: ok .& (v .< lowest))
-                highest = highest.replacing(with: v, where: ok .& (v .> highest))
-                var c = one32
-                for b in breaks { c &+= none32.replacing(with: one32, where: v .>= V(repeating: b)) }
-                c = none32.replacing(with: c, where: ok)
-                let values = noData.replacing(with: v, where: ok)
-                let narrow = SIMD8<UInt8>(truncatingIfNeeded: c)
-                let base = start + j * 8
-                if base + 8 <= start + n {
-                    UnsafeMutableRawPointer(index.baseAddress! + base).storeBytes(of: values, as: V.self)
-                    UnsafeMutableRawPointer(classes.baseAddress! + base).storeBytes(of: narrow, as: SIMD8<UInt8>.self)
-                } else {
-                    for lane in 0..<(start + n - base) {
-                        index[base + lane] = values[lane]
-                        classes[base + lane] = narrow[lane]
-                    }
+        var counters: Counters {
+            var c = Counters()
+            c.nonFinite = Int(nonFinite.wrappedSum())
+            c.outOfRange = Int(outOfRange.wrappedSum())
+            c.minimum = lowest.min()
+            c.maximum = highest.max()
+            return c
+        }
+    }
+
+    /// One strip's index and classes from the output register: nodata where the mask is 0, a
+    /// normalised layer is NaN or the result is not finite; class 1 + the breaks at or below it.
+    @inline(__always)
+    private func output(regs: UnsafeMutablePointer<Float>, mask maskPointer: UnsafePointer<Float>?, start: Int, n: Int, breaks: [Float],
+                        index: UnsafeMutableBufferPointer<Float>, classes: UnsafeMutableBufferPointer<UInt8>, tally t: inout OutputTally) {
+        let S = ModelKernel.stripLength
+        let stride = MemoryLayout<V>.stride
+        let zero = V(repeating: 0), one32 = SIMD8<Int32>(repeating: 1), none32 = SIMD8<Int32>(repeating: 0)
+        let infinity = V(repeating: .infinity), negInfinity = V(repeating: -.infinity)
+        let below = V(repeating: -ModelKernel.rangeTolerance), above = V(repeating: 1 + ModelKernel.rangeTolerance)
+        let noData = V(repeating: RiskKernel.indexNoData)
+        let out = UnsafeRawPointer(regs + output * S)
+        for j in 0..<(n + 7) / 8 {
+            var ok: SIMDMask<SIMD8<Int32>>
+            if let maskPointer {
+                ok = UnsafeRawPointer(maskPointer).loadUnaligned(fromByteOffset: j * stride, as: V.self) .!= zero
+            } else {
+                ok = zero .== zero
+            }
+            for r in layerRegisters {
+                let x = UnsafeRawPointer(regs + r * S).load(fromByteOffset: j * stride, as: V.self)
+                ok = ok .& (x .== x)
+            }
+            let v = out.load(fromByteOffset: j * stride, as: V.self)
+            let finite = (v .< infinity) .& (v .> negInfinity)
+            t.nonFinite &+= none32.replacing(with: one32, where: ok .& .!finite)
+            ok = ok .& finite
+            t.outOfRange &+= none32.replacing(with: one32, where: ok .& ((v .< below) .| (v .> above)))
+            t.lowest = t.lowest.replacing(with: v, where: ok .& (v .< t.lowest))
+            t.highest = t.highest.replacing(with: v, where: ok .& (v .> t.highest))
+            var c = one32
+            for b in breaks { c &+= none32.replacing(with: one32, where: v .>= V(repeating: b)) }
+            c = none32.replacing(with: c, where: ok)
+            let values = noData.replacing(with: v, where: ok)
+            let narrow = SIMD8<UInt8>(truncatingIfNeeded: c)
+            let base = start + j * 8
+            if base + 8 <= start + n {
+                UnsafeMutableRawPointer(index.baseAddress! + base).storeBytes(of: values, as: V.self)
+                UnsafeMutableRawPointer(classes.baseAddress! + base).storeBytes(of: narrow, as: SIMD8<UInt8>.self)
+            } else {
+                for lane in 0..<(start + n - base) {
+                    index[base + lane] = values[lane]
+                    classes[base + lane] = narrow[lane]
                 }
             }
         }
-        var counters = Counters()
-        counters.nonFinite = Int(nonFinite.wrappedSum())
-        counters.outOfRange = Int(outOfRange.wrappedSum())
-        counters.minimum = lowest.min()
-        counters.maximum = highest.max()
-        return counters
     }
 
     /// Entropy sums for each group of registers over the pixels where every register of the group
@@ -377,13 +463,14 @@ public struct ModelKernel: Sendable {
     // One function over ~80 lines on purpose: the interpreter's hot loop, one `switch` case per
     // opcode, inlined into the strip loop; split, each case would pay a call per strip.
     @inline(__always)
-    private func evaluate(regs: UnsafeMutablePointer<Float>, inputs: [UnsafeRawPointer], vectors: Int) {
+    private func evaluate(regs: UnsafeMutablePointer<Float>, inputs: [UnsafeRawPointer], vectors: Int,
+                          only: [(Int, ModelProgram.Step)]? = nil) {
         let S = ModelKernel.stripLength
         let stride = MemoryLayout<V>.stride
         let nan = V(repeating: .nan)
         @inline(__always) func reg(_ r: Int) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(regs + r * S) }
         @inline(__always) func load(_ r: Int, _ j: Int) -> V { reg(r).load(fromByteOffset: j * stride, as: V.self) }
-        for (i, step) in program.steps.enumerated() {
+        @inline(__always) func exec(_ i: Int, _ step: ModelProgram.Step) {
             let dst = reg(i)
             @inline(__always) func store(_ j: Int, _ v: V) { dst.storeBytes(of: v, toByteOffset: j * stride, as: V.self) }
             switch step {
@@ -462,6 +549,11 @@ public struct ModelKernel: Sendable {
                 let cv = V(repeating: Float(c))
                 for j in 0..<vectors { store(j, load(a, j) + load(x, j) * cv) }
             }
+        }
+        if let only {
+            for (i, step) in only { exec(i, step) }
+        } else {
+            for (i, step) in program.steps.enumerated() { exec(i, step) }
         }
     }
 

@@ -325,4 +325,63 @@ import Testing
         #expect(index[2] == 4 && classes[2] == 2)
         #expect(counters.maximum == 4 && counters.minimum == 2)
     }
+
+    /// A program of the census shape: a weighted hazard of the three layers, a second index, and
+    /// `hazard * (0.2 + 0.8 * second) * (1 - 0.5 * layer 1)` — the hazard's weights set by `w`.
+    static func censusShape(_ w: [Double]) -> (ModelProgram, Int) {
+        var program = ModelProgram()
+        let r = normalizations.enumerated().map { program.append(.normalize(layer: $0, $1)) }
+        let hazard = program.append(.weightedSum(r, w))
+        let second = program.append(.maximum([r[1], r[2]]))
+        let a = program.append(.constant(0.2))
+        let b = program.append(.scaledAdd(a, second, 0.8))
+        let one = program.append(.constant(1))
+        let c = program.append(.scaledAdd(one, r[1], -0.5))
+        let hb = program.append(.binary(.multiply, hazard, b))
+        let out = program.append(.binary(.multiply, hb, c))
+        return (program, out)
+    }
+
+    @Test(arguments: [1, 8, 257, 4097])
+    func variantsEqualTheirOwnKernelsBitForBit(count: Int) {
+        let (layers, mask) = ModelKernelTests.inputs(count, seed: UInt64(count) + 29)
+        let weights: [[Double]] = [[0.45, 0.20, 0.35], [0.54, 0.16, 0.30], [0.36, 0.24, 0.40], [0.45, 0.20, 0.35]]
+        let breaks: [[Double]] = [[0.1, 0.2, 0.3], [], [0.05, 0.15, 0.25, 0.35], [0.3]]
+        let (base, output) = ModelKernelTests.censusShape(weights[0])
+        let kernel = ModelKernel(program: base, layerCount: 3, output: output, breaks: [])
+        let variants = zip(weights, breaks).map { kernel.variant(ModelKernelTests.censusShape($0).0, breaks: $1)! }
+        // The hazard and the two products that read it: three steps again, the rest once.
+        #expect(variants[1].steps.map(\.0) == [3, 9, 10])
+        #expect(variants[3].steps.isEmpty)
+        for withMask in [false, true] {
+            var index = (0..<4).map { _ in [Float](repeating: 7, count: count) }, classes = (0..<4).map { _ in [UInt8](repeating: 7, count: count) }
+            var ownIndex = index, ownClasses = classes
+            var shared: [ModelKernel.Counters] = [], own: [ModelKernel.Counters] = []
+            layers[0].withUnsafeBufferPointer { a in layers[1].withUnsafeBufferPointer { b in layers[2].withUnsafeBufferPointer { c in
+                mask.withUnsafeBufferPointer { m in
+                    let inputs = [a, b, c], m = withMask ? m : nil
+                    let ip = index.indices.map { i in index[i].withUnsafeMutableBufferPointer { $0 } }
+                    let cp = classes.indices.map { i in classes[i].withUnsafeMutableBufferPointer { $0 } }
+                    shared = kernel.runVariants(count: count, inputs: inputs, mask: m, variants: variants, index: ip, classes: cp)
+                    for v in 0..<4 {
+                        let k = ModelKernel(program: ModelKernelTests.censusShape(weights[v]).0, layerCount: 3, output: output, breaks: breaks[v])
+                        own.append(ownIndex[v].withUnsafeMutableBufferPointer { i in
+                            ownClasses[v].withUnsafeMutableBufferPointer { k.run(count: count, inputs: inputs, mask: m, index: i, classes: $0) }
+                        })
+                    }
+                }
+            } } }
+            for v in 0..<4 {
+                #expect(index[v].map(\.bitPattern) == ownIndex[v].map(\.bitPattern), "variant \(v), mask \(withMask): index")
+                #expect(classes[v] == ownClasses[v], "variant \(v), mask \(withMask): classes")
+                #expect(shared[v] == own[v], "variant \(v), mask \(withMask): counters")
+            }
+            // The variants differ where they should (the weights change the index).
+            #expect(count < 8 || index[0] != index[1])
+        }
+        // Another structure (a step more) is no variant.
+        var other = base
+        other.append(.constant(3))
+        #expect(kernel.variant(other, breaks: []) == nil)
+    }
 }

@@ -77,6 +77,20 @@ struct SensitivitySetup: Sendable {
         return ModelKernel(program: program, layerCount: compiler.job.layers.count, output: registers["combine"]!, breaks: breaks)
     }
 
+    /// Every weight set in `sets` as a variant of set `sets[0]`'s kernel (`ModelKernel.runVariants`:
+    /// the steps the node's weights do not reach evaluated once), classifying set s with
+    /// `breaks(s)`; nil where a set's program differs otherwise (each set then runs its own kernel).
+    func variants(_ sets: [Int], breaks: (Int) -> [Double]) -> (kernel: ModelKernel, variants: [ModelKernel.Variant])? {
+        guard let first = sets.first else { return nil }
+        let base = kernel(first, breaks: [])
+        var variants: [ModelKernel.Variant] = []
+        for s in sets {
+            guard let v = base.variant(kernel(s, breaks: []).program, breaks: breaks(s)) else { return nil }
+            variants.append(v)
+        }
+        return (base, variants)
+    }
+
     /// Per-worker buffers, reused from unit to unit: one weight set's classes and index at a time,
     /// and per pixel the scenarios with the baseline's class, the lowest and highest class; the
     /// unit's townships (`local`: township id → its place among them, −1 elsewhere).
@@ -87,8 +101,28 @@ struct SensitivitySetup: Sendable {
         var lowest: [UInt8] = []
         var highest: [UInt8] = []
         var local: [Int32] = []
+        /// Every weight set's index and classes of a unit (`variants`), set i at `i · pixels`.
+        var setIndices: [Float] = []
+        var setClasses: [UInt8] = []
         /// This worker's histograms of the statistics batch (data-driven breaks).
         var histograms: ScenarioHistograms?
+
+        /// Runs the variants over a unit into `setIndices`/`setClasses`.
+        mutating func runVariants(_ v: (kernel: ModelKernel, variants: [ModelKernel.Variant]), count n: Int,
+                                  inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?) {
+            let sets = v.variants.count
+            if setIndices.count < sets * n {
+                setIndices = [Float](repeating: 0, count: sets * n)
+                setClasses = [UInt8](repeating: 0, count: sets * n)
+            }
+            setIndices.withUnsafeMutableBufferPointer { ip in
+                setClasses.withUnsafeMutableBufferPointer { cp in
+                    _ = v.kernel.runVariants(count: n, inputs: inputs, mask: mask, variants: v.variants,
+                                             index: (0..<sets).map { UnsafeMutableBufferPointer(rebasing: ip[($0 * n)..<(($0 + 1) * n)]) },
+                                             classes: (0..<sets).map { UnsafeMutableBufferPointer(rebasing: cp[($0 * n)..<(($0 + 1) * n)]) })
+                }
+            }
+        }
 
         mutating func prepare(pixels n: Int, towns: Int) {
             if classes.count < n {
@@ -133,9 +167,17 @@ extension SensitivitySetup {
             }
         }
         var sums = [Double](repeating: 0, count: ids.count * weightSets)
-        // Weight set 0 is the baseline: needed for the township levels only.
-        for s in (town == nil ? 1 : 0)..<weightSets {
-            tally(set: s, unit, ids: ids, sums: &sums, scratch: &scratch)
+        // Weight set 0 is the baseline: needed for the township levels only. The sets whose
+        // kernel runs, at once as variants of the first where their programs allow.
+        let sets = Array((town == nil ? 1 : 0)..<weightSets)
+        let computed = sets.filter { !($0 == 0 && baselineIndex != nil) }
+        var position: [Int: Int] = [:]
+        if let v = variants(computed, breaks: { thresholds[$0] }) {
+            scratch.runVariants(v, count: n, inputs: inputs, mask: mask)
+            for (i, s) in computed.enumerated() { position[s] = i }
+        }
+        for s in sets {
+            tally(set: s, unit, ids: ids, sums: &sums, scratch: &scratch, precomputed: position[s])
         }
         var result = SensitivityBlock(stability: [UInt8](repeating: SensitivityStage.stabilityNoData, count: n),
                                       range: [UInt8](repeating: 0, count: n), towns: ids, townSums: sums)
@@ -147,12 +189,16 @@ extension SensitivitySetup {
     /// Weight set `s` on a unit: its classes (the baseline's own for set 0 when given), then per
     /// valid pixel whether the class is the baseline's, the lowest and highest class, and per
     /// township the class counts (merged into `tallies`) and the index sum (in pixel order).
-    private func tally(set s: Int, _ unit: SensitivityUnit, ids: [Int], sums: inout [Double], scratch: inout Scratch) {
+    private func tally(set s: Int, _ unit: SensitivityUnit, ids: [Int], sums: inout [Double], scratch: inout Scratch,
+                       precomputed: Int? = nil) {
         let n = unit.count, k = classes + 1
+        let setIndices = scratch.setIndices, setClasses = scratch.setClasses
         scratch.classes.withUnsafeMutableBufferPointer { cls in
             scratch.indices.withUnsafeMutableBufferPointer { idx in
                 if s == 0, let baselineIndex = unit.baselineIndex {
                     for p in 0..<n { idx[p] = baselineIndex[p]; cls[p] = unit.baseClass[p] }
+                } else if let i = precomputed {
+                    for p in 0..<n { idx[p] = setIndices[i * n + p]; cls[p] = setClasses[i * n + p] }
                 } else {
                     _ = kernel(s, breaks: thresholds[s]).run(count: n, inputs: unit.inputs, mask: unit.mask,
                                             index: UnsafeMutableBufferPointer(rebasing: idx[0..<n]),
@@ -215,11 +261,19 @@ extension SensitivitySetup {
         let batch = scratch.histograms!
         scratch.prepare(pixels: n, towns: 0)
         var result = UnitStatistics(sums: [], valid: [])
-        for (i, s) in batch.sets.enumerated() {
+        let sets = Array(batch.sets)
+        let v = variants(sets, breaks: { _ in [] })
+        if let v { scratch.runVariants(v, count: n, inputs: inputs, mask: mask) }
+        let setIndices = scratch.setIndices, setClasses = scratch.setClasses
+        for (i, s) in sets.enumerated() {
             scratch.indices.withUnsafeMutableBufferPointer { ip in scratch.classes.withUnsafeMutableBufferPointer { cp in
                 let index = UnsafeMutableBufferPointer(rebasing: ip[0..<n])
-                _ = kernel(s, breaks: []).run(count: n, inputs: inputs, mask: mask, index: index,
-                                        classes: UnsafeMutableBufferPointer(rebasing: cp[0..<n]))
+                if v != nil {
+                    for p in 0..<n { ip[p] = setIndices[i * n + p]; cp[p] = setClasses[i * n + p] }
+                } else {
+                    _ = kernel(s, breaks: []).run(count: n, inputs: inputs, mask: mask, index: index,
+                                            classes: UnsafeMutableBufferPointer(rebasing: cp[0..<n]))
+                }
                 batch.histograms[i].add(UnsafeBufferPointer(index))
             } }
             var sum = 0.0, squares = 0.0, count = 0
