@@ -198,7 +198,8 @@ extension SensitivitySetup {
                 if s == 0, let baselineIndex = unit.baselineIndex {
                     for p in 0..<n { idx[p] = baselineIndex[p]; cls[p] = unit.baseClass[p] }
                 } else if let i = precomputed {
-                    for p in 0..<n { idx[p] = setIndices[i * n + p]; cls[p] = setClasses[i * n + p] }
+                    setIndices.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: idx[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
+                    setClasses.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: cls[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
                 } else {
                     _ = kernel(s, breaks: thresholds[s]).run(count: n, inputs: unit.inputs, mask: unit.mask,
                                             index: UnsafeMutableBufferPointer(rebasing: idx[0..<n]),
@@ -208,22 +209,32 @@ extension SensitivitySetup {
         }
         var same = 0
         var counts = [Int](repeating: 0, count: ids.count * k)
-        let W = weightSets
-        for p in 0..<n {
-            let b = unit.baseClass[p]
-            guard b != 0 else { continue }
-            let v = scratch.classes[p]
-            if s > 0 {
-                if v == b { same += 1; scratch.same[p] += 1 }
-                if v != 0 { scratch.lowest[p] = min(scratch.lowest[p], v); scratch.highest[p] = max(scratch.highest[p], v) }
+        let W = weightSets, towns = self.towns
+        // Over the buffers' memory (no uniqueness or bounds check a pixel).
+        let base = unit.baseClass.baseAddress!, town = unit.town?.baseAddress
+        scratch.classes.withUnsafeBufferPointer { cls in scratch.indices.withUnsafeBufferPointer { idx in
+        scratch.same.withUnsafeMutableBufferPointer { sameCount in scratch.lowest.withUnsafeMutableBufferPointer { lowest in
+        scratch.highest.withUnsafeMutableBufferPointer { highest in scratch.local.withUnsafeBufferPointer { local in
+        counts.withUnsafeMutableBufferPointer { counts in sums.withUnsafeMutableBufferPointer { sums in
+            for p in 0..<n {
+                let b = base[p]
+                guard b != 0 else { continue }
+                let v = cls[p]
+                if s > 0 {
+                    if v == b { same += 1; sameCount[p] += 1 }
+                    if v != 0 { lowest[p] = min(lowest[p], v); highest[p] = max(highest[p], v) }
+                }
+                guard let town else { continue }
+                let t = Int(town[p])
+                guard t > 0 && t <= towns else { continue }
+                let i = Int(local[t])
+                counts[i * k + Int(v)] += 1
+                if v != 0 { sums[i * W + s] += Double(idx[p]) }
             }
-            guard let town = unit.town else { continue }
-            let t = Int(town[p])
-            guard t > 0 && t <= towns else { continue }
-            let i = Int(scratch.local[t])
-            counts[i * k + Int(v)] += 1
-            if v != 0 { sums[i * W + s] += Double(scratch.indices[p]) }
-        }
+        } }
+        } }
+        } }
+        } }
         tallies.add(set: s, same: same, ids: ids, counts: counts)
     }
 
@@ -269,7 +280,8 @@ extension SensitivitySetup {
             scratch.indices.withUnsafeMutableBufferPointer { ip in scratch.classes.withUnsafeMutableBufferPointer { cp in
                 let index = UnsafeMutableBufferPointer(rebasing: ip[0..<n])
                 if v != nil {
-                    for p in 0..<n { ip[p] = setIndices[i * n + p]; cp[p] = setClasses[i * n + p] }
+                    setIndices.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: ip[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
+                    setClasses.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: cp[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
                 } else {
                     _ = kernel(s, breaks: []).run(count: n, inputs: inputs, mask: mask, index: index,
                                             classes: UnsafeMutableBufferPointer(rebasing: cp[0..<n]))
