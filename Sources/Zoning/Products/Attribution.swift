@@ -124,7 +124,10 @@ struct AttributionSplit: Sendable {
     /// Scratch space of `split`, one per worker: no allocation per pixel. The nodes' members are
     /// flattened (node i's are `start[i]..<start[i + 1]`), so a pixel touches no array of arrays.
     final class Scratch {
-        let start: [Int], register: [Int], child: [Int], indicator: [Int], forms: [ModelNode.Form], isShapley: [Bool]
+        /// The flattened members (pointers: a pixel pays no array access, bounds check or retain).
+        let start: UnsafeMutablePointer<Int>, register: UnsafeMutablePointer<Int>, child: UnsafeMutablePointer<Int>,
+            indicator: UnsafeMutablePointer<Int>
+        let forms: UnsafeMutablePointer<ModelNode.Form>, isShapley: UnsafeMutablePointer<Bool>
         /// Per member: its weight (0 where its node has none), value and share at the pixel.
         let weights: UnsafeMutablePointer<Double>, x: UnsafeMutablePointer<Double>, shares: UnsafeMutablePointer<Double>
         let amounts: UnsafeMutablePointer<Double>
@@ -135,13 +138,18 @@ struct AttributionSplit: Sendable {
 
         init(_ split: AttributionSplit) {
             let nodes = split.nodes
-            start = nodes.reduce(into: [0]) { $0.append($0.last! + $1.members.count) }
+            func pointer<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+                let p = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
+                p.initialize(from: values, count: values.count)
+                return p
+            }
+            start = pointer(nodes.reduce(into: [0]) { $0.append($0.last! + $1.members.count) })
             let members = nodes.flatMap(\.members), count = max(members.count, 1)
-            register = members.map(\.register)
-            child = members.map { $0.node ?? -1 }
-            indicator = members.map { $0.indicator ?? -1 }
-            forms = nodes.map(\.form)
-            isShapley = nodes.map { $0.shapley != nil }
+            register = pointer(members.map(\.register))
+            child = pointer(members.map { $0.node ?? -1 })
+            indicator = pointer(members.map { $0.indicator ?? -1 })
+            forms = pointer(nodes.map(\.form))
+            isShapley = pointer(nodes.map { $0.shapley != nil })
             weights = .allocate(capacity: count)
             weights.initialize(from: nodes.flatMap { n in n.members.indices.map { $0 < n.weights.count ? n.weights[$0] : 0 } }
                                    + [Double](repeating: 0, count: count - members.count), count: count)
@@ -156,6 +164,9 @@ struct AttributionSplit: Sendable {
 
         deinit {
             for p in [weights, x, shares, amounts, stripValues, stripShares] { p.deallocate() }
+            for p in [start, register, child, indicator] { p.deallocate() }
+            forms.deallocate()
+            isShapley.deallocate()
         }
     }
 
@@ -165,13 +176,13 @@ struct AttributionSplit: Sendable {
     /// The Shapley shares of every expression node over a strip of `n` pixels (`value(register, q)`
     /// the register's value at pixel q), for `split(pixel:)`: an expression is evaluated strip by
     /// strip, 2^m times, not pixel by pixel.
-    func prepareStrip(n: Int, value: (Int, Int) -> Double, scratch s: Scratch) {
+    func prepareStrip(n: Int, registers regs: UnsafePointer<Float>, scratch s: Scratch) {
         let S = Self.strip
         for (i, node) in nodes.enumerated() {
             guard let shapley = node.shapley else { continue }
             let base = s.start[i] * S
             for (j, m) in node.members.enumerated() {
-                for q in 0..<n { s.stripValues[base + j * S + q] = value(m.register, q) }
+                for q in 0..<n { s.stripValues[base + j * S + q] = Double(regs[m.register * S + q]) }
             }
             shapley.stripShares(x: s.stripValues + base, n: n, S: S, scratch: &s.shapley[i]!, into: s.stripShares + base)
         }
@@ -179,7 +190,8 @@ struct AttributionSplit: Sendable {
 
     /// Splits the index value `index` of pixel `q` of the prepared strip: adds each indicator's
     /// part to `indicatorSums` and each member of the top combination's part to `topSums`.
-    func split(index: Double, pixel q: Int, value: (Int) -> Double, scratch s: Scratch,
+    @inline(__always)
+    func split(index: Double, pixel q: Int, registers regs: UnsafePointer<Float>, scratch s: Scratch,
                into indicatorSums: UnsafeMutablePointer<Double>, top topSums: UnsafeMutablePointer<Double>) {
         guard !nodes.isEmpty else { indicatorSums[0] += index; return }
         let S = Self.strip
@@ -191,7 +203,7 @@ struct AttributionSplit: Sendable {
             if s.isShapley[i] {
                 for j in 0..<n { shares[a + j] = s.stripShares[(a + j) * S + q] }
             } else {
-                for j in 0..<n { s.x[a + j] = value(s.register[a + j]) }
+                for j in 0..<n { s.x[a + j] = Double(regs[s.register[a + j] * S + q]) }
                 AttributionSplit.shares(form: s.forms[i], weights: s.weights + a, values: s.x + a, n: n, into: shares + a)
             }
             for j in 0..<n {

@@ -79,13 +79,13 @@ struct AttributionPass: Sendable {
             top.withUnsafeMutableBufferPointer { top in
                 parts.withUnsafeMutableBufferPointer { parts in
                     kernel.forEachStrip(count: count, inputs: inputs) { regs, start, count in
-                        split.prepareStrip(n: count, value: { Double(regs[$0 * S + $1]) }, scratch: scratch)
+                        split.prepareStrip(n: count, registers: regs, scratch: scratch)
                         for q in 0..<count {
                             let p = start + q, t = Int(town[p])
                             guard t > 0, t <= n, valid(p) else { continue }
                             for j in 0..<m { top[j] = 0 }
                             for j in 0..<k { parts[j] = 0 }
-                            split.split(index: Double(index[p]), pixel: q, value: { Double(regs[$0 * S + q]) }, scratch: scratch,
+                            split.split(index: Double(index[p]), pixel: q, registers: regs, scratch: scratch,
                                         into: parts.baseAddress!, top: top.baseAddress!)
                             let base = t * width
                             sums[base] += 1
