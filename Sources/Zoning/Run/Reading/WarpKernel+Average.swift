@@ -44,28 +44,7 @@ extension WarpKernelReader {
     /// The grid window's averages (row-major) into `buffer`, chunk by chunk, each part averaged
     /// here or read from the VRT.
     func readAverage<T: WarpedSample>(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<T>) throws {
-        let d = kernel.description
-        let bw = d.blockWidth, bh = d.blockHeight
-        for by in (window.y / bh)...((window.y + window.height - 1) / bh) {
-            for bx in (window.x / bw)...((window.x + window.width - 1) / bw) {
-                let chunk = PixelWindow(x: bx * bw, y: by * bh, width: min(bw, d.width - bx * bw), height: min(bh, d.height - by * bh))
-                let x0 = max(window.x, chunk.x), x1 = min(window.x + window.width, chunk.x + chunk.width)
-                let y0 = max(window.y, chunk.y), y1 = min(window.y + window.height, chunk.y + chunk.height)
-                let part = PixelWindow(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
-                let offset = (y0 - window.y) * window.width + (x0 - window.x)
-                if try average(chunk, part) {
-                    let a = averages, pw = part.width
-                    for r in 0..<part.height {
-                        let row = offset + r * window.width, k = r * pw
-                        for c in 0..<pw { buffer[row + c] = T.warped(a[k + c]) }
-                    }
-                    chunks += 1
-                } else {
-                    delegated += 1
-                    try vrtBand.read(part, into: buffer, offset: offset, lineStride: window.width)
-                }
-            }
-        }
+        try readParts(window, into: buffer) { try average($0, $1) }
     }
 
     /// The part's averages into `averages` (NaN where no valid source pixel counts), or false
@@ -116,16 +95,8 @@ extension WarpKernelReader {
         // pixels' widths (GDAL #6478); its window spans at least the part's corners.
         guard maxX - minX >= 5 * widest + 1e-6 else { return false }
         // The source pixels the corners span.
-        let wx0 = max(0, Int(minX.rounded(.down)) - 1), wx1 = min(W, Int(maxX.rounded(.up)) + 1)
-        let wy0 = max(0, Int(minY.rounded(.down)) - 1), wy1 = min(H, Int(maxY.rounded(.up)) + 1)
-        let ww = wx1 - wx0, wh = wy1 - wy0
-        Self.reserve(&sourcePixels, ww * wh)
-        do {
-            try sourceBand.read(PixelWindow(x: wx0, y: wy0, width: ww, height: wh), into: sourcePixels)
-        } catch let error as GDALError {
-            throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(ww)×\(wh) at (\(wx0), \(wy0)): \(error.readingMessage)")
-        }
-        let source = (UnsafePointer(sourcePixels.baseAddress!), wx0, wy0, ww)
+        let source = try readSource(x0: max(0, Int(minX.rounded(.down)) - 1), y0: max(0, Int(minY.rounded(.down)) - 1),
+                                    x1: min(W, Int(maxX.rounded(.up)) + 1), y1: min(H, Int(maxY.rounded(.up)) + 1))
         switch kernel.noData {
         case nil: averageLoop(n, AlwaysValid(), source)
         case let v? where v.isNaN: averageLoop(n, NotNaN(), source)

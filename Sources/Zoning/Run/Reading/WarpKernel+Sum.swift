@@ -31,30 +31,9 @@ extension WarpKernelReader {
     /// The grid window's sums (row-major) into `buffer`, chunk by chunk, each part summed here or
     /// read from the VRT.
     func readSum<T: WarpedSample>(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<T>) throws {
-        let d = kernel.description
-        let bw = d.blockWidth, bh = d.blockHeight
         // The warper splits a chunk's rows between threads, each with its own tree.
         let threads = ConfigOptions.get("GDAL_NUM_THREADS").map { $0.uppercased() == "ALL_CPUS" ? 2 : Int($0) ?? 1 } ?? 1
-        for by in (window.y / bh)...((window.y + window.height - 1) / bh) {
-            for bx in (window.x / bw)...((window.x + window.width - 1) / bw) {
-                let chunk = PixelWindow(x: bx * bw, y: by * bh, width: min(bw, d.width - bx * bw), height: min(bh, d.height - by * bh))
-                let x0 = max(window.x, chunk.x), x1 = min(window.x + window.width, chunk.x + chunk.width)
-                let y0 = max(window.y, chunk.y), y1 = min(window.y + window.height, chunk.y + chunk.height)
-                let part = PixelWindow(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
-                let offset = (y0 - window.y) * window.width + (x0 - window.x)
-                if threads <= 1, try sum(chunk, part) {
-                    let a = averages, pw = part.width
-                    for r in 0..<part.height {
-                        let row = offset + r * window.width, k = r * pw
-                        for c in 0..<pw { buffer[row + c] = T.warped(a[k + c]) }
-                    }
-                    chunks += 1
-                } else {
-                    delegated += 1
-                    try vrtBand.read(part, into: buffer, offset: offset, lineStride: window.width)
-                }
-            }
-        }
+        try readParts(window, into: buffer) { threads <= 1 ? try sum($0, $1) : false }
     }
 
     /// The warper's source window of a chunk and its kernel's scales, or nil where it would
@@ -144,12 +123,7 @@ extension WarpKernelReader {
         guard let win = sourceWindow(chunk) else { return false }
         let nx = win.width, ny = win.height
         // The window's values as the warper's Float64 working values.
-        Self.reserve(&sourcePixels, nx * ny)
-        do {
-            try sourceBand.read(PixelWindow(x: win.x, y: win.y, width: nx, height: ny), into: sourcePixels)
-        } catch let error as GDALError {
-            throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(nx)×\(ny) at (\(win.x), \(win.y)): \(error.readingMessage)")
-        }
+        let source = try readSource(x0: win.x, y0: win.y, x1: win.x + nx, y1: win.y + ny).pixels
         let valid: (Double) -> Bool
         switch kernel.noData {
         case nil: valid = { _ in true }
@@ -196,7 +170,7 @@ extension WarpKernelReader {
             swap(&ax, &bx); swap(&ay, &by); swap(&az, &bz); swap(&aok, &bok)
             guard cornerRow(iY + 1, &bx, &by, &bz, &bok) else { return false }
             for iX in 0..<nx {
-                let value = Double(sourcePixels[iY * nx + iX])
+                let value = Double(source[iY * nx + iX])
                 guard valid(value) else { continue }
                 var sp = SourcePixel(x0: ax[iX], y0: ay[iX], x1: ax[iX + 1], y1: ay[iX + 1], x2: bx[iX + 1], y2: by[iX + 1],
                                      x3: bx[iX], y3: by[iX], value: value, bounds: Rect(minX: 0, minY: 0, maxX: 0, maxY: 0))

@@ -131,6 +131,29 @@ final class WarpKernelReader {
     func read(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<Float>) throws {
         if kernel.method == .average { return try readAverage(window, into: buffer) }
         if kernel.method == .sum { return try readSum(window, into: buffer) }
+        try forEachChunkPart(window) { chunk, part, offset, key in
+            let (x0, x1, y0, y1) = (part.x, part.x + part.width, part.y, part.y + part.height)
+            var use = decisions[key]
+            if use == nil && part != chunk {
+                // The warper's choice depends on the whole chunk.
+                use = transform(chunk, rows: chunk.y..<(chunk.y + chunk.height), columns: chunk.x..<(chunk.x + chunk.width)) != nil
+                decisions[key] = use
+            }
+            if use != false, let bounds = transform(chunk, rows: y0..<y1, columns: x0..<x1) {
+                decisions[key] = true
+                try resample(part, bounds: bounds, into: buffer, offset: offset, stride: window.width)
+                chunks += 1
+            } else {
+                decisions[key] = false
+                delegated += 1
+                try vrtBand.read(part, into: buffer, offset: offset, lineStride: window.width)
+            }
+        }
+    }
+
+    /// The parts of `window` in each VRT block (a chunk, which the warper warps one at a time):
+    /// the chunk, the part, the part's first value in the window's buffer and the chunk's index.
+    func forEachChunkPart(_ window: PixelWindow, _ body: (PixelWindow, PixelWindow, Int, Int) throws -> Void) rethrows {
         let d = kernel.description
         let bw = d.blockWidth, bh = d.blockHeight
         let across = (d.width + bw - 1) / bw
@@ -139,26 +162,42 @@ final class WarpKernelReader {
                 let chunk = PixelWindow(x: bx * bw, y: by * bh, width: min(bw, d.width - bx * bw), height: min(bh, d.height - by * bh))
                 let x0 = max(window.x, chunk.x), x1 = min(window.x + window.width, chunk.x + chunk.width)
                 let y0 = max(window.y, chunk.y), y1 = min(window.y + window.height, chunk.y + chunk.height)
-                let part = PixelWindow(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
-                let offset = (y0 - window.y) * window.width + (x0 - window.x)
-                let key = by * across + bx
-                var use = decisions[key]
-                if use == nil && part != chunk {
-                    // The warper's choice depends on the whole chunk.
-                    use = transform(chunk, rows: chunk.y..<(chunk.y + chunk.height), columns: chunk.x..<(chunk.x + chunk.width)) != nil
-                    decisions[key] = use
-                }
-                if use != false, let bounds = transform(chunk, rows: y0..<y1, columns: x0..<x1) {
-                    decisions[key] = true
-                    try resample(part, bounds: bounds, into: buffer, offset: offset, stride: window.width)
-                    chunks += 1
-                } else {
-                    decisions[key] = false
-                    delegated += 1
-                    try vrtBand.read(part, into: buffer, offset: offset, lineStride: window.width)
-                }
+                try body(chunk, PixelWindow(x: x0, y: y0, width: x1 - x0, height: y1 - y0),
+                         (y0 - window.y) * window.width + (x0 - window.x), by * across + bx)
             }
         }
+    }
+
+    /// Each part of `window` computed by `compute` (its values into `averages`, row-major) or,
+    /// where it returns false, read from the VRT.
+    func readParts<T: WarpedSample>(_ window: PixelWindow, into buffer: UnsafeMutableBufferPointer<T>,
+                                    _ compute: (_ chunk: PixelWindow, _ part: PixelWindow) throws -> Bool) throws {
+        try forEachChunkPart(window) { chunk, part, offset, _ in
+            if try compute(chunk, part) {
+                let a = averages, pw = part.width
+                for r in 0..<part.height {
+                    let row = offset + r * window.width, k = r * pw
+                    for c in 0..<pw { buffer[row + c] = T.warped(a[k + c]) }
+                }
+                chunks += 1
+            } else {
+                delegated += 1
+                try vrtBand.read(part, into: buffer, offset: offset, lineStride: window.width)
+            }
+        }
+    }
+
+    /// The source pixels of a window (as the source band reads them, Float32), in `sourcePixels`:
+    /// the pointer, the window's origin and width.
+    func readSource(x0: Int, y0: Int, x1: Int, y1: Int) throws -> (pixels: UnsafePointer<Float>, x: Int, y: Int, width: Int) {
+        let ww = x1 - x0, wh = y1 - y0
+        Self.reserve(&sourcePixels, ww * wh)
+        do {
+            try sourceBand.read(PixelWindow(x: x0, y: y0, width: ww, height: wh), into: sourcePixels)
+        } catch let error as GDALError {
+            throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(ww)×\(wh) at (\(x0), \(y0)): \(error.readingMessage)")
+        }
+        return (UnsafePointer(sourcePixels.baseAddress!), x0, y0, ww)
     }
 
     /// The grid window's Float64 values (row-major) as the VRT's Float64 band holds them: the
@@ -280,16 +319,8 @@ final class WarpKernelReader {
             return
         }
         // The source pixels the part touches: centres ± 2 px.
-        let wx0 = max(0, Int(bounds.minX.rounded(.down)) - 2), wx1 = min(W, Int(bounds.maxX.rounded(.up)) + 3)
-        let wy0 = max(0, Int(bounds.minY.rounded(.down)) - 2), wy1 = min(H, Int(bounds.maxY.rounded(.up)) + 3)
-        let ww = wx1 - wx0, wh = wy1 - wy0
-        Self.reserve(&sourcePixels, ww * wh)
-        do {
-            try sourceBand.read(PixelWindow(x: wx0, y: wy0, width: ww, height: wh), into: sourcePixels)
-        } catch let error as GDALError {
-            throw RunError(.dataError, "\(kernel.description.sourcePath): \(kernel.what): reading source pixels \(ww)×\(wh) at (\(wx0), \(wy0)): \(error.readingMessage)")
-        }
-        let source = (UnsafePointer(sourcePixels.baseAddress!), wx0, wy0, ww)
+        let source = try readSource(x0: max(0, Int(bounds.minX.rounded(.down)) - 2), y0: max(0, Int(bounds.minY.rounded(.down)) - 2),
+                                    x1: min(W, Int(bounds.maxX.rounded(.up)) + 3), y1: min(H, Int(bounds.maxY.rounded(.up)) + 3))
         let X = UnsafePointer(xs.baseAddress!), Y = UnsafePointer(ys.baseAddress!)
         switch kernel.noData {
         case nil: resampleLoop(part, AlwaysValid(), X, Y, source, out, offset, stride)
