@@ -196,7 +196,9 @@ extension WarpKernelReader {
         // The quadtree's search order: each pixel's rank.
         let global = Rect(minX: -2 * sx, minY: Double(yMin) - 2 * win.scaleY, maxX: Double(cw) + 2 * sx, maxY: Double(yMax) + 2 * win.scaleY)
         let order = QuadTreeOrder(bounds: global, rects: pixels.map(\.bounds)).order
-        // Per destination pixel of the part, the source pixels meeting it, in the tree's order (CSR).
+        // Each source pixel, in the tree's order, adds its part to the destination pixels of the
+        // part it meets: every destination pixel receives its terms in the order a search of the
+        // tree lists them (GDAL adds value × overlap / area over the search's list, from 0).
         let pw = part.width, ph = part.height, px0 = part.x - chunk.x, py0 = part.y - chunk.y
         func span(_ lo: Double, _ hi: Double, _ first: Int, _ count: Int) -> Range<Int> {
             // Destination pixels [c, c+1] that may meet [lo, hi] (one more each side; `meets` decides).
@@ -208,48 +210,31 @@ extension WarpKernelReader {
         @inline(__always) func meets(_ b: Rect, _ c: Int, _ r: Int) -> Bool {
             !(b.minX > Double(c + 1) || b.maxX < Double(c) || b.minY > Double(r + 1) || b.maxY < Double(r))
         }
-        var counts = [Int32](repeating: 0, count: pw * ph + 1)
-        for k in order {
-            let b = pixels[k].bounds
-            for r in span(b.minY, b.maxY, py0, ph) {
-                for c in span(b.minX, b.maxX, px0, pw) where meets(b, c, r) { counts[(r - py0) * pw + (c - px0) + 1] += 1 }
-            }
-        }
-        for i in 1..<counts.count { counts[i] += counts[i - 1] }
-        var fill = counts
-        var lists = [Int32](repeating: 0, count: Int(counts[pw * ph]))
-        for k in order {
-            let b = pixels[k].bounds
-            for r in span(b.minY, b.maxY, py0, ph) {
-                for c in span(b.minX, b.maxX, px0, pw) where meets(b, c, r) {
-                    let p = (r - py0) * pw + (c - px0)
-                    lists[Int(fill[p])] = Int32(k); fill[p] += 1
-                }
-            }
-        }
-        Self.reserve(&averages, pw * ph)
-        let out = averages
+        Self.reserve(&averages, pw * ph); Self.reserve(&counted, pw * ph)
+        let out = averages, seen = counted
+        for p in 0..<(pw * ph) { out[p] = 0; seen[p] = 0 }
         pixels.withUnsafeBufferPointer { P in
-            for r in 0..<ph {
-                let iDstY = Double(py0 + r)
-                for c in 0..<pw {
-                    let p = r * pw + c, iDstX = Double(px0 + c)
-                    var real = 0.0, weights = 0.0
-                    for e in Int(counts[p])..<Int(counts[p + 1]) {
-                        let sp = P[Int(lists[e])]
-                        let srcMinX = min(sp.x0, sp.x2), srcMaxX = max(sp.x0, sp.x2)
-                        let srcMinY = min(sp.y0, sp.y2), srcMaxY = max(sp.y0, sp.y2)
-                        let w = ((min(srcMaxX, iDstX + 1.0) - max(srcMinX, iDstX)) * (min(srcMaxY, iDstY + 1.0) - max(srcMinY, iDstY)))
-                            / ((srcMaxX - srcMinX) * (srcMaxY - srcMinY))
+            for k in order {
+                let sp = P[k], b = sp.bounds
+                let srcMinX = min(sp.x0, sp.x2), srcMaxX = max(sp.x0, sp.x2)
+                let srcMinY = min(sp.y0, sp.y2), srcMaxY = max(sp.y0, sp.y2)
+                let area = (srcMaxX - srcMinX) * (srcMaxY - srcMinY)
+                for r in span(b.minY, b.maxY, py0, ph) {
+                    let iDstY = Double(r)
+                    let overlapY = min(srcMaxY, iDstY + 1.0) - max(srcMinY, iDstY)
+                    for c in span(b.minX, b.maxX, px0, pw) where meets(b, c, r) {
+                        let iDstX = Double(c)
+                        let w = ((min(srcMaxX, iDstX + 1.0) - max(srcMinX, iDstX)) * overlapY) / area
                         if w > 0.0 {
-                            weights += w
-                            real += sp.value * w
+                            let p = (r - py0) * pw + (c - px0)
+                            out[p] += sp.value * w
+                            seen[p] = 1
                         }
                     }
-                    out[p] = weights > 0 ? real : .nan
                 }
             }
         }
+        for p in 0..<(pw * ph) where seen[p] == 0 { out[p] = .nan }
         return true
     }
 }

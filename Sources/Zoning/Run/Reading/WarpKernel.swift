@@ -95,8 +95,10 @@ final class WarpKernelReader {
     var rowZ2 = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
     var rowOK2 = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
     var sourcePixels = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
-    /// The average's Float64 results of a part (converted to the caller's type).
+    /// The average's and sum's Float64 results of a part (converted to the caller's type).
     var averages = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
+    /// The sum's pixels that received a term.
+    var counted = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 0)
     /// Per chunk (VRT block index): whether the kernel resamples it (false: the warper does).
     private var decisions: [Int: Bool] = [:]
     /// Chunk parts resampled here and parts read from the VRT (for tests).
@@ -115,6 +117,7 @@ final class WarpKernelReader {
         [xs, ys, rowX, rowY, rowZ, rowX2, rowY2, rowZ2, averages].forEach { $0.deallocate() }
         rowOK.deallocate()
         rowOK2.deallocate()
+        counted.deallocate()
         sourcePixels.deallocate()
     }
 
