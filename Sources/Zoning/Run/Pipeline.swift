@@ -73,7 +73,7 @@ struct Pipeline {
             // The zones (majority, sieve, polygons, their COG: a single-threaded tail for the most
             // part) beside the statistics and totals, which read the classes, not the zones.
             if zoningSteps.count > 1 { steps[steps.count - zoningSteps.count].beside = true }
-            if plan.job.townshipSource != nil, products.contains(.statistics) {
+            if plan.makesAttribution {
                 // A run's main pass sums the attribution (`ComputeStage`); a merge has none, the stage makes a pass.
                 var inMainPass = false
                 if case .run = role { inMainPass = true }
@@ -161,6 +161,9 @@ struct Pipeline {
 extension Plan {
     /// Whether a run makes the prevention zoning (its stages, and the totals they read again).
     var makesPrevention: Bool { prevention != nil && job.outputs.products.contains(.prevention) }
+
+    /// Whether a run makes `attribution.json` (zoning with townships and statistics).
+    var makesAttribution: Bool { job.zoning != nil && job.townshipSource != nil && job.outputs.products.contains(.statistics) }
 
     /// The statistics passes a run of this plan makes before its main pass (min-max ranges taken
     /// from the data, entropy weights): a sharded run makes them once, in its statistics job.

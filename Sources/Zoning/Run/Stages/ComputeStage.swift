@@ -83,8 +83,7 @@ struct ComputeStage: Stage {
         let aligned = context.aligned
         // The attribution summed here while the layers are in memory (a run's main pass, not a shard's).
         var attribution: AttributionPass?
-        if units == nil, shardRasters == nil, plan.job.zoning != nil, plan.job.townshipSource != nil, products.contains(.statistics),
-           let grid = context.townshipGrid, let info = context.modelInfo {
+        if units == nil, shardRasters == nil, plan.makesAttribution, let grid = context.townshipGrid, let info = context.modelInfo {
             attribution = AttributionPass(job: plan.job, info: info, towns: grid.townships.names.count)
         }
         var attributionSums: [[Double]]?
@@ -148,7 +147,8 @@ extension ComputeStage {
             var result = try ComputeStage.compute(block: block, inputs: Array(buffers.prefix(layerCount)), mask: maskValues, kernel: kernel,
                                                   histogram: wantsHistogram, classCount: classCount, sensitivity: scenarios,
                                                   town: withTownships ? buffers[layerCount] : nil, scratch: &scratch)
-            if let attribution, let town = withTownships ? buffers[layerCount] : nil {
+            if let attribution {
+                let town = buffers[layerCount]
                 result.attribution = result.index.withUnsafeBufferPointer { index in
                     result.classes.withUnsafeBufferPointer { classes in
                         attribution.sums(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), index: index, town: town,
