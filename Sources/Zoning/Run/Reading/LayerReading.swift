@@ -41,6 +41,16 @@ struct AlignedLayer: Sendable {
     /// the units read are kept here for the totals.
     var float64: LayerBlockCache? = nil
 
+    /// Whether its reader gives a shared warp's Float64 values (`float64`): a warped VRT read by
+    /// GDAL, or the own average and sum kernels (the bilinear one resamples to Float32).
+    var readsFloat64: Bool {
+        switch reading {
+        case .raster: return alignment == .warp
+        case .warp(let kernel): return kernel.method != .bilinear
+        case .window, .burn: return false
+        }
+    }
+
     /// A raster of the grid on disk.
     static func file(_ path: String, alignment: Alignment = .grid) -> AlignedLayer {
         AlignedLayer(reading: .raster(path), alignment: alignment)
@@ -236,7 +246,7 @@ final class BlockReader {
             try b.geometries.rasterize(into: buffer, width: window.width, height: window.height, geoTransform: gt,
                                        type: b.type, initial: b.initial, allTouched: b.allTouched)
         case .warp(let w):
-            if let float64, w.kernel.method != .bilinear {
+            if let float64 {
                 try readFloat64(window, cache: float64, into: buffer) { try w.readDouble(window, into: $0) }
             } else {
                 try w.read(window, into: buffer)

@@ -34,8 +34,7 @@ struct AlignStage: Stage {
             var layer = try distances.isEmpty || source.kind != .proximity
                 ? alignLayer(source, work: context.files.work, float64: shared[i] != nil)
                 : alignedAside(i, all, distances)
-            if layer.alignment == .warp { layer.float64 = shared[i] }
-            if case .warp(let kernel) = layer.reading, kernel.method != .bilinear { layer.float64 = shared[i] }
+            if layer.readsFloat64 { layer.float64 = shared[i] }
             if source.kind == .raster, layer.tally == nil {
                 context.inputs[i].statistics = try scanSource(source).statistics
             }
