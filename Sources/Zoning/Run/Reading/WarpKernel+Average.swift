@@ -24,7 +24,6 @@ import GDALKit
 protocol WarpedSample: GDALPixel {
     /// The warper's Float64 result in this type (`GDALCopyWords` from the working type).
     static func warped(_ value: Double) -> Self
-    static var noData: Self { get }
 }
 
 extension Float: WarpedSample {
@@ -32,12 +31,10 @@ extension Float: WarpedSample {
         let maxFloat = Double(Float.greatestFiniteMagnitude)
         return value > maxFloat ? .infinity : value < -maxFloat ? -.infinity : Float(value)
     }
-    static var noData: Float { .nan }
 }
 
 extension Double: WarpedSample {
     @inline(__always) static func warped(_ value: Double) -> Double { value }
-    static var noData: Double { .nan }
 }
 
 extension WarpKernelReader {

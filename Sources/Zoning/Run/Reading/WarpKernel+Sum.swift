@@ -187,8 +187,8 @@ extension WarpKernelReader {
                 }
                 let b = Rect(minX: min(min(sp.x0, sp.x1), min(sp.x2, sp.x3)), minY: min(min(sp.y0, sp.y1), min(sp.y2, sp.y3)),
                              maxX: max(max(sp.x0, sp.x1), max(sp.x2, sp.x3)), maxY: max(max(sp.y0, sp.y1), max(sp.y2, sp.y3)))
+                // Off the chunk (NaN bounds fail the test too, as in the warper): left out.
                 guard b.minX < Double(cw) && b.maxX > 0 && b.minY < Double(yMax) && b.maxY > Double(yMin) else { continue }
-                guard !b.minX.isNaN, !b.minY.isNaN, !b.maxX.isNaN, !b.maxY.isNaN else { return false }
                 sp.bounds = b
                 pixels.append(sp)
             }

@@ -342,7 +342,6 @@ final class WarpKernelReader {
                                                  _ out: UnsafeMutableBufferPointer<Float>, _ offset: Int, _ stride: Int) {
         let pw = part.width, ph = part.height
         let W = kernel.sourceWidth, H = kernel.sourceHeight, WH = W &* H
-        let maxFloat = Double(Float.greatestFiniteMagnitude)
         let S = source.pixels, wx0 = source.x, wy0 = source.y, ww = source.width
         let o = out.baseAddress!
         // The source pixel (column c, row r) as the warper's Float64 working value.
@@ -394,7 +393,7 @@ final class WarpKernelReader {
                 let quotient = acc / divisor
                 let result = divisor == 1.0 ? acc : quotient
                 // GDALCopyWords Float64 → Float32.
-                row[c] = result > maxFloat ? .infinity : result < -maxFloat ? -.infinity : Float(result)
+                row[c] = Float.warped(result)
             }
         }
     }
