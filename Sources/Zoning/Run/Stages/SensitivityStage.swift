@@ -101,28 +101,10 @@ struct SensitivitySetup: Sendable {
         var lowest: [UInt8] = []
         var highest: [UInt8] = []
         var local: [Int32] = []
-        /// Every weight set's index and classes of a unit (`variants`), set i at `i · pixels`.
-        var setIndices: [Float] = []
-        var setClasses: [UInt8] = []
+        /// Every weight set's index and classes of a unit (`variants`).
+        let sets = WeightSetBuffers()
         /// This worker's histograms of the statistics batch (data-driven breaks).
         var histograms: ScenarioHistograms?
-
-        /// Runs the variants over a unit into `setIndices`/`setClasses`.
-        mutating func runVariants(_ v: (kernel: ModelKernel, variants: [ModelKernel.Variant]), count n: Int,
-                                  inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?) {
-            let sets = v.variants.count
-            if setIndices.count < sets * n {
-                setIndices = [Float](repeating: 0, count: sets * n)
-                setClasses = [UInt8](repeating: 0, count: sets * n)
-            }
-            setIndices.withUnsafeMutableBufferPointer { ip in
-                setClasses.withUnsafeMutableBufferPointer { cp in
-                    _ = v.kernel.runVariants(count: n, inputs: inputs, mask: mask, variants: v.variants,
-                                             index: (0..<sets).map { UnsafeMutableBufferPointer(rebasing: ip[($0 * n)..<(($0 + 1) * n)]) },
-                                             classes: (0..<sets).map { UnsafeMutableBufferPointer(rebasing: cp[($0 * n)..<(($0 + 1) * n)]) })
-                }
-            }
-        }
 
         mutating func prepare(pixels n: Int, towns: Int) {
             if classes.count < n {
@@ -134,6 +116,34 @@ struct SensitivitySetup: Sendable {
             }
             if local.count < towns + 1 { local = [Int32](repeating: -1, count: towns + 1) }
         }
+    }
+}
+
+/// Every weight set's index and classes over a unit, as `ModelKernel.runVariants` leaves them
+/// (set i at `i · count`); one per worker, grown as needed, read where they are.
+final class WeightSetBuffers {
+    private var indices = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
+    private var classValues = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 0)
+
+    deinit {
+        indices.deallocate()
+        classValues.deallocate()
+    }
+
+    func index(set i: Int, count n: Int) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: indices[(i * n)..<((i + 1) * n)]) }
+    func classes(set i: Int, count n: Int) -> UnsafeMutableBufferPointer<UInt8> { UnsafeMutableBufferPointer(rebasing: classValues[(i * n)..<((i + 1) * n)]) }
+
+    /// Runs the variants over a unit of `n` pixels.
+    func run(_ v: (kernel: ModelKernel, variants: [ModelKernel.Variant]), count n: Int,
+             inputs: [UnsafeBufferPointer<Float>], mask: UnsafeBufferPointer<Float>?) {
+        let sets = v.variants.count
+        if indices.count < sets * n {
+            indices.deallocate(); classValues.deallocate()
+            indices = .allocate(capacity: sets * n); indices.initialize(repeating: 0)
+            classValues = .allocate(capacity: sets * n); classValues.initialize(repeating: 0)
+        }
+        _ = v.kernel.runVariants(count: n, inputs: inputs, mask: mask, variants: v.variants,
+                                 index: (0..<sets).map { index(set: $0, count: n) }, classes: (0..<sets).map { classes(set: $0, count: n) })
     }
 }
 
@@ -173,7 +183,7 @@ extension SensitivitySetup {
         let computed = sets.filter { !($0 == 0 && baselineIndex != nil) }
         var position: [Int: Int] = [:]
         if let v = variants(computed, breaks: { thresholds[$0] }) {
-            scratch.runVariants(v, count: n, inputs: inputs, mask: mask)
+            scratch.sets.run(v, count: n, inputs: inputs, mask: mask)
             for (i, s) in computed.enumerated() { position[s] = i }
         }
         for s in sets {
@@ -192,18 +202,18 @@ extension SensitivitySetup {
     private func tally(set s: Int, _ unit: SensitivityUnit, ids: [Int], sums: inout [Double], scratch: inout Scratch,
                        precomputed: Int? = nil) {
         let n = unit.count, k = classes + 1
-        let setIndices = scratch.setIndices, setClasses = scratch.setClasses
-        scratch.classes.withUnsafeMutableBufferPointer { cls in
-            scratch.indices.withUnsafeMutableBufferPointer { idx in
-                if s == 0, let baselineIndex = unit.baselineIndex {
-                    for p in 0..<n { idx[p] = baselineIndex[p]; cls[p] = unit.baseClass[p] }
-                } else if let i = precomputed {
-                    setIndices.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: idx[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
-                    setClasses.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: cls[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
-                } else {
-                    _ = kernel(s, breaks: thresholds[s]).run(count: n, inputs: unit.inputs, mask: unit.mask,
-                                            index: UnsafeMutableBufferPointer(rebasing: idx[0..<n]),
-                                            classes: UnsafeMutableBufferPointer(rebasing: cls[0..<n]))
+        // The set's index and classes: the variants' (set `precomputed` of `scratch.sets`), read
+        // where they are, else the baseline's or its own kernel's in the scratch.
+        if precomputed == nil {
+            scratch.classes.withUnsafeMutableBufferPointer { cls in
+                scratch.indices.withUnsafeMutableBufferPointer { idx in
+                    if s == 0, let baselineIndex = unit.baselineIndex {
+                        for p in 0..<n { idx[p] = baselineIndex[p]; cls[p] = unit.baseClass[p] }
+                    } else {
+                        _ = kernel(s, breaks: thresholds[s]).run(count: n, inputs: unit.inputs, mask: unit.mask,
+                                                index: UnsafeMutableBufferPointer(rebasing: idx[0..<n]),
+                                                classes: UnsafeMutableBufferPointer(rebasing: cls[0..<n]))
+                    }
                 }
             }
         }
@@ -211,8 +221,10 @@ extension SensitivitySetup {
         var counts = [Int](repeating: 0, count: ids.count * k)
         let W = weightSets, towns = self.towns
         // Over the buffers' memory (no uniqueness or bounds check a pixel).
-        let base = unit.baseClass.baseAddress!, town = unit.town?.baseAddress
-        scratch.classes.withUnsafeBufferPointer { cls in scratch.indices.withUnsafeBufferPointer { idx in
+        let base = unit.baseClass.baseAddress!, town = unit.town?.baseAddress, sets = scratch.sets
+        scratch.classes.withUnsafeBufferPointer { ownClasses in scratch.indices.withUnsafeBufferPointer { ownIndex in
+        let cls = precomputed.map { UnsafePointer(sets.classes(set: $0, count: n).baseAddress!) } ?? ownClasses.baseAddress!
+        let idx = precomputed.map { UnsafePointer(sets.index(set: $0, count: n).baseAddress!) } ?? ownIndex.baseAddress!
         scratch.same.withUnsafeMutableBufferPointer { sameCount in scratch.lowest.withUnsafeMutableBufferPointer { lowest in
         scratch.highest.withUnsafeMutableBufferPointer { highest in scratch.local.withUnsafeBufferPointer { local in
         counts.withUnsafeMutableBufferPointer { counts in sums.withUnsafeMutableBufferPointer { sums in
@@ -274,27 +286,29 @@ extension SensitivitySetup {
         var result = UnitStatistics(sums: [], valid: [])
         let sets = Array(batch.sets)
         let v = variants(sets, breaks: { _ in [] })
-        if let v { scratch.runVariants(v, count: n, inputs: inputs, mask: mask) }
-        let setIndices = scratch.setIndices, setClasses = scratch.setClasses
-        for (i, s) in sets.enumerated() {
-            scratch.indices.withUnsafeMutableBufferPointer { ip in scratch.classes.withUnsafeMutableBufferPointer { cp in
-                let index = UnsafeMutableBufferPointer(rebasing: ip[0..<n])
-                if v != nil {
-                    setIndices.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: ip[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
-                    setClasses.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: cp[0..<n]).update(fromContentsOf: $0[(i * n)..<((i + 1) * n)]) }
-                } else {
-                    _ = kernel(s, breaks: []).run(count: n, inputs: inputs, mask: mask, index: index,
-                                            classes: UnsafeMutableBufferPointer(rebasing: cp[0..<n]))
-                }
-                batch.histograms[i].add(UnsafeBufferPointer(index))
-            } }
+        if let v { scratch.sets.run(v, count: n, inputs: inputs, mask: mask) }
+        /// Weight set i's index into its histogram, its sums and valid pixels.
+        func gather(_ i: Int, index: UnsafeBufferPointer<Float>, classes: UnsafeBufferPointer<UInt8>) {
+            batch.histograms[i].add(index)
             var sum = 0.0, squares = 0.0, count = 0
-            for p in 0..<n where scratch.classes[p] != 0 {
-                let v = Double(scratch.indices[p])
+            for p in 0..<n where classes[p] != 0 {
+                let v = Double(index[p])
                 sum += v; squares += v * v; count += 1
             }
             result.sums += [sum, squares]
             result.valid.append(count)
+        }
+        for (i, s) in sets.enumerated() {
+            if v != nil {
+                gather(i, index: UnsafeBufferPointer(scratch.sets.index(set: i, count: n)),
+                       classes: UnsafeBufferPointer(scratch.sets.classes(set: i, count: n)))
+                continue
+            }
+            scratch.indices.withUnsafeMutableBufferPointer { ip in scratch.classes.withUnsafeMutableBufferPointer { cp in
+                let index = UnsafeMutableBufferPointer(rebasing: ip[0..<n]), classes = UnsafeMutableBufferPointer(rebasing: cp[0..<n])
+                _ = kernel(s, breaks: []).run(count: n, inputs: inputs, mask: mask, index: index, classes: classes)
+                gather(i, index: UnsafeBufferPointer(index), classes: UnsafeBufferPointer(classes))
+            } }
         }
         return result
     }
