@@ -130,11 +130,16 @@ struct AttributionSplit: Sendable {
         let forms: UnsafeMutablePointer<ModelNode.Form>, isShapley: UnsafeMutablePointer<Bool>
         /// Per member: its weight (0 where its node has none), value and share at the pixel.
         let weights: UnsafeMutablePointer<Double>, x: UnsafeMutablePointer<Double>, shares: UnsafeMutablePointer<Double>
-        let amounts: UnsafeMutablePointer<Double>
         /// Per expression node: its buffers, its members' values over the strip and their shares
         /// (member j of node i at `(start[i] + j) · S`).
         var shapley: [ShapleySplit.Scratch?]
         let stripValues: UnsafeMutablePointer<Double>, stripShares: UnsafeMutablePointer<Double>
+        /// `splitStrip`'s arrays over a strip: per node its amount, per top member and indicator its
+        /// part, and a weighted sum's total.
+        let stripAmounts: UnsafeMutablePointer<Double>, stripTop: UnsafeMutablePointer<Double>, stripParts: UnsafeMutablePointer<Double>
+        let stripTotal: UnsafeMutablePointer<Double>
+        /// Members of the top combination, and indicators.
+        let topCount: Int, partCount: Int
 
         init(_ split: AttributionSplit) {
             let nodes = split.nodes
@@ -155,15 +160,22 @@ struct AttributionSplit: Sendable {
                                    + [Double](repeating: 0, count: count - members.count), count: count)
             x = .allocate(capacity: count); x.initialize(repeating: 0, count: count)
             shares = .allocate(capacity: count); shares.initialize(repeating: 0, count: count)
-            amounts = .allocate(capacity: max(nodes.count, 1)); amounts.initialize(repeating: 0, count: max(nodes.count, 1))
             let S = AttributionSplit.strip
             shapley = nodes.map { node in node.shapley.map { ShapleySplit.Scratch($0, strip: S) } }
             stripValues = .allocate(capacity: count * S); stripValues.initialize(repeating: 0, count: count * S)
             stripShares = .allocate(capacity: count * S); stripShares.initialize(repeating: 0, count: count * S)
+            topCount = nodes.first?.members.count ?? 0
+            partCount = max(split.indicators.count, 1)
+            func strips(_ k: Int) -> UnsafeMutablePointer<Double> {
+                let p = UnsafeMutablePointer<Double>.allocate(capacity: max(k, 1) * S)
+                p.initialize(repeating: 0, count: max(k, 1) * S)
+                return p
+            }
+            stripAmounts = strips(nodes.count); stripTop = strips(topCount); stripParts = strips(partCount); stripTotal = strips(1)
         }
 
         deinit {
-            for p in [weights, x, shares, amounts, stripValues, stripShares] { p.deallocate() }
+            for p in [weights, x, shares, stripValues, stripShares, stripAmounts, stripTop, stripParts, stripTotal] { p.deallocate() }
             for p in [start, register, child, indicator] { p.deallocate() }
             forms.deallocate()
             isShapley.deallocate()
@@ -188,29 +200,72 @@ struct AttributionSplit: Sendable {
         }
     }
 
-    /// Splits the index value `index` of pixel `q` of the prepared strip: adds each indicator's
-    /// part to `indicatorSums` and each member of the top combination's part to `topSums`.
-    @inline(__always)
-    func split(index: Double, pixel q: Int, registers regs: UnsafePointer<Float>, scratch s: Scratch,
-               into indicatorSums: UnsafeMutablePointer<Double>, top topSums: UnsafeMutablePointer<Double>) {
-        guard !nodes.isEmpty else { indicatorSums[0] += index; return }
+    /// Splits the index values `index` of the `n` pixels of the prepared strip: each member of the
+    /// top combination's part into `s.top + j·S`, each indicator's part into `s.parts + k·S`. Per
+    /// pixel the same operations in the same order as a split pixel by pixel (the amounts and parts
+    /// start at 0 and take their additions in node order), strip by strip so the weighted sums,
+    /// the Shapley shares and the products by the node's amount run over arrays, not a pixel's members.
+    func splitStrip(index: UnsafePointer<Double>, n: Int, registers regs: UnsafePointer<Float>, scratch s: Scratch) {
         let S = Self.strip
-        let amounts = s.amounts, shares = s.shares
-        for i in 0..<nodes.count { amounts[i] = 0 }
-        amounts[0] = index
+        let amounts = s.stripAmounts, top = s.stripTop, parts = s.stripParts
+        for c in 0..<s.topCount { (top + c * S).update(repeating: 0, count: n) }
+        for c in 0..<s.partCount { (parts + c * S).update(repeating: 0, count: n) }
+        guard !nodes.isEmpty else {
+            for q in 0..<n { parts[q] += index[q] }
+            return
+        }
+        for i in 0..<nodes.count { (amounts + i * S).update(repeating: 0, count: n) }
+        for q in 0..<n { amounts[q] = index[q] }
         for i in 0..<nodes.count {
-            let a = s.start[i], n = s.start[i + 1] - a
-            if s.isShapley[i] {
-                for j in 0..<n { shares[a + j] = s.stripShares[(a + j) * S + q] }
-            } else {
-                for j in 0..<n { s.x[a + j] = Double(regs[s.register[a + j] * S + q]) }
-                AttributionSplit.shares(form: s.forms[i], weights: s.weights + a, values: s.x + a, n: n, into: shares + a)
-            }
-            for j in 0..<n {
-                let part = amounts[i] * shares[a + j]
-                if i == 0 { topSums[j] += part }
+            let a = s.start[i], m = s.start[i + 1] - a
+            let shares = s.stripShares + a * S
+            if !s.isShapley[i] { nodeShares(i, first: a, members: m, n: n, registers: regs, scratch: s, into: shares) }
+            let amount = amounts + i * S
+            for j in 0..<m {
+                let share = shares + j * S
                 let c = s.child[a + j], k = s.indicator[a + j]
-                if c >= 0 { amounts[c] += part } else if k >= 0 { indicatorSums[k] += part }
+                if i == 0 { let t = top + j * S; for q in 0..<n { t[q] += amount[q] * share[q] } }
+                if c >= 0 {
+                    let to = amounts + c * S
+                    for q in 0..<n { to[q] += amount[q] * share[q] }
+                } else if k >= 0 {
+                    let to = parts + k * S
+                    for q in 0..<n { to[q] += amount[q] * share[q] }
+                }
+            }
+        }
+    }
+
+    /// The shares of node `i`'s `m` members (flattened from `first`) over the strip, member j's at
+    /// `shares + j·S`: weighted sums over arrays (w·x, their total in member order, divided by it,
+    /// even where it is 0 or not finite, as `shares(form:)`), other forms pixel by pixel by `shares(form:)`.
+    @inline(__always)
+    func nodeShares(_ i: Int, first a: Int, members m: Int, n: Int, registers regs: UnsafePointer<Float>, scratch s: Scratch,
+                    into shares: UnsafeMutablePointer<Double>) {
+        let S = Self.strip
+        switch s.forms[i] {
+        case .weightedSum, .ahp, .entropy:
+            let total = s.stripTotal
+            total.update(repeating: 0, count: n)
+            for j in 0..<m {
+                let w = s.weights[a + j], x = regs + s.register[a + j] * S, out = shares + j * S
+                for q in 0..<n { out[q] = w * Double(x[q]) }
+                for q in 0..<n { total[q] += out[q] }
+            }
+            let even = 1 / Double(m)
+            for q in 0..<n {
+                let t = total[q]
+                if t != 0 && t.isFinite {
+                    for j in 0..<m { shares[j * S + q] /= t }
+                } else {
+                    for j in 0..<m { shares[j * S + q] = even }
+                }
+            }
+        default:
+            for q in 0..<n {
+                for j in 0..<m { s.x[a + j] = Double(regs[s.register[a + j] * S + q]) }
+                AttributionSplit.shares(form: s.forms[i], weights: s.weights + a, values: s.x + a, n: m, into: s.shares + a)
+                for j in 0..<m { shares[j * S + q] = s.shares[a + j] }
             }
         }
     }

@@ -65,41 +65,55 @@ struct AttributionPass: Sendable {
 
     /// One unit's sums, `(towns + 1) × width`: `valid(p)` says whether pixel p has a class (the
     /// published class raster's rule), `index` is the published index, `town` the township ids.
+    /// The pixels a township counts are gathered (in pixel order, `gather` at a time) and only they
+    /// are evaluated and split: each pixel's registers and parts are its own (the kernel and the
+    /// split work pixel by pixel), and each sum takes its pixels in the unit's pixel order.
     func sums(count: Int, inputs: [UnsafeBufferPointer<Float>], index: UnsafeBufferPointer<Float>,
               town: UnsafeBufferPointer<Float>, valid: (Int) -> Bool) -> [Double] {
         let n = towns
         let m = split.nodes.first?.members.count ?? 0, k = split.indicators.count
         let width = self.width
         var sums = [Double](repeating: 0, count: (n + 1) * width)
-        var top = [Double](repeating: 0, count: max(m, 1)), parts = [Double](repeating: 0, count: max(k, 1))
         let scratch = AttributionSplit.Scratch(split)
-        let S = ModelKernel.stripLength
+        let S = ModelKernel.stripLength, C = Self.gather, layers = inputs.count
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: max(layers, 1) * C)
+        let indices = UnsafeMutablePointer<Double>.allocate(capacity: C), ids = UnsafeMutablePointer<Int>.allocate(capacity: C)
+        defer { values.deallocate(); indices.deallocate(); ids.deallocate() }
         let split = self.split
         sums.withUnsafeMutableBufferPointer { sums in
-            top.withUnsafeMutableBufferPointer { top in
-                parts.withUnsafeMutableBufferPointer { parts in
-                    kernel.forEachStrip(count: count, inputs: inputs) { regs, start, count in
-                        split.prepareStrip(n: count, registers: regs, scratch: scratch)
-                        for q in 0..<count {
-                            let p = start + q, t = Int(town[p])
-                            guard t > 0, t <= n, valid(p) else { continue }
-                            for j in 0..<m { top[j] = 0 }
-                            for j in 0..<k { parts[j] = 0 }
-                            split.split(index: Double(index[p]), pixel: q, registers: regs, scratch: scratch,
-                                        into: parts.baseAddress!, top: top.baseAddress!)
-                            let base = t * width
-                            sums[base] += 1
-                            sums[base + 1] += Double(index[p])
-                            for j in 0..<m { sums[base + 2 + j] += Double(regs[scratch.register[j] * S + q]) }
-                            for j in 0..<m { sums[base + 2 + m + j] += top[j] }
-                            for j in 0..<k { sums[base + 2 + 2 * m + j] += parts[j] }
-                        }
+            func flush(_ g: Int) {
+                let gathered = (0..<layers).map { UnsafeBufferPointer(start: values + $0 * C, count: g) }
+                kernel.forEachStrip(count: g, inputs: gathered) { regs, start, count in
+                    split.prepareStrip(n: count, registers: regs, scratch: scratch)
+                    split.splitStrip(index: indices + start, n: count, registers: regs, scratch: scratch)
+                    let top = scratch.stripTop, parts = scratch.stripParts
+                    for q in 0..<count {
+                        let base = ids[start + q] * width
+                        sums[base] += 1
+                        sums[base + 1] += indices[start + q]
+                        for j in 0..<m { sums[base + 2 + j] += Double(regs[scratch.register[j] * S + q]) }
+                        for j in 0..<m { sums[base + 2 + m + j] += top[j * S + q] }
+                        for j in 0..<k { sums[base + 2 + 2 * m + j] += parts[j * S + q] }
                     }
                 }
             }
+            var g = 0
+            for p in 0..<count {
+                let t = town[p]
+                guard t >= 1, t < Float(n + 1), valid(p) else { continue }
+                for l in 0..<layers { values[l * C + g] = inputs[l][p] }
+                indices[g] = Double(index[p])
+                ids[g] = Int(t)
+                g += 1
+                if g == C { flush(g); g = 0 }
+            }
+            if g > 0 { flush(g) }
         }
         return sums
     }
+
+    /// Pixels gathered before the model is evaluated over them (whole strips of the kernel).
+    static let gather = 4 * ModelKernel.stripLength
 
     /// The units' sums added in unit order, as rows per township.
     func total(_ partials: [[Double]]) -> [[Double]] {
