@@ -117,15 +117,27 @@ func transformAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y:
     }
 }
 
-func sweepAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y: Int, w: Int, h: Int), pw: Double, bandRows: Int,
-              threads: Int = 2) -> [Float] {
+/// `ProximitySweep` over a window, its upward pass's bands stashed in an array (each band exactly
+/// once, last first, and taken back once, first first: checked).
+func sweepAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y: Int, w: Int, h: Int), pw: Double, bandRows: Int) -> [Float] {
     var bits = FeatureBits(width: width, height: height)
     flags.withUnsafeBufferPointer { bits.setRows(0, height, from: $0) }
     let s = ProximitySweep(features: bits, x: window.x, y: window.y, width: window.w, height: window.h, pixelWidth: pw, noFeature: -1)
-    var out = [Float](repeating: .nan, count: window.w * window.h)
-    s.run(bandRows: bandRows, threads: threads) { row, rows, values in
+    var out = [Float](repeating: .nan, count: window.w * window.h), stashed = out
+    var stashes: [Int] = [], unstashes: [Int] = [], emits: [Int] = []
+    s.run(bandRows: bandRows, stash: { row, rows, values in
+        stashes.append(row)
+        #expect(values.count == rows * window.w)
+        for i in 0..<values.count { stashed[row * window.w + i] = values[i] }
+    }, unstash: { row, rows, into in
+        unstashes.append(row)
+        for i in 0..<(rows * window.w) { into[i] = stashed[row * window.w + i] }
+    }, emit: { row, rows, values in
+        emits.append(row)
         for i in 0..<values.count { out[row * window.w + i] = values[i] }
-    }
+    })
+    let bands = Array(stride(from: 0, to: window.h, by: bandRows))
+    #expect(stashes == bands.reversed() && unstashes == bands && emits == bands, "bands of \(bandRows) rows")
     return out
 }
 
@@ -148,14 +160,88 @@ func sweepAll(_ flags: [UInt8], width: Int, height: Int, window: (x: Int, y: Int
                 var rng = OracleRandom(seed: seed &* 11)
                 let x = rng.below(w), y = rng.below(h)
                 let window = (x: x, y: y, w: 1 + rng.below(w - x), h: 1 + rng.below(h - y))
-                for (bandRows, threads) in [(1, 2), (3, 1), (64, 2)] {
-                    let got = sweepAll(flags, width: w, height: h, window: window, pw: 30, bandRows: bandRows, threads: threads)
+                for bandRows in [1, 3, 64] {
+                    let got = sweepAll(flags, width: w, height: h, window: window, pw: 30, bandRows: bandRows)
                     var expected: [Float] = []
                     for r in window.y..<(window.y + window.h) { expected += whole[(r * w + window.x)..<(r * w + window.x + window.w)] }
-                    #expect(got == expected, "\(w)×\(h) window \(window) bands \(bandRows) threads \(threads)")
+                    #expect(got == expected, "\(w)×\(h) window \(window) bands \(bandRows)")
                 }
             }
         }
         #expect(missed < pixels / 50, "the sweeps missed the nearest feature at \(missed) of \(pixels) pixels")
+    }
+}
+
+/// GDAL 3.6's `GDALComputeProximity` transcribed line for line (alg/gdalproximity.cpp:
+/// `ProcessProximityLine` with its −1 for "none", its starting distance and its range tests; the
+/// Float32 work line; the final `Float(prox × distMult)`), over a whole raster with no MAXDIST
+/// (`nXSize + nYSize`): what `ProximitySweep` must give bit for bit.
+func gdalProximityTranscribed(_ flags: [UInt8], width w: Int, height h: Int, pw: Double, noData: Float) -> [Float] {
+    var nearX = [Int](repeating: -1, count: w), nearY = [Int](repeating: -1, count: w)
+    var work = [Float](repeating: 0, count: w * h), out = work
+    let maxDist = Double(w + h)
+    func line(_ prox: inout [Float], _ forward: Bool, _ row: Int) {
+        let start = forward ? 0 : w - 1, end = forward ? w : -1, step = forward ? 1 : -1
+        var i = start
+        while i != end {
+            defer { i += step }
+            if flags[row * w + i] != 0 { prox[i] = 0; nearX[i] = i; nearY[i] = row; continue }
+            func sq(_ x: Int, _ y: Int) -> Double { let dx = Double(x) - Double(i), dy = Double(y) - Double(row); return dx * dx + dy * dy }
+            var near = max(maxDist, Double(w)) * max(maxDist, Double(w)) * 2.0
+            if nearX[i] != -1 {
+                let d = sq(nearX[i], nearY[i])
+                if d < near { near = d } else { nearX[i] = -1; nearY[i] = -1 }
+            }
+            let last = i - step
+            if i != start && nearX[last] != -1 {
+                let d = sq(nearX[last], nearY[last])
+                if d < near { near = d; nearX[i] = nearX[last]; nearY[i] = nearY[last] }
+            }
+            let tr = i + step
+            if tr != end && nearX[tr] != -1 {
+                let d = sq(nearX[tr], nearY[tr])
+                if d < near { near = d; nearX[i] = nearX[tr]; nearY[i] = nearY[tr] }
+            }
+            if nearX[i] != -1 && near <= maxDist * maxDist && (prox[i] < 0 || near < Double(prox[i] * prox[i])) {
+                prox[i] = Float(near.squareRoot())
+            }
+        }
+    }
+    for row in 0..<h {
+        var prox = [Float](repeating: -1, count: w)
+        line(&prox, true, row); line(&prox, false, row)
+        for i in 0..<w { work[row * w + i] = prox[i] }
+    }
+    nearX = [Int](repeating: -1, count: w); nearY = nearX
+    for row in stride(from: h - 1, through: 0, by: -1) {
+        var prox = Array(work[(row * w)..<(row * w + w)])
+        line(&prox, false, row); line(&prox, true, row)
+        for i in 0..<w {
+            var v = prox[i]
+            if v < 0 { v = noData } else if v > 0 { v = Float(Double(v) * pw) }
+            out[row * w + i] = v
+        }
+    }
+    return out
+}
+
+extension ProximitySweepTests {
+    /// Against the transcription of GDAL's code on random rasters, word boundaries of the feature
+    /// bits included (64, 65, 129 px wide), lines of features and none at all.
+    @Test func equalsGDALsCodeTranscribed() {
+        var seed: UInt64 = 900
+        for (w, h) in DistanceTransformTests.sizes + [(64, 9), (65, 40), (129, 33)] {
+            for density in [0, 1, 8, 60, 400, 1000] {
+                seed += 1
+                var flags = randomFeatures(width: w, height: h, density: density, seed: seed)
+                if density == 8, h > 2 { for x in 0..<(w / 2) { flags[(h / 2) * w + x] = 1 } }
+                let expected = gdalProximityTranscribed(flags, width: w, height: h, pw: 30, noData: -1)
+                for bandRows in [h, 5] {
+                    let got = sweepAll(flags, width: w, height: h, window: (0, 0, w, h), pw: 30, bandRows: bandRows)
+                    let differ = zip(got, expected).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+                    #expect(got.count == expected.count && differ == 0, "\(w)×\(h) density \(density) bands \(bandRows): \(differ) px differ")
+                }
+            }
+        }
     }
 }

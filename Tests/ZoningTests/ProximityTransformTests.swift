@@ -199,9 +199,12 @@ private let proximityOracle = """
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let sweep = ProximitySweep(features: bits, x: 5, y: 4, width: 70, height: 50, pixelWidth: 30, noFeature: -1)
         let gdalLike = try Dataset.create(driver: "GTiff", path: p.path("sweep.tif"), width: 70, height: 50, bands: 1, type: .float32)
-        try sweep.run(bandRows: 16) { row, rows, values in
+        let write = { (row: Int, rows: Int, values: UnsafeBufferPointer<Float>) in
             try gdalLike.band(1).write(PixelWindow(x: 0, y: row, width: 70, height: rows), from: values)
         }
+        try sweep.run(bandRows: 16, stash: write, unstash: { row, rows, into in
+            try gdalLike.band(1).read(PixelWindow(x: 0, y: row, width: 70, height: rows), into: into)
+        }, emit: write)
         try gdalLike.close()
         let r = try oracle(proximityOracle, [work, p.path("sweep.tif"), p.path("ours.tif"), "5", "4", "70", "50", "30", "20",
                                              String(decoding: try JSONEncoder().encode(args), as: UTF8.self), "-1"])

@@ -12,9 +12,10 @@ import RasterKernel
 // (one block row of the grid at a time), each band written straight into an uncompressed tiled
 // Float32 GeoTIFF of the grid in the work folder:
 // - by default `ProximitySweep` (RasterKernel): GDAL's own two-pass propagation, bit for bit
-//   `gdal_proximity.py -distunits GEO`, so every product stays as it was. Held besides the bits:
-//   the upward pass's state at every band's edge (2 Int32 per expanded column each), and per band
-//   two UInt32 and one Float32 per window pixel;
+//   `gdal_proximity.py -distunits GEO`, so every product stays as it was. The upward pass's
+//   distances are written into the output first and read back band by band by the downward pass,
+//   which writes the final values over them. Held besides the bits: the pass's state (2 Int32 per
+//   expanded column), and per band one UInt32 and two Float32 per window pixel;
 // - with `RunOptions.exactProximity`, `DistanceTransform`: the exact Euclidean distance, equal to
 //   GDAL's wherever GDAL's sweeps find the nearest feature and up to ~0.17 px nearer elsewhere
 //   (the Hangjin faults: 29 905 of 38.7 M grid pixels, by up to 5.15 m at 30 m). Held besides the
@@ -46,8 +47,12 @@ extension RunScoped {
                 try DistanceTransform(features: features, x: x, y: y, width: w, height: h, pixelWidth: e.pixelWidth,
                                       pixelHeight: e.pixelHeight, noFeature: noFeature).run(bandRows: bandRows, threads: max(1, options.threads), emit: write)
             } else {
-                try ProximitySweep(features: features, x: x, y: y, width: w, height: h, pixelWidth: e.pixelWidth,
-                                   noFeature: noFeature).run(bandRows: bandRows, threads: max(1, options.threads), emit: write)
+                // The upward pass's distances wait in the output raster itself (uncompressed): the
+                // downward pass reads each band back before writing the band's values over them.
+                try ProximitySweep(features: features, x: x, y: y, width: w, height: h, pixelWidth: e.pixelWidth, noFeature: noFeature)
+                    .run(bandRows: bandRows, stash: write, unstash: { row, rows, into in
+                        try band.read(PixelWindow(x: 0, y: row, width: w, height: rows), into: into)
+                    }, emit: write)
             }
             try out.close()
             return path
