@@ -101,6 +101,9 @@ struct SensitivitySetup: Sendable {
         var lowest: [UInt8] = []
         var highest: [UInt8] = []
         var local: [Int32] = []
+        /// Per pixel of the unit: its township's place among the unit's (`local`), −1 where the
+        /// pixel has no class or no township.
+        var slot: [Int32] = []
         /// Every weight set's index and classes of a unit (`variants`).
         let sets = WeightSetBuffers()
         /// This worker's histograms of the statistics batch (data-driven breaks).
@@ -113,6 +116,7 @@ struct SensitivitySetup: Sendable {
                 same = [Int32](repeating: 0, count: n)
                 lowest = [UInt8](repeating: 0, count: n)
                 highest = [UInt8](repeating: 0, count: n)
+                slot = [Int32](repeating: -1, count: n)
             }
             if local.count < towns + 1 { local = [Int32](repeating: -1, count: towns + 1) }
         }
@@ -167,13 +171,22 @@ extension SensitivitySetup {
                town: UnsafeBufferPointer<Float>?, scratch: inout Scratch) -> SensitivityBlock {
         let unit = SensitivityUnit(count: n, inputs: inputs, mask: mask, baseClass: baseClass, baselineIndex: baselineIndex, town: town)
         scratch.prepare(pixels: n, towns: towns)
-        for p in 0..<n { scratch.same[p] = 0; scratch.lowest[p] = UInt8.max; scratch.highest[p] = 0 }
-        // The unit's townships with valid pixels, in order of first appearance.
+        scratch.same.withUnsafeMutableBufferPointer { UnsafeMutableBufferPointer(rebasing: $0[0..<n]).update(repeating: 0) }
+        scratch.lowest.withUnsafeMutableBufferPointer { UnsafeMutableBufferPointer(rebasing: $0[0..<n]).update(repeating: .max) }
+        scratch.highest.withUnsafeMutableBufferPointer { UnsafeMutableBufferPointer(rebasing: $0[0..<n]).update(repeating: 0) }
+        // The unit's townships with valid pixels, in order of first appearance, and each pixel's place among them.
         var ids: [Int] = []
-        if let town {
-            for p in 0..<n where baseClass[p] != 0 {
-                let t = Int(town[p])
-                if t > 0 && t <= towns && scratch.local[t] < 0 { scratch.local[t] = Int32(ids.count); ids.append(t) }
+        let towns = self.towns
+        scratch.slot.withUnsafeMutableBufferPointer { slot in
+            scratch.local.withUnsafeMutableBufferPointer { local in
+                UnsafeMutableBufferPointer(rebasing: slot[0..<n]).update(repeating: -1)
+                guard let town else { return }
+                for p in 0..<n where baseClass[p] != 0 {
+                    let t = Int(town[p])
+                    guard t > 0 && t <= towns else { continue }
+                    if local[t] < 0 { local[t] = Int32(ids.count); ids.append(t) }
+                    slot[p] = local[t]
+                }
             }
         }
         var sums = [Double](repeating: 0, count: ids.count * weightSets)
@@ -219,14 +232,14 @@ extension SensitivitySetup {
         }
         var same = 0
         var counts = [Int](repeating: 0, count: ids.count * k)
-        let W = weightSets, towns = self.towns
+        let W = weightSets
         // Over the buffers' memory (no uniqueness or bounds check a pixel).
-        let base = unit.baseClass.baseAddress!, town = unit.town?.baseAddress, sets = scratch.sets
+        let base = unit.baseClass.baseAddress!, sets = scratch.sets
         scratch.classes.withUnsafeBufferPointer { ownClasses in scratch.indices.withUnsafeBufferPointer { ownIndex in
         let cls = precomputed.map { UnsafePointer(sets.classes(set: $0, count: n).baseAddress!) } ?? ownClasses.baseAddress!
         let idx = precomputed.map { UnsafePointer(sets.index(set: $0, count: n).baseAddress!) } ?? ownIndex.baseAddress!
         scratch.same.withUnsafeMutableBufferPointer { sameCount in scratch.lowest.withUnsafeMutableBufferPointer { lowest in
-        scratch.highest.withUnsafeMutableBufferPointer { highest in scratch.local.withUnsafeBufferPointer { local in
+        scratch.highest.withUnsafeMutableBufferPointer { highest in scratch.slot.withUnsafeBufferPointer { slot in
         counts.withUnsafeMutableBufferPointer { counts in sums.withUnsafeMutableBufferPointer { sums in
             for p in 0..<n {
                 let b = base[p]
@@ -236,10 +249,8 @@ extension SensitivitySetup {
                     if v == b { same += 1; sameCount[p] += 1 }
                     if v != 0 { lowest[p] = min(lowest[p], v); highest[p] = max(highest[p], v) }
                 }
-                guard let town else { continue }
-                let t = Int(town[p])
-                guard t > 0 && t <= towns else { continue }
-                let i = Int(local[t])
+                let i = Int(slot[p])
+                guard i >= 0 else { continue }
                 counts[i * k + Int(v)] += 1
                 if v != 0 { sums[i * W + s] += Double(idx[p]) }
             }
@@ -253,27 +264,36 @@ extension SensitivitySetup {
     /// Per valid pixel of a unit, once every weight set is tallied: the share of scenarios with
     /// the baseline's class (stability) and the class range; the stability counts into `tallies`.
     private func stabilityOfPixels(_ unit: SensitivityUnit, ids: [Int], scratch: Scratch, into result: inout SensitivityBlock) {
-        let S = scenarioCount
+        let S = scenarioCount, m = ids.count
         var valid = 0, stable = 0, atLeast80 = 0, below50 = 0
-        var town = [[Int]](repeating: [Int](repeating: 0, count: ids.count), count: 4)
-        for p in 0..<unit.count where unit.baseClass[p] != 0 {
-            let same = Int(scratch.same[p]), lo = scratch.lowest[p], hi = scratch.highest[p]
-            let percent = S == 0 ? 100 : (200 * same + S) / (2 * S)   // round half up
-            result.stability[p] = UInt8(percent)
-            result.range[p] = lo == UInt8.max ? 0 : 10 * lo + hi
-            valid += 1
-            if percent == 100 { stable += 1 }
-            if percent >= 80 { atLeast80 += 1 }
-            if percent < 50 { below50 += 1 }
-            guard let ids = unit.town else { continue }
-            let t = Int(ids[p])
-            guard t > 0 && t <= towns else { continue }
-            let i = Int(scratch.local[t])
-            town[0][i] += 1
-            if percent == 100 { town[1][i] += 1 }
-            if percent >= 80 { town[2][i] += 1 }
-            if percent < 50 { town[3][i] += 1 }
+        // Per township (its place among the unit's): valid, stable, ≥ 80 %, < 50 %.
+        var counts = [Int](repeating: 0, count: 4 * m)
+        let base = unit.baseClass
+        scratch.same.withUnsafeBufferPointer { same in scratch.lowest.withUnsafeBufferPointer { lowest in
+        scratch.highest.withUnsafeBufferPointer { highest in scratch.slot.withUnsafeBufferPointer { slot in
+        result.stability.withUnsafeMutableBufferPointer { stability in result.range.withUnsafeMutableBufferPointer { range in
+        counts.withUnsafeMutableBufferPointer { counts in
+            for p in 0..<unit.count where base[p] != 0 {
+                let lo = lowest[p], hi = highest[p]
+                let percent = S == 0 ? 100 : (200 * Int(same[p]) + S) / (2 * S)   // round half up
+                stability[p] = UInt8(percent)
+                range[p] = lo == UInt8.max ? 0 : 10 * lo + hi
+                valid += 1
+                if percent == 100 { stable += 1 }
+                if percent >= 80 { atLeast80 += 1 }
+                if percent < 50 { below50 += 1 }
+                let i = Int(slot[p])
+                guard i >= 0 else { continue }
+                counts[i] += 1
+                if percent == 100 { counts[m + i] += 1 }
+                if percent >= 80 { counts[2 * m + i] += 1 }
+                if percent < 50 { counts[3 * m + i] += 1 }
+            }
         }
+        } }
+        } }
+        } }
+        let town = (0..<4).map { Array(counts[($0 * m)..<(($0 + 1) * m)]) }
         tallies.add(valid: valid, stable: stable, atLeast80: atLeast80, below50: below50, ids: ids, town: town)
     }
 
