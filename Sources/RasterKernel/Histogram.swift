@@ -76,17 +76,36 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Adds every valid value of `values`.
+    ///
+    /// Neighbouring pixels often fall in the same bin, and a count that is read, incremented and
+    /// stored again before the last store completes makes every pixel wait for the one before: the
+    /// values are counted in four interleaved lanes of 32-bit counts (value i into lane i mod 4),
+    /// added into the bins at the end (integers: the same counts).
     public mutating func add(_ values: UnsafeBufferPointer<Float>) {
         let scale = steps
-        let last = binCounts.count - 1
+        let bins = binCounts.count, last = Double(bins - 1)
         var added = 0
-        binCounts.withUnsafeMutableBufferPointer { bins in
-            for value in values where value.isFinite && value != RiskKernel.indexNoData {
-                let x = (Double(value) * scale).rounded()
-                let b = !(x > 0) ? 0 : (x >= Double(last) ? last : Int(x))
-                bins[b] += 1
+        let lanes = UnsafeMutablePointer<UInt32>.allocate(capacity: 4 * bins)
+        defer { lanes.deallocate() }
+        var start = 0
+        while start < values.count {
+            // At most 2³² − 1 values a lane between two additions into the bins.
+            let end = Swift.min(values.count, start + 4 * Int(UInt32.max / 2))
+            lanes.initialize(repeating: 0, count: 4 * bins)
+            var i = start
+            while i < end {
+                let lane = lanes + (i & 3) * bins
+                let value = values[i]
+                i += 1
+                guard value.isFinite && value != RiskKernel.indexNoData else { continue }
+                let x = Swift.min(Swift.max((Double(value) * scale).rounded(), 0), last)
+                lane[Int(x)] &+= 1
                 added += 1
             }
+            binCounts.withUnsafeMutableBufferPointer { counts in
+                for b in 0..<bins { counts[b] += Int(lanes[b]) + Int(lanes[bins + b]) + Int(lanes[2 * bins + b]) + Int(lanes[3 * bins + b]) }
+            }
+            start = end
         }
         count += added
     }

@@ -43,6 +43,31 @@ func histogramInput(bins: [Int], seed: UInt64) -> (input: [Float], quantised: [D
 }
 
 @Suite struct HistogramTests {
+    /// A buffer added at once (four interleaved lanes) counts as its values added one by one
+    /// (`bin(of:)`), runs of one bin, nodata, ±0 and out-of-range values included, at lengths
+    /// around the lanes' period.
+    @Test func bufferEqualsValueByValue() {
+        var rng = OracleRandom(seed: 77)
+        for n in [0, 1, 3, 4, 5, 7, 8, 1000, 262_145] {
+            var values: [Float] = []
+            while values.count < n {
+                let v: Float = switch rng.below(12) {
+                case 0: .nan
+                case 1: -9999
+                case 2: rng.below(2) == 0 ? .infinity : -.infinity
+                case 3: -0.0
+                case 4: Float(rng.unit() * 3 - 1)
+                default: Float(rng.unit())
+                }
+                values += [Float](repeating: v, count: min(1 + rng.below(9), n - values.count))  // runs of one bin
+            }
+            var batch = Histogram(), single = Histogram()
+            values.withUnsafeBufferPointer { batch.add($0) }
+            for v in values { single.add(v) }
+            #expect(batch == single && batch.count == single.count, "\(n) values")
+        }
+    }
+
     @Test func quantisesToTheNearestBinAndSkipsNodata() {
         var h = Histogram()
         #expect(h.binCount == 10_001)
