@@ -62,27 +62,30 @@ public struct ProximitySweep: Sendable {
         let bands = (height + bandRows - 1) / bandRows
         var near = [UInt32](repeating: .max, count: bandRows * width)
         var up = [Float](repeating: .infinity, count: bandRows * width), down = up
-        // Upward, from the raster's bottom row.
+        // A pass finds nothing before its first row with a feature: every column stays without a
+        // candidate, as it starts. Those rows are not swept (the window's still get their values).
+        let (firstFeature, lastFeature) = featureRows()
+        // Upward, from the raster's last row with a feature.
         var s = State(width: features.width)
-        var row = features.height - 1
+        var row = Swift.min(features.height - 1, Swift.max(lastFeature, y + height - 1))
         for b in stride(from: bands - 1, through: 0, by: -1) {
             let first = y + b * bandRows, rows = min(bandRows, height - b * bandRows), count = rows * width
             while row >= first + rows { sweepLine(row, downward: false, &s); row -= 1 }
             for r in stride(from: rows - 1, through: 0, by: -1) {
-                sweepLine(first + r, downward: false, &s)
+                if first + r <= lastFeature { sweepLine(first + r, downward: false, &s) }
                 offsets(of: s, row: first + r, into: &near, at: r * width)
             }
             row = first - 1
             distances(near, count: count, into: &up)
             try up.withUnsafeBufferPointer { try stash(b * bandRows, rows, UnsafeBufferPointer(rebasing: $0[0..<count])) }
         }
-        // Downward, from the raster's top row: the nearer of the two passes.
+        // Downward, from the raster's first row with a feature: the nearer of the two passes.
         s = State(width: features.width)
-        for r in 0..<y { sweepLine(r, downward: true, &s) }
+        for r in Swift.min(firstFeature, y)..<y { sweepLine(r, downward: true, &s) }
         for b in 0..<bands {
             let first = y + b * bandRows, rows = min(bandRows, height - b * bandRows), count = rows * width
             for r in 0..<rows {
-                sweepLine(first + r, downward: true, &s)
+                if first + r >= firstFeature { sweepLine(first + r, downward: true, &s) }
                 offsets(of: s, row: first + r, into: &near, at: r * width)
             }
             distances(near, count: count, into: &down)
@@ -94,6 +97,15 @@ public struct ProximitySweep: Sendable {
             }
             try down.withUnsafeBufferPointer { try emit(b * bandRows, rows, UnsafeBufferPointer(rebasing: $0[0..<count])) }
         }
+    }
+
+    /// The first and last rows of the raster with a feature (`height` and −1 when there is none).
+    func featureRows() -> (first: Int, last: Int) {
+        let words = features.rowWords
+        func any(_ row: Int) -> Bool { (0..<words).contains { features.words[row * words + $0] != 0 } }
+        let first = (0..<features.height).first(where: any) ?? features.height
+        let last = stride(from: features.height - 1, through: 0, by: -1).first(where: any) ?? -1
+        return (first, last)
     }
 
     /// The values GDAL writes for squared offsets in pixels, `Float(Double(Float(√d)) × pw)` (0 for
