@@ -59,12 +59,9 @@ public struct Histogram: Sendable, Equatable {
     /// Values outside [0, 1] go to the first or last bin.
     @inline(__always)
     public func bin(of value: Float) -> Int? {
-        guard value.isFinite, value != RiskKernel.indexNoData else { return nil }
-        let x = (Double(value) * steps).rounded()
-        // Clamp in Double first: Int(_:) traps on values it cannot represent.
-        if !(x > 0) { return 0 }
-        let last = binCounts.count - 1
-        return x >= Double(last) ? last : Int(x)
+        guard RiskKernel.isIndex(value) else { return nil }
+        // Clamp in Double first (branch-free): Int(_:) traps on values it cannot represent.
+        return Int(Swift.min(Swift.max((Double(value) * steps).rounded(), 0), Double(binCounts.count - 1)))
     }
 
     /// Adds one value (ignored when it is nodata).
@@ -82,8 +79,7 @@ public struct Histogram: Sendable, Equatable {
     /// values are counted in four interleaved lanes of 32-bit counts (value i into lane i mod 4),
     /// added into the bins at the end (integers: the same counts).
     public mutating func add(_ values: UnsafeBufferPointer<Float>) {
-        let scale = steps
-        let bins = binCounts.count, last = Double(bins - 1)
+        let bins = binCounts.count
         var added = 0
         let lanes = UnsafeMutablePointer<UInt32>.allocate(capacity: 4 * bins)
         defer { lanes.deallocate() }
@@ -97,9 +93,8 @@ public struct Histogram: Sendable, Equatable {
                 let lane = lanes + (i & 3) * bins
                 let value = values[i]
                 i += 1
-                guard value.isFinite && value != RiskKernel.indexNoData else { continue }
-                let x = Swift.min(Swift.max((Double(value) * scale).rounded(), 0), last)
-                lane[Int(x)] &+= 1
+                guard let b = bin(of: value) else { continue }
+                lane[b] &+= 1
                 added += 1
             }
             binCounts.withUnsafeMutableBufferPointer { counts in

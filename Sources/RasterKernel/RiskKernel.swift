@@ -26,6 +26,10 @@ public enum Combination: Sendable, Equatable, Hashable {
 public struct RiskKernel: Sendable {
     /// Index value written where the result is nodata.
     public static let indexNoData: Float = -9999
+
+    /// Whether `value` of an index raster is an index (finite, not `indexNoData`): the pixels the
+    /// classes, histograms and statistics of an index count.
+    @inline(__always) public static func isIndex(_ value: Float) -> Bool { value.isFinite && value != indexNoData }
     /// Class value written where the result is nodata.
     public static let classNoData: UInt8 = 0
     static let stripLength = 1024

@@ -169,7 +169,7 @@ extension ChangeReport {
             let window = PixelWindow(x: 0, y: y, width: grid.width, height: min(256, grid.height - y))
             let values: [Float] = try index.read(window)
             let towns = try readUInt16(townshipBand, window)
-            for i in values.indices where values[i].isFinite && values[i] != RiskKernel.indexNoData {
+            for i in values.indices where RiskKernel.isIndex(values[i]) {
                 let t = Int(towns[i])
                 guard t > 0 && t <= n else { continue }
                 let v = Double(values[i])

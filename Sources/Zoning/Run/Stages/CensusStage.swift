@@ -108,7 +108,7 @@ extension CensusStage {
         } else if let method = c.method {
             var histogram = Histogram()
             var sum = 0.0, squares = 0.0, valid = 0
-            for v in values where v.isFinite && v != RiskKernel.indexNoData {
+            for v in values where RiskKernel.isIndex(v) {
                 histogram.add(v)
                 sum += Double(v); squares += Double(v) * Double(v); valid += 1
             }
@@ -117,7 +117,7 @@ extension CensusStage {
         }
         let t = thresholds.map(Float.init)
         let classes = values.map { v -> UInt8 in
-            guard v.isFinite && v != RiskKernel.indexNoData else { return 0 }
+            guard RiskKernel.isIndex(v) else { return 0 }
             var c: UInt8 = 1
             for threshold in t where v >= threshold { c += 1 }
             return c

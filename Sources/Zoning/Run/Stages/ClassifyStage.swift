@@ -65,7 +65,7 @@ extension ClassifyStage {
             for p in 0..<values.count {
                 let v = values[p]
                 var c: UInt8 = 0
-                if v != RiskKernel.indexNoData && v.isFinite {
+                if RiskKernel.isIndex(v) {
                     c = 1
                     for t in thresholdsF where v >= t { c += 1 }
                 }

@@ -153,7 +153,7 @@ extension ComputeStage {
                     result.classes.withUnsafeBufferPointer { classes in
                         attribution.sums(count: block.window.count, inputs: Array(buffers.prefix(layerCount)), index: index, town: town,
                                          valid: kernelClasses ? { classes[$0] > 0 }
-                                                              : { index[$0] != RiskKernel.indexNoData && index[$0].isFinite })
+                                                              : { RiskKernel.isIndex(index[$0]) })
                     }
                 }
             }
