@@ -38,6 +38,9 @@ public struct FeatureBits: Sendable, Equatable {
     /// Whether any pixel is a feature.
     public var isEmpty: Bool { !words.contains { $0 != 0 } }
 
+    /// Whether any pixel of `row` is a feature.
+    func hasFeature(inRow row: Int) -> Bool { (0..<rowWords).contains { words[row * rowWords + $0] != 0 } }
+
     /// Calls `body` with the column of every feature pixel of `row`, left to right.
     @inline(__always)
     func forEachFeature(inRow row: Int, _ body: (Int) -> Void) {

@@ -101,10 +101,8 @@ public struct ProximitySweep: Sendable {
 
     /// The first and last rows of the raster with a feature (`height` and −1 when there is none).
     func featureRows() -> (first: Int, last: Int) {
-        let words = features.rowWords
-        func any(_ row: Int) -> Bool { (0..<words).contains { features.words[row * words + $0] != 0 } }
-        let first = (0..<features.height).first(where: any) ?? features.height
-        let last = stride(from: features.height - 1, through: 0, by: -1).first(where: any) ?? -1
+        let first = (0..<features.height).first(where: features.hasFeature) ?? features.height
+        let last = stride(from: features.height - 1, through: 0, by: -1).first(where: features.hasFeature) ?? -1
         return (first, last)
     }
 

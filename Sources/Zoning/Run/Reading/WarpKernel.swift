@@ -81,9 +81,9 @@ final class WarpKernelReader {
     let kernel: WarpKernel
     let transformer: CoordinateTransformer
     private let source: Dataset
-    let sourceBand: RasterBand
+    private let sourceBand: RasterBand
     private let vrt: Dataset
-    let vrtBand: RasterBand
+    private let vrtBand: RasterBand
     /// Reused from chunk to chunk (grown by `reserve`): a part's accepted source coordinates, one
     /// row's points for the transformer and their success flags, the source window read.
     var xs = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), ys = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
@@ -94,7 +94,7 @@ final class WarpKernelReader {
     var rowX2 = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0), rowY2 = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
     var rowZ2 = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
     var rowOK2 = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 0)
-    var sourcePixels = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
+    private var sourcePixels = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
     /// The average's and sum's Float64 results of a part (converted to the caller's type).
     var averages = UnsafeMutableBufferPointer<Double>.allocate(capacity: 0)
     /// The sum's pixels that received a term.
@@ -102,7 +102,7 @@ final class WarpKernelReader {
     /// Per chunk (VRT block index): whether the kernel resamples it (false: the warper does).
     private var decisions: [Int: Bool] = [:]
     /// Chunk parts resampled here and parts read from the VRT (for tests).
-    var chunks = 0, delegated = 0
+    private(set) var chunks = 0, delegated = 0
 
     init(_ kernel: WarpKernel) throws {
         self.kernel = kernel
